@@ -1,0 +1,1 @@
+"""The built-in ops, each module a plugin registered through the ``mpgraph_ops`` hook."""

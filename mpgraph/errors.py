@@ -1,0 +1,41 @@
+"""The exceptions mpgraph raises.
+
+Every message starts with ``mpgraph:`` and names what it is about (the node, the op or the
+plugin), what was expected and what came, e.g.::
+
+    mpgraph: op 'matmul' at node 'layer1/matmul_2': shapes (3, 4) and (5, 2) do not align (4 != 5)
+"""
+from __future__ import annotations
+
+
+class MpgraphError(Exception):
+    """Base class of every error mpgraph raises on purpose."""
+
+
+class GraphError(MpgraphError, ValueError):
+    """A graph cannot be built as asked: unknown op, wrong arity, cycle, duplicate name, ..."""
+
+
+class ShapeError(GraphError):
+    """Shapes do not fit: found when a node is built or when a vjp sends a message of the wrong shape."""
+
+
+class FeedError(MpgraphError, ValueError):
+    """A feed is missing, names no input, or has the wrong shape or dtype."""
+
+
+class OpError(MpgraphError, RuntimeError):
+    """An op's forward or vjp raised while a graph ran; the original exception is chained."""
+
+
+class PluginError(MpgraphError):
+    """A plugin or one of its op definitions is malformed, or two plugins define the same op."""
+
+
+def at(op: str | None, node: str | None) -> str:
+    """The ``op 'x' at node 'y'`` prefix shared by messages about one node."""
+    if op is None:
+        return f"mpgraph: node '{node}'"
+    if node is None:
+        return f"mpgraph: op '{op}'"
+    return f"mpgraph: op '{op}' at node '{node}'"

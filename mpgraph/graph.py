@@ -1,0 +1,355 @@
+"""The computation graph: a NetworkX DAG of inputs, parameters, constants and op nodes.
+
+``g.nx`` is a ``networkx.MultiDiGraph`` keyed by node name. Every edge runs from an argument to
+the op node that uses it and carries ``argnum``, its position among the op's arguments, so
+``x * x`` is two edges from ``x`` (keys 0 and 1) and fan-out is several edges leaving one node.
+Treat ``g.nx`` as read-only: build through the Graph.
+
+Nodes are created only from nodes that exist already, so creation order is a topological order;
+the run schedule for a set of outputs is computed once (with NetworkX) and cached.
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+from .errors import FeedError, GraphError, ShapeError, at
+from .node import Node
+from .op import Op
+from .registry import get_op
+
+NodeLike = Node | str
+
+
+class Graph:
+    """A computation graph.
+
+    Examples
+    --------
+    Grosse's univariate logistic least squares, ``L = (sigmoid(w x + b) - t)^2 / 2``:
+
+    >>> import numpy as np, mpgraph as mg
+    >>> g = mg.Graph()
+    >>> x, t = g.input("x"), g.input("t")
+    >>> w, b = g.param("w", 2.0), g.param("b", -1.0)
+    >>> y = mg.ops.sigmoid(w * x + b, name="y")
+    >>> L = mg.ops.multiply(0.5, (y - t) ** 2, name="L")
+    >>> run = g.forward(L, feed={"x": 1.0, "t": 0.0})
+    >>> round(float(run[y]), 4)
+    0.7311
+    >>> dw, db = g.grad(L, wrt=[w, b], feed={"x": 1.0, "t": 0.0})
+    >>> round(float(dw), 4), round(float(db), 4)
+    (0.1437, 0.1437)
+    """
+
+    def __init__(self) -> None:
+        self.nx = nx.MultiDiGraph()
+        self._nodes: dict[str, Node] = {}
+        self._counts: dict[str, int] = {}
+        self._prefix = ""
+        self._schedules: dict[tuple[str, ...], Any] = {}
+
+    # -- building -----------------------------------------------------------------------------
+
+    def input(self, name: str, shape: Sequence[int | None] | None = None,
+              dtype: Any = None) -> Node:
+        """Add an input, fed at each run.
+
+        Parameters
+        ----------
+        name : str
+            Prefixed by the current scope.
+        shape : sequence of int or None, optional
+            Checked against every feed; ``None`` entries (a batch dim) match any size.
+        dtype : optional
+            Feeds are converted to it when NumPy calls that a same-kind cast (float64 to
+            float32), and refused otherwise.
+        """
+        shape = None if shape is None else tuple(None if d is None else int(d) for d in shape)
+        return self._add(name, "input", "input", shape=shape,
+                         dtype=None if dtype is None else np.dtype(dtype))
+
+    def param(self, name: str, value: Any) -> Node:
+        """Add a parameter holding ``value`` (copied; integers become float64).
+
+        Its gradient is what :meth:`grad` returns by default. Change its value explicitly,
+        with :meth:`set_param` or ``node.value = new``.
+        """
+        value = _param_array(value)
+        return self._add(name, "param", "param", shape=value.shape, dtype=value.dtype, value=value)
+
+    def constant(self, value: Any, name: str | None = None) -> Node:
+        """Add a constant. Python numbers stay Python numbers, so that NumPy's promotion keeps
+        ``float32_array * 0.5`` in float32; arrays are copied."""
+        if isinstance(value, (bool, int, float, complex)):
+            return self._add(name, "const", "const", shape=(), dtype=None, value=value)
+        value = np.array(value)
+        value.flags.writeable = False
+        return self._add(name, "const", "const", shape=value.shape, dtype=value.dtype, value=value)
+
+    def apply(self, op: str | Op, args: Sequence[Any], attrs: Mapping[str, Any] | None = None,
+              name: str | None = None) -> Node:
+        """Add a node applying ``op`` to ``args`` (nodes, or values that become constants).
+
+        Raises
+        ------
+        GraphError
+            Unknown op, wrong number of arguments, an argument from another graph.
+        ShapeError
+            Input shapes that the op's shape rule refuses.
+        """
+        op = get_op(op)
+        attrs = {**op.attr_defaults, **(attrs or {})}
+        missing = [a for a in op.attr_names if a not in attrs]
+        if missing:
+            raise GraphError(f"{at(op.name, name)}: needs the attribute(s) {', '.join(missing)}")
+        if not op.variadic and len(args) != op.nargs:
+            raise GraphError(f"{at(op.name, name)}: takes {op.nargs} array argument"
+                             f"{'s' if op.nargs != 1 else ''}, got {len(args)}")
+        parents = tuple(self._as_node(a) for a in args)
+        full = self._fresh(name, op.name)
+        shape = self._infer_shape(op, parents, attrs, full)
+        dtypes = [p.dtype for p in parents]
+        dtype = op.dtype(*dtypes, **attrs) if op.dtype else _promote(dtypes)
+        return self._add(full, "op", op.name, op=op, attrs=attrs, args=parents, shape=shape,
+                         dtype=dtype, named=True)
+
+    @contextlib.contextmanager
+    def scope(self, name: str) -> Iterator[None]:
+        """Prefix the names of the nodes made inside the block with ``name/``; scopes nest.
+
+        Examples
+        --------
+        >>> import mpgraph as mg
+        >>> g = mg.Graph()
+        >>> with g.scope("layer1"):
+        ...     W = g.param("W", [[1.0]])
+        >>> W.name
+        'layer1/W'
+        """
+        old = self._prefix
+        self._prefix = f"{old}{name}/"
+        try:
+            yield
+        finally:
+            self._prefix = old
+
+    def set_param(self, node: NodeLike, value: Any) -> None:
+        """Give parameter ``node`` a new value of the same shape (copied, cast to its dtype).
+
+        Raises
+        ------
+        GraphError
+            ``node`` is not a parameter.
+        ShapeError
+            The new value has another shape.
+        """
+        node = self[node]
+        if node.kind != "param":
+            raise GraphError(f"mpgraph: node '{node.name}' is a {node.kind}, not a parameter")
+        value = _param_array(value)
+        if value.shape != node.shape:
+            raise ShapeError(f"mpgraph: parameter '{node.name}' has shape {node.shape}; "
+                             f"the new value has shape {value.shape}")
+        if value.dtype != node.dtype:
+            value = value.astype(node.dtype)
+            value.flags.writeable = False
+        node._value = value
+
+    @classmethod
+    def from_networkx(cls, G: nx.DiGraph | nx.MultiDiGraph) -> Graph:
+        """Build a Graph from a NetworkX graph shaped like ``g.nx``.
+
+        Each node has ``kind`` (``input``, ``param``, ``const`` or ``op``); inputs may have
+        ``shape`` and ``dtype``; parameters and constants a ``value``; op nodes ``op`` (a
+        registered op's name) and ``attrs``; every edge an ``argnum``.
+
+        Raises
+        ------
+        GraphError
+            The graph has a cycle, a node has an unknown kind or op, or an op node's arguments
+            are not numbered 0..n-1.
+        """
+        try:
+            cycle = nx.find_cycle(G)
+        except nx.NetworkXNoCycle:
+            cycle = None
+        if cycle:
+            path = " -> ".join([str(e[0]) for e in cycle] + [str(cycle[0][0])])
+            raise GraphError(f"mpgraph: the graph has a cycle: {path}")
+        g = cls()
+        for name in nx.lexicographical_topological_sort(G, key=lambda n: G.nodes[n].get("index", 0)):
+            data = G.nodes[name]
+            kind = data.get("kind")
+            if kind == "input":
+                g.input(name, data.get("shape"), data.get("dtype"))
+            elif kind == "param":
+                g.param(name, data["value"])
+            elif kind == "const":
+                g.constant(data["value"], name=name)
+            elif kind == "op":
+                edges = sorted((d.get("argnum", 0), u) for u, _, d in G.in_edges(name, data=True))
+                if [k for k, _ in edges] != list(range(len(edges))):
+                    raise GraphError(f"{at(data.get('op'), name)}: arguments are numbered "
+                                     f"{[k for k, _ in edges]}, expected 0..{len(edges) - 1}")
+                g.apply(data.get("op"), [g[u] for _, u in edges], data.get("attrs") or None, name)
+            else:
+                raise GraphError(f"mpgraph: node '{name}' has kind {kind!r}; expected one of "
+                                 "'input', 'param', 'const', 'op'")
+        return g
+
+    # -- looking up ---------------------------------------------------------------------------
+
+    def __getitem__(self, name: NodeLike) -> Node:
+        if type(name) is Node:
+            if name._graph() is not self:
+                raise GraphError(f"mpgraph: node '{name.name}' belongs to another graph")
+            return name
+        try:
+            return self._nodes[name]
+        except (KeyError, TypeError):
+            raise GraphError(f"mpgraph: no node named {name!r} in this graph") from None
+
+    def __contains__(self, name: NodeLike) -> bool:
+        return (name._graph() is self) if type(name) is Node else name in self._nodes
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def __iter__(self) -> Iterator[Node]:
+        return iter(self._nodes.values())
+
+    def params(self) -> list[Node]:
+        """The parameters, in the order they were added."""
+        return [n for n in self._nodes.values() if n.kind == "param"]
+
+    def inputs(self) -> list[Node]:
+        """The inputs, in the order they were added."""
+        return [n for n in self._nodes.values() if n.kind == "input"]
+
+    # -- running ------------------------------------------------------------------------------
+
+    def forward(self, outputs: NodeLike | Iterable[NodeLike],
+                feed: Mapping[NodeLike, Any] | None = None):
+        """Evaluate ``outputs`` and only their ancestors, in topological order.
+
+        Parameters
+        ----------
+        outputs : node, name, or a list of them
+        feed : mapping from input (node or name) to value
+
+        Returns
+        -------
+        Run
+            Holds the value of every node it computed; call ``run.backward(loss)`` next.
+
+        Raises
+        ------
+        FeedError
+            A needed input is not fed, a feed names no input, or a feed has the wrong shape.
+        OpError
+            An op's forward raised; the node and op are named and the exception chained.
+        """
+        from .run import Run
+        return Run(self.schedule(outputs), feed)
+
+    def grad(self, loss: NodeLike, wrt: NodeLike | Sequence[NodeLike] | None = None,
+             feed: Mapping[NodeLike, Any] | None = None):
+        """The gradient of scalar ``loss`` with respect to ``wrt`` (all parameters by default).
+
+        Returns
+        -------
+        numpy.ndarray, or a list of them in the order of ``wrt`` when it is a sequence. A node
+        that does not affect the loss gets zeros.
+        """
+        single = wrt is not None and (type(wrt) is Node or isinstance(wrt, str))
+        targets = [self[w] for w in ([wrt] if single else (self.params() if wrt is None else wrt))]
+        run = self.forward(loss, feed)
+        grads = run.backward(loss, wrt=targets, keep="wrt").grads_of(targets)
+        return grads[0] if single else grads
+
+    def schedule(self, outputs: NodeLike | Iterable[NodeLike]):
+        """The cached :class:`~mpgraph.schedule.Schedule` that computes ``outputs``."""
+        outs = [outputs] if (type(outputs) is Node or isinstance(outputs, str)) else list(outputs)
+        key = tuple(self[o].name for o in outs)
+        sched = self._schedules.get(key)
+        if sched is None:
+            from .schedule import Schedule
+            needed = set(key)
+            for name in key:
+                needed |= nx.ancestors(self.nx, name)
+            order = sorted((self._nodes[n] for n in needed), key=lambda n: n.index)
+            sched = self._schedules[key] = Schedule(order, [self._nodes[n] for n in key])
+        return sched
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _fresh(self, name: str | None, base: str) -> str:
+        if name is not None:
+            full = self._prefix + name
+            if full in self._nodes:
+                raise GraphError(f"mpgraph: node name '{full}' is already used in this graph")
+            return full
+        stem = self._prefix + base.replace(".", "_")
+        k = self._counts.get(stem, 0)
+        while True:
+            k += 1
+            full = f"{stem}_{k}"
+            if full not in self._nodes:
+                self._counts[stem] = k
+                return full
+
+    def _add(self, name: str | None, kind: str, base: str, *, named: bool = False,
+             **fields: Any) -> Node:
+        full = name if named else self._fresh(name, base)
+        node = Node(self, full, kind, len(self._nodes), **fields)
+        self._nodes[full] = node
+        op = fields.get("op")
+        self.nx.add_node(full, kind=kind, op=op.name if op else None, handle=node)
+        for argnum, parent in enumerate(node.args):
+            self.nx.add_edge(parent.name, full, key=argnum, argnum=argnum)
+        return node
+
+    def _as_node(self, x: Any) -> Node:
+        if type(x) is Node:
+            if x._graph() is not self:
+                raise GraphError(f"mpgraph: node '{x.name}' belongs to another graph")
+            return x
+        return self.constant(x)
+
+    def _infer_shape(self, op: Op, parents: tuple[Node, ...], attrs: dict, name: str):
+        shapes = [p.shape for p in parents]
+        if any(s is None for s in shapes):
+            return None
+        try:
+            if op.shape is not None:
+                return tuple(op.shape(*shapes, **attrs))
+            if any(d is None for s in shapes for d in s):
+                return None
+            with np.errstate(all="ignore"):
+                return np.shape(op.forward(*map(_stand_in, parents), **attrs))
+        except ValueError as e:
+            raise ShapeError(f"{at(op.name, name)}: {e}") from None
+
+
+def _stand_in(node: Node) -> Any:
+    if node.kind in ("param", "const"):
+        return node._value
+    return np.broadcast_to(np.zeros((), node.dtype or np.float64), node.shape)
+
+
+def _promote(dtypes: list) -> np.dtype | None:
+    known = [d for d in dtypes if d is not None]
+    return np.result_type(*known) if known else None
+
+
+def _param_array(value: Any) -> np.ndarray:
+    value = np.array(value)  # a copy: the caller's array stays theirs
+    if value.dtype.kind in "biu":
+        value = value.astype(np.float64)
+    value.flags.writeable = False
+    return value

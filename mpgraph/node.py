@@ -1,0 +1,159 @@
+"""Node handles: what ``g.input``, ``g.param`` and every op on nodes return.
+
+A handle names one node of a Graph. Arithmetic on handles adds op nodes to the same graph,
+with NumPy's operator meanings (``@`` is matmul, ``**`` is power, ``x[i]`` is indexing). Python
+numbers and NumPy arrays used with handles become constant nodes. NumPy functions called on
+handles (``np.exp(x)``, ``np.sum(x, axis=0)``) add the registered op of the same name.
+
+A handle refers to its graph weakly, so that no node sits in a reference cycle: a graph and
+its nodes are freed by reference counting alone.
+"""
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from .errors import GraphError
+
+if TYPE_CHECKING:
+    from .graph import Graph
+    from .op import Op
+
+KINDS = ("input", "param", "const", "op")
+
+
+class Node:
+    """One node of a :class:`~mpgraph.Graph`.
+
+    Attributes
+    ----------
+    name : str
+        Unique in its graph, scope prefix included (``"layer1/matmul_2"``).
+    kind : str
+        ``"input"``, ``"param"``, ``"const"`` or ``"op"``.
+    op : Op or None
+        The op of an op node.
+    attrs : dict
+        The op's attributes (``axis``, ``keepdims``, ...), defaults included.
+    args : tuple of Node
+        The ordered arguments of an op node; one parent may appear several times (``x * x``).
+    shape : tuple or None
+        The static shape, with ``None`` for unknown dims; ``None`` when unknown altogether.
+    dtype : numpy.dtype or None
+    """
+
+    __slots__ = ("name", "kind", "op", "attrs", "args", "shape", "dtype", "index", "_value",
+                 "_graph", "__weakref__")
+    __array_priority__ = 1000
+
+    def __init__(self, graph: Graph, name: str, kind: str, index: int, *, op: Op | None = None,
+                 attrs: dict | None = None, args: tuple = (), shape=None, dtype=None,
+                 value: Any = None) -> None:
+        self.name = name
+        self.kind = kind
+        self.op = op
+        self.attrs = attrs if attrs is not None else {}
+        self.args = args
+        self.shape = shape
+        self.dtype = dtype
+        self.index = index  # creation order, which is a topological order
+        self._value = value
+        self._graph = weakref.ref(graph)
+
+    @property
+    def graph(self) -> Graph:
+        g = self._graph()
+        if g is None:
+            raise GraphError(f"mpgraph: node '{self.name}': its graph no longer exists")
+        return g
+
+    @property
+    def value(self) -> Any:
+        """The value of a parameter or constant (read-only; set a parameter with
+        ``g.set_param`` or by assigning ``node.value``)."""
+        if self.kind not in ("param", "const"):
+            raise GraphError(f"mpgraph: node '{self.name}' is {'an' if self.kind[0] in 'aeiou' else 'a'} "
+                             f"{self.kind}: its value lives in a Run (run[node])")
+        return self._value
+
+    @value.setter
+    def value(self, new: Any) -> None:
+        self.graph.set_param(self, new)
+
+    @property
+    def ndim(self) -> int | None:
+        return None if self.shape is None else len(self.shape)
+
+    def __repr__(self) -> str:
+        what = self.op.name if self.op is not None else self.kind
+        return f"<Node {self.name!r} {what} shape={self.shape} dtype={self.dtype}>"
+
+    def __bool__(self) -> bool:
+        raise TypeError(f"mpgraph: node '{self.name}' has no truth value while the graph is built; "
+                        "use mg.ops.where for data-dependent choices")
+
+    def __len__(self) -> int:
+        if not self.shape or self.shape[0] is None:
+            raise TypeError(f"mpgraph: node '{self.name}' has no known length (shape {self.shape})")
+        return self.shape[0]
+
+    def __iter__(self):
+        # Without this, Python would iterate by indexing forever.
+        return (self[i] for i in range(len(self)))
+
+    # Operators follow NumPy; each builds one op node through the public op functions.
+    def __add__(self, other): return _call("add", self, other)
+    def __radd__(self, other): return _call("add", other, self)
+    def __sub__(self, other): return _call("subtract", self, other)
+    def __rsub__(self, other): return _call("subtract", other, self)
+    def __mul__(self, other): return _call("multiply", self, other)
+    def __rmul__(self, other): return _call("multiply", other, self)
+    def __truediv__(self, other): return _call("divide", self, other)
+    def __rtruediv__(self, other): return _call("divide", other, self)
+    def __pow__(self, other): return _call("power", self, other)
+    def __rpow__(self, other): return _call("power", other, self)
+    def __matmul__(self, other): return _call("matmul", self, other)
+    def __rmatmul__(self, other): return _call("matmul", other, self)
+    def __neg__(self): return _call("negative", self)
+    def __pos__(self): return self
+    def __lt__(self, other): return _call("less", self, other)
+    def __le__(self, other): return _call("less_equal", self, other)
+    def __gt__(self, other): return _call("greater", self, other)
+    def __ge__(self, other): return _call("greater_equal", self, other)
+    def __getitem__(self, index): return _call("getitem", self, index)
+
+    @property
+    def T(self) -> Node:
+        return _call("transpose", self)
+
+    def sum(self, axis=None, keepdims=False) -> Node:
+        return _call("sum", self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims=False) -> Node:
+        return _call("mean", self, axis=axis, keepdims=keepdims)
+
+    def reshape(self, *shape) -> Node:
+        return _call("reshape", self, shape[0] if len(shape) == 1 else shape)
+
+    # NumPy functions on nodes become the registered ops of the same name.
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if method == "__call__" and not kwargs:
+            return _numpy_call(ufunc.__name__, inputs, {})
+        return NotImplemented
+
+    def __array_function__(self, func, types, args, kwargs):
+        return _numpy_call(func.__name__, args, kwargs)
+
+
+def _call(name: str, *args, **kwargs):
+    from .registry import get_op
+    from .ops import op_function
+    return op_function(get_op(name))(*args, **kwargs)
+
+
+def _numpy_call(name: str, args, kwargs):
+    from .registry import ops
+    if name not in ops():
+        raise TypeError(f"mpgraph: numpy.{name} was called on a graph node, and no op named "
+                        f"'{name}' is registered; use mg.ops or register one")
+    return _call(name, *args, **kwargs)

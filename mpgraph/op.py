@@ -1,0 +1,273 @@
+"""What an op is: a forward function and the messages it sends back to its inputs.
+
+An op knows nothing of the graph. Its author writes, in one place:
+
+- ``forward(*arrays, **attrs)``: NumPy arrays in, an array out. The names after the array
+  arguments are the op's attributes (``axis``, ``keepdims``, ...), NumPy's names where NumPy has
+  the same function.
+- ``vjp``: one function per array argument, ``vjp_i(g, ans, *arrays, **attrs)``, that turns the
+  error signal ``g`` of the output into the message for argument ``i`` (the vector-Jacobian
+  product). ``None`` marks an argument that carries no gradient (labels, a condition). A vjp may
+  also return ``None`` at run time when no gradient flows (an integer input). Written with
+  operators and ``mg.ops`` functions, the same vjp also works on graph nodes.
+- ``shape``, optionally: the output shape from the input shapes (dims may be ``None`` when
+  unknown), raising ``ValueError`` for shapes that do not fit. Without it, mpgraph finds the
+  shape by running ``forward`` on zero-strided stand-ins when the node is built.
+
+Examples
+--------
+>>> import numpy as np, mpgraph as mg
+>>> square = mg.Op("my_square", lambda x: x * x, vjp=(lambda g, ans, x: 2 * g * x,),
+...                shape=lambda s: s)
+>>> square.nargs, square.attr_names
+(1, ())
+"""
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .errors import PluginError
+
+Shape = tuple  # of int | None
+
+
+class Op:
+    """The definition of one op.
+
+    Parameters
+    ----------
+    name : str
+        The op's name, NumPy's where NumPy has the function (``"sum"``, ``"matmul"``); a dotted
+        name (``"linalg.inv"``) appears as ``mg.ops.linalg.inv``.
+    forward : callable
+        ``forward(*arrays, **attrs) -> array``.
+    vjp : tuple of (callable or None), or callable
+        One entry per array argument (see the module docs). A variadic op (``variadic=True``)
+        gives one callable ``vjp(argnum, g, ans, *arrays, **attrs)``.
+    shape : callable, optional
+        ``shape(*input_shapes, **attrs) -> output_shape``.
+    dtype : callable, optional
+        ``dtype(*input_dtypes, **attrs) -> numpy dtype``; input dtypes may be ``None`` (a Python
+        number or an input of unknown dtype). By default NumPy's promotion of the known ones.
+    variadic : bool
+        The op takes a sequence of arrays as its first argument (``concatenate``, ``stack``).
+    samples : callable, optional
+        ``samples(rng) -> iterable of (args, attrs)``: valid inputs on which the registry-wide
+        gradient check runs this op. By default, standard normal arrays of shape (2, 3).
+    differentiable_vjp : bool
+        The vjp is written with operators and ``mg.ops``, so it can itself be differentiated.
+    doc : str, optional
+        The formula and the local derivative; defaults to ``forward.__doc__``.
+
+    Raises
+    ------
+    PluginError
+        When the definition is malformed: no name, forward or vjp not callable, a vjp entry
+        per argument that does not match forward's array arguments.
+    """
+
+    __slots__ = ("name", "forward", "vjp", "shape", "dtype", "variadic", "samples",
+                 "differentiable_vjp", "doc", "nargs", "attr_names", "attr_defaults", "plugin")
+
+    def __init__(self, name: str, forward: Callable, vjp: Sequence[Callable | None] | Callable,
+                 shape: Callable | None = None, dtype: Callable | None = None, *,
+                 variadic: bool = False, samples: Callable | None = None,
+                 differentiable_vjp: bool = False, doc: str | None = None) -> None:
+        self.name = name
+        self.forward = forward
+        self.vjp = vjp if variadic or not isinstance(vjp, list) else tuple(vjp)
+        self.shape = shape
+        self.dtype = dtype
+        self.variadic = variadic
+        self.samples = samples
+        self.differentiable_vjp = differentiable_vjp
+        self.doc = doc if doc is not None else (getattr(forward, "__doc__", None) or "")
+        self.plugin: str | None = None  # set by the registry
+        self.nargs, self.attr_names, self.attr_defaults = _signature(self)
+
+    def __repr__(self) -> str:
+        return f"<Op {self.name!r} nargs={self.nargs if not self.variadic else '*'}>"
+
+    def bind_attrs(self, extra: tuple, kwargs: dict, node: str | None = None) -> dict:
+        """Attributes from the positional values after the arrays and the keywords, defaults
+        filled in, so that a node records every attribute its op ran with."""
+        names = self.attr_names
+        if len(extra) > len(names):
+            raise_arity(self, self.nargs + len(extra), node)
+        attrs = dict(self.attr_defaults)
+        attrs.update(zip(names, extra))
+        for key, value in kwargs.items():
+            if key not in names:
+                known = ", ".join(names) or "no attributes"
+                raise TypeError(f"mpgraph: op '{self.name}' has no attribute '{key}' "
+                                f"(it takes {known})")
+            attrs[key] = value
+        missing = [n for n in names if n not in attrs]
+        if missing:
+            where = f" at node '{node}'" if node else ""
+            raise TypeError(f"mpgraph: op '{self.name}'{where} needs the attribute"
+                            f"{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
+        return attrs
+
+
+def raise_arity(op: Op, got: int, node: str | None = None) -> None:
+    where = f" at node '{node}'" if node else ""
+    raise TypeError(f"mpgraph: op '{op.name}'{where} takes {op.nargs} array argument"
+                    f"{'s' if op.nargs != 1 else ''}, got {got}")
+
+
+def _signature(op: Op) -> tuple[int, tuple[str, ...], dict[str, Any]]:
+    """Split forward's parameters into array arguments and attributes, and check the vjps."""
+    if not isinstance(op.name, str) or not op.name:
+        raise PluginError(f"mpgraph: an op definition has no name (got {op.name!r})")
+    if not callable(op.forward):
+        raise PluginError(f"mpgraph: op '{op.name}': forward is not callable")
+    try:  # a ufunc's signature lists out=, where=, ...: it takes arrays only
+        params = ([] if isinstance(op.forward, np.ufunc)
+                  else list(inspect.signature(op.forward).parameters.values()))
+    except (TypeError, ValueError):  # a builtin without a signature: arrays only
+        params = []
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    star = any(p.kind is p.VAR_POSITIONAL for p in params)
+    if op.variadic:
+        if not callable(op.vjp):
+            raise PluginError(f"mpgraph: op '{op.name}' is variadic: its vjp must be one callable "
+                              "vjp(argnum, g, ans, *arrays, **attrs)")
+        names = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        return -1, tuple(names), _defaults(params, names)
+    if callable(op.vjp) or not isinstance(op.vjp, tuple):
+        raise PluginError(f"mpgraph: op '{op.name}': vjp must be a tuple with one function (or None) "
+                          f"per array argument, got {type(op.vjp).__name__}")
+    nargs = len(op.vjp)
+    if params and not star and len(positional) < nargs:
+        raise PluginError(f"mpgraph: op '{op.name}': forward takes {len(positional)} positional "
+                          f"argument(s) ({', '.join(p.name for p in positional)}) but vjp has "
+                          f"{nargs} entries, one per array argument")
+    arrays = positional[:nargs]
+    names = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+             and p not in arrays]
+    attrs = dict.fromkeys(names)
+    for i, f in enumerate(op.vjp):
+        if f is None:
+            continue
+        if not callable(f):
+            raise PluginError(f"mpgraph: op '{op.name}': vjp entry {i} is not callable")
+        try:
+            inspect.signature(f).bind(*([None] * (2 + nargs)), **attrs)
+        except TypeError as e:
+            raise PluginError(f"mpgraph: op '{op.name}': vjp entry {i} must accept "
+                              f"(g, ans, {', '.join(p.name for p in arrays) or '*arrays'}"
+                              f"{', **attrs' if attrs else ''}): {e}") from None
+        except ValueError:  # no signature to inspect
+            pass
+    return nargs, tuple(names), _defaults(params, names)
+
+
+def _defaults(params, names) -> dict[str, Any]:
+    return {p.name: p.default for p in params if p.name in names and p.default is not p.empty}
+
+
+# -- helpers for op authors -------------------------------------------------------------------
+
+def unbroadcast(g, x):
+    """Sum the message ``g`` down to the shape of ``x``, undoing NumPy broadcasting.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> unbroadcast(np.ones((4, 3)), np.zeros(3))
+    array([4., 4., 4.])
+    """
+    try:
+        if g.shape == x.shape:  # the common case, without np.shape's overhead
+            return g
+    except AttributeError:
+        pass
+    shape = np.shape(x)
+    gshape = np.shape(g)
+    if gshape == shape:
+        return g
+    lead = len(gshape) - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape)
+                                      if n == 1 and gshape[lead + i] != 1)
+    g = np.sum(g, axis=axes, keepdims=False) if axes else g
+    return np.reshape(g, shape) if np.shape(g) != shape else g
+
+
+def broadcast_shapes(*shapes: Shape) -> Shape:
+    """NumPy's broadcasting rule on shapes whose dims may be ``None`` (unknown).
+
+    Raises
+    ------
+    ValueError
+        When two known dims differ and neither is 1.
+
+    Examples
+    --------
+    >>> broadcast_shapes((None, 3), (3,))
+    (None, 3)
+    """
+    ndim = max(len(s) for s in shapes)
+    out = []
+    for k in range(ndim):
+        dims = {s[k - ndim + len(s)] for s in shapes if k - ndim + len(s) >= 0}
+        known = {d for d in dims if d is not None and d != 1}
+        if len(known) > 1:
+            raise ValueError(f"shapes {', '.join(map(str, shapes))} do not broadcast "
+                             f"({' != '.join(map(str, sorted(known)))})")
+        out.append(known.pop() if known else (None if None in dims else 1))
+    return tuple(out)
+
+
+def normalize_axis(axis, ndim: int) -> tuple[int, ...]:
+    """``axis`` (int, tuple or None) as a sorted tuple of non-negative axes.
+
+    Raises
+    ------
+    ValueError
+        When an axis is out of range for ``ndim`` dimensions.
+    """
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for a in axes:
+        if not -ndim <= a < ndim:
+            raise ValueError(f"axis {a} is out of range for {ndim} dimension(s)")
+        out.append(int(a) % ndim)
+    if len(set(out)) != len(out):
+        raise ValueError(f"axis {axis} repeats an axis")
+    return tuple(sorted(out))
+
+
+def reduce_shape(s: Shape, axis=None, keepdims: bool = False, **_) -> Shape:
+    """The shape rule of a reduction over ``axis``."""
+    axes = normalize_axis(axis, len(s))
+    if keepdims:
+        return tuple(1 if i in axes else n for i, n in enumerate(s))
+    return tuple(n for i, n in enumerate(s) if i not in axes)
+
+
+def same_shape(s: Shape, *_, **__) -> Shape:
+    """The shape rule of an elementwise unary op."""
+    return s
+
+
+def restore_axes(g, x, axis, keepdims):
+    """Broadcast the error signal of a reduction back to the shape of its input ``x``."""
+    if not keepdims and axis is not None:
+        g = np.expand_dims(g, normalize_axis(axis, np.ndim(x)))
+    return np.broadcast_to(g, np.shape(x))
+
+
+def float_samples(*shapes: Shape, low: float | None = None, **attrs) -> Callable:
+    """A ``samples`` function: random float64 arrays of the given shapes, above ``low`` if set."""
+    def samples(rng: np.random.Generator) -> Iterable:
+        args = [rng.standard_normal(s) if low is None else low + rng.random(s) + 0.5
+                for s in shapes]
+        yield args, dict(attrs)
+    return samples

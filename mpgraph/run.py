@@ -1,0 +1,338 @@
+"""A Run: the forward values, error signals and messages of one evaluation of a Graph.
+
+The backward pass is Grosse's message passing: nodes are visited in reverse topological order;
+a node's error signal (``x̄ = dL/dx``) is the sum of the messages from its children, and its
+op's vjp turns that signal into one message per parent. Everything a run computes lives here,
+never on the Graph, so one Graph runs many times, from many threads at once.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from .errors import FeedError, GraphError, MpgraphError, OpError, ShapeError, at
+from .node import Node
+from .registry import observers
+from .schedule import Schedule
+
+
+class Run:
+    """The result of ``g.forward(outputs, feed)``.
+
+    Examples
+    --------
+    >>> import mpgraph as mg
+    >>> g = mg.Graph()
+    >>> x = g.input("x")
+    >>> y = x * x + x            # x fans out to three edges: two into multiply, one into add
+    >>> run = g.forward(y, feed={"x": 3.0})
+    >>> float(run[y])
+    12.0
+    >>> float(run.backward(y).grad(x))   # x̄ = 2x + 1
+    7.0
+    """
+
+    __slots__ = ("schedule", "values", "signals", "messages", "_observers")
+
+    def __init__(self, schedule: Schedule, feed: Mapping[Any, Any] | None = None) -> None:
+        self.schedule = schedule
+        self.signals: list | None = None
+        self.messages: dict[tuple[str, str, int], Any] | None = None
+        self._observers = observers()
+        self.values = _forward(self, schedule, feed)
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def _slot(self, node: Node | str) -> int:
+        name = node.name if type(node) is Node else node
+        try:
+            return self.schedule.slot[name]
+        except KeyError:
+            raise GraphError(f"mpgraph: node '{name}' was not computed by this run "
+                             f"(outputs: {', '.join(self._output_names())})") from None
+
+    def _output_names(self) -> list[str]:
+        return [self.schedule.nodes[i].name for i in self.schedule.outputs]
+
+    def __getitem__(self, node: Node | str) -> Any:
+        """The forward value of ``node``."""
+        return self.values[self._slot(node)]
+
+    def value(self, node: Node | str) -> Any:
+        """The forward value of ``node``."""
+        return self.values[self._slot(node)]
+
+    def grad(self, node: Node | str) -> Any:
+        """The error signal of ``node`` (``dL/dnode``), or ``None`` if no message reached it."""
+        if self.signals is None:
+            raise MpgraphError("mpgraph: this run has no error signals yet: call run.backward(loss)")
+        return self.signals[self._slot(node)]
+
+    def grads_of(self, nodes: Iterable[Node | str]) -> list[np.ndarray]:
+        """Error signals as fresh arrays of each node's shape, zeros where none arrived."""
+        out, seen = [], set()
+        for node in nodes:
+            i = self._slot(node)
+            s = self.signals[i] if self.signals is not None else None
+            value = self.values[i]
+            if s is None:
+                s = np.zeros(np.shape(value), dtype=np.result_type(value))
+            elif id(s) in seen or not isinstance(s, np.ndarray) or not s.flags.writeable:
+                s = np.array(s)  # the caller may update it in place: give it its own array
+            seen.add(id(s))
+            out.append(s)
+        return out
+
+    @property
+    def error_signals(self) -> dict[str, Any]:
+        """Every error signal this run kept, by node name."""
+        if self.signals is None:
+            return {}
+        return {n.name: s for n, s in zip(self.schedule.nodes, self.signals) if s is not None}
+
+    # -- backward -------------------------------------------------------------------------------
+
+    def backward(self, loss: Node | str | None = None, seed: Any = None,
+                 wrt: Iterable[Node | str] | None = None, *, keep: bool = True,
+                 keep_messages: bool = False) -> Run:
+        """Backpropagate from ``loss`` by message passing.
+
+        Parameters
+        ----------
+        loss : node or name, optional
+            Defaults to the run's only output.
+        seed : array, optional
+            The loss's error signal; 1 for a scalar loss, required for any other shape.
+        wrt : nodes, optional
+            Where gradients are wanted. By default every input and parameter, so that every
+            node that affects the loss gets an error signal; naming fewer skips work.
+        keep : bool
+            Keep every error signal (default). With False, a signal is freed once its messages
+            are sent, and only those of the ``wrt`` nodes stay.
+        keep_messages : bool
+            Keep the message sent on every edge, as ``run.messages[(parent, child, argnum)]``.
+
+        Returns
+        -------
+        Run
+            ``self``, so that ``run.backward(L).grad(w)`` reads well.
+
+        Raises
+        ------
+        GraphError
+            ``loss`` was not computed, or a ``wrt`` node reaches the loss only through an
+            argument its op declares non-differentiable.
+        ShapeError
+            No seed for a non-scalar loss, a seed of the wrong shape, or a vjp whose message
+            does not have its parent's shape.
+        OpError
+            A vjp raised; the node and op are named and the exception chained.
+        """
+        sched = self.schedule
+        if loss is None:
+            if len(sched.outputs) != 1:
+                raise GraphError("mpgraph: this run has several outputs "
+                                 f"({', '.join(self._output_names())}): name the loss")
+            li = sched.outputs[0]
+        else:
+            li = self._slot(loss)
+        sources = None if wrt is None else tuple(sorted({self._slot(w) for w in wrt}))
+        plan = sched.backward_plan(li, sources)
+        if sources is not None:
+            self._check_reachable(plan, sources)
+        signals = [None] * len(sched.nodes)
+        signals[li] = _seed(sched.nodes[li], self.values[li], seed)
+        messages = {} if keep_messages else None
+        keep_mask = None if keep else set(plan.sources)
+        _backward(self, plan, signals, messages, keep_mask)
+        self.signals = signals
+        self.messages = messages
+        return self
+
+    def _check_reachable(self, plan, sources: tuple[int, ...]) -> None:
+        """Refuse a ``wrt`` node whose only ways to the loss pass a non-differentiable argument."""
+        nodes, args = self.schedule.nodes, self.schedule.args
+        below = {plan.loss}
+        for i in range(plan.loss, -1, -1):
+            if i in below:
+                below.update(args[i])
+        for s in sources:
+            if plan.active[s] or s not in below:
+                continue
+            reach = {s}
+            for i in range(s + 1, plan.loss + 1):
+                hits = [k for k, j in enumerate(args[i]) if j in reach]
+                if not hits or i not in below:
+                    continue
+                cut = [k for k in hits if not nodes[i].op.variadic and nodes[i].op.vjp[k] is None]
+                if cut and len(cut) == len(hits):
+                    raise GraphError(f"{at(nodes[i].op.name, nodes[i].name)}: argument {cut[0]} "
+                                     f"('{nodes[args[i][cut[0]]].name}') is not differentiable, and "
+                                     f"'{nodes[s].name}' reaches the loss only through it")
+                reach.add(i)
+
+
+def _seed(node: Node, value: Any, seed: Any) -> Any:
+    shape = np.shape(value)
+    dtype = np.result_type(value)
+    if seed is None:
+        if shape != ():
+            raise ShapeError(f"mpgraph: backward from node '{node.name}' needs a seed: its value has "
+                             f"shape {shape}, not a scalar (pass seed=...)")
+        return np.ones((), dtype=dtype)
+    seed = np.array(seed, dtype=dtype)  # a copy: the caller's array is never aliased
+    if seed.shape != shape:
+        raise ShapeError(f"mpgraph: the seed for node '{node.name}' has shape {seed.shape}; "
+                         f"expected {shape}, the shape of its value")
+    return seed
+
+
+def _feed_values(sched: Schedule, feed: Mapping[Any, Any] | None, vals: list) -> None:
+    given = {}
+    for key, value in (feed or {}).items():
+        name = key.name if type(key) is Node else key
+        given[name] = value
+    graph = sched.graph()
+    for name in given:
+        node = graph._nodes.get(name)
+        if node is None or node.kind != "input":
+            what = "no node" if node is None else f"a {node.kind}, not an input"
+            hint = "; set a parameter with g.set_param" if node is not None and node.kind == "param" else ""
+            inputs = ", ".join(n.name for n in graph.inputs()) or "none"
+            raise FeedError(f"mpgraph: the feed names '{name}', which is {what}{hint} "
+                            f"(inputs: {inputs})")
+    for i, node in sched.inputs:
+        if node.name not in given:
+            raise FeedError(f"mpgraph: input '{node.name}' is not fed; the outputs "
+                            f"{', '.join(repr(sched.nodes[o].name) for o in sched.outputs)} need it")
+        vals[i] = _convert_feed(node, given[node.name])
+
+
+def _convert_feed(node: Node, value: Any) -> np.ndarray:
+    arr = np.asarray(value)
+    if node.dtype is not None and arr.dtype != node.dtype:
+        if not np.can_cast(arr.dtype, node.dtype, "same_kind"):
+            raise FeedError(f"mpgraph: input '{node.name}' has dtype {node.dtype}; "
+                            f"the feed has dtype {arr.dtype}")
+        arr = arr.astype(node.dtype)
+    if node.shape is not None and (arr.ndim != len(node.shape) or any(
+            d is not None and d != n for d, n in zip(node.shape, arr.shape))):
+        raise FeedError(f"mpgraph: input '{node.name}' has shape "
+                        f"{tuple('?' if d is None else d for d in node.shape)}; ".replace("'?'", "?")
+                        + f"the feed has shape {arr.shape}")
+    return arr
+
+
+def _forward(run: Run, sched: Schedule, feed) -> list:
+    vals: list = [None] * len(sched.nodes)
+    for i, value in sched.consts:
+        vals[i] = value
+    for i, node in sched.params:
+        vals[i] = node._value
+    _feed_values(sched, feed, vals)
+    on_value = run._observers[0]
+    nodes = sched.nodes
+    if on_value is not None:
+        for i in range(len(vals)):
+            if nodes[i].kind != "op":
+                on_value(run=run, node=nodes[i], value=vals[i])
+    i = -1
+    try:
+        for i, fn, a in sched.steps:
+            n = len(a)
+            if n == 1:
+                vals[i] = fn(vals[a[0]])
+            elif n == 2:
+                vals[i] = fn(vals[a[0]], vals[a[1]])
+            else:
+                vals[i] = fn(*[vals[j] for j in a])
+            if on_value is not None:
+                on_value(run=run, node=nodes[i], value=vals[i])
+    except MpgraphError:
+        raise
+    except Exception as e:
+        node = nodes[i]
+        raise OpError(f"{at(node.op.name, node.name)}: forward raised {type(e).__name__}: {e}"
+                      f"{_plugin_note(node)}") from e
+    return vals
+
+
+def _backward(run: Run, plan, signals: list, messages: dict | None, keep: set | None) -> None:
+    vals = run.values
+    nodes = run.schedule.nodes
+    _, on_message, on_signal = run._observers
+    owned = [False] * len(signals)  # whether the signal is a sum this pass allocated
+    i = k = -1
+    try:
+        for i, a, edges in plan.steps:
+            g = signals[i]
+            if g is None:
+                continue
+            if on_signal is not None:
+                on_signal(run=run, node=nodes[i], signal=g)
+            ans = vals[i]
+            n = len(a)
+            args = ((vals[a[0]],) if n == 1 else (vals[a[0]], vals[a[1]]) if n == 2
+                    else [vals[j] for j in a])
+            for k, j, vjp in edges:
+                msg = vjp(g, ans, *args)
+                if msg is None:
+                    continue
+                if getattr(msg, "shape", None) != getattr(vals[j], "shape", None):
+                    msg = _check_message(nodes, i, k, j, msg, vals[j])
+                if on_message is not None:
+                    msg = _relay(on_message, run, nodes[j], nodes[i], k, msg)
+                if messages is not None:
+                    messages[(nodes[j].name, nodes[i].name, k)] = msg
+                old = signals[j]
+                if old is None:
+                    signals[j] = msg
+                elif owned[j]:
+                    old += msg
+                    signals[j] = old
+                else:
+                    signals[j] = old + msg
+                    owned[j] = True
+            if keep is not None and i not in keep:
+                signals[i] = None
+    except MpgraphError:
+        raise
+    except Exception as e:
+        node = nodes[i]
+        raise OpError(f"{at(node.op.name, node.name)}: vjp for argument {k} "
+                      f"('{node.args[k].name}') raised {type(e).__name__}: {e}{_plugin_note(node)}") from e
+    if on_signal is not None:
+        for j in plan.sources:
+            if signals[j] is not None:
+                on_signal(run=run, node=nodes[j], signal=signals[j])
+
+
+def _check_message(nodes, i: int, k: int, j: int, msg: Any, parent_value: Any) -> Any:
+    got, want = np.shape(msg), np.shape(parent_value)
+    if got != want:
+        node = nodes[i]
+        raise ShapeError(f"{at(node.op.name, node.name)}: vjp for argument {k} ('{nodes[j].name}') "
+                         f"returned a message of shape {got}; expected {want}, the shape of "
+                         f"'{nodes[j].name}'{_plugin_note(node)}")
+    return msg
+
+
+def _relay(hook, run: Run, parent: Node, child: Node, argnum: int, msg: Any) -> Any:
+    """Pass ``msg`` through every ``mpgraph_message`` implementation in turn."""
+    for impl in reversed(hook.get_hookimpls()):
+        kwargs = {"run": run, "parent": parent, "child": child, "argnum": argnum, "message": msg}
+        out = impl.function(*[kwargs[a] for a in impl.argnames])
+        if out is not None:
+            if np.shape(out) != np.shape(msg):
+                raise ShapeError(f"mpgraph: plugin '{impl.plugin_name}' replaced the message from "
+                                 f"'{child.name}' to '{parent.name}' (shape {np.shape(msg)}) by one "
+                                 f"of shape {np.shape(out)}")
+            msg = out
+    return msg
+
+
+def _plugin_note(node: Node) -> str:
+    plugin = node.op.plugin
+    return f" [op from plugin '{plugin}']" if plugin and not plugin.startswith("mpgraph.builtin") else ""

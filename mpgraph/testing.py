@@ -1,0 +1,121 @@
+"""Gradient checking: the backward pass against central finite differences.
+
+Public so that plugin authors check their ops the way mpgraph checks its own:
+
+>>> import numpy as np, mpgraph as mg
+>>> from mpgraph.testing import check_grads, check_op
+>>> _ = check_grads(lambda x, y: mg.ops.sum(mg.ops.tanh(x) * y), np.ones(3), np.arange(3.0))
+>>> check_op("matmul", [np.ones((2, 3)), np.ones((3, 4))])
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .errors import MpgraphError
+from .graph import Graph
+from .op import Op
+from .registry import get_op
+from .trace import value_and_grad
+
+
+def numerical_grad(f: Callable[..., Any], args: Sequence[Any], k: int, eps: float = 1e-6) -> np.ndarray:
+    """Central differences of scalar ``f(*args)`` with respect to ``args[k]``."""
+    x = np.array(args[k], dtype=np.float64)
+    out = np.zeros_like(x)
+    flat, gflat = x.reshape(-1), out.reshape(-1)
+    for i in range(flat.size):
+        old = flat[i]
+        flat[i] = old + eps
+        hi = f(*_with(args, k, x.copy()))
+        flat[i] = old - eps
+        lo = f(*_with(args, k, x.copy()))
+        flat[i] = old
+        gflat[i] = (float(hi) - float(lo)) / (2 * eps)
+    return out
+
+
+def check_grads(fn: Callable[..., Any], *args: Any, argnums: Sequence[int] | None = None,
+                eps: float = 1e-6, rtol: float = 1e-5, atol: float = 1e-7) -> tuple:
+    """Assert that ``mg.grad(fn)`` matches central differences for every float argument.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        The gradients mpgraph computed, in the order of ``argnums``.
+
+    Raises
+    ------
+    AssertionError
+        Naming the argument and showing both gradients.
+    """
+    if argnums is None:
+        argnums = [k for k, a in enumerate(args) if np.asarray(a).dtype.kind == "f"]
+    _, grads = value_and_grad(fn, tuple(argnums))(*args)
+    for k, got in zip(argnums, grads):
+        want = numerical_grad(fn, args, k, eps)
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=atol, err_msg=(
+            f"mpgraph: gradient of {getattr(fn, '__name__', 'fn')} with respect to argument {k} "
+            "differs from central differences"))
+    return tuple(grads)
+
+
+def check_op(op: str | Op, args: Sequence[Any], attrs: dict | None = None, *,
+             seed: int = 0, eps: float = 1e-6, rtol: float = 1e-5, atol: float = 1e-7) -> None:
+    """Check one op on concrete arguments, through a real Graph.
+
+    Checks that the shape rule agrees with ``forward``, and that the messages its vjp sends to
+    every float argument it declares differentiable match central differences of
+    ``sum(w * op(*args))`` for a random ``w``.
+
+    Raises
+    ------
+    AssertionError
+        The shape rule or a gradient is wrong; the message names the op and the argument.
+    """
+    op = get_op(op)
+    attrs = dict(attrs or {})
+    args = [np.asarray(a) if not np.isscalar(a) else a for a in args]
+    out = np.asarray(op.forward(*args, **attrs))
+    w = np.random.default_rng(seed).standard_normal(out.shape)
+    g = Graph()
+    diff = [k for k, a in enumerate(args) if np.asarray(a).dtype.kind == "f"
+            and (op.variadic or op.vjp[k] is not None)]
+    nodes = [g.input(f"a{k}", np.shape(a), np.asarray(a).dtype) if k in diff else g.constant(a)
+             for k, a in enumerate(args)]
+    y = g.apply(op, nodes, {**op.attr_defaults, **attrs}, name="y")
+    if y.shape is not None:
+        assert tuple(y.shape) == out.shape, (
+            f"mpgraph: op '{op.name}': shape rule gives {y.shape}, forward gives {out.shape}")
+    if not diff:
+        return
+    loss = g.apply("sum", [g.apply("multiply", [y, w])])
+    feed = {nodes[k]: args[k] for k in diff}
+    grads = g.grad(loss, wrt=[nodes[k] for k in diff], feed=feed)
+
+    def f(*a):
+        return np.sum(w * op.forward(*a, **attrs))
+
+    for k, got in zip(diff, grads):
+        if np.shape(got) != np.shape(args[k]):
+            raise MpgraphError(f"mpgraph: op '{op.name}': message to argument {k} has shape "
+                               f"{np.shape(got)}, expected {np.shape(args[k])}")
+        np.testing.assert_allclose(got, numerical_grad(f, args, k, eps), rtol=rtol, atol=atol,
+                                   err_msg=f"mpgraph: op '{op.name}': vjp for argument {k} "
+                                           "differs from central differences")
+
+
+def samples(op: Op, rng: np.random.Generator):
+    """The (args, attrs) pairs the registry-wide check runs ``op`` on."""
+    if op.samples is not None:
+        return list(op.samples(rng))
+    n = 2 if op.variadic else op.nargs
+    return [([rng.standard_normal((2, 3)) for _ in range(n)], {})]
+
+
+def _with(args: Sequence[Any], k: int, value: Any) -> list:
+    out = list(args)
+    out[k] = value
+    return out
