@@ -269,7 +269,10 @@ class Graph:
         single = wrt is not None and (type(wrt) is Node or isinstance(wrt, str))
         targets = [self[w] for w in ([wrt] if single else (self.params() if wrt is None else wrt))]
         run = self.forward(loss, feed)
-        grads = run.backward(loss, wrt=targets, keep="wrt").grads_of(targets)
+        reached = [t for t in targets if t.name in run.schedule.slot]
+        found = dict(zip((t.name for t in reached),
+                         run.backward(loss, wrt=reached, keep=False).grads_of(reached)))
+        grads = [found[t.name] if t.name in found else _zeros_like(t) for t in targets]
         return grads[0] if single else grads
 
     def schedule(self, outputs: NodeLike | Iterable[NodeLike]):
@@ -340,6 +343,16 @@ def _stand_in(node: Node) -> Any:
     if node.kind in ("param", "const"):
         return node._value
     return np.broadcast_to(np.zeros((), node.dtype or np.float64), node.shape)
+
+
+def _zeros_like(node: Node) -> np.ndarray:
+    """The gradient of a node the loss does not depend on."""
+    if node.kind == "param":
+        return np.zeros_like(node._value)
+    if node.shape is None or None in node.shape:
+        raise GraphError(f"mpgraph: the loss does not depend on '{node.name}', whose shape is "
+                         "unknown: no zero gradient can be made for it")
+    return np.zeros(node.shape, node.dtype or np.float64)
 
 
 def _promote(dtypes: list) -> np.dtype | None:

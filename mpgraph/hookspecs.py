@@ -40,6 +40,7 @@ def mpgraph_ops():
     ...                       vjp=(lambda g, ans, x: g * 3 * x ** 2,),
     ...                       shape=lambda s: s)]
     >>> mg.plugins.register(Cube(), name="cube-example")
+    'cube-example'
     >>> float(mg.ops.cube(np.float64(2.0)))
     8.0
     >>> mg.plugins.unregister("cube-example")

@@ -125,7 +125,7 @@ def _rebuild() -> list[str]:
     pm = plugin_manager()
     table: dict[str, Op] = {}
     problems: list[str] = []
-    for impl in reversed(pm.hook.mpgraph_ops.get_hookimpls()):  # registration order
+    for impl in pm.hook.mpgraph_ops.get_hookimpls():  # in registration order: the first wins
         plugin = impl.plugin_name
         try:
             defs = list(impl.function() or [])

@@ -141,7 +141,7 @@ class Run:
         sources = None if wrt is None else tuple(sorted({self._slot(w) for w in wrt}))
         plan = sched.backward_plan(li, sources)
         if sources is not None:
-            self._check_reachable(plan, sources)
+            self._check_sources(plan, sources)
         signals = [None] * len(sched.nodes)
         signals[li] = _seed(sched.nodes[li], self.values[li], seed)
         messages = {} if keep_messages else None
@@ -151,9 +151,15 @@ class Run:
         self.messages = messages
         return self
 
-    def _check_reachable(self, plan, sources: tuple[int, ...]) -> None:
-        """Refuse a ``wrt`` node whose only ways to the loss pass a non-differentiable argument."""
+    def _check_sources(self, plan, sources: tuple[int, ...]) -> None:
+        """Refuse a ``wrt`` node that cannot have a gradient: integer-valued, or reaching the
+        loss only through arguments that their ops declare non-differentiable."""
         nodes, args = self.schedule.nodes, self.schedule.args
+        for s in sources:
+            dtype = np.result_type(self.values[s])
+            if dtype.kind not in "fc":
+                raise GraphError(f"mpgraph: node '{nodes[s].name}' has dtype {dtype}: only float "
+                                 "values carry gradients")
         below = {plan.loss}
         for i in range(plan.loss, -1, -1):
             if i in below:

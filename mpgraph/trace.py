@@ -86,8 +86,8 @@ def grad(fn: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
     --------
     >>> import numpy as np, mpgraph as mg
     >>> dtanh = mg.grad(mg.ops.tanh)
-    >>> round(float(dtanh(0.5)), 6) == round(1 - np.tanh(0.5) ** 2, 6)
-    True
+    >>> round(float(dtanh(0.5)), 6)   # 1 - tanh(0.5)^2
+    0.786448
     """
     vg = value_and_grad(fn, argnums)
 

@@ -1,0 +1,65 @@
+"""mg.grad and mg.value_and_grad on Python functions, against closed forms and finite differences."""
+import numpy as np
+import pytest
+
+import mpgraph as mg
+from mpgraph.testing import check_grads, numerical_grad
+
+
+def test_grad_of_a_scalar_function_matches_its_closed_form():
+    f = mg.grad(lambda x: mg.ops.tanh(x) * x)
+    x = 0.7
+    assert float(f(x)) == pytest.approx(np.tanh(x) + x * (1 - np.tanh(x) ** 2))
+
+
+def test_argnums_tuple_returns_a_tuple_in_order():
+    def loss(W, b, x):
+        return mg.ops.sum(mg.ops.sigmoid(W @ x + b) ** 2)
+
+    rng = np.random.default_rng(0)
+    W, b, x = rng.standard_normal((3, 4)), rng.standard_normal(3), rng.standard_normal(4)
+    value, (db, dW) = mg.value_and_grad(loss, argnums=(1, 0))(W, b, x)
+    s = 1 / (1 + np.exp(-(W @ x + b)))
+    assert float(value) == pytest.approx(np.sum(s ** 2))
+    delta = 2 * s * s * (1 - s)
+    np.testing.assert_allclose(db, delta)
+    np.testing.assert_allclose(dW, np.outer(delta, x))
+    dx = mg.grad(loss, argnums=2)(W, b, x)
+    np.testing.assert_allclose(dx, numerical_grad(lambda *a: float(loss(*a)), [W, b, x], 2), rtol=1e-6)
+
+
+def test_check_grads_on_a_traced_function_with_fan_out():
+    def f(x, y):
+        h = x * y
+        return mg.ops.sum(h * h + mg.ops.exp(h) - y / (1.0 + x * x))
+
+    rng = np.random.default_rng(1)
+    grads = check_grads(f, rng.standard_normal((2, 3)), rng.standard_normal(3))
+    assert grads[0].shape == (2, 3) and grads[1].shape == (3,)
+
+
+def test_float32_arguments_get_float32_gradients():
+    f = mg.grad(lambda x: mg.ops.sum(mg.ops.tanh(x * 0.5) * 2.0))
+    x = np.linspace(-1, 1, 5, dtype=np.float32)
+    dx = f(x)
+    assert dx.dtype == np.float32
+    np.testing.assert_allclose(dx, 1 - np.tanh(x * 0.5) ** 2, rtol=1e-6)
+
+
+def test_a_function_that_ignores_its_argument_has_a_zero_gradient():
+    np.testing.assert_array_equal(mg.grad(lambda x, y: mg.ops.sum(y))(np.ones(3), np.ones(2)), np.zeros(3))
+
+
+def test_bad_uses_are_clear_errors():
+    with pytest.raises(mg.MpgraphError, match="must return a scalar to be differentiated; it returned shape \\(3,\\)"):
+        mg.grad(lambda x: x * 2.0)(np.ones(3))
+    with pytest.raises(mg.MpgraphError, match="argument 0 has dtype int64: only float arguments"):
+        mg.grad(lambda x: mg.ops.sum(x))(np.arange(3))
+    with pytest.raises(mg.MpgraphError, match="argnums 3 asks for argument 3"):
+        mg.grad(lambda x: x, argnums=3)(1.0)
+
+
+def test_numpy_functions_inside_a_traced_function():
+    f = mg.grad(lambda x: np.sum(np.exp(x) * x))
+    x = np.array([0.1, -0.4])
+    np.testing.assert_allclose(f(x), np.exp(x) * (1 + x))
