@@ -1,0 +1,387 @@
+"""Benchmark mpgraph against the same computations written by hand in NumPy.
+
+    python examples/benchmark.py            # the full suite; prints a table (about 2 minutes)
+    python examples/benchmark.py --smoke    # tiny sizes, few repeats: checks that it all runs
+
+Every figure is a median over many repeats, with the garbage collector on, and the contenders
+of one workload are timed in turn within each repeat (interleaved), so that a noisy machine
+slows them alike. Ratios are against hand-written NumPy measured in the same run. PyTorch (CPU)
+and HIPS autograd are measured too when they are installed; neither is required.
+
+Workloads
+---------
+- mlp: one training step of a 784-256-256-10 MLP (tanh hidden layers, softmax cross-entropy
+  averaged over a batch of 128): forward + backward, gradients for every weight and bias,
+  in float64 and float32. The baseline is Nielsen's four backprop equations, vectorised.
+- fwd: the MLP forward alone, to print backward/forward = (step - forward) / forward.
+- mem: peak memory (tracemalloc) allocated by one MLP step.
+- chain: 2,000 steps of ``y = tanh(y * -0.95 + 0.1)`` on a scalar (6,000 op nodes), forward
+  + backward, in microseconds per op node: re-running a built Graph, and ``mg.grad``
+  (trace + run).
+- fan: one input of shape (64,), 1,000 branches ``sum(sin(x * c_i))``, all summed.
+- scaling: the chain at 500, 2,000 and 8,000 steps (re-running a built Graph).
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import platform
+import statistics
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+
+import numpy as np
+
+import mpgraph as mg
+
+try:
+    import torch
+except ImportError:  # an optional peer
+    torch = None
+try:
+    import autograd
+    import autograd.numpy as anp
+except ImportError:  # an optional peer
+    autograd = None
+
+LAYERS = (784, 256, 256, 10)
+CHAIN_A, CHAIN_B = -0.95, 0.1  # keeps the chain's gradient a normal float (0.9 goes subnormal)
+
+
+# -- the MLP step ---------------------------------------------------------------------------------
+
+def mlp_data(layers=LAYERS, batch: int = 128, dtype=np.float64, seed: int = 0):
+    """Weights, biases, a batch of inputs and integer labels."""
+    rng = np.random.default_rng(seed)
+    params = []
+    for n_in, n_out in zip(layers[:-1], layers[1:]):
+        params.append((rng.standard_normal((n_in, n_out)) / np.sqrt(n_in)).astype(dtype))
+        params.append(np.zeros(n_out, dtype=dtype))
+    x = rng.standard_normal((batch, layers[0])).astype(dtype)
+    labels = rng.integers(0, layers[-1], size=batch)
+    return params, x, labels
+
+
+def hand_forward(params, x, labels):
+    """The forward pass by hand; returns the loss and what the backward pass needs."""
+    activations = [x]
+    a = x
+    for W, b in zip(params[:-2:2], params[1:-2:2]):
+        a = np.tanh(a @ W + b)
+        activations.append(a)
+    z = a @ params[-2] + params[-1]
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    probs = e / e.sum(axis=1, keepdims=True)
+    rows = np.arange(len(labels))
+    loss = -np.mean(np.log(probs[rows, labels]))
+    return loss, activations, probs
+
+
+def hand_step(params, x, labels):
+    """Loss and gradients by Nielsen's four equations (BP1-BP4), vectorised over the batch."""
+    loss, activations, probs = hand_forward(params, x, labels)
+    delta = probs  # BP1 for softmax cross-entropy: (softmax(z) - onehot) / batch
+    delta[np.arange(len(labels)), labels] -= 1
+    delta /= len(labels)
+    grads = [None] * len(params)
+    for layer in range(len(params) // 2 - 1, -1, -1):
+        a = activations[layer]
+        grads[2 * layer] = a.T @ delta               # BP4
+        grads[2 * layer + 1] = delta.sum(axis=0)     # BP3
+        if layer:
+            delta = (delta @ params[2 * layer].T) * (1 - a * a)  # BP2, tanh' = 1 - tanh^2
+    return loss, grads
+
+
+def mpgraph_mlp(params, x, labels):
+    """The same MLP as an mpgraph Graph, built once; returns (step, forward) callables."""
+    g = mg.Graph()
+    xin = g.input("x", shape=(None, x.shape[1]), dtype=x.dtype)
+    t = g.input("labels", shape=(None,))
+    ws = []
+    a = xin
+    n_layers = len(params) // 2
+    for k in range(n_layers):
+        with g.scope(f"layer{k + 1}"):
+            W, b = g.param("W", params[2 * k]), g.param("b", params[2 * k + 1])
+            ws += [W, b]
+            z = a @ W + b
+            a = mg.ops.tanh(z) if k < n_layers - 1 else z
+    loss = mg.ops.softmax_cross_entropy(a, t, reduction="mean", name="loss")
+    feed = {"x": x, "labels": labels}
+
+    def step():
+        return g.grad(loss, wrt=ws, feed=feed)
+
+    def forward():
+        return g.forward(loss, feed)[loss]
+
+    return step, forward
+
+
+def torch_mlp(params, x, labels):
+    tp = [torch.tensor(p, requires_grad=True) for p in params]
+    tx, tt = torch.from_numpy(x), torch.from_numpy(labels)
+
+    def forward():
+        a = tx
+        for k in range(0, len(tp) - 2, 2):
+            a = torch.tanh(a @ tp[k] + tp[k + 1])
+        return torch.nn.functional.cross_entropy(a @ tp[-2] + tp[-1], tt)
+
+    def step():
+        for p in tp:
+            p.grad = None
+        forward().backward()
+        return [p.grad for p in tp]
+
+    def forward_only():
+        with torch.no_grad():
+            return forward()
+
+    return step, forward_only
+
+
+def autograd_mlp(params, x, labels):
+    def loss(ps):
+        a = x
+        for k in range(0, len(ps) - 2, 2):
+            a = anp.tanh(a @ ps[k] + ps[k + 1])
+        z = a @ ps[-2] + ps[-1]
+        z = z - anp.max(z, axis=1, keepdims=True)
+        logp = z - anp.log(anp.sum(anp.exp(z), axis=1, keepdims=True))
+        return -anp.mean(logp[np.arange(len(labels)), labels])
+
+    grad = autograd.grad(loss)
+    return (lambda: grad(list(params))), (lambda: loss(list(params)))
+
+
+def mlp_contenders(dtype, layers=LAYERS, batch: int = 128) -> dict[str, tuple[Callable, Callable]]:
+    """Name -> (step, forward) for every contender available."""
+    params, x, labels = mlp_data(layers, batch, dtype)
+    out = {"numpy (hand)": (lambda: hand_step(params, x, labels),
+                            lambda: hand_forward(params, x, labels)[0]),
+           "mpgraph": mpgraph_mlp(params, x, labels)}
+    if torch is not None:
+        out["torch"] = torch_mlp(params, x, labels)
+    if autograd is not None:
+        out["autograd"] = autograd_mlp(params, x, labels)
+    return out
+
+
+# -- the small-op chain and the fan-out -----------------------------------------------------------
+
+def chain(y, steps: int):
+    """``steps`` times ``y = tanh(y * -0.95 + 0.1)``: three op nodes a step."""
+    for _ in range(steps):
+        y = mg.ops.tanh(y * CHAIN_A + CHAIN_B)
+    return y
+
+
+def chain_by_hand(y0: float, steps: int) -> tuple[float, float]:
+    """The chain's value and derivative by the chain rule, forward mode, in plain floats."""
+    y, dy = y0, 1.0
+    for _ in range(steps):
+        y = float(np.tanh(y * CHAIN_A + CHAIN_B))
+        dy *= CHAIN_A * (1 - y * y)
+    return y, dy
+
+
+def chain_graph(steps: int):
+    """A built Graph of the chain; returns a callable that re-runs it (forward + backward)."""
+    g = mg.Graph()
+    y0 = g.input("y0", shape=())
+    out = chain(y0, steps)
+    feed = {"y0": np.float64(0.3)}
+    return lambda: g.grad(out, wrt=y0, feed=feed)
+
+
+def chain_grad(steps: int):
+    """``mg.grad`` of the chain: traces a new Graph and runs it at every call."""
+    f = mg.grad(lambda y: chain(y, steps))
+    return lambda: f(np.float64(0.3))
+
+
+def torch_chain(steps: int):
+    def step():
+        y0 = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
+        y = y0
+        for _ in range(steps):
+            y = torch.tanh(y * CHAIN_A + CHAIN_B)
+        y.backward()
+        return y0.grad
+
+    return step
+
+
+def autograd_chain(steps: int):
+    def f(y):
+        for _ in range(steps):
+            y = anp.tanh(y * CHAIN_A + CHAIN_B)
+        return y
+
+    grad = autograd.grad(f)
+    return lambda: grad(0.3)
+
+
+FAN_OP = "tanh"  # the elementwise op of each branch
+
+
+def fan(x, cs):
+    """``sum_i sum(op(x * c_i))``: one input fanning out to ``len(cs)`` branches."""
+    op = getattr(mg.ops, FAN_OP)
+    total = None
+    for c in cs:
+        branch = mg.ops.sum(op(x * c))
+        total = branch if total is None else total + branch
+    return total
+
+
+def fan_by_hand(x: np.ndarray, cs: np.ndarray) -> np.ndarray:
+    """The fan-out's gradient in closed form: sum_i c_i op'(c_i x)."""
+    u = np.multiply.outer(cs, x)
+    deriv = {"sin": np.cos(u), "tanh": 1 - np.tanh(u) ** 2}[FAN_OP]
+    return np.sum(cs[:, None] * deriv, axis=0)
+
+
+def fan_graph(x: np.ndarray, cs: np.ndarray):
+    g = mg.Graph()
+    xin = g.input("x", shape=x.shape)
+    out = fan(xin, [float(c) for c in cs])
+    return lambda: g.grad(out, wrt=xin, feed={"x": x})
+
+
+def fan_data(n: int = 64, branches: int = 1000):
+    rng = np.random.default_rng(1)
+    return rng.standard_normal(n), rng.uniform(-1, 1, branches)
+
+
+# -- measuring ------------------------------------------------------------------------------------
+
+def interleaved(contenders: dict[str, Callable], repeats: int, warmup: int = 2) -> dict[str, float]:
+    """Median seconds per call of each contender, timed in turn within each repeat."""
+    for fn in contenders.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    clock = time.perf_counter
+    for _ in range(repeats):
+        for name, fn in contenders.items():
+            start = clock()
+            fn()
+            times[name].append(clock() - start)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def peak_memory(fn: Callable) -> int:
+    """Bytes allocated at the peak of one call of ``fn``, beyond what existed before it."""
+    fn()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        result = fn()
+        peak = tracemalloc.get_traced_memory()[1]
+        del result
+    finally:
+        tracemalloc.stop()
+    return peak - base
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    peers = [f"torch {torch.__version__}" if torch is not None else "torch not installed",
+             f"autograd {autograd_version()}" if autograd is not None else "autograd not installed"]
+    return (f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, "
+            f"NumPy {np.__version__}, mpgraph {mg.__version__}; {', '.join(peers)}")
+
+
+def autograd_version() -> str:
+    from importlib.metadata import version
+    return version("autograd")
+
+
+# -- the suite ------------------------------------------------------------------------------------
+
+def run_suite(smoke: bool = False, repeats: int | None = None) -> list[tuple[str, str, str, str]]:
+    """Run every workload; return the table rows (workload, contender, figure, against hand)."""
+    rows: list[tuple[str, str, str, str]] = []
+    layers, batch = ((20, 8, 8, 3), 4) if smoke else (LAYERS, 128)
+    steps, scales = (20, (5, 20)) if smoke else (2000, (500, 2000, 8000))
+    branches = 10 if smoke else 1000
+    r_mlp = repeats or (3 if smoke else 60)
+    r_small = repeats or (2 if smoke else 15)
+
+    for dtype in (np.float64, np.float32):
+        name = np.dtype(dtype).name
+        cont = mlp_contenders(dtype, layers, batch)
+        step = interleaved({k: v[0] for k, v in cont.items()}, r_mlp)
+        fwd = interleaved({k: v[1] for k, v in cont.items()}, r_mlp)
+        for who in cont:
+            ratio = step[who] / step["numpy (hand)"]
+            rows.append((f"mlp step {name}", who, f"{step[who] * 1e3:.2f} ms", f"{ratio:.2f}x"))
+        for who in cont:
+            bf = (step[who] - fwd[who]) / fwd[who]
+            rows.append((f"mlp backward/forward {name}", who,
+                         f"{bf:.2f} (fwd {fwd[who] * 1e3:.2f} ms)", ""))
+        for who in ("numpy (hand)", "mpgraph"):
+            peak = peak_memory(cont[who][0])
+            if who == "numpy (hand)":
+                hand_peak = peak
+            rows.append((f"mlp peak memory {name}", who, f"{peak / 2**20:.2f} MiB",
+                         f"{peak / hand_peak:.2f}x"))
+
+    nodes = 3 * steps
+    chain_cont = {"mpgraph Graph re-run": chain_graph(steps), "mg.grad (trace+run)": chain_grad(steps)}
+    if torch is not None:
+        chain_cont["torch"] = torch_chain(steps)
+    if autograd is not None:
+        chain_cont["autograd"] = autograd_chain(steps)
+    for who, t in interleaved(chain_cont, r_small).items():
+        rows.append((f"chain {steps} steps ({nodes} nodes)", who, f"{t / nodes * 1e6:.2f} us/node", ""))
+
+    x, cs = fan_data(64 if not smoke else 4, branches)
+    fan_cont = {"mpgraph Graph re-run": fan_graph(x, cs)}
+    fan_nodes = 4 * branches - 1
+    for who, t in interleaved(fan_cont, r_small).items():
+        rows.append((f"fan-out {branches} branches ({fan_nodes} nodes)", who,
+                     f"{t * 1e3:.2f} ms ({t / fan_nodes * 1e6:.2f} us/node)", ""))
+
+    scale = interleaved({s: chain_graph(s) for s in scales}, r_small)
+    for s in scales:
+        growth = f"{scale[s] / scale[scales[0]]:.2f}x time for {s // scales[0]}x nodes" if s != scales[0] else ""
+        rows.append((f"scaling chain {s} steps", "mpgraph Graph re-run",
+                     f"{scale[s] / (3 * s) * 1e6:.2f} us/node", growth))
+    return rows
+
+
+def print_table(rows, out=sys.stdout) -> None:
+    header = ("workload", "contender", "median", "vs hand NumPy")
+    widths = [max(len(r[k]) for r in [header, *rows]) for k in range(4)]
+    line = "| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |"
+    print(line, file=out)
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|", file=out)
+    for r in rows:
+        print("| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |", file=out)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes and few repeats")
+    parser.add_argument("--repeats", type=int, default=None, help="repeats per measurement")
+    args = parser.parse_args(argv)
+    print(f"machine: {machine()}\n")
+    print_table(run_suite(args.smoke, args.repeats))
+
+
+if __name__ == "__main__":
+    main()
