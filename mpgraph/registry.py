@@ -1,16 +1,34 @@
 """The plugin manager and the table of registered ops.
 
-One ``pluggy.PluginManager("mpgraph")`` holds every plugin: the built-in op modules in
-``mpgraph.builtin``, the packages installed with an ``mpgraph`` entry point, and whatever is
-registered at run time with :func:`register`. The op table is rebuilt from the
-``mpgraph_ops`` hook whenever the set of plugins changes.
+One ``pluggy.PluginManager("mpgraph")`` holds every process-wide plugin: the built-in op
+modules in ``mpgraph.builtin``, the packages installed with an ``mpgraph`` entry point, and
+whatever is registered at run time with :func:`register`. The op table is rebuilt from the
+``mpgraph_ops`` hook whenever the set of plugins changes, under one lock.
+
+Observer plugins can also be enabled for a block of code only (:func:`enabled`); those live in
+a context variable, so they affect the runs started in that thread or task and no others.
+
+Environment variables, read when the plugin manager is (re)built (:func:`reload`):
+
+``MPGRAPH_DISABLE_PLUGIN_AUTOLOAD``
+    Any non-empty value: do not load the ``mpgraph`` entry points (the built-in ops stay).
+``MPGRAPH_BLOCK_PLUGINS``
+    Comma-separated plugin or distribution names never to load (``conv,mpgraph-anomaly``).
+``MPGRAPH_STRICT_PLUGINS``
+    Any non-empty value: a plugin problem (an import that fails, a malformed op, a clash) is an
+    error instead of a warning.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import difflib
 import importlib
+import importlib.metadata
+import os
 import threading
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import pluggy
@@ -23,30 +41,121 @@ hookimpl = pluggy.HookimplMarker("mpgraph")
 
 BUILTIN = ("mpgraph.builtin.elementwise", "mpgraph.builtin.reductions", "mpgraph.builtin.shape",
            "mpgraph.builtin.linalg", "mpgraph.builtin.nn")
+ENTRY_POINT_GROUP = "mpgraph"
+ENV_NO_AUTOLOAD = "MPGRAPH_DISABLE_PLUGIN_AUTOLOAD"
+ENV_BLOCK = "MPGRAPH_BLOCK_PLUGINS"
+ENV_STRICT = "MPGRAPH_STRICT_PLUGINS"
+OBSERVER_HOOKS = ("mpgraph_node_value", "mpgraph_message", "mpgraph_error_signal")
 
 _lock = threading.RLock()
 _pm: pluggy.PluginManager | None = None
 _ops: dict[str, Op] | None = None
 _observers: tuple | None = None
+_load_problems: list[str] = []
+_strict = False
+# the observer plugins enabled for the current block, in a manager of their own
+_scoped: contextvars.ContextVar[pluggy.PluginManager | None] = contextvars.ContextVar(
+    "mpgraph_scoped", default=None)
 
+
+# -- the plugin manager -----------------------------------------------------------------------
 
 def plugin_manager() -> pluggy.PluginManager:
     """The process-wide plugin manager, with the built-in and installed plugins loaded."""
-    global _pm
     if _pm is None:
         with _lock:
             if _pm is None:
-                pm = pluggy.PluginManager("mpgraph")
-                pm.add_hookspecs(hookspecs)
-                for modname in BUILTIN:
-                    pm.register(importlib.import_module(modname), name=modname)
-                pm.load_setuptools_entrypoints("mpgraph")
-                _pm = pm
+                _build(autoload=None, block=None, strict=None)
     return _pm
 
 
+def reload(*, autoload: bool | None = None, block: str | list[str] | None = None,
+           strict: bool | None = None) -> list[str]:
+    """Rebuild the plugin manager from scratch: built-ins, then the installed entry points.
+
+    Plugins registered at run time are dropped. Each argument left as ``None`` is read from
+    its environment variable (see the module docs).
+
+    Parameters
+    ----------
+    autoload : bool, optional
+        Load the ``mpgraph`` entry points.
+    block : str or list of str, optional
+        Plugin names or distribution names not to load.
+    strict : bool, optional
+        Raise :class:`PluginError` on any plugin problem instead of warning.
+
+    Returns
+    -------
+    list of str
+        Every problem found (also warned about, or raised in strict mode).
+    """
+    with _lock:
+        _build(autoload, block, strict)
+        return _report(_rebuild(), stacklevel=3)
+
+
+def _build(autoload: bool | None, block: str | list[str] | None, strict: bool | None) -> None:
+    global _pm, _ops, _observers, _load_problems, _strict
+    if autoload is None:
+        autoload = not os.environ.get(ENV_NO_AUTOLOAD)
+    if block is None:
+        block = os.environ.get(ENV_BLOCK, "")
+    if isinstance(block, str):
+        block = block.replace(",", " ").split()
+    _strict = bool(os.environ.get(ENV_STRICT)) if strict is None else strict
+    pm = pluggy.PluginManager("mpgraph")
+    pm.add_hookspecs(hookspecs)
+    for name in block:
+        pm.set_blocked(name)
+    for modname in BUILTIN:
+        if not pm.is_blocked(modname):
+            pm.register(importlib.import_module(modname), name=modname)
+    _load_problems = _load_entry_points(pm, set(block)) if autoload else []
+    _pm, _ops, _observers = pm, None, None
+
+
+def _load_entry_points(pm: pluggy.PluginManager, blocked: set[str]) -> list[str]:
+    """Load each ``mpgraph`` entry point on its own, so that one that fails to import is
+    reported by name and the others still load."""
+    problems = []
+    seen = set()
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        dist = ep.dist.name if ep.dist is not None else None
+        if ep.name in seen or ep.name in blocked or dist in blocked:
+            continue
+        seen.add(ep.name)
+        try:
+            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP, name=ep.name)
+        except Exception as e:  # noqa: BLE001 - a broken plugin must not stop the others
+            where = f" (distribution {dist} {ep.dist.version})" if ep.dist is not None else ""
+            problems.append(f"plugin '{ep.name}'{where} failed to load {ep.value!r}: "
+                            f"{type(e).__name__}: {e}")
+    return problems
+
+
+def distribution(plugin_name: str) -> tuple[str, str] | None:
+    """``(name, version)`` of the distribution that installed plugin ``plugin_name``, or
+    ``None`` for a built-in plugin or one registered at run time."""
+    pm = plugin_manager()
+    plugin = pm.get_plugin(plugin_name)
+    for p, dist in pm.list_plugin_distinfo():
+        if p is plugin:
+            return dist.project_name, dist.version
+    return None
+
+
+def describe(plugin_name: str) -> str:
+    """``plugin 'conv' (distribution mpgraph-conv 0.1.0)``: how errors name a plugin."""
+    dist = distribution(plugin_name)
+    return f"plugin '{plugin_name}'" + (f" (distribution {dist[0]} {dist[1]})" if dist else "")
+
+
+# -- registering at run time -------------------------------------------------------------------
+
 def register(plugin: Any, name: str | None = None) -> str:
-    """Register a plugin (a module or an object with ``@mg.hookimpl`` functions).
+    """Register a plugin (a module or an object with ``@mg.hookimpl`` functions) for the
+    whole process, until :func:`unregister`.
 
     Returns
     -------
@@ -56,13 +165,18 @@ def register(plugin: Any, name: str | None = None) -> str:
     Raises
     ------
     PluginError
-        When its op definitions are malformed or clash with another plugin's; the plugin is
-        then not registered.
+        When its op definitions are malformed or clash with another plugin's, when its name is
+        taken or blocked; the plugin is then not registered.
     """
     with _lock:
         pm = plugin_manager()
-        name = pm.register(plugin, name=name)
-        problems = [p for p in _rebuild() if f"'{name}'" in p]
+        try:
+            name = pm.register(plugin, name=name)
+        except ValueError as e:
+            raise PluginError(f"mpgraph: plugin {name or plugin!r} was not registered: {e}") from None
+        if name is None:
+            raise PluginError(f"mpgraph: plugin {plugin!r} is blocked and was not registered")
+        problems = [p for p in _rebuild() if f"plugin '{name}'" in p]
         if problems:
             pm.unregister(name=name)
             _rebuild()
@@ -72,22 +186,110 @@ def register(plugin: Any, name: str | None = None) -> str:
 
 
 def unregister(name: str) -> None:
-    """Remove the plugin registered under ``name``."""
+    """Remove the plugin registered under ``name``.
+
+    Raises
+    ------
+    PluginError
+        When no plugin has that name.
+    """
     with _lock:
-        plugin_manager().unregister(name=name)
+        pm = plugin_manager()
+        if pm.get_plugin(name) is None:
+            raise PluginError(f"mpgraph: no plugin named '{name}' is registered "
+                              f"(registered: {', '.join(sorted(n for n, _ in pm.list_name_plugin()))})")
+        pm.unregister(name=name)
         _rebuild()
 
+
+def block(name: str) -> None:
+    """Unregister plugin ``name`` if it is registered, and refuse it from now on (until
+    :func:`reload`), like pytest's ``-p no:NAME``."""
+    with _lock:
+        pm = plugin_manager()
+        if pm.get_plugin(name) is not None:
+            pm.unregister(name=name)
+        pm.set_blocked(name)
+        _rebuild()
+
+
+@contextlib.contextmanager
+def enabled(*plugins: Any) -> Iterator[None]:
+    """Enable observer plugins for the runs started inside the block, in this thread only.
+
+    A run keeps the observers it started with, so ``run.backward()`` called after the block
+    still reports to them. Blocks nest. Op definitions are process-wide: register a plugin
+    that provides ops with :func:`register`.
+
+    Raises
+    ------
+    PluginError
+        A plugin implements ``mpgraph_ops`` or no observer hook at all.
+
+    Examples
+    --------
+    >>> import mpgraph as mg
+    >>> class Count:
+    ...     n = 0
+    ...     @mg.hookimpl
+    ...     def mpgraph_node_value(self, node):
+    ...         Count.n += 1
+    >>> g = mg.Graph()
+    >>> y = g.input("x") * 2.0
+    >>> with mg.plugins.enabled(Count()):
+    ...     _ = g.forward(y, {"x": 1.0})
+    >>> _ = g.forward(y, {"x": 1.0})     # outside the block: not observed
+    >>> Count.n                          # x, the constant 2.0 and y
+    3
+    """
+    outer = _scoped.get()
+    pm = pluggy.PluginManager("mpgraph")
+    pm.add_hookspecs(hookspecs)
+    for _, p in (outer.list_name_plugin() if outer is not None else ()):  # in order
+        pm.register(p)
+    for p in plugins:
+        try:
+            pm.register(p)
+        except ValueError as e:
+            raise PluginError(f"mpgraph: plugin {p!r} cannot be enabled: {e}") from None
+        hooks = [h.name for h in pm.get_hookcallers(p) or []]
+        if "mpgraph_ops" in hooks or not any(h in OBSERVER_HOOKS for h in hooks):
+            raise PluginError(f"mpgraph: plugin {p!r} cannot be enabled for a block: only observer "
+                              f"hooks ({', '.join(OBSERVER_HOOKS)}) can be; it implements "
+                              f"{', '.join(hooks) or 'no hook'} (use mg.plugins.register)")
+    token = _scoped.set(pm)
+    try:
+        yield
+    finally:
+        _scoped.reset(token)
+
+
+# -- the op table -------------------------------------------------------------------------------
 
 def ops() -> dict[str, Op]:
     """The registered ops by name."""
     if _ops is None:
         with _lock:
             if _ops is None:
-                problems = _rebuild()
-                if problems:
-                    warnings.warn("mpgraph: plugin problems (those ops are left out):\n  "
-                                  + "\n  ".join(problems), stacklevel=2)
+                plugin_manager()
+                _report(_load_problems + _rebuild(), stacklevel=4)
     return _ops
+
+
+def problems() -> list[str]:
+    """Every plugin problem of the current plugin set: failed imports, malformed ops, clashes."""
+    with _lock:
+        ops()
+        return _load_problems + _rebuild()
+
+
+def _report(found: list[str], stacklevel: int) -> list[str]:
+    if found:
+        text = "mpgraph: plugin problems (those plugins or ops are left out):\n  " + "\n  ".join(found)
+        if _strict:
+            raise PluginError(text)
+        warnings.warn(text, stacklevel=stacklevel)
+    return found
 
 
 def get_op(name: str | Op) -> Op:
@@ -111,12 +313,43 @@ def get_op(name: str | Op) -> Op:
 
 def observers() -> tuple:
     """The observer hook callers that have implementations, as
-    ``(node_value, message, error_signal)``, each ``None`` when no plugin implements it."""
+    ``(node_value, message, error_signal)``, each ``None`` when no plugin implements it.
+
+    Called once per run: the engine's loops test these for ``None`` and never call pluggy
+    when no observer is enabled.
+    """
     obs = _observers
     if obs is None:
         ops()
         obs = _observers
-    return obs
+    scoped = _scoped.get()
+    return obs if scoped is None else _with_scoped(obs, scoped)
+
+
+class _Chain:
+    """The process-wide and the block's callers of one observer hook, called as one."""
+
+    __slots__ = ("callers",)
+
+    def __init__(self, callers: list) -> None:
+        self.callers = callers
+
+    def __call__(self, **kwargs: Any) -> None:
+        for caller in self.callers:
+            caller(**kwargs)
+
+    def get_hookimpls(self) -> list:
+        return [impl for caller in self.callers for impl in caller.get_hookimpls()]
+
+
+def _with_scoped(obs: tuple, pm: pluggy.PluginManager) -> tuple:
+    out = []
+    for glob, name in zip(obs, OBSERVER_HOOKS):
+        local = getattr(pm.hook, name)
+        local = local if local.get_hookimpls() else None
+        out.append(_Chain([glob, local]) if glob is not None and local is not None
+                   else glob if local is None else local)
+    return tuple(out)
 
 
 def _rebuild() -> list[str]:
@@ -130,20 +363,35 @@ def _rebuild() -> list[str]:
         try:
             defs = list(impl.function() or [])
         except Exception as e:  # noqa: BLE001 - a broken plugin must not stop the others
-            problems.append(f"plugin '{plugin}': mpgraph_ops() raised {type(e).__name__}: {e}")
+            problems.append(f"{describe(plugin)}: mpgraph_ops() raised {type(e).__name__}: {e}")
             continue
         for op in defs:
-            if not isinstance(op, Op):
-                problems.append(f"plugin '{plugin}': mpgraph_ops() returned {op!r}, not an mpgraph.Op")
+            problem = _malformed(op)
+            if problem:
+                problems.append(f"{describe(plugin)}: {problem}")
                 continue
             if op.name in table:
-                problems.append(f"op '{op.name}' is defined by both plugin '{table[op.name].plugin}' "
-                                f"and plugin '{plugin}'")
+                other = table[op.name].plugin
+                problems.append(f"op '{op.name}' is defined twice by {describe(plugin)}" if other == plugin
+                                else f"op '{op.name}' is defined by both {describe(other)} and "
+                                     f"{describe(plugin)}")
                 continue
             op.plugin = plugin
             table[op.name] = op
     hooks = pm.hook
-    _observers = tuple(h if h.get_hookimpls() else None for h in
-                       (hooks.mpgraph_node_value, hooks.mpgraph_message, hooks.mpgraph_error_signal))
+    _observers = tuple(h if h.get_hookimpls() else None
+                       for h in (getattr(hooks, name) for name in OBSERVER_HOOKS))
     _ops = table
     return problems
+
+
+def _malformed(op: Any) -> str | None:
+    """What is wrong with an op definition that its constructor could not see, or None."""
+    if not isinstance(op, Op):
+        return f"mpgraph_ops() returned {op!r}, not an mpgraph.Op"
+    if not op.variadic and op.nargs == 0:
+        return (f"op '{op.name}' has no array argument: its vjp is empty (give one vjp "
+                "function, or None, per array argument of forward)")
+    if not op.variadic and (not isinstance(op.vjp, tuple) or len(op.vjp) != op.nargs):
+        return f"op '{op.name}': vjp no longer has one entry per array argument ({op.nargs})"
+    return None

@@ -14,7 +14,7 @@ import numpy as np
 
 from .errors import FeedError, GraphError, MpgraphError, OpError, ShapeError, at
 from .node import Node
-from .registry import observers
+from .registry import describe, observers
 from .schedule import Schedule
 
 
@@ -316,9 +316,13 @@ def _backward(run: Run, plan, signals: list, messages: dict | None, keep: set | 
 
 
 def _check_message(nodes, i: int, k: int, j: int, msg: Any, parent_value: Any) -> Any:
+    node = nodes[i]
+    if isinstance(msg, (tuple, list)):  # a vjp written as one function for every argument
+        raise ShapeError(f"{at(node.op.name, node.name)}: vjp for argument {k} ('{nodes[j].name}') "
+                         f"returned {len(msg)} messages in a {type(msg).__name__}; each vjp entry "
+                         f"returns the one message for its argument{_plugin_note(node)}")
     got, want = np.shape(msg), np.shape(parent_value)
     if got != want:
-        node = nodes[i]
         raise ShapeError(f"{at(node.op.name, node.name)}: vjp for argument {k} ('{nodes[j].name}') "
                          f"returned a message of shape {got}; expected {want}, the shape of "
                          f"'{nodes[j].name}'{_plugin_note(node)}")
@@ -341,4 +345,6 @@ def _relay(hook, run: Run, parent: Node, child: Node, argnum: int, msg: Any) -> 
 
 def _plugin_note(node: Node) -> str:
     plugin = node.op.plugin
-    return f" [op from plugin '{plugin}']" if plugin and not plugin.startswith("mpgraph.builtin") else ""
+    if not plugin or plugin.startswith("mpgraph.builtin"):
+        return ""
+    return f" [op from {describe(plugin)}]"
