@@ -14,6 +14,7 @@ from .graph import Graph
 from .node import Node
 from .op import Op
 from .registry import hookimpl
+from .render import render
 from .run import Run
 from .testing import check_grads
 from .trace import grad, value_and_grad
@@ -22,4 +23,4 @@ __version__ = "0.1.0"
 
 __all__ = ["Graph", "Node", "Op", "Run", "ops", "plugins", "grad", "value_and_grad", "hookimpl",
            "check_grads", "MpgraphError", "GraphError", "ShapeError", "FeedError", "OpError",
-           "PluginError", "__version__"]
+           "PluginError", "render", "__version__"]

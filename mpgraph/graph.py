@@ -289,6 +289,16 @@ class Graph:
             sched = self._schedules[key] = Schedule(order, [self._nodes[n] for n in key])
         return sched
 
+    # -- display ------------------------------------------------------------------------------
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
+        """The graph's picture in Jupyter (see :func:`mpgraph.render`)."""
+        from .render import repr_mimebundle
+        return repr_mimebundle(self)
+
+    def _repr_svg_(self) -> str | None:
+        return self._repr_mimebundle_().get("image/svg+xml")
+
     # -- internals ----------------------------------------------------------------------------
 
     def _fresh(self, name: str | None, base: str) -> str:

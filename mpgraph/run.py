@@ -92,6 +92,14 @@ class Run:
             return {}
         return {n.name: s for n, s in zip(self.schedule.nodes, self.signals) if s is not None}
 
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
+        """The run's annotated picture in Jupyter (see :func:`mpgraph.render`)."""
+        from .render import repr_mimebundle
+        return repr_mimebundle(self)
+
+    def _repr_svg_(self) -> str | None:
+        return self._repr_mimebundle_().get("image/svg+xml")
+
     # -- backward -------------------------------------------------------------------------------
 
     def backward(self, loss: Node | str | None = None, seed: Any = None,

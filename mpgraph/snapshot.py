@@ -1,0 +1,65 @@
+"""A Snapshot: what a Run computed, by node name, detached from its schedule.
+
+Pictures, exports and saved files read a run through this one shape (values, error signals and
+messages keyed by node name), so that a run loaded from a file draws like a live one.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import GraphError
+
+
+@dataclass
+class Snapshot:
+    """The values, error signals and edge messages of one run, keyed by node name.
+
+    Attributes
+    ----------
+    values : dict
+        Node name to forward value, for every node the run computed.
+    signals : dict or None
+        Node name to error signal (``x̄ = dL/dx``) for every node that got one; ``None`` when
+        the run has not been backpropagated.
+    messages : dict or None
+        ``(parent, child, argnum)`` to the message sent on that edge; ``None`` when the run did
+        not keep them (``run.backward(..., keep_messages=True)`` does).
+    outputs : list of str
+        The outputs the run was asked for.
+
+    Examples
+    --------
+    >>> import mpgraph as mg
+    >>> g = mg.Graph()
+    >>> x = g.input("x")
+    >>> y = mg.ops.multiply(x, x, name="y")
+    >>> snap = Snapshot.of(g.forward(y, {"x": 3.0}).backward(keep_messages=True))
+    >>> float(snap.values["y"]), float(snap.signals["x"])
+    (9.0, 6.0)
+    >>> sorted((k, float(m)) for k, m in snap.messages.items())
+    [(('x', 'y', 0), 3.0), (('x', 'y', 1), 3.0)]
+    """
+
+    values: dict[str, Any]
+    signals: dict[str, Any] | None = None
+    messages: dict[tuple[str, str, int], Any] | None = None
+    outputs: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, run: Any) -> Snapshot:
+        """The snapshot of a :class:`~mpgraph.Run` (its arrays are shared, not copied), or
+        ``run`` itself when it is a Snapshot already."""
+        if isinstance(run, Snapshot):
+            return run
+        try:
+            nodes, values = run.schedule.nodes, run.values
+        except AttributeError:
+            raise GraphError(f"mpgraph: expected a Run or a Snapshot, got {type(run).__name__}") from None
+        signals = None
+        if run.signals is not None:
+            signals = {n.name: s for n, s in zip(nodes, run.signals) if s is not None}
+        return cls(values={n.name: v for n, v in zip(nodes, values)}, signals=signals,
+                   messages=None if run.messages is None else dict(run.messages),
+                   outputs=[nodes[i].name for i in run.schedule.outputs])
+
