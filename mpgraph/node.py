@@ -142,6 +142,8 @@ class Node:
         return NotImplemented
 
     def __array_function__(self, func, types, args, kwargs):
+        if func.__module__ == "numpy.linalg":
+            return _numpy_call("linalg." + func.__name__, args, kwargs)
         return _numpy_call(func.__name__, args, kwargs)
 
 
@@ -151,8 +153,13 @@ def _call(name: str, *args, **kwargs):
     return op_function(get_op(name))(*args, **kwargs)
 
 
+# NumPy names whose op is registered under another name (np.abs is np.absolute).
+_ALIASES = {"absolute": "abs", "linalg.norm": "norm"}
+
+
 def _numpy_call(name: str, args, kwargs):
     from .registry import ops
+    name = _ALIASES.get(name, name)
     if name not in ops():
         raise TypeError(f"mpgraph: numpy.{name} was called on a graph node, and no op named "
                         f"'{name}' is registered; use mg.ops or register one")

@@ -62,6 +62,10 @@ class Op:
         The vjp is written with operators and ``mg.ops``, so it can itself be differentiated.
     doc : str, optional
         The formula and the local derivative; defaults to ``forward.__doc__``.
+    public : callable, optional
+        ``public(apply, *args, **kwargs)``: the public function, for an op whose NumPy
+        signature is not (arrays, then attributes): ``einsum``'s subscripts come before its
+        operands, ``split`` returns a list. ``apply`` is the default public function.
 
     Raises
     ------
@@ -71,12 +75,13 @@ class Op:
     """
 
     __slots__ = ("name", "forward", "vjp", "shape", "dtype", "variadic", "samples",
-                 "differentiable_vjp", "doc", "nargs", "attr_names", "attr_defaults", "plugin")
+                 "differentiable_vjp", "doc", "public", "nargs", "attr_names", "attr_defaults", "plugin")
 
     def __init__(self, name: str, forward: Callable, vjp: Sequence[Callable | None] | Callable,
                  shape: Callable | None = None, dtype: Callable | None = None, *,
                  variadic: bool = False, samples: Callable | None = None,
-                 differentiable_vjp: bool = False, doc: str | None = None) -> None:
+                 differentiable_vjp: bool = False, doc: str | None = None,
+                 public: Callable | None = None) -> None:
         self.name = name
         self.forward = forward
         self.vjp = vjp if variadic or not isinstance(vjp, list) else tuple(vjp)
@@ -86,6 +91,7 @@ class Op:
         self.samples = samples
         self.differentiable_vjp = differentiable_vjp
         self.doc = doc if doc is not None else (getattr(forward, "__doc__", None) or "")
+        self.public = public
         self.plugin: str | None = None  # set by the registry
         self.nargs, self.attr_names, self.attr_defaults = _signature(self)
 
@@ -187,15 +193,16 @@ def unbroadcast(g, x):
             return g
     except AttributeError:
         pass
-    shape = np.shape(x)
-    gshape = np.shape(g)
+    # .shape rather than np.shape: graph nodes have one too (a vjp applied to nodes)
+    shape = x.shape if hasattr(x, "shape") else np.shape(x)
+    gshape = g.shape if hasattr(g, "shape") else np.shape(g)
     if gshape == shape:
         return g
     lead = len(gshape) - len(shape)
     axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape)
                                       if n == 1 and gshape[lead + i] != 1)
     g = np.sum(g, axis=axes, keepdims=False) if axes else g
-    return np.reshape(g, shape) if np.shape(g) != shape else g
+    return np.reshape(g, shape) if g.shape != shape else g
 
 
 def broadcast_shapes(*shapes: Shape) -> Shape:

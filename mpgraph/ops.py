@@ -53,8 +53,17 @@ class OpFunction:
         if graph is None:
             if name is not None:
                 raise TypeError(f"mpgraph: op '{op.name}': name= is only for graph nodes")
+            if op.variadic:  # attributes given by position must not join the arrays
+                return op.forward(*arrays, **op.bind_attrs(extra, kwargs))
             return op.forward(*arrays, *extra, **kwargs)
         return graph.apply(op, arrays, op.bind_attrs(extra, kwargs), name=name)
+
+
+class _PublicOpFunction(OpFunction):
+    """The function of an op with its own ``public`` signature (``einsum``, ``split``)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.op.public(super().__call__, *args, **kwargs)
 
 
 _functions: dict[tuple[str, int], OpFunction] = {}
@@ -65,7 +74,7 @@ def op_function(op: Op) -> OpFunction:
     key = (op.name, id(op))
     f = _functions.get(key)
     if f is None:
-        f = _functions[key] = OpFunction(op)
+        f = _functions[key] = (OpFunction if op.public is None else _PublicOpFunction)(op)
     return f
 
 

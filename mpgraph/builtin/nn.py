@@ -1,32 +1,78 @@
-"""Neural-network activations and losses, written to stay finite for large inputs."""
+"""Neural-network activations, losses and dropout, written to stay finite for large inputs.
+
+Conventions at kinks follow PyTorch: ``relu`` sends 0 at x = 0, ``leaky_relu`` sends the
+slope at x = 0. Losses take ``reduction`` ("mean", the default, "sum" or "none") as PyTorch's do.
+"""
 import numpy as np
 
-from mpgraph.op import Op, float_samples, normalize_axis, same_shape
+from mpgraph.op import Op, broadcast_shapes, normalize_axis, same_shape, unbroadcast
 from mpgraph.registry import hookimpl
 
+from ._util import cases, chain, doc, float_dtype
+
+_unary = cases(((2, 3),), ((),), ((4, 1, 2),))
+
+
+# -- activations -------------------------------------------------------------------------------
 
 def sigmoid(x):
-    """1 / (1 + e^-x), computed as (1 + tanh(x/2)) / 2 so that it never overflows.
-    d/dx = sigmoid(x) (1 - sigmoid(x))."""
+    """1 / (1 + e^-x), computed as (1 + tanh(x/2)) / 2, which never overflows
+
+    Derivative: sigmoid(x) (1 - sigmoid(x)), from the output.
+    """
     return 0.5 * (np.tanh(0.5 * x) + 1)
 
 
 def relu(x):
-    """max(x, 0).  d/dx = 1 where x > 0, else 0 (0 at x = 0, as in PyTorch)."""
+    """max(x, 0)
+
+    Derivative: 1 where x > 0, else 0 (0 at x = 0, as in PyTorch).
+    """
     return np.maximum(x, 0)
 
 
-def log_softmax(x, axis=-1):
-    """x - logsumexp(x, axis), shifted by the max for stability.
-    Message: g - softmax(x) * sum(g, axis)."""
-    shifted = x - np.max(x, axis=axis, keepdims=True)
-    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+def leaky_relu(x, negative_slope=0.01):
+    """x where x > 0, else negative_slope * x
 
+    Derivative: 1 where x > 0, else negative_slope (negative_slope at x = 0, as in PyTorch).
+    """
+    return np.where(x > 0, x, x * negative_slope)
+
+
+def softplus(x):
+    """log(1 + e^x), computed as logaddexp(0, x), which never overflows
+
+    Derivative: sigmoid(x).
+    """
+    return np.logaddexp(0, x)
+
+
+def elu(x, alpha=1.0):
+    """x where x > 0, else alpha (e^x - 1)
+
+    Derivative: 1 where x > 0, else alpha e^x = output + alpha (at x = 0: alpha, as PyTorch).
+    """
+    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
+
+
+# -- softmax -----------------------------------------------------------------------------------
 
 def softmax(x, axis=-1):
-    """e^x / sum(e^x, axis).  Message: s * (g - sum(g * s, axis)), with s = softmax(x)."""
+    """e^x / sum(e^x, axis), shifted by the max along axis so that it never overflows
+
+    Derivative: the message is s (g - sum(g s, axis)), with s = softmax(x).
+    """
     e = np.exp(x - np.max(x, axis=axis, keepdims=True))
     return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def log_softmax(x, axis=-1):
+    """x - logsumexp(x, axis), shifted by the max along axis so that it stays finite
+
+    Derivative: the message is g - softmax(x) sum(g, axis).
+    """
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 
 
 def _axis_shape(s, axis=-1):
@@ -34,71 +80,97 @@ def _axis_shape(s, axis=-1):
     return s
 
 
-def softmax_cross_entropy(logits, labels, axis=-1, reduction="mean"):
-    """Cross-entropy of softmax(logits) against ``labels``: integer class indices (the shape of
-    ``logits`` without ``axis``) or one-hot / soft targets (the shape of ``logits``).
+def _softmax_samples(rng):
+    yield [rng.standard_normal((3, 4))], {}
+    yield [rng.standard_normal((3, 4))], {"axis": 0}
+    yield [rng.standard_normal((2, 3, 2))], {"axis": 1}
+    yield [rng.standard_normal(5)], {}
 
-    loss_i = -sum_c t_ic log softmax(z)_ic, then averaged over examples (``reduction="mean"``,
-    as in PyTorch), summed (``"sum"``) or kept (``"none"``).
-    Messages: (softmax(z) * sum_c t_ic - t) * g_i to the logits; -log softmax(z) * g_i to soft
-    targets; none to integer labels.
+
+# -- losses ------------------------------------------------------------------------------------
+
+def _reduce(per_element, reduction):
+    if reduction == "mean":
+        return np.mean(per_element)
+    if reduction == "sum":
+        return np.sum(per_element)
+    return per_element
+
+
+def _check_reduction(reduction):
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def _scale(g, size, reduction):
+    """The error signal of each element of the unreduced loss (``size`` elements)."""
+    return g / size if reduction == "mean" else g
+
+
+def _is_index(labels):
+    return np.asarray(labels).dtype.kind in "iu"
+
+
+def _class_indices(labels, logits, axis):
+    """``labels`` as indices along ``axis`` of ``logits``, checked to be classes."""
+    n = np.shape(logits)[axis]
+    if np.size(labels) and (np.min(labels) < 0 or np.max(labels) >= n):
+        raise ValueError(f"class labels must lie in [0, {n}), got values from {np.min(labels)} "
+                         f"to {np.max(labels)}")
+    return np.expand_dims(labels, axis)
+
+
+def softmax_cross_entropy(logits, labels, axis=-1, reduction="mean"):
+    """-sum_c t_c log softmax(z)_c per example, then reduced: ``labels`` are integer class
+    indices (the shape of logits without axis) or one-hot / soft targets t (logits' shape)
+
+    Derivative: to the logits, (softmax(z) sum_c t_c - t) g; to soft targets, -log softmax(z) g;
+    none to class indices. (``mean`` divides g by the number of examples.)
     """
     logp = log_softmax(logits, axis)
-    per_example = -np.sum(_targets(logp, labels, axis) * logp, axis=axis)
-    return _reduce(per_example, reduction)
+    if _is_index(labels):
+        picked = np.take_along_axis(logp, _class_indices(labels, logits, axis), axis)
+        return _reduce(-np.squeeze(picked, axis), reduction)
+    return _reduce(-np.sum(labels * logp, axis=axis), reduction)
 
 
-def _targets(logp, labels, axis):
-    labels = np.asarray(labels)
-    if labels.dtype.kind in "iub":
-        if labels.dtype.kind == "b":
-            raise ValueError("labels must be integer class indices or float targets, not booleans")
-        t = np.zeros_like(logp)
-        np.put_along_axis(t, np.expand_dims(labels, axis), 1, axis=axis)
-        return t
-    return labels
-
-
-def _reduce(per_example, reduction):
-    if reduction == "mean":
-        return np.mean(per_example)
-    if reduction == "sum":
-        return np.sum(per_example)
-    if reduction == "none":
-        return per_example
-    raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-
-
-def _per_example_signal(g, logits, axis, reduction):
-    if reduction == "mean":
-        g = g / (np.size(logits) // np.shape(logits)[axis])
-    elif reduction == "none":
-        g = np.expand_dims(g, axis)
-    return g
+def _ce_signal(g, logits, axis, reduction):
+    g = _scale(g, np.size(logits) // np.shape(logits)[axis], reduction)
+    return np.expand_dims(g, axis) if reduction == "none" else g
 
 
 def _ce_vjp_logits(g, ans, logits, labels, axis=-1, reduction="mean"):
-    logp = log_softmax(logits, axis)
-    t = _targets(logp, labels, axis)
-    total = np.sum(t, axis=axis, keepdims=True)
-    return (np.exp(logp) * total - t) * _per_example_signal(g, logits, axis, reduction)
+    p = softmax(logits, axis)  # a fresh array: updated in place below
+    if _is_index(labels):
+        idx = _class_indices(labels, logits, axis)
+        np.put_along_axis(p, idx, np.take_along_axis(p, idx, axis) - 1, axis)
+    else:
+        p *= np.sum(labels, axis=axis, keepdims=True)
+        p -= labels
+    p *= _ce_signal(g, logits, axis, reduction)
+    return p
 
 
 def _ce_vjp_labels(g, ans, logits, labels, axis=-1, reduction="mean"):
-    if np.asarray(labels).dtype.kind in "iub":
+    if _is_index(labels):
         return None  # class indices carry no gradient
-    return -log_softmax(logits, axis) * _per_example_signal(g, logits, axis, reduction)
+    return -log_softmax(logits, axis) * _ce_signal(g, logits, axis, reduction)
 
 
 def _ce_shape(s, t, axis=-1, reduction="mean"):
+    _check_reduction(reduction)
     ax = normalize_axis(axis, len(s))[0]
     per_example = s[:ax] + s[ax + 1:]
-    if t != s and t != per_example:
+    fits = [len(t) == len(want) and all(a is None or b is None or a == b for a, b in zip(t, want))
+            for want in (s, per_example)]
+    if not any(fits):
         raise ValueError(f"labels of shape {t} fit neither logits {s} (soft targets) nor "
                          f"{per_example} (class indices)")
-    if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     return per_example if reduction == "none" else ()
+
+
+def _ce_dtype(z, t, **_):
+    return float_dtype(z)
 
 
 def _ce_samples(rng):
@@ -108,26 +180,144 @@ def _ce_samples(rng):
     yield [z, soft / soft.sum(-1, keepdims=True)], {"reduction": "sum"}
     yield [rng.standard_normal((3, 5)), np.array([4, 0, 2])], {"reduction": "none"}
     yield [rng.standard_normal((3, 2)), np.array([1, 0])], {"axis": 0}
+    yield [rng.standard_normal((2, 3, 4)), rng.random((2, 3, 4))], {"axis": 1,
+                                                                     "reduction": "none"}
 
 
-def _softmax_samples(rng):
-    yield [rng.standard_normal((3, 4))], {}
-    yield [rng.standard_normal((3, 4))], {"axis": 0}
+def mean_squared_error(prediction, target, reduction="mean"):
+    """(prediction - target)^2, reduced (NumPy broadcasting between the two)
+
+    Derivative: 2 (prediction - target) g to the prediction, the negative to the target.
+    (``mean`` divides g by the number of elements.)
+    """
+    d = prediction - target
+    return _reduce(d * d, reduction)
+
+
+def _mse_vjp(sign):
+    def vjp(g, ans, prediction, target, reduction="mean"):
+        d = prediction - target
+        if reduction == "none":
+            msg = g * (2 * d)
+        else:
+            msg = _scale(g, int(np.prod(d.shape, dtype=int)), reduction) * (2 * d)
+        return unbroadcast(msg if sign > 0 else -msg, prediction if sign > 0 else target)
+    return vjp
+
+
+def _loss_shape(a, b, reduction="mean"):
+    _check_reduction(reduction)
+    out = broadcast_shapes(a, b)
+    return out if reduction == "none" else ()
+
+
+def binary_cross_entropy_with_logits(logits, targets, reduction="mean"):
+    """-t log sigmoid(z) - (1 - t) log(1 - sigmoid(z)), computed as
+    max(z, 0) - z t + log(1 + e^-|z|), which stays finite for any z; reduced
+
+    Derivative: (sigmoid(z) - t) g to the logits; -z g to float targets (none to integer ones).
+    (``mean`` divides g by the number of elements.)
+    """
+    per_element = np.maximum(logits, 0) - logits * targets + np.log1p(np.exp(-np.abs(logits)))
+    return _reduce(per_element, reduction)
+
+
+def _bce_logits(g, ans, logits, targets, reduction="mean"):
+    n = np.broadcast_shapes(logits.shape, np.shape(targets))
+    return unbroadcast(_scale(g, int(np.prod(n, dtype=int)), reduction)
+                       * (sigmoid(logits) - targets), logits)
+
+
+def _bce_targets(g, ans, logits, targets, reduction="mean"):
+    if _is_index(targets):
+        return None
+    n = np.broadcast_shapes(logits.shape, targets.shape)
+    return unbroadcast(-_scale(g, int(np.prod(n, dtype=int)), reduction) * logits, targets)
+
+
+def _bce_samples(rng):
+    yield [rng.standard_normal((4, 3)), rng.random((4, 3))], {}
+    yield [rng.standard_normal((4, 3)), rng.random((4, 3))], {"reduction": "sum"}
+    yield [rng.standard_normal(5), rng.integers(0, 2, 5)], {"reduction": "none"}
+    yield [rng.standard_normal((2, 3)), rng.random(3)], {}
+
+
+# -- dropout -----------------------------------------------------------------------------------
+
+def dropout(x, rate, rng):
+    """x m / (1 - rate), where m is a random 0/1 mask keeping each element with probability
+    1 - rate. ``rng`` is a numpy.random.Generator (a fresh mask at every run of the graph) or
+    an int seed (the same mask at every run).
+
+    Derivative: m / (1 - rate), with the mask of the same run.
+
+    The Generator is an attribute of the node: every run of a built graph draws from it, so a
+    graph run twice sees two masks (what training wants), and a graph run from several threads
+    draws in whatever order the threads reach it (pass an int seed where runs must repeat).
+    """
+    scale = _dropout_scale(rate)
+    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    x = np.asarray(x)
+    dtype = float_dtype(x.dtype)
+    # The vjp needs this run's mask, and an op passes nothing to its vjp but its output: the
+    # output is row 0 of a buffer whose row 1 holds the mask times the scale.
+    buf = np.empty((2,) + x.shape, dtype=dtype)
+    np.multiply(gen.random(x.shape) >= rate, scale, out=buf[1])
+    np.multiply(x, buf[1], out=buf[0])
+    return buf[0, ...]
+
+
+def _dropout_scale(rate):
+    if not 0 <= rate < 1:
+        raise ValueError(f"rate must be in [0, 1), got {rate!r}")
+    return 1 / (1 - rate)
+
+
+def _dropout_vjp(g, ans, x, rate, rng):
+    return g * ans.base[1]
+
+
+def _dropout_shape(s, rate, rng):
+    _dropout_scale(rate)
+    if not isinstance(rng, (np.random.Generator, int, np.integer)):
+        raise ValueError(f"rng must be a numpy.random.Generator or an int seed, got {rng!r}")
+    return s
 
 
 OPS = [
-    Op("sigmoid", sigmoid, (lambda g, ans, x: g * ans * (1 - ans),), same_shape,
+    Op("sigmoid", sigmoid, (lambda g, ans, x: g * (ans * (1 - ans)),), same_shape, float_dtype,
+       samples=_unary, differentiable_vjp=True),
+    Op("relu", relu, (lambda g, ans, x: np.where(x > 0, g, 0),), same_shape, samples=_unary,
        differentiable_vjp=True),
-    Op("relu", relu, (lambda g, ans, x: g * (x > 0),), same_shape,
-       samples=float_samples((2, 3)), differentiable_vjp=True),
+    Op("leaky_relu", leaky_relu,
+       (lambda g, ans, x, negative_slope=0.01: np.where(x > 0, g, g * negative_slope),),
+       same_shape, samples=chain(_unary, cases(((3, 2),), negative_slope=0.2)),
+       differentiable_vjp=True),
+    Op("softplus", softplus, (lambda g, ans, x: g * sigmoid(x),), same_shape, float_dtype,
+       samples=_unary, differentiable_vjp=True),
+    Op("elu", elu, (lambda g, ans, x, alpha=1.0: np.where(x > 0, g, g * (ans + alpha)),),
+       same_shape, float_dtype, samples=chain(_unary, cases(((3, 2),), alpha=0.5)),
+       differentiable_vjp=True),
     Op("softmax", softmax,
        (lambda g, ans, x, axis=-1: ans * (g - np.sum(g * ans, axis=axis, keepdims=True)),),
-       _axis_shape, samples=_softmax_samples, differentiable_vjp=True),
+       _axis_shape, float_dtype, samples=_softmax_samples, differentiable_vjp=True),
     Op("log_softmax", log_softmax,
        (lambda g, ans, x, axis=-1: g - np.exp(ans) * np.sum(g, axis=axis, keepdims=True),),
-       _axis_shape, samples=_softmax_samples, differentiable_vjp=True),
-    Op("softmax_cross_entropy", softmax_cross_entropy, (_ce_vjp_logits, _ce_vjp_labels), _ce_shape,
-       dtype=lambda z, t, **_: z, samples=_ce_samples),
+       _axis_shape, float_dtype, samples=_softmax_samples, differentiable_vjp=True),
+    Op("softmax_cross_entropy", softmax_cross_entropy, (_ce_vjp_logits, _ce_vjp_labels),
+       _ce_shape, _ce_dtype, samples=_ce_samples),
+    Op("mean_squared_error", mean_squared_error, (_mse_vjp(1), _mse_vjp(-1)), _loss_shape,
+       samples=lambda rng: [([rng.standard_normal((4, 3)), rng.standard_normal((4, 3))], {}),
+                            ([rng.standard_normal((4, 3)), rng.standard_normal(3)],
+                             {"reduction": "sum"}),
+                            ([rng.standard_normal(5), rng.standard_normal(5)],
+                             {"reduction": "none"})],
+       differentiable_vjp=True),
+    Op("binary_cross_entropy_with_logits", binary_cross_entropy_with_logits,
+       (_bce_logits, _bce_targets), _loss_shape, samples=_bce_samples),
+    Op("dropout", dropout, (_dropout_vjp,), _dropout_shape,
+       samples=lambda rng: [([rng.standard_normal((4, 5))], {"rate": 0.3, "rng": 7}),
+                            ([rng.standard_normal(6)], {"rate": 0.0, "rng": 1})]),
 ]
 
 

@@ -1,39 +1,225 @@
-"""Reductions with NumPy's ``axis`` (int, tuple or None) and ``keepdims``."""
+"""Reductions with NumPy's ``axis`` (int, tuple or None) and ``keepdims``.
+
+A reduction's message is its error signal with the reduced axes put back (``_expand``), times
+the local derivative, which broadcasts it to the input's shape. ``max`` and ``min`` share the
+signal evenly between tied maxima, as PyTorch's ``amax`` does.
+"""
 import numpy as np
 
-from mpgraph.op import Op, reduce_shape, restore_axes
+from mpgraph.op import Op, normalize_axis, reduce_shape
 from mpgraph.registry import hookimpl
+
+from ._util import cases, chain, doc, float_dtype, positive
 
 
 def _axis(axis):
     return tuple(axis) if isinstance(axis, list) else axis
 
 
+def _expand(g, x, axis, keepdims):
+    """``g`` with the reduced axes of ``x`` back as size-1 axes, so that it broadcasts to x."""
+    if keepdims or axis is None:  # a full reduction without keepdims gives a scalar: it broadcasts
+        return g
+    return np.expand_dims(g, normalize_axis(_axis(axis), x.ndim))
+
+
+def _restore(g, x, axis, keepdims):
+    return np.broadcast_to(_expand(g, x, axis, keepdims), x.shape)
+
+
+def _count(x, axis):
+    """How many elements of ``x`` each output element reduces."""
+    n = 1
+    for a in normalize_axis(_axis(axis), x.ndim):
+        n *= x.shape[a]
+    return n
+
+
 def sum(x, axis=None, keepdims=False):  # noqa: A001 - NumPy's name
-    """sum of x over axis.  d/dx = 1 for every summed element."""
+    """sum of x over axis
+
+    Derivative: 1 for every summed element: the message is g broadcast back to x's shape.
+    """
     return np.sum(x, axis=_axis(axis), keepdims=keepdims)
 
 
 def mean(x, axis=None, keepdims=False):
-    """mean of x over axis (n elements).  d/dx = 1/n."""
+    """mean of x over axis (n elements per output)
+
+    Derivative: 1/n: the message is g / n broadcast back to x's shape.
+
+    Integer inputs give a float64 mean, as in NumPy.
+    """
     return np.mean(x, axis=_axis(axis), keepdims=keepdims)
 
 
 def _mean_vjp(g, ans, x, axis=None, keepdims=False):
-    return restore_axes(g, x, _axis(axis), keepdims) / (np.size(x) // max(np.size(ans), 1))
+    return _restore(g, x, axis, keepdims) / _count(x, axis)
 
 
+def max(x, axis=None, keepdims=False):  # noqa: A001 - NumPy's name
+    """max of x over axis
 
-def _samples_many(rng):
-    for attrs in ({}, {"axis": 1}, {"axis": (0, 2), "keepdims": True}, {"axis": -1}):
-        yield [rng.standard_normal((2, 3, 4))], attrs
+    Derivative: 1 at the maximum, 0 elsewhere; k tied maxima get 1/k each (PyTorch's amax).
+    """
+    return np.max(x, axis=_axis(axis), keepdims=keepdims)
 
+
+def min(x, axis=None, keepdims=False):  # noqa: A001 - NumPy's name
+    """min of x over axis
+
+    Derivative: 1 at the minimum, 0 elsewhere; k tied minima get 1/k each (PyTorch's amin).
+    """
+    return np.min(x, axis=_axis(axis), keepdims=keepdims)
+
+
+def _extreme_vjp(g, ans, x, axis=None, keepdims=False):
+    hit = x == _expand(ans, x, axis, keepdims)
+    count = np.sum(hit, axis=_axis(axis), keepdims=True, dtype=np.result_type(g))
+    return np.where(hit, _expand(g, x, axis, keepdims) / count, 0)
+
+
+def prod(x, axis=None, keepdims=False):
+    """product of x over axis
+
+    Derivative: the product of the other elements (exact where x has zeros, no division).
+    """
+    return np.prod(x, axis=_axis(axis), keepdims=keepdims)
+
+
+def _prod_vjp(g, ans, x, axis=None, keepdims=False):
+    # Move the reduced axes last and flatten them; the product of the others is the exclusive
+    # prefix product times the exclusive suffix product.
+    axes = normalize_axis(_axis(axis), x.ndim)
+    kept = [a for a in range(x.ndim) if a not in axes]
+    moved = np.transpose(x, kept + list(axes))
+    flat = moved.reshape(moved.shape[:len(kept)] + (-1,))
+    ones = np.ones_like(flat[..., :1])
+    before = np.cumprod(np.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1)
+    after = np.cumprod(np.concatenate([ones, flat[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+    others = np.transpose((before * after).reshape(moved.shape), np.argsort(kept + list(axes)))
+    return _expand(g, x, axis, keepdims) * others
+
+
+def var(x, axis=None, keepdims=False, ddof=0):
+    """variance over axis: sum((x - mean)^2) / (n - ddof)
+
+    Derivative: 2 (x - mean) / (n - ddof).
+    """
+    return np.var(x, axis=_axis(axis), keepdims=keepdims, ddof=ddof)
+
+
+def _var_vjp(g, ans, x, axis=None, keepdims=False, ddof=0):
+    centered = x - np.mean(x, axis=_axis(axis), keepdims=True)
+    return _expand(g, x, axis, keepdims) * (2 * centered / (_count(x, axis) - ddof))
+
+
+def std(x, axis=None, keepdims=False, ddof=0):
+    """standard deviation over axis: sqrt(var(x, axis, ddof))
+
+    Derivative: (x - mean) / ((n - ddof) std); 0 where std = 0 (PyTorch's convention).
+    """
+    return np.std(x, axis=_axis(axis), keepdims=keepdims, ddof=ddof)
+
+
+def _std_vjp(g, ans, x, axis=None, keepdims=False, ddof=0):
+    centered = x - np.mean(x, axis=_axis(axis), keepdims=True)
+    s = _expand(ans, x, axis, keepdims)
+    zero = np.equal(s, 0)
+    scale = np.where(zero, 0, _expand(g, x, axis, keepdims) / np.where(zero, 1, s))
+    return scale * centered / (_count(x, axis) - ddof)
+
+
+def logsumexp(x, axis=None, keepdims=False):
+    """log(sum(exp(x), axis)), computed as m + log(sum(exp(x - m))) with m the max, so that it
+    is finite for large |x|
+
+    Derivative: softmax: exp(x - logsumexp(x)).
+    """
+    m = np.max(x, axis=_axis(axis), keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)  # all -inf (or an inf) along axis: no shift
+    out = np.log(np.sum(np.exp(x - m), axis=_axis(axis), keepdims=True)) + m
+    return out if keepdims else np.squeeze(out, axis=_axis(axis))
+
+
+def _logsumexp_vjp(g, ans, x, axis=None, keepdims=False):
+    return _expand(g, x, axis, keepdims) * np.exp(x - _expand(ans, x, axis, keepdims))
+
+
+def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 - NumPy's name
+    """the Euclidean (Frobenius) norm sqrt(sum(x^2)) over axis (any number of axes;
+    ord None, 2 or 'fro'), or with ord=1 the sum of |x| over one axis
+
+    Derivative: x / norm (0 where the norm is 0, PyTorch's convention); sign(x) for ord=1.
+    """
+    if ord == 1:
+        return np.sum(np.abs(x), axis=_axis(axis), keepdims=keepdims)
+    return np.sqrt(np.sum(x * x, axis=_axis(axis), keepdims=keepdims))
+
+
+def _norm_vjp(g, ans, x, ord=None, axis=None, keepdims=False):  # noqa: A002
+    g = _expand(g, x, axis, keepdims)
+    if ord == 1:
+        return g * np.sign(x)
+    n = _expand(ans, x, axis, keepdims)
+    zero = np.equal(n, 0)
+    return np.where(zero, 0, g / np.where(zero, 1, n)) * x
+
+
+def _norm_shape(s, ord=None, axis=None, keepdims=False):  # noqa: A002
+    if ord not in (None, 2, "fro", 1):
+        raise ValueError(f"norm supports ord None, 2, 'fro' (Euclidean) and 1, got {ord!r}")
+    if ord == 1 and not isinstance(axis, (int, np.integer)):
+        raise ValueError(f"norm with ord=1 needs one axis (an int), got axis={axis!r}")
+    if ord == 2 and axis is not None and not isinstance(axis, (int, np.integer)):
+        raise ValueError("norm with ord=2 over several axes is the spectral norm, which is not "
+                         "supported; use ord='fro' for the Frobenius norm")
+    return reduce_shape(s, _axis(axis), keepdims)
+
+
+def _var_shape(s, axis=None, keepdims=False, ddof=0):
+    return reduce_shape(s, _axis(axis), keepdims)
+
+
+def _shape(s, axis=None, keepdims=False):
+    return reduce_shape(s, _axis(axis), keepdims)
+
+
+_attrs = ({}, {"axis": 1}, {"axis": (0, 2), "keepdims": True}, {"axis": -1},
+          {"axis": [0, 1]}, {"axis": None, "keepdims": True})
+
+
+def _many(draw=None):
+    def samples(rng):
+        for attrs in _attrs:
+            x = rng.standard_normal((2, 3, 4)) if draw is None else draw(rng, (2, 3, 4))
+            yield [x], attrs
+        yield [rng.standard_normal(5)], {"axis": 0}
+    return samples
+
+
+def _reduction(name, forward, vjp, samples=None, shape=_shape, differentiable=True, dtype=None):
+    return Op(name, forward, (vjp,), shape, dtype, samples=samples or _many(),
+              differentiable_vjp=differentiable)
+
+
+_ddof = cases(((3, 4),), axis=0, ddof=1)
 
 OPS = [
-    Op("sum", sum, (lambda g, ans, x, axis=None, keepdims=False:
-                    restore_axes(g, x, _axis(axis), keepdims),),
-       reduce_shape, samples=_samples_many, differentiable_vjp=True),
-    Op("mean", mean, (_mean_vjp,), reduce_shape, samples=_samples_many, differentiable_vjp=True),
+    _reduction("sum", sum, lambda g, ans, x, axis=None, keepdims=False:
+               _restore(g, x, axis, keepdims)),
+    _reduction("mean", mean, _mean_vjp, dtype=float_dtype),
+    _reduction("max", max, _extreme_vjp, differentiable=False),
+    _reduction("min", min, _extreme_vjp, differentiable=False),
+    _reduction("prod", prod, _prod_vjp, samples=chain(
+        _many(positive), lambda rng: [([np.array([[2.0, 0.0, 3.0], [0.0, 1.5, 0.0]])],
+                                       {"axis": 1})]), differentiable=False),
+    _reduction("var", var, _var_vjp, chain(_many(), _ddof), _var_shape, dtype=float_dtype),
+    _reduction("std", std, _std_vjp, chain(_many(), _ddof), _var_shape, dtype=float_dtype),
+    _reduction("logsumexp", logsumexp, _logsumexp_vjp, dtype=float_dtype),
+    _reduction("norm", norm, _norm_vjp, chain(
+        _many(), cases(((3, 4),), ord=1, axis=1), cases(((3, 4),), ord="fro", axis=(0, 1)),
+        cases(((3, 4),), ord=2, axis=0, keepdims=True)), _norm_shape, dtype=float_dtype),
 ]
 
 

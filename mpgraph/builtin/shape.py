@@ -1,30 +1,52 @@
-"""Shape ops: transpose, reshape and indexing. Their messages move the error signal back
-into the input's layout; indexing accumulates repeated indices as ``np.add.at`` does."""
+"""Shape ops: they move elements around, so their messages move the error signal back into the
+input's layout (reshape back, slice out, sum over copies). Indexing accumulates repeated
+indices as ``np.add.at`` does.
+
+Shape rules accept unknown dims (``None``) wherever the result does not depend on them.
+"""
 import numpy as np
 
-from mpgraph.op import Op
+from mpgraph.op import Op, broadcast_shapes, normalize_axis, unbroadcast
 from mpgraph.registry import hookimpl
 
+from ._util import cases, chain, doc
+
+
+def _axes(axis):
+    return (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+
+
+def _sum_dims(dims):
+    return None if None in dims else int(np.sum(dims, dtype=int))
+
+
+# -- transpose, reshape, expand_dims, squeeze, broadcast_to, flip ------------------------------
 
 def transpose(x, axes=None):
-    """x with its axes permuted (reversed by default).  Message: g permuted back."""
+    """x with its axes permuted (reversed by default)
+
+    Derivative: a permutation: the message is g permuted back (by the inverse permutation).
+    """
     return np.transpose(x, axes)
 
 
 def _transpose_shape(s, axes=None):
     if axes is None:
         return s[::-1]
-    if sorted(int(a) % max(len(s), 1) for a in axes) != list(range(len(s))) or len(axes) != len(s):
+    if len(axes) != len(s) or sorted(int(a) % max(len(s), 1) for a in axes) != list(range(len(s))):
         raise ValueError(f"axes {tuple(axes)} are not a permutation of the {len(s)} axes of {s}")
     return tuple(s[a] for a in axes)
 
 
 def _transpose_vjp(g, ans, x, axes=None):
-    return np.transpose(g, None if axes is None else np.argsort([a % np.ndim(x) for a in axes]))
+    return np.transpose(g, None if axes is None else tuple(np.argsort([a % x.ndim for a in axes])))
 
 
 def reshape(x, shape):
-    """x with a new shape of the same size.  Message: g reshaped to x's shape."""
+    """x with a new shape of the same size (one dim may be -1)
+
+    Derivative: the identity on elements: the message is g reshaped to x's shape.
+    """
     return np.reshape(x, shape)
 
 
@@ -32,52 +54,400 @@ def _reshape_shape(s, shape):
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
     if None in s:
         return tuple(None if d == -1 else d for d in shape)
-    size = int(np.prod(s))
-    known = int(np.prod([d for d in shape if d != -1]))
+    size = int(np.prod(s, dtype=int))
+    known = int(np.prod([d for d in shape if d != -1], dtype=int))
     if shape.count(-1) > 1 or (-1 in shape and (known == 0 or size % known)) or (
             -1 not in shape and known != size):
         raise ValueError(f"cannot reshape {s} (size {size}) into {shape}")
     return tuple(size // known if d == -1 else d for d in shape)
 
 
+def _back_to_shape(g, ans, x, *_, **__):
+    return np.reshape(g, x.shape)
+
+
+def expand_dims(x, axis):
+    """x with new axes of size 1 at the positions axis (int or tuple) of the result
+
+    Derivative: the identity on elements: the message is g reshaped to x's shape.
+    """
+    return np.expand_dims(x, axis)
+
+
+def _expand_dims_shape(s, axis):
+    axes = normalize_axis(axis, len(s) + len(_axes(axis)))
+    rest = iter(s)
+    return tuple(1 if i in axes else next(rest) for i in range(len(s) + len(axes)))
+
+
+def squeeze(x, axis=None):
+    """x without its axes of size 1 (or only those in axis, which must have size 1)
+
+    Derivative: the identity on elements: the message is g reshaped to x's shape.
+    """
+    return np.squeeze(x, axis)
+
+
+def _squeeze_shape(s, axis=None):
+    if axis is None:
+        if None in s:
+            raise ValueError(f"squeeze without axis needs known dims, got {s}; pass axis")
+        return tuple(d for d in s if d != 1)
+    axes = normalize_axis(axis, len(s))
+    for a in axes:
+        if s[a] not in (1, None):
+            raise ValueError(f"cannot squeeze axis {a} of shape {s}: its size is {s[a]}, not 1")
+    return tuple(d for i, d in enumerate(s) if i not in axes)
+
+
+def broadcast_to(x, shape):
+    """x broadcast to shape (NumPy's rules)
+
+    Derivative: each element of x is copied: the message sums g over the copies.
+    """
+    return np.broadcast_to(x, shape)
+
+
+def _broadcast_to_shape(s, shape):
+    shape = _axes(shape)
+    if len(s) > len(shape) or broadcast_shapes(s, shape) != shape:
+        raise ValueError(f"shape {s} does not broadcast to {shape}")
+    return shape
+
+
+def flip(x, axis=None):
+    """x with the order of elements reversed along axis (all axes by default)
+
+    Derivative: a permutation: the message is g flipped back.
+    """
+    return np.flip(x, axis)
+
+
+def _flip_shape(s, axis=None):
+    if axis is not None:
+        normalize_axis(axis, len(s))
+    return s
+
+
+# -- concatenate, stack, split -----------------------------------------------------------------
+
+def concatenate(*arrays, axis=0):
+    """the arrays joined along an existing axis (axis=None: flattened first)
+
+    Derivative: the message to each array is its own slice of g.
+
+    Called as NumPy's: ``mg.ops.concatenate([a, b], axis=0)``.
+    """
+    return np.concatenate(arrays, axis=axis)
+
+
+def _concatenate_shape(*shapes, axis=0):
+    if not shapes:
+        raise ValueError("need at least one array to concatenate")
+    if axis is None:
+        return (_sum_dims([None if None in s else int(np.prod(s, dtype=int)) for s in shapes]),)
+    first = shapes[0]
+    if not first:
+        raise ValueError("zero-dimensional arrays cannot be concatenated")
+    ax = normalize_axis(axis, len(first))[0]
+    out = list(first)
+    for k, s in enumerate(shapes[1:], 1):
+        if len(s) != len(first):
+            raise ValueError(f"array 0 has {len(first)} dimension(s) and array {k} has {len(s)}")
+        for i, (a, b) in enumerate(zip(out, s)):
+            if i != ax and a is not None and b is not None and a != b:
+                raise ValueError(f"arrays 0 and {k} differ on axis {i} ({a} != {b}); only "
+                                 f"axis {ax} may differ")
+            if i != ax and a is None:
+                out[i] = b
+    out[ax] = _sum_dims([s[ax] for s in shapes])
+    return tuple(out)
+
+
+def _concatenate_vjp(argnum, g, ans, *arrays, axis=0):
+    start = sum(int(np.size(a)) if axis is None else a.shape[axis] for a in arrays[:argnum])
+    x = arrays[argnum]
+    if axis is None:
+        return np.reshape(g[start:start + x.size], x.shape)
+    ax = normalize_axis(axis, x.ndim)[0]
+    return g[(slice(None),) * ax + (slice(start, start + x.shape[ax]),)]
+
+
+def stack(*arrays, axis=0):
+    """the arrays (all of one shape) joined along a new axis
+
+    Derivative: the message to array k is g indexed at k along that axis.
+
+    Called as NumPy's: ``mg.ops.stack([a, b], axis=0)``.
+    """
+    return np.stack(arrays, axis=axis)
+
+
+def _stack_shape(*shapes, axis=0):
+    if not shapes:
+        raise ValueError("need at least one array to stack")
+    for k, s in enumerate(shapes[1:], 1):
+        if len(s) != len(shapes[0]) or any(a is not None and b is not None and a != b
+                                           for a, b in zip(shapes[0], s)):
+            raise ValueError(f"all arrays must have the same shape: array 0 has shape "
+                             f"{shapes[0]}, array {k} has shape {s}")
+    inner = tuple(next((d for d in dims if d is not None), None) for dims in zip(*shapes))
+    ax = normalize_axis(axis, len(inner) + 1)[0]
+    return inner[:ax] + (len(shapes),) + inner[ax:]
+
+
+def _stack_vjp(argnum, g, ans, *arrays, axis=0):
+    ax = normalize_axis(axis, ans.ndim)[0]
+    return g[(slice(None),) * ax + (argnum,)]
+
+
+def _bounds(n, indices_or_sections, piece):
+    """Start and stop of ``piece`` when a dim of size ``n`` is split as np.split does."""
+    if isinstance(indices_or_sections, (int, np.integer)):
+        k = int(indices_or_sections)
+        if k <= 0 or (n is not None and n % k):
+            raise ValueError(f"{n} elements do not split into {k} equal sections")
+        if not 0 <= piece < k:
+            raise ValueError(f"piece {piece} out of range for {k} sections")
+        return (None, None) if n is None else (piece * n // k, (piece + 1) * n // k)
+    cuts = [int(i) for i in indices_or_sections]
+    if not 0 <= piece <= len(cuts):
+        raise ValueError(f"piece {piece} out of range for {len(cuts) + 1} sections")
+    if n is None:
+        return None, None
+    edges = [0] + [min(c if c >= 0 else c + n, n) for c in cuts] + [n]
+    return edges[piece], max(edges[piece], edges[piece + 1])
+
+
+def split(x, indices_or_sections, axis=0, piece=0):
+    """piece number ``piece`` of np.split(x, indices_or_sections, axis): equal sections (an
+    int) or cuts at the given indices
+
+    Derivative: the identity on that slice: the message is g padded with zeros back to x's shape.
+
+    Called as NumPy's: ``mg.ops.split(x, 3, axis=0)`` returns the list of pieces, one node each.
+    """
+    ax = normalize_axis(axis, x.ndim)[0]
+    start, stop = _bounds(x.shape[ax], indices_or_sections, piece)
+    return x[(slice(None),) * ax + (slice(start, stop),)]
+
+
+def _split_shape(s, indices_or_sections, axis=0, piece=0):
+    ax = normalize_axis(axis, len(s))[0]
+    start, stop = _bounds(s[ax], indices_or_sections, piece)
+    return s[:ax] + (None if start is None else stop - start,) + s[ax + 1:]
+
+
+def _split_vjp(g, ans, x, indices_or_sections, axis=0, piece=0):
+    ax = normalize_axis(axis, x.ndim)[0]
+    start, stop = _bounds(x.shape[ax], indices_or_sections, piece)
+    width = [(0, 0)] * x.ndim
+    width[ax] = (start, x.shape[ax] - stop)
+    return np.pad(g, width)
+
+
+def _split_public(apply, x, indices_or_sections, axis=0, name=None):
+    count = (int(indices_or_sections) if isinstance(indices_or_sections, (int, np.integer))
+             else len(indices_or_sections) + 1)
+    return [apply(x, indices_or_sections, axis, piece=k,
+                  name=None if name is None else f"{name}_{k}") for k in range(count)]
+
+
+# -- tile, repeat, pad -------------------------------------------------------------------------
+
+def _tile_dims(s, reps):
+    reps = _axes(reps)
+    d = max(len(s), len(reps))
+    return (1,) * (d - len(s)) + tuple(s), (1,) * (d - len(reps)) + reps
+
+
+def tile(x, reps):
+    """x repeated reps[i] times along axis i (NumPy's rules when len(reps) != x.ndim)
+
+    Derivative: each element is copied prod(reps) times: the message sums g over the copies.
+    """
+    return np.tile(x, reps)
+
+
+def _tile_shape(s, reps):
+    s, reps = _tile_dims(s, reps)
+    if any(r < 0 for r in reps):
+        raise ValueError(f"reps {reps} must be non-negative")
+    return tuple(None if n is None else n * r for n, r in zip(s, reps))
+
+
+def _tile_vjp(g, ans, x, reps):
+    s, reps = _tile_dims(x.shape, reps)
+    # out[r0*s0 + i0, ...] = x[i0, ...]: split each axis into (copy, element) and sum the copies
+    split_axes = tuple(d for pair in zip(reps, s) for d in pair)
+    total = np.sum(np.reshape(g, split_axes), axis=tuple(range(0, 2 * len(s), 2)))
+    return np.reshape(total, x.shape)
+
+
+def repeat(x, repeats, axis=None):
+    """each element of x repeated ``repeats`` times (an int, or one count per element) along
+    axis (axis=None: x flattened first)
+
+    Derivative: each element is copied: the message sums g over its copies.
+    """
+    return np.repeat(x, repeats, axis)
+
+
+def _repeat_shape(s, repeats, axis=None):
+    if axis is None:
+        s, ax = ((None if None in s else int(np.prod(s, dtype=int))),), 0
+    else:
+        ax = normalize_axis(axis, len(s))[0]
+    r = np.asarray(repeats)
+    if r.dtype.kind not in "iu" or r.ndim > 1 or np.any(r < 0):
+        raise ValueError(f"repeats must be a non-negative int or 1-D array of them, got {repeats!r}")
+    if r.ndim == 1:
+        if s[ax] is not None and r.size not in (1, s[ax]):
+            raise ValueError(f"{r.size} repeat counts for an axis of size {s[ax]}")
+        n = int(r.sum()) if r.size != 1 else (None if s[ax] is None else s[ax] * int(r[0]))
+    else:
+        n = None if s[ax] is None else s[ax] * int(r)
+    return s[:ax] + (n,) + s[ax + 1:]
+
+
+def _repeat_vjp(g, ans, x, repeats, axis=None):
+    flat = axis is None
+    ax = 0 if flat else normalize_axis(axis, x.ndim)[0]
+    size = x.size if flat else x.shape[ax]
+    owner = np.repeat(np.arange(size), repeats)  # which element each copy came from
+    moved = np.moveaxis(g, ax, 0)
+    out = np.zeros((size,) + moved.shape[1:], dtype=g.dtype)
+    np.add.at(out, owner, moved)
+    return np.reshape(out, x.shape) if flat else np.moveaxis(out, 0, ax)
+
+
+def _pad_width(pad_width, ndim):
+    return np.broadcast_to(np.asarray(pad_width, dtype=int), (ndim, 2))
+
+
+def pad(x, pad_width, mode="constant", constant_values=0):
+    """x padded with constant_values: pad_width gives (before, after) per axis (NumPy's forms:
+    an int, a pair, or one pair per axis)
+
+    Derivative: the identity on x's elements: the message is the middle slice of g.
+    """
+    return np.pad(x, pad_width, mode=mode, constant_values=constant_values)
+
+
+def _pad_shape(s, pad_width, mode="constant", constant_values=0):
+    if mode != "constant":
+        raise ValueError(f"only mode='constant' is supported, got {mode!r}")
+    try:
+        width = _pad_width(pad_width, len(s))
+    except ValueError:
+        raise ValueError(f"pad_width {pad_width!r} does not fit {len(s)} dimension(s)") from None
+    if np.any(width < 0):
+        raise ValueError(f"pad_width {pad_width!r} has negative entries")
+    return tuple(None if n is None else n + int(b) + int(a) for n, (b, a) in zip(s, width))
+
+
+def _pad_vjp(g, ans, x, pad_width, mode="constant", constant_values=0):
+    width = _pad_width(pad_width, x.ndim)
+    return g[tuple(slice(int(b), int(b) + n) for (b, _), n in zip(width, x.shape))]
+
+
+# -- indexing ----------------------------------------------------------------------------------
+
 def getitem(x, index):
-    """x[index]: basic slices, integer arrays, boolean masks.  Message: g scattered back,
-    repeated indices summed."""
+    """x[index]: basic slices, integer arrays, boolean masks (NumPy's indexing)
+
+    Derivative: each selected element's message is its slot of g; repeated indices sum
+    (as np.add.at does), unselected elements get 0.
+    """
     return x[index]
 
 
+def _is_basic(index):
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(p is None or p is Ellipsis or isinstance(p, (slice, int, np.integer))
+               for p in parts)
+
+
 def _getitem_vjp(g, ans, x, index):
-    out = np.zeros(np.shape(x), dtype=np.result_type(g))
-    np.add.at(out, index, g)
+    out = np.zeros(x.shape, dtype=np.result_type(g))
+    if _is_basic(index):  # a view: each element at most once, plain assignment suffices
+        out[index] = g
+    else:
+        np.add.at(out, index, g)
     return out
 
 
-def _getitem_shape(s, index):
-    if None in s:
-        return None
-    return np.broadcast_to(np.empty(()), s)[index].shape
+# Stand-ins for unknown dims: two sizes large enough for any index a program writes; a result
+# dim that differs between them depends on the unknown dim.
+_UNKNOWN = (2**40 + 7, 2**40 + 11)
 
+
+def _getitem_shape(s, index):
+    try:
+        shapes = [np.broadcast_to(np.empty(()), tuple(u if d is None else d for d in s))[index].shape
+                  for u in _UNKNOWN[:1 + (None in s)]]
+    except IndexError as e:
+        raise ValueError(f"index {index!r} does not fit shape {s}: {e}") from None
+    if len(shapes) == 1:
+        return shapes[0]
+    return tuple(a if a == b else None for a, b in zip(*shapes))
+
+
+# -- samples -----------------------------------------------------------------------------------
 
 def _index_samples(rng):
     x = rng.standard_normal((4, 3))
-    for index in [1, (slice(1, 3), 0), np.array([0, 2, 0]), x[:, 0] > 0, (Ellipsis, None, 1)]:
+    for index in [1, (slice(1, 3), 0), np.array([0, 2, 0]), x[:, 0] > 0, (Ellipsis, None, 1),
+                  (np.array([[0, 1], [3, 3]]), slice(None, None, -1)), x > 0]:
         yield [x], {"index": index}
 
 
-def _transpose_samples(rng):
-    yield [rng.standard_normal((2, 3))], {}
-    yield [rng.standard_normal((2, 3, 4))], {"axes": (1, 2, 0)}
-
-
-def _reshape_samples(rng):
-    yield [rng.standard_normal((2, 3))], {"shape": (3, 2)}
-    yield [rng.standard_normal((2, 3, 2))], {"shape": (-1, 4)}
+def _variadic(rng, shapes, **attrs):
+    return [rng.standard_normal(s) for s in shapes], attrs
 
 
 OPS = [
-    Op("transpose", transpose, (_transpose_vjp,), _transpose_shape, samples=_transpose_samples),
-    Op("reshape", reshape, (lambda g, ans, x, shape: np.reshape(g, np.shape(x)),),
-       _reshape_shape, samples=_reshape_samples),
+    Op("transpose", transpose, (_transpose_vjp,), _transpose_shape, differentiable_vjp=True,
+       samples=chain(cases(((2, 3),)), cases(((2, 3, 4),), axes=(1, 2, 0)),
+                     cases(((2, 3, 4),), axes=(-1, 0, 1)))),
+    Op("reshape", reshape, (_back_to_shape,), _reshape_shape, differentiable_vjp=True,
+       samples=chain(cases(((2, 3),), shape=(3, 2)), cases(((2, 3, 2),), shape=(-1, 4)),
+                     cases(((6,),), shape=6))),
+    Op("expand_dims", expand_dims, (_back_to_shape,), _expand_dims_shape, differentiable_vjp=True,
+       samples=chain(cases(((2, 3),), axis=0), cases(((2, 3),), axis=(-1, 1)))),
+    Op("squeeze", squeeze, (_back_to_shape,), _squeeze_shape, differentiable_vjp=True,
+       samples=chain(cases(((2, 1, 3, 1),)), cases(((2, 1, 3, 1),), axis=-1))),
+    Op("broadcast_to", broadcast_to, (lambda g, ans, x, shape: unbroadcast(g, x),),
+       _broadcast_to_shape, differentiable_vjp=True,
+       samples=chain(cases(((3,),), shape=(2, 3)), cases(((2, 1),), shape=(4, 2, 3)))),
+    Op("flip", flip, (lambda g, ans, x, axis=None: np.flip(g, axis),), _flip_shape,
+       differentiable_vjp=True,
+       samples=chain(cases(((2, 3),)), cases(((2, 3, 4),), axis=1), cases(((2, 3),), axis=(0, 1)))),
+    Op("concatenate", concatenate, _concatenate_vjp, _concatenate_shape, variadic=True,
+       differentiable_vjp=True,
+       samples=lambda rng: [_variadic(rng, [(2, 3), (1, 3)]),
+                            _variadic(rng, [(2, 3), (2, 1), (2, 2)], axis=1),
+                            _variadic(rng, [(2, 2), (3,)], axis=None),
+                            _variadic(rng, [(4,)])]),
+    Op("stack", stack, _stack_vjp, _stack_shape, variadic=True, differentiable_vjp=True,
+       samples=lambda rng: [_variadic(rng, [(2, 3), (2, 3)]),
+                            _variadic(rng, [(2, 3)] * 3, axis=-1),
+                            _variadic(rng, [(3,), (3,)], axis=1)]),
+    Op("split", split, (_split_vjp,), _split_shape, differentiable_vjp=True,
+       public=_split_public,
+       samples=chain(cases(((6, 2),), indices_or_sections=3, piece=1),
+                     cases(((2, 7),), indices_or_sections=[2, 5], axis=1, piece=2),
+                     cases(((2, 7),), indices_or_sections=[2, 5], axis=-1, piece=0),
+                     cases(((5,),), indices_or_sections=[3, 9], piece=1))),
+    Op("tile", tile, (_tile_vjp,), _tile_shape, differentiable_vjp=True,
+       samples=chain(cases(((2, 3),), reps=(2, 1)), cases(((3,),), reps=(2, 2)),
+                     cases(((2, 3),), reps=3))),
+    Op("repeat", repeat, (_repeat_vjp,), _repeat_shape,
+       samples=chain(cases(((2, 3),), repeats=2, axis=1), cases(((2, 3),), repeats=2),
+                     cases(((3, 2),), repeats=[1, 0, 3], axis=0))),
+    Op("pad", pad, (_pad_vjp,), _pad_shape, differentiable_vjp=True,
+       samples=chain(cases(((2, 3),), pad_width=1), cases(((2, 3),), pad_width=((0, 1), (2, 0))),
+                     cases(((2, 3),), pad_width=(1, 2), constant_values=5.0))),
     Op("getitem", getitem, (_getitem_vjp,), _getitem_shape, samples=_index_samples),
 ]
 
