@@ -14,6 +14,7 @@ from .graph import Graph
 from .node import Node
 from .op import Op
 from .registry import hookimpl
+from .io import load, save
 from .render import render
 from .run import Run
 from .testing import check_grads
@@ -23,4 +24,4 @@ __version__ = "0.1.0"
 
 __all__ = ["Graph", "Node", "Op", "Run", "ops", "plugins", "grad", "value_and_grad", "hookimpl",
            "check_grads", "MpgraphError", "GraphError", "ShapeError", "FeedError", "OpError",
-           "PluginError", "render", "__version__"]
+           "PluginError", "render", "save", "load", "__version__"]
