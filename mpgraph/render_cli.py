@@ -1,0 +1,56 @@
+"""Draw a saved graph (and the run saved with it): ``mpgraph render FILE``.
+
+FILE is a graph saved with ``mg.save`` (``NAME.json`` beside ``NAME.npz``). The picture is
+written next to it as ``NAME.svg`` unless ``--out`` says otherwise; ``--format dot`` writes the
+DOT source, which needs no layout program.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import MpgraphError
+from .io import load, paths
+from .layout import write
+from .render import VIEWS, render
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", help="a graph saved with mg.save (NAME.json, with NAME.npz beside it)")
+    parser.add_argument("--view", choices=VIEWS, default="forward")
+    parser.add_argument("--format", choices=("svg", "png", "pdf", "dot"), default=None,
+                        help="default: the suffix of --out, else svg")
+    parser.add_argument("--out", help="the file to write (default: NAME.FORMAT beside FILE)")
+    parser.add_argument("--rankdir", choices=("LR", "TB"), default="LR",
+                        help="left to right (default) or top to bottom")
+    parser.add_argument("--collapse", action="append", default=[], metavar="SCOPE",
+                        help="draw this scope as one box (repeatable)")
+    parser.add_argument("--focus", metavar="NODE", help="draw only the neighbourhood of NODE")
+    parser.add_argument("--radius", type=int, default=2, help="with --focus (default 2)")
+    parser.add_argument("--max-nodes", type=int, default=400)
+    parser.add_argument("--no-run", action="store_true", help="draw the structure only")
+
+
+def main(args: argparse.Namespace | list[str]) -> int:
+    """Run ``mpgraph render`` with parsed arguments (or a list of command-line words)."""
+    if isinstance(args, list):
+        parser = argparse.ArgumentParser(prog="mpgraph render")
+        add_arguments(parser)
+        args = parser.parse_args(args)
+    fmt = args.format or (Path(args.out).suffix.lstrip(".") if args.out else "") or "svg"
+    out = Path(args.out) if args.out else paths(args.file)[0].with_suffix("." + fmt)
+    try:
+        graph, run = load(args.file)
+        dot = render(graph, None if args.no_run else run, view=args.view, rankdir=args.rankdir,
+                     collapse=args.collapse, focus=args.focus, radius=args.radius,
+                     max_nodes=args.max_nodes)
+        if fmt == "dot":
+            out.write_text(dot.source)
+        else:
+            write(dot, out, fmt)
+    except MpgraphError as e:
+        print(e, file=sys.stderr)
+        return 1
+    print(out)
+    return 0

@@ -1,0 +1,54 @@
+"""``mpgraph render FILE``: a saved graph and run to svg, png, pdf or DOT."""
+import subprocess
+import sys
+
+import numpy as np
+
+import mpgraph as mg
+from mpgraph.render_cli import main
+
+
+def saved(tmp_path):
+    g = mg.Graph()
+    x = g.input("x")
+    with g.scope("unit"):
+        z = mg.ops.multiply(g.param("w", 2.0), x, name="z")
+    y = mg.ops.tanh(z, name="y")
+    run = g.forward(y, {"x": 0.5}).backward(keep_messages=True)
+    mg.save(g, tmp_path / "net", run)
+    return tmp_path / "net.json", 1 - np.tanh(1.0) ** 2
+
+
+def test_render_svg_next_to_the_file_with_the_saved_run(tmp_path, capsys):
+    path, zbar = saved(tmp_path)
+    assert main([str(path), "--view", "backward"]) == 0
+    out = tmp_path / "net.svg"
+    assert capsys.readouterr().out.strip() == str(out)
+    svg = out.read_text()
+    assert "<svg" in svg and f"{zbar:.4g}" in svg and "unit" in svg
+
+
+def test_formats_and_out(tmp_path):
+    path, _ = saved(tmp_path)
+    assert main([str(path), "--format", "png", "--out", str(tmp_path / "a.png")]) == 0
+    assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
+    assert main([str(path), "--out", str(tmp_path / "a.pdf")]) == 0       # format from suffix
+    assert (tmp_path / "a.pdf").read_bytes()[:4] == b"%PDF"
+    assert main([str(path), "--format", "dot", "--no-run", "--out", str(tmp_path / "a.gv")]) == 0
+    src = (tmp_path / "a.gv").read_text()
+    assert src.startswith("digraph") and "cluster_unit" in src and "\u0304 =" not in src
+
+
+def test_through_the_mpgraph_command(tmp_path):
+    path, zbar = saved(tmp_path)
+    done = subprocess.run([sys.executable, "-m", "mpgraph.cli", "render", str(path), "--view",
+                           "both", "--collapse", "unit", "--out", str(tmp_path / "c.svg")],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "collapsed: 2 nodes" in (tmp_path / "c.svg").read_text()
+
+
+def test_a_bad_file_is_reported_not_raised(tmp_path, capsys):
+    (tmp_path / "x.json").write_text("[]")
+    assert main([str(tmp_path / "x.json")]) == 1
+    assert "not a saved mpgraph graph" in capsys.readouterr().err
