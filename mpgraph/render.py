@@ -69,7 +69,9 @@ KINDS = {  # header fill, table border, corner style
     "param": ("#fce5cd", "#b45f06", ""),
     "op": ("#f3f3f3", "#555555", ' STYLE="ROUNDED"'),
 }
+CURRENT = "#ffd92f"  # the node whose step of the backward pass is shown
 FONT = "Helvetica"
+CAPTION_WIDTH = 720  # points
 GREY = "#666666"
 FULL_DETAIL_UP_TO = 40  # drawn nodes; above this, "auto" detail drops the op/shape/dtype line
 
@@ -507,8 +509,13 @@ class _Picture:
             cell = f' BGCOLOR="{NONFINITE[1]}"' if bad else ""
             rows.append(f'<TR><TD{cell}><FONT COLOR="{ink}">= {html.escape(summary(value))}</FONT></TD></TR>')
         rows += self._signal_rows(node.name)
-        pen = 3 if node.name == self.focus or node.name == self.shown.current else 1
-        colour = "#000000" if node.name == self.shown.current else border
+        # The border's width never depends on the step shown, so that every frame of a stepped
+        # backward pass has the same layout; the current node is marked by colour alone.
+        pen = 3 if node.name == self.focus else 1
+        colour = border
+        if node.name == self.shown.current:
+            colour = "#000000"
+            rows[0] = rows[0].replace(f'BGCOLOR="{fill}"', f'BGCOLOR="{CURRENT}"', 1)
         if any(_nonfinite(x) for x in (value, self.signal(node.name)) if x is not None):
             colour, pen = NONFINITE[1], 3
         return (f'<<TABLE BORDER="{pen}" CELLBORDER="0" CELLSPACING="0" CELLPADDING="3" '
@@ -632,7 +639,7 @@ class _Picture:
             mult = f"∂{_short(c)}/∂{_short(p)}"
         mult_txt = f"×{mult} " if mult else ""
         back = {"tooltip": f"message {c} → {p} (argument {k})",
-                "penwidth": "2.2" if c == self.shown.current and self.shown.message(key) else "1.2"}
+                "penwidth": "2.4" if self.shown.current in (c, p) and self.shown.message(key) else "1.2"}
         colour = "#b2182b" if msg is not None and self.shown.message(key) else "#999999"
         label = self._chip(key, msg, arg + mult_txt)
         if self.view == "both":  # drawn beside the forward edge, pointing back at the parent
@@ -691,8 +698,9 @@ def _title(g, snap, view, items, notes, title, shown) -> str:
             out = snap.outputs[0]
             title += f" · {_short(out)} = {summary(snap.values[out])}"
     rows = [f'<TR><TD ALIGN="LEFT"><B>{html.escape(title)}</B></TD></TR>']
-    if shown.caption:
-        rows.append(f'<TR><TD ALIGN="LEFT">{html.escape(shown.caption)}</TD></TR>')
+    if shown.caption:  # a fixed size, so that captions of any length keep the layout still
+        rows.append(f'<TR><TD ALIGN="LEFT" FIXEDSIZE="TRUE" WIDTH="{CAPTION_WIDTH}" HEIGHT="20">'
+                    f'{html.escape(shown.caption)}</TD></TR>')
     for note in notes:
         rows.append(f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="10" COLOR="#b45f06">{html.escape(note)}'
                     f'</FONT></TD></TR>')

@@ -1,0 +1,169 @@
+"""Watching backprop happen: one picture per step of the backward pass.
+
+The backward pass visits the nodes in reverse topological order. At each step one node has
+received every message from its children; their sum is its error signal, and its op turns that
+signal into one message per parent. :func:`backward_steps` draws one frame per such step: the
+node of the step in yellow, the messages that arrived at it and the ones it sends drawn bold, the
+partial sums of the nodes still waiting for messages showing the terms that have arrived so far.
+Every frame has the same layout (what is not known yet is drawn in transparent ink), so the
+frames can be flipped through like a film: :func:`write_steps` writes them as SVG files or as one
+self-contained HTML page with previous and next buttons.
+
+Examples
+--------
+>>> import mpgraph as mg
+>>> g = mg.Graph()
+>>> x, w = g.input("x"), g.param("w", 2.0)
+>>> L = mg.ops.multiply(w * x, w, name="L")        # w fans out: w̄ = 2 w x
+>>> run = g.forward(L, {"x": 3.0}).backward(keep_messages=True)
+>>> frames = list(backward_steps(run))
+>>> len(frames), [caption(f) for f in frames][1]
+(4, 'step 1 of 2: L sends 2 messages: to multiply_1, to w')
+"""
+from __future__ import annotations
+
+import html
+import os
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import graphviz
+
+from .errors import GraphError
+from .layout import pipe
+from .render import Shown, _graph_and_snapshot, _short, bar, render, summary
+
+
+def backward_steps(graph: Any, run: Any = None, view: str = "backward",
+                   **options: Any) -> Iterator[graphviz.Digraph]:
+    """Yield one picture per step of the backward pass of ``run``.
+
+    The first frame shows the forward values and the seed (``L̄ = 1``); then one frame per node
+    that sends messages, in the order it sent them; the last frame shows every error signal.
+
+    Parameters
+    ----------
+    graph : Graph or Run
+    run : Run or Snapshot, optional
+        Must have kept its messages: ``run.backward(loss, keep_messages=True)``.
+    view : {"backward", "forward", "both"}
+    **options
+        Passed to :func:`mpgraph.render` (``rankdir``, ``collapse``, ``focus``, ...).
+
+    Yields
+    ------
+    graphviz.Digraph
+        Its caption (what happens at this step) is in ``frame.caption``.
+
+    Raises
+    ------
+    GraphError
+        The run has no error signals or did not keep its messages.
+    """
+    g, snap = _graph_and_snapshot(graph, run)
+    if snap is None or snap.signals is None or snap.messages is None:
+        raise GraphError("mpgraph: backward_steps needs the messages of a backward pass: call "
+                         "run.backward(loss, keep_messages=True) first")
+    arriving: dict[str, list[tuple]] = defaultdict(list)
+    sending: dict[str, list[tuple]] = defaultdict(list)
+    for key in snap.messages:
+        arriving[key[0]].append(key)
+        sending[key[1]].append(key)
+    seeds = {n for n in snap.signals if n not in arriving}
+    senders = list(sending)  # insertion order is the order the backward pass sent them
+    sent: set[tuple] = set()
+
+    def frame(current: str | None, text: str) -> graphviz.Digraph:
+        complete = seeds | {n for n, keys in arriving.items() if all(k in sent for k in keys)}
+        dot = render(g, snap, view, shown=Shown(set(sent), complete, current, text), **options)
+        dot.caption = text
+        return dot
+
+    loss = ", ".join(f"{bar(_short(n), False)} = {summary(snap.signals[n])}" for n in sorted(seeds))
+    yield frame(None, f"start: the forward values are known; the seed {loss}")
+    for i, node in enumerate(senders, 1):
+        got = arriving.get(node, [])
+        summed = (f"sums the {len(got)} messages from " + ", ".join(_short(k[1]) for k in got) + " into its signal; "
+                  if len(got) > 1 else "")
+        sent.update(sending[node])
+        to = ", ".join(f"to {_short(k[0])}" for k in sending[node])
+        n = len(sending[node])
+        yield frame(node, f"step {i} of {len(senders)}: {_short(node)} {summed}sends "
+                          f"{n} message{'s' if n > 1 else ''}: {to}")
+    yield frame(None, "done: every error signal is the sum of the messages its node received")
+
+
+def caption(frame: graphviz.Digraph) -> str:
+    """What happens in a frame of :func:`backward_steps`."""
+    return getattr(frame, "caption", "")
+
+
+def write_steps(graph: Any, run: Any = None, path: str | os.PathLike = "backprop.html",
+                view: str = "backward", **options: Any) -> Path | list[Path]:
+    """Write the frames of :func:`backward_steps` as one HTML page or as SVG files.
+
+    Parameters
+    ----------
+    path : str or path
+        A ``.html`` file: one self-contained page (the SVGs inline, previous and next buttons,
+        the arrow keys). Anything else: a directory, filled with ``step_000.svg``, ...
+
+    Returns
+    -------
+    pathlib.Path or list of pathlib.Path
+        The page, or the SVG files in order.
+
+    Raises
+    ------
+    mpgraph.layout.LayoutError
+        No layout program on the PATH (see :mod:`mpgraph.layout`).
+    """
+    frames = [(caption(f), pipe(f, "svg").decode()) for f in backward_steps(graph, run, view, **options)]
+    path = Path(path)
+    if path.suffix.lower() in (".html", ".htm"):
+        path.write_text(_page(frames), encoding="utf-8")
+        return path
+    path.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i, (_, svg) in enumerate(frames):
+        out.append(path / f"step_{i:03d}.svg")
+        out[-1].write_text(svg, encoding="utf-8")
+    return out
+
+
+def _page(frames: list[tuple[str, str]]) -> str:
+    slides = "\n".join(
+        f'<figure class="frame" data-caption="{html.escape(text)}"{"" if i == 0 else " hidden"}>'
+        f'{svg[svg.index("<svg"):]}</figure>' for i, (text, svg) in enumerate(frames))
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Backpropagation, step by step</title>
+<style>
+body {{ font-family: Helvetica, Arial, sans-serif; margin: 1em; }}
+nav {{ position: sticky; top: 0; background: white; padding: .4em 0; }}
+button {{ font-size: 1em; padding: .2em .8em; }}
+#caption {{ margin-left: 1em; }}
+figure {{ margin: 0; }} figure svg {{ max-width: 100%; height: auto; }}
+</style></head><body>
+<nav><button id="prev">&larr; previous</button> <button id="next">next &rarr;</button>
+<span id="count"></span><span id="caption"></span></nav>
+{slides}
+<script>
+const frames = Array.from(document.querySelectorAll(".frame"));
+let at = 0;
+function show(i) {{
+  at = Math.max(0, Math.min(frames.length - 1, i));
+  frames.forEach((f, j) => f.hidden = j !== at);
+  document.getElementById("count").textContent = `${{at + 1}} / ${{frames.length}}`;
+  document.getElementById("caption").textContent = frames[at].dataset.caption;
+}}
+document.getElementById("prev").onclick = () => show(at - 1);
+document.getElementById("next").onclick = () => show(at + 1);
+document.addEventListener("keydown", e => {{
+  if (e.key === "ArrowLeft") show(at - 1);
+  if (e.key === "ArrowRight") show(at + 1);
+}});
+show(0);
+</script></body></html>
+"""
