@@ -30,7 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import PluginError
+from .errors import GraphError, PluginError
+from .node import Node
 
 Shape = tuple  # of int | None
 
@@ -97,6 +98,43 @@ class Op:
 
     def __repr__(self) -> str:
         return f"<Op {self.name!r} nargs={self.nargs if not self.variadic else '*'}>"
+
+    def apply_vjp(self, argnum: int, g: Any, ans: Any, *args: Any, **attrs: Any) -> Any:
+        """The message to argument ``argnum``, checked against what the op declares.
+
+        On arrays this is the message the backward pass sends. When ``g``, ``ans`` or an
+        argument is a graph node, the message is built as graph nodes, so that it can be
+        differentiated again (a higher-order derivative); only an op that declares
+        ``differentiable_vjp=True`` allows that.
+
+        Raises
+        ------
+        GraphError
+            The argument is declared non-differentiable (its vjp entry is ``None``), or the
+            message is asked for on graph nodes and the vjp is not declared differentiable.
+
+        Examples
+        --------
+        >>> import numpy as np, mpgraph as mg
+        >>> tanh = mg.ops.tanh.op
+        >>> g = mg.Graph()
+        >>> x = g.input("x")
+        >>> dx = tanh.apply_vjp(0, 1.0, mg.ops.tanh(x), x)   # d tanh(x)/dx, as a node
+        >>> d2x = g.grad(dx, wrt=x, feed={"x": 0.5})        # d2 tanh(x)/dx2 at 0.5
+        >>> bool(np.isclose(d2x, -2 * np.tanh(0.5) * (1 - np.tanh(0.5) ** 2)))
+        True
+        """
+        if not self.variadic and self.vjp[argnum] is None:
+            raise GraphError(f"mpgraph: op '{self.name}': argument {argnum} is not differentiable "
+                             "(its vjp entry is None)")
+        if not self.differentiable_vjp and any(type(v) is Node for v in (g, ans, *args)):
+            raise GraphError(f"mpgraph: op '{self.name}' does not declare a differentiable vjp "
+                             "(differentiable_vjp=False), so its messages cannot be built as graph "
+                             "nodes for a higher-order derivative")
+        attrs = {**self.attr_defaults, **attrs}
+        if self.variadic:
+            return self.vjp(argnum, g, ans, *args, **attrs)
+        return self.vjp[argnum](g, ans, *args, **attrs)
 
     def bind_attrs(self, extra: tuple, kwargs: dict, node: str | None = None) -> dict:
         """Attributes from the positional values after the arrays and the keywords, defaults

@@ -26,13 +26,20 @@ import mpgraph as mg
 __version__ = "0.1.0"
 
 
-def _pair(v) -> tuple[int, int]:
-    a, b = (v, v) if np.ndim(v) == 0 else tuple(v)
-    return int(a), int(b)
+def _pair(v, what="size", least=1) -> tuple[int, int]:
+    """``v`` or ``(v_h, v_w)`` as two ints of at least ``least``; ValueError otherwise."""
+    try:
+        a, b = (v, v) if np.ndim(v) == 0 else tuple(v)
+        pair = int(a), int(b)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be an int or a pair of ints, got {v!r}") from None
+    if min(pair) < least:
+        raise ValueError(f"{what} must be at least {least}, got {v!r}")
+    return pair
 
 
 def _pad(x, padding, value=0.0):
-    ph, pw = _pair(padding)
+    ph, pw = _pair(padding, "padding", 0)
     if not ph and not pw:
         return x
     return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=value)
@@ -40,7 +47,7 @@ def _pad(x, padding, value=0.0):
 
 def _windows(xp, kernel, stride):
     """The (N, C, Ho, Wo, kh, kw) view of the windows of padded ``xp``: no copy."""
-    (kh, kw), (sh, sw) = kernel, _pair(stride)
+    (kh, kw), (sh, sw) = kernel, _pair(stride, "stride")
     return sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
 
 
@@ -68,7 +75,7 @@ def _conv2d_vjp_w(g, ans, x, w, stride=1, padding=0):
 
 
 def _conv2d_vjp_x(g, ans, x, w, stride=1, padding=0):
-    (sh, sw), (ph, pw) = _pair(stride), _pair(padding)
+    (sh, sw), (ph, pw) = _pair(stride, "stride"), _pair(padding, "padding", 0)
     n, o, ho, wo = g.shape
     kh, kw = w.shape[2:]
     dilated = np.zeros((n, o, (ho - 1) * sh + 1, (wo - 1) * sw + 1), dtype=g.dtype)
@@ -86,7 +93,7 @@ def _conv2d_shape(xs, ws, stride=1, padding=0):
         raise ValueError(f"x must be (N, C, H, W) and w (out, in, kh, kw); got shapes {xs} and {ws}")
     if None not in (xs[1], ws[1]) and xs[1] != ws[1]:
         raise ValueError(f"x has {xs[1]} channels but w expects {ws[1]} (shapes {xs} and {ws})")
-    (sh, sw), (ph, pw) = _pair(stride), _pair(padding)
+    (sh, sw), (ph, pw) = _pair(stride, "stride"), _pair(padding, "padding", 0)
     ho, wo = _out_size(xs[2], ws[2], sh, ph), _out_size(xs[3], ws[3], sw, pw)
     if (ho is not None and ho < 1) or (wo is not None and wo < 1):
         raise ValueError(f"kernel {ws[2:]} does not fit input {xs[2:]} with padding {padding}")
@@ -104,9 +111,9 @@ def _conv2d_samples(rng):
 # -- pooling ------------------------------------------------------------------------------------
 
 def _pool_geometry(x, kernel_size, stride, padding):
-    k = _pair(kernel_size)
-    s = _pair(k if stride is None else stride)
-    return k, s, _pair(padding)
+    k = _pair(kernel_size, "kernel_size")
+    s = _pair(k if stride is None else stride, "stride")
+    return k, s, _pair(padding, "padding", 0)
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0):

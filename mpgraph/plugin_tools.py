@@ -1,0 +1,148 @@
+"""``mpgraph plugins`` and ``mpgraph check-ops``: tools for plugin authors.
+
+``mpgraph plugins`` lists every registered plugin with its distribution, version, ops and
+observer hooks, then every plugin problem (like ``pytest --trace-config``).
+``mpgraph check-ops [NAME ...]`` runs the finite-difference check of
+:func:`mpgraph.testing.check_op` on each sample of every op (or the named ones) and prints a
+table; the exit status is 1 when a check fails.
+
+Examples
+--------
+>>> from mpgraph.cli import main
+>>> main(["check-ops", "tanh", "matmul"])    # doctest: +NORMALIZE_WHITESPACE +ELLIPSIS
+op      plugin                       samples  result
+------  ---------------------------  -------  ------
+tanh    mpgraph.builtin.elementwise  1        ok
+matmul  mpgraph.builtin.linalg       ...      ok
+<BLANKLINE>
+2 ops checked, 0 failed
+0
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import __version__, registry
+from .errors import GraphError
+from .plugins import list_plugins
+from .testing import check_op, samples
+
+
+def add_plugins_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--strict", action="store_true",
+                        help="exit with status 1 when a plugin has a problem")
+
+
+def plugins_main(args: argparse.Namespace) -> int:
+    """Print the plugins, their distributions and ops, and the plugin problems."""
+    infos = list_plugins()
+    found = registry.problems()
+    nops = sum(len(p.ops) for p in infos)
+    print(f"mpgraph {__version__}: {len(infos)} plugins, {nops} ops")
+    print(f"entry-point autoload: {'off' if os.environ.get(registry.ENV_NO_AUTOLOAD) else 'on'} "
+          f"({registry.ENV_NO_AUTOLOAD}); blocked: "
+          f"{os.environ.get(registry.ENV_BLOCK) or 'none'} ({registry.ENV_BLOCK})")
+    for p in infos:
+        origin = f"{p.distribution} {p.version}" if p.distribution else (
+            "built-in" if p.name.startswith("mpgraph.builtin") else "registered at run time")
+        print(f"\n{p.name}  [{origin}]")
+        observers = [h for h in p.hooks if h in registry.OBSERVER_HOOKS]
+        if observers:
+            print(f"  observes: {', '.join(observers)}")
+        print(_wrap(f"ops ({len(p.ops)}): " + (", ".join(p.ops) or "none"), indent="  "))
+    if found:
+        print(f"\n{len(found)} problem{'s' if len(found) != 1 else ''}:")
+        for problem in found:
+            print(f"  {problem}")
+    return 1 if found and args.strict else 0
+
+
+def add_check_ops_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("names", nargs="*", metavar="NAME",
+                        help="ops to check (default: every registered op)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the samples")
+    parser.add_argument("--rtol", type=float, default=1e-5)
+    parser.add_argument("--atol", type=float, default=1e-7)
+
+
+@dataclass
+class CheckResult:
+    """The outcome of checking one op on all its samples."""
+
+    op: str
+    plugin: str
+    samples: int
+    error: str | None = None  # the first failure, or None when every sample passed
+
+
+def check_ops(names: list[str] | None = None, *, seed: int = 0, rtol: float = 1e-5,
+              atol: float = 1e-7) -> list[CheckResult]:
+    """Check every op (or those named) on each of its samples against finite differences.
+
+    Raises
+    ------
+    GraphError
+        A name is not a registered op.
+    """
+    table = registry.ops()
+    chosen = sorted(table) if not names else [registry.get_op(n).name for n in names]
+    results = []
+    for name in chosen:
+        op = table[name]
+        rng = np.random.default_rng(seed)
+        try:
+            cases = samples(op, rng)
+        except Exception as e:  # noqa: BLE001 - a broken samples() is a result to report
+            results.append(CheckResult(name, op.plugin, 0, f"samples() raised {type(e).__name__}: {e}"))
+            continue
+        error = None
+        for k, (args, attrs) in enumerate(cases):
+            try:
+                check_op(op, args, attrs, seed=seed, rtol=rtol, atol=atol)
+            except Exception as e:  # noqa: BLE001 - every failure becomes a row
+                error = f"sample {k} {_attrs(attrs)}: {type(e).__name__}: {_first_line(e)}"
+                break
+        results.append(CheckResult(name, op.plugin, len(cases), error))
+    return results
+
+
+def check_ops_main(args: argparse.Namespace) -> int:
+    """Print the table of :func:`check_ops`; 1 when an op fails, 2 for an unknown name."""
+    try:
+        results = check_ops(args.names, seed=args.seed, rtol=args.rtol, atol=args.atol)
+    except GraphError as e:
+        print(e)
+        return 2
+    rows = [(r.op, r.plugin, str(r.samples), "ok" if r.error is None else "FAIL " + r.error)
+            for r in results]
+    head = ("op", "plugin", "samples", "result")
+    widths = [max(len(row[c]) for row in [head, *rows]) for c in range(3)]
+    for row in [head, tuple("-" * max(w, len(h)) for w, h in zip(widths + [6], head)), *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths)) + "  " + row[3])
+    failed = sum(r.error is not None for r in results)
+    print(f"\n{len(results)} op{'s' if len(results) != 1 else ''} checked, {failed} failed")
+    return 1 if failed else 0
+
+
+def _first_line(e: BaseException) -> str:
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    return " ".join(lines[:3]) if lines else ""
+
+
+def _attrs(attrs: dict) -> str:
+    return "(" + ", ".join(f"{k}={v!r}" for k, v in attrs.items()) + ")" if attrs else "()"
+
+
+def _wrap(text: str, indent: str, width: int = 100) -> str:
+    lines, line = [], indent
+    for word in text.split(" "):
+        if len(line) + len(word) > width and line.strip():
+            lines.append(line.rstrip())
+            line = indent + "    "
+        line += word + " "
+    lines.append(line.rstrip())
+    return "\n".join(lines)
