@@ -92,7 +92,7 @@ def reload(*, autoload: bool | None = None, block: str | list[str] | None = None
     """
     with _lock:
         _build(autoload, block, strict)
-        return _report(_rebuild(), stacklevel=3)
+        return _report(_load_problems + _rebuild(), stacklevel=3)
 
 
 def _build(autoload: bool | None, block: str | list[str] | None, strict: bool | None) -> None:
