@@ -34,12 +34,12 @@ def normal(rng: np.random.Generator, shape) -> np.ndarray:
 
 def positive(rng: np.random.Generator, shape) -> np.ndarray:
     """Away from 0, for ops defined (or smooth) only for positive inputs."""
-    return 0.5 + rng.random(shape)
+    return np.asarray(0.5 + rng.random(shape))
 
 
 def unit(rng: np.random.Generator, shape) -> np.ndarray:
     """In (-1, 1): inside tan's and log1p's smooth range."""
-    return rng.uniform(-0.9, 0.9, shape)
+    return np.asarray(rng.uniform(-0.9, 0.9, shape))
 
 
 def cases(*shape_sets: tuple, draw: Callable = normal, **attrs) -> Callable:

@@ -157,6 +157,9 @@ OPS = [
     _unary_op("square", np.square, lambda g, ans, x: g * (2 * x), "x^2", "2x.", dtype=None),
     _unary_op("abs", np.abs, lambda g, ans, x: g * np.sign(x), "|x|", "sign(x).", dtype=None,
               notes="The message at x = 0 is 0 (sign(0) = 0), as in PyTorch."),
+    Op("sign", np.sign, (None,), same_shape, samples=_unary,
+       doc=doc("sign(x): -1, 0 or 1, elementwise", "none: sign is flat wherever it is "
+               "differentiable, so it carries no gradient (like a comparison).")),
     _unary_op("sin", np.sin, lambda g, ans, x: g * np.cos(x), "sin x", "cos x."),
     _unary_op("cos", np.cos, lambda g, ans, x: -g * np.sin(x), "cos x", "-sin x."),
     _unary_op("tan", np.tan, lambda g, ans, x: g * (1 + ans * ans), "tan x",

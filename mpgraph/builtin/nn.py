@@ -102,6 +102,14 @@ def _check_reduction(reduction):
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
 
+def _as_float_targets(targets, like):
+    """Integer or boolean targets in the float dtype of ``like``, so that float32 stays float32."""
+    if isinstance(targets, np.ndarray) and targets.dtype.kind in "biu":
+        dtype = getattr(like, "dtype", None) if not np.isscalar(like) else None
+        return targets.astype(float_dtype(dtype or np.dtype(np.float64)))
+    return targets
+
+
 def _scale(g, size, reduction):
     """The error signal of each element of the unreduced loss (``size`` elements)."""
     return g / size if reduction == "mean" else g
@@ -187,16 +195,17 @@ def _ce_samples(rng):
 def mean_squared_error(prediction, target, reduction="mean"):
     """(prediction - target)^2, reduced (NumPy broadcasting between the two)
 
-    Derivative: 2 (prediction - target) g to the prediction, the negative to the target.
+    Derivative: 2 (prediction - target) g to the prediction, the negative to the target
+    (integer targets are converted to the prediction's float dtype).
     (``mean`` divides g by the number of elements.)
     """
-    d = prediction - target
+    d = prediction - _as_float_targets(target, prediction)
     return _reduce(d * d, reduction)
 
 
 def _mse_vjp(sign):
     def vjp(g, ans, prediction, target, reduction="mean"):
-        d = prediction - target
+        d = prediction - _as_float_targets(target, prediction)
         if reduction == "none":
             msg = g * (2 * d)
         else:
@@ -215,9 +224,11 @@ def binary_cross_entropy_with_logits(logits, targets, reduction="mean"):
     """-t log sigmoid(z) - (1 - t) log(1 - sigmoid(z)), computed as
     max(z, 0) - z t + log(1 + e^-|z|), which stays finite for any z; reduced
 
-    Derivative: (sigmoid(z) - t) g to the logits; -z g to float targets (none to integer ones).
+    Derivative: (sigmoid(z) - t) g to the logits; -z g to float targets (none to integer or
+    boolean ones, which are converted to the logits' float dtype).
     (``mean`` divides g by the number of elements.)
     """
+    targets = _as_float_targets(targets, logits)
     per_element = np.maximum(logits, 0) - logits * targets + np.log1p(np.exp(-np.abs(logits)))
     return _reduce(per_element, reduction)
 
@@ -225,11 +236,11 @@ def binary_cross_entropy_with_logits(logits, targets, reduction="mean"):
 def _bce_logits(g, ans, logits, targets, reduction="mean"):
     n = np.broadcast_shapes(logits.shape, np.shape(targets))
     return unbroadcast(_scale(g, int(np.prod(n, dtype=int)), reduction)
-                       * (sigmoid(logits) - targets), logits)
+                       * (sigmoid(logits) - _as_float_targets(targets, logits)), logits)
 
 
 def _bce_targets(g, ans, logits, targets, reduction="mean"):
-    if _is_index(targets):
+    if np.asarray(targets).dtype.kind in "biu":
         return None
     n = np.broadcast_shapes(logits.shape, targets.shape)
     return unbroadcast(-_scale(g, int(np.prod(n, dtype=int)), reduction) * logits, targets)
@@ -314,7 +325,8 @@ OPS = [
                              {"reduction": "none"})],
        differentiable_vjp=True),
     Op("binary_cross_entropy_with_logits", binary_cross_entropy_with_logits,
-       (_bce_logits, _bce_targets), _loss_shape, samples=_bce_samples),
+       (_bce_logits, _bce_targets), _loss_shape, lambda z, t, **_: float_dtype(z),
+       samples=_bce_samples),
     Op("dropout", dropout, (_dropout_vjp,), _dropout_shape,
        samples=lambda rng: [([rng.standard_normal((4, 5))], {"rate": 0.3, "rng": 7}),
                             ([rng.standard_normal(6)], {"rate": 0.0, "rng": 1})]),

@@ -16,6 +16,10 @@ def _axes(axis):
     return (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
 
 
+def _size(shape):
+    return int(np.prod(shape, dtype=int))
+
+
 def _sum_dims(dims):
     return None if None in dims else int(np.sum(dims, dtype=int))
 
@@ -165,10 +169,10 @@ def _concatenate_shape(*shapes, axis=0):
 
 
 def _concatenate_vjp(argnum, g, ans, *arrays, axis=0):
-    start = sum(int(np.size(a)) if axis is None else a.shape[axis] for a in arrays[:argnum])
+    start = sum(_size(a.shape) if axis is None else a.shape[axis] for a in arrays[:argnum])
     x = arrays[argnum]
     if axis is None:
-        return np.reshape(g[start:start + x.size], x.shape)
+        return np.reshape(g[start:start + _size(x.shape)], x.shape)
     ax = normalize_axis(axis, x.ndim)[0]
     return g[(slice(None),) * ax + (slice(start, start + x.shape[ax]),)]
 
