@@ -358,7 +358,8 @@ def _pad_vjp(g, ans, x, pad_width, mode="constant", constant_values=0):
 # -- indexing ----------------------------------------------------------------------------------
 
 def getitem(x, index):
-    """x[index]: basic slices, integer arrays, boolean masks (NumPy's indexing)
+    """x[index]: basic slices, integer arrays, boolean masks (NumPy's indexing); the index is
+    an attribute, fixed when the node is built (not a graph node)
 
     Derivative: each selected element's message is its slot of g; repeated indices sum
     (as np.add.at does), unselected elements get 0.
@@ -387,6 +388,10 @@ _UNKNOWN = (2**40 + 7, 2**40 + 11)
 
 
 def _getitem_shape(s, index):
+    for part in index if isinstance(index, tuple) else (index,):
+        if hasattr(part, "graph"):  # a Node: indices are attributes, fixed when the node is built
+            raise ValueError(f"the index is a graph node ('{part.name}'); indices must be "
+                             "concrete arrays: use mg.ops.where for data-dependent choices")
     try:
         shapes = [np.broadcast_to(np.empty(()), tuple(u if d is None else d for d in s))[index].shape
                   for u in _UNKNOWN[:1 + (None in s)]]
