@@ -77,6 +77,7 @@ def clip(x, a_min=None, a_max=None):
     """min(max(x, a_min), a_max); either bound may be None (no bound).
 
     Derivative: 1 where a_min <= x <= a_max (bounds included, as PyTorch's clamp), else 0.
+
     The bounds are attributes (numbers or arrays that broadcast to x) and carry no gradient.
     """
     return np.clip(x, a_min, a_max)
