@@ -3,14 +3,17 @@
 ``g.nx`` is a ``networkx.MultiDiGraph`` keyed by node name. Every edge runs from an argument to
 the op node that uses it and carries ``argnum``, its position among the op's arguments, so
 ``x * x`` is two edges from ``x`` (keys 0 and 1) and fan-out is several edges leaving one node.
-Treat ``g.nx`` as read-only: build through the Graph.
+Treat ``g.nx`` as read-only: build through the Graph. It is brought up to date when it is read,
+so that building a graph (and tracing a function) does not pay NetworkX's cost per node.
 
 Nodes are created only from nodes that exist already, so creation order is a topological order;
-the run schedule for a set of outputs is computed once (with NetworkX) and cached.
+the run schedule for a set of outputs is computed once, from the nodes' arguments, and cached.
 """
 from __future__ import annotations
 
 import contextlib
+import threading
+import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -47,11 +50,28 @@ class Graph:
     """
 
     def __init__(self) -> None:
-        self.nx = nx.MultiDiGraph()
         self._nodes: dict[str, Node] = {}
+        self._order: list[Node] = []  # by creation index
         self._counts: dict[str, int] = {}
         self._prefix = ""
         self._schedules: dict[tuple[str, ...], Any] = {}
+        self._ref = weakref.ref(self)  # shared by every node: no reference cycle, one object
+        self._nx = nx.MultiDiGraph()
+        self._nx_lock = threading.Lock()
+
+    @property
+    def nx(self) -> nx.MultiDiGraph:
+        """The graph as a ``networkx.MultiDiGraph``: nodes by name with ``kind``, ``op`` and
+        ``handle`` (the :class:`Node`); edges from argument to op node, keyed by ``argnum``."""
+        G = self._nx
+        if len(G) < len(self._order):
+            with self._nx_lock:
+                for node in self._order[len(G):]:
+                    G.add_node(node.name, kind=node.kind,
+                               op=node.op.name if node.op is not None else None, handle=node)
+                    for argnum, parent in enumerate(node.args):
+                        G.add_edge(parent.name, node.name, key=argnum, argnum=argnum)
+        return G
 
     # -- building -----------------------------------------------------------------------------
 
@@ -70,7 +90,7 @@ class Graph:
             float32), and refused otherwise.
         """
         shape = None if shape is None else tuple(None if d is None else int(d) for d in shape)
-        return self._add(name, "input", "input", shape=shape,
+        return self._add(self._fresh(name, "input"), "input", shape=shape,
                          dtype=None if dtype is None else np.dtype(dtype))
 
     def param(self, name: str, value: Any) -> Node:
@@ -80,16 +100,18 @@ class Graph:
         with :meth:`set_param` or ``node.value = new``.
         """
         value = _param_array(value)
-        return self._add(name, "param", "param", shape=value.shape, dtype=value.dtype, value=value)
+        return self._add(self._fresh(name, "param"), "param", value=value, shape=value.shape,
+                         dtype=value.dtype)
 
     def constant(self, value: Any, name: str | None = None) -> Node:
         """Add a constant. Python numbers stay Python numbers, so that NumPy's promotion keeps
         ``float32_array * 0.5`` in float32; arrays are copied."""
+        full = self._fresh(name, "const")
         if isinstance(value, (bool, int, float, complex)):
-            return self._add(name, "const", "const", shape=(), dtype=None, value=value)
+            return self._add(full, "const", value=value, shape=())
         value = np.array(value)
         value.flags.writeable = False
-        return self._add(name, "const", "const", shape=value.shape, dtype=value.dtype, value=value)
+        return self._add(full, "const", value=value, shape=value.shape, dtype=value.dtype)
 
     def apply(self, op: str | Op, args: Sequence[Any], attrs: Mapping[str, Any] | None = None,
               name: str | None = None) -> Node:
@@ -102,21 +124,24 @@ class Graph:
         ShapeError
             Input shapes that the op's shape rule refuses.
         """
-        op = get_op(op)
-        attrs = {**op.attr_defaults, **(attrs or {})}
-        missing = [a for a in op.attr_names if a not in attrs]
-        if missing:
-            raise GraphError(f"{at(op.name, name)}: needs the attribute(s) {', '.join(missing)}")
+        if type(op) is not Op:
+            op = get_op(op)
+        attrs = {**op.attr_defaults, **attrs} if attrs else dict(op.attr_defaults)
+        if op.attr_names:
+            missing = [a for a in op.attr_names if a not in attrs]
+            if missing:
+                raise GraphError(f"{at(op.name, name)}: needs the attribute(s) {', '.join(missing)}")
         if not op.variadic and len(args) != op.nargs:
             raise GraphError(f"{at(op.name, name)}: takes {op.nargs} array argument"
                              f"{'s' if op.nargs != 1 else ''}, got {len(args)}")
-        parents = tuple(self._as_node(a) for a in args)
+        ref = self._ref
+        parents = tuple([a if type(a) is Node and a._graph is ref else self._as_node(a)
+                         for a in args])
         full = self._fresh(name, op.name)
         shape = self._infer_shape(op, parents, attrs, full)
         dtypes = [p.dtype for p in parents]
         dtype = op.dtype(*dtypes, **attrs) if op.dtype else _promote(dtypes)
-        return self._add(full, "op", op.name, op=op, attrs=attrs, args=parents, shape=shape,
-                         dtype=dtype, named=True)
+        return self._add(full, "op", op, attrs, parents, shape, dtype)
 
     @contextlib.contextmanager
     def scope(self, name: str) -> Iterator[None]:
@@ -206,7 +231,7 @@ class Graph:
 
     def __getitem__(self, name: NodeLike) -> Node:
         if type(name) is Node:
-            if name._graph() is not self:
+            if name._graph is not self._ref:
                 raise GraphError(f"mpgraph: node '{name.name}' belongs to another graph")
             return name
         try:
@@ -215,7 +240,7 @@ class Graph:
             raise GraphError(f"mpgraph: no node named {name!r} in this graph") from None
 
     def __contains__(self, name: NodeLike) -> bool:
-        return (name._graph() is self) if type(name) is Node else name in self._nodes
+        return (name._graph is self._ref) if type(name) is Node else name in self._nodes
 
     def __len__(self) -> int:
         return len(self._nodes)
@@ -282,11 +307,16 @@ class Graph:
         sched = self._schedules.get(key)
         if sched is None:
             from .schedule import Schedule
-            needed = set(key)
-            for name in key:
-                needed |= nx.ancestors(self.nx, name)
-            order = sorted((self._nodes[n] for n in needed), key=lambda n: n.index)
-            sched = self._schedules[key] = Schedule(order, [self._nodes[n] for n in key])
+            outs = [self._nodes[n] for n in key]
+            needed = set()
+            stack = list(outs)
+            while stack:  # the outputs' ancestors, by their arguments
+                node = stack.pop()
+                if node.index not in needed:
+                    needed.add(node.index)
+                    stack.extend(node.args)
+            order = self._order
+            sched = self._schedules[key] = Schedule([order[i] for i in sorted(needed)], outs)
         return sched
 
     # -- display ------------------------------------------------------------------------------
@@ -316,20 +346,17 @@ class Graph:
                 self._counts[stem] = k
                 return full
 
-    def _add(self, name: str | None, kind: str, base: str, *, named: bool = False,
-             **fields: Any) -> Node:
-        full = name if named else self._fresh(name, base)
-        node = Node(self, full, kind, len(self._nodes), **fields)
-        self._nodes[full] = node
-        op = fields.get("op")
-        self.nx.add_node(full, kind=kind, op=op.name if op else None, handle=node)
-        for argnum, parent in enumerate(node.args):
-            self.nx.add_edge(parent.name, full, key=argnum, argnum=argnum)
+    def _add(self, name: str, kind: str, op: Op | None = None, attrs: dict | None = None,
+             args: tuple = (), shape=None, dtype=None, value: Any = None) -> Node:
+        node = Node(self, name, kind, len(self._order), op=op, attrs=attrs, args=args,
+                    shape=shape, dtype=dtype, value=value)
+        self._nodes[name] = node
+        self._order.append(node)
         return node
 
     def _as_node(self, x: Any) -> Node:
         if type(x) is Node:
-            if x._graph() is not self:
+            if x._graph is not self._ref:
                 raise GraphError(f"mpgraph: node '{x.name}' belongs to another graph")
             return x
         return self.constant(x)
@@ -367,7 +394,12 @@ def _zeros_like(node: Node) -> np.ndarray:
 
 def _promote(dtypes: list) -> np.dtype | None:
     known = [d for d in dtypes if d is not None]
-    return np.result_type(*known) if known else None
+    if not known:
+        return None
+    first = known[0]
+    if all(d is first for d in known):  # dtypes are singletons: skip NumPy's promotion
+        return first
+    return np.result_type(*known)
 
 
 def _param_array(value: Any) -> np.ndarray:

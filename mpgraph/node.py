@@ -10,10 +10,10 @@ its nodes are freed by reference counting alone.
 """
 from __future__ import annotations
 
-import weakref
 from typing import TYPE_CHECKING, Any
 
 from .errors import GraphError
+from .registry import get_op, ops as registered_ops
 
 if TYPE_CHECKING:
     from .graph import Graph
@@ -58,7 +58,7 @@ class Node:
         self.dtype = dtype
         self.index = index  # creation order, which is a topological order
         self._value = value
-        self._graph = weakref.ref(graph)
+        self._graph = graph._ref  # the graph's own weak reference to itself
 
     @property
     def graph(self) -> Graph:
@@ -148,9 +148,7 @@ class Node:
 
 
 def _call(name: str, *args, **kwargs):
-    from .registry import get_op
-    from .ops import op_function
-    return op_function(get_op(name))(*args, **kwargs)
+    return op_functions.op_function(get_op(name))(*args, **kwargs)
 
 
 # NumPy names whose op is registered under another name (np.abs is np.absolute).
@@ -158,9 +156,11 @@ _ALIASES = {"absolute": "abs", "linalg.norm": "norm"}
 
 
 def _numpy_call(name: str, args, kwargs):
-    from .registry import ops
     name = _ALIASES.get(name, name)
-    if name not in ops():
+    if name not in registered_ops():
         raise TypeError(f"mpgraph: numpy.{name} was called on a graph node, and no op named "
                         f"'{name}' is registered; use mg.ops or register one")
     return _call(name, *args, **kwargs)
+
+
+from . import ops as op_functions  # noqa: E402 - last: mpgraph.ops imports Node from here

@@ -256,6 +256,9 @@ def broadcast_shapes(*shapes: Shape) -> Shape:
     >>> broadcast_shapes((None, 3), (3,))
     (None, 3)
     """
+    first = shapes[0]
+    if all(s == first for s in shapes):  # the common case: nothing to broadcast
+        return tuple(first)
     ndim = max(len(s) for s in shapes)
     out = []
     for k in range(ndim):
