@@ -35,7 +35,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-import mpgraph as mg
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this checkout's
+import mpgraph as mg  # noqa: E402
 
 try:
     import torch

@@ -293,10 +293,11 @@ class Graph:
         """
         single = wrt is not None and (type(wrt) is Node or isinstance(wrt, str))
         targets = [self[w] for w in ([wrt] if single else (self.params() if wrt is None else wrt))]
-        run = self.forward(loss, feed)
-        reached = [t for t in targets if t.name in run.schedule.slot]
-        found = dict(zip((t.name for t in reached),
-                         run.backward(loss, wrt=reached, keep=False).grads_of(reached)))
+        from .run import Run
+        sched = self.schedule(loss)
+        reached = [t for t in targets if t.name in sched.slot]
+        run = Run.for_gradients(sched, loss, reached, feed)
+        found = dict(zip((t.name for t in reached), run.grads_of(reached)))
         grads = [found[t.name] if t.name in found else _zeros_like(t) for t in targets]
         return grads[0] if single else grads
 

@@ -13,14 +13,18 @@ An op knows nothing of the graph. Its author writes, in one place:
 - ``shape``, optionally: the output shape from the input shapes (dims may be ``None`` when
   unknown), raising ``ValueError`` for shapes that do not fit. Without it, mpgraph finds the
   shape by running ``forward`` on zero-strided stand-ins when the node is built.
+- ``needs``, optionally: for each vjp, the names of its parameters (``ans`` and the arrays)
+  whose values it reads, beyond their shape and dtype. A value that no vjp needs is freed by
+  ``g.grad`` and ``mg.grad`` as soon as the forward pass is done with it; a vjp then gets a
+  read-only stand-in with the right shape and dtype. By default a vjp needs everything.
 
 Examples
 --------
 >>> import numpy as np, mpgraph as mg
 >>> square = mg.Op("my_square", lambda x: x * x, vjp=(lambda g, ans, x: 2 * g * x,),
-...                shape=lambda s: s)
->>> square.nargs, square.attr_names
-(1, ())
+...                shape=lambda s: s, needs=("x",))
+>>> square.nargs, square.attr_names, square.reads
+(1, (), ((False, (0,)),))
 """
 from __future__ import annotations
 
@@ -61,6 +65,10 @@ class Op:
         gradient check runs this op. By default, standard normal arrays of shape (2, 3).
     differentiable_vjp : bool
         The vjp is written with operators and ``mg.ops``, so it can itself be differentiated.
+    needs : tuple of str, optional
+        One entry per vjp entry: the names of that vjp's parameters whose values it reads
+        (``"ans"``, array names as the vjp names them), space-separated, ``""`` for shapes
+        only. Lets the engine free every other value early. Not for variadic ops.
     doc : str, optional
         The formula and the local derivative; defaults to ``forward.__doc__``.
     public : callable, optional
@@ -72,17 +80,25 @@ class Op:
     ------
     PluginError
         When the definition is malformed: no name, forward or vjp not callable, a vjp entry
-        per argument that does not match forward's array arguments.
+        per argument that does not match forward's array arguments, ``needs`` naming what a
+        vjp does not take.
+
+    Attributes
+    ----------
+    reads : tuple or None
+        From ``needs``: per vjp entry, ``(reads_ans, positions of the arrays it reads)``;
+        ``None`` when every vjp reads everything.
     """
 
     __slots__ = ("name", "forward", "vjp", "shape", "dtype", "variadic", "samples",
-                 "differentiable_vjp", "doc", "public", "nargs", "attr_names", "attr_defaults", "plugin")
+                 "differentiable_vjp", "doc", "public", "nargs", "attr_names", "attr_defaults",
+                 "plugin", "needs", "reads")
 
     def __init__(self, name: str, forward: Callable, vjp: Sequence[Callable | None] | Callable,
                  shape: Callable | None = None, dtype: Callable | None = None, *,
                  variadic: bool = False, samples: Callable | None = None,
                  differentiable_vjp: bool = False, doc: str | None = None,
-                 public: Callable | None = None) -> None:
+                 public: Callable | None = None, needs: Sequence[str] | None = None) -> None:
         self.name = name
         self.forward = forward
         self.vjp = vjp if variadic or not isinstance(vjp, list) else tuple(vjp)
@@ -95,6 +111,8 @@ class Op:
         self.public = public
         self.plugin: str | None = None  # set by the registry
         self.nargs, self.attr_names, self.attr_defaults = _signature(self)
+        self.needs = needs
+        self.reads = None if needs is None else _reads(self, needs)
 
     def __repr__(self) -> str:
         return f"<Op {self.name!r} nargs={self.nargs if not self.variadic else '*'}>"
@@ -209,6 +227,31 @@ def _signature(op: Op) -> tuple[int, tuple[str, ...], dict[str, Any]]:
         except ValueError:  # no signature to inspect
             pass
     return nargs, tuple(names), _defaults(params, names)
+
+
+def _reads(op: Op, needs: Sequence[str]) -> tuple:
+    """``needs`` as ``(reads_ans, array positions)`` per vjp entry, each name checked against
+    the parameters of the vjp it is for."""
+    if op.variadic:
+        raise PluginError(f"mpgraph: op '{op.name}' is variadic: it cannot declare needs")
+    if isinstance(needs, str) or len(needs) != op.nargs:
+        raise PluginError(f"mpgraph: op '{op.name}': needs must be a tuple with one string per "
+                          f"vjp entry ({op.nargs}), got {needs!r}")
+    out = []
+    for i, (f, names) in enumerate(zip(op.vjp, needs)):
+        try:
+            params = [] if f is None else list(inspect.signature(f).parameters)[1:2 + op.nargs]
+        except (TypeError, ValueError):  # no signature: the entry must name nothing
+            params = []
+        positions = []
+        for name in names.split():
+            if name not in params:
+                raise PluginError(f"mpgraph: op '{op.name}': needs entry {i} names '{name}', "
+                                  f"which vjp entry {i} does not take "
+                                  f"(it takes {', '.join(params) or 'nothing inspectable'})")
+            positions.append(params.index(name))
+        out.append((0 in positions, tuple(sorted({p - 1 for p in positions if p}))))
+    return tuple(out)
 
 
 def _defaults(params, names) -> dict[str, Any]:

@@ -41,7 +41,42 @@ class Run:
         self.signals: list | None = None
         self.messages: dict[tuple[str, str, int], Any] | None = None
         self._observers = observers()
-        self.values = _forward(self, schedule, feed)
+        self.values = _forward(self, schedule, feed, schedule.steps)
+
+    @classmethod
+    def for_gradients(cls, schedule: Schedule, loss: Node, wrt: list[Node],
+                      feed: Mapping[Any, Any] | None = None) -> Run:
+        """Run forward, then backward from scalar ``loss``, keeping only what the gradients
+        with respect to ``wrt`` need (what ``g.grad`` and ``mg.grad`` do).
+
+        A value that no vjp reads is freed as soon as its last consumer has run, a value that
+        some vjp reads once the last of them has run, and an error signal once its messages
+        are sent. Only the values of the outputs and of ``wrt``, and the error signals of
+        ``wrt``, stay in the returned Run.
+
+        Examples
+        --------
+        >>> import numpy as np, mpgraph as mg
+        >>> g = mg.Graph()
+        >>> x = g.input("x", shape=(3,))
+        >>> u = x * 2.0
+        >>> y = mg.ops.sum(mg.ops.exp(u))       # exp's vjp reads its output, not its input
+        >>> run = mg.Run.for_gradients(g.schedule(y), y, [x], {"x": np.zeros(3)})
+        >>> float(run[y]), run.grad(x)            # sum(e^(2x)), 2 e^(2x)
+        (3.0, array([2., 2., 2.]))
+        >>> run[u].strides     # freed once exp had run: a stand-in of its shape and dtype
+        (0,)
+        """
+        run = cls.__new__(cls)
+        run.schedule = schedule
+        run.signals = run.messages = None
+        run._observers = observers()
+        li = run._slot(loss)
+        sources = tuple(sorted({run._slot(w) for w in wrt}))
+        plan = schedule.backward_plan(li, sources)
+        run.values = _forward(run, schedule, feed, plan.forward_steps)
+        run._backpropagate(plan, li, None, keep=False, keep_messages=False, free_values=True)
+        return run
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -148,44 +183,34 @@ class Run:
             li = self._slot(loss)
         sources = None if wrt is None else tuple(sorted({self._slot(w) for w in wrt}))
         plan = sched.backward_plan(li, sources)
-        if sources is not None:
-            self._check_sources(plan, sources)
-        signals = [None] * len(sched.nodes)
-        signals[li] = _seed(sched.nodes[li], self.values[li], seed)
+        return self._backpropagate(plan, li, seed, keep=keep, keep_messages=keep_messages,
+                                   free_values=False)
+
+    def _backpropagate(self, plan, li: int, seed: Any, *, keep: bool, keep_messages: bool,
+                       free_values: bool) -> Run:
+        if plan.wrt is not None:
+            self._check_sources(plan)
+        signals = [None] * len(self.schedule.nodes)
+        signals[li] = _seed(self.schedule.nodes[li], self.values[li], seed)
         messages = {} if keep_messages else None
         keep_mask = None if keep else set(plan.sources)
-        _backward(self, plan, signals, messages, keep_mask)
+        _backward(self, plan, signals, messages, keep_mask, free_values)
         self.signals = signals
         self.messages = messages
         return self
 
-    def _check_sources(self, plan, sources: tuple[int, ...]) -> None:
-        """Refuse a ``wrt`` node that cannot have a gradient: integer-valued, or reaching the
-        loss only through arguments that their ops declare non-differentiable."""
-        nodes, args = self.schedule.nodes, self.schedule.args
-        for s in sources:
+    def _check_sources(self, plan) -> None:
+        """Refuse a source that cannot have a gradient: integer-valued, or reaching the loss
+        only through arguments that their ops declare non-differentiable."""
+        nodes = self.schedule.nodes
+        for s in plan.wrt:
             dtype = np.result_type(self.values[s])
             if dtype.kind not in "fc":
                 raise GraphError(f"mpgraph: node '{nodes[s].name}' has dtype {dtype}: only float "
                                  "values carry gradients")
-        below = {plan.loss}
-        for i in range(plan.loss, -1, -1):
-            if i in below:
-                below.update(args[i])
-        for s in sources:
-            if plan.active[s] or s not in below:
-                continue
-            reach = {s}
-            for i in range(s + 1, plan.loss + 1):
-                hits = [k for k, j in enumerate(args[i]) if j in reach]
-                if not hits or i not in below:
-                    continue
-                cut = [k for k in hits if not nodes[i].op.variadic and nodes[i].op.vjp[k] is None]
-                if cut and len(cut) == len(hits):
-                    raise GraphError(f"{at(nodes[i].op.name, nodes[i].name)}: argument {cut[0]} "
-                                     f"('{nodes[args[i][cut[0]]].name}') is not differentiable, and "
-                                     f"'{nodes[s].name}' reaches the loss only through it")
-                reach.add(i)
+            why = plan.unreachable(s)
+            if why is not None:
+                raise GraphError(why)
 
 
 def _seed(node: Node, value: Any, seed: Any) -> Any:
@@ -239,7 +264,7 @@ def _convert_feed(node: Node, value: Any) -> np.ndarray:
     return arr
 
 
-def _forward(run: Run, sched: Schedule, feed) -> list:
+def _forward(run: Run, sched: Schedule, feed, steps: list) -> list:
     vals: list = [None] * len(sched.nodes)
     for i, value in sched.consts:
         vals[i] = value
@@ -254,7 +279,7 @@ def _forward(run: Run, sched: Schedule, feed) -> list:
                 on_value(run=run, node=nodes[i], value=vals[i])
     i = -1
     try:
-        for i, fn, a in sched.steps:
+        for i, fn, a, free in steps:
             n = len(a)
             if n == 1:
                 vals[i] = fn(vals[a[0]])
@@ -264,6 +289,8 @@ def _forward(run: Run, sched: Schedule, feed) -> list:
                 vals[i] = fn(*[vals[j] for j in a])
             if on_value is not None:
                 on_value(run=run, node=nodes[i], value=vals[i])
+            for j in free:
+                vals[j] = _stand_in(vals[j])
     except MpgraphError:
         raise
     except Exception as e:
@@ -273,14 +300,15 @@ def _forward(run: Run, sched: Schedule, feed) -> list:
     return vals
 
 
-def _backward(run: Run, plan, signals: list, messages: dict | None, keep: set | None) -> None:
+def _backward(run: Run, plan, signals: list, messages: dict | None, keep: set | None,
+              free_values: bool) -> None:
     vals = run.values
     nodes = run.schedule.nodes
     _, on_message, on_signal = run._observers
     owned = [False] * len(signals)  # whether the signal is a sum this pass allocated
     i = k = -1
     try:
-        for i, a, edges in plan.steps:
+        for i, a, edges, free in plan.steps:
             g = signals[i]
             if g is None:
                 continue
@@ -311,6 +339,9 @@ def _backward(run: Run, plan, signals: list, messages: dict | None, keep: set | 
                     owned[j] = True
             if keep is not None and i not in keep:
                 signals[i] = None
+            if free_values:
+                for j in free:
+                    vals[j] = _stand_in(vals[j])
     except MpgraphError:
         raise
     except Exception as e:
@@ -321,6 +352,24 @@ def _backward(run: Run, plan, signals: list, messages: dict | None, keep: set | 
         for j in plan.sources:
             if signals[j] is not None:
                 on_signal(run=run, node=nodes[j], signal=signals[j])
+
+
+_stand_ins: dict[tuple, np.ndarray] = {}
+
+
+def _stand_in(value: Any) -> np.ndarray:
+    """What stays of a freed value: a read-only, zero-strided array of its shape and dtype,
+    shared by every freed value of that shape and dtype."""
+    try:
+        key = (value.shape, value.dtype)
+    except AttributeError:  # a Python number
+        key = (np.shape(value), np.result_type(value))
+    stand_in = _stand_ins.get(key)
+    if stand_in is None:
+        if len(_stand_ins) > 1024:  # shapes vary from run to run: do not grow without end
+            _stand_ins.clear()
+        stand_in = _stand_ins[key] = np.broadcast_to(np.zeros((), key[1]), key[0])
+    return stand_in
 
 
 def _check_message(nodes, i: int, k: int, j: int, msg: Any, parent_value: Any) -> Any:

@@ -1,14 +1,20 @@
-"""A graph's run plan, compiled once from NetworkX into flat lists.
+"""A graph's run plan, compiled once into flat lists.
 
 The per-run loops in :mod:`mpgraph.run` touch only these lists (slots, bound op callables and
 argument slots), never NetworkX or dictionaries keyed by nodes. A Schedule is cached per set
 of outputs on its Graph; each backward plan is cached per (loss, sources) on its Schedule.
+
+A backward plan also says when each value can be freed in a run that only wants gradients
+(``g.grad``, ``mg.grad``): a value that no vjp reads (see ``Op.needs``) is freed as soon as
+its last consumer in the forward pass has run, and a value that some vjp reads is freed once
+the last of those vjps has run.
 """
 from __future__ import annotations
 
 from functools import partial
 from typing import Any
 
+from .errors import at
 from .node import Node
 
 
@@ -17,14 +23,21 @@ class Schedule:
 
     def __init__(self, order: list[Node], outputs: list[Node]) -> None:
         self.nodes = order
-        self.slot = {n.name: i for i, n in enumerate(order)}
-        self.outputs = [self.slot[o.name] for o in outputs]
-        self.args = [tuple(self.slot[p.name] for p in n.args) for n in order]
-        self.consts = [(i, n._value) for i, n in enumerate(order) if n.kind == "const"]
-        self.params = [(i, n) for i, n in enumerate(order) if n.kind == "param"]
-        self.inputs = [(i, n) for i, n in enumerate(order) if n.kind == "input"]
-        self.steps = [(i, _bind(n.op.forward, n.attrs), self.args[i])
-                      for i, n in enumerate(order) if n.kind == "op"]
+        slot = self.slot = {n.name: i for i, n in enumerate(order)}
+        self.outputs = [slot[o.name] for o in outputs]
+        self.args = args = [tuple([slot[p.name] for p in n.args]) for n in order]
+        self.consts, self.params, self.inputs = [], [], []
+        self.steps = []  # (slot, bound forward, argument slots, slots to free after it)
+        for i, n in enumerate(order):
+            kind = n.kind
+            if kind == "op":
+                self.steps.append((i, _bind(n.op.forward, n.attrs), args[i], ()))
+            elif kind == "const":
+                self.consts.append((i, n._value))
+            elif kind == "param":
+                self.params.append((i, n))
+            else:
+                self.inputs.append((i, n))
         self._plans: dict[tuple, BackwardPlan] = {}
 
     def graph(self):
@@ -44,6 +57,14 @@ class BackwardPlan:
     A node is *active* when it lies on a differentiable path from a source (an input or
     parameter, or the ``wrt`` nodes asked for) to the loss. Only active nodes get error
     signals, and only active parents get messages: a vjp is never called for a constant.
+
+    Attributes
+    ----------
+    steps : list
+        ``(slot, argument slots, edges, values to free after it)`` in reverse topological
+        order; each edge is ``(argnum, parent slot, bound vjp)``.
+    forward_steps : list
+        The schedule's forward steps, each with the values to free once it has run.
     """
 
     def __init__(self, sched: Schedule, loss: int, sources: tuple[int, ...] | None) -> None:
@@ -51,33 +72,103 @@ class BackwardPlan:
         n = len(nodes)
         src = (set(sources) if sources is not None
                else {i for i, nd in enumerate(nodes) if nd.kind in ("input", "param")})
-        reach = [i in src for i in range(n)]
-        for i, nd in enumerate(nodes):
-            if not reach[i] and nd.kind == "op":
-                reach[i] = any(reach[j] and _differentiable(nd.op, k) for k, j in enumerate(args[i]))
-        below = [False] * n
+        reach = [False] * n
+        for i in src:
+            reach[i] = True
+        for i in range(n):
+            op = nodes[i].op
+            if op is not None and not reach[i]:
+                reach[i] = any(reach[j] and (op.variadic or op.vjp[k] is not None)
+                               for k, j in enumerate(args[i]))
+        below = [False] * n  # on a path to the loss through differentiable arguments
         below[loss] = True
         for i in range(loss, -1, -1):
-            if below[i] and nodes[i].kind == "op":
+            op = nodes[i].op
+            if below[i] and op is not None:
                 for k, j in enumerate(args[i]):
-                    if _differentiable(nodes[i].op, k):
+                    if op.variadic or op.vjp[k] is not None:
                         below[j] = True
-        self.active = [r and b for r, b in zip(reach, below)]
+        active = self.active = [r and b for r, b in zip(reach, below)]
         self.loss = loss
         self.sources = sorted(src)
-        self.steps = []
+        self.wrt = sources  # None: every input and parameter, not checked
+        self._nodes, self._args = nodes, args  # not the schedule: that would be a cycle
+        self._unreachable: dict[int, str | None] = {}
+
+        kept = set(self.sources)  # never freed: what the caller reads after the run
+        kept.update(sched.outputs)
+        kept.add(loss)
+        last_read: dict[int, int] = {}  # value slot -> position of the last step reading it
+        steps = []
         for i in range(loss, -1, -1):
             nd = nodes[i]
-            if not self.active[i] or nd.kind != "op":
+            if not active[i] or nd.op is None:
                 continue
-            edges = tuple((k, j, _bind_vjp(nd.op, k, nd.attrs))
-                          for k, j in enumerate(args[i]) if self.active[j] and _differentiable(nd.op, k))
-            if edges:
-                self.steps.append((i, args[i], edges))
+            op, a = nd.op, args[i]
+            edges = tuple((k, j, _bind_vjp(op, k, nd.attrs)) for k, j in enumerate(a)
+                          if active[j] and (op.variadic or op.vjp[k] is not None))
+            if not edges:
+                continue
+            pos = len(steps)
+            for j in _read_by(op, i, a, edges):
+                last_read[j] = pos
+            steps.append([i, a, edges, []])
+        for j, pos in last_read.items():
+            if j not in kept and nodes[j].op is not None:
+                steps[pos][3].append(j)
+        self.steps = [tuple(s) for s in steps]
+
+        last_use: dict[int, int] = {}  # value slot -> the forward step that uses it last
+        for pos, (i, _, a, _) in enumerate(sched.steps):
+            for j in a:
+                last_use[j] = pos
+        frees: list[list[int]] = [[] for _ in sched.steps]
+        for j, pos in last_use.items():
+            if j not in last_read and j not in kept and nodes[j].op is not None:
+                frees[pos].append(j)
+        self.forward_steps = [(i, fn, a, tuple(f)) for (i, fn, a, _), f in zip(sched.steps, frees)]
+
+    def unreachable(self, source: int) -> str | None:
+        """Why ``source`` cannot get a gradient from the loss, or ``None`` if it can: it
+        reaches the loss only through arguments that their ops declare non-differentiable."""
+        if source not in self._unreachable:
+            self._unreachable[source] = self._why_unreachable(source)
+        return self._unreachable[source]
+
+    def _why_unreachable(self, s: int) -> str | None:
+        nodes, args, loss = self._nodes, self._args, self.loss
+        below = {loss}
+        for i in range(loss, -1, -1):
+            if i in below:
+                below.update(args[i])
+        if self.active[s] or s not in below:
+            return None
+        reach = {s}
+        for i in range(s + 1, loss + 1):
+            hits = [k for k, j in enumerate(args[i]) if j in reach]
+            if not hits or i not in below:
+                continue
+            cut = [k for k in hits if not nodes[i].op.variadic and nodes[i].op.vjp[k] is None]
+            if cut and len(cut) == len(hits):
+                return (f"{at(nodes[i].op.name, nodes[i].name)}: argument {cut[0]} "
+                        f"('{nodes[args[i][cut[0]]].name}') is not differentiable, and "
+                        f"'{nodes[s].name}' reaches the loss only through it")
+            reach.add(i)
+        return None
 
 
-def _differentiable(op, argnum: int) -> bool:
-    return op.variadic or op.vjp[argnum] is not None
+def _read_by(op, i: int, a: tuple[int, ...], edges) -> set[int]:
+    """The slots whose values the vjps of these edges read (``Op.reads``)."""
+    reads = op.reads
+    if reads is None:
+        return {i, *a}
+    out = set()
+    for k, _, _ in edges:
+        ans, positions = reads[k]
+        if ans:
+            out.add(i)
+        out.update(a[p] for p in positions)
+    return out
 
 
 def _bind(fn, attrs: dict[str, Any]):
@@ -88,3 +179,4 @@ def _bind_vjp(op, argnum: int, attrs: dict[str, Any]):
     if op.variadic:
         return partial(op.vjp, argnum, **attrs)
     return _bind(op.vjp[argnum], attrs)
+

@@ -83,7 +83,12 @@ def check_op(op: str | Op, args: Sequence[Any], attrs: dict | None = None, *,
     g = Graph()
     diff = [k for k, a in enumerate(args) if np.asarray(a).dtype.kind == "f"
             and (op.variadic or op.vjp[k] is not None)]
-    nodes = [g.input(f"a{k}", np.shape(a), np.asarray(a).dtype) if k in diff else g.constant(a)
+    inputs = {k: g.input(f"a{k}", np.shape(a), np.asarray(a).dtype) for k, a in enumerate(args)
+              if k in diff}
+    # Each float argument reaches the op through an op node (times 1), whose value g.grad
+    # frees when the op's ``needs`` says that no vjp reads it: a vjp that reads it anyway
+    # then gets a stand-in of zeros and fails the check.
+    nodes = [g.apply("multiply", [inputs[k], 1.0]) if k in diff else g.constant(a)
              for k, a in enumerate(args)]
     y = g.apply(op, nodes, {**op.attr_defaults, **attrs}, name="y")
     if y.shape is not None:
@@ -92,8 +97,8 @@ def check_op(op: str | Op, args: Sequence[Any], attrs: dict | None = None, *,
     if not diff:
         return
     loss = g.apply("sum", [g.apply("multiply", [y, w])])
-    feed = {nodes[k]: args[k] for k in diff}
-    grads = g.grad(loss, wrt=[nodes[k] for k in diff], feed=feed)
+    feed = {inputs[k]: args[k] for k in diff}
+    grads = g.grad(loss, wrt=[inputs[k] for k in diff], feed=feed)
 
     def f(*a):
         return np.sum(w * op.forward(*a, **attrs))

@@ -14,6 +14,7 @@ import numpy as np
 from .errors import MpgraphError
 from .graph import Graph
 from .node import Node
+from .run import Run
 
 
 def value_and_grad(fn: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
@@ -70,10 +71,11 @@ def value_and_grad(fn: Callable, argnums: int | tuple[int, ...] = 0) -> Callable
             if out.shape not in ((), None):
                 raise MpgraphError(f"mpgraph: {getattr(fn, '__name__', 'the function')} must "
                                    f"return a scalar to be differentiated; it returned shape {out.shape}")
-            run = g.forward(out, {node: arr for node, arr in inputs})
-            value = run[out]
             nodes = [node for node, _ in inputs]
-            grads = run.backward(out, wrt=nodes, keep=False).grads_of(nodes)
+            run = Run.for_gradients(g.schedule(out), out, nodes,
+                                    {node: arr for node, arr in inputs})
+            value = run[out]
+            grads = run.grads_of(nodes)
         return value, (grads[0] if isinstance(argnums, int) else tuple(grads))
 
     return wrapped

@@ -25,14 +25,14 @@ _unary_unit = cases(((2, 3),), ((),), ((4, 1, 2),), draw=unit)
 
 
 def _unary_op(name, forward, vjp, formula, derivative, samples=_unary, dtype=float_dtype,
-              notes=""):
+              notes="", needs=None):
     return Op(name, forward, (vjp,), same_shape, dtype, samples=samples, differentiable_vjp=True,
-              doc=doc(formula, derivative, notes))
+              doc=doc(formula, derivative, notes), needs=needs)
 
 
-def _binary_op(name, forward, vjps, formula, derivative, samples=_binary, notes=""):
+def _binary_op(name, forward, vjps, formula, derivative, samples=_binary, notes="", needs=None):
     return Op(name, forward, vjps, broadcast_shapes, samples=samples, differentiable_vjp=True,
-              doc=doc(formula, derivative, notes))
+              doc=doc(formula, derivative, notes), needs=needs)
 
 
 def _cmp(name, forward, symbol):
@@ -104,13 +104,14 @@ def _clip_shape(s, a_min=None, a_max=None):
 OPS = [
     _binary_op("add", np.add, (lambda g, ans, x, y: unbroadcast(g, x),
                                lambda g, ans, x, y: unbroadcast(g, y)),
-               "x + y", "1 to x, 1 to y: messages g, g (summed over broadcast dims)."),
+               "x + y", "1 to x, 1 to y: messages g, g (summed over broadcast dims).",
+               needs=("", "")),
     _binary_op("subtract", np.subtract, (lambda g, ans, x, y: unbroadcast(g, x),
                                          lambda g, ans, x, y: unbroadcast(-g, y)),
-               "x - y", "1 to x, -1 to y: messages g, -g."),
+               "x - y", "1 to x, -1 to y: messages g, -g.", needs=("", "")),
     _binary_op("multiply", np.multiply, (lambda g, ans, x, y: unbroadcast(g * y, x),
                                          lambda g, ans, x, y: unbroadcast(g * x, y)),
-               "x * y", "y to x, x to y: messages g y, g x."),
+               "x * y", "y to x, x to y: messages g y, g x.", needs=("y", "x")),
     _binary_op("divide", np.divide, (lambda g, ans, x, y: unbroadcast(g / y, x),
                                      lambda g, ans, x, y: unbroadcast(-g * ans / y, y)),
                "x / y", "1/y to x, -x/y^2 to y: messages g / y, -g (x/y) / y.",
@@ -145,8 +146,9 @@ OPS = [
                      lambda rng: [([rng.standard_normal((2, 3))],
                                    {"a_max": np.array([-0.5, 0.0, 0.5])})]),
        differentiable_vjp=True),
-    _unary_op("negative", np.negative, lambda g, ans, x: -g, "-x", "-1.", dtype=None),
-    _unary_op("exp", np.exp, lambda g, ans, x: g * ans, "e^x", "e^x (the output)."),
+    _unary_op("negative", np.negative, lambda g, ans, x: -g, "-x", "-1.", dtype=None, needs=("",)),
+    _unary_op("exp", np.exp, lambda g, ans, x: g * ans, "e^x", "e^x (the output).",
+              needs=("ans",)),
     _unary_op("expm1", np.expm1, lambda g, ans, x: g * (ans + 1), "e^x - 1, accurate near 0",
               "e^x = output + 1."),
     _unary_op("log", np.log, lambda g, ans, x: g / x, "ln x, for x > 0", "1/x.",
@@ -161,12 +163,12 @@ OPS = [
     Op("sign", np.sign, (None,), same_shape, samples=_unary,
        doc=doc("sign(x): -1, 0 or 1, elementwise", "none: sign is flat wherever it is "
                "differentiable, so it carries no gradient (like a comparison).")),
-    _unary_op("sin", np.sin, lambda g, ans, x: g * np.cos(x), "sin x", "cos x."),
+    _unary_op("sin", np.sin, lambda g, ans, x: g * np.cos(x), "sin x", "cos x.", needs=("x",)),
     _unary_op("cos", np.cos, lambda g, ans, x: -g * np.sin(x), "cos x", "-sin x."),
     _unary_op("tan", np.tan, lambda g, ans, x: g * (1 + ans * ans), "tan x",
               "1 + tan^2 x.", samples=_unary_unit),
     _unary_op("tanh", np.tanh, lambda g, ans, x: g * (1 - ans * ans), "tanh x",
-              "1 - tanh^2 x (from the output)."),
+              "1 - tanh^2 x (from the output).", needs=("ans",)),
     _unary_op("sinh", np.sinh, lambda g, ans, x: g * np.cosh(x), "sinh x", "cosh x."),
     _unary_op("cosh", np.cosh, lambda g, ans, x: g * np.sinh(x), "cosh x", "sinh x."),
     _unary_op("arctan", np.arctan, lambda g, ans, x: g / (1 + x * x), "arctan x",

@@ -362,7 +362,7 @@ def _cases(*shape_sets, **attrs):
 
 OPS = [
     Op("matmul", np.matmul, (_matmul_a, _matmul_b), _matmul_shape, samples=_matmul_samples,
-       differentiable_vjp=True,
+       differentiable_vjp=True, needs=("b", "a"),
        doc=doc("a @ b: matrix product, with NumPy's rules for 1-D operands and broadcast "
                "batch dims", "g @ b^T to a, a^T @ g to b (batch dims summed where broadcast).")),
     Op("dot", dot, (_dot_vjp(0), _dot_vjp(1)), _dot_shape, differentiable_vjp=True,

@@ -198,17 +198,18 @@ def _many(draw=None):
     return samples
 
 
-def _reduction(name, forward, vjp, samples=None, shape=_shape, differentiable=True, dtype=None):
+def _reduction(name, forward, vjp, samples=None, shape=_shape, differentiable=True, dtype=None,
+               needs=None):
     return Op(name, forward, (vjp,), shape, dtype, samples=samples or _many(),
-              differentiable_vjp=differentiable)
+              differentiable_vjp=differentiable, needs=needs)
 
 
 _ddof = cases(((3, 4),), axis=0, ddof=1)
 
 OPS = [
     _reduction("sum", sum, lambda g, ans, x, axis=None, keepdims=False:
-               _restore(g, x, axis, keepdims)),
-    _reduction("mean", mean, _mean_vjp, dtype=float_dtype),
+               _restore(g, x, axis, keepdims), needs=("",)),
+    _reduction("mean", mean, _mean_vjp, dtype=float_dtype, needs=("",)),
     _reduction("max", max, _extreme_vjp, differentiable=False),
     _reduction("min", min, _extreme_vjp, differentiable=False),
     _reduction("prod", prod, _prod_vjp, samples=chain(
