@@ -266,6 +266,7 @@ def _convert_feed(node: Node, value: Any) -> np.ndarray:
 
 def _forward(run: Run, sched: Schedule, feed, steps: list) -> list:
     vals: list = [None] * len(sched.nodes)
+    run.values = vals  # observers may look at the values computed so far
     for i, value in sched.consts:
         vals[i] = value
     for i, node in sched.params:
