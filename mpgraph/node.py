@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .errors import GraphError
-from .registry import get_op, ops as registered_ops
 
 if TYPE_CHECKING:
     from .graph import Graph
@@ -148,7 +147,7 @@ class Node:
 
 
 def _call(name: str, *args, **kwargs):
-    return op_functions.op_function(get_op(name))(*args, **kwargs)
+    return op_functions.op_function(registry.get_op(name))(*args, **kwargs)
 
 
 # NumPy names whose op is registered under another name (np.abs is np.absolute).
@@ -157,10 +156,10 @@ _ALIASES = {"absolute": "abs", "linalg.norm": "norm"}
 
 def _numpy_call(name: str, args, kwargs):
     name = _ALIASES.get(name, name)
-    if name not in registered_ops():
+    if name not in registry.ops():
         raise TypeError(f"mpgraph: numpy.{name} was called on a graph node, and no op named "
                         f"'{name}' is registered; use mg.ops or register one")
     return _call(name, *args, **kwargs)
 
 
-from . import ops as op_functions  # noqa: E402 - last: mpgraph.ops imports Node from here
+from . import ops as op_functions, registry  # noqa: E402 - last: both import Node from here
