@@ -146,11 +146,15 @@ def einsum(*operands, subscripts):
     return np.einsum(subscripts, *operands, optimize=len(operands) > 1)
 
 
-@functools.lru_cache(maxsize=512)
 def _parse(subscripts, ndims):
     """Explicit, ellipsis-free subscripts: ``(input labels per operand, output labels)``."""
     if not isinstance(subscripts, str):
         raise ValueError(f"einsum subscripts must be a string, got {subscripts!r}")
+    return _parse_str(subscripts, ndims)
+
+
+@functools.lru_cache(maxsize=512)
+def _parse_str(subscripts, ndims):
     spec = subscripts.replace(" ", "")
     lhs, arrow, rhs = spec.partition("->")
     subs = lhs.split(",")

@@ -54,7 +54,7 @@ def mean(x, axis=None, keepdims=False):
 
 
 def _mean_vjp(g, ans, x, axis=None, keepdims=False):
-    return _restore(g, x, axis, keepdims) / _count(x, axis)
+    return _restore(g / _count(x, axis), x, axis, keepdims)  # divide before broadcasting
 
 
 def max(x, axis=None, keepdims=False):  # noqa: A001 - NumPy's name
