@@ -56,8 +56,7 @@ sends back to an argument.
   ...) are **converted** to float64, as NumPy's ufuncs do; ops that are defined on integers
   (`add`, `negative`, `abs`, `max`, shape ops) keep them. Integer or boolean targets of
   `binary_cross_entropy_with_logits` and `mean_squared_error` are converted to the float dtype
-  of the prediction. Integer arguments never receive messages, and `mg.grad` refuses to
-  differentiate an integer argument.
+  of the prediction. `mg.grad` refuses to differentiate an integer argument.
 - **Non-differentiable arguments**: class indices of `softmax_cross_entropy`, the condition of
   `where`, and attributes (`axis`, indices, `clip` bounds, `pad` widths, ...).
 - **Indices are attributes**, fixed when the node is built: `x[idx]` takes slices, integers,
