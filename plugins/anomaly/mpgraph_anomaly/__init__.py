@@ -71,13 +71,13 @@ class AnomalyDetector:
         self._local = threading.local()
 
     def _inputs(self, run, node) -> str:
-        values = getattr(self._local, "values", {})
-        try:
-            values = {n.name: run[n] for n in node.args}  # once the forward pass is over
-        except Exception:  # noqa: BLE001 - during the forward pass run has no values yet
-            pass
-        return "".join(f"\n  input {k} '{p.name}': {summary(values[p.name])}"
-                       for k, p in enumerate(node.args) if p.name in values)
+        # The values this detector saw computed: a run may free a value once no vjp needs it.
+        seen = self._local.values if getattr(self._local, "run", None) is run else {}
+        lines = []
+        for k, p in enumerate(node.args):
+            value = seen[p.name] if p.name in seen else run[p]
+            lines.append(f"\n  input {k} '{p.name}': {summary(value)}")
+        return "".join(lines)
 
     @mg.hookimpl
     def mpgraph_node_value(self, run, node, value) -> None:
