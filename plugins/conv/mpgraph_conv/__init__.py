@@ -186,11 +186,14 @@ def _pool_samples(rng):
     yield [rng.standard_normal((2, 1, 5, 5))], {"kernel_size": (2, 3), "stride": 1}
 
 
+# needs: what each vjp reads beyond shapes, so that g.grad frees the rest early
 OPS = [
     mg.Op("conv2d", conv2d, (_conv2d_vjp_x, _conv2d_vjp_w), _conv2d_shape,
-          samples=_conv2d_samples),
-    mg.Op("max_pool2d", max_pool2d, (_max_pool2d_vjp,), _pool_shape, samples=_pool_samples),
-    mg.Op("avg_pool2d", avg_pool2d, (_avg_pool2d_vjp,), _pool_shape, samples=_pool_samples),
+          samples=_conv2d_samples, needs=("w", "x")),
+    mg.Op("max_pool2d", max_pool2d, (_max_pool2d_vjp,), _pool_shape, samples=_pool_samples,
+          needs=("x",)),
+    mg.Op("avg_pool2d", avg_pool2d, (_avg_pool2d_vjp,), _pool_shape, samples=_pool_samples,
+          needs=("",)),
 ]
 
 
