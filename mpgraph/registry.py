@@ -326,30 +326,39 @@ def observers() -> tuple:
     return obs if scoped is None else _with_scoped(obs, scoped)
 
 
-class _Chain:
-    """The process-wide and the block's callers of one observer hook, called as one."""
+class _Observer:
+    """The implementations of one observer hook, called in pluggy's order (last registered
+    first) without pluggy's per-call machinery: each gets only the arguments it names."""
 
-    __slots__ = ("callers",)
+    __slots__ = ("impls",)
 
-    def __init__(self, callers: list) -> None:
-        self.callers = callers
+    def __init__(self, impls: list) -> None:
+        self.impls = impls
 
     def __call__(self, **kwargs: Any) -> None:
-        for caller in self.callers:
-            caller(**kwargs)
+        for impl in reversed(self.impls):
+            impl.function(*[kwargs[a] for a in impl.argnames])
 
     def get_hookimpls(self) -> list:
-        return [impl for caller in self.callers for impl in caller.get_hookimpls()]
+        return self.impls
+
+
+def _observer(*callers) -> Any:
+    """One caller for the implementations of a hook across plugin managers, or None when
+    there are none. A hook wrapper needs pluggy's machinery: then pluggy's caller is kept."""
+    impls = [impl for c in callers if c is not None for impl in c.get_hookimpls()]
+    if not impls:
+        return None
+    if any(impl.hookwrapper or impl.wrapper for impl in impls):
+        if len(callers) == 1:
+            return callers[0]
+        raise PluginError("mpgraph: an observer hook wrapper cannot be combined with the plugins "
+                          "enabled for a block: register the plugins process-wide instead")
+    return _Observer(impls)
 
 
 def _with_scoped(obs: tuple, pm: pluggy.PluginManager) -> tuple:
-    out = []
-    for glob, name in zip(obs, OBSERVER_HOOKS):
-        local = getattr(pm.hook, name)
-        local = local if local.get_hookimpls() else None
-        out.append(_Chain([glob, local]) if glob is not None and local is not None
-                   else glob if local is None else local)
-    return tuple(out)
+    return tuple(_observer(glob, getattr(pm.hook, name)) for glob, name in zip(obs, OBSERVER_HOOKS))
 
 
 def _rebuild() -> list[str]:
@@ -379,8 +388,7 @@ def _rebuild() -> list[str]:
             op.plugin = plugin
             table[op.name] = op
     hooks = pm.hook
-    _observers = tuple(h if h.get_hookimpls() else None
-                       for h in (getattr(hooks, name) for name in OBSERVER_HOOKS))
+    _observers = tuple(_observer(getattr(hooks, name)) for name in OBSERVER_HOOKS)
     _ops = table
     return problems
 
