@@ -11,7 +11,8 @@ provided by plugins inside the package (``mpgraph.builtin.*``) through the very 
 
 Observer hooks (``mpgraph_node_value``, ``mpgraph_message``, ``mpgraph_error_signal``)
 are looked up once per run: when no plugin implements them, the engine's loops do not call
-pluggy at all.
+them at all. Enable an observer plugin for a block with ``mg.plugins.enabled(plugin)`` or for
+the process with ``mg.plugins.register(plugin)``; ``docs/plugins.md`` is the author's guide.
 """
 from __future__ import annotations
 
