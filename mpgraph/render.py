@@ -72,6 +72,7 @@ KINDS = {  # header fill, table border, corner style
 CURRENT = "#ffd92f"  # the node whose step of the backward pass is shown
 FONT = "Helvetica"
 CAPTION_WIDTH = 720  # points
+BUSY_BOX = 4  # edges in or out of a collapsed scope beyond which they go unlabelled
 GREY = "#666666"
 FULL_DETAIL_UP_TO = 40  # drawn nodes; above this, "auto" detail drops the op/shape/dtype line
 
@@ -287,14 +288,15 @@ def render(graph: Any, run: Any = None, view: str = "forward", *, rankdir: str =
     items = _items(g, keep, collapse)
     items = _limit(g, items, max_nodes, snap, notes)
     full = detail == "full" or (detail == "auto" and len(items) <= FULL_DETAIL_UP_TO)
-    pic = _Picture(g, snap, view, shown, full, focus=None if focus is None else g[focus].name)
+    pic = _Picture(g, snap, view, shown, full, focus=None if focus is None else g[focus].name,
+                   one_row=not full and rankdir in ("LR", "RL"))
 
     dot = graphviz.Digraph(name="mpgraph", graph_attr={
         "rankdir": rankdir, "fontname": FONT, "newrank": "true", "nodesep": "0.25",
-        "ranksep": "0.45", "labelloc": "t", "labeljust": "l", "pad": "0.2"},
+        # compact pictures label their edges with xlabels, which need room between the ranks
+        "ranksep": "0.45" if full else "0.9", "labelloc": "t", "labeljust": "l", "pad": "0.2"},
         node_attr={"fontname": FONT, "shape": "plain"},
         edge_attr={"fontname": FONT, "arrowsize": "0.7"})
-    dot.attr(label=_title(g, snap, view, items, notes, title, shown))
     by_scope: dict[str, list[_Item]] = defaultdict(list)
     for item in items.values():
         by_scope[item.scope].append(item)
@@ -303,8 +305,9 @@ def render(graph: Any, run: Any = None, view: str = "forward", *, rankdir: str =
     pic.edges(dot, owner)
     for item in items.values():
         pic.stubs(dot, item)
-    if legend and (pic.coloured or snap is not None and snap.signals is not None):
-        dot.node("legend", _legend(), shape="plain")
+    key = legend and (pic.coloured or snap is not None and snap.signals is not None)
+    # Set last: the clusters above must not inherit the picture's title as their label.
+    dot.attr(label=_title(g, snap, view, items, notes, title, shown, key))
     return dot
 
 
@@ -434,8 +437,12 @@ class _Picture:
     """The labels of one picture: reads the graph and the snapshot, writes DOT."""
 
     def __init__(self, g, snap: Snapshot | None, view: str, shown: Shown, full: bool,
-                 focus: str | None) -> None:
+                 focus: str | None, one_row: bool = False) -> None:
         self.g, self.snap, self.view, self.shown, self.full, self.focus = g, snap, view, shown, full, focus
+        self.one_row = one_row  # compact boxes laid out left to right: one row of cells each
+        # In a large picture, edge labels as layout objects push the nodes apart; xlabels are
+        # placed after the layout, beside their edges.
+        self.label_attr = "label" if full else "xlabel"
         self.coloured = False
         self.received: dict[str, list[tuple]] = defaultdict(list)
         if snap is not None and snap.messages is not None:
@@ -471,7 +478,7 @@ class _Picture:
         vjp = node.op.vjp
         try:
             with np.errstate(all="ignore"):
-                d = (vjp(argnum, seed, ans, args, **node.attrs) if node.op.variadic
+                d = (vjp(argnum, seed, ans, *args, **node.attrs) if node.op.variadic
                      else vjp[argnum](seed, ans, *args, **node.attrs) if vjp[argnum] else None)
         except Exception:  # a picture never fails for an op's sake: the message is still shown
             return None
@@ -492,36 +499,34 @@ class _Picture:
 
     def _node_label(self, node) -> str:
         fill, border, style = KINDS[node.kind]
-        rows = []
         head = f"<B>{html.escape(_short(node.name))}</B>"
         if not self.full and node.kind == "op" and not _short(node.name).startswith(node.op.name.replace(".", "_")):
             head += f' <FONT COLOR="{GREY}" POINT-SIZE="10">{html.escape(node.op.name)}</FONT>'
-        rows.append(f'<TR><TD BGCOLOR="{fill}">{head}</TD></TR>')
+        # The node of the current step is marked by colour alone: every frame of a stepped
+        # backward pass must keep the same layout.
+        current = node.name == self.shown.current
+        cells = [f'<TD BGCOLOR="{CURRENT if current else fill}">{head}</TD>']
         if self.full:
             what = node.op.name if node.kind == "op" else node.kind
             meta = " · ".join([what, *self._shape_dtype(node)])
-            rows.append(f'<TR><TD><FONT POINT-SIZE="9" COLOR="{GREY}">{html.escape(meta)}</FONT></TD></TR>')
+            cells.append(f'<TD><FONT POINT-SIZE="9" COLOR="{GREY}">{html.escape(meta)}</FONT></TD>')
         value = self.value(node.name)
         if value is not None:
             bad = _nonfinite(value)
             self.coloured |= bad
             ink = NONFINITE[2] if bad else ("#333333" if self.view != "backward" else GREY)
             cell = f' BGCOLOR="{NONFINITE[1]}"' if bad else ""
-            rows.append(f'<TR><TD{cell}><FONT COLOR="{ink}">= {html.escape(summary(value))}</FONT></TD></TR>')
-        rows += self._signal_rows(node.name)
-        # The border's width never depends on the step shown, so that every frame of a stepped
-        # backward pass has the same layout; the current node is marked by colour alone.
-        pen = 3 if node.name == self.focus else 1
-        colour = border
-        if node.name == self.shown.current:
-            colour = "#000000"
-            rows[0] = rows[0].replace(f'BGCOLOR="{fill}"', f'BGCOLOR="{CURRENT}"', 1)
+            cells.append(f'<TD{cell}><FONT COLOR="{ink}">= {html.escape(summary(value))}</FONT></TD>')
+        cells += self._signal_cells(node.name)
+        pen, colour = (3 if node.name == self.focus else 1), ("#000000" if current else border)
         if any(_nonfinite(x) for x in (value, self.signal(node.name)) if x is not None):
             colour, pen = NONFINITE[1], 3
+        rows = ("<TR>" + "".join(cells) + "</TR>" if self.one_row
+                else "".join(f"<TR>{c}</TR>" for c in cells))
         return (f'<<TABLE BORDER="{pen}" CELLBORDER="0" CELLSPACING="0" CELLPADDING="3" '
-                f'COLOR="{colour}" BGCOLOR="white"{style}>{"".join(rows)}</TABLE>>')
+                f'COLOR="{colour}" BGCOLOR="white"{style}>{rows}</TABLE>>')
 
-    def _signal_rows(self, name: str) -> list[str]:
+    def _signal_cells(self, name: str) -> list[str]:
         signal = self.signal(name)
         if signal is None:
             return []
@@ -529,7 +534,7 @@ class _Picture:
         self.coloured = True
         complete = self.shown.signal(name)
         keys = self.received.get(name, [])
-        rows = []
+        total = f'<TD BGCOLOR="{fill if complete else "white"}">'
         if len(keys) > 1 and (self.full or len(keys) <= 3):
             terms = []
             for i, key in enumerate(keys):
@@ -542,15 +547,10 @@ class _Picture:
                 terms.append(_ink(t, self.shown.message(key), font))
             scalar = all(np.size(self.message(k)) == 1 for k in keys)
             sums = " ".join(terms) if scalar else _ink(f"sum of {len(keys)} messages", True, font)
-            rows.append(f'<TR><TD BGCOLOR="{fill}">{_ink(bar(_short(name)) + " =", True, font)} {sums}</TD></TR>')
-            rows.append(f'<TR><TD BGCOLOR="{fill if complete else "white"}">'
-                        f'{_ink("= " + html.escape(summary(signal)), complete, font)}</TD></TR>')
-        else:
-            cell = fill if complete else "white"
-            rows.append(f'<TR><TD BGCOLOR="{cell}">'
-                        f'{_ink(bar(_short(name)) + " = " + html.escape(summary(signal)), complete, font)}'
-                        f'</TD></TR>')
-        return rows
+            return [f'<TD BGCOLOR="{fill}">{_ink(bar(_short(name)) + " =", True, font)} {sums}</TD>',
+                    total + _ink("= " + html.escape(summary(signal)), complete, font) + "</TD>"]
+        return [total + _ink(f"{bar(_short(name))} = {html.escape(summary(signal))}", complete, font)
+                + "</TD>"]
 
     def _const_label(self, node) -> str:
         text = html.escape(summary(node._value))
@@ -610,12 +610,20 @@ class _Picture:
                 owner[p].stubs["out"] = owner[p].stubs.get("out", 0) + 1
             elif c in owner and p not in owner:
                 owner[c].stubs["in"] = owner[c].stubs.get("in", 0) + 1
+        boxes = {it.id for it in owner.values() if it.box is not None}
+        touching: dict[str, int] = defaultdict(int)
+        for ends in bundles:
+            for end in set(ends) & boxes:
+                touching[end] += 1
+        # A collapsed scope with many edges in or out draws them plain: a label on each would
+        # pile up around the box.
+        busy = {b for b, n in touching.items() if n > BUSY_BOX}
         for (tail, head), keys in bundles.items():
-            if len(keys) == 1 or not any(owner[p].box or owner[c].box for p, c, _ in keys):
+            if (tail in boxes or head in boxes) and (len(keys) > 1 or {tail, head} & busy):
+                self._bundle(dot, tail, head, keys)
+            else:
                 for key in keys:
                     self._edge(dot, tail, head, key, several=len(keys) > 1)
-            else:
-                self._bundle(dot, tail, head, keys)
 
     def _edge(self, dot, tail: str, head: str, key: tuple, several: bool) -> None:
         p, c, k = key
@@ -625,7 +633,7 @@ class _Picture:
         forward = {"color": "#8c8c8c" if self.view == "both" else "#555555", "tooltip": tip}
         if self.view in ("forward", "both"):
             label = self._chip(key, msg, arg) if self.view == "forward" else (arg and _plain(arg))
-            dot.edge(tail, head, label=label or None, **forward)
+            dot.edge(tail, head, **{self.label_attr: label or None}, **forward)
         if self.view == "forward":
             return
         if msg is None and (self.g[p].kind == "const" or self.snap is not None
@@ -635,7 +643,7 @@ class _Picture:
                          tooltip=f"no message: {p} carries no gradient here")
             return
         mult = self.local_derivative(p, c, k)
-        if mult is None and self.full and (msg is None or np.size(msg) == 1):
+        if mult is None and self.full and self.snap is None:
             mult = f"∂{_short(c)}/∂{_short(p)}"
         mult_txt = f"×{mult} " if mult else ""
         back = {"tooltip": f"message {c} → {p} (argument {k})",
@@ -643,10 +651,10 @@ class _Picture:
         colour = "#b2182b" if msg is not None and self.shown.message(key) else "#999999"
         label = self._chip(key, msg, arg + mult_txt)
         if self.view == "both":  # drawn beside the forward edge, pointing back at the parent
-            dot.edge(tail, head, label=label, color=colour, fontcolor=colour, dir="back",
+            dot.edge(tail, head, **{self.label_attr: label}, color=colour, fontcolor=colour, dir="back",
                      style="dashed", **back)
         else:
-            dot.edge(head, tail, label=label, color=colour, fontcolor=colour, **back)
+            dot.edge(head, tail, **{self.label_attr: label}, color=colour, fontcolor=colour, **back)
 
     def _chip(self, key: tuple, msg: Any, prefix: str) -> str | None:
         if msg is None:
@@ -662,11 +670,11 @@ class _Picture:
                 f'</TD></TR></TABLE>>')
 
     def _bundle(self, dot, tail: str, head: str, keys: list[tuple]) -> None:
-        label = _plain(f"{len(keys)} edges")
+        label = _plain(f"{len(keys)} edges") if len(keys) > 1 else None
         if self.view in ("forward", "both"):
-            dot.edge(tail, head, label=label, color="#555555", penwidth="1.5")
+            dot.edge(tail, head, label=label, color="#555555", penwidth="1.5" if label else "1")
         if self.view == "backward":
-            dot.edge(head, tail, label=label, color="#b2182b", penwidth="1.5")
+            dot.edge(head, tail, label=label, color="#b2182b", penwidth="1.5" if label else "1")
         elif self.view == "both":
             dot.edge(tail, head, color="#b2182b", penwidth="1.5", dir="back", style="dashed")
 
@@ -690,7 +698,7 @@ def _plain(text: str) -> str:
     return f'<<FONT POINT-SIZE="9" COLOR="#555555">{html.escape(text)}</FONT>>'
 
 
-def _title(g, snap, view, items, notes, title, shown) -> str:
+def _title(g, snap, view, items, notes, title, shown, legend: bool) -> str:
     if title is None:
         drawn = sum(len(it.names) for it in items.values())
         title = f"{view} view · {drawn} of {len(g)} nodes" if drawn != len(g) else f"{view} view · {len(g)} nodes"
@@ -704,6 +712,8 @@ def _title(g, snap, view, items, notes, title, shown) -> str:
     for note in notes:
         rows.append(f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="10" COLOR="#b45f06">{html.escape(note)}'
                     f'</FONT></TD></TR>')
+    if legend:
+        rows.append(f'<TR><TD ALIGN="LEFT">{_legend()}</TD></TR>')
     return f'<<TABLE BORDER="0" CELLSPACING="0" CELLPADDING="1">{"".join(rows)}</TABLE>>'
 
 
@@ -713,12 +723,10 @@ def _legend() -> str:
                        f'</FONT></TD>' for text, fill, font in cells)
     kinds = "".join(f'<TD BGCOLOR="{fill}" COLOR="{border}" BORDER="1"><FONT POINT-SIZE="9">{k}</FONT></TD>'
                     for k, (fill, border, _) in KINDS.items())
-    return (f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2" CELLPADDING="3">'
-            f'<TR><TD COLSPAN="{len(cells)}" ALIGN="LEFT"><FONT POINT-SIZE="10">error signal '
-            f'and message colour: largest |entry|</FONT></TD></TR><TR>{swatches}</TR>'
-            f'<TR><TD COLSPAN="{len(cells)}"><TABLE BORDER="0" CELLSPACING="2"><TR>'
-            f'<TD><FONT POINT-SIZE="9">nodes:</FONT></TD>{kinds}<TD><FONT POINT-SIZE="9" COLOR="{GREY}">'
-            f'grey text: constant</FONT></TD></TR></TABLE></TD></TR></TABLE>>')
+    return (f'<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2" CELLPADDING="2"><TR>'
+            f'<TD><FONT POINT-SIZE="9">error signal, message: largest |entry|</FONT></TD>{swatches}'
+            f'<TD>  </TD><TD><FONT POINT-SIZE="9">nodes:</FONT></TD>{kinds}'
+            f'<TD><FONT POINT-SIZE="9" COLOR="{GREY}">grey text: constant</FONT></TD></TR></TABLE>')
 
 
 def repr_mimebundle(obj: Any, **options: Any) -> dict[str, str]:
