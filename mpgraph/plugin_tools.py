@@ -43,9 +43,10 @@ def plugins_main(args: argparse.Namespace) -> int:
     found = registry.problems()
     nops = sum(len(p.ops) for p in infos)
     print(f"mpgraph {__version__}: {len(infos)} plugins, {nops} ops")
+    blocked = [name for name, plugin in registry.plugin_manager().list_name_plugin() if plugin is None]
     print(f"entry-point autoload: {'off' if os.environ.get(registry.ENV_NO_AUTOLOAD) else 'on'} "
-          f"({registry.ENV_NO_AUTOLOAD}); blocked: "
-          f"{os.environ.get(registry.ENV_BLOCK) or 'none'} ({registry.ENV_BLOCK})")
+          f"({registry.ENV_NO_AUTOLOAD}); blocked: {', '.join(blocked) or 'none'} "
+          f"({registry.ENV_BLOCK}, mg.plugins.block)")
     for p in infos:
         origin = f"{p.distribution} {p.version}" if p.distribution else (
             "built-in" if p.name.startswith("mpgraph.builtin") else "registered at run time")

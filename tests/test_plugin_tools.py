@@ -68,6 +68,23 @@ def test_plugins_shows_observers_and_problems(capsys):
             "and plugin 'clash'") in out
 
 
+def test_plugins_shows_blocked_plugins_and_autoload(capsys, monkeypatch):
+    monkeypatch.setenv("MPGRAPH_DISABLE_PLUGIN_AUTOLOAD", "1")
+    monkeypatch.setenv("MPGRAPH_BLOCK_PLUGINS", "mpgraph.builtin.linalg")
+    mg.plugins.reload()
+    try:
+        mg.plugins.block("mpgraph.builtin.nn")
+        assert main(["plugins"]) == 0
+    finally:
+        monkeypatch.undo()
+        mg.plugins.reload()
+    out = capsys.readouterr().out
+    assert ("entry-point autoload: off (MPGRAPH_DISABLE_PLUGIN_AUTOLOAD); blocked: "
+            "mpgraph.builtin.linalg, mpgraph.builtin.nn") in out
+    assert "\nconv  [" not in out and "matmul" not in out and "softmax" not in out
+    assert "conv2d" in mg.registry.ops() and "matmul" in mg.registry.ops()
+
+
 def test_check_ops_prints_a_table_and_fails_for_a_wrong_vjp(capsys, wrong):
     assert main(["check-ops", "conv2d", "wrong_square", "tanh"]) == 1
     lines = capsys.readouterr().out.splitlines()
