@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import mpgraph as mg
-from mpgraph.registry import ops
+from mpgraph.registry import BUILTIN, ops
 from mpgraph.testing import check_op, samples
 
 
@@ -115,3 +115,32 @@ def test_a_differentiable_vjp_builds_the_same_messages_on_graph_nodes(name, args
         assert isinstance(got, mg.Node), f"op '{name}': vjp {k} on nodes gave {type(got)}"
         np.testing.assert_allclose(g.forward(got, feed)[got], want, rtol=1e-12, atol=1e-12,
                                    err_msg=f"op '{name}': vjp {k} on nodes")
+
+
+def _builtin_cases():
+    rng = np.random.default_rng(4)
+    for name, op in sorted(ops().items()):
+        if op.plugin in BUILTIN:
+            for k, (args, attrs) in enumerate(samples(op, rng)):
+                yield pytest.param(name, args, attrs, id=f"{name}-{k}")
+
+
+@pytest.mark.parametrize("unknown", ["first", "all"])
+@pytest.mark.parametrize("name, args, attrs", list(_builtin_cases()))
+def test_shape_rules_accept_unknown_dims_and_agree_with_forward(name, args, attrs, unknown):
+    """Inputs whose first (or every) dim is unknown: the shape rule gives the right number of
+    dims, and every dim it claims to know is the one forward computes."""
+    op = ops()[name]
+    args = [np.asarray(a) for a in args]
+    want = np.shape(op.forward(*args, **attrs))
+    g = mg.Graph()
+    nodes = [g.input(f"a{k}", (None,) + a.shape[1:] if unknown == "first" else (None,) * a.ndim,
+                     a.dtype) if a.ndim and a.dtype.kind == "f" else g.constant(a)
+             for k, a in enumerate(args)]
+    if name == "squeeze" and attrs.get("axis") is None:
+        with pytest.raises(mg.ShapeError, match="squeeze without axis needs known dims"):
+            g.apply(op, nodes, {**op.attr_defaults, **attrs})
+        return
+    y = g.apply(op, nodes, {**op.attr_defaults, **attrs})
+    assert y.shape is not None and len(y.shape) == len(want), f"op '{name}': {y.shape} vs {want}"
+    assert all(d is None or d == n for d, n in zip(y.shape, want)), f"op '{name}': {y.shape} vs {want}"

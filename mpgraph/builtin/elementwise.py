@@ -95,10 +95,10 @@ def _clip_shape(s, a_min=None, a_max=None):
     if a_min is None and a_max is None:
         raise ValueError("clip needs a_min or a_max (both are None)")
     out = broadcast_shapes(s, np.shape(a_min), np.shape(a_max))
-    if out != s:
+    if len(out) != len(s) or any(d is not None and d != n for d, n in zip(s, out)):
         raise ValueError(f"the bounds (shapes {np.shape(a_min)}, {np.shape(a_max)}) would "
                          f"broadcast x of shape {s} to {out}")
-    return s
+    return out
 
 
 OPS = [

@@ -262,6 +262,7 @@ def _einsum_samples(rng):
     yield case("...ij,...jk->...ik", (2, 3, 4), (4, 2))
     yield case("i,i,i->", (3,), (3,), (3,))
     yield case("ij,kj->ikj", (1, 3), (4, 3))
+    yield case("ij,ij->ij", (1, 3), (4, 3))
     yield case("i...->...", (2, 3, 4))
     yield case("iij->j", (2, 2, 3))
 

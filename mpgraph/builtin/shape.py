@@ -382,9 +382,26 @@ def _getitem_vjp(g, ans, x, index):
     return out
 
 
-# Stand-ins for unknown dims: two sizes large enough for any index a program writes; a result
-# dim that differs between them depends on the unknown dim.
-_UNKNOWN = (2**40 + 7, 2**40 + 11)
+# Elements of zero bytes: indexing a stand-in with integer arrays copies nothing.
+_NOTHING = np.empty((), dtype=np.dtype([]))
+
+
+def _dims_from_masks(s, index):
+    """``s`` with the unknown dims that a boolean mask in ``index`` covers set to the mask's."""
+    s, pos = list(s), 0
+    for part in index if isinstance(index, tuple) else (index,):
+        if part is Ellipsis:
+            break  # positions after it count from the end: leave them unknown
+        if part is None:
+            continue
+        if isinstance(part, np.ndarray) and part.dtype == bool:
+            for i, n in enumerate(part.shape):
+                if pos + i < len(s) and s[pos + i] is None:
+                    s[pos + i] = n
+            pos += part.ndim
+        else:
+            pos += 1
+    return tuple(s)
 
 
 def _getitem_shape(s, index):
@@ -392,14 +409,21 @@ def _getitem_shape(s, index):
         if hasattr(part, "graph"):  # a Node: indices are attributes, fixed when the node is built
             raise ValueError(f"the index is a graph node ('{part.name}'); indices must be "
                              "concrete arrays: use mg.ops.where for data-dependent choices")
+    s = _dims_from_masks(s, index) if None in s else s
+    unknown = s.count(None)
+    # Index a zero-strided stand-in twice, each unknown dim given one of two large sizes; a
+    # result dim that differs between the two depends on an unknown dim. Basic indexing makes
+    # a view whatever the size; integer arrays and masks visit every result element, so the
+    # stand-in stays small enough for that.
+    known = int(np.prod([d for d in s if d is not None], dtype=float))
+    budget = 2.0 ** 60 if _is_basic(index) else 2.0 ** 20
+    big = int((budget / max(known, 1)) ** (1 / max(unknown, 1)))
     try:
-        shapes = [np.broadcast_to(np.empty(()), tuple(u if d is None else d for d in s))[index].shape
-                  for u in _UNKNOWN[:1 + (None in s)]]
+        shapes = [np.broadcast_to(_NOTHING, tuple(u if d is None else d for d in s))[index].shape
+                  for u in ((big - 1, big - 2) if unknown else (0,))]
     except IndexError as e:
         raise ValueError(f"index {index!r} does not fit shape {s}: {e}") from None
-    if len(shapes) == 1:
-        return shapes[0]
-    return tuple(a if a == b else None for a, b in zip(*shapes))
+    return tuple(a if a == b else None for a, b in zip(shapes[0], shapes[-1]))
 
 
 # -- samples -----------------------------------------------------------------------------------
