@@ -228,24 +228,33 @@ def autograd_chain(steps: int):
     return lambda: grad(0.3)
 
 
-FAN_OP = "tanh"  # the elementwise op of each branch
 
 
 def fan(x, cs):
-    """``sum_i sum(op(x * c_i))``: one input fanning out to ``len(cs)`` branches."""
-    op = getattr(mg.ops, FAN_OP)
+    """``sum_i sum(sin(x * c_i))``: one input fanning out to ``len(cs)`` branches."""
     total = None
     for c in cs:
-        branch = mg.ops.sum(op(x * c))
+        branch = mg.ops.sum(mg.ops.sin(x * c))
         total = branch if total is None else total + branch
     return total
 
 
 def fan_by_hand(x: np.ndarray, cs: np.ndarray) -> np.ndarray:
-    """The fan-out's gradient in closed form: sum_i c_i op'(c_i x)."""
-    u = np.multiply.outer(cs, x)
-    deriv = {"sin": np.cos(u), "tanh": 1 - np.tanh(u) ** 2}[FAN_OP]
-    return np.sum(cs[:, None] * deriv, axis=0)
+    """The fan-out's gradient in closed form: sum_i c_i cos(c_i x)."""
+    return np.sum(cs[:, None] * np.cos(np.multiply.outer(cs, x)), axis=0)
+
+
+def fan_numpy(x: np.ndarray, cs: np.ndarray):
+    """The fan-out by hand, branch by branch as the graph runs it: value and gradient."""
+    def step():
+        total, grad = 0.0, np.zeros_like(x)
+        for c in cs:
+            u = x * c
+            total += np.sum(np.sin(u))
+            grad += c * np.cos(u)
+        return total, grad
+
+    return step
 
 
 def fan_graph(x: np.ndarray, cs: np.ndarray):
@@ -255,6 +264,11 @@ def fan_graph(x: np.ndarray, cs: np.ndarray):
     return lambda: g.grad(out, wrt=xin, feed={"x": x})
 
 
+def fan_grad(x: np.ndarray, cs: np.ndarray):
+    f = mg.grad(lambda x: fan(x, [float(c) for c in cs]))
+    return lambda: f(x)
+
+
 def fan_data(n: int = 64, branches: int = 1000):
     rng = np.random.default_rng(1)
     return rng.standard_normal(n), rng.uniform(-1, 1, branches)
@@ -262,19 +276,29 @@ def fan_data(n: int = 64, branches: int = 1000):
 
 # -- measuring ------------------------------------------------------------------------------------
 
-def interleaved(contenders: dict[str, Callable], repeats: int, warmup: int = 2) -> dict[str, float]:
-    """Median seconds per call of each contender, timed in turn within each repeat."""
+def interleaved(contenders: dict[str, Callable], repeats: int,
+                warmup: int = 2) -> dict[str, tuple[float, float]]:
+    """Each contender's median seconds per call, and its median ratio to the first one.
+
+    Within each repeat every contender is timed once, in an order that alternates from one
+    repeat to the next; a ratio is taken within one repeat, so that a burst of load from
+    elsewhere on the machine slows both sides of it alike.
+    """
     for fn in contenders.values():
         for _ in range(warmup):
             fn()
-    times: dict[str, list[float]] = {name: [] for name in contenders}
+    names = list(contenders)
+    times: dict[str, list[float]] = {name: [] for name in names}
     clock = time.perf_counter
-    for _ in range(repeats):
-        for name, fn in contenders.items():
+    for r in range(repeats):
+        for name in (names if r % 2 == 0 else names[::-1]):
+            fn = contenders[name]
             start = clock()
             fn()
             times[name].append(clock() - start)
-    return {name: statistics.median(ts) for name, ts in times.items()}
+    first = times[names[0]]
+    return {name: (statistics.median(ts), statistics.median([t / f for t, f in zip(ts, first)]))
+            for name, ts in times.items()}
 
 
 def peak_memory(fn: Callable) -> int:
@@ -326,14 +350,13 @@ def run_suite(smoke: bool = False, repeats: int | None = None) -> list[tuple[str
         name = np.dtype(dtype).name
         cont = mlp_contenders(dtype, layers, batch)
         step = interleaved({k: v[0] for k, v in cont.items()}, r_mlp)
-        fwd = interleaved({k: v[1] for k, v in cont.items()}, r_mlp)
-        for who in cont:
-            ratio = step[who] / step["numpy (hand)"]
-            rows.append((f"mlp step {name}", who, f"{step[who] * 1e3:.2f} ms", f"{ratio:.2f}x"))
-        for who in cont:
-            bf = (step[who] - fwd[who]) / fwd[who]
+        for who, (t, ratio) in step.items():
+            rows.append((f"mlp step {name}", who, f"{t * 1e3:.2f} ms", f"{ratio:.2f}x"))
+        for who, (step_fn, fwd_fn) in cont.items():
+            both = interleaved({"forward": fwd_fn, "forward+backward": step_fn}, r_mlp)
+            t_fwd, ratio = both["forward+backward"][0], both["forward+backward"][1]
             rows.append((f"mlp backward/forward {name}", who,
-                         f"{bf:.2f} (fwd {fwd[who] * 1e3:.2f} ms)", ""))
+                         f"{ratio - 1:.2f} (forward {both['forward'][0] * 1e3:.2f} ms)", ""))
         for who in ("numpy (hand)", "mpgraph"):
             peak = peak_memory(cont[who][0])
             if who == "numpy (hand)":
@@ -347,21 +370,23 @@ def run_suite(smoke: bool = False, repeats: int | None = None) -> list[tuple[str
         chain_cont["torch"] = torch_chain(steps)
     if autograd is not None:
         chain_cont["autograd"] = autograd_chain(steps)
-    for who, t in interleaved(chain_cont, r_small).items():
+    for who, (t, _) in interleaved(chain_cont, r_small).items():
         rows.append((f"chain {steps} steps ({nodes} nodes)", who, f"{t / nodes * 1e6:.2f} us/node", ""))
 
     x, cs = fan_data(64 if not smoke else 4, branches)
-    fan_cont = {"mpgraph Graph re-run": fan_graph(x, cs)}
+    fan_cont = {"numpy (hand)": fan_numpy(x, cs), "mpgraph Graph re-run": fan_graph(x, cs),
+                "mg.grad (trace+run)": fan_grad(x, cs)}
     fan_nodes = 4 * branches - 1
-    for who, t in interleaved(fan_cont, r_small).items():
+    for who, (t, ratio) in interleaved(fan_cont, r_small).items():
         rows.append((f"fan-out {branches} branches ({fan_nodes} nodes)", who,
-                     f"{t * 1e3:.2f} ms ({t / fan_nodes * 1e6:.2f} us/node)", ""))
+                     f"{t * 1e3:.2f} ms ({t / fan_nodes * 1e6:.2f} us/node)", f"{ratio:.2f}x"))
 
     scale = interleaved({s: chain_graph(s) for s in scales}, r_small)
-    for s in scales:
-        growth = f"{scale[s] / scale[scales[0]]:.2f}x time for {s // scales[0]}x nodes" if s != scales[0] else ""
+    for prev, s in zip((None,) + scales, scales):
+        growth = (f"{scale[s][1] / scale[prev][1]:.2f}x time for {s // prev}x nodes"
+                  if prev else "")
         rows.append((f"scaling chain {s} steps", "mpgraph Graph re-run",
-                     f"{scale[s] / (3 * s) * 1e6:.2f} us/node", growth))
+                     f"{scale[s][0] / (3 * s) * 1e6:.2f} us/node", growth))
     return rows
 
 

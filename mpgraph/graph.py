@@ -309,15 +309,15 @@ class Graph:
         if sched is None:
             from .schedule import Schedule
             outs = [self._nodes[n] for n in key]
-            needed = set()
-            stack = list(outs)
-            while stack:  # the outputs' ancestors, by their arguments
-                node = stack.pop()
-                if node.index not in needed:
-                    needed.add(node.index)
-                    stack.extend(node.args)
             order = self._order
-            sched = self._schedules[key] = Schedule([order[i] for i in sorted(needed)], outs)
+            needed = [False] * len(order)
+            for node in outs:
+                needed[node.index] = True
+            for node in reversed(order):  # consumers come after their arguments
+                if needed[node.index]:
+                    for parent in node.args:
+                        needed[parent.index] = True
+            sched = self._schedules[key] = Schedule([n for n in order if needed[n.index]], outs)
         return sched
 
     # -- display ------------------------------------------------------------------------------
@@ -338,7 +338,7 @@ class Graph:
             if full in self._nodes:
                 raise GraphError(f"mpgraph: node name '{full}' is already used in this graph")
             return full
-        stem = self._prefix + base.replace(".", "_")
+        stem = self._prefix + (base.replace(".", "_") if "." in base else base)
         k = self._counts.get(stem, 0)
         while True:
             k += 1
@@ -349,8 +349,7 @@ class Graph:
 
     def _add(self, name: str, kind: str, op: Op | None = None, attrs: dict | None = None,
              args: tuple = (), shape=None, dtype=None, value: Any = None) -> Node:
-        node = Node(self, name, kind, len(self._order), op=op, attrs=attrs, args=args,
-                    shape=shape, dtype=dtype, value=value)
+        node = Node(self, name, kind, len(self._order), op, attrs, args, shape, dtype, value)
         self._nodes[name] = node
         self._order.append(node)
         return node
@@ -364,7 +363,7 @@ class Graph:
 
     def _infer_shape(self, op: Op, parents: tuple[Node, ...], attrs: dict, name: str):
         shapes = [p.shape for p in parents]
-        if any(s is None for s in shapes):
+        if None in shapes:
             return None
         try:
             if op.shape is not None:
@@ -398,9 +397,10 @@ def _promote(dtypes: list) -> np.dtype | None:
     if not known:
         return None
     first = known[0]
-    if all(d is first for d in known):  # dtypes are singletons: skip NumPy's promotion
-        return first
-    return np.result_type(*known)
+    for d in known:
+        if d is not first:  # built-in dtypes are singletons: skip NumPy's promotion otherwise
+            return np.result_type(*known)
+    return first
 
 
 def _param_array(value: Any) -> np.ndarray:

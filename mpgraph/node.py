@@ -45,7 +45,7 @@ class Node:
                  "_graph", "__weakref__")
     __array_priority__ = 1000
 
-    def __init__(self, graph: Graph, name: str, kind: str, index: int, *, op: Op | None = None,
+    def __init__(self, graph: Graph, name: str, kind: str, index: int, op: Op | None = None,
                  attrs: dict | None = None, args: tuple = (), shape=None, dtype=None,
                  value: Any = None) -> None:
         self.name = name
@@ -100,19 +100,19 @@ class Node:
         # Without this, Python would iterate by indexing forever.
         return (self[i] for i in range(len(self)))
 
-    # Operators follow NumPy; each builds one op node through the public op functions.
-    def __add__(self, other): return _call("add", self, other)
-    def __radd__(self, other): return _call("add", other, self)
-    def __sub__(self, other): return _call("subtract", self, other)
-    def __rsub__(self, other): return _call("subtract", other, self)
-    def __mul__(self, other): return _call("multiply", self, other)
-    def __rmul__(self, other): return _call("multiply", other, self)
-    def __truediv__(self, other): return _call("divide", self, other)
-    def __rtruediv__(self, other): return _call("divide", other, self)
-    def __pow__(self, other): return _call("power", self, other)
-    def __rpow__(self, other): return _call("power", other, self)
-    def __matmul__(self, other): return _call("matmul", self, other)
-    def __rmatmul__(self, other): return _call("matmul", other, self)
+    # Operators follow NumPy; each builds one op node, as the public op function would.
+    def __add__(self, other): return _operator("add", self, (self, other))
+    def __radd__(self, other): return _operator("add", self, (other, self))
+    def __sub__(self, other): return _operator("subtract", self, (self, other))
+    def __rsub__(self, other): return _operator("subtract", self, (other, self))
+    def __mul__(self, other): return _operator("multiply", self, (self, other))
+    def __rmul__(self, other): return _operator("multiply", self, (other, self))
+    def __truediv__(self, other): return _operator("divide", self, (self, other))
+    def __rtruediv__(self, other): return _operator("divide", self, (other, self))
+    def __pow__(self, other): return _operator("power", self, (self, other))
+    def __rpow__(self, other): return _operator("power", self, (other, self))
+    def __matmul__(self, other): return _operator("matmul", self, (self, other))
+    def __rmatmul__(self, other): return _operator("matmul", self, (other, self))
     def __neg__(self): return _call("negative", self)
     def __pos__(self): return self
     def __lt__(self, other): return _call("less", self, other)
@@ -146,8 +146,29 @@ class Node:
         return _numpy_call(func.__name__, args, kwargs)
 
 
+def _function(name: str):
+    """The public function of op ``name``, cached until the op table is rebuilt."""
+    f = _functions.get(name)
+    if f is None or f.op is not registry.ops().get(name):
+        f = _functions[name] = op_functions.op_function(registry.get_op(name))
+    return f
+
+
+_functions: dict = {}
+
+
 def _call(name: str, *args, **kwargs):
-    return op_functions.op_function(registry.get_op(name))(*args, **kwargs)
+    return _function(name)(*args, **kwargs)
+
+
+def _operator(name: str, node: Node, args: tuple):
+    """``node <op> other`` (or reflected): straight to ``graph.apply`` when the op takes the
+    arrays alone, skipping the public function's parsing of attributes."""
+    f = _function(name)
+    op = f.op
+    if op.public is not None or len(op.attr_defaults) != len(op.attr_names):
+        return f(*args)
+    return node.graph.apply(op, args)
 
 
 # NumPy names whose op is registered under another name (np.abs is np.absolute).

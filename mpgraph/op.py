@@ -158,6 +158,8 @@ class Op:
         """Attributes from the positional values after the arrays and the keywords, defaults
         filled in, so that a node records every attribute its op ran with."""
         names = self.attr_names
+        if not extra and not kwargs and len(self.attr_defaults) == len(names):
+            return dict(self.attr_defaults)  # the common case: every attribute by default
         if len(extra) > len(names):
             raise_arity(self, self.nargs + len(extra), node)
         attrs = dict(self.attr_defaults)
@@ -300,7 +302,10 @@ def broadcast_shapes(*shapes: Shape) -> Shape:
     (None, 3)
     """
     first = shapes[0]
-    if all(s == first for s in shapes):  # the common case: nothing to broadcast
+    for s in shapes:
+        if s != first:
+            break
+    else:  # the common case: nothing to broadcast
         return tuple(first)
     ndim = max(len(s) for s in shapes)
     out = []

@@ -42,9 +42,12 @@ class OpFunction:
             arrays, extra = tuple(args[0]), args[1:]
         else:
             n = op.nargs
-            if len(args) < n:
+            if len(args) == n:
+                arrays, extra = args, ()
+            elif len(args) < n:
                 raise_arity(op, len(args))
-            arrays, extra = args[:n], args[n:]
+            else:
+                arrays, extra = args[:n], args[n:]
         graph = None
         for a in arrays:
             if type(a) is Node:

@@ -290,8 +290,8 @@ def _forward(run: Run, sched: Schedule, feed, steps: list) -> list:
                 vals[i] = fn(*[vals[j] for j in a])
             if on_value is not None:
                 on_value(run=run, node=nodes[i], value=vals[i])
-            for j in free:
-                vals[j] = _stand_in(vals[j])
+            if free:
+                _free(vals, free)
     except MpgraphError:
         raise
     except Exception as e:
@@ -340,9 +340,8 @@ def _backward(run: Run, plan, signals: list, messages: dict | None, keep: set | 
                     owned[j] = True
             if keep is not None and i not in keep:
                 signals[i] = None
-            if free_values:
-                for j in free:
-                    vals[j] = _stand_in(vals[j])
+            if free_values and free:
+                _free(vals, free)
     except MpgraphError:
         raise
     except Exception as e:
@@ -358,13 +357,18 @@ def _backward(run: Run, plan, signals: list, messages: dict | None, keep: set | 
 _stand_ins: dict[tuple, np.ndarray] = {}
 
 
-def _stand_in(value: Any) -> np.ndarray:
+def _free(vals: list, slots: tuple[int, ...]) -> None:
+    """Replace the arrays in ``slots`` by stand-ins; a scalar is left: freeing it saves nothing."""
+    for j in slots:
+        value = vals[j]
+        if type(value) is np.ndarray and value.size > 1:
+            vals[j] = _stand_in(value)
+
+
+def _stand_in(value: np.ndarray) -> np.ndarray:
     """What stays of a freed value: a read-only, zero-strided array of its shape and dtype,
     shared by every freed value of that shape and dtype."""
-    try:
-        key = (value.shape, value.dtype)
-    except AttributeError:  # a Python number
-        key = (np.shape(value), np.result_type(value))
+    key = (value.shape, value.dtype)
     stand_in = _stand_ins.get(key)
     if stand_in is None:
         if len(_stand_ins) > 1024:  # shapes vary from run to run: do not grow without end

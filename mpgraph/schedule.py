@@ -26,11 +26,15 @@ class Schedule:
         slot = self.slot = {n.name: i for i, n in enumerate(order)}
         self.outputs = [slot[o.name] for o in outputs]
         self.args = args = [tuple([slot[p.name] for p in n.args]) for n in order]
+        self.ops = [n.op for n in order]
         self.consts, self.params, self.inputs = [], [], []
         self.steps = []  # (slot, bound forward, argument slots, slots to free after it)
+        self.last_use = last_use = [-1] * len(order)  # the last forward step that reads a slot
         for i, n in enumerate(order):
             kind = n.kind
             if kind == "op":
+                for j in args[i]:
+                    last_use[j] = len(self.steps)
                 self.steps.append((i, _bind(n.op.forward, n.attrs), args[i], ()))
             elif kind == "const":
                 self.consts.append((i, n._value))
@@ -68,65 +72,78 @@ class BackwardPlan:
     """
 
     def __init__(self, sched: Schedule, loss: int, sources: tuple[int, ...] | None) -> None:
-        nodes, args = sched.nodes, sched.args
+        nodes, args, ops = sched.nodes, sched.args, sched.ops
         n = len(nodes)
         src = (set(sources) if sources is not None
                else {i for i, nd in enumerate(nodes) if nd.kind in ("input", "param")})
-        reach = [False] * n
+        reach = [False] * n  # on a path from a source through differentiable arguments
         for i in src:
             reach[i] = True
         for i in range(n):
-            op = nodes[i].op
+            op = ops[i]
             if op is not None and not reach[i]:
-                reach[i] = any(reach[j] and (op.variadic or op.vjp[k] is not None)
-                               for k, j in enumerate(args[i]))
-        below = [False] * n  # on a path to the loss through differentiable arguments
-        below[loss] = True
-        for i in range(loss, -1, -1):
-            op = nodes[i].op
-            if below[i] and op is not None:
+                vjp, variadic = op.vjp, op.variadic
                 for k, j in enumerate(args[i]):
-                    if op.variadic or op.vjp[k] is not None:
-                        below[j] = True
-        active = self.active = [r and b for r, b in zip(reach, below)]
+                    if reach[j] and (variadic or vjp[k] is not None):
+                        reach[i] = True
+                        break
+        # One pass in reverse topological order: every consumer of a node comes before it,
+        # so ``below`` (on a path to the loss) is final when the node is reached.
+        below = [False] * n
+        below[loss] = True
+        last_read = [-1] * n  # the position of the last backward step that reads each value
+        steps = []
+        for i in range(loss, -1, -1):
+            op = ops[i]
+            if op is None or not below[i]:
+                continue
+            a = args[i]
+            vjp, variadic = op.vjp, op.variadic
+            edges = []
+            for k, j in enumerate(a):
+                if variadic or vjp[k] is not None:
+                    below[j] = True
+                    if reach[j] and reach[i]:
+                        edges.append((k, j, _bind_vjp(op, k, nodes[i].attrs)))
+            if not edges:
+                continue
+            pos = len(steps)
+            reads = op.reads
+            if reads is None:
+                last_read[i] = pos
+                for j in a:
+                    last_read[j] = pos
+            else:
+                for k, _, _ in edges:
+                    ans, positions = reads[k]
+                    if ans:
+                        last_read[i] = pos
+                    for p in positions:
+                        last_read[a[p]] = pos
+            steps.append((i, a, tuple(edges), []))
+        self.active = [r and b for r, b in zip(reach, below)]
         self.loss = loss
         self.sources = sorted(src)
         self.wrt = sources  # None: every input and parameter, not checked
         self._nodes, self._args = nodes, args  # not the schedule: that would be a cycle
         self._unreachable: dict[int, str | None] = {}
 
-        kept = set(self.sources)  # never freed: what the caller reads after the run
+        # Free lists: only op nodes' values (the others belong to the graph or the caller),
+        # never what the caller reads after the run.
+        kept = set(src)
         kept.update(sched.outputs)
         kept.add(loss)
-        last_read: dict[int, int] = {}  # value slot -> position of the last step reading it
-        steps = []
-        for i in range(loss, -1, -1):
-            nd = nodes[i]
-            if not active[i] or nd.op is None:
+        forward_frees: list[list[int]] = [[] for _ in sched.steps]
+        last_use = sched.last_use
+        for j in range(n):
+            if ops[j] is None or j in kept:
                 continue
-            op, a = nd.op, args[i]
-            edges = tuple((k, j, _bind_vjp(op, k, nd.attrs)) for k, j in enumerate(a)
-                          if active[j] and (op.variadic or op.vjp[k] is not None))
-            if not edges:
-                continue
-            pos = len(steps)
-            for j in _read_by(op, i, a, edges):
-                last_read[j] = pos
-            steps.append([i, a, edges, []])
-        for j, pos in last_read.items():
-            if j not in kept and nodes[j].op is not None:
-                steps[pos][3].append(j)
-        self.steps = [tuple(s) for s in steps]
-
-        last_use: dict[int, int] = {}  # value slot -> the forward step that uses it last
-        for pos, (i, _, a, _) in enumerate(sched.steps):
-            for j in a:
-                last_use[j] = pos
-        frees: list[list[int]] = [[] for _ in sched.steps]
-        for j, pos in last_use.items():
-            if j not in last_read and j not in kept and nodes[j].op is not None:
-                frees[pos].append(j)
-        self.forward_steps = [(i, fn, a, tuple(f)) for (i, fn, a, _), f in zip(sched.steps, frees)]
+            if last_read[j] >= 0:
+                steps[last_read[j]][3].append(j)
+            elif last_use[j] >= 0:
+                forward_frees[last_use[j]].append(j)
+        self.steps = steps
+        self.forward_steps = [(i, fn, a, f) for (i, fn, a, _), f in zip(sched.steps, forward_frees)]
 
     def unreachable(self, source: int) -> str | None:
         """Why ``source`` cannot get a gradient from the loss, or ``None`` if it can: it
@@ -155,20 +172,6 @@ class BackwardPlan:
                         f"'{nodes[s].name}' reaches the loss only through it")
             reach.add(i)
         return None
-
-
-def _read_by(op, i: int, a: tuple[int, ...], edges) -> set[int]:
-    """The slots whose values the vjps of these edges read (``Op.reads``)."""
-    reads = op.reads
-    if reads is None:
-        return {i, *a}
-    out = set()
-    for k, _, _ in edges:
-        ans, positions = reads[k]
-        if ans:
-            out.add(i)
-        out.update(a[p] for p in positions)
-    return out
 
 
 def _bind(fn, attrs: dict[str, Any]):

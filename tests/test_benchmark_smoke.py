@@ -95,7 +95,12 @@ def test_chain_builds_three_op_nodes_a_step():
 
 def test_fan_out_gradient_matches_the_closed_form():
     x, cs = bench.fan_data(5, 12)
-    np.testing.assert_allclose(bench.fan_graph(x, cs)(), bench.fan_by_hand(x, cs), rtol=1e-12)
+    want = bench.fan_by_hand(x, cs)
+    np.testing.assert_allclose(bench.fan_graph(x, cs)(), want, rtol=1e-12)
+    np.testing.assert_allclose(bench.fan_grad(x, cs)(), want, rtol=1e-12)
+    value, grad = bench.fan_numpy(x, cs)()
+    np.testing.assert_allclose(grad, want, rtol=1e-12)
+    np.testing.assert_allclose(value, np.sum(np.sin(np.multiply.outer(cs, x))), rtol=1e-12)
 
 
 def test_peak_memory_counts_what_a_call_allocates():
