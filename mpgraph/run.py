@@ -242,7 +242,8 @@ def _feed_values(sched: Schedule, feed: Mapping[Any, Any] | None, vals: list) ->
             inputs = ", ".join(n.name for n in graph.inputs()) or "none"
             raise FeedError(f"mpgraph: the feed names '{name}', which is {what}{hint} "
                             f"(inputs: {inputs})")
-    for i, node in sched.inputs:
+    for i in sched.inputs:
+        node = sched.nodes[i]
         if node.name not in given:
             raise FeedError(f"mpgraph: input '{node.name}' is not fed; the outputs "
                             f"{', '.join(repr(sched.nodes[o].name) for o in sched.outputs)} need it")
@@ -267,10 +268,11 @@ def _convert_feed(node: Node, value: Any) -> np.ndarray:
 def _forward(run: Run, sched: Schedule, feed, steps: list) -> list:
     vals: list = [None] * len(sched.nodes)
     run.values = vals  # observers may look at the values computed so far
-    for i, value in sched.consts:
-        vals[i] = value
-    for i, node in sched.params:
-        vals[i] = node._value
+    nodes = sched.nodes
+    for i in sched.consts:
+        vals[i] = nodes[i]._value
+    for i in sched.params:
+        vals[i] = nodes[i]._value
     _feed_values(sched, feed, vals)
     on_value = run._observers[0]
     nodes = sched.nodes
@@ -309,7 +311,7 @@ def _backward(run: Run, plan, signals: list, messages: dict | None, keep: set | 
     owned = [False] * len(signals)  # whether the signal is a sum this pass allocated
     i = k = -1
     try:
-        for i, a, edges, free in plan.steps:
+        for i, a, ks, vjps, free in plan.steps:
             g = signals[i]
             if g is None:
                 continue
@@ -319,11 +321,16 @@ def _backward(run: Run, plan, signals: list, messages: dict | None, keep: set | 
             n = len(a)
             args = ((vals[a[0]],) if n == 1 else (vals[a[0]], vals[a[1]]) if n == 2
                     else [vals[j] for j in a])
-            for k, j, vjp in edges:
+            for k, vjp in zip(ks, vjps):
+                j = a[k]
                 msg = vjp(g, ans, *args)
                 if msg is None:
                     continue
-                if getattr(msg, "shape", None) != getattr(vals[j], "shape", None):
+                try:
+                    same = msg.shape == vals[j].shape
+                except AttributeError:  # a Python number, or a tuple by mistake
+                    same = False
+                if not same:
                     msg = _check_message(nodes, i, k, j, msg, vals[j])
                 if on_message is not None:
                     msg = _relay(on_message, run, nodes[j], nodes[i], k, msg)

@@ -27,22 +27,37 @@ class Schedule:
         self.outputs = [slot[o.name] for o in outputs]
         self.args = args = [tuple([slot[p.name] for p in n.args]) for n in order]
         self.ops = [n.op for n in order]
-        self.consts, self.params, self.inputs = [], [], []
-        self.steps = []  # (slot, bound forward, argument slots, slots to free after it)
+        self.op_slots: list[int] = []  # in topological order
+        self.consts, self.params, self.inputs = [], [], []  # slots of the other kinds
         self.last_use = last_use = [-1] * len(order)  # the last forward step that reads a slot
         for i, n in enumerate(order):
             kind = n.kind
             if kind == "op":
                 for j in args[i]:
-                    last_use[j] = len(self.steps)
-                self.steps.append((i, _bind(n.op.forward, n.attrs), args[i], ()))
+                    last_use[j] = len(self.op_slots)
+                self.op_slots.append(i)
             elif kind == "const":
-                self.consts.append((i, n._value))
+                self.consts.append(i)
             elif kind == "param":
-                self.params.append((i, n))
+                self.params.append(i)
             else:
-                self.inputs.append((i, n))
+                self.inputs.append(i)
+        self._steps: list | None = None
         self._plans: dict[tuple, BackwardPlan] = {}
+
+    @property
+    def steps(self) -> list[tuple]:
+        """``(slot, bound forward, argument slots, ())`` for each op node: nothing is freed.
+        Made on first use (``mg.grad`` runs only its plan's forward steps)."""
+        if self._steps is None:
+            self._steps = self.forward_steps({})
+        return self._steps
+
+    def forward_steps(self, frees: dict[int, tuple[int, ...]]) -> list[tuple]:
+        """The forward steps, with the slots to free after the ``k``-th op as ``frees[k]``."""
+        nodes, args = self.nodes, self.args
+        return [(i, _bind(nodes[i].op.forward, nodes[i].attrs), args[i], frees.get(k, ()))
+                for k, i in enumerate(self.op_slots)]
 
     def graph(self):
         return self.nodes[0].graph
@@ -65,10 +80,14 @@ class BackwardPlan:
     Attributes
     ----------
     steps : list
-        ``(slot, argument slots, edges, values to free after it)`` in reverse topological
-        order; each edge is ``(argnum, parent slot, bound vjp)``.
+        ``(slot, argument slots, argnums, vjps, values to free after it)`` in reverse
+        topological order: the node sends a message to ``argument slots[argnums[e]]`` through
+        ``vjps[e]`` (bound to the node's attributes).
     forward_steps : list
         The schedule's forward steps, each with the values to free once it has run.
+
+    Plans are built at every ``mg.grad`` call, so they allocate few objects per node: tuples
+    that many steps share are made once (``_shared``), and empty free lists are ``()``.
     """
 
     def __init__(self, sched: Schedule, loss: int, sources: tuple[int, ...] | None) -> None:
@@ -92,6 +111,7 @@ class BackwardPlan:
         below = [False] * n
         below[loss] = True
         last_read = [-1] * n  # the position of the last backward step that reads each value
+        shared: dict = {}
         steps = []
         for i in range(loss, -1, -1):
             op = ops[i]
@@ -99,13 +119,13 @@ class BackwardPlan:
                 continue
             a = args[i]
             vjp, variadic = op.vjp, op.variadic
-            edges = []
+            ks = []
             for k, j in enumerate(a):
                 if variadic or vjp[k] is not None:
                     below[j] = True
                     if reach[j] and reach[i]:
-                        edges.append((k, j, _bind_vjp(op, k, nodes[i].attrs)))
-            if not edges:
+                        ks.append(k)
+            if not ks:
                 continue
             pos = len(steps)
             reads = op.reads
@@ -114,13 +134,21 @@ class BackwardPlan:
                 for j in a:
                     last_read[j] = pos
             else:
-                for k, _, _ in edges:
+                for k in ks:
                     ans, positions = reads[k]
                     if ans:
                         last_read[i] = pos
                     for p in positions:
                         last_read[a[p]] = pos
-            steps.append((i, a, tuple(edges), []))
+            attrs = nodes[i].attrs
+            if attrs or variadic:
+                vjps = tuple([_bind_vjp(op, k, attrs) for k in ks])
+                ks = tuple(ks)
+            else:  # the same argnums and vjps for every node of this op
+                key = (op, *ks)
+                ks, vjps = shared.get(key) or shared.setdefault(
+                    key, (tuple(ks), tuple([vjp[k] for k in ks])))
+            steps.append([i, a, ks, vjps, ()])
         self.active = [r and b for r, b in zip(reach, below)]
         self.loss = loss
         self.sources = sorted(src)
@@ -133,21 +161,23 @@ class BackwardPlan:
         kept = set(src)
         kept.update(sched.outputs)
         kept.add(loss)
-        forward_frees: list[list[int]] = [[] for _ in sched.steps]
+        forward_frees: dict[int, tuple] = {}
         last_use = sched.last_use
         for j in range(n):
             if ops[j] is None or j in kept:
                 continue
             if last_read[j] >= 0:
-                steps[last_read[j]][3].append(j)
+                steps[last_read[j]][4] += (j,)
             elif last_use[j] >= 0:
-                forward_frees[last_use[j]].append(j)
-        self.steps = steps
-        self.forward_steps = [(i, fn, a, f) for (i, fn, a, _), f in zip(sched.steps, forward_frees)]
+                forward_frees[last_use[j]] = forward_frees.get(last_use[j], ()) + (j,)
+        self.steps = [tuple(step) for step in steps]
+        self.forward_steps = sched.forward_steps(forward_frees)
 
     def unreachable(self, source: int) -> str | None:
         """Why ``source`` cannot get a gradient from the loss, or ``None`` if it can: it
         reaches the loss only through arguments that their ops declare non-differentiable."""
+        if self.active[source]:
+            return None
         if source not in self._unreachable:
             self._unreachable[source] = self._why_unreachable(source)
         return self._unreachable[source]
@@ -158,7 +188,7 @@ class BackwardPlan:
         for i in range(loss, -1, -1):
             if i in below:
                 below.update(args[i])
-        if self.active[s] or s not in below:
+        if s not in below:
             return None
         reach = {s}
         for i in range(s + 1, loss + 1):
