@@ -682,7 +682,7 @@ class _Picture:
         for side, count in item.stubs.items():
             sid = f"{item.id}_{side}"
             what = "argument" if side == "in" else "use"
-            dot.node(sid, f'<<FONT POINT-SIZE="9" COLOR="#999999">⋯ {count} {what}'
+            dot.node(sid, f'<<FONT POINT-SIZE="9" COLOR="#999999">... {count} {what}'
                           f'{"s" if count > 1 else ""} not drawn</FONT>>', shape="plain")
             ends = (sid, item.id) if side == "in" else (item.id, sid)
             backward = self.view == "backward"
