@@ -5,11 +5,15 @@
 ``w`` fans out to two children (``w * x`` and ``w ** 2``), so its error signal is the sum of the
 two messages it receives: w̄ = z̄ x + R̄ w (the multivariate chain rule). The demo runs forward
 and backward, prints every node's value and error signal, and the message on every edge into
-``w``, then checks w̄ and b̄ against the closed form.
+``w``, then checks w̄ and b̄ against the closed form, and draws the annotated graph to
+out/demo.svg (values, error signals and the message on every edge).
 """
+from pathlib import Path
+
 import numpy as np
 
 import mpgraph as mg
+from mpgraph.layout import LayoutError, write
 
 
 def build(lam: float = 0.1):
@@ -43,6 +47,20 @@ def main() -> None:
     z_bar = (y - t) * y * (1 - y)
     print(f"\nclosed form: w̄ = z̄ x + λ w = {z_bar * x + lam * w:.6f}, b̄ = z̄ = {z_bar:.6f}")
     print(f"mpgraph:     w̄ = {float(run.grad('w')):.6f}, b̄ = {float(run.grad('b')):.6f}")
+    draw(g, run, Path("out"))
+
+
+def draw(g, run, out: Path) -> None:
+    """Write the picture of the run; without a layout program, its DOT source."""
+    out.mkdir(exist_ok=True)
+    picture = mg.render(g, run, view="both")
+    try:
+        path = write(picture, out / "demo.svg")
+    except LayoutError as e:
+        path = out / "demo.gv"
+        path.write_text(picture.source)
+        print(f"\n{e}")
+    print(f"\nthe annotated graph (values, error signals, messages): {path}")
 
 
 if __name__ == "__main__":
