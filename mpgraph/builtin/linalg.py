@@ -21,7 +21,8 @@ def _mT(m):
 
 
 def _dtype(v):
-    return getattr(v, "dtype", None) or np.dtype(np.float64)
+    dtype = getattr(v, "dtype", None)  # a node's dtype may be unknown (None)
+    return np.dtype(np.float64) if dtype is None else dtype
 
 
 # -- matmul ------------------------------------------------------------------------------------

@@ -106,7 +106,7 @@ def _as_float_targets(targets, like):
     """Integer or boolean targets in the float dtype of ``like``, so that float32 stays float32."""
     if isinstance(targets, np.ndarray) and targets.dtype.kind in "biu":
         dtype = getattr(like, "dtype", None) if not np.isscalar(like) else None
-        return targets.astype(float_dtype(dtype or np.dtype(np.float64)))
+        return targets.astype(np.float64 if dtype is None else float_dtype(dtype))
     return targets
 
 
