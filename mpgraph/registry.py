@@ -268,12 +268,14 @@ def enabled(*plugins: Any) -> Iterator[None]:
 
 def ops() -> dict[str, Op]:
     """The registered ops by name."""
-    if _ops is None:
+    table = _ops
+    if table is None:
         with _lock:
             if _ops is None:
                 plugin_manager()
                 _report(_load_problems + _rebuild(), stacklevel=4)
-    return _ops
+            table = _ops
+    return table
 
 
 def problems() -> list[str]:
@@ -320,8 +322,9 @@ def observers() -> tuple:
     """
     obs = _observers
     if obs is None:
-        ops()
-        obs = _observers
+        with _lock:
+            ops()
+            obs = _observers
     scoped = _scoped.get()
     return obs if scoped is None else _with_scoped(obs, scoped)
 
