@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import __version__, registry
-from .errors import GraphError
+from .errors import GraphError, PluginError
 from .plugins import list_plugins
 from .testing import check_op, samples
 
@@ -39,8 +39,12 @@ def add_plugins_arguments(parser: argparse.ArgumentParser) -> None:
 
 def plugins_main(args: argparse.Namespace) -> int:
     """Print the plugins, their distributions and ops, and the plugin problems."""
-    infos = list_plugins()
-    found = registry.problems()
+    try:
+        infos = list_plugins()
+        found = registry.problems()
+    except PluginError as e:  # strict mode (MPGRAPH_STRICT_PLUGINS): the problems, no table
+        print(e)
+        return 1
     nops = sum(len(p.ops) for p in infos)
     print(f"mpgraph {__version__}: {len(infos)} plugins, {nops} ops")
     blocked = [name for name, plugin in registry.plugin_manager().list_name_plugin() if plugin is None]
@@ -112,10 +116,11 @@ def check_ops(names: list[str] | None = None, *, seed: int = 0, rtol: float = 1e
 
 
 def check_ops_main(args: argparse.Namespace) -> int:
-    """Print the table of :func:`check_ops`; 1 when an op fails, 2 for an unknown name."""
+    """Print the table of :func:`check_ops`; 1 when an op fails, 2 for an unknown name (or a
+    plugin problem in strict mode)."""
     try:
         results = check_ops(args.names, seed=args.seed, rtol=args.rtol, atol=args.atol)
-    except GraphError as e:
+    except (GraphError, PluginError) as e:
         print(e)
         return 2
     rows = [(r.op, r.plugin, str(r.samples), "ok" if r.error is None else "FAIL " + r.error)

@@ -16,7 +16,7 @@ Environment variables, read when the plugin manager is (re)built (:func:`reload`
     Comma-separated plugin or distribution names never to load (``conv,mpgraph-anomaly``).
 ``MPGRAPH_STRICT_PLUGINS``
     Any non-empty value: a plugin problem (an import that fails, a malformed op, a clash) is an
-    error instead of a warning.
+    error instead of a warning, raised by every use of the op table until it is fixed.
 """
 from __future__ import annotations
 
@@ -286,9 +286,11 @@ def problems() -> list[str]:
 
 
 def _report(found: list[str], stacklevel: int) -> list[str]:
+    global _ops, _observers
     if found:
         text = "mpgraph: plugin problems (those plugins or ops are left out):\n  " + "\n  ".join(found)
-        if _strict:
+        if _strict:  # no op table until the problems are fixed: every reader gets the error
+            _ops = _observers = None
             raise PluginError(text)
         warnings.warn(text, stacklevel=stacklevel)
     return found

@@ -104,6 +104,8 @@ def test_strict_mode_raises_once_with_every_problem(installed, monkeypatch):
     assert ("op 'tanh' is defined by both plugin 'mpgraph.builtin.elementwise' and "
             "plugin 'clash' (distribution mpgraph-clash 0.1)") in text
     assert "plugin 'clash' (distribution mpgraph-clash 0.1): mpgraph_ops() returned 'not an op'" in text
+    with pytest.raises(mg.PluginError, match="failed to load"):   # until the problems are fixed
+        registry.get_op("tanh")
 
 
 def test_malformed_op_definitions_are_refused_naming_distribution_and_op(installed):

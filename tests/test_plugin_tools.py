@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import mpgraph as mg
+from mpgraph import registry
 from mpgraph.cli import main
 from mpgraph.testing import samples
 
@@ -99,6 +100,49 @@ def test_check_ops_prints_a_table_and_fails_for_a_wrong_vjp(capsys, wrong):
             "mpgraph: op 'wrong_square': vjp for argument 0 differs from central differences"
             ) in failure
     assert lines[-1] == "3 ops checked, 1 failed"
+
+
+def test_check_ops_reports_samples_that_raise(capsys):
+    def samples(rng):
+        raise RuntimeError("no sample today")
+
+    class NoSamples:
+        @mg.hookimpl
+        def mpgraph_ops(self):
+            return [mg.Op("cube_nosamples", lambda x: x ** 3, (lambda g, ans, x: 3 * g * x * x,),
+                          lambda s: s, samples=samples)]
+
+    name = mg.plugins.register(NoSamples(), name="no-samples")
+    try:
+        assert main(["check-ops", "cube_nosamples"]) == 1
+    finally:
+        mg.plugins.unregister(name)
+    row = capsys.readouterr().out.splitlines()[2]
+    assert row.split(None, 3) == ["cube_nosamples", "no-samples", "0",
+                                  "FAIL samples() raised RuntimeError: no sample today"]
+
+
+def test_strict_mode_makes_the_tools_report_problems_instead_of_a_table(capsys, monkeypatch):
+    class Clash:
+        @mg.hookimpl
+        def mpgraph_ops(self):
+            return [mg.Op("tanh", np.tanh, (lambda g, ans, x: g,))]
+
+    monkeypatch.setenv("MPGRAPH_STRICT_PLUGINS", "1")
+    mg.plugins.reload()
+    pm = mg.plugins.plugin_manager()
+    pm.register(Clash(), name="clash")   # behind the registry's back, as a broken install would
+    registry._ops = None                 # the next reader rebuilds the table, strictly
+    try:
+        assert main(["plugins"]) == 1
+        assert main(["check-ops", "tanh"]) == 2
+    finally:
+        pm.unregister(name="clash")
+        monkeypatch.undo()
+        mg.plugins.reload()
+    out = capsys.readouterr().out
+    assert out.count("mpgraph: plugin problems (those plugins or ops are left out):\n  op 'tanh' "
+                     "is defined by both plugin 'mpgraph.builtin.elementwise' and plugin 'clash'") == 2
 
 
 def test_check_ops_on_every_op_passes(capsys):
