@@ -57,7 +57,7 @@ def mlp(rng, sizes=(4, 3, 2)):
     return g, g.forward(L, feed).backward(keep_messages=True)
 
 
-def mlp_units(rng, sizes=(6, 8, 3)):
+def mlp_units(rng, sizes=(8, 10, 3)):
     """Slide 16 unit by unit: every weight a scalar parameter, every unit a scope."""
     d, m, k = sizes
     g = mg.Graph()

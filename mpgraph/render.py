@@ -421,14 +421,17 @@ def _emit_scope(dot, scope: str, by_scope: dict[str, list[_Item]], tree: dict[st
 
 
 def _scope_tree(scopes: Iterable[str]) -> dict[str, list[str]]:
-    """Each scope's sub-scopes, the ancestors of the given scopes included."""
-    every = set()
+    """Each scope's sub-scopes in the order they were first used (``unit2`` before
+    ``unit10``), the ancestors of the given scopes included."""
+    every: dict[str, None] = {}
     for s in scopes:
+        chain = []
         while s:
-            every.add(s)
+            chain.append(s)
             s = _scope_of(s)
+        every.update(dict.fromkeys(reversed(chain)))
     tree: dict[str, list[str]] = defaultdict(list)
-    for s in sorted(every):
+    for s in every:
         tree[_scope_of(s)].append(s)
     return tree
 
