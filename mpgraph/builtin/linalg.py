@@ -362,7 +362,8 @@ def _invertible(rng, shape):
 def _cases(*shape_sets, **attrs):
     def samples(rng):
         for shapes in shape_sets:
-            yield [_invertible(rng, shapes[0])] + [rng.standard_normal(s) for s in shapes[1:]], attrs
+            rest = [rng.standard_normal(s) for s in shapes[1:]]
+            yield [_invertible(rng, shapes[0])] + rest, attrs
     return samples
 
 
@@ -371,27 +372,29 @@ OPS = [
        differentiable_vjp=True, needs=("b", "a"),
        doc=doc("a @ b: matrix product, with NumPy's rules for 1-D operands and broadcast "
                "batch dims", "g @ b^T to a, a^T @ g to b (batch dims summed where broadcast).")),
-    Op("dot", dot, (_dot_vjp(0), _dot_vjp(1)), _dot_shape, differentiable_vjp=True,
+    Op("dot", dot, (_dot_vjp(0), _dot_vjp(1)), _dot_shape, needs=("b", "a"),
+       differentiable_vjp=True,
        samples=_dot_samples),
     Op("outer", outer, (lambda g, ans, a, b: np.reshape(g @ np.reshape(b, (-1,)), a.shape),
                         lambda g, ans, a, b: np.reshape(np.reshape(a, (-1,)) @ g, b.shape)),
-       _outer_shape, differentiable_vjp=True,
+       _outer_shape, needs=("b", "a"), differentiable_vjp=True,
        samples=lambda rng: [([rng.standard_normal(3), rng.standard_normal(4)], {}),
                             ([rng.standard_normal((2, 2)), rng.standard_normal(3)], {})]),
     Op("einsum", einsum, _einsum_vjp, _einsum_shape, variadic=True, differentiable_vjp=True,
        public=_einsum_public, samples=_einsum_samples),
-    Op("trace", trace, (_trace_vjp,), _trace_shape, differentiable_vjp=True,
+    Op("trace", trace, (_trace_vjp,), _trace_shape, needs=("",), differentiable_vjp=True,
        samples=lambda rng: [([rng.standard_normal((3, 3))], {}),
                             ([rng.standard_normal((3, 4))], {"offset": 1}),
                             ([rng.standard_normal((2, 3, 3))], {"axis1": 2, "axis2": 1})]),
     Op("linalg.inv", inv, (lambda g, ans, a: -(_mT(ans) @ g @ _mT(ans)),), _square_shape,
-       float_dtype, differentiable_vjp=True, samples=_cases(((3, 3),), ((2, 2, 2),))),
+       float_dtype, needs=("ans",), differentiable_vjp=True,
+       samples=_cases(((3, 3),), ((2, 2, 2),))),
     Op("linalg.solve", solve, (_solve_a, lambda g, ans, a, b: unbroadcast(_solve_gb(g, a, b), b)),
-       _solve_shape, differentiable_vjp=True,
+       _solve_shape, needs=("ans a", "a"), differentiable_vjp=True,
        samples=_cases(((3, 3), (3,)), ((3, 3), (3, 2)), ((2, 3, 3), (3, 2)), ((2, 3, 3), (3,)))),
     Op("linalg.det", det,
        (lambda g, ans, a: (g * ans)[..., None, None] * _mT(np.linalg.inv(a)),),
-       lambda s: _square_shape(s)[:-2], float_dtype, differentiable_vjp=True,
+       lambda s: _square_shape(s)[:-2], float_dtype, needs=("ans a",), differentiable_vjp=True,
        samples=_cases(((3, 3),), ((2, 2, 2),))),
 ]
 

@@ -210,17 +210,20 @@ OPS = [
     _reduction("sum", sum, lambda g, ans, x, axis=None, keepdims=False:
                _restore(g, x, axis, keepdims), needs=("",)),
     _reduction("mean", mean, _mean_vjp, dtype=float_dtype, needs=("",)),
-    _reduction("max", max, _extreme_vjp, differentiable=False),
-    _reduction("min", min, _extreme_vjp, differentiable=False),
+    _reduction("max", max, _extreme_vjp, differentiable=False, needs=("ans x",)),
+    _reduction("min", min, _extreme_vjp, differentiable=False, needs=("ans x",)),
     _reduction("prod", prod, _prod_vjp, samples=chain(
         _many(positive), lambda rng: [([np.array([[2.0, 0.0, 3.0], [0.0, 1.5, 0.0]])],
-                                       {"axis": 1})]), differentiable=False),
-    _reduction("var", var, _var_vjp, chain(_many(), _ddof), _var_shape, dtype=float_dtype),
-    _reduction("std", std, _std_vjp, chain(_many(), _ddof), _var_shape, dtype=float_dtype),
-    _reduction("logsumexp", logsumexp, _logsumexp_vjp, dtype=float_dtype),
+                                       {"axis": 1})]), differentiable=False, needs=("x",)),
+    _reduction("var", var, _var_vjp, chain(_many(), _ddof), _var_shape, dtype=float_dtype,
+               needs=("x",)),
+    _reduction("std", std, _std_vjp, chain(_many(), _ddof), _var_shape, dtype=float_dtype,
+               needs=("ans x",)),
+    _reduction("logsumexp", logsumexp, _logsumexp_vjp, dtype=float_dtype, needs=("ans x",)),
     _reduction("norm", norm, _norm_vjp, chain(
         _many(), cases(((3, 4),), ord=1, axis=1), cases(((3, 4),), ord="fro", axis=(0, 1)),
-        cases(((3, 4),), ord=2, axis=0, keepdims=True)), _norm_shape, dtype=float_dtype),
+        cases(((3, 4),), ord=2, axis=0, keepdims=True)), _norm_shape, dtype=float_dtype,
+        needs=("ans x",)),
 ]
 
 

@@ -304,7 +304,8 @@ def _repeat_shape(s, repeats, axis=None):
         ax = normalize_axis(axis, len(s))[0]
     r = np.asarray(repeats)
     if r.dtype.kind not in "iu" or r.ndim > 1 or np.any(r < 0):
-        raise ValueError(f"repeats must be a non-negative int or 1-D array of them, got {repeats!r}")
+        raise ValueError(f"repeats must be a non-negative int or a 1-D array of them, "
+                         f"got {repeats!r}")
     if r.ndim == 1:
         if s[ax] is not None and r.size not in (1, s[ax]):
             raise ValueError(f"{r.size} repeat counts for an axis of size {s[ax]}")
@@ -440,21 +441,23 @@ def _variadic(rng, shapes, **attrs):
 
 
 OPS = [
-    Op("transpose", transpose, (_transpose_vjp,), _transpose_shape, differentiable_vjp=True,
+    Op("transpose", transpose, (_transpose_vjp,), _transpose_shape, needs=("",),
+       differentiable_vjp=True,
        samples=chain(cases(((2, 3),)), cases(((2, 3, 4),), axes=(1, 2, 0)),
                      cases(((2, 3, 4),), axes=(-1, 0, 1)))),
-    Op("reshape", reshape, (_back_to_shape,), _reshape_shape, differentiable_vjp=True,
+    Op("reshape", reshape, (_back_to_shape,), _reshape_shape, needs=("",), differentiable_vjp=True,
        samples=chain(cases(((2, 3),), shape=(3, 2)), cases(((2, 3, 2),), shape=(-1, 4)),
                      cases(((6,),), shape=6))),
-    Op("expand_dims", expand_dims, (_back_to_shape,), _expand_dims_shape, differentiable_vjp=True,
+    Op("expand_dims", expand_dims, (_back_to_shape,), _expand_dims_shape, needs=("",),
+       differentiable_vjp=True,
        samples=chain(cases(((2, 3),), axis=0), cases(((2, 3),), axis=(-1, 1)))),
-    Op("squeeze", squeeze, (_back_to_shape,), _squeeze_shape, differentiable_vjp=True,
+    Op("squeeze", squeeze, (_back_to_shape,), _squeeze_shape, needs=("",), differentiable_vjp=True,
        samples=chain(cases(((2, 1, 3, 1),)), cases(((2, 1, 3, 1),), axis=-1))),
     Op("broadcast_to", broadcast_to, (lambda g, ans, x, shape: unbroadcast(g, x),),
-       _broadcast_to_shape, differentiable_vjp=True,
+       _broadcast_to_shape, needs=("",), differentiable_vjp=True,
        samples=chain(cases(((3,),), shape=(2, 3)), cases(((2, 1),), shape=(4, 2, 3)))),
     Op("flip", flip, (lambda g, ans, x, axis=None: np.flip(g, axis),), _flip_shape,
-       differentiable_vjp=True,
+       needs=("",), differentiable_vjp=True,
        samples=chain(cases(((2, 3),)), cases(((2, 3, 4),), axis=1), cases(((2, 3),), axis=(0, 1)))),
     Op("concatenate", concatenate, _concatenate_vjp, _concatenate_shape, variadic=True,
        differentiable_vjp=True,
@@ -466,22 +469,22 @@ OPS = [
        samples=lambda rng: [_variadic(rng, [(2, 3), (2, 3)]),
                             _variadic(rng, [(2, 3)] * 3, axis=-1),
                             _variadic(rng, [(3,), (3,)], axis=1)]),
-    Op("split", split, (_split_vjp,), _split_shape, differentiable_vjp=True,
+    Op("split", split, (_split_vjp,), _split_shape, needs=("",), differentiable_vjp=True,
        public=_split_public,
        samples=chain(cases(((6, 2),), indices_or_sections=3, piece=1),
                      cases(((2, 7),), indices_or_sections=[2, 5], axis=1, piece=2),
                      cases(((2, 7),), indices_or_sections=[2, 5], axis=-1, piece=0),
                      cases(((5,),), indices_or_sections=[3, 9], piece=1))),
-    Op("tile", tile, (_tile_vjp,), _tile_shape, differentiable_vjp=True,
+    Op("tile", tile, (_tile_vjp,), _tile_shape, needs=("",), differentiable_vjp=True,
        samples=chain(cases(((2, 3),), reps=(2, 1)), cases(((3,),), reps=(2, 2)),
                      cases(((2, 3),), reps=3))),
     Op("repeat", repeat, (_repeat_vjp,), _repeat_shape,
-       samples=chain(cases(((2, 3),), repeats=2, axis=1), cases(((2, 3),), repeats=2),
+       needs=("",), samples=chain(cases(((2, 3),), repeats=2, axis=1), cases(((2, 3),), repeats=2),
                      cases(((3, 2),), repeats=[1, 0, 3], axis=0))),
-    Op("pad", pad, (_pad_vjp,), _pad_shape, differentiable_vjp=True,
+    Op("pad", pad, (_pad_vjp,), _pad_shape, needs=("",), differentiable_vjp=True,
        samples=chain(cases(((2, 3),), pad_width=1), cases(((2, 3),), pad_width=((0, 1), (2, 0))),
                      cases(((2, 3),), pad_width=(1, 2), constant_values=5.0))),
-    Op("getitem", getitem, (_getitem_vjp,), _getitem_shape, samples=_index_samples),
+    Op("getitem", getitem, (_getitem_vjp,), _getitem_shape, needs=("",), samples=_index_samples),
 ]
 
 
