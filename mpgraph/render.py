@@ -322,6 +322,9 @@ def _graph_and_snapshot(graph: Any, run: Any):
         except AttributeError:
             raise GraphError(f"mpgraph: render: expected a Graph or a Run, got "
                              f"{type(graph).__name__}") from None
+    schedule = getattr(run, "schedule", None)
+    if schedule is not None and schedule.graph() is not graph:
+        raise GraphError("mpgraph: render: the run is of another graph")
     snap = None if run is None else Snapshot.of(run)
     if snap is not None:
         missing = [n for n in snap.values if n not in graph]

@@ -197,3 +197,39 @@ def test_graph_and_run_display_themselves_in_jupyter():
     assert "<svg" in g._repr_svg_()
     bundle = run._repr_mimebundle_()
     assert f"w̄ = {fmt(want['wbar'])}" in bundle["image/svg+xml"]
+
+
+def test_a_run_of_another_graph_is_refused():
+    g, run, _ = logistic()
+    other, _, _ = logistic()
+    with pytest.raises(mg.GraphError, match="the run is of another graph"):
+        mg.render(other, run)
+
+
+def test_collapse_true_boxes_every_top_level_scope_and_bundles_parallel_edges():
+    g, L = mlp(2)
+    src = mg.render(g, collapse=True).source
+    assert "layer1/</B>" in src and "layer2/</B>" in src and "cluster_" not in src
+    # layer1's box feeds layer2's box through one edge (layer1/h into layer2's matmul)
+    g2 = mg.Graph()
+    x = g2.input("x", shape=(2,))
+    with g2.scope("a"):
+        h = mg.ops.tanh(x, name="h")
+    with g2.scope("b"):
+        y = mg.ops.sum(h * h, name="y")                  # two edges from a/h into b
+    src = mg.render(g2, collapse=["a", "b"]).source
+    assert ">2 edges<" in src
+
+
+def test_compact_boxes_are_one_row_left_to_right_and_stacked_top_to_bottom():
+    g, run, want = logistic()
+    lr = line_of(mg.render(g, run, detail="compact").source, rf"^\s*{node_id(g, 'z')} \[")
+    tb = line_of(mg.render(g, run, detail="compact", rankdir="TB").source, rf"^\s*{node_id(g, 'z')} \[")
+    assert lr.count("<TR>") == 1 and tb.count("<TR>") == 3            # name, value, signal
+    assert "· float64" not in lr and f"z\u0304 = {fmt(want['zbar'])}" in lr
+
+
+def test_title_and_legend_can_be_replaced_or_left_out():
+    g, run, _ = logistic()
+    src = mg.render(g, run, title="slide 15", legend=False).source
+    assert "<B>slide 15</B>" in src and "largest |entry|" not in src
