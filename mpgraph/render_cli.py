@@ -2,7 +2,8 @@
 
 FILE is a graph saved with ``mg.save`` (``NAME.json`` beside ``NAME.npz``). The picture is
 written next to it as ``NAME.svg`` unless ``--out`` says otherwise; ``--format dot`` writes the
-DOT source, which needs no layout program.
+DOT source, which needs no layout program; ``--format html`` writes a page that steps through
+the saved backward pass (see :mod:`mpgraph.stepper`).
 """
 from __future__ import annotations
 
@@ -14,12 +15,13 @@ from .errors import MpgraphError
 from .io import load, paths
 from .layout import write
 from .render import VIEWS, render
+from .stepper import write_steps
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="a graph saved with mg.save (NAME.json, with NAME.npz beside it)")
     parser.add_argument("--view", choices=VIEWS, default="forward")
-    parser.add_argument("--format", choices=("svg", "png", "pdf", "dot"), default=None,
+    parser.add_argument("--format", choices=("svg", "png", "pdf", "dot", "html"), default=None,
                         help="default: the suffix of --out, else svg")
     parser.add_argument("--out", help="the file to write (default: NAME.FORMAT beside FILE)")
     parser.add_argument("--rankdir", choices=("LR", "TB"), default="LR",
@@ -42,9 +44,13 @@ def main(args: argparse.Namespace | list[str]) -> int:
     out = Path(args.out) if args.out else paths(args.file)[0].with_suffix("." + fmt)
     try:
         graph, run = load(args.file)
-        dot = render(graph, None if args.no_run else run, view=args.view, rankdir=args.rankdir,
-                     collapse=args.collapse, focus=args.focus, radius=args.radius,
-                     max_nodes=args.max_nodes)
+        options = {"rankdir": args.rankdir, "collapse": args.collapse, "focus": args.focus,
+                   "radius": args.radius, "max_nodes": args.max_nodes}
+        if fmt == "html":
+            write_steps(graph, None if args.no_run else run, out, view=args.view, **options)
+            print(out)
+            return 0
+        dot = render(graph, None if args.no_run else run, view=args.view, **options)
         if fmt == "dot":
             out.write_text(dot.source)
         else:

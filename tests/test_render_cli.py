@@ -52,3 +52,18 @@ def test_a_bad_file_is_reported_not_raised(tmp_path, capsys):
     (tmp_path / "x.json").write_text("[]")
     assert main([str(tmp_path / "x.json")]) == 1
     assert "not a saved mpgraph graph" in capsys.readouterr().err
+
+
+def test_html_steps_through_the_saved_backward_pass(tmp_path):
+    path, zbar = saved(tmp_path)
+    assert main([str(path), "--format", "html", "--view", "backward"]) == 0
+    page = (tmp_path / "net.html").read_text()
+    assert page.count("<svg") == 4 and "step 1 of 2: y sends 1 message: to z" in page
+
+
+def test_html_without_saved_messages_is_reported(tmp_path, capsys):
+    g = mg.Graph()
+    y = mg.ops.tanh(g.input("x"), name="y")
+    mg.save(g, tmp_path / "plain", g.forward(y, {"x": 1.0}).backward())
+    assert main([str(tmp_path / "plain.json"), "--format", "html"]) == 1
+    assert "keep_messages=True" in capsys.readouterr().err
