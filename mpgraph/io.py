@@ -299,7 +299,15 @@ class _Reader:
             return [self.decode(x, where) for x in v]
         if not isinstance(v, dict):
             return v
-        if len(v) == 1 or set(v) == {"$scalar", "dtype"}:
+        try:
+            return self._tagged(v, where)
+        except (TypeError, ValueError) as e:
+            raise self.fail(where, f"cannot read {json.dumps(v)[:80]}: {e}") from None
+
+    def _tagged(self, v: dict, where: str) -> Any:
+        if set(v) == {"$scalar", "dtype"}:
+            return np.dtype(v["dtype"]).type(self.decode(v["$scalar"], where))
+        if len(v) == 1:
             tag, body = next(iter(v.items()))
             if tag == "$array":
                 if body not in self.arrays:
@@ -319,6 +327,4 @@ class _Reader:
                 return np.dtype(body)
             if tag == "$dict":
                 return {k: self.decode(x, where) for k, x in body.items()}
-            if tag == "$scalar":
-                return np.dtype(v["dtype"]).type(self.decode(body, where))
         raise self.fail(where, f"unknown tagged value {json.dumps(v)[:80]}")
