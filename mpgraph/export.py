@@ -67,13 +67,13 @@ def to_networkx(graph: Any, run: Any = None) -> nx.MultiDiGraph:
     return G
 
 
-def flat(G: nx.MultiDiGraph, *, arrays_as: str = "json") -> nx.MultiDiGraph:
+def flat(G: nx.MultiDiGraph) -> nx.MultiDiGraph:
     """A copy of an annotated graph with only strings, numbers and booleans as attributes.
 
-    A scalar value, signal or message becomes a float; a larger array becomes JSON text of its
-    entries (``arrays_as="json"``) and gets a ``*_summary`` next to it; ``attrs`` becomes its
-    ``repr``; ``shape`` and ``dtype`` become strings. NaN and Inf stay floats in GraphML and
-    become the strings ``"nan"``, ``"inf"`` in JSON text.
+    A real scalar value, signal or message becomes a float; any other array becomes JSON text
+    of its entries (NaN and Inf as the strings ``"nan"``, ``"inf"``); each gets a
+    ``*_summary`` beside it. ``attrs`` becomes its ``repr``; ``shape``, ``dtype`` and ``op``
+    become strings (empty when unknown).
     """
     H = nx.MultiDiGraph()
     for n, data in G.nodes(data=True):

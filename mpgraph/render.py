@@ -111,7 +111,7 @@ def summary(x: Any) -> str:
         return "?"
     a = np.asarray(x)
     if a.size == 1:
-        return fmt(a.reshape(()).item() if a.dtype.kind in "biuc" else a.reshape(())[()])
+        return fmt(a.reshape(())[()])
     if a.size == 0:
         return f"empty {a.shape}"
     if a.ndim == 1 and a.size <= 4:
@@ -149,10 +149,7 @@ def magnitude_colour(x: Any) -> tuple[str, str, str]:
     m = float(np.max(np.abs(a)))
     if m == 0:
         return ZERO
-    for bound, text, fill, font in MAGNITUDES:
-        if m < bound:
-            return text, fill, font
-    return MAGNITUDES[-1][1:]
+    return next(rest for bound, *rest in MAGNITUDES if m < bound)  # the last bound is inf
 
 
 def _nonfinite(x: Any) -> bool:
@@ -191,7 +188,7 @@ class Shown:
     """Which parts of the backward pass a picture shows (all of them, except in the frames of
     :func:`mpgraph.stepper.backward_steps`).
 
-    Hidden parts are drawn in transparent ink, so every frame of a stepped pass has the same
+    Hidden parts are drawn in the colour of their background, so every frame of a stepped pass has the same
     layout and only the ink changes.
     """
 
@@ -550,7 +547,7 @@ class _Picture:
                     t = "- " + t[1:]
                 elif i:
                     t = "+ " + t
-                terms.append(_ink(t, self.shown.message(key), font))
+                terms.append(_ink(t, self.shown.message(key), font, fill))
             scalar = all(np.size(self.message(k)) == 1 for k in keys)
             sums = " ".join(terms) if scalar else _ink(f"sum of {len(keys)} messages", True, font)
             return [f'<TD BGCOLOR="{fill}">{_ink(bar(_short(name)) + " =", True, font)} {sums}</TD>',
@@ -696,8 +693,10 @@ class _Picture:
                      arrowhead="none")
 
 
-def _ink(text: str, visible: bool, colour: str) -> str:
-    return f'<FONT COLOR="{colour if visible else "transparent"}">{text}</FONT>'
+def _ink(text: str, visible: bool, colour: str, background: str = "white") -> str:
+    # Hidden text is inked in its background colour rather than "transparent", which older
+    # Graphviz writes to SVG as opaque near-white.
+    return f'<FONT COLOR="{colour if visible else background}">{text}</FONT>'
 
 
 def _plain(text: str) -> str:

@@ -5,7 +5,7 @@ received every message from its children; their sum is its error signal, and its
 signal into one message per parent. :func:`backward_steps` draws one frame per such step: the
 node of the step in yellow, the messages that arrived at it and the ones it sends drawn bold, the
 partial sums of the nodes still waiting for messages showing the terms that have arrived so far.
-Every frame has the same layout (what is not known yet is drawn in transparent ink), so the
+Every frame has the same layout (what is not known yet is inked in the colour of its background), so the
 frames can be flipped through like a film: :func:`write_steps` writes them as SVG files or as one
 self-contained HTML page with previous and next buttons.
 

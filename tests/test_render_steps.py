@@ -33,10 +33,12 @@ def test_frames_follow_reverse_topological_order_with_partial_sums():
     assert "seed L\u0304 = 1" in caption(frames[0])
     first, after_L, after_a, done = (f.source for f in frames)
     # L = a w sends L̄ a = 6 to w; a = w x gets ā = L̄ w = 3 and sends ā x = 6 to w: w̄ = 12
-    assert set(ink(first, "6")) == {"transparent"}                         # nothing sent yet
-    w_row = re.search(r"w\u0304 =</FONT>(.*?)</TD>", after_L).group(1)
-    assert re.findall(r'COLOR="([^"]+)">(?:\+ )?6<', w_row) == ["black", "transparent"]  # 1 of 2 arrived
-    assert ink(after_L, "= 12") == ["transparent"]                        # the sum is not formed yet
+    # hidden text is inked in the colour of the cell behind it
+    assert "black" not in ink(first, "6")                                  # nothing sent yet
+    fill, w_row = re.search(r'<TD BGCOLOR="([^"]+)"><FONT COLOR="black">w\u0304 =</FONT>(.*?)</TD>',
+                            after_L).groups()
+    assert re.findall(r'COLOR="([^"]+)">(?:\+ )?6<', w_row) == ["black", fill]  # 1 of 2 arrived
+    assert ink(after_L, "= 12") == ["white"]                              # the sum is not formed yet
     assert ink(after_a, "= 12") == ["black"]                              # both arrived: w̄ = 12
     assert 'BGCOLOR="#ffd92f"' in after_a and "#ffd92f" not in done       # the node of the step
 
