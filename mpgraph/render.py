@@ -69,6 +69,7 @@ KINDS = {  # header fill, table border, corner style
     "param": ("#fce5cd", "#b45f06", ""),
     "op": ("#f3f3f3", "#555555", ' STYLE="ROUNDED"'),
 }
+INFIX = {"add": "+", "subtract": "-", "multiply": "×", "divide": "/", "power": "^", "matmul": "@"}
 CURRENT = "#ffd92f"  # the node whose step of the backward pass is shown
 FONT = "Helvetica"
 CAPTION_WIDTH = 720  # points
@@ -503,7 +504,9 @@ class _Picture:
     def _node_label(self, node) -> str:
         fill, border, style = KINDS[node.kind]
         head = f"<B>{html.escape(_short(node.name))}</B>"
-        if not self.full and node.kind == "op" and not _short(node.name).startswith(node.op.name.replace(".", "_")):
+        if self.full and node.kind == "op":
+            head += f' <FONT COLOR="{GREY}">= {html.escape(self._formula(node))}</FONT>'
+        elif node.kind == "op" and not _short(node.name).startswith(node.op.name.replace(".", "_")):
             head += f' <FONT COLOR="{GREY}" POINT-SIZE="10">{html.escape(node.op.name)}</FONT>'
         # The node of the current step is marked by colour alone: every frame of a stepped
         # backward pass must keep the same layout.
@@ -560,6 +563,23 @@ class _Picture:
         if np.ndim(node._value):
             text += f'<BR/><FONT POINT-SIZE="8">const {html.escape(str(node.shape))}</FONT>'
         return f'<<FONT POINT-SIZE="10" COLOR="{GREY}">{text}</FONT>>'
+
+    def _formula(self, node) -> str:
+        """What an op node computes from its arguments: ``w × x``, ``sigmoid(z)``,
+        ``sum(h, axis=0)``; scalar constants by value, attributes other than defaults."""
+        args = [summary(p._value) if p.kind == "const" and np.size(p._value) == 1 else _short(p.name)
+                for p in node.args]
+        name = node.op.name
+        if name in INFIX and len(args) == 2:
+            return f"{args[0]} {INFIX[name]} {args[1]}"
+        if name == "negative":
+            return f"-{args[0]}"
+        if len(args) > 3:
+            args = [args[0], "...", args[-1], f"{len(node.args)} args"]
+        defaults = node.op.attr_defaults
+        args += [f"{k}={v!r}" for k, v in node.attrs.items()
+                 if k not in defaults or not _same(v, defaults[k])]
+        return f"{name}({', '.join(args)})"
 
     def _shape_dtype(self, node) -> list[str]:
         """The static shape and dtype, or those of the run's value where they are unknown."""
@@ -691,6 +711,13 @@ class _Picture:
             backward = self.view == "backward"
             dot.edge(*(ends[::-1] if backward else ends), style="dotted", color="#bbbbbb",
                      arrowhead="none")
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):  # arrays: never the default
+        return False
 
 
 def _ink(text: str, visible: bool, colour: str, background: str = "white") -> str:

@@ -43,6 +43,7 @@ def test_nodes_show_value_and_error_signal_in_bar_notation():
     assert f"= {fmt(want['y'])}" in y_line
     assert f"y\u0304 = {fmt(want['ybar'])}" in y_line
     assert "sigmoid · () · float64" in y_line          # op, shape, dtype
+    assert "= sigmoid(z)<" in y_line and "= wx + b<" in src and "= 0.5 × power_1<" in src
     assert f"z̄ = {fmt(want['zbar'])}" in line_of(src, rf"^\s*{node_id(g, 'z')} \[")
     assert f"w̄ = {fmt(want['wbar'])}" in line_of(src, rf"^\s*{node_id(g, 'w')} \[")
     assert "L̄ = 1" in src
@@ -172,6 +173,15 @@ def test_magnitude_colours_follow_the_legend():
     run = g.forward(y, {"x": 1.0}).backward()
     x_line = line_of(mg.render(g, run).source, rf"^\s*{node_id(g, 'x')} \[")
     assert "x̄ = 1e-09" in x_line and "#4575b4" in x_line   # the "vanishing" colour
+
+
+def test_formula_shows_attributes_other_than_defaults():
+    g = mg.Graph()
+    x = g.input("x", shape=(2, 3))
+    mg.ops.sum(x, axis=0, name="s")
+    mg.ops.mean(x, name="m")
+    src = mg.render(g).source
+    assert "= sum(x, axis=0)<" in src and "= mean(x)<" in src
 
 
 def test_options_are_checked():
