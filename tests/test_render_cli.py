@@ -1,4 +1,6 @@
 """``mpgraph render FILE``: a saved graph and run to svg, png, pdf or DOT."""
+import os
+import pathlib
 import subprocess
 import sys
 
@@ -43,7 +45,8 @@ def test_through_the_mpgraph_command(tmp_path):
     path, zbar = saved(tmp_path)
     done = subprocess.run([sys.executable, "-m", "mpgraph.cli", "render", str(path), "--view",
                            "both", "--collapse", "unit", "--out", str(tmp_path / "c.svg")],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(pathlib.Path(__file__).parents[1])})
     assert done.returncode == 0, done.stderr
     assert "collapsed: 2 nodes" in (tmp_path / "c.svg").read_text()
 
