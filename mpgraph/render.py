@@ -767,6 +767,6 @@ def repr_mimebundle(obj: Any, **options: Any) -> dict[str, str]:
     from .layout import LayoutError, pipe
     dot = render(obj, **options)
     try:
-        return {"image/svg+xml": pipe(dot, "svg").decode()}
+        return {"image/svg+xml": pipe(dot, "svg").decode(), "text/plain": repr(obj)}
     except LayoutError as e:
         return {"text/plain": f"{obj!r}\n{e}"}
