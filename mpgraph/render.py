@@ -38,6 +38,7 @@ True
 from __future__ import annotations
 
 import html
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -233,8 +234,9 @@ def render(graph: Any, run: Any = None, view: str = "forward", *, rankdir: str =
     view : {"forward", "backward", "both"}
     rankdir : {"LR", "TB", "RL", "BT"}
         Left to right (default) or top to bottom.
-    focus : node or name, optional
-        Draw only the nodes within ``radius`` edges of this one (either direction).
+    focus : node, name or exception, optional
+        Draw only the nodes within ``radius`` edges of this one (either direction); an mpgraph
+        error stands for the first node it names.
     radius : int
     depth : int, optional
         Draw only the nodes at most ``depth`` edges above an output (a node without children,
@@ -274,6 +276,8 @@ def render(graph: Any, run: Any = None, view: str = "forward", *, rankdir: str =
     True
     """
     g, snap = _graph_and_snapshot(graph, run)
+    if isinstance(focus, BaseException):
+        focus = _named_node(g, focus)
     if view not in VIEWS:
         raise GraphError(f"mpgraph: render: view must be one of {', '.join(VIEWS)}, got {view!r}")
     if detail not in ("auto", "full", "compact"):
@@ -307,6 +311,15 @@ def render(graph: Any, run: Any = None, view: str = "forward", *, rankdir: str =
     # Set last: the clusters above must not inherit the picture's title as their label.
     dot.attr(label=_title(g, snap, view, items, notes, title, shown, key))
     return dot
+
+
+def _named_node(g, error: BaseException) -> str:
+    """The first node of ``g`` that an error message names (``... at node 'layer1/h': ...``,
+    ``input 'x' has shape ...``)."""
+    for name in re.findall(r"'([^']+)'", str(error)):
+        if name in g:
+            return name
+    raise GraphError(f"mpgraph: render: focus: the error names no node of this graph ({error})")
 
 
 def _graph_and_snapshot(graph: Any, run: Any):

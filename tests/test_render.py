@@ -244,3 +244,13 @@ def test_title_and_legend_can_be_replaced_or_left_out():
     g, run, _ = logistic()
     src = mg.render(g, run, title="slide 15", legend=False).source
     assert "<B>slide 15</B>" in src and "largest |entry|" not in src
+
+
+def test_focus_on_the_node_an_error_names():
+    g, L = mlp(3)
+    with pytest.raises(mg.FeedError) as info:
+        g.forward(L, {"x": np.ones(5)})                 # x has shape (4,)
+    src = mg.render(g, focus=info.value, radius=1).source
+    assert "focus on &#x27;x&#x27;, radius 1: 2 of" in src   # x and the matmul that uses it
+    with pytest.raises(mg.GraphError, match="the error names no node"):
+        mg.render(g, focus=ValueError("nothing here"))
