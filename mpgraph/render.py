@@ -74,6 +74,7 @@ INFIX = {"add": "+", "subtract": "-", "multiply": "×", "divide": "/", "power": 
 CURRENT = "#ffd92f"  # the node whose step of the backward pass is shown
 FONT = "Helvetica"
 CAPTION_WIDTH = 720  # points
+MAX_TERMS, MAX_TERMS_COMPACT = 6, 3  # messages written out in a fan-out's sum; beyond, a count
 BUSY_BOX = 4  # edges in or out of a collapsed scope beyond which they go unlabelled
 GREY = "#666666"
 FULL_DETAIL_UP_TO = 40  # drawn nodes; above this, "auto" detail drops the op/shape/dtype line
@@ -554,7 +555,7 @@ class _Picture:
         complete = self.shown.signal(name)
         keys = self.received.get(name, [])
         total = f'<TD BGCOLOR="{fill if complete else "white"}">'
-        if len(keys) > 1 and (self.full or len(keys) <= 3):
+        if len(keys) > 1:
             terms = []
             for i, key in enumerate(keys):
                 m = self.message(key)
@@ -564,8 +565,9 @@ class _Picture:
                 elif i:
                     t = "+ " + t
                 terms.append(_ink(t, self.shown.message(key), font, fill))
-            scalar = all(np.size(self.message(k)) == 1 for k in keys)
-            sums = " ".join(terms) if scalar else _ink(f"sum of {len(keys)} messages", True, font)
+            listed = all(np.size(self.message(k)) == 1 for k in keys) and len(keys) <= (
+                MAX_TERMS if self.full else MAX_TERMS_COMPACT)
+            sums = " ".join(terms) if listed else _ink(f"Σ of {len(keys)} messages", True, font)
             return [f'<TD BGCOLOR="{fill}">{_ink(bar(_short(name)) + " =", True, font)} {sums}</TD>',
                     total + _ink("= " + html.escape(summary(signal)), complete, font) + "</TD>"]
         return [total + _ink(f"{bar(_short(name))} = {html.escape(summary(signal))}", complete, font)

@@ -254,3 +254,13 @@ def test_focus_on_the_node_an_error_names():
     assert "focus on &#x27;x&#x27;, radius 1: 2 of" in src   # x and the matmul that uses it
     with pytest.raises(mg.GraphError, match="the error names no node"):
         mg.render(g, focus=ValueError("nothing here"))
+
+
+def test_a_wide_fan_out_counts_its_messages():
+    g = mg.Graph()
+    x = g.input("x")
+    L = mg.ops.sum(mg.ops.stack([x * float(k) for k in range(1, 11)]), name="L")
+    run = g.forward(L, {"x": 1.0}).backward(keep_messages=True)
+    for detail in ("full", "compact"):
+        x_line = line_of(mg.render(g, run, detail=detail).source, rf"^\s*{node_id(g, 'x')} \[")
+        assert "Σ of 10 messages" in x_line and "= 55<" in x_line      # x̄ = 1 + 2 + ... + 10
