@@ -20,6 +20,7 @@ def scoped_net():
     picked = h[np.array([0, 2, 0])]                      # an array index, repeated on purpose
     part = picked[(slice(None), Ellipsis, 1)]            # a tuple holding a slice and Ellipsis
     s = mg.ops.sum(part * np.float32(0.5), axis=(0,), keepdims=False, name="s")
+    mg.ops.mean(h, axis=np.int64(1), name="m")            # a NumPy scalar attribute, off the loss path
     L = mg.ops.softmax_cross_entropy(mg.ops.reshape(s, (1, 1)) + h[:1], labels, name="L")
     return g, L
 
