@@ -204,7 +204,7 @@ class Run:
         only through arguments that their ops declare non-differentiable."""
         nodes = self.schedule.nodes
         for s in plan.wrt:
-            dtype = np.result_type(self.values[s])
+            dtype = _shape_dtype(self.values[s])[1]
             if dtype.kind not in "fc":
                 raise GraphError(f"mpgraph: node '{nodes[s].name}' has dtype {dtype}: only float "
                                  "values carry gradients")
@@ -214,8 +214,7 @@ class Run:
 
 
 def _seed(node: Node, value: Any, seed: Any) -> Any:
-    shape = np.shape(value)
-    dtype = np.result_type(value)
+    shape, dtype = _shape_dtype(value)
     if seed is None:
         if shape != ():
             raise ShapeError(f"mpgraph: backward from node '{node.name}' needs a seed: its value has "
@@ -359,6 +358,12 @@ def _backward(run: Run, plan, signals: list, messages: dict | None, keep: set | 
         for j in plan.sources:
             if signals[j] is not None:
                 on_signal(run=run, node=nodes[j], signal=signals[j])
+
+
+def _shape_dtype(value: Any) -> tuple[tuple, np.dtype]:
+    if type(value) is np.ndarray or isinstance(value, np.generic):
+        return value.shape, value.dtype
+    return np.shape(value), np.result_type(value)
 
 
 _stand_ins: dict[tuple, np.ndarray] = {}

@@ -119,13 +119,18 @@ def _is_index(labels):
     return np.asarray(labels).dtype.kind in "iu"
 
 
-def _class_indices(labels, logits, axis):
-    """``labels`` as indices along ``axis`` of ``logits``, checked to be classes."""
+def _class_index(labels, logits, axis):
+    """The index that picks from ``logits`` the class each label names along ``axis``
+    (``logits[index]`` has the labels' shape); the labels are checked to be classes."""
+    labels = np.asarray(labels)
+    axis = normalize_axis(axis, np.ndim(logits))[0]
     n = np.shape(logits)[axis]
-    if np.size(labels) and (np.min(labels) < 0 or np.max(labels) >= n):
-        raise ValueError(f"class labels must lie in [0, {n}), got values from {np.min(labels)} "
-                         f"to {np.max(labels)}")
-    return np.expand_dims(labels, axis)
+    if labels.size and (labels.min() < 0 or labels.max() >= n):
+        raise ValueError(f"class labels must lie in [0, {n}), got values from {labels.min()} "
+                         f"to {labels.max()}")
+    rest = [np.arange(d).reshape((d,) + (1,) * (labels.ndim - 1 - k))  # the other axes
+            for k, d in enumerate(labels.shape)]
+    return (*rest[:axis], labels, *rest[axis:])
 
 
 def softmax_cross_entropy(logits, labels, axis=-1, reduction="mean"):
@@ -137,8 +142,7 @@ def softmax_cross_entropy(logits, labels, axis=-1, reduction="mean"):
     """
     logp = log_softmax(logits, axis)
     if _is_index(labels):
-        picked = np.take_along_axis(logp, _class_indices(labels, logits, axis), axis)
-        return _reduce(-np.squeeze(picked, axis), reduction)
+        return _reduce(-logp[_class_index(labels, logits, axis)], reduction)
     return _reduce(-np.sum(labels * logp, axis=axis), reduction)
 
 
@@ -150,8 +154,7 @@ def _ce_signal(g, logits, axis, reduction):
 def _ce_vjp_logits(g, ans, logits, labels, axis=-1, reduction="mean"):
     p = softmax(logits, axis)  # a fresh array: updated in place below
     if _is_index(labels):
-        idx = _class_indices(labels, logits, axis)
-        np.put_along_axis(p, idx, np.take_along_axis(p, idx, axis) - 1, axis)
+        p[_class_index(labels, logits, axis)] -= 1
     else:
         p *= np.sum(labels, axis=axis, keepdims=True)
         p -= labels
