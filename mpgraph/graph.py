@@ -296,9 +296,10 @@ class Graph:
         from .run import Run
         sched = self.schedule(loss)
         reached = [t for t in targets if t.name in sched.slot]
-        run = Run.for_gradients(sched, loss, reached, feed)
-        found = dict(zip((t.name for t in reached), run.grads_of(reached)))
-        grads = [found[t.name] if t.name in found else _zeros_like(t) for t in targets]
+        grads = Run.for_gradients(sched, loss, reached, feed).grads_of(reached)
+        if len(reached) < len(targets):
+            found = iter(grads)
+            grads = [next(found) if t.name in sched.slot else _zeros_like(t) for t in targets]
         return grads[0] if single else grads
 
     def schedule(self, outputs: NodeLike | Iterable[NodeLike]):

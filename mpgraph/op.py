@@ -284,7 +284,8 @@ def unbroadcast(g, x):
     lead = len(gshape) - len(shape)
     axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape)
                                       if n == 1 and gshape[lead + i] != 1)
-    g = np.sum(g, axis=axes, keepdims=False) if axes else g
+    if axes:  # the method skips np.sum's dispatch; np.sum also takes graph nodes
+        g = g.sum(axis=axes) if type(g) is np.ndarray else np.sum(g, axis=axes, keepdims=False)
     return np.reshape(g, shape) if g.shape != shape else g
 
 
