@@ -264,7 +264,7 @@ def _convert_feed(node: Node, value: Any) -> np.ndarray:
     return arr
 
 
-def _forward(run: Run, sched: Schedule, feed, steps: list) -> list:
+def _forward(run: Run, sched: Schedule, feed, steps: tuple) -> list:
     vals: list = [None] * len(sched.nodes)
     run.values = vals  # observers may look at the values computed so far
     nodes = sched.nodes
@@ -281,7 +281,7 @@ def _forward(run: Run, sched: Schedule, feed, steps: list) -> list:
                 on_value(run=run, node=nodes[i], value=vals[i])
     i = -1
     try:
-        for i, fn, a, free in steps:
+        for i, fn, a, free in zip(*steps):
             n = len(a)
             if n == 1:
                 vals[i] = fn(vals[a[0]])
@@ -310,7 +310,7 @@ def _backward(run: Run, plan, signals: list, messages: dict | None, keep: set | 
     owned = [False] * len(signals)  # whether the signal is a sum this pass allocated
     i = k = -1
     try:
-        for i, a, ks, vjps, free in plan.steps:
+        for i, a, ks, vjps, free in zip(*plan.steps):
             g = signals[i]
             if g is None:
                 continue

@@ -46,18 +46,16 @@ class Schedule:
         self._plans: dict[tuple, BackwardPlan] = {}
 
     @property
-    def steps(self) -> list[tuple]:
-        """``(slot, bound forward, argument slots, ())`` for each op node: nothing is freed.
-        Made on first use (``mg.grad`` runs only its plan's forward steps)."""
+    def steps(self) -> tuple[list, list, list, list]:
+        """The forward steps as parallel lists, one entry per op node: slots, bound forward
+        functions, argument slots, and the slots to free after each (none here). Parallel
+        lists rather than a tuple per step: fewer objects for the garbage collector to track."""
         if self._steps is None:
-            self._steps = self.forward_steps({})
+            nodes = self.nodes
+            fns = [_bind(nodes[i].op.forward, nodes[i].attrs) for i in self.op_slots]
+            self._steps = (self.op_slots, fns, [self.args[i] for i in self.op_slots],
+                           [()] * len(fns))
         return self._steps
-
-    def forward_steps(self, frees: dict[int, tuple[int, ...]]) -> list[tuple]:
-        """The forward steps, with the slots to free after the ``k``-th op as ``frees[k]``."""
-        nodes, args = self.nodes, self.args
-        return [(i, _bind(nodes[i].op.forward, nodes[i].attrs), args[i], frees.get(k, ()))
-                for k, i in enumerate(self.op_slots)]
 
     def graph(self):
         return self.nodes[0].graph
@@ -79,15 +77,16 @@ class BackwardPlan:
 
     Attributes
     ----------
-    steps : list
-        ``(slot, argument slots, argnums, vjps, values to free after it)`` in reverse
-        topological order: the node sends a message to ``argument slots[argnums[e]]`` through
-        ``vjps[e]`` (bound to the node's attributes).
-    forward_steps : list
-        The schedule's forward steps, each with the values to free once it has run.
+    steps : tuple of lists
+        Parallel lists, one entry per step in reverse topological order: the node's slot,
+        its argument slots, argnums and vjps (the node sends a message to
+        ``argument slots[argnums[e]]`` through ``vjps[e]``, bound to its attributes), and the
+        values to free after it.
+    forward_steps : tuple of lists
+        The schedule's forward steps, with the values to free once each has run.
 
-    Plans are built at every ``mg.grad`` call, so they allocate few objects per node: tuples
-    that many steps share are made once (``_shared``), and empty free lists are ``()``.
+    Plans are built at every ``mg.grad`` call, so they allocate few objects per node: the
+    argnums and vjps that many steps share are made once, and empty free lists are ``()``.
     """
 
     def __init__(self, sched: Schedule, loss: int, sources: tuple[int, ...] | None) -> None:
@@ -112,7 +111,7 @@ class BackwardPlan:
         below[loss] = True
         last_read = [-1] * n  # the position of the last backward step that reads each value
         shared: dict = {}
-        steps = []
+        slots, argss, kss, vjpss = [], [], [], []
         for i in range(loss, -1, -1):
             op = ops[i]
             if op is None or not below[i]:
@@ -127,7 +126,7 @@ class BackwardPlan:
                         ks.append(k)
             if not ks:
                 continue
-            pos = len(steps)
+            pos = len(slots)
             reads = op.reads
             if reads is None:
                 last_read[i] = pos
@@ -148,7 +147,10 @@ class BackwardPlan:
                 key = (op, *ks)
                 ks, vjps = shared.get(key) or shared.setdefault(
                     key, (tuple(ks), tuple([vjp[k] for k in ks])))
-            steps.append([i, a, ks, vjps, ()])
+            slots.append(i)
+            argss.append(a)
+            kss.append(ks)
+            vjpss.append(vjps)
         self.active = [r and b for r, b in zip(reach, below)]
         self.loss = loss
         self.sources = sorted(src)
@@ -161,17 +163,19 @@ class BackwardPlan:
         kept = set(src)
         kept.update(sched.outputs)
         kept.add(loss)
-        forward_frees: dict[int, tuple] = {}
+        op_slots, fns, fargs, _ = sched.steps
+        forward_frees = [()] * len(op_slots)
+        backward_frees = [()] * len(slots)
         last_use = sched.last_use
         for j in range(n):
             if ops[j] is None or j in kept:
                 continue
             if last_read[j] >= 0:
-                steps[last_read[j]][4] += (j,)
+                backward_frees[last_read[j]] += (j,)
             elif last_use[j] >= 0:
-                forward_frees[last_use[j]] = forward_frees.get(last_use[j], ()) + (j,)
-        self.steps = [tuple(step) for step in steps]
-        self.forward_steps = sched.forward_steps(forward_frees)
+                forward_frees[last_use[j]] += (j,)
+        self.steps = (slots, argss, kss, vjpss, backward_frees)
+        self.forward_steps = (op_slots, fns, fargs, forward_frees)
 
     def unreachable(self, source: int) -> str | None:
         """Why ``source`` cannot get a gradient from the loss, or ``None`` if it can: it
