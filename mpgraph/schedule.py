@@ -97,9 +97,10 @@ class BackwardPlan:
         reach = [False] * n  # on a path from a source through differentiable arguments
         for i in src:
             reach[i] = True
-        for i in range(n):
-            op = ops[i]
-            if op is not None and not reach[i]:
+        op_slots = sched.op_slots
+        for i in op_slots:
+            if not reach[i]:
+                op = ops[i]
                 vjp, variadic = op.vjp, op.variadic
                 for k, j in enumerate(args[i]):
                     if reach[j] and (variadic or vjp[k] is not None):
@@ -112,10 +113,10 @@ class BackwardPlan:
         last_read = [-1] * n  # the position of the last backward step that reads each value
         shared: dict = {}
         slots, argss, kss, vjpss = [], [], [], []
-        for i in range(loss, -1, -1):
-            op = ops[i]
-            if op is None or not below[i]:
+        for i in reversed(op_slots):
+            if i > loss or not below[i]:
                 continue
+            op = ops[i]
             a = args[i]
             vjp, variadic = op.vjp, op.variadic
             ks = []
@@ -163,12 +164,12 @@ class BackwardPlan:
         kept = set(src)
         kept.update(sched.outputs)
         kept.add(loss)
-        op_slots, fns, fargs, _ = sched.steps
+        _, fns, fargs, _ = sched.steps
         forward_frees = [()] * len(op_slots)
         backward_frees = [()] * len(slots)
         last_use = sched.last_use
-        for j in range(n):
-            if ops[j] is None or j in kept:
+        for j in op_slots:
+            if j in kept:
                 continue
             if last_read[j] >= 0:
                 backward_frees[last_read[j]] += (j,)
