@@ -138,7 +138,8 @@ class Graph:
         parents = tuple([a if type(a) is Node and a._graph is ref else self._as_node(a)
                          for a in args])
         full = self._fresh(name, op.name)
-        shape = self._infer_shape(op, parents, attrs, full)
+        shapes = [p.shape for p in parents]
+        shape = None if None in shapes else self._infer_shape(op, parents, shapes, attrs, full)
         dtypes = [p.dtype for p in parents]
         dtype = op.dtype(*dtypes, **attrs) if op.dtype else _promote(dtypes)
         return self._add(full, "op", op, attrs, parents, shape, dtype)
@@ -360,12 +361,12 @@ class Graph:
             if x._graph is not self._ref:
                 raise GraphError(f"mpgraph: node '{x.name}' belongs to another graph")
             return x
+        if type(x) in (float, int):  # the common constant (``y * 0.5``), without the checks
+            return self._add(self._fresh(None, "const"), "const", None, None, (), (), None, x)
         return self.constant(x)
 
-    def _infer_shape(self, op: Op, parents: tuple[Node, ...], attrs: dict, name: str):
-        shapes = [p.shape for p in parents]
-        if None in shapes:
-            return None
+    def _infer_shape(self, op: Op, parents: tuple[Node, ...], shapes: list, attrs: dict,
+                     name: str):
         try:
             if op.shape is not None:
                 return tuple(op.shape(*shapes, **attrs))

@@ -25,18 +25,30 @@ class Schedule:
         self.nodes = order
         slot = self.slot = {n.name: i for i, n in enumerate(order)}
         self.outputs = [slot[o.name] for o in outputs]
-        self.args = args = [tuple([slot[p.name] for p in n.args]) for n in order]
-        self.ops = [n.op for n in order]
+        self.args: list[tuple[int, ...]] = []  # the argument slots of each node
+        self.ops: list = []
         self.op_slots: list[int] = []  # in topological order
         self.consts, self.params, self.inputs = [], [], []  # slots of the other kinds
         self.last_use = last_use = [-1] * len(order)  # the last forward step that reads a slot
+        args, ops, op_slots = self.args, self.ops, self.op_slots
         for i, n in enumerate(order):
+            ops.append(n.op)
+            if n.op is not None:
+                parents = n.args
+                if len(parents) == 1:  # unrolled: this loop runs for every node of mg.grad
+                    a = (slot[parents[0].name],)
+                elif len(parents) == 2:
+                    a = (slot[parents[0].name], slot[parents[1].name])
+                else:
+                    a = tuple([slot[p.name] for p in parents])
+                for j in a:
+                    last_use[j] = len(op_slots)
+                op_slots.append(i)
+                args.append(a)
+                continue
+            args.append(())
             kind = n.kind
-            if kind == "op":
-                for j in args[i]:
-                    last_use[j] = len(self.op_slots)
-                self.op_slots.append(i)
-            elif kind == "const":
+            if kind == "const":
                 self.consts.append(i)
             elif kind == "param":
                 self.params.append(i)
