@@ -57,6 +57,7 @@ class Graph:
         self._schedules: dict[tuple[str, ...], Any] = {}
         self._ref = weakref.ref(self)  # shared by every node: no reference cycle, one object
         self._nx = nx.MultiDiGraph()
+        self._nx_count = 0  # how many nodes of _order _nx has, with their edges
         self._nx_lock = threading.Lock()
 
     @property
@@ -64,13 +65,14 @@ class Graph:
         """The graph as a ``networkx.MultiDiGraph``: nodes by name with ``kind``, ``op`` and
         ``handle`` (the :class:`Node`); edges from argument to op node, keyed by ``argnum``."""
         G = self._nx
-        if len(G) < len(self._order):
+        if self._nx_count < len(self._order):
             with self._nx_lock:
-                for node in self._order[len(G):]:
+                for node in self._order[self._nx_count:]:
                     G.add_node(node.name, kind=node.kind,
                                op=node.op.name if node.op is not None else None, handle=node)
                     for argnum, parent in enumerate(node.args):
                         G.add_edge(parent.name, node.name, key=argnum, argnum=argnum)
+                    self._nx_count += 1  # after its edges: a reader sees whole nodes only
         return G
 
     # -- building -----------------------------------------------------------------------------

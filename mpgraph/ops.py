@@ -20,6 +20,7 @@ from typing import Any
 from .errors import GraphError
 from .node import Node
 from .op import Op, raise_arity
+from . import registry as _registry
 from .registry import get_op, ops as _table
 
 
@@ -113,7 +114,23 @@ def _names(prefix: str) -> list[str]:
 def __getattr__(name: str) -> Any:
     if name.startswith("__"):
         raise AttributeError(name)
-    return _lookup(name)
+    f = _lookup(name)
+    if isinstance(f, OpFunction):  # from now on a plain module attribute, until a rebuild
+        globals()[name] = f
+        _cached.add(name)
+    return f
+
+
+_cached: set[str] = set()
+
+
+def _forget() -> None:
+    for name in list(_cached):
+        globals().pop(name, None)
+        _cached.discard(name)
+
+
+_registry._on_rebuild.append(_forget)
 
 
 def __dir__() -> list[str]:

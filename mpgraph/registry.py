@@ -48,6 +48,7 @@ ENV_STRICT = "MPGRAPH_STRICT_PLUGINS"
 OBSERVER_HOOKS = ("mpgraph_node_value", "mpgraph_message", "mpgraph_error_signal")
 
 _lock = threading.RLock()
+_on_rebuild: list = []  # called after the op table is rebuilt (mpgraph.ops drops its cache)
 _pm: pluggy.PluginManager | None = None
 _ops: dict[str, Op] | None = None
 _observers: tuple | None = None
@@ -395,6 +396,8 @@ def _rebuild() -> list[str]:
     hooks = pm.hook
     _observers = tuple(_observer(getattr(hooks, name)) for name in OBSERVER_HOOKS)
     _ops = table
+    for forget in _on_rebuild:
+        forget()
     return problems
 
 
