@@ -20,7 +20,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from .errors import FeedError, GraphError, ShapeError, at
+from .errors import GraphError, ShapeError, at
 from .node import Node
 from .op import Op
 from .registry import get_op

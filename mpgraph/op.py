@@ -29,7 +29,7 @@ Examples
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -352,19 +352,3 @@ def reduce_shape(s: Shape, axis=None, keepdims: bool = False, **_) -> Shape:
 def same_shape(s: Shape, *_, **__) -> Shape:
     """The shape rule of an elementwise unary op."""
     return s
-
-
-def restore_axes(g, x, axis, keepdims):
-    """Broadcast the error signal of a reduction back to the shape of its input ``x``."""
-    if not keepdims and axis is not None:
-        g = np.expand_dims(g, normalize_axis(axis, np.ndim(x)))
-    return np.broadcast_to(g, np.shape(x))
-
-
-def float_samples(*shapes: Shape, low: float | None = None, **attrs) -> Callable:
-    """A ``samples`` function: random float64 arrays of the given shapes, above ``low`` if set."""
-    def samples(rng: np.random.Generator) -> Iterable:
-        args = [rng.standard_normal(s) if low is None else low + rng.random(s) + 0.5
-                for s in shapes]
-        yield args, dict(attrs)
-    return samples

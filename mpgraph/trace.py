@@ -57,6 +57,10 @@ def value_and_grad(fn: Callable, argnums: int | tuple[int, ...] = 0) -> Callable
             if not -len(args) <= k < len(args):
                 raise MpgraphError(f"mpgraph: argnums {argnums} asks for argument {k}, but "
                                    f"{getattr(fn, '__name__', 'the function')} got {len(args)}")
+            if type(args[k]) is Node:
+                raise MpgraphError(f"mpgraph: argument {k} is the graph node '{args[k].name}': "
+                                   "mg.grad of a function that is itself traced (a higher-order "
+                                   "derivative) is not supported yet")
             arr = np.asarray(args[k])
             if arr.dtype.kind not in "fc":
                 raise MpgraphError(f"mpgraph: argument {k} has dtype {arr.dtype}: only float "

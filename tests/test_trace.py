@@ -55,6 +55,9 @@ def test_bad_uses_are_clear_errors():
         mg.grad(lambda x: x * 2.0)(np.ones(3))
     with pytest.raises(mg.MpgraphError, match="argument 0 has dtype int64: only float arguments"):
         mg.grad(lambda x: mg.ops.sum(x))(np.arange(3))
+    with pytest.raises(mg.MpgraphError, match="argument 0 is the graph node 'arg0': mg.grad of a "
+                                              "function that is itself traced"):
+        mg.grad(mg.grad(lambda x: x * x))(1.0)
     with pytest.raises(mg.MpgraphError, match="argnums 3 asks for argument 3"):
         mg.grad(lambda x: x, argnums=3)(1.0)
 

@@ -8,7 +8,7 @@ import numpy as np
 from mpgraph.op import Op, broadcast_shapes, normalize_axis, same_shape, unbroadcast
 from mpgraph.registry import hookimpl
 
-from ._util import cases, chain, doc, float_dtype
+from ._util import cases, chain, float_dtype
 
 _unary = cases(((2, 3),), ((),), ((4, 1, 2),))
 

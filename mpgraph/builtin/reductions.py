@@ -9,7 +9,7 @@ import numpy as np
 from mpgraph.op import Op, normalize_axis, reduce_shape
 from mpgraph.registry import hookimpl
 
-from ._util import cases, chain, doc, float_dtype, positive
+from ._util import cases, chain, float_dtype, positive
 
 
 def _axis(axis):

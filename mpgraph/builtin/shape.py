@@ -9,7 +9,7 @@ import numpy as np
 from mpgraph.op import Op, broadcast_shapes, normalize_axis, unbroadcast
 from mpgraph.registry import hookimpl
 
-from ._util import cases, chain, doc
+from ._util import cases, chain
 
 
 def _axes(axis):
