@@ -666,11 +666,15 @@ class _Picture:
     def _edge(self, dot, tail: str, head: str, key: tuple, several: bool) -> None:
         p, c, k = key
         msg = self.message(key)
-        tip = f"{p} → {c} (argument {k})"
+        tip = f"{p} → {c} (argument {k})" + ("" if msg is None else f"; message {summary(msg)}")
         arg = f"#{k} " if several else ""
+        # In a compact picture, the edges of a wide fan-out run together: their chips would pile
+        # up unreadably, so their messages go in the tooltips and the sum says how many there are.
+        chips = self.full or len(self.received.get(p, ())) <= MAX_TERMS_COMPACT
         forward = {"color": "#8c8c8c" if self.view == "both" else "#555555", "tooltip": tip}
         if self.view in ("forward", "both"):
-            label = self._chip(key, msg, arg) if self.view == "forward" else (arg and _plain(arg))
+            label = (self._chip(key, msg if chips else None, arg) if self.view == "forward"
+                     else (arg and _plain(arg)))
             dot.edge(tail, head, **{self.label_attr: label or None}, **forward)
         if self.view == "forward":
             return
@@ -684,10 +688,11 @@ class _Picture:
         if mult is None and self.full and self.snap is None:
             mult = f"∂{_short(c)}/∂{_short(p)}"
         mult_txt = f"×{mult} " if mult else ""
-        back = {"tooltip": f"message {c} → {p} (argument {k})",
+        back = {"tooltip": f"message {c} → {p} (argument {k})"
+                           + ("" if msg is None else f": {summary(msg)}"),
                 "penwidth": "2.4" if self.shown.current in (c, p) and self.shown.message(key) else "1.2"}
         colour = "#b2182b" if msg is not None and self.shown.message(key) else "#999999"
-        label = self._chip(key, msg, arg + mult_txt)
+        label = self._chip(key, msg, arg + mult_txt) if chips else None
         if self.view == "both":  # drawn beside the forward edge, pointing back at the parent
             dot.edge(tail, head, **{self.label_attr: label}, color=colour, fontcolor=colour, dir="back",
                      style="dashed", **back)

@@ -264,3 +264,7 @@ def test_a_wide_fan_out_counts_its_messages():
     for detail in ("full", "compact"):
         x_line = line_of(mg.render(g, run, detail=detail).source, rf"^\s*{node_id(g, 'x')} \[")
         assert "Σ of 10 messages" in x_line and "= 55<" in x_line      # x̄ = 1 + 2 + ... + 10
+    src = mg.render(g, run, detail="compact").source           # the ten edges: messages in tooltips
+    edges = [ln for ln in src.splitlines() if re.match(rf"\s*{node_id(g, 'x')} -> ", ln)]
+    assert len(edges) == 10 and not any("xlabel" in e for e in edges)
+    assert any("message 7" in e for e in edges)
