@@ -326,7 +326,8 @@ def machine() -> str:
         pass
     peers = [f"torch {torch.__version__}" if torch is not None else "torch not installed",
              f"autograd {autograd_version()}" if autograd is not None else "autograd not installed"]
-    return (f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, "
+    load = ", load average %.1f" % os.getloadavg()[0] if hasattr(os, "getloadavg") else ""
+    return (f"{cpu}, {os.cpu_count()} cores{load}; Python {platform.python_version()}, "
             f"NumPy {np.__version__}, mpgraph {mg.__version__}; {', '.join(peers)}")
 
 
@@ -337,9 +338,15 @@ def autograd_version() -> str:
 
 # -- the suite ------------------------------------------------------------------------------------
 
-def run_suite(smoke: bool = False, repeats: int | None = None) -> list[tuple[str, str, str, str]]:
-    """Run every workload; return the table rows (workload, contender, figure, against hand)."""
-    rows: list[tuple[str, str, str, str]] = []
+def target(value: float, limit: float, unit: str = "x") -> str:
+    """The issue's target for a figure, and whether this run met it."""
+    return f"<= {limit:g}{unit}: {'met' if value <= limit else 'missed'}"
+
+
+def run_suite(smoke: bool = False, repeats: int | None = None) -> list[tuple[str, ...]]:
+    """Run every workload; return the table rows (workload, contender, figure, against hand,
+    target)."""
+    rows: list[tuple[str, ...]] = []
     layers, batch = ((20, 8, 8, 3), 4) if smoke else (LAYERS, 128)
     steps, scales = (20, (5, 20)) if smoke else (2000, (500, 2000, 8000))
     branches = 10 if smoke else 1000
@@ -351,18 +358,21 @@ def run_suite(smoke: bool = False, repeats: int | None = None) -> list[tuple[str
         cont = mlp_contenders(dtype, layers, batch)
         step = interleaved({k: v[0] for k, v in cont.items()}, r_mlp)
         for who, (t, ratio) in step.items():
-            rows.append((f"mlp step {name}", who, f"{t * 1e3:.2f} ms", f"{ratio:.2f}x"))
+            rows.append((f"mlp step {name}", who, f"{t * 1e3:.2f} ms", f"{ratio:.2f}x",
+                         target(ratio, 1.05) if who == "mpgraph" else ""))
         for who, (step_fn, fwd_fn) in cont.items():
             both = interleaved({"forward": fwd_fn, "forward+backward": step_fn}, r_mlp)
             t_fwd, ratio = both["forward+backward"][0], both["forward+backward"][1]
             rows.append((f"mlp backward/forward {name}", who,
-                         f"{ratio - 1:.2f} (forward {both['forward'][0] * 1e3:.2f} ms)", ""))
+                         f"{ratio - 1:.2f} (forward {both['forward'][0] * 1e3:.2f} ms)", "",
+                         target(ratio - 1, 1.6, "") if who == "mpgraph" else ""))
         for who in ("numpy (hand)", "mpgraph"):
             peak = peak_memory(cont[who][0])
             if who == "numpy (hand)":
                 hand_peak = peak
             rows.append((f"mlp peak memory {name}", who, f"{peak / 2**20:.2f} MiB",
-                         f"{peak / hand_peak:.2f}x"))
+                         f"{peak / hand_peak:.2f}x",
+                         target(peak / hand_peak, 1.2) if who == "mpgraph" else ""))
 
     nodes = 3 * steps
     chain_cont = {"mpgraph Graph re-run": chain_graph(steps), "mg.grad (trace+run)": chain_grad(steps)}
@@ -370,8 +380,11 @@ def run_suite(smoke: bool = False, repeats: int | None = None) -> list[tuple[str
         chain_cont["torch"] = torch_chain(steps)
     if autograd is not None:
         chain_cont["autograd"] = autograd_chain(steps)
+    limits = {"mpgraph Graph re-run": 4, "mg.grad (trace+run)": 10}
     for who, (t, _) in interleaved(chain_cont, r_small).items():
-        rows.append((f"chain {steps} steps ({nodes} nodes)", who, f"{t / nodes * 1e6:.2f} us/node", ""))
+        per_node = t / nodes * 1e6
+        rows.append((f"chain {steps} steps ({nodes} nodes)", who, f"{per_node:.2f} us/node", "",
+                     target(per_node, limits[who], " us/node") if who in limits else ""))
 
     x, cs = fan_data(64 if not smoke else 4, branches)
     fan_cont = {"numpy (hand)": fan_numpy(x, cs), "mpgraph Graph re-run": fan_graph(x, cs),
@@ -379,20 +392,21 @@ def run_suite(smoke: bool = False, repeats: int | None = None) -> list[tuple[str
     fan_nodes = 4 * branches - 1
     for who, (t, ratio) in interleaved(fan_cont, r_small).items():
         rows.append((f"fan-out {branches} branches ({fan_nodes} nodes)", who,
-                     f"{t * 1e3:.2f} ms ({t / fan_nodes * 1e6:.2f} us/node)", f"{ratio:.2f}x"))
+                     f"{t * 1e3:.2f} ms ({t / fan_nodes * 1e6:.2f} us/node)", f"{ratio:.2f}x", ""))
 
     scale = interleaved({s: chain_graph(s) for s in scales}, r_small)
     for prev, s in zip((None,) + scales, scales):
-        growth = (f"{scale[s][1] / scale[prev][1]:.2f}x time for {s // prev}x nodes"
-                  if prev else "")
+        growth = scale[s][1] / scale[prev][1] if prev else None
         rows.append((f"scaling chain {s} steps", "mpgraph Graph re-run",
-                     f"{scale[s][0] / (3 * s) * 1e6:.2f} us/node", growth))
+                     f"{scale[s][0] / (3 * s) * 1e6:.2f} us/node",
+                     f"{growth:.2f}x time for {s // prev}x nodes" if prev else "",
+                     target(growth, 4.4 * (s // prev) / 4) if prev else ""))
     return rows
 
 
 def print_table(rows, out=sys.stdout) -> None:
-    header = ("workload", "contender", "median", "vs hand NumPy")
-    widths = [max(len(r[k]) for r in [header, *rows]) for k in range(4)]
+    header = ("workload", "contender", "median", "vs hand NumPy", "target")
+    widths = [max(len(r[k]) for r in [header, *rows]) for k in range(len(header))]
     line = "| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |"
     print(line, file=out)
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|", file=out)
