@@ -1,6 +1,5 @@
 """Images with Graphviz's dot, with graphviz-pure where there is no dot, and a clear error
 where there is neither. "No dot" is a PATH without it."""
-import os
 import shutil
 import sysconfig
 from pathlib import Path
