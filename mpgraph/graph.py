@@ -137,12 +137,15 @@ class Graph:
             raise GraphError(f"{at(op.name, name)}: takes {op.nargs} array argument"
                              f"{'s' if op.nargs != 1 else ''}, got {len(args)}")
         ref = self._ref
-        parents = tuple([a if type(a) is Node and a._graph is ref else self._as_node(a)
-                         for a in args])
+        parents, shapes, dtypes = [], [], []
+        for a in args:
+            p = a if type(a) is Node and a._graph is ref else self._as_node(a)
+            parents.append(p)
+            shapes.append(p.shape)
+            dtypes.append(p.dtype)
+        parents = tuple(parents)
         full = self._fresh(name, op.name)
-        shapes = [p.shape for p in parents]
         shape = None if None in shapes else self._infer_shape(op, parents, shapes, attrs, full)
-        dtypes = [p.dtype for p in parents]
         dtype = op.dtype(*dtypes, **attrs) if op.dtype else _promote(dtypes)
         return self._add(full, "op", op, attrs, parents, shape, dtype)
 

@@ -131,14 +131,19 @@ class BackwardPlan:
             op = ops[i]
             a = args[i]
             vjp, variadic = op.vjp, op.variadic
-            ks = []
+            mask = 0  # bit k: argument k gets a message
             for k, j in enumerate(a):
                 if variadic or vjp[k] is not None:
                     below[j] = True
                     if reach[j] and reach[i]:
-                        ks.append(k)
-            if not ks:
+                        mask |= 1 << k
+            if not mask:
                 continue
+            entry = shared.get((op, mask))
+            if entry is None:  # the same argnums and vjps for every node of this op and mask
+                ks = tuple(k for k in range(len(a)) if mask >> k & 1)
+                entry = shared[op, mask] = (ks, None if variadic else tuple([vjp[k] for k in ks]))
+            ks, vjps = entry
             pos = len(slots)
             reads = op.reads
             if reads is None:
@@ -153,13 +158,8 @@ class BackwardPlan:
                     for p in positions:
                         last_read[a[p]] = pos
             attrs = nodes[i].attrs
-            if attrs or variadic:
+            if attrs or variadic:  # vjps bound to this node's attributes
                 vjps = tuple([_bind_vjp(op, k, attrs) for k in ks])
-                ks = tuple(ks)
-            else:  # the same argnums and vjps for every node of this op
-                key = (op, *ks)
-                ks, vjps = shared.get(key) or shared.setdefault(
-                    key, (tuple(ks), tuple([vjp[k] for k in ks])))
             slots.append(i)
             argss.append(a)
             kss.append(ks)
