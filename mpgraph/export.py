@@ -28,7 +28,8 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from .render import _graph_and_snapshot, summary
+from .render import summary
+from .snapshot import graph_and_snapshot
 
 
 def to_networkx(graph: Any, run: Any = None) -> nx.MultiDiGraph:
@@ -46,7 +47,7 @@ def to_networkx(graph: Any, run: Any = None) -> nx.MultiDiGraph:
         or None), ``attrs``, ``shape``, ``dtype``, ``index``, and where known ``value`` and
         ``signal``; edge attributes: ``argnum`` and, where kept, ``message``.
     """
-    g, snap = _graph_and_snapshot(graph, run)
+    g, snap = graph_and_snapshot(graph, run)
     G = nx.MultiDiGraph()
     for node in g:
         data: dict[str, Any] = {"kind": node.kind, "op": node.op.name if node.op else None,

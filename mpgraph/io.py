@@ -34,7 +34,7 @@ import networkx as nx
 import numpy as np
 
 from .errors import MpgraphError
-from .snapshot import Snapshot
+from .snapshot import Snapshot, graph_and_snapshot
 
 FORMAT, VERSION = "mpgraph-graph", 1
 SAVABLE = ("None, bools, numbers, strings, lists, tuples, dicts with string keys, slices, "
@@ -84,6 +84,8 @@ def save(graph: Any, path: str | os.PathLike, run: Any = None) -> tuple[Path, Pa
     ------
     SaveError
         An attribute or a value the format cannot represent; the node and attribute are named.
+    GraphError
+        ``run`` is a run of another graph.
     """
     json_path, npz_path = paths(path)
     arrays: dict[str, np.ndarray] = {}
@@ -105,7 +107,7 @@ def save(graph: Any, path: str | os.PathLike, run: Any = None) -> tuple[Path, Pa
         nodes.append(entry)
     doc: dict[str, Any] = {"format": FORMAT, "version": VERSION, "nodes": nodes}
     if run is not None:
-        doc["run"] = _encode_run(Snapshot.of(run), arrays)
+        doc["run"] = _encode_run(graph_and_snapshot(graph, run)[1], arrays)
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False) + "\n")
     np.savez_compressed(npz_path, **arrays)

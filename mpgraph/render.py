@@ -49,7 +49,7 @@ import networkx as nx
 import numpy as np
 
 from .errors import GraphError
-from .snapshot import Snapshot
+from .snapshot import Snapshot, graph_and_snapshot
 
 VIEWS = ("forward", "backward", "both")
 
@@ -276,7 +276,7 @@ def render(graph: Any, run: Any = None, view: str = "forward", *, rankdir: str =
     >>> "cluster_layer1" in mg.render(g).source
     True
     """
-    g, snap = _graph_and_snapshot(graph, run)
+    g, snap = graph_and_snapshot(graph, run)
     if isinstance(focus, BaseException):
         focus = _named_node(g, focus)
     if view not in VIEWS:
@@ -321,29 +321,6 @@ def _named_node(g, error: BaseException) -> str:
         if name in g:
             return name
     raise GraphError(f"mpgraph: render: focus: the error names no node of this graph ({error})")
-
-
-def _graph_and_snapshot(graph: Any, run: Any):
-    from .graph import Graph
-    if not isinstance(graph, Graph):
-        if run is not None:
-            raise GraphError("mpgraph: render: pass a Graph and a Run, or a Run alone")
-        run = graph
-        try:
-            graph = run.schedule.graph()
-        except AttributeError:
-            raise GraphError(f"mpgraph: render: expected a Graph or a Run, got "
-                             f"{type(graph).__name__}") from None
-    schedule = getattr(run, "schedule", None)
-    if schedule is not None and schedule.graph() is not graph:
-        raise GraphError("mpgraph: render: the run is of another graph")
-    snap = None if run is None else Snapshot.of(run)
-    if snap is not None:
-        missing = [n for n in snap.values if n not in graph]
-        if missing:
-            raise GraphError(f"mpgraph: render: the run has values for nodes that are not in "
-                             f"this graph ({', '.join(missing[:3])}): a run of another graph?")
-    return graph, snap
 
 
 # -- choosing what to draw ------------------------------------------------------------------

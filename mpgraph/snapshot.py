@@ -63,3 +63,33 @@ class Snapshot:
                    messages=None if run.messages is None else dict(run.messages),
                    outputs=[nodes[i].name for i in run.schedule.outputs])
 
+
+def graph_and_snapshot(graph: Any, run: Any = None) -> tuple[Any, Snapshot | None]:
+    """``(graph, snapshot)`` from a Graph and an optional Run or Snapshot, or from a Run alone.
+
+    Raises
+    ------
+    GraphError
+        Neither a Graph nor a Run; a Run of another graph; a snapshot naming nodes the graph
+        does not have.
+    """
+    from .graph import Graph
+    if not isinstance(graph, Graph):
+        if run is not None:
+            raise GraphError("mpgraph: pass a Graph and a Run, or a Run alone")
+        run = graph
+        try:
+            graph = run.schedule.graph()
+        except AttributeError:
+            raise GraphError(f"mpgraph: expected a Graph or a Run, got "
+                             f"{type(graph).__name__}") from None
+    schedule = getattr(run, "schedule", None)
+    if schedule is not None and schedule.graph() is not graph:
+        raise GraphError("mpgraph: the run is of another graph")
+    snap = None if run is None else Snapshot.of(run)
+    if snap is not None:
+        missing = [n for n in snap.values if n not in graph]
+        if missing:
+            raise GraphError(f"mpgraph: the run has values for nodes that are not in "
+                             f"this graph ({', '.join(missing[:3])}): a run of another graph?")
+    return graph, snap

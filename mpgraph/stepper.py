@@ -33,7 +33,8 @@ import graphviz
 
 from .errors import GraphError
 from .layout import pipe
-from .render import Shown, _graph_and_snapshot, _short, bar, render, summary
+from .render import Shown, _short, bar, render, summary
+from .snapshot import graph_and_snapshot
 
 
 def backward_steps(graph: Any, run: Any = None, view: str = "backward",
@@ -62,7 +63,7 @@ def backward_steps(graph: Any, run: Any = None, view: str = "backward",
     GraphError
         The run has no error signals or did not keep its messages.
     """
-    g, snap = _graph_and_snapshot(graph, run)
+    g, snap = graph_and_snapshot(graph, run)
     if snap is None or snap.signals is None or snap.messages is None:
         raise GraphError("mpgraph: backward_steps needs the messages of a backward pass: call "
                          "run.backward(loss, keep_messages=True) first")

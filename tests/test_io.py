@@ -59,6 +59,13 @@ def test_a_graph_saved_without_a_run_loads_without_one(tmp_path):
     assert mg.load(tmp_path / "net").run is None
 
 
+def test_a_run_of_another_graph_is_not_saved_with_this_one(tmp_path):
+    g, L = scoped_net()
+    other, L2 = scoped_net()
+    with pytest.raises(mg.GraphError, match="the run is of another graph"):
+        mg.save(g, tmp_path / "net", other.forward(L2, feed()))
+
+
 class Apply:
     """A plugin op whose attribute is a Python function: nothing a file can hold."""
 
