@@ -274,7 +274,6 @@ def _forward(run: Run, sched: Schedule, feed, steps: tuple) -> list:
         vals[i] = nodes[i]._value
     _feed_values(sched, feed, vals)
     on_value = run._observers[0]
-    nodes = sched.nodes
     if on_value is not None:
         for i in range(len(vals)):
             if nodes[i].kind != "op":

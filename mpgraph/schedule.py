@@ -54,7 +54,7 @@ class Schedule:
                 self.params.append(i)
             else:
                 self.inputs.append(i)
-        self._steps: list | None = None
+        self._steps: tuple | None = None
         self._plans: dict[tuple, BackwardPlan] = {}
 
     @property
