@@ -172,7 +172,7 @@ class BackwardPlan:
         self._unreachable: dict[int, str | None] = {}
 
         # Free lists: only op nodes' values (the others belong to the graph or the caller),
-        # never what the caller reads after the run.
+        # never what the caller reads after the run, nor scalars.
         kept = set(src)
         kept.update(sched.outputs)
         kept.add(loss)
@@ -181,7 +181,7 @@ class BackwardPlan:
         backward_frees = [()] * len(slots)
         last_use = sched.last_use
         for j in op_slots:
-            if j in kept:
+            if j in kept or nodes[j].shape == ():  # a scalar is not worth a stand-in
                 continue
             if last_read[j] >= 0:
                 backward_frees[last_read[j]] += (j,)
