@@ -1,24 +1,29 @@
 """Benchmark mpgraph against the same computations written by hand in NumPy.
 
-    python examples/benchmark.py            # the full suite; prints a table (about 2 minutes)
+    python examples/benchmark.py            # the full suite; prints a table (about 3 minutes)
     python examples/benchmark.py --smoke    # tiny sizes, few repeats: checks that it all runs
 
 Every figure is a median over many repeats, with the garbage collector on, and the contenders
-of one workload are timed in turn within each repeat (interleaved), so that a noisy machine
-slows them alike. Ratios are against hand-written NumPy measured in the same run. PyTorch (CPU)
-and HIPS autograd are measured too when they are installed; neither is required.
+of one workload are timed in turn within each repeat (interleaved, in alternating order), so
+that a noisy machine slows them alike; a ratio is the median of the ratios within each repeat.
+Ratios are against hand-written NumPy measured in the same run. PyTorch (CPU) and HIPS autograd
+are measured too when they are installed; neither is required. The table's last column is the
+target this project set itself, and whether this run met it. The first line gives the machine
+and its load average: on a shared machine the absolute times move with the load.
 
 Workloads
 ---------
 - mlp: one training step of a 784-256-256-10 MLP (tanh hidden layers, softmax cross-entropy
   averaged over a batch of 128): forward + backward, gradients for every weight and bias,
   in float64 and float32. The baseline is Nielsen's four backprop equations, vectorised.
-- fwd: the MLP forward alone, to print backward/forward = (step - forward) / forward.
+- fwd: the MLP forward alone, paired with the step, to print backward/forward =
+  (step - forward) / forward.
 - mem: peak memory (tracemalloc) allocated by one MLP step.
 - chain: 2,000 steps of ``y = tanh(y * -0.95 + 0.1)`` on a scalar (6,000 op nodes), forward
   + backward, in microseconds per op node: re-running a built Graph, and ``mg.grad``
   (trace + run).
-- fan: one input of shape (64,), 1,000 branches ``sum(sin(x * c_i))``, all summed.
+- fan: one input of shape (64,), 1,000 branches ``sum(sin(x * c_i))``, all summed; by hand
+  (branch by branch, as the graph runs it), re-running a built Graph, and ``mg.grad``.
 - scaling: the chain at 500, 2,000 and 8,000 steps (re-running a built Graph).
 """
 from __future__ import annotations
