@@ -4,8 +4,10 @@
     python examples/benchmark.py --smoke    # tiny sizes, few repeats: checks that it all runs
 
 Every figure is a median over many repeats, with the garbage collector on, and the contenders
-of one workload are timed in turn within each repeat (interleaved, in alternating order), so
+of one workload are timed in turn within each repeat (interleaved, in rotating order), so
 that a noisy machine slows them alike; a ratio is the median of the ratios within each repeat.
+Before each timed call of the small-op workloads, garbage is collected, so that one
+contender's garbage does not make another pay for a collection.
 Ratios are against hand-written NumPy measured in the same run. PyTorch (CPU) and HIPS autograd
 are measured too when they are installed; neither is required. The table's last column is the
 target this project set itself, and whether this run met it. The first line gives the machine
@@ -281,13 +283,17 @@ def fan_data(n: int = 64, branches: int = 1000):
 
 # -- measuring ------------------------------------------------------------------------------------
 
-def interleaved(contenders: dict[str, Callable], repeats: int,
-                warmup: int = 2) -> dict[str, tuple[float, float]]:
+def interleaved(contenders: dict[str, Callable], repeats: int, warmup: int = 2,
+                collect: bool = False) -> dict[str, tuple[float, float]]:
     """Each contender's median seconds per call, and its median ratio to the first one.
 
-    Within each repeat every contender is timed once, in an order that alternates from one
-    repeat to the next; a ratio is taken within one repeat, so that a burst of load from
-    elsewhere on the machine slows both sides of it alike.
+    Within each repeat every contender is timed once, in an order rotated from one repeat to
+    the next, so that each follows every other equally often (a peer that leaves its worker
+    threads spinning slows whoever runs next); a ratio is taken within one repeat, so that a
+    burst of load from elsewhere on the machine slows both sides of it alike. With
+    ``collect``, garbage is collected before each timed call (the collector stays on during
+    it), so that a contender pays for the collections its own objects trigger, not for those
+    another contender's garbage made due.
     """
     for fn in contenders.values():
         for _ in range(warmup):
@@ -296,8 +302,11 @@ def interleaved(contenders: dict[str, Callable], repeats: int,
     times: dict[str, list[float]] = {name: [] for name in names}
     clock = time.perf_counter
     for r in range(repeats):
-        for name in (names if r % 2 == 0 else names[::-1]):
+        shift = r % len(names)
+        for name in names[shift:] + names[:shift]:
             fn = contenders[name]
+            if collect:
+                gc.collect()
             start = clock()
             fn()
             times[name].append(clock() - start)
@@ -386,7 +395,7 @@ def run_suite(smoke: bool = False, repeats: int | None = None) -> list[tuple[str
     if autograd is not None:
         chain_cont["autograd"] = autograd_chain(steps)
     limits = {"mpgraph Graph re-run": 4, "mg.grad (trace+run)": 10}
-    for who, (t, _) in interleaved(chain_cont, r_small).items():
+    for who, (t, _) in interleaved(chain_cont, r_small, collect=True).items():
         per_node = t / nodes * 1e6
         rows.append((f"chain {steps} steps ({nodes} nodes)", who, f"{per_node:.2f} us/node", "",
                      target(per_node, limits[who], " us/node") if who in limits else ""))
@@ -395,11 +404,11 @@ def run_suite(smoke: bool = False, repeats: int | None = None) -> list[tuple[str
     fan_cont = {"numpy (hand)": fan_numpy(x, cs), "mpgraph Graph re-run": fan_graph(x, cs),
                 "mg.grad (trace+run)": fan_grad(x, cs)}
     fan_nodes = 4 * branches - 1
-    for who, (t, ratio) in interleaved(fan_cont, r_small).items():
+    for who, (t, ratio) in interleaved(fan_cont, r_small, collect=True).items():
         rows.append((f"fan-out {branches} branches ({fan_nodes} nodes)", who,
                      f"{t * 1e3:.2f} ms ({t / fan_nodes * 1e6:.2f} us/node)", f"{ratio:.2f}x", ""))
 
-    scale = interleaved({s: chain_graph(s) for s in scales}, r_small)
+    scale = interleaved({s: chain_graph(s) for s in scales}, r_small, collect=True)
     for prev, s in zip((None,) + scales, scales):
         growth = scale[s][1] / scale[prev][1] if prev else None
         rows.append((f"scaling chain {s} steps", "mpgraph Graph re-run",
