@@ -16,6 +16,14 @@ class GraphError(MpgraphError, ValueError):
     """A graph cannot be built as asked: unknown op, wrong arity, cycle, duplicate name, ..."""
 
 
+class ArityError(GraphError, TypeError):
+    """An op got the wrong number of array arguments, or an attribute it does not take."""
+
+
+class UnknownOpError(GraphError, AttributeError):
+    """No plugin defines an op of that name (an AttributeError too, for ``mg.ops.<name>``)."""
+
+
 class ShapeError(GraphError):
     """Shapes do not fit: found when a node is built or when a vjp sends a message of the wrong shape."""
 

@@ -20,7 +20,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from .errors import GraphError, ShapeError, at
+from .errors import ArityError, GraphError, ShapeError, at
 from .node import Node
 from .op import Op
 from .registry import get_op
@@ -91,6 +91,8 @@ class Graph:
             Feeds are converted to it when NumPy calls that a same-kind cast (float64 to
             float32), and refused otherwise.
         """
+        if isinstance(shape, (int, np.integer)):
+            shape = (shape,)
         shape = None if shape is None else tuple(None if d is None else int(d) for d in shape)
         return self._add(self._fresh(name, "input"), "input", shape=shape,
                          dtype=None if dtype is None else np.dtype(dtype))
@@ -101,9 +103,9 @@ class Graph:
         Its gradient is what :meth:`grad` returns by default. Change its value explicitly,
         with :meth:`set_param` or ``node.value = new``.
         """
-        value = _param_array(value)
-        return self._add(self._fresh(name, "param"), "param", value=value, shape=value.shape,
-                         dtype=value.dtype)
+        full = self._fresh(name, "param")
+        value = _param_array(value, full)
+        return self._add(full, "param", value=value, shape=value.shape, dtype=value.dtype)
 
     def constant(self, value: Any, name: str | None = None) -> Node:
         """Add a constant. Python numbers stay Python numbers, so that NumPy's promotion keeps
@@ -146,6 +148,8 @@ class Graph:
         parents = tuple(parents)
         full = self._fresh(name, op.name)
         shape = None if None in shapes else self._infer_shape(op, parents, shapes, attrs, full)
+        if attrs:
+            _refuse_node_attrs(op, attrs, full)
         dtype = op.dtype(*dtypes, **attrs) if op.dtype else _promote(dtypes)
         return self._add(full, "op", op, attrs, parents, shape, dtype)
 
@@ -181,8 +185,8 @@ class Graph:
         """
         node = self[node]
         if node.kind != "param":
-            raise GraphError(f"mpgraph: node '{node.name}' is a {node.kind}, not a parameter")
-        value = _param_array(value)
+            raise GraphError(f"mpgraph: node '{node.name}' is {'an' if node.kind[0] in 'aeiou' else 'a'} {node.kind}, not a parameter")
+        value = _param_array(value, node.name)
         if value.shape != node.shape:
             raise ShapeError(f"mpgraph: parameter '{node.name}' has shape {node.shape}; "
                              f"the new value has shape {value.shape}")
@@ -302,15 +306,21 @@ class Graph:
         from .run import Run
         sched = self.schedule(loss)
         reached = [t for t in targets if t.name in sched.slot]
+        if wrt is None and reached:  # every parameter: those cut off by a non-differentiable
+            li = sched.slot[self[loss].name]  # argument get zeros; named ones are refused
+            plan = sched.backward_plan(li, tuple(sorted(sched.slot[t.name] for t in reached)))
+            reached = [t for t in reached if plan.unreachable(sched.slot[t.name]) is None]
         grads = Run.for_gradients(sched, loss, reached, feed).grads_of(reached)
         if len(reached) < len(targets):
-            found = iter(grads)
-            grads = [next(found) if t.name in sched.slot else _zeros_like(t) for t in targets]
+            found, names = iter(grads), {t.name for t in reached}
+            grads = [next(found) if t.name in names else _zeros_like(t) for t in targets]
         return grads[0] if single else grads
 
     def schedule(self, outputs: NodeLike | Iterable[NodeLike]):
         """The cached :class:`~mpgraph.schedule.Schedule` that computes ``outputs``."""
         outs = [outputs] if (type(outputs) is Node or isinstance(outputs, str)) else list(outputs)
+        if not outs:
+            raise GraphError("mpgraph: forward needs at least one output node")
         key = tuple(self[o].name for o in outs)
         sched = self._schedules.get(key)
         if sched is None:
@@ -377,10 +387,24 @@ class Graph:
                 return tuple(op.shape(*shapes, **attrs))
             if any(d is None for s in shapes for d in s):
                 return None
+            _refuse_node_attrs(op, attrs, name)  # before forward meets a node
             with np.errstate(all="ignore"):
                 return np.shape(op.forward(*map(_stand_in, parents), **attrs))
         except ValueError as e:
             raise ShapeError(f"{at(op.name, name)}: {e}") from None
+        except Exception as e:  # a broken shape rule: say whose
+            what = "shape rule" if op.shape is not None else "forward, run to find the shape,"
+            raise GraphError(f"{at(op.name, name)}: the {what} raised {type(e).__name__}: {e}"
+                             f" (plugin '{op.plugin}')") from e
+
+
+def _refuse_node_attrs(op: Op, attrs: dict, name: str) -> None:
+    for key, value in attrs.items():
+        if type(value) is Node:
+            raise ArityError(
+                f"{at(op.name, name)}: attribute '{key}' got the graph node '{value.name}', but "
+                f"attributes are constants fixed when the node is built; the op takes "
+                f"{op.nargs} array argument{'s' if op.nargs != 1 else ''}, one per vjp entry")
 
 
 def _stand_in(node: Node) -> Any:
@@ -410,8 +434,12 @@ def _promote(dtypes: list) -> np.dtype | None:
     return first
 
 
-def _param_array(value: Any) -> np.ndarray:
+def _param_array(value: Any, name: str) -> np.ndarray:
+    given = value
     value = np.array(value)  # a copy: the caller's array stays theirs
+    if value.dtype.kind not in "biufc":
+        raise GraphError(f"mpgraph: parameter '{name}' needs a numeric value; got "
+                         f"{type(given).__name__} (dtype {value.dtype})")
     if value.dtype.kind in "biu":
         value = value.astype(np.float64)
     value.flags.writeable = False

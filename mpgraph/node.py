@@ -119,6 +119,11 @@ class Node:
     def __le__(self, other): return _call("less_equal", self, other)
     def __gt__(self, other): return _call("greater", self, other)
     def __ge__(self, other): return _call("greater_equal", self, other)
+    # == and != are elementwise, as in NumPy, PyTorch and JAX; hashing stays by identity, so
+    # nodes still work as dict keys and set members.
+    def __eq__(self, other): return _call("equal", self, other)  # type: ignore[override]
+    def __ne__(self, other): return _call("not_equal", self, other)  # type: ignore[override]
+    __hash__ = object.__hash__
     def __getitem__(self, index): return _call("getitem", self, index)
 
     @property

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import GraphError, PluginError
+from .errors import ArityError, GraphError, PluginError
 from .node import Node
 
 Shape = tuple  # of int | None
@@ -167,20 +167,20 @@ class Op:
         for key, value in kwargs.items():
             if key not in names:
                 known = ", ".join(names) or "no attributes"
-                raise TypeError(f"mpgraph: op '{self.name}' has no attribute '{key}' "
+                raise ArityError(f"mpgraph: op '{self.name}' has no attribute '{key}' "
                                 f"(it takes {known})")
             attrs[key] = value
         missing = [n for n in names if n not in attrs]
         if missing:
             where = f" at node '{node}'" if node else ""
-            raise TypeError(f"mpgraph: op '{self.name}'{where} needs the attribute"
+            raise ArityError(f"mpgraph: op '{self.name}'{where} needs the attribute"
                             f"{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
         return attrs
 
 
 def raise_arity(op: Op, got: int, node: str | None = None) -> None:
     where = f" at node '{node}'" if node else ""
-    raise TypeError(f"mpgraph: op '{op.name}'{where} takes {op.nargs} array argument"
+    raise ArityError(f"mpgraph: op '{op.name}'{where} takes {op.nargs} array argument"
                     f"{'s' if op.nargs != 1 else ''}, got {got}")
 
 

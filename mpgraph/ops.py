@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import GraphError
 from .node import Node
 from .op import Op, raise_arity
 from . import registry as _registry
@@ -101,10 +100,7 @@ def _lookup(full: str) -> Any:
         return op_function(table[full])
     if any(k.startswith(full + ".") for k in table):
         return _Namespace(full + ".")
-    try:
-        return op_function(get_op(full))
-    except GraphError as e:  # AttributeError keeps hasattr() and dir()-based tools working
-        raise AttributeError(str(e)) from None
+    return op_function(get_op(full))  # UnknownOpError is an AttributeError too
 
 
 def _names(prefix: str) -> list[str]:

@@ -34,7 +34,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .errors import GraphError, PluginError
+from .errors import PluginError, UnknownOpError
 from .op import Op
 
 hookimpl = pluggy.HookimplMarker("mpgraph")
@@ -171,6 +171,12 @@ def register(plugin: Any, name: str | None = None) -> str:
     """
     with _lock:
         pm = plugin_manager()
+        if name is None:  # readable, and unique, so that errors name something a user knows
+            base = getattr(plugin, "__name__", None) or type(plugin).__name__
+            name, k = base, 1
+            while pm.get_plugin(name) is not None:
+                k += 1
+                name = f"{base}-{k}"
         try:
             name = pm.register(plugin, name=name)
         except ValueError as e:
@@ -302,8 +308,8 @@ def get_op(name: str | Op) -> Op:
 
     Raises
     ------
-    GraphError
-        When no plugin defines that op; the message suggests close names.
+    UnknownOpError
+        When no plugin defines that op; the message suggests close names, ignoring case.
     """
     if isinstance(name, Op):
         return name
@@ -311,9 +317,10 @@ def get_op(name: str | Op) -> Op:
     try:
         return table[name]
     except KeyError:
-        close = difflib.get_close_matches(str(name), table, n=3)
+        lower = {k.lower(): k for k in table}  # PyTorch's ReLU is relu here
+        close = [lower[k] for k in difflib.get_close_matches(str(name).lower(), lower, n=3)]
         hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
-        raise GraphError(f"mpgraph: unknown op '{name}'{hint}") from None
+        raise UnknownOpError(f"mpgraph: unknown op '{name}'{hint}") from None
 
 
 def observers() -> tuple:

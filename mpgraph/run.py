@@ -218,7 +218,8 @@ def _seed(node: Node, value: Any, seed: Any) -> Any:
     if seed is None:
         if shape != ():
             raise ShapeError(f"mpgraph: backward from node '{node.name}' needs a seed: its value has "
-                             f"shape {shape}, not a scalar (pass seed=...)")
+                             f"shape {shape}, not a scalar (reduce it, e.g. with mg.ops.sum, "
+                             "or pass seed= to run.backward)")
         return np.ones((), dtype=dtype)
     seed = np.array(seed, dtype=dtype)  # a copy: the caller's array is never aliased
     if seed.shape != shape:
@@ -236,7 +237,7 @@ def _feed_values(sched: Schedule, feed: Mapping[Any, Any] | None, vals: list) ->
     for name in given:
         node = graph._nodes.get(name)
         if node is None or node.kind != "input":
-            what = "no node" if node is None else f"a {node.kind}, not an input"
+            what = "no node" if node is None else f"{_article(node.kind)} {node.kind}, not an input"
             hint = "; set a parameter with g.set_param" if node is not None and node.kind == "param" else ""
             inputs = ", ".join(n.name for n in graph.inputs()) or "none"
             raise FeedError(f"mpgraph: the feed names '{name}', which is {what}{hint} "
@@ -421,3 +422,7 @@ def _plugin_note(node: Node) -> str:
     if not plugin or plugin.startswith("mpgraph.builtin"):
         return ""
     return f" [op from {describe(plugin)}]"
+
+
+def _article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import MpgraphError
+from .errors import ArityError, MpgraphError
 from .graph import Graph
 from .op import Op
 from .registry import get_op
@@ -77,6 +77,10 @@ def check_op(op: str | Op, args: Sequence[Any], attrs: dict | None = None, *,
     """
     op = get_op(op)
     attrs = dict(attrs or {})
+    if not op.variadic and len(args) != op.nargs:
+        raise ArityError(f"mpgraph: check_op: op '{op.name}' takes {op.nargs} array argument"
+                         f"{'s' if op.nargs != 1 else ''} (one per vjp entry), got {len(args)}; "
+                         "attributes go in attrs")
     args = [np.asarray(a) if not np.isscalar(a) else a for a in args]
     out = np.asarray(op.forward(*args, **attrs))
     w = np.random.default_rng(seed).standard_normal(out.shape)

@@ -17,7 +17,8 @@ from .node import Node
 from .run import Run
 
 
-def value_and_grad(fn: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
+def value_and_grad(fn: Callable, argnums: int | tuple[int, ...] = 0, *,
+                   has_aux: bool = False) -> Callable:
     """Return a function that computes ``(fn(*args), gradient)``.
 
     Parameters
@@ -26,6 +27,9 @@ def value_and_grad(fn: Callable, argnums: int | tuple[int, ...] = 0) -> Callable
         A function of arrays written with operators and ``mg.ops``, returning a scalar.
     argnums : int or tuple of int
         Which positional arguments to differentiate; with a tuple, the gradient is a tuple.
+    has_aux : bool
+        ``fn`` returns ``(loss, aux)``; ``aux`` (anything) is passed through, as in JAX:
+        the result is then ``((value, aux), gradient)``.
 
     Returns
     -------
@@ -36,7 +40,8 @@ def value_and_grad(fn: Callable, argnums: int | tuple[int, ...] = 0) -> Callable
     Raises
     ------
     MpgraphError
-        ``fn`` returns a non-scalar, or a differentiated argument is not a float array.
+        ``fn`` returns a non-scalar, something that is neither a number nor a graph node (a
+        tuple, say: use ``has_aux``), or a differentiated argument is not a float array.
 
     Examples
     --------
@@ -68,7 +73,17 @@ def value_and_grad(fn: Callable, argnums: int | tuple[int, ...] = 0) -> Callable
             traced[k] = g.input(f"arg{k % len(args)}", shape=arr.shape, dtype=arr.dtype)
             inputs.append((traced[k], arr))
         out = fn(*traced, **kwargs)
+        if has_aux:
+            if not (isinstance(out, tuple) and len(out) == 2):
+                raise MpgraphError(f"mpgraph: with has_aux=True, {_name(fn)} must return "
+                                   f"(loss, aux); it returned {type(out).__name__}")
+            out, aux = out
         if type(out) is not Node:  # the output does not depend on the arguments
+            if not _is_number(out):
+                raise MpgraphError(f"mpgraph: {_name(fn)} must return a scalar loss to be "
+                                   f"differentiated; it returned {type(out).__name__}"
+                                   + (" (to return more, use has_aux=True and return (loss, aux))"
+                                      if isinstance(out, (tuple, list, dict)) else ""))
             value = out
             grads = [np.zeros_like(arr) for _, arr in inputs]
         else:
@@ -80,12 +95,23 @@ def value_and_grad(fn: Callable, argnums: int | tuple[int, ...] = 0) -> Callable
                                     {node: arr for node, arr in inputs})
             value = run[out]
             grads = run.grads_of(nodes)
-        return value, (grads[0] if isinstance(argnums, int) else tuple(grads))
+        grads = grads[0] if isinstance(argnums, int) else tuple(grads)
+        return ((value, aux), grads) if has_aux else (value, grads)
 
     return wrapped
 
 
-def grad(fn: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
+def _is_number(x: Any) -> bool:
+    if isinstance(x, np.ndarray):
+        return x.ndim == 0 and x.dtype.kind in "biufc"
+    return isinstance(x, (int, float, complex, np.number, np.bool_))
+
+
+def _name(fn: Callable) -> str:
+    return getattr(fn, "__name__", "the function")
+
+
+def grad(fn: Callable, argnums: int | tuple[int, ...] = 0, *, has_aux: bool = False) -> Callable:
     """Return a function that computes the gradient of scalar ``fn`` (see value_and_grad).
 
     Examples
@@ -95,10 +121,13 @@ def grad(fn: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
     >>> round(float(dtanh(0.5)), 6)   # 1 - tanh(0.5)^2
     0.786448
     """
-    vg = value_and_grad(fn, argnums)
+    vg = value_and_grad(fn, argnums, has_aux=has_aux)
 
     @functools.wraps(fn)
     def wrapped(*args: Any, **kwargs: Any):
+        if has_aux:
+            (_, aux), grads = vg(*args, **kwargs)
+            return grads, aux
         return vg(*args, **kwargs)[1]
 
     return wrapped

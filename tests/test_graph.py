@@ -170,3 +170,61 @@ def test_a_graph_and_its_nodes_sit_in_no_reference_cycle():
         del ref
     finally:
         gc.enable()
+
+
+def test_small_mistakes_get_clear_errors():
+    g = mg.Graph()
+    assert g.input("v", shape=3).shape == (3,)  # an int shape, as NumPy takes it
+    with pytest.raises(mg.GraphError, match="parameter 'p' needs a numeric value; got NoneType"):
+        g.param("p", None)
+    with pytest.raises(mg.GraphError, match="forward needs at least one output node"):
+        g.forward([])
+    with pytest.raises(mg.GraphError, match="node 'v' is an input: its value lives in a Run"):
+        g["v"].value
+    with pytest.raises(AttributeError, match="unknown op 'ReLU' \\(did you mean 'relu'"):
+        mg.ops.ReLU
+    with pytest.raises(mg.MpgraphError, match="unknown op"):
+        mg.ops.tanhh
+    with pytest.raises(mg.MpgraphError, match="takes 2 array arguments, got 1"):
+        mg.ops.add(g["v"])
+
+
+def test_a_plugin_op_with_too_few_vjp_entries_is_named_when_used():
+    twoargs = mg.Op("twoargs", lambda x, y: x + y, vjp=(lambda g, ans, x, y: g,))
+    assert twoargs.nargs == 1 and twoargs.attr_names == ("y",)
+    g = mg.Graph()
+    a, b = g.input("a", (2,)), g.input("b", (2,))
+    with pytest.raises(mg.GraphError, match="op 'twoargs' at node 'twoargs_1': attribute 'y' got the "
+                                            "graph node 'b', but attributes are constants.*takes 1 "
+                                            "array argument, one per vjp entry"):
+        g.apply(twoargs, [a], {"y": b})
+
+
+def test_a_broken_shape_rule_is_reported_naming_op_node_and_plugin():
+    class Beta:
+        @mg.hookimpl
+        def mpgraph_ops(self):
+            return [mg.Op("scaled", lambda x, beta=1.0: x * beta,
+                          vjp=(lambda g, ans, x, beta=1.0: g * beta,), shape=lambda s: s)]
+
+    name = mg.plugins.register(Beta())
+    try:
+        assert name == "Beta"
+        g = mg.Graph()
+        with pytest.raises(mg.GraphError, match="op 'scaled' at node 'scaled_1': the shape rule raised "
+                                                "TypeError: .*beta.* \\(plugin 'Beta'\\)"):
+            mg.ops.scaled(g.input("x", (2,)))
+    finally:
+        mg.plugins.unregister(name)
+
+
+def test_g_grad_by_default_gives_zeros_to_parameters_cut_off_by_a_comparison():
+    g = mg.Graph()
+    x = g.input("x", (3,))
+    thr, w = g.param("thr", 0.5), g.param("w", 2.0)
+    L = mg.ops.sum(mg.ops.where(x > thr, w * x, 0.0))
+    xv = np.array([0.0, 1.0, 2.0])
+    dthr, dw = g.grad(L, feed={x: xv})
+    assert dthr == 0.0 and dw == pytest.approx(3.0)
+    with pytest.raises(mg.GraphError, match="'thr' reaches the loss only through it"):
+        g.grad(L, wrt=[thr], feed={x: xv})

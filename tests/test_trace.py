@@ -66,3 +66,33 @@ def test_numpy_functions_inside_a_traced_function():
     f = mg.grad(lambda x: np.sum(np.exp(x) * x))
     x = np.array([0.1, -0.4])
     np.testing.assert_allclose(f(x), np.exp(x) * (1 + x))
+
+
+def test_a_function_returning_more_than_a_loss_is_refused_unless_has_aux():
+    f = lambda a: (mg.ops.sum(a ** 2), a)  # noqa: E731
+    with pytest.raises(mg.MpgraphError, match="must return a scalar loss to be differentiated; it "
+                                              "returned tuple \\(to return more, use has_aux=True"):
+        mg.grad(f)(np.ones(2))
+    with pytest.raises(mg.MpgraphError, match="returned list"):
+        mg.value_and_grad(lambda a: [mg.ops.sum(a)])(np.ones(2))
+    (value, aux), da = mg.value_and_grad(f, has_aux=True)(np.array([1.0, 3.0]))
+    assert float(value) == 10.0 and aux.name == "arg0"
+    np.testing.assert_array_equal(da, [2.0, 6.0])
+    da, aux = mg.grad(lambda a: (mg.ops.sum(a * a), "note"), has_aux=True)(np.array([2.0]))
+    np.testing.assert_array_equal(da, [4.0])
+    assert aux == "note"
+    with pytest.raises(mg.MpgraphError, match="with has_aux=True, <lambda> must return \\(loss, aux\\)"):
+        mg.grad(lambda a: mg.ops.sum(a), has_aux=True)(np.ones(2))
+
+
+def test_equality_on_nodes_is_elementwise_as_in_numpy():
+    def f(a):
+        return mg.ops.sum(mg.ops.where(a == 1.0, a * 5.0, 0.0) + a * (a != 2.0))
+
+    a = np.array([1.0, 2.0, 3.0])
+    value, da = mg.value_and_grad(f)(a)
+    assert float(value) == 5.0 + 1.0 + 3.0
+    np.testing.assert_array_equal(da, [6.0, 0.0, 1.0])
+    g = mg.Graph()
+    x = g.input("x")
+    assert {x: 1}[x] == 1  # nodes stay usable as dict keys
