@@ -9,7 +9,8 @@
 [array([0., 0., 0.])]
 """
 from . import ops, plugins
-from .errors import FeedError, GraphError, MpgraphError, OpError, PluginError, ShapeError
+from .errors import (ArityError, FeedError, GraphError, MpgraphError, OpError, PluginError,
+                     ShapeError, UnknownOpError)
 from .graph import Graph
 from .node import Node
 from .op import Op
@@ -24,4 +25,4 @@ __version__ = "0.1.0"
 
 __all__ = ["Graph", "Node", "Op", "Run", "ops", "plugins", "grad", "value_and_grad", "hookimpl",
            "check_grads", "MpgraphError", "GraphError", "ShapeError", "FeedError", "OpError",
-           "PluginError", "render", "save", "load", "__version__"]
+           "PluginError", "ArityError", "UnknownOpError", "render", "save", "load", "__version__"]
