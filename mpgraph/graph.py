@@ -151,7 +151,10 @@ class Graph:
         if attrs:
             _refuse_node_attrs(op, attrs, full)
         dtype = op.dtype(*dtypes, **attrs) if op.dtype else _promote(dtypes)
-        return self._add(full, "op", op, attrs, parents, shape, dtype)
+        node = Node(self, full, "op", len(self._order), op, attrs, parents, shape, dtype)
+        self._nodes[full] = node  # as _add does, inline: this runs for every traced op
+        self._order.append(node)
+        return node
 
     @contextlib.contextmanager
     def scope(self, name: str) -> Iterator[None]:

@@ -173,7 +173,7 @@ def _operator(name: str, node: Node, args: tuple):
     op = f.op
     if op.public is not None or len(op.attr_defaults) != len(op.attr_names):
         return f(*args)
-    return node.graph.apply(op, args)
+    return (node._graph() or node.graph).apply(op, args)  # .graph raises for a dead graph
 
 
 # NumPy names whose op is registered under another name (np.abs is np.absolute).
