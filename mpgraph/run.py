@@ -310,7 +310,7 @@ def _backward(run: Run, plan, signals: list, messages: dict | None, keep: set | 
     owned = [False] * len(signals)  # whether the signal is a sum this pass allocated
     i = k = -1
     try:
-        for i, a, ks, vjps, free in zip(*plan.steps):
+        for i, a, edges, free in zip(*plan.steps):
             g = signals[i]
             if g is None:
                 continue
@@ -320,7 +320,7 @@ def _backward(run: Run, plan, signals: list, messages: dict | None, keep: set | 
             n = len(a)
             args = ((vals[a[0]],) if n == 1 else (vals[a[0]], vals[a[1]]) if n == 2
                     else [vals[j] for j in a])
-            for k, vjp in zip(ks, vjps):
+            for k, vjp in edges:
                 j = a[k]
                 msg = vjp(g, ans, *args)
                 if msg is None:

@@ -91,14 +91,14 @@ class BackwardPlan:
     ----------
     steps : tuple of lists
         Parallel lists, one entry per step in reverse topological order: the node's slot,
-        its argument slots, argnums and vjps (the node sends a message to
-        ``argument slots[argnums[e]]`` through ``vjps[e]``, bound to its attributes), and the
-        values to free after it.
+        its argument slots, its edges (``(argnum, vjp)`` pairs: the node sends a message to
+        ``argument slots[argnum]`` through ``vjp``, bound to its attributes), and the values
+        to free after it.
     forward_steps : tuple of lists
         The schedule's forward steps, with the values to free once each has run.
 
     Plans are built at every ``mg.grad`` call, so they allocate few objects per node: the
-    argnums and vjps that many steps share are made once, and empty free lists are ``()``.
+    edges that many steps share are made once, and empty free lists are ``()``.
     """
 
     def __init__(self, sched: Schedule, loss: int, sources: tuple[int, ...] | None) -> None:
@@ -124,7 +124,7 @@ class BackwardPlan:
         below[loss] = True
         last_read = [-1] * n  # the position of the last backward step that reads each value
         shared: dict = {}
-        slots, argss, kss, vjpss = [], [], [], []
+        slots, argss, edgess = [], [], []
         for i in reversed(op_slots):
             if i > loss or not below[i]:
                 continue
@@ -139,11 +139,10 @@ class BackwardPlan:
                         mask |= 1 << k
             if not mask:
                 continue
-            entry = shared.get((op, mask))
-            if entry is None:  # the same argnums and vjps for every node of this op and mask
-                ks = tuple(k for k in range(len(a)) if mask >> k & 1)
-                entry = shared[op, mask] = (ks, None if variadic else tuple([vjp[k] for k in ks]))
-            ks, vjps = entry
+            edges = shared.get((op, mask))
+            if edges is None:  # the same edges for every node of this op and mask
+                edges = shared[op, mask] = tuple(
+                    (k, None if variadic else vjp[k]) for k in range(len(a)) if mask >> k & 1)
             pos = len(slots)
             reads = op.reads
             if reads is None:
@@ -151,7 +150,7 @@ class BackwardPlan:
                 for j in a:
                     last_read[j] = pos
             else:
-                for k in ks:
+                for k, _ in edges:
                     ans, positions = reads[k]
                     if ans:
                         last_read[i] = pos
@@ -159,11 +158,10 @@ class BackwardPlan:
                         last_read[a[p]] = pos
             attrs = nodes[i].attrs
             if attrs or variadic:  # vjps bound to this node's attributes
-                vjps = tuple([_bind_vjp(op, k, attrs) for k in ks])
+                edges = tuple([(k, _bind_vjp(op, k, attrs)) for k, _ in edges])
             slots.append(i)
             argss.append(a)
-            kss.append(ks)
-            vjpss.append(vjps)
+            edgess.append(edges)
         self.active = [r and b for r, b in zip(reach, below)]
         self.loss = loss
         self.sources = sorted(src)
@@ -187,7 +185,7 @@ class BackwardPlan:
                 backward_frees[last_read[j]] += (j,)
             elif last_use[j] >= 0:
                 forward_frees[last_use[j]] += (j,)
-        self.steps = (slots, argss, kss, vjpss, backward_frees)
+        self.steps = (slots, argss, edgess, backward_frees)
         self.forward_steps = (op_slots, fns, fargs, forward_frees)
 
     def unreachable(self, source: int) -> str | None:
