@@ -287,6 +287,11 @@ def render(graph: Any, run: Any = None, view: str = "forward", *, rankdir: str =
         raise GraphError(f"mpgraph: render: rankdir must be LR, TB, RL or BT, got {rankdir!r}")
     shown = shown or Shown()
     notes: list[str] = []
+    if snap is not None and view != "forward":  # say why the backward part is bare
+        if snap.signals is None:
+            notes.append("no error signals: call run.backward(loss) before rendering")
+        elif snap.messages is None:
+            notes.append("no messages on the edges: run.backward(loss, keep_messages=True) keeps them")
     keep = _select(g, snap, focus, radius, depth, notes)
     items = _items(g, keep, collapse)
     items = _limit(g, items, max_nodes, snap, notes)

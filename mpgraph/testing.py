@@ -113,7 +113,9 @@ def check_op(op: str | Op, args: Sequence[Any], attrs: dict | None = None, *,
                                f"{np.shape(got)}, expected {np.shape(args[k])}")
         np.testing.assert_allclose(got, numerical_grad(f, args, k, eps), rtol=rtol, atol=atol,
                                    err_msg=f"mpgraph: op '{op.name}': vjp for argument {k} "
-                                           "differs from central differences")
+                                           "differs from central differences (ACTUAL: the message "
+                                           "the vjp sends for a random error signal w; DESIRED: "
+                                           "central differences of sum(w * forward))")
 
 
 def samples(op: Op, rng: np.random.Generator):

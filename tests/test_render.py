@@ -268,3 +268,16 @@ def test_a_wide_fan_out_counts_its_messages():
     edges = [ln for ln in src.splitlines() if re.match(rf"\s*{node_id(g, 'x')} -> ", ln)]
     assert len(edges) == 10 and not any("xlabel" in e for e in edges)
     assert any("message 7" in e for e in edges)
+
+
+def test_a_backward_view_says_why_it_has_no_messages_or_signals():
+    g = mg.Graph()
+    x = g.input("x")
+    y = mg.ops.tanh(x * 2.0)
+    run = g.forward(y, {"x": 0.3})
+    assert "call run.backward(loss) before rendering" in mg.render(g, run, view="backward").source
+    run.backward(y)
+    assert "keep_messages=True) keeps them" in mg.render(g, run, view="both").source
+    run.backward(y, keep_messages=True)
+    source = mg.render(g, run, view="both").source
+    assert "keeps them" not in source and "before rendering" not in source
