@@ -24,7 +24,7 @@ def build(lam: float = 0.1):
     y = mg.ops.sigmoid(z, name="y")
     L = mg.ops.multiply(0.5, (y - t) ** 2, name="L")
     R = mg.ops.multiply(0.5, w ** 2, name="R")
-    L_reg = mg.ops.add(L, lam * R, name="L_reg")
+    L_reg = mg.ops.add(L, mg.ops.multiply(lam, R, name="λR"), name="L_reg")
     return g, L_reg
 
 

@@ -25,17 +25,13 @@ import mpgraph as mg
 from mpgraph.layout import write
 from mpgraph.stepper import write_steps
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from demo import build  # noqa: E402  (the demo's graph, drawn here)
+
 
 def logistic(lam: float = 0.1):
-    """z = w x + b, y = σ(z), L = (y - t)² / 2, R = w² / 2, L_reg = L + λ R."""
-    g = mg.Graph()
-    x, t = g.input("x"), g.input("t")
-    w, b = g.param("w", 0.8), g.param("b", -0.3)
-    z = mg.ops.add(w * x, b, name="z")
-    y = mg.ops.sigmoid(z, name="y")
-    L = mg.ops.multiply(0.5, (y - t) ** 2, name="L")
-    R = mg.ops.multiply(0.5, w ** 2, name="R")
-    L_reg = mg.ops.add(L, mg.ops.multiply(lam, R, name="λR"), name="L_reg")
+    """The demo's graph: z = w x + b, y = σ(z), L = (y - t)² / 2, R = w² / 2, L_reg = L + λ R."""
+    g, L_reg = build(lam)
     return g, g.forward(L_reg, {"x": 1.5, "t": 1.0}).backward(keep_messages=True)
 
 
