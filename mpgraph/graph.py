@@ -380,7 +380,11 @@ class Graph:
                 raise GraphError(f"mpgraph: node '{x.name}' belongs to another graph")
             return x
         if type(x) in (float, int):  # the common constant (``y * 0.5``), without the checks
-            return self._add(self._fresh(None, "const"), "const", None, None, (), (), None, x)
+            name = self._fresh(None, "const")
+            node = self._nodes[name] = Node(self, name, "const", len(self._order), None, None,
+                                            (), (), None, x)
+            self._order.append(node)
+            return node
         return self.constant(x)
 
     def _infer_shape(self, op: Op, parents: tuple[Node, ...], shapes: list, attrs: dict,
