@@ -19,10 +19,11 @@ from .io import load, save
 from .render import render
 from .run import Run
 from .testing import check_grads
+from .symbolic import gradients
 from .trace import grad, value_and_grad
 
 __version__ = "0.1.0"
 
-__all__ = ["Graph", "Node", "Op", "Run", "ops", "plugins", "grad", "value_and_grad", "hookimpl",
+__all__ = ["Graph", "Node", "Op", "Run", "ops", "plugins", "grad", "value_and_grad", "gradients", "hookimpl",
            "check_grads", "MpgraphError", "GraphError", "ShapeError", "FeedError", "OpError",
            "PluginError", "ArityError", "UnknownOpError", "render", "save", "load", "__version__"]

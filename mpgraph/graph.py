@@ -306,18 +306,26 @@ class Graph:
         """
         single = wrt is not None and (type(wrt) is Node or isinstance(wrt, str))
         targets = [self[w] for w in ([wrt] if single else (self.params() if wrt is None else wrt))]
+        grads = self._gradients(loss, targets, feed, strict=wrt is not None)[1]
+        return grads[0] if single else grads
+
+    def _gradients(self, loss: NodeLike, targets: list[Node], feed, *, strict: bool):
+        """The gradient run and the gradients of ``targets``: zeros for those the loss does not
+        depend on and, unless ``strict``, for those it reaches only through non-differentiable
+        arguments (a comparison's step has a zero derivative almost everywhere)."""
         from .run import Run
         sched = self.schedule(loss)
         reached = [t for t in targets if t.name in sched.slot]
-        if wrt is None and reached:  # every parameter: those cut off by a non-differentiable
-            li = sched.slot[self[loss].name]  # argument get zeros; named ones are refused
+        if not strict and reached:
+            li = sched.slot[self[loss].name]
             plan = sched.backward_plan(li, tuple(sorted(sched.slot[t.name] for t in reached)))
             reached = [t for t in reached if plan.unreachable(sched.slot[t.name]) is None]
-        grads = Run.for_gradients(sched, loss, reached, feed).grads_of(reached)
+        run = Run.for_gradients(sched, loss, reached, feed)
+        grads = run.grads_of(reached)
         if len(reached) < len(targets):
             found, names = iter(grads), {t.name for t in reached}
-            grads = [next(found) if t.name in names else _zeros_like(t) for t in targets]
-        return grads[0] if single else grads
+            grads = [next(found) if t.name in names else zero_gradient(t) for t in targets]
+        return run, grads
 
     def schedule(self, outputs: NodeLike | Iterable[NodeLike]):
         """The cached :class:`~mpgraph.schedule.Schedule` that computes ``outputs``."""
@@ -420,7 +428,7 @@ def _stand_in(node: Node) -> Any:
     return np.broadcast_to(np.zeros((), node.dtype or np.float64), node.shape)
 
 
-def _zeros_like(node: Node) -> np.ndarray:
+def zero_gradient(node: Node) -> np.ndarray:
     """The gradient of a node the loss does not depend on."""
     if node.kind == "param":
         return np.zeros_like(node._value)

@@ -281,6 +281,10 @@ def unbroadcast(g, x):
     gshape = g.shape if hasattr(g, "shape") else np.shape(g)
     if gshape == shape:
         return g
+    if gshape is None or shape is None or None in gshape or None in shape:
+        raise GraphError(f"mpgraph: a message cannot be summed back to its argument's shape as "
+                         f"graph nodes while shapes are unknown ({gshape} and {shape}); give "
+                         "inputs their shapes, e.g. g.input(name, shape=...)")
     lead = len(gshape) - len(shape)
     axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape)
                                       if n == 1 and gshape[lead + i] != 1)

@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 
 from .errors import MpgraphError
-from .graph import Graph
+from .graph import Graph, zero_gradient
 from .node import Node
-from .run import Run
+from .symbolic import gradients
 
 
 def value_and_grad(fn: Callable, argnums: int | tuple[int, ...] = 0, *,
@@ -55,50 +55,65 @@ def value_and_grad(fn: Callable, argnums: int | tuple[int, ...] = 0, *,
 
     @functools.wraps(fn)
     def wrapped(*args: Any, **kwargs: Any):
-        g = Graph()
-        traced = list(args)
-        inputs = []
         for k in nums:
             if not -len(args) <= k < len(args):
                 raise MpgraphError(f"mpgraph: argnums {argnums} asks for argument {k}, but "
-                                   f"{getattr(fn, '__name__', 'the function')} got {len(args)}")
-            if type(args[k]) is Node:
-                raise MpgraphError(f"mpgraph: argument {k} is the graph node '{args[k].name}': "
-                                   "mg.grad of a function that is itself traced (a higher-order "
-                                   "derivative) is not supported yet")
-            arr = np.asarray(args[k])
-            if arr.dtype.kind not in "fc":
-                raise MpgraphError(f"mpgraph: argument {k} has dtype {arr.dtype}: only float "
-                                   "arguments can be differentiated (pass e.g. 1.0, not 1)")
-            traced[k] = g.input(f"arg{k % len(args)}", shape=arr.shape, dtype=arr.dtype)
-            inputs.append((traced[k], arr))
-        out = fn(*traced, **kwargs)
-        if has_aux:
-            if not (isinstance(out, tuple) and len(out) == 2):
-                raise MpgraphError(f"mpgraph: with has_aux=True, {_name(fn)} must return "
-                                   f"(loss, aux); it returned {type(out).__name__}")
-            out, aux = out
-        if type(out) is not Node:  # the output does not depend on the arguments
-            if not _is_number(out):
-                raise MpgraphError(f"mpgraph: {_name(fn)} must return a scalar loss to be "
-                                   f"differentiated; it returned {type(out).__name__}"
-                                   + (" (to return more, use has_aux=True and return (loss, aux))"
-                                      if isinstance(out, (tuple, list, dict)) else ""))
-            value = out
-            grads = [np.zeros_like(arr) for _, arr in inputs]
+                                   f"{_name(fn)} got {len(args)}")
+        outer = next((a.graph for a in args if type(a) is Node), None)
+        if outer is not None:  # inside another trace: build the gradient as nodes of its graph
+            args = list(args)
+            for k in nums:  # an array differentiated here is a constant of the outer trace
+                args[k] = outer[args[k]] if type(args[k]) is Node else outer.constant(args[k])
+            nodes = [args[k] for k in nums]
+            out, aux = _loss(fn, fn(*args, **kwargs), has_aux)
+            value, grads = out, gradients(out, nodes) if type(out) is Node else [
+                nodes[0].graph.constant(zero_gradient(n)) for n in nodes]
         else:
-            if out.shape not in ((), None):
-                raise MpgraphError(f"mpgraph: {getattr(fn, '__name__', 'the function')} must "
-                                   f"return a scalar to be differentiated; it returned shape {out.shape}")
-            nodes = [node for node, _ in inputs]
-            run = Run.for_gradients(g.schedule(out), out, nodes,
-                                    {node: arr for node, arr in inputs})
-            value = run[out]
-            grads = run.grads_of(nodes)
+            value, grads, aux = _numeric(fn, args, kwargs, nums, has_aux)
         grads = grads[0] if isinstance(argnums, int) else tuple(grads)
         return ((value, aux), grads) if has_aux else (value, grads)
 
     return wrapped
+
+
+def _numeric(fn: Callable, args: tuple, kwargs: dict, nums: tuple[int, ...], has_aux: bool):
+    """Trace ``fn`` into a new graph, run it and backpropagate: values and NumPy gradients."""
+    g = Graph()
+    traced = list(args)
+    inputs = []
+    for k in nums:
+        arr = np.asarray(args[k])
+        if arr.dtype.kind not in "fc":
+            raise MpgraphError(f"mpgraph: argument {k} has dtype {arr.dtype}: only float "
+                               "arguments can be differentiated (pass e.g. 1.0, not 1)")
+        traced[k] = g.input(f"arg{k % len(args)}", shape=arr.shape, dtype=arr.dtype)
+        inputs.append((traced[k], arr))
+    out, aux = _loss(fn, fn(*traced, **kwargs), has_aux)
+    if type(out) is not Node:  # the output does not depend on the arguments
+        return out, [np.zeros_like(arr) for _, arr in inputs], aux
+    run, grads = g._gradients(out, [node for node, _ in inputs],
+                              {node: arr for node, arr in inputs}, strict=False)
+    return run[out], grads, aux
+
+
+def _loss(fn: Callable, out: Any, has_aux: bool) -> tuple[Any, Any]:
+    """Split off ``aux`` and check that what is left is a scalar loss."""
+    aux = None
+    if has_aux:
+        if not (isinstance(out, tuple) and len(out) == 2):
+            raise MpgraphError(f"mpgraph: with has_aux=True, {_name(fn)} must return "
+                               f"(loss, aux); it returned {type(out).__name__}")
+        out, aux = out
+    if type(out) is Node:
+        if out.shape not in ((), None):
+            raise MpgraphError(f"mpgraph: {_name(fn)} must return a scalar to be "
+                               f"differentiated; it returned shape {out.shape}")
+    elif not _is_number(out):
+        raise MpgraphError(f"mpgraph: {_name(fn)} must return a scalar loss to be "
+                           f"differentiated; it returned {type(out).__name__}"
+                           + (" (to return more, use has_aux=True and return (loss, aux))"
+                              if isinstance(out, (tuple, list, dict)) else ""))
+    return out, aux
 
 
 def _is_number(x: Any) -> bool:

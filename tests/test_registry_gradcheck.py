@@ -7,7 +7,7 @@ import pytest
 
 import mpgraph as mg
 from mpgraph.registry import BUILTIN, ops
-from mpgraph.testing import check_op, samples
+from mpgraph.testing import check_grads, check_op, samples
 
 
 def _cases():
@@ -144,3 +144,39 @@ def test_shape_rules_accept_unknown_dims_and_agree_with_forward(name, args, attr
     y = g.apply(op, nodes, {**op.attr_defaults, **attrs})
     assert y.shape is not None and len(y.shape) == len(want), f"op '{name}': {y.shape} vs {want}"
     assert all(d is None or d == n for d, n in zip(y.shape, want)), f"op '{name}': {y.shape} vs {want}"
+
+
+def _second_order_cases():
+    rng = np.random.default_rng(2)
+    for name, op in sorted(ops().items()):
+        if not op.differentiable_vjp:
+            continue
+        args, attrs = samples(op, rng)[0]
+        if any(_differentiable(op, k, a) for k, a in enumerate(args)):
+            yield pytest.param(name, args, attrs, id=name)
+
+
+def _differentiable(op, k, arg):
+    return np.asarray(arg).dtype.kind == "f" and (op.variadic or op.vjp[k] is not None)
+
+
+@pytest.mark.parametrize("name, args, attrs", list(_second_order_cases()))
+def test_differentiable_vjps_give_second_derivatives(name, args, attrs):
+    """An op that declares ``differentiable_vjp`` is differentiated twice: the gradient of
+    ``sum(v * grad(sum(w * op)))``, built by nesting mg.grad, against central differences."""
+    op = ops()[name]
+    diff = tuple(k for k, a in enumerate(args) if _differentiable(op, k, a))
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal(np.shape(op.forward(*args, **attrs)))
+    vs = [rng.standard_normal(np.shape(args[k])) for k in diff]
+
+    def call(*a):
+        node = next((x for x in a if type(x) is mg.Node), None)
+        return op.forward(*a, **attrs) if node is None else node.graph.apply(op, a, attrs)
+
+    first = mg.grad(lambda *a: mg.ops.sum(w * call(*a)), argnums=diff)
+
+    def h(*a):
+        return sum(mg.ops.sum(v * d) for v, d in zip(vs, first(*a)))
+
+    check_grads(h, *args, argnums=diff, rtol=1e-4, atol=1e-6)

@@ -1,0 +1,94 @@
+"""The backward pass built as graph nodes: gradients that can be evaluated, drawn and
+differentiated again (higher-order derivatives).
+
+Where ``run.backward`` passes messages between arrays, :func:`gradients` passes them between
+graph nodes: each op's vjp is applied to node handles, so every message and every error signal
+becomes a node of the same graph, in the scope ``grad/``. This is Lee's reverse network made
+explicit. Only ops that declare ``differentiable_vjp=True`` can take part.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .errors import GraphError, ShapeError, at
+from .graph import zero_gradient
+from .node import Node
+
+
+def gradients(loss: Node, wrt: Sequence[Node], seed: Any = None) -> list[Node]:
+    """Graph nodes for the gradient of ``loss`` with respect to each of ``wrt``.
+
+    Parameters
+    ----------
+    loss : Node
+        A scalar node (or any node, with ``seed``).
+    wrt : sequence of Node
+        Nodes of the same graph.
+    seed : array or Node, optional
+        The loss's error signal; 1 by default.
+
+    Returns
+    -------
+    list of Node
+        One node per ``wrt`` entry, of its shape; a constant zero where the loss does not
+        depend on it.
+
+    Raises
+    ------
+    GraphError
+        An op on the way does not declare a differentiable vjp, naming it and its node.
+    ShapeError
+        No seed for a loss whose shape is not ``()``.
+
+    Examples
+    --------
+    >>> import numpy as np, mpgraph as mg
+    >>> g = mg.Graph()
+    >>> x = g.input("x", shape=())
+    >>> y = mg.ops.tanh(x)
+    >>> (dy,) = mg.gradients(y, [x])             # 1 - tanh(x)^2, as nodes
+    >>> (d2y,) = mg.gradients(dy, [x])           # -2 tanh(x) (1 - tanh(x)^2)
+    >>> run = g.forward([dy, d2y], {"x": 0.5})
+    >>> t = np.tanh(0.5)
+    >>> bool(np.isclose(run[dy], 1 - t ** 2) and np.isclose(run[d2y], -2 * t * (1 - t ** 2)))
+    True
+    """
+    g = loss.graph
+    order = g.schedule(loss).nodes
+    targets = {w.name for w in wrt}
+    reach = set()
+    for n in order:  # nodes on a differentiable path from wrt to the loss
+        if n.name in targets or (n.kind == "op" and any(
+                p.name in reach and (n.op.variadic or n.op.vjp[k] is not None)
+                for k, p in enumerate(n.args))):
+            reach.add(n.name)
+    with g.scope("grad"):
+        signals: dict[str, Node] = {}
+        if loss.name in reach:
+            if seed is None:
+                if loss.shape not in ((), None):
+                    raise ShapeError(f"mpgraph: gradients from node '{loss.name}' need a seed: its "
+                                     f"shape is {loss.shape}, not a scalar")
+                seed = g.constant(np.ones((), loss.dtype or np.float64))
+            signals[loss.name] = g[seed] if type(seed) is Node else g.constant(seed)
+        for n in reversed(order):
+            s = signals.get(n.name)
+            if s is None or n.kind != "op":
+                continue
+            if not n.op.differentiable_vjp:
+                raise GraphError(f"{at(n.op.name, n.name)}: its vjp is not declared differentiable "
+                                 "(differentiable_vjp=False), so the backward pass cannot be built "
+                                 "through it as graph nodes")
+            for k, p in enumerate(n.args):
+                if p.name not in reach or not (n.op.variadic or n.op.vjp[k] is not None):
+                    continue
+                msg = n.op.apply_vjp(k, s, n, *n.args, **n.attrs)
+                if msg is None:
+                    continue
+                msg = msg if type(msg) is Node else g.constant(msg)
+                old = signals.get(p.name)
+                signals[p.name] = msg if old is None else old + msg
+        return [signals[w.name] if w.name in signals else g.constant(zero_gradient(w)) for w in wrt]
