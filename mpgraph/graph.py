@@ -384,9 +384,7 @@ class Graph:
 
     def _as_node(self, x: Any) -> Node:
         if type(x) is Node:
-            if x._graph is not self._ref:
-                raise GraphError(f"mpgraph: node '{x.name}' belongs to another graph")
-            return x
+            return self[x]
         if type(x) in (float, int):  # the common constant (``y * 0.5``), without the checks
             name = self._fresh(None, "const")
             node = self._nodes[name] = Node(self, name, "const", len(self._order), None, None,
