@@ -77,7 +77,9 @@ sends back to an argument.
   match), naming the op and the node.
 - **Differentiable vjps**: where an op's messages are written with operators, NumPy functions
   and `mg.ops` (column "2nd"), they can be applied to graph nodes to build the backward pass as
-  a graph; the registry-wide test checks that they give the same messages on nodes.
+  a graph, so the op can be differentiated twice (`mg.gradients`, nested `mg.grad`); the
+  registry-wide test checks that they give the same messages on nodes, and checks the second
+  derivative against finite differences of the first.
 """
 
 
