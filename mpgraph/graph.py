@@ -309,12 +309,14 @@ class Graph:
         grads = self._gradients(loss, targets, feed, strict=wrt is not None)[1]
         return grads[0] if single else grads
 
-    def _gradients(self, loss: NodeLike, targets: list[Node], feed, *, strict: bool):
+    def _gradients(self, loss: NodeLike, targets: list[Node], feed, *, strict: bool,
+                   keep: Sequence[Node] = ()):
         """The gradient run and the gradients of ``targets``: zeros for those the loss does not
         depend on and, unless ``strict``, for those it reaches only through non-differentiable
-        arguments (a comparison's step has a zero derivative almost everywhere)."""
+        arguments (a comparison's step has a zero derivative almost everywhere). The values
+        of the ``keep`` nodes stay in the run."""
         from .run import Run
-        sched = self.schedule(loss)
+        sched = self.schedule([loss, *keep] if keep else loss)
         reached = [t for t in targets if t.name in sched.slot]
         if not strict and reached:
             li = sched.slot[self[loss].name]

@@ -85,10 +85,16 @@ def gradients(loss: Node, wrt: Sequence[Node], seed: Any = None) -> list[Node]:
             for k, p in enumerate(n.args):
                 if p.name not in reach or not (n.op.variadic or n.op.vjp[k] is not None):
                     continue
-                msg = n.op.apply_vjp(k, s, n, *n.args, **n.attrs)
+                msg = n.op.apply_vjp(k, s, n, *_operands(n, reach), **n.attrs)
                 if msg is None:
                     continue
                 msg = msg if type(msg) is Node else g.constant(msg)
                 old = signals.get(p.name)
                 signals[p.name] = msg if old is None else old + msg
         return [signals[w.name] if w.name in signals else g.constant(zero_gradient(w)) for w in wrt]
+
+
+def _operands(node: Node, reach: set) -> list:
+    """The node's arguments for its vjp: nodes, but constants that need no gradient as their
+    values, so that Python numbers stay weakly typed (``x ** (3 - 1)`` keeps float32)."""
+    return [p._value if p.kind == "const" and p.name not in reach else p for p in node.args]

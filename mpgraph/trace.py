@@ -5,6 +5,7 @@ function sees node handles), run forward, and backpropagated, as in HIPS autogra
 """
 from __future__ import annotations
 
+import contextvars
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -15,6 +16,10 @@ from .errors import MpgraphError
 from .graph import Graph, zero_gradient
 from .node import Node
 from .symbolic import gradients
+
+
+# The graph being traced by an enclosing mg.grad in this thread (or task), if any.
+_tracing: contextvars.ContextVar = contextvars.ContextVar("mpgraph_tracing", default=None)
 
 
 def value_and_grad(fn: Callable, argnums: int | tuple[int, ...] = 0, *,
@@ -59,11 +64,14 @@ def value_and_grad(fn: Callable, argnums: int | tuple[int, ...] = 0, *,
             if not -len(args) <= k < len(args):
                 raise MpgraphError(f"mpgraph: argnums {argnums} asks for argument {k}, but "
                                    f"{_name(fn)} got {len(args)}")
-        outer = next((a.graph for a in args if type(a) is Node), None)
+        outer = next((a.graph for a in args if type(a) is Node), None) or _tracing.get()
         if outer is not None:  # inside another trace: build the gradient as nodes of its graph
             args = list(args)
-            for k in nums:  # an array differentiated here is a constant of the outer trace
-                args[k] = outer[args[k]] if type(args[k]) is Node else outer.constant(args[k])
+            with outer.scope("grad"):
+                for k in nums:  # a fresh variable per argument, so that an outer node the
+                    # function also closes over is not differentiated as if it were the argument
+                    args[k] = outer.apply("add", [args[k] if type(args[k]) is Node
+                                                  else outer.constant(args[k]), 0.0])
             nodes = [args[k] for k in nums]
             out, aux = _loss(fn, fn(*args, **kwargs), has_aux)
             value, grads = out, gradients(out, nodes) if type(out) is Node else [
@@ -88,12 +96,34 @@ def _numeric(fn: Callable, args: tuple, kwargs: dict, nums: tuple[int, ...], has
                                "arguments can be differentiated (pass e.g. 1.0, not 1)")
         traced[k] = g.input(f"arg{k % len(args)}", shape=arr.shape, dtype=arr.dtype)
         inputs.append((traced[k], arr))
-    out, aux = _loss(fn, fn(*traced, **kwargs), has_aux)
+    token = _tracing.set(g)  # an mg.grad inside fn builds on this graph, closures included
+    try:
+        out, aux = _loss(fn, fn(*traced, **kwargs), has_aux)
+    finally:
+        _tracing.reset(token)
     if type(out) is not Node:  # the output does not depend on the arguments
-        return out, [np.zeros_like(arr) for _, arr in inputs], aux
+        return out, [np.zeros_like(arr) for _, arr in inputs], _evaluate(aux, None)
+    aux_nodes = [a for a in _leaves(aux) if type(a) is Node]
     run, grads = g._gradients(out, [node for node, _ in inputs],
-                              {node: arr for node, arr in inputs}, strict=False)
-    return run[out], grads, aux
+                              {node: arr for node, arr in inputs}, strict=False, keep=aux_nodes)
+    return run[out], grads, _evaluate(aux, run)
+
+
+def _leaves(tree: Any) -> list:
+    if isinstance(tree, (tuple, list)):
+        return [leaf for item in tree for leaf in _leaves(item)]
+    if isinstance(tree, dict):
+        return [leaf for item in tree.values() for leaf in _leaves(item)]
+    return [tree]
+
+
+def _evaluate(tree: Any, run) -> Any:
+    """``aux`` with its graph nodes replaced by their values in ``run``."""
+    if isinstance(tree, (tuple, list)):
+        return type(tree)(_evaluate(item, run) for item in tree)
+    if isinstance(tree, dict):
+        return {key: _evaluate(item, run) for key, item in tree.items()}
+    return run[tree] if type(tree) is Node and run is not None else tree
 
 
 def _loss(fn: Callable, out: Any, has_aux: bool) -> tuple[Any, Any]:
