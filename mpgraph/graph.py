@@ -20,7 +20,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from .errors import ArityError, GraphError, ShapeError, at
+from .errors import ArityError, GraphError, MpgraphError, ShapeError, at
 from .node import Node
 from .op import Op
 from .registry import get_op
@@ -53,7 +53,7 @@ class Graph:
         self._nodes: dict[str, Node] = {}
         self._order: list[Node] = []  # by creation index
         self._counts: dict[str, int] = {}
-        self._prefix = ""
+        self._scopes = threading.local()  # each thread's scope prefix
         self._schedules: dict[tuple[str, ...], Any] = {}
         self._ref = weakref.ref(self)  # shared by every node: no reference cycle, one object
         self._nx = nx.MultiDiGraph()
@@ -156,9 +156,14 @@ class Graph:
         self._order.append(node)
         return node
 
+    @property
+    def _prefix(self) -> str:
+        return getattr(self._scopes, "prefix", "")
+
     @contextlib.contextmanager
     def scope(self, name: str) -> Iterator[None]:
-        """Prefix the names of the nodes made inside the block with ``name/``; scopes nest.
+        """Prefix the names of the nodes made inside the block (in this thread) with ``name/``;
+        scopes nest.
 
         Examples
         --------
@@ -170,11 +175,11 @@ class Graph:
         'layer1/W'
         """
         old = self._prefix
-        self._prefix = f"{old}{name}/"
+        self._scopes.prefix = f"{old}{name}/"
         try:
             yield
         finally:
-            self._prefix = old
+            self._scopes.prefix = old
 
     def set_param(self, node: NodeLike, value: Any) -> None:
         """Give parameter ``node`` a new value of the same shape (copied, cast to its dtype).
@@ -212,11 +217,8 @@ class Graph:
             The graph has a cycle, a node has an unknown kind or op, or an op node's arguments
             are not numbered 0..n-1.
         """
-        try:
+        if not nx.is_directed_acyclic_graph(G):  # linear; find_cycle only to name the cycle
             cycle = nx.find_cycle(G)
-        except nx.NetworkXNoCycle:
-            cycle = None
-        if cycle:
             path = " -> ".join([str(e[0]) for e in cycle] + [str(cycle[0][0])])
             raise GraphError(f"mpgraph: the graph has a cycle: {path}")
         g = cls()
@@ -339,7 +341,8 @@ class Graph:
         if sched is None:
             from .schedule import Schedule
             outs = [self._nodes[n] for n in key]
-            order = self._order
+            last = max(node.index for node in outs)  # another thread may be adding nodes
+            order = self._order[:last + 1]
             needed = [False] * len(order)
             for node in outs:
                 needed[node.index] = True
@@ -405,6 +408,8 @@ class Graph:
             _refuse_node_attrs(op, attrs, name)  # before forward meets a node
             with np.errstate(all="ignore"):
                 return np.shape(op.forward(*map(_stand_in, parents), **attrs))
+        except MpgraphError:
+            raise
         except ValueError as e:
             raise ShapeError(f"{at(op.name, name)}: {e}") from None
         except Exception as e:  # a broken shape rule: say whose

@@ -251,7 +251,10 @@ def _feed_values(sched: Schedule, feed: Mapping[Any, Any] | None, vals: list) ->
 
 
 def _convert_feed(node: Node, value: Any) -> np.ndarray:
-    arr = np.asarray(value)
+    try:
+        arr = np.asarray(value)
+    except ValueError as e:  # a ragged list
+        raise FeedError(f"mpgraph: the feed for input '{node.name}' is not an array: {e}") from None
     if node.dtype is not None and arr.dtype != node.dtype:
         if not np.can_cast(arr.dtype, node.dtype, "same_kind"):
             raise FeedError(f"mpgraph: input '{node.name}' has dtype {node.dtype}; "

@@ -198,6 +198,9 @@ def test_a_plugin_op_with_too_few_vjp_entries_is_named_when_used():
                                             "graph node 'b', but attributes are constants.*takes 1 "
                                             "array argument, one per vjp entry"):
         g.apply(twoargs, [a], {"y": b})
+    with pytest.raises(mg.ArityError) as e:
+        g.apply(twoargs, [a], {"y": b})
+    assert str(e.value).count("mpgraph:") == 1  # not wrapped again as a shape error
 
 
 def test_a_broken_shape_rule_is_reported_naming_op_node_and_plugin():
@@ -228,3 +231,16 @@ def test_g_grad_by_default_gives_zeros_to_parameters_cut_off_by_a_comparison():
     assert dthr == 0.0 and dw == pytest.approx(3.0)
     with pytest.raises(mg.GraphError, match="'thr' reaches the loss only through it"):
         g.grad(L, wrt=[thr], feed={x: xv})
+
+
+def test_from_networkx_rebuilds_a_long_chain():
+    from mpgraph.export import to_networkx
+
+    g = mg.Graph()
+    x = g.input("x", (2,))
+    y = x
+    for _ in range(1000):  # 5,000 nodes: the cycle check must be linear, not per node
+        y = mg.ops.tanh(y * 0.9 + 0.1)
+    h = mg.Graph.from_networkx(to_networkx(g))
+    feed = {"x": np.array([0.2, -0.4])}
+    np.testing.assert_allclose(h.forward(y.name, feed)[y.name], g.forward(y, feed)[y])

@@ -244,3 +244,39 @@ def test_an_op_that_raises_is_reported_with_node_op_and_cause(bad_ops):
     run = g.forward(z, {x: 1.0})
     with pytest.raises(mg.OpError, match="op 'bad_vjp' at node 'bad_vjp_1': vjp for argument 0 \\('x'\\) raised"):
         run.backward(z)
+
+
+def test_running_while_another_thread_adds_nodes_and_scopes_are_per_thread():
+    g = mg.Graph()
+    x = g.input("x", shape=(3,))
+    W = g.param("W", np.eye(3))
+    losses = [mg.ops.sum(mg.ops.tanh(x @ W) * float(j)) for j in range(300)]
+    stop, errors, names = threading.Event(), [], []
+
+    def build():
+        with g.scope("builder"):
+            while not stop.is_set():
+                names.append(mg.ops.exp(x).name)
+
+    builder = threading.Thread(target=build)
+    builder.start()
+    try:
+        for j, L in enumerate(losses):
+            dW = g.grad(L, wrt=[W], feed={"x": np.ones(3)})[0]
+            want = j * np.outer(np.ones(3), 1 - np.tanh(np.ones(3)) ** 2)
+            if not np.allclose(dW, want):
+                errors.append(j)
+            probe = mg.ops.negative(x)  # built in this thread: outside the builder's scope
+            assert not probe.name.startswith("builder/")
+    finally:
+        stop.set()
+        builder.join()
+    assert not errors
+    assert names and all(n.startswith("builder/") for n in names)
+
+
+def test_a_ragged_feed_is_a_feed_error():
+    g = mg.Graph()
+    x = g.input("x")
+    with pytest.raises(mg.FeedError, match="the feed for input 'x' is not an array"):
+        g.forward(x * 2.0, {"x": [[1.0, 2.0], [3.0]]})
