@@ -12,26 +12,33 @@ import argparse
 import importlib
 import sys
 
-# subcommand -> (module, function adding its arguments, function running it)
+from . import __version__
+
+# subcommand -> (help, module, function adding its arguments, function running it)
 SUBCOMMANDS = {
-    "render": ("mpgraph.render_cli", "add_arguments", "main"),
-    "plugins": ("mpgraph.plugin_tools", "add_plugins_arguments", "plugins_main"),
-    "check-ops": ("mpgraph.plugin_tools", "add_check_ops_arguments", "check_ops_main"),
+    "render": ("draw a saved graph (and run) as svg, png, pdf, dot or a step-through html page",
+               "mpgraph.render_cli", "add_arguments", "main"),
+    "plugins": ("list the plugins, their distributions and versions, and the ops each provides",
+                "mpgraph.plugin_tools", "add_plugins_arguments", "plugins_main"),
+    "check-ops": ("check registered ops' vjps and shape rules against finite differences",
+                  "mpgraph.plugin_tools", "add_check_ops_arguments", "check_ops_main"),
 }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="mpgraph", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="mpgraph", description="mpgraph: backprop as message passing on a computation graph")
+    parser.add_argument("--version", action="version", version=f"mpgraph {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     runners = {}
-    for name, (modname, add, run) in SUBCOMMANDS.items():
+    for name, (help_text, modname, add, run) in SUBCOMMANDS.items():
         try:
             module = importlib.import_module(modname)
         except ModuleNotFoundError as e:
             if e.name != modname:
                 raise
             continue  # a subcommand whose module is not there yet
-        getattr(module, add)(sub.add_parser(name, help=(module.__doc__ or "").splitlines()[0]))
+        getattr(module, add)(sub.add_parser(name, help=help_text, description=help_text))
         runners[name] = getattr(module, run)
     args = parser.parse_args(argv)
     return runners[args.command](args) or 0

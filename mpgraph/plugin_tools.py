@@ -63,7 +63,8 @@ def plugins_main(args: argparse.Namespace) -> int:
         print(f"\n{len(found)} problem{'s' if len(found) != 1 else ''}:")
         for problem in found:
             print(f"  {problem}")
-    return 1 if found and args.strict else 0
+    strict = args.strict or bool(os.environ.get(registry.ENV_STRICT))
+    return 1 if found and strict else 0
 
 
 def add_check_ops_arguments(parser: argparse.ArgumentParser) -> None:

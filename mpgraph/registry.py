@@ -178,11 +178,11 @@ def register(plugin: Any, name: str | None = None) -> str:
                 k += 1
                 name = f"{base}-{k}"
         try:
-            name = pm.register(plugin, name=name)
+            registered = pm.register(plugin, name=name)
         except ValueError as e:
-            raise PluginError(f"mpgraph: plugin {name or plugin!r} was not registered: {e}") from None
-        if name is None:
-            raise PluginError(f"mpgraph: plugin {plugin!r} is blocked and was not registered")
+            raise PluginError(f"mpgraph: plugin '{name}' was not registered: {e}") from None
+        if registered is None:
+            raise PluginError(f"mpgraph: plugin '{name}' is blocked and was not registered")
         problems = [p for p in _rebuild() if f"plugin '{name}'" in p]
         if problems:
             pm.unregister(name=name)

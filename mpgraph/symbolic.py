@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import GraphError, ShapeError, at
+from .errors import GraphError, MpgraphError, ShapeError, at
 from .graph import zero_gradient
 from .node import Node
 
@@ -85,7 +85,15 @@ def gradients(loss: Node, wrt: Sequence[Node], seed: Any = None) -> list[Node]:
             for k, p in enumerate(n.args):
                 if p.name not in reach or not (n.op.variadic or n.op.vjp[k] is not None):
                     continue
-                msg = n.op.apply_vjp(k, s, n, *_operands(n, reach), **n.attrs)
+                try:
+                    msg = n.op.apply_vjp(k, s, n, *_operands(n, reach), **n.attrs)
+                except MpgraphError:
+                    raise
+                except Exception as e:  # most often a vjp that needs a shape left unknown
+                    raise GraphError(f"{at(n.op.name, n.name)}: the vjp for argument {k} could "
+                                     f"not be built as graph nodes ({type(e).__name__}: {e}); "
+                                     "give inputs their full shapes, e.g. g.input(name, "
+                                     "shape=...)") from e
                 if msg is None:
                     continue
                 msg = msg if type(msg) is Node else g.constant(msg)

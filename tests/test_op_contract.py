@@ -101,3 +101,9 @@ def test_binary_ops_broadcast_and_sum_messages_back_to_each_shape():
     da, db = g.grad(L, wrt=[a, b], feed={a: av, b: bv})
     np.testing.assert_allclose(da, (2 * av * bv ** 2).sum(1, keepdims=True))
     np.testing.assert_allclose(db, (2 * av ** 2 * bv).sum(0))
+
+
+def test_registering_a_blocked_plugin_names_it():
+    mg.plugins.block("blocked-cube")
+    with pytest.raises(mg.PluginError, match="plugin 'blocked-cube' is blocked and was not registered"):
+        mg.plugins.register(Cube(), name="blocked-cube")
