@@ -381,14 +381,17 @@ def _free(vals: list, slots: tuple[int, ...]) -> None:
 
 
 def _stand_in(value: np.ndarray) -> np.ndarray:
-    """What stays of a freed value: a read-only, zero-strided array of its shape and dtype,
-    shared by every freed value of that shape and dtype."""
+    """What stays of a freed value: a read-only, zero-strided array of its shape and dtype (NaN
+    for floats), shared by every freed value of that shape and dtype."""
     key = (value.shape, value.dtype)
     stand_in = _stand_ins.get(key)
     if stand_in is None:
         if len(_stand_ins) > 1024:  # shapes vary from run to run: do not grow without end
             _stand_ins.clear()
-        stand_in = _stand_ins[key] = np.broadcast_to(np.zeros((), key[1]), key[0])
+        # NaN where the dtype has one: a vjp that reads a value its op said it does not need
+        # (a wrong Op.needs) then gives NaN gradients, not plausible zeros
+        fill = np.nan if key[1].kind in "fc" else 0
+        stand_in = _stand_ins[key] = np.broadcast_to(np.full((), fill, key[1]), key[0])
     return stand_in
 
 

@@ -136,6 +136,18 @@ def test_check_op_catches_a_needs_that_leaves_out_what_the_vjp_reads():
     check_op(right, [np.array([0.3, -1.2, 2.0])])
 
 
+def test_a_wrong_needs_gives_nan_gradients_not_plausible_zeros():
+    wrong = mg.Op("sq_wrong_needs", np.square, (lambda g, ans, x: 2 * g * x,),
+                  lambda s: s, needs=("ans",))  # the vjp reads x, which g.grad then frees
+    g = mg.Graph()
+    w = g.param("w", np.array([0.5, 1.5]))
+    loss = mg.ops.sum(g.apply(wrong, [mg.ops.sin(w)]))
+    (dw,) = g.grad(loss, wrt=[w])
+    assert np.isnan(dw).all()
+    run = g.forward(loss).backward(loss)  # a plain run keeps every value: right
+    np.testing.assert_allclose(run.grad(w), 2 * np.sin([0.5, 1.5]) * np.cos([0.5, 1.5]))
+
+
 def test_needs_are_checked_against_the_vjps():
     vjp = (lambda g, ans, x, y: g * y, lambda g, ans, x, y: g * x)
     op = mg.Op("mul2", np.multiply, vjp, needs=("y", "ans x"))
