@@ -91,7 +91,7 @@ def check_op(op: str | Op, args: Sequence[Any], attrs: dict | None = None, *,
               if k in diff}
     # Each float argument reaches the op through an op node (times 1), whose value g.grad
     # frees when the op's ``needs`` says that no vjp reads it: a vjp that reads it anyway
-    # then gets a stand-in of zeros and fails the check.
+    # then gets a stand-in (NaN) and fails the check.
     nodes = [g.apply("multiply", [inputs[k], 1.0]) if k in diff else g.constant(a)
              for k, a in enumerate(args)]
     y = g.apply(op, nodes, {**op.attr_defaults, **attrs}, name="y")
