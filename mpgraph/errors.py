@@ -40,6 +40,11 @@ class PluginError(MpgraphError):
     """A plugin or one of its op definitions is malformed, or two plugins define the same op."""
 
 
+def a_kind(kind: str) -> str:
+    """``"an input"``, ``"a param"``: a node kind with its article, for messages."""
+    return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
+
+
 def at(op: str | None, node: str | None) -> str:
     """The ``op 'x' at node 'y'`` prefix shared by messages about one node."""
     if op is None:

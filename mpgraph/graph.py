@@ -20,7 +20,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from .errors import ArityError, GraphError, MpgraphError, ShapeError, at
+from .errors import ArityError, GraphError, MpgraphError, ShapeError, a_kind, at
 from .node import Node
 from .op import Op
 from .registry import get_op
@@ -193,7 +193,8 @@ class Graph:
         """
         node = self[node]
         if node.kind != "param":
-            raise GraphError(f"mpgraph: node '{node.name}' is {'an' if node.kind[0] in 'aeiou' else 'a'} {node.kind}, not a parameter")
+            raise GraphError(f"mpgraph: node '{node.name}' is {a_kind(node.kind)}, "
+                             "not a parameter")
         value = _param_array(value, node.name)
         if value.shape != node.shape:
             raise ShapeError(f"mpgraph: parameter '{node.name}' has shape {node.shape}; "

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import GraphError
+from .errors import GraphError, a_kind
 
 if TYPE_CHECKING:
     from .graph import Graph
@@ -71,8 +71,8 @@ class Node:
         """The value of a parameter or constant (read-only; set a parameter with
         ``g.set_param`` or by assigning ``node.value``)."""
         if self.kind not in ("param", "const"):
-            raise GraphError(f"mpgraph: node '{self.name}' is {'an' if self.kind[0] in 'aeiou' else 'a'} "
-                             f"{self.kind}: its value lives in a Run (run[node])")
+            raise GraphError(f"mpgraph: node '{self.name}' is {a_kind(self.kind)}: its value "
+                             "lives in a Run (run[node])")
         return self._value
 
     @value.setter

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import FeedError, GraphError, MpgraphError, OpError, ShapeError, at
+from .errors import FeedError, GraphError, MpgraphError, OpError, ShapeError, a_kind, at
 from .node import Node
 from .registry import describe, observers
 from .schedule import Schedule
@@ -237,7 +237,7 @@ def _feed_values(sched: Schedule, feed: Mapping[Any, Any] | None, vals: list) ->
     for name in given:
         node = graph._nodes.get(name)
         if node is None or node.kind != "input":
-            what = "no node" if node is None else f"{_article(node.kind)} {node.kind}, not an input"
+            what = "no node" if node is None else f"{a_kind(node.kind)}, not an input"
             hint = "; set a parameter with g.set_param" if node is not None and node.kind == "param" else ""
             inputs = ", ".join(n.name for n in graph.inputs()) or "none"
             raise FeedError(f"mpgraph: the feed names '{name}', which is {what}{hint} "
@@ -428,7 +428,3 @@ def _plugin_note(node: Node) -> str:
     if not plugin or plugin.startswith("mpgraph.builtin"):
         return ""
     return f" [op from {describe(plugin)}]"
-
-
-def _article(word: str) -> str:
-    return "an" if word[0] in "aeiou" else "a"

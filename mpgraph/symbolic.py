@@ -57,14 +57,11 @@ def gradients(loss: Node, wrt: Sequence[Node], seed: Any = None) -> list[Node]:
     True
     """
     g = loss.graph
-    order = g.schedule(loss).nodes
-    targets = {w.name for w in wrt}
-    reach = set()
-    for n in order:  # nodes on a differentiable path from wrt to the loss
-        if n.name in targets or (n.kind == "op" and any(
-                p.name in reach and (n.op.variadic or n.op.vjp[k] is not None)
-                for k, p in enumerate(n.args))):
-            reach.add(n.name)
+    sched = g.schedule(loss)
+    order = sched.nodes
+    sources = tuple(sorted({sched.slot[w.name] for w in wrt if w.name in sched.slot}))
+    active = sched.backward_plan(sched.slot[loss.name], sources).active
+    reach = {n.name for n, on_path in zip(order, active) if on_path}  # wrt to loss, differentiably
     with g.scope("grad"):
         signals: dict[str, Node] = {}
         if loss.name in reach:
