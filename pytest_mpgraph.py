@@ -49,7 +49,7 @@ def check_registered_op(name: str, args: Sequence[Any] | None = None, attrs: dic
     """
     import numpy as np
 
-    from mpgraph.registry import get_op
+    from mpgraph.hooks.manager import get_op
     from mpgraph.testing import check_op, samples
 
     op = get_op(name)

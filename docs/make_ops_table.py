@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's mpgraph
 
-from mpgraph.registry import BUILTIN, ops  # noqa: E402
+from mpgraph.hooks.manager import BUILTIN, ops  # noqa: E402
 
 OUT = Path(__file__).with_name("ops.md")
 

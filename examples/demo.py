@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 import mpgraph as mg
-from mpgraph.layout import LayoutError, write
+from mpgraph.drawing.dot import LayoutError, write
 
 
 def build(lam: float = 0.1):

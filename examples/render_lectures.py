@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 import mpgraph as mg
-from mpgraph.layout import write
-from mpgraph.stepper import write_steps
+from mpgraph.drawing.dot import write
+from mpgraph.drawing.stepper import write_steps
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from demo import build  # noqa: E402  (the demo's graph, drawn here)

@@ -7,23 +7,59 @@
 >>> L = mg.ops.sum(mg.ops.tanh(w * x))
 >>> g.grad(L, wrt=[w], feed={"x": np.zeros(3)})
 [array([0., 0., 0.])]
+
+The package's layers, each importing only those below it (checked by import-linter, see
+``docs/architecture.md``): ``errors`` <- ``contract`` (what an op is) <- ``hooks`` (the plugin
+machinery) <- ``extend`` (the op author's kit) <- ``engine`` <- ``builtin``, ``testing``,
+``drawing``, ``readwrite`` <- ``cli``. Drawing is imported when first used (PEP 562), so
+``import mpgraph`` does not need graphviz.
 """
-from . import ops, plugins
-from .errors import (ArityError, FeedError, GraphError, MpgraphError, OpError, PluginError,
-                     ShapeError, UnknownOpError)
-from .graph import Graph
-from .node import Node
-from .op import Op
-from .registry import hookimpl
-from .io import load, save
-from .render import render
-from .run import Run
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from . import hooks as plugins
+from .contract.op import Op
+from .engine import functions as ops
+from .engine.graph import Graph
+from .engine.node import Node
+from .engine.run import Run
+from .engine.symbolic import gradients
+from .engine.trace import grad, value_and_grad
+from .errors import (ArityError, FeedError, GraphError, LayoutError, LoadError, MpgraphError,
+                     OpError, PluginError, SaveError, ShapeError, UnknownOpError)
+from .hooks.manager import hookimpl
 from .testing import check_grads
-from .symbolic import gradients
-from .trace import grad, value_and_grad
 
 __version__ = "0.1.0"
 
-__all__ = ["Graph", "Node", "Op", "Run", "ops", "plugins", "grad", "value_and_grad", "gradients", "hookimpl",
-           "check_grads", "MpgraphError", "GraphError", "ShapeError", "FeedError", "OpError",
-           "PluginError", "ArityError", "UnknownOpError", "render", "save", "load", "__version__"]
+# Loaded on first use: names -> (module, attribute or None for the module itself).
+_LAZY = {
+    "render": ("mpgraph.drawing.render", "render"),
+    "save": ("mpgraph.readwrite.saveload", "save"),
+    "load": ("mpgraph.readwrite.saveload", "load"),
+    "stepper": ("mpgraph.drawing.stepper", None),
+    "layout": ("mpgraph.drawing.dot", None),
+    "export": ("mpgraph.readwrite.export", None),
+    "io": ("mpgraph.readwrite.saveload", None),
+}
+
+__all__ = ["ArityError", "FeedError", "Graph", "GraphError", "LayoutError", "LoadError",
+           "MpgraphError", "Node", "Op", "OpError", "PluginError", "Run", "SaveError",
+           "ShapeError", "UnknownOpError", "__version__", "check_grads", "grad", "gradients",
+           "hookimpl", "load", "ops", "plugins", "render", "save", "value_and_grad"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'mpgraph' has no attribute '{name}'")
+    modname, attr = _LAZY[name]
+    module = importlib.import_module(modname)
+    value = module if attr is None else getattr(module, attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

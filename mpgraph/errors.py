@@ -40,6 +40,18 @@ class PluginError(MpgraphError):
     """A plugin or one of its op definitions is malformed, or two plugins define the same op."""
 
 
+class LayoutError(MpgraphError, RuntimeError):
+    """No layout program can draw the picture in the format asked for, or it failed."""
+
+
+class SaveError(MpgraphError, TypeError):
+    """A graph holds something the file format cannot represent."""
+
+
+class LoadError(MpgraphError, ValueError):
+    """A file is not a saved graph, or one part of it is wrong; the message names the part."""
+
+
 def a_kind(kind: str) -> str:
     """``"an input"``, ``"a param"``: a node kind with its article, for messages."""
     return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"

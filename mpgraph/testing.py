@@ -10,15 +10,16 @@ Public so that plugin authors check their ops the way mpgraph checks its own:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from .contract.op import Op
+from .engine.graph import Graph
+from .engine.trace import value_and_grad
 from .errors import ArityError, MpgraphError
-from .graph import Graph
-from .op import Op
-from .registry import get_op
-from .trace import value_and_grad
+from .hooks.manager import get_op, ops
 
 
 def numerical_grad(f: Callable[..., Any], args: Sequence[Any], k: int, eps: float = 1e-6) -> np.ndarray:
@@ -130,3 +131,53 @@ def _with(args: Sequence[Any], k: int, value: Any) -> list:
     out = list(args)
     out[k] = value
     return out
+
+
+@dataclass
+class CheckResult:
+    """The outcome of checking one op on all its samples."""
+
+    op: str
+    plugin: str
+    samples: int
+    error: str | None = None  # the first failure, or None when every sample passed
+
+
+def check_ops(names: list[str] | None = None, *, seed: int = 0, rtol: float = 1e-5,
+              atol: float = 1e-7) -> list[CheckResult]:
+    """Check every op (or those named) on each of its samples against finite differences.
+
+    Raises
+    ------
+    GraphError
+        A name is not a registered op.
+    """
+    table = ops()
+    chosen = sorted(table) if not names else [get_op(n).name for n in names]
+    results = []
+    for name in chosen:
+        op = table[name]
+        rng = np.random.default_rng(seed)
+        try:
+            cases = samples(op, rng)
+        except Exception as e:  # noqa: BLE001 - a broken samples() is a result to report
+            results.append(CheckResult(name, op.plugin, 0, f"samples() raised {type(e).__name__}: {e}"))
+            continue
+        error = None
+        for k, (args, attrs) in enumerate(cases):
+            try:
+                check_op(op, args, attrs, seed=seed, rtol=rtol, atol=atol)
+            except Exception as e:  # noqa: BLE001 - every failure becomes a row
+                error = f"sample {k} {_attrs(attrs)}: {type(e).__name__}: {_first_line(e)}"
+                break
+        results.append(CheckResult(name, op.plugin, len(cases), error))
+    return results
+
+
+def _first_line(e: BaseException) -> str:
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    return " ".join(lines[:3]) if lines else ""
+
+
+def _attrs(attrs: dict) -> str:
+    return "(" + ", ".join(f"{k}={v!r}" for k, v in attrs.items()) + ")" if attrs else "()"

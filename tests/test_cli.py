@@ -31,4 +31,4 @@ def test_strict_mode_from_the_environment_fails_mpgraph_plugins(monkeypatch, cap
         assert main(["plugins"]) == 1
     finally:
         pm.unregister(name="broken-at-build")
-        mg.registry._rebuild()
+        mg.plugins.reload()

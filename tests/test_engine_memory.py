@@ -12,7 +12,7 @@ import pytest
 
 import mpgraph as mg
 from mpgraph.errors import PluginError
-from mpgraph.run import Run
+from mpgraph.engine.run import Run
 from mpgraph.testing import check_op
 
 

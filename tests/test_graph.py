@@ -127,7 +127,7 @@ def test_from_networkx_rebuilds_a_graph_that_computes_the_same():
     G = nx.MultiDiGraph()
     for n in g:
         G.add_node(n.name, kind=n.kind, op=n.op.name if n.op else None, attrs=n.attrs,
-                   shape=n.shape, value=n._value, index=n.index)
+                   shape=n.shape, value=n.fixed, index=n.index)
     G.add_edges_from(g.nx.edges(keys=True, data=True))
     h = mg.Graph.from_networkx(G)
     feed = {"x": np.array([0.3, 0.8])}
@@ -234,7 +234,7 @@ def test_g_grad_by_default_gives_zeros_to_parameters_cut_off_by_a_comparison():
 
 
 def test_from_networkx_rebuilds_a_long_chain():
-    from mpgraph.export import to_networkx
+    from mpgraph.readwrite.export import to_networkx
 
     g = mg.Graph()
     x = g.input("x", (2,))

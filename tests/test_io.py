@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import mpgraph as mg
-from mpgraph.export import to_networkx, write_graphml, write_json
-from mpgraph.io import LoadError, SaveError, paths
+from mpgraph.readwrite.export import to_networkx, write_graphml, write_json
+from mpgraph.readwrite.saveload import LoadError, SaveError, paths
 
 
 def scoped_net():

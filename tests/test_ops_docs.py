@@ -2,7 +2,7 @@
 import importlib.util
 from pathlib import Path
 
-from mpgraph.registry import BUILTIN, ops
+from mpgraph.hooks.manager import BUILTIN, ops
 
 ROOT = Path(__file__).resolve().parents[1]
 

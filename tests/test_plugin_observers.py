@@ -6,7 +6,7 @@ import pluggy
 import pytest
 
 import mpgraph as mg
-from mpgraph import registry
+from mpgraph.hooks import manager as registry
 
 
 class Recorder:

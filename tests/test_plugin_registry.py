@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import mpgraph as mg
-from mpgraph import registry
+from mpgraph.hooks import manager as registry
 
 
 @pytest.fixture

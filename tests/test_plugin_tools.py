@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import mpgraph as mg
-from mpgraph import registry
+from mpgraph.hooks import manager as registry
 from mpgraph.cli import main
 from mpgraph.testing import samples
 
@@ -40,7 +40,7 @@ def test_plugins_lists_plugins_distributions_versions_and_ops(capsys, wrong):
     linalg = next(p for p in mg.plugins.list_plugins() if p.name == "mpgraph.builtin.linalg")
     assert f"mpgraph.builtin.linalg  [built-in]\n  ops ({len(linalg.ops)}): {linalg.ops[0]}," in out
     assert "wrong-square  [registered at run time]\n  ops (1): wrong_square" in out
-    n_ops = len(mg.registry.ops())
+    n_ops = len(mg.plugins.ops())
     assert out.startswith(f"mpgraph {mg.__version__}: ") and f" plugins, {n_ops} ops" in out
 
 
@@ -83,7 +83,7 @@ def test_plugins_shows_blocked_plugins_and_autoload(capsys, monkeypatch):
     assert ("entry-point autoload: off (MPGRAPH_DISABLE_PLUGIN_AUTOLOAD); blocked: "
             "mpgraph.builtin.linalg, mpgraph.builtin.nn") in out
     assert "\nconv  [" not in out and "matmul" not in out and "softmax" not in out
-    assert "conv2d" in mg.registry.ops() and "matmul" in mg.registry.ops()
+    assert "conv2d" in mg.plugins.ops() and "matmul" in mg.plugins.ops()
 
 
 def test_check_ops_prints_a_table_and_fails_for_a_wrong_vjp(capsys, wrong):
@@ -148,7 +148,7 @@ def test_strict_mode_makes_the_tools_report_problems_instead_of_a_table(capsys, 
 def test_check_ops_on_every_op_passes(capsys):
     assert main(["check-ops"]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[-1] == f"{len(mg.registry.ops())} ops checked, 0 failed"
+    assert out.splitlines()[-1] == f"{len(mg.plugins.ops())} ops checked, 0 failed"
 
 
 def test_check_ops_names_an_unknown_op(capsys):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import mpgraph as mg
-from mpgraph.registry import BUILTIN, ops
+from mpgraph.hooks.manager import BUILTIN, ops
 from mpgraph.testing import check_grads, check_op, samples
 
 

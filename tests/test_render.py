@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import mpgraph as mg
-from mpgraph.layout import pipe
-from mpgraph.render import fmt
+from mpgraph.drawing.dot import pipe
+from mpgraph.drawing.notation import fmt
 
 
 def logistic():

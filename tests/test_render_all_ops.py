@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 import mpgraph as mg
-from mpgraph.export import to_networkx
-from mpgraph.registry import ops
+from mpgraph.readwrite.export import to_networkx
+from mpgraph.hooks.manager import ops
 from mpgraph.testing import samples
 
 

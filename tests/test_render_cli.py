@@ -7,7 +7,7 @@ import sys
 import numpy as np
 
 import mpgraph as mg
-from mpgraph.render_cli import main
+from mpgraph.cli.render import main
 
 
 def saved(tmp_path):
@@ -43,7 +43,7 @@ def test_formats_and_out(tmp_path):
 
 def test_through_the_mpgraph_command(tmp_path):
     path, zbar = saved(tmp_path)
-    done = subprocess.run([sys.executable, "-m", "mpgraph.cli", "render", str(path), "--view",
+    done = subprocess.run([sys.executable, "-m", "mpgraph", "render", str(path), "--view",
                            "both", "--collapse", "unit", "--out", str(tmp_path / "c.svg")],
                           capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(pathlib.Path(__file__).parents[1])})

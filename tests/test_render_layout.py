@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import mpgraph as mg
-from mpgraph.layout import LayoutError, layout_program, pipe, write
+from mpgraph.drawing.dot import LayoutError, layout_program, pipe, write
 
 
 def small():

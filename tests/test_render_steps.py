@@ -4,8 +4,8 @@ import re
 import pytest
 
 import mpgraph as mg
-from mpgraph.render import fmt
-from mpgraph.stepper import backward_steps, caption, write_steps
+from mpgraph.drawing.notation import fmt
+from mpgraph.drawing.stepper import backward_steps, caption, write_steps
 
 
 def fan_out():

@@ -12,10 +12,10 @@ the signal where ``a_min <= x <= a_max`` (bounds included).
 """
 import numpy as np
 
-from mpgraph.op import Op, broadcast_shapes, same_shape, unbroadcast
-from mpgraph.registry import hookimpl
+from mpgraph.extend import Op, broadcast_shapes, same_shape, unbroadcast
+from mpgraph.extend import hookimpl
 
-from ._util import cases, chain, doc, float_dtype, positive, unit
+from mpgraph.extend import cases, chain, doc, float_dtype, positive, unit
 
 _binary = cases(((2, 3), (3,)), ((2, 1), (1, 3)), ((), (2, 2)), ((3,), (3,)))
 _binary_pos = cases(((2, 1), (1, 3)), ((2, 3), ()), ((3,), (3,)), draw=positive)

@@ -8,10 +8,10 @@ import string
 
 import numpy as np
 
-from mpgraph.op import Op, broadcast_shapes, unbroadcast
-from mpgraph.registry import hookimpl
+from mpgraph.extend import Op, broadcast_shapes, unbroadcast
+from mpgraph.extend import hookimpl
 
-from ._util import doc, float_dtype
+from mpgraph.extend import doc, float_dtype
 
 
 def _mT(m):

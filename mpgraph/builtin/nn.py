@@ -5,10 +5,10 @@ slope at x = 0. Losses take ``reduction`` ("mean", the default, "sum" or "none")
 """
 import numpy as np
 
-from mpgraph.op import Op, broadcast_shapes, normalize_axis, same_shape, unbroadcast
-from mpgraph.registry import hookimpl
+from mpgraph.extend import Op, broadcast_shapes, normalize_axis, same_shape, unbroadcast
+from mpgraph.extend import hookimpl
 
-from ._util import cases, chain, float_dtype
+from mpgraph.extend import cases, chain, float_dtype
 
 _unary = cases(((2, 3),), ((),), ((4, 1, 2),))
 

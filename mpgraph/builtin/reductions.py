@@ -6,10 +6,10 @@ signal evenly between tied maxima, as PyTorch's ``amax`` does.
 """
 import numpy as np
 
-from mpgraph.op import Op, normalize_axis, reduce_shape
-from mpgraph.registry import hookimpl
+from mpgraph.extend import Op, normalize_axis, reduce_shape
+from mpgraph.extend import hookimpl
 
-from ._util import cases, chain, float_dtype, positive
+from mpgraph.extend import cases, chain, float_dtype, positive
 
 
 def _axis(axis):

@@ -6,10 +6,10 @@ Shape rules accept unknown dims (``None``) wherever the result does not depend o
 """
 import numpy as np
 
-from mpgraph.op import Op, broadcast_shapes, normalize_axis, unbroadcast
-from mpgraph.registry import hookimpl
+from mpgraph.extend import Op, broadcast_shapes, normalize_axis, unbroadcast
+from mpgraph.extend import hookimpl
 
-from ._util import cases, chain
+from mpgraph.extend import cases, chain
 
 
 def _axes(axis):

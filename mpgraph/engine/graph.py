@@ -20,10 +20,12 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from .errors import ArityError, GraphError, MpgraphError, ShapeError, a_kind, at
+from ..contract.op import Op
+from ..errors import ArityError, GraphError, MpgraphError, ShapeError, a_kind, at
+from ..hooks.manager import get_op
 from .node import Node
-from .op import Op
-from .registry import get_op
+from .run import Run
+from .schedule import Schedule
 
 NodeLike = Node | str
 
@@ -202,7 +204,7 @@ class Graph:
         if value.dtype != node.dtype:
             value = value.astype(node.dtype)
             value.flags.writeable = False
-        node._value = value
+        node.fixed = value
 
     @classmethod
     def from_networkx(cls, G: nx.DiGraph | nx.MultiDiGraph) -> Graph:
@@ -295,7 +297,6 @@ class Graph:
         OpError
             An op's forward raised; the node and op are named and the exception chained.
         """
-        from .run import Run
         return Run(self.schedule(outputs), feed)
 
     def grad(self, loss: NodeLike, wrt: NodeLike | Sequence[NodeLike] | None = None,
@@ -309,16 +310,15 @@ class Graph:
         """
         single = wrt is not None and (type(wrt) is Node or isinstance(wrt, str))
         targets = [self[w] for w in ([wrt] if single else (self.params() if wrt is None else wrt))]
-        grads = self._gradients(loss, targets, feed, strict=wrt is not None)[1]
+        grads = self.gradient_run(loss, targets, feed, strict=wrt is not None)[1]
         return grads[0] if single else grads
 
-    def _gradients(self, loss: NodeLike, targets: list[Node], feed, *, strict: bool,
-                   keep: Sequence[Node] = ()):
-        """The gradient run and the gradients of ``targets``: zeros for those the loss does not
+    def gradient_run(self, loss: NodeLike, targets: list[Node], feed, *, strict: bool,
+                     keep: Sequence[Node] = ()):
+        """``(run, gradients)``: the gradient run and the gradients of ``targets``: zeros for those the loss does not
         depend on and, unless ``strict``, for those it reaches only through non-differentiable
         arguments (a comparison's step has a zero derivative almost everywhere). The values
         of the ``keep`` nodes stay in the run."""
-        from .run import Run
         sched = self.schedule([loss, *keep] if keep else loss)
         reached = [t for t in targets if t.name in sched.slot]
         if not strict and reached:
@@ -333,14 +333,13 @@ class Graph:
         return run, grads
 
     def schedule(self, outputs: NodeLike | Iterable[NodeLike]):
-        """The cached :class:`~mpgraph.schedule.Schedule` that computes ``outputs``."""
+        """The cached :class:`~mpgraph.engine.schedule.Schedule` that computes ``outputs``."""
         outs = [outputs] if (type(outputs) is Node or isinstance(outputs, str)) else list(outputs)
         if not outs:
             raise GraphError("mpgraph: forward needs at least one output node")
         key = tuple(self[o].name for o in outs)
         sched = self._schedules.get(key)
         if sched is None:
-            from .schedule import Schedule
             outs = [self._nodes[n] for n in key]
             last = max(node.index for node in outs)  # another thread may be adding nodes
             order = self._order[:last + 1]
@@ -357,8 +356,8 @@ class Graph:
     # -- display ------------------------------------------------------------------------------
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
-        """The graph's picture in Jupyter (see :func:`mpgraph.render`)."""
-        from .render import repr_mimebundle
+        """The graph's picture in Jupyter (see :func:`mpgraph.drawing.render`)."""
+        from ..drawing.jupyter import repr_mimebundle  # the one upward import: display only
         return repr_mimebundle(self)
 
     def _repr_svg_(self) -> str | None:
@@ -430,14 +429,14 @@ def _refuse_node_attrs(op: Op, attrs: dict, name: str) -> None:
 
 def _stand_in(node: Node) -> Any:
     if node.kind in ("param", "const"):
-        return node._value
+        return node.fixed
     return np.broadcast_to(np.zeros((), node.dtype or np.float64), node.shape)
 
 
 def zero_gradient(node: Node) -> np.ndarray:
     """The gradient of a node the loss does not depend on."""
     if node.kind == "param":
-        return np.zeros_like(node._value)
+        return np.zeros_like(node.fixed)
     if node.shape is None or None in node.shape:
         raise GraphError(f"mpgraph: the loss does not depend on '{node.name}', whose shape is "
                          "unknown: no zero gradient can be made for it")

@@ -28,8 +28,8 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from .render import summary
-from .snapshot import graph_and_snapshot
+from ..drawing.notation import summary
+from ..engine.snapshot import graph_and_snapshot
 
 
 def to_networkx(graph: Any, run: Any = None) -> nx.MultiDiGraph:
@@ -56,7 +56,7 @@ def to_networkx(graph: Any, run: Any = None) -> nx.MultiDiGraph:
         if snap is not None and node.name in snap.values:
             data["value"] = snap.values[node.name]
         elif node.kind in ("param", "const"):
-            data["value"] = node._value
+            data["value"] = node.fixed
         if snap is not None and snap.signals and node.name in snap.signals:
             data["signal"] = snap.signals[node.name]
         G.add_node(node.name, **data)

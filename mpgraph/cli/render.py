@@ -3,7 +3,7 @@
 FILE is a graph saved with ``mg.save`` (``NAME.json`` beside ``NAME.npz``). The picture is
 written next to it as ``NAME.svg`` unless ``--out`` says otherwise; ``--format dot`` writes the
 DOT source, which needs no layout program; ``--format html`` writes a page that steps through
-the saved backward pass (see :mod:`mpgraph.stepper`).
+the saved backward pass (see :mod:`mpgraph.drawing.stepper`).
 """
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from .errors import MpgraphError
-from .io import load, paths
-from .layout import write
-from .render import VIEWS, render
-from .stepper import write_steps
+from ..errors import MpgraphError
+from ..drawing.dot import write
+from ..drawing.render import VIEWS, render
+from ..drawing.stepper import write_steps
+from ..readwrite.saveload import load, paths
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -12,16 +12,16 @@ import argparse
 import importlib
 import sys
 
-from . import __version__
+from .. import __version__
 
 # subcommand -> (help, module, function adding its arguments, function running it)
 SUBCOMMANDS = {
     "render": ("draw a saved graph (and run) as svg, png, pdf, dot or a step-through html page",
-               "mpgraph.render_cli", "add_arguments", "main"),
+               "mpgraph.cli.render", "add_arguments", "main"),
     "plugins": ("list the plugins, their distributions and versions, and the ops each provides",
-                "mpgraph.plugin_tools", "add_plugins_arguments", "plugins_main"),
+                "mpgraph.cli.plugins", "add_plugins_arguments", "plugins_main"),
     "check-ops": ("check registered ops' vjps and shape rules against finite differences",
-                  "mpgraph.plugin_tools", "add_check_ops_arguments", "check_ops_main"),
+                  "mpgraph.cli.plugins", "add_check_ops_arguments", "check_ops_main"),
 }
 
 

@@ -19,7 +19,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from .errors import MpgraphError
+from ..errors import LayoutError
 
 PROGRAMS = ("dot", "graphviz-pure")
 FORMATS = {"dot": ("svg", "png", "pdf"), "graphviz-pure": ("svg", "png")}
@@ -27,10 +27,6 @@ FORMATS = {"dot": ("svg", "png", "pdf"), "graphviz-pure": ("svg", "png")}
 INSTALL = ("install Graphviz (apt-get install graphviz, brew install graphviz, "
            "conda install graphviz, or https://graphviz.org/download/), "
            "or pip install graphviz-pure for SVG and PNG")
-
-
-class LayoutError(MpgraphError, RuntimeError):
-    """No layout program can draw the picture in the format asked for, or it failed."""
 
 
 def layout_program(format: str = "svg") -> tuple[str, str] | None:

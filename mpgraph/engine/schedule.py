@@ -1,6 +1,6 @@
 """A graph's run plan, compiled once into flat lists.
 
-The per-run loops in :mod:`mpgraph.run` touch only these lists (slots, bound op callables and
+The per-run loops in :mod:`mpgraph.engine.run` touch only these lists (slots, bound op callables and
 argument slots), never NetworkX or dictionaries keyed by nodes. A Schedule is cached per set
 of outputs on its Graph; each backward plan is cached per (loss, sources) on its Schedule.
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from .errors import at
+from ..errors import at
 from .node import Node
 
 

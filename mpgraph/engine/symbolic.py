@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import GraphError, MpgraphError, ShapeError, at
+from ..errors import GraphError, MpgraphError, ShapeError, at
 from .graph import zero_gradient
 from .node import Node
 
@@ -102,4 +102,4 @@ def gradients(loss: Node, wrt: Sequence[Node], seed: Any = None) -> list[Node]:
 def _operands(node: Node, reach: set) -> list:
     """The node's arguments for its vjp: nodes, but constants that need no gradient as their
     values, so that Python numbers stay weakly typed (``x ** (3 - 1)`` keeps float32)."""
-    return [p._value if p.kind == "const" and p.name not in reach else p for p in node.args]
+    return [p.fixed if p.kind == "const" and p.name not in reach else p for p in node.args]

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import GraphError, a_kind
+from ..contract.op import Op, raise_arity
+from ..errors import GraphError, a_kind
+from ..hooks.manager import get_op, ops as op_table
 
 if TYPE_CHECKING:
     from .graph import Graph
-    from .op import Op
 
 KINDS = ("input", "param", "const", "op")
 
@@ -41,9 +42,10 @@ class Node:
     dtype : numpy.dtype or None
     """
 
-    __slots__ = ("name", "kind", "op", "attrs", "args", "shape", "dtype", "index", "_value",
+    __slots__ = ("name", "kind", "op", "attrs", "args", "shape", "dtype", "index", "fixed",
                  "_graph", "__weakref__")
     __array_priority__ = 1000
+    is_graph_node = True  # how op definitions tell a handle from a value (contract.op)
 
     def __init__(self, graph: Graph, name: str, kind: str, index: int, op: Op | None = None,
                  attrs: dict | None = None, args: tuple = (), shape=None, dtype=None,
@@ -56,7 +58,7 @@ class Node:
         self.shape = shape
         self.dtype = dtype
         self.index = index  # creation order, which is a topological order
-        self._value = value
+        self.fixed = value  # a parameter's or constant's value; None for inputs and ops
         self._graph = graph._ref  # the graph's own weak reference to itself
 
     @property
@@ -73,7 +75,7 @@ class Node:
         if self.kind not in ("param", "const"):
             raise GraphError(f"mpgraph: node '{self.name}' is {a_kind(self.kind)}: its value "
                              "lives in a Run (run[node])")
-        return self._value
+        return self.fixed
 
     @value.setter
     def value(self, new: Any) -> None:
@@ -151,15 +153,75 @@ class Node:
         return _numpy_call(func.__name__, args, kwargs)
 
 
-def _function(name: str):
-    """The public function of op ``name``, cached until the op table is rebuilt."""
-    f = _functions.get(name)
-    if f is None or f.op is not registry.ops().get(name):
-        f = _functions[name] = op_functions.op_function(registry.get_op(name))
+class OpFunction:
+    """The public function of an op (``mg.ops.tanh``): eager on arrays, and on graph nodes
+    it adds an op node to their graph and returns its handle."""
+    # No __slots__: each instance carries its op's docstring as __doc__, for help().
+
+    def __init__(self, op: Op) -> None:
+        self.op = op
+        self.__name__ = op.name
+        self.__doc__ = op.doc
+
+    def __repr__(self) -> str:
+        return f"<mpgraph op function {self.op.name!r} from plugin {self.op.plugin!r}>"
+
+    def __call__(self, *args: Any, name: str | None = None, **kwargs: Any) -> Any:
+        op = self.op
+        if op.variadic:
+            if not args:
+                raise_arity(op, 0)
+            arrays, extra = tuple(args[0]), args[1:]
+        else:
+            n = op.nargs
+            if len(args) == n:
+                arrays, extra = args, ()
+            elif len(args) < n:
+                raise_arity(op, len(args))
+            else:
+                arrays, extra = args[:n], args[n:]
+        graph = None
+        for a in arrays:
+            if type(a) is Node:
+                graph = a.graph
+                break
+        if graph is None:
+            if name is not None:
+                raise TypeError(f"mpgraph: op '{op.name}': name= is only for graph nodes")
+            if op.variadic:  # attributes given by position must not join the arrays
+                return op.forward(*arrays, **op.bind_attrs(extra, kwargs))
+            return op.forward(*arrays, *extra, **kwargs)
+        return graph.apply(op, arrays, op.bind_attrs(extra, kwargs), name=name)
+
+
+class _PublicOpFunction(OpFunction):
+    """The function of an op with its own ``public`` signature (``einsum``, ``split``)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.op.public(super().__call__, *args, **kwargs)
+
+
+_by_op: dict[tuple[str, int], OpFunction] = {}
+
+
+def op_function(op: Op) -> OpFunction:
+    """The (cached) public function of ``op``."""
+    key = (op.name, id(op))
+    f = _by_op.get(key)
+    if f is None:
+        f = _by_op[key] = (OpFunction if op.public is None else _PublicOpFunction)(op)
     return f
 
 
-_functions: dict = {}
+def _function(name: str) -> OpFunction:
+    """The public function of op ``name``, cached until the op table is rebuilt."""
+    f = _by_name.get(name)
+    if f is None or f.op is not op_table().get(name):
+        f = _by_name[name] = op_function(get_op(name))
+    return f
+
+
+_by_name: dict[str, OpFunction] = {}
 
 
 def _call(name: str, *args, **kwargs):
@@ -182,10 +244,7 @@ _ALIASES = {"absolute": "abs", "linalg.norm": "norm"}
 
 def _numpy_call(name: str, args, kwargs):
     name = _ALIASES.get(name, name)
-    if name not in registry.ops():
+    if name not in op_table():
         raise TypeError(f"mpgraph: numpy.{name} was called on a graph node, and no op named "
                         f"'{name}' is registered; use mg.ops or register one")
     return _call(name, *args, **kwargs)
-
-
-from . import ops as op_functions, registry  # noqa: E402 - last: both import Node from here

@@ -3,7 +3,7 @@
 ``mpgraph plugins`` lists every registered plugin with its distribution, version, ops and
 observer hooks, then every plugin problem (like ``pytest --trace-config``).
 ``mpgraph check-ops [NAME ...]`` runs the finite-difference check of
-:func:`mpgraph.testing.check_op` on each sample of every op (or the named ones) and prints a
+:func:`mpgraph.testing.check_ops` on each sample of every op (or the named ones) and prints a
 table; the exit status is 1 when a check fails.
 
 Examples
@@ -22,14 +22,12 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import dataclass
 
-import numpy as np
-
-from . import __version__, registry
-from .errors import GraphError, PluginError
-from .plugins import list_plugins
-from .testing import check_op, samples
+from .. import __version__
+from ..errors import GraphError, PluginError
+from ..hooks import manager as registry
+from ..hooks.listing import list_plugins
+from ..testing import check_ops
 
 
 def add_plugins_arguments(parser: argparse.ArgumentParser) -> None:
@@ -75,47 +73,6 @@ def add_check_ops_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--atol", type=float, default=1e-7)
 
 
-@dataclass
-class CheckResult:
-    """The outcome of checking one op on all its samples."""
-
-    op: str
-    plugin: str
-    samples: int
-    error: str | None = None  # the first failure, or None when every sample passed
-
-
-def check_ops(names: list[str] | None = None, *, seed: int = 0, rtol: float = 1e-5,
-              atol: float = 1e-7) -> list[CheckResult]:
-    """Check every op (or those named) on each of its samples against finite differences.
-
-    Raises
-    ------
-    GraphError
-        A name is not a registered op.
-    """
-    table = registry.ops()
-    chosen = sorted(table) if not names else [registry.get_op(n).name for n in names]
-    results = []
-    for name in chosen:
-        op = table[name]
-        rng = np.random.default_rng(seed)
-        try:
-            cases = samples(op, rng)
-        except Exception as e:  # noqa: BLE001 - a broken samples() is a result to report
-            results.append(CheckResult(name, op.plugin, 0, f"samples() raised {type(e).__name__}: {e}"))
-            continue
-        error = None
-        for k, (args, attrs) in enumerate(cases):
-            try:
-                check_op(op, args, attrs, seed=seed, rtol=rtol, atol=atol)
-            except Exception as e:  # noqa: BLE001 - every failure becomes a row
-                error = f"sample {k} {_attrs(attrs)}: {type(e).__name__}: {_first_line(e)}"
-                break
-        results.append(CheckResult(name, op.plugin, len(cases), error))
-    return results
-
-
 def check_ops_main(args: argparse.Namespace) -> int:
     """Print the table of :func:`check_ops`; 1 when an op fails, 2 for an unknown name (or a
     plugin problem in strict mode)."""
@@ -133,15 +90,6 @@ def check_ops_main(args: argparse.Namespace) -> int:
     failed = sum(r.error is not None for r in results)
     print(f"\n{len(results)} op{'s' if len(results) != 1 else ''} checked, {failed} failed")
     return 1 if failed else 0
-
-
-def _first_line(e: BaseException) -> str:
-    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
-    return " ".join(lines[:3]) if lines else ""
-
-
-def _attrs(attrs: dict) -> str:
-    return "(" + ", ".join(f"{k}={v!r}" for k, v in attrs.items()) + ")" if attrs else "()"
 
 
 def _wrap(text: str, indent: str, width: int = 100) -> str:

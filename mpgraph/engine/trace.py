@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import MpgraphError
+from ..errors import MpgraphError
 from .graph import Graph, zero_gradient
 from .node import Node
 from .symbolic import gradients
@@ -104,8 +104,8 @@ def _numeric(fn: Callable, args: tuple, kwargs: dict, nums: tuple[int, ...], has
     if type(out) is not Node:  # the output does not depend on the arguments
         return out, [np.zeros_like(arr) for _, arr in inputs], _evaluate(aux, None)
     aux_nodes = [a for a in _leaves(aux) if type(a) is Node]
-    run, grads = g._gradients(out, [node for node, _ in inputs],
-                              {node: arr for node, arr in inputs}, strict=False, keep=aux_nodes)
+    run, grads = g.gradient_run(out, [node for node, _ in inputs],
+                                 {node: arr for node, arr in inputs}, strict=False, keep=aux_nodes)
     return run[out], grads, _evaluate(aux, run)
 
 

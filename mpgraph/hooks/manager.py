@@ -33,9 +33,9 @@ from typing import Any
 
 import pluggy
 
-from . import hookspecs
-from .errors import PluginError, UnknownOpError
-from .op import Op
+from ..contract.op import Op
+from ..errors import PluginError, UnknownOpError
+from . import specs
 
 hookimpl = pluggy.HookimplMarker("mpgraph")
 
@@ -48,7 +48,7 @@ ENV_STRICT = "MPGRAPH_STRICT_PLUGINS"
 OBSERVER_HOOKS = ("mpgraph_node_value", "mpgraph_message", "mpgraph_error_signal")
 
 _lock = threading.RLock()
-_on_rebuild: list = []  # called after the op table is rebuilt (mpgraph.ops drops its cache)
+_on_rebuild: list = []  # called after the op table is rebuilt (see on_rebuild)
 _pm: pluggy.PluginManager | None = None
 _ops: dict[str, Op] | None = None
 _observers: tuple | None = None
@@ -106,7 +106,7 @@ def _build(autoload: bool | None, block: str | list[str] | None, strict: bool | 
         block = block.replace(",", " ").split()
     _strict = bool(os.environ.get(ENV_STRICT)) if strict is None else strict
     pm = pluggy.PluginManager("mpgraph")
-    pm.add_hookspecs(hookspecs)
+    pm.add_hookspecs(specs)
     for name in block:
         pm.set_blocked(name)
     for modname in BUILTIN:
@@ -251,7 +251,7 @@ def enabled(*plugins: Any) -> Iterator[None]:
     """
     outer = _scoped.get()
     pm = pluggy.PluginManager("mpgraph")
-    pm.add_hookspecs(hookspecs)
+    pm.add_hookspecs(specs)
     for _, p in (outer.list_name_plugin() if outer is not None else ()):  # in order
         pm.register(p)
     for p in plugins:
@@ -283,6 +283,12 @@ def ops() -> dict[str, Op]:
                 _report(_load_problems + _rebuild(), stacklevel=4)
             table = _ops
     return table
+
+
+def on_rebuild(callback) -> None:
+    """Call ``callback()`` after every rebuild of the op table, so that a cache of what the
+    table held (such as ``mg.ops``'s functions) is dropped."""
+    _on_rebuild.append(callback)
 
 
 def problems() -> list[str]:

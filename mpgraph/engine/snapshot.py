@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import GraphError
+from ..errors import GraphError
+from .graph import Graph
 
 
 @dataclass
@@ -73,7 +74,6 @@ def graph_and_snapshot(graph: Any, run: Any = None) -> tuple[Any, Snapshot | Non
         Neither a Graph nor a Run; a Run of another graph; a snapshot naming nodes the graph
         does not have.
     """
-    from .graph import Graph
     if not isinstance(graph, Graph):
         if run is not None:
             raise GraphError("mpgraph: pass a Graph and a Run, or a Run alone")

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import FeedError, GraphError, MpgraphError, OpError, ShapeError, a_kind, at
+from ..errors import FeedError, GraphError, MpgraphError, OpError, ShapeError, a_kind, at
+from ..hooks.manager import describe, observers
 from .node import Node
-from .registry import describe, observers
 from .schedule import Schedule
 
 
@@ -128,8 +128,8 @@ class Run:
         return {n.name: s for n, s in zip(self.schedule.nodes, self.signals) if s is not None}
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
-        """The run's annotated picture in Jupyter (see :func:`mpgraph.render`)."""
-        from .render import repr_mimebundle
+        """The run's annotated picture in Jupyter (see :func:`mpgraph.drawing.render`)."""
+        from ..drawing.jupyter import repr_mimebundle  # the one upward import: display only
         return repr_mimebundle(self)
 
     def _repr_svg_(self) -> str | None:
@@ -235,7 +235,7 @@ def _feed_values(sched: Schedule, feed: Mapping[Any, Any] | None, vals: list) ->
         given[name] = value
     graph = sched.graph()
     for name in given:
-        node = graph._nodes.get(name)
+        node = graph[name] if name in graph else None
         if node is None or node.kind != "input":
             what = "no node" if node is None else f"{a_kind(node.kind)}, not an input"
             hint = "; set a parameter with g.set_param" if node is not None and node.kind == "param" else ""
@@ -273,9 +273,9 @@ def _forward(run: Run, sched: Schedule, feed, steps: tuple) -> list:
     run.values = vals  # observers may look at the values computed so far
     nodes = sched.nodes
     for i in sched.consts:
-        vals[i] = nodes[i]._value
+        vals[i] = nodes[i].fixed
     for i in sched.params:
-        vals[i] = nodes[i]._value
+        vals[i] = nodes[i].fixed
     _feed_values(sched, feed, vals)
     on_value = run._observers[0]
     if on_value is not None:

@@ -33,20 +33,13 @@ from typing import Any, NamedTuple
 import networkx as nx
 import numpy as np
 
-from .errors import MpgraphError
-from .snapshot import Snapshot, graph_and_snapshot
+from ..engine.graph import Graph
+from ..engine.snapshot import Snapshot, graph_and_snapshot
+from ..errors import LoadError, MpgraphError, SaveError
 
 FORMAT, VERSION = "mpgraph-graph", 1
 SAVABLE = ("None, bools, numbers, strings, lists, tuples, dicts with string keys, slices, "
            "Ellipsis, NumPy scalars, dtypes and arrays")
-
-
-class SaveError(MpgraphError, TypeError):
-    """A graph holds something the file format cannot represent."""
-
-
-class LoadError(MpgraphError, ValueError):
-    """A file is not a saved graph, or one part of it is wrong; the message names the part."""
 
 
 class Loaded(NamedTuple):
@@ -103,7 +96,7 @@ def save(graph: Any, path: str | os.PathLike, run: Any = None) -> tuple[Path, Pa
         if node.dtype is not None:
             entry["dtype"] = str(node.dtype)
         if node.kind in ("param", "const"):
-            entry["value"] = _encode(node._value, arrays, f"{where}: value")
+            entry["value"] = _encode(node.fixed, arrays, f"{where}: value")
         nodes.append(entry)
     doc: dict[str, Any] = {"format": FORMAT, "version": VERSION, "nodes": nodes}
     if run is not None:
@@ -166,7 +159,7 @@ def load(path: str | os.PathLike) -> Loaded:
     Returns
     -------
     Loaded
-        ``(graph, run)``: a :class:`~mpgraph.Graph`, and a :class:`~mpgraph.snapshot.Snapshot`
+        ``(graph, run)``: a :class:`~mpgraph.Graph`, and a :class:`~mpgraph.engine.snapshot.Snapshot`
         of the saved run, or ``None``. ``mg.render(graph, run)`` draws them.
 
     Raises
@@ -175,7 +168,6 @@ def load(path: str | os.PathLike) -> Loaded:
         A missing file, invalid JSON, or a wrong part; the message names the file and the part
         (``nodes[3] ('layer1/W'): ...``).
     """
-    from .graph import Graph
     json_path, npz_path = paths(path)
     try:
         doc = json.loads(json_path.read_text())

@@ -31,10 +31,11 @@ from typing import Any
 
 import graphviz
 
-from .errors import GraphError
-from .layout import pipe
-from .render import Shown, _short, bar, render, summary
-from .snapshot import graph_and_snapshot
+from ..errors import GraphError
+from ..engine.snapshot import graph_and_snapshot
+from .dot import pipe
+from .notation import bar, short_name, summary
+from .render import Shown, render
 
 
 def backward_steps(graph: Any, run: Any = None, view: str = "backward",
@@ -51,7 +52,7 @@ def backward_steps(graph: Any, run: Any = None, view: str = "backward",
         Must have kept its messages: ``run.backward(loss, keep_messages=True)``.
     view : {"backward", "forward", "both"}
     **options
-        Passed to :func:`mpgraph.render` (``rankdir``, ``collapse``, ``focus``, ...).
+        Passed to :func:`mpgraph.drawing.render` (``rankdir``, ``collapse``, ``focus``, ...).
 
     Yields
     ------
@@ -82,16 +83,16 @@ def backward_steps(graph: Any, run: Any = None, view: str = "backward",
         dot.caption = text
         return dot
 
-    loss = ", ".join(f"{bar(_short(n), False)} = {summary(snap.signals[n])}" for n in sorted(seeds))
+    loss = ", ".join(f"{bar(short_name(n), False)} = {summary(snap.signals[n])}" for n in sorted(seeds))
     yield frame(None, f"start: the forward values are known; the seed {loss}")
     for i, node in enumerate(senders, 1):
         got = arriving.get(node, [])
-        summed = (f"sums the {len(got)} messages from " + ", ".join(_short(k[1]) for k in got) + " into its signal; "
+        summed = (f"sums the {len(got)} messages from " + ", ".join(short_name(k[1]) for k in got) + " into its signal; "
                   if len(got) > 1 else "")
         sent.update(sending[node])
-        to = ", ".join(f"to {_short(k[0])}" for k in sending[node])
+        to = ", ".join(f"to {short_name(k[0])}" for k in sending[node])
         n = len(sending[node])
-        yield frame(node, f"step {i} of {len(senders)}: {_short(node)} {summed}sends "
+        yield frame(node, f"step {i} of {len(senders)}: {short_name(node)} {summed}sends "
                           f"{n} message{'s' if n > 1 else ''}: {to}")
     yield frame(None, "done: every error signal is the sum of the messages its node received")
 
@@ -118,8 +119,8 @@ def write_steps(graph: Any, run: Any = None, path: str | os.PathLike = "backprop
 
     Raises
     ------
-    mpgraph.layout.LayoutError
-        No layout program on the PATH (see :mod:`mpgraph.layout`).
+    mpgraph.drawing.dot.LayoutError
+        No layout program on the PATH (see :mod:`mpgraph.drawing.dot`).
     """
     frames = [(caption(f), pipe(f, "svg").decode()) for f in backward_steps(graph, run, view, **options)]
     path = Path(path)

@@ -1,0 +1,4 @@
+"""The ``mpgraph`` command line (also ``python -m mpgraph``)."""
+from .main import main
+
+__all__ = ["main"]

@@ -1,0 +1,1 @@
+"""Pictures of graphs: notation, what to draw, labels, edges, the dot runner, stepping."""

@@ -1,0 +1,1 @@
+"""Graphs to and from files: save/load (JSON + NPZ) and NetworkX, GraphML and JSON exports."""
