@@ -11,7 +11,7 @@
 The package's layers, each importing only those below it (checked by import-linter, see
 ``docs/architecture.md``): ``errors`` <- ``contract`` (what an op is) <- ``hooks`` (the plugin
 machinery) <- ``extend`` (the op author's kit) <- ``engine`` <- ``builtin``, ``testing``,
-``drawing``, ``readwrite`` <- ``cli``. Drawing is imported when first used (PEP 562), so
+``drawing``, ``readwrite``, ``training`` <- ``cli``. Drawing is imported when first used (PEP 562), so
 ``import mpgraph`` does not need graphviz.
 """
 from __future__ import annotations
@@ -30,7 +30,11 @@ from .engine.trace import grad, value_and_grad
 from .errors import (ArityError, FeedError, GraphError, LayoutError, LoadError, MpgraphError,
                      OpError, PluginError, SaveError, ShapeError, UnknownOpError)
 from .hooks.manager import hookimpl
+from . import tree
 from .testing import check_grads
+from .training import History, fit, optim, schedules
+from .training import init as nn_init
+from .training.data import minibatches
 
 __version__ = "0.1.0"
 
@@ -48,7 +52,8 @@ _LAZY = {
 __all__ = ["ArityError", "FeedError", "Graph", "GraphError", "LayoutError", "LoadError",
            "MpgraphError", "Node", "Op", "OpError", "PluginError", "Run", "SaveError",
            "ShapeError", "UnknownOpError", "__version__", "check_grads", "grad", "gradients",
-           "hookimpl", "load", "ops", "plugins", "render", "save", "value_and_grad"]
+           "History", "fit", "hookimpl", "load", "minibatches", "nn_init", "ops", "optim", "plugins",
+           "render", "save", "schedules", "tree", "value_and_grad"]
 
 
 def __getattr__(name: str) -> Any:

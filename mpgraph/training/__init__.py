@@ -1,0 +1,15 @@
+"""Training: optimizers (``mg.optim``), schedules, initialisers, minibatches and the fit loop."""
+from . import data, init, optim, schedules
+from .fit import History, accuracy, fit, load_checkpoint, save_checkpoint
+
+__all__ = [
+           "History",
+           "accuracy",
+           "data",
+           "fit",
+           "init",
+           "load_checkpoint",
+           "optim",
+           "save_checkpoint",
+           "schedules",
+]

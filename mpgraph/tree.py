@@ -1,0 +1,134 @@
+"""A small pure-Python pytree: nested dicts, lists, tuples and namedtuples of leaves.
+
+Dicts flatten in sorted-key order (as JAX does); ``None`` is an empty subtree.
+
+>>> leaves, treedef = tree_flatten({"b": [1, 2], "a": (3, None)})
+>>> leaves
+[3, 1, 2]
+>>> tree_unflatten(treedef, [x * 10 for x in leaves])
+{'a': (30, None), 'b': [10, 20]}
+>>> tree_map(lambda x, y: x + y, [1, (2, 3)], [10, (20, 30)])
+[11, (22, 33)]
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+__all__ = ["TreeDef", "tree_flatten", "tree_leaves", "tree_map", "tree_unflatten"]
+
+
+class TreeDef(NamedTuple):
+    """The structure of a pytree: a node kind, its metadata and its children's structures."""
+
+    kind: str  # "leaf", "none", "dict", "list", "tuple" or "namedtuple"
+    meta: Any  # sorted keys for dicts, the class for namedtuples
+    children: tuple
+
+    @property
+    def num_leaves(self) -> int:
+        """How many leaves a tree of this structure holds."""
+        if self.kind == "leaf":
+            return 1
+        return sum(c.num_leaves for c in self.children)
+
+
+_LEAF = TreeDef("leaf", None, ())
+
+
+def _children(tree: Any) -> tuple[str, Any, list]:
+    if tree is None:
+        return "none", None, []
+    if isinstance(tree, dict):
+        keys = tuple(sorted(tree))
+        return "dict", keys, [tree[k] for k in keys]
+    if isinstance(tree, tuple) and hasattr(tree, "_fields"):
+        return "namedtuple", type(tree), list(tree)
+    if isinstance(tree, (list, tuple)):
+        return ("list" if isinstance(tree, list) else "tuple"), None, list(tree)
+    return "leaf", None, []
+
+
+def tree_flatten(tree: Any) -> tuple[list, TreeDef]:
+    """Split ``tree`` into its leaves (left to right) and its structure.
+
+    Examples
+    --------
+    >>> tree_flatten([1, {"x": 2}])[0]
+    [1, 2]
+    """
+    kind, meta, kids = _children(tree)
+    if kind == "leaf":
+        return [tree], _LEAF
+    leaves: list = []
+    defs = []
+    for kid in kids:
+        sub, d = tree_flatten(kid)
+        leaves.extend(sub)
+        defs.append(d)
+    return leaves, TreeDef(kind, meta, tuple(defs))
+
+
+def tree_unflatten(treedef: TreeDef, leaves: list) -> Any:
+    """Rebuild a tree of structure ``treedef`` from ``leaves``.
+
+    Raises
+    ------
+    ValueError
+        If the number of leaves does not match the structure.
+
+    Examples
+    --------
+    >>> _, d = tree_flatten((1, [2]))
+    >>> tree_unflatten(d, ["a", "b"])
+    ('a', ['b'])
+    """
+    leaves = list(leaves)
+    if len(leaves) != treedef.num_leaves:
+        raise ValueError(f"mpgraph: tree structure holds {treedef.num_leaves} leaves, "
+                         f"got {len(leaves)}")
+    it = iter(leaves)
+    return _build(treedef, it)
+
+
+def _build(d: TreeDef, it) -> Any:
+    if d.kind == "leaf":
+        return next(it)
+    if d.kind == "none":
+        return None
+    kids = [_build(c, it) for c in d.children]
+    if d.kind == "dict":
+        return dict(zip(d.meta, kids))
+    if d.kind == "namedtuple":
+        return d.meta(*kids)
+    return list(kids) if d.kind == "list" else tuple(kids)
+
+
+def tree_leaves(tree: Any) -> list:
+    """The leaves of ``tree``, left to right (dicts by sorted key).
+
+    >>> tree_leaves({"b": 1, "a": [2, None]})
+    [2, 1]
+    """
+    return tree_flatten(tree)[0]
+
+
+def tree_map(f: Callable, tree: Any, *rest: Any) -> Any:
+    """Apply ``f`` to the leaves of ``tree`` (and matching leaves of ``rest``), keeping structure.
+
+    Raises
+    ------
+    ValueError
+        If a tree in ``rest`` has another structure.
+
+    >>> tree_map(lambda x: x * 2, {"w": 1, "b": (2,)})
+    {'b': (4,), 'w': 2}
+    """
+    leaves, d = tree_flatten(tree)
+    others = []
+    for r in rest:
+        lv, rd = tree_flatten(r)
+        if rd != d:
+            raise ValueError(f"mpgraph: tree structures differ: {d} and {rd}")
+        others.append(lv)
+    return tree_unflatten(d, [f(*xs) for xs in zip(leaves, *others)])
