@@ -411,16 +411,14 @@ def _check_message(nodes, i: int, k: int, j: int, msg: Any, parent_value: Any) -
 
 def _relay(hook, run: Run, parent: Node, child: Node, argnum: int, msg: Any) -> Any:
     """Pass ``msg`` through every ``mpgraph_message`` implementation in turn."""
-    for impl in reversed(hook.get_hookimpls()):
-        kwargs = {"run": run, "parent": parent, "child": child, "argnum": argnum, "message": msg}
-        out = impl.function(*[kwargs[a] for a in impl.argnames])
-        if out is not None:
-            if np.shape(out) != np.shape(msg):
-                raise ShapeError(f"mpgraph: plugin '{impl.plugin_name}' replaced the message from "
-                                 f"'{child.name}' to '{parent.name}' (shape {np.shape(msg)}) by one "
-                                 f"of shape {np.shape(out)}")
-            msg = out
-    return msg
+    def check(impl, old, new) -> None:
+        if np.shape(new) != np.shape(old):
+            raise ShapeError(f"mpgraph: plugin '{impl.plugin_name}' replaced the message from "
+                             f"'{child.name}' to '{parent.name}' (shape {np.shape(old)}) by one "
+                             f"of shape {np.shape(new)}")
+
+    return hook.relay("message", check, run=run, parent=parent, child=child, argnum=argnum,
+                      message=msg)
 
 
 def _plugin_note(node: Node) -> str:
