@@ -14,6 +14,8 @@ import sys
 
 from .. import __version__
 
+__all__ = ["SUBCOMMANDS", "main"]
+
 # subcommand -> (help, module, function adding its arguments, function running it)
 SUBCOMMANDS = {
     "render": ("draw a saved graph (and run) as svg, png, pdf, dot or a step-through html page",

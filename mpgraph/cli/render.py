@@ -17,6 +17,8 @@ from ..drawing.render import VIEWS, render
 from ..drawing.stepper import write_steps
 from ..readwrite.saveload import load, paths
 
+__all__ = ["add_arguments", "main"]
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="a graph saved with mg.save (NAME.json, with NAME.npz beside it)")

@@ -29,6 +29,8 @@ from .node import Node
 from .run import Run
 from .schedule import Schedule
 
+__all__ = ["Graph", "NodeLike", "zero_gradient"]
+
 NodeLike = Node | str
 
 

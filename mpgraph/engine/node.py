@@ -16,6 +16,8 @@ from ..contract.op import Op, raise_arity
 from ..errors import GraphError, a_kind
 from ..hooks.manager import get_op, ops as op_table
 
+__all__ = ["KINDS", "Node", "OpFunction", "op_function"]
+
 if TYPE_CHECKING:
     from .graph import Graph
 

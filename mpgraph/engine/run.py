@@ -17,6 +17,8 @@ from ..hooks.manager import describe, observers
 from .node import Node
 from .schedule import Schedule
 
+__all__ = ["Run"]
+
 
 class Run:
     """The result of ``g.forward(outputs, feed)``.

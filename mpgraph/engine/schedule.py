@@ -17,6 +17,8 @@ from typing import Any
 from ..errors import at
 from .node import Node
 
+__all__ = ["BackwardPlan", "Schedule"]
+
 
 class Schedule:
     """The nodes needed for some outputs, in topological order, as slots ``0..n-1``."""

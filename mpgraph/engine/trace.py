@@ -17,6 +17,8 @@ from .graph import Graph, zero_gradient
 from .node import Node
 from .symbolic import gradients
 
+__all__ = ["grad", "value_and_grad"]
+
 
 # The graph being traced by an enclosing mg.grad in this thread (or task), if any.
 _tracing: contextvars.ContextVar = contextvars.ContextVar("mpgraph_tracing", default=None)

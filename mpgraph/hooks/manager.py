@@ -37,6 +37,11 @@ from ..contract.op import Op
 from ..errors import PluginError, UnknownOpError
 from . import specs
 
+__all__ = ["BUILTIN", "ENTRY_POINT_GROUP", "ENV_BLOCK", "ENV_NO_AUTOLOAD", "ENV_STRICT",
+           "OBSERVER_HOOKS", "Observer", "block", "describe", "distribution", "enabled",
+           "get_op", "hookimpl", "observers", "on_rebuild", "ops", "plugin_manager",
+           "problems", "register", "reload", "unregister"]
+
 hookimpl = pluggy.HookimplMarker("mpgraph")
 
 BUILTIN = ("mpgraph.builtin.elementwise", "mpgraph.builtin.reductions", "mpgraph.builtin.shape",
