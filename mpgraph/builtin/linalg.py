@@ -101,7 +101,7 @@ def _dot_shape(a, b):
 
 def _dot_vjp(argnum):
     def vjp(g, ans, a, b):
-        if a.ndim == 0 or b.ndim == 0:
+        if np.ndim(a) == 0 or np.ndim(b) == 0:  # a Python number has no .ndim
             return unbroadcast(g * (b if argnum == 0 else a), (a, b)[argnum])
         if a.ndim <= 2 and b.ndim <= 2:  # np.dot is matmul here
             return (_matmul_a, _matmul_b)[argnum](g, ans, a, b)

@@ -81,12 +81,24 @@ class Run:
     # -- reading --------------------------------------------------------------------------------
 
     def _slot(self, node: Node | str) -> int:
-        name = node.name if type(node) is Node else node
-        try:
-            return self.schedule.slot[name]
-        except KeyError:
-            raise GraphError(f"mpgraph: node '{name}' was not computed by this run "
-                             f"(outputs: {', '.join(self._output_names())})") from None
+        if type(node) is Node:
+            name = node.name
+            i = self.schedule.slot.get(name)
+            if i is not None and self.schedule.nodes[i] is node:
+                return i
+            if not _of_graph(node, self.schedule.graph()):  # the same name in another graph
+                raise GraphError(f"mpgraph: node '{name}' belongs to another graph than this "
+                                 "run's")
+        else:
+            name = node
+            try:
+                return self.schedule.slot[name]
+            except (KeyError, TypeError):
+                if not isinstance(name, str):
+                    raise GraphError(f"mpgraph: a run is read by node or node name; got "
+                                     f"{type(name).__name__} {name!r:.60}") from None
+        raise GraphError(f"mpgraph: node '{name}' was not computed by this run "
+                         f"(outputs: {', '.join(self._output_names())})")
 
     def _output_names(self) -> list[str]:
         return [self.schedule.nodes[i].name for i in self.schedule.outputs]
@@ -213,15 +225,30 @@ class Run:
                 raise GraphError(why)
 
 
+def _of_graph(node: Node, graph) -> bool:
+    try:
+        return node.graph is graph
+    except GraphError:  # its graph no longer exists: so it is not this one
+        return False
+
+
 def _seed(node: Node, value: Any, seed: Any) -> Any:
     shape, dtype = _shape_dtype(value)
+    if dtype.kind not in "biuf":
+        what = "complex" if dtype.kind == "c" else f"of dtype {dtype}"
+        raise GraphError(f"mpgraph: backward from node '{node.name}': its value is {what}; a "
+                         "loss is a real number (mpgraph differentiates real functions only)")
     if seed is None:
         if shape != ():
             raise ShapeError(f"mpgraph: backward from node '{node.name}' needs a seed: its value has "
                              f"shape {shape}, not a scalar (reduce it, e.g. with mg.ops.sum, "
                              "or pass seed= to run.backward)")
         return np.ones((), dtype=dtype)
-    seed = np.array(seed, dtype=dtype)  # a copy: the caller's array is never aliased
+    try:
+        seed = np.array(seed, dtype=dtype)  # a copy: the caller's array is never aliased
+    except (TypeError, ValueError):
+        raise FeedError(f"mpgraph: the seed for node '{node.name}' must be an array of numbers "
+                        f"of shape {shape}; got {type(seed).__name__} {seed!r:.60}") from None
     if seed.shape != shape:
         raise ShapeError(f"mpgraph: the seed for node '{node.name}' has shape {seed.shape}; "
                          f"expected {shape}, the shape of its value")
@@ -229,11 +256,23 @@ def _seed(node: Node, value: Any, seed: Any) -> Any:
 
 
 def _feed_values(sched: Schedule, feed: Mapping[Any, Any] | None, vals: list) -> None:
+    if feed is not None and not isinstance(feed, Mapping):
+        raise FeedError(f"mpgraph: the feed must be a mapping from input (node or name) to "
+                        f"value, e.g. {{'x': array}}; got {type(feed).__name__}")
+    graph = sched.graph()
     given = {}
     for key, value in (feed or {}).items():
-        name = key.name if type(key) is Node else key
+        if type(key) is Node:
+            if not _of_graph(key, graph):
+                raise FeedError(f"mpgraph: the feed is keyed by node '{key.name}' of another "
+                                "graph")
+            name = key.name
+        elif isinstance(key, str):
+            name = key
+        else:
+            raise FeedError(f"mpgraph: the feed's keys are inputs (nodes or names); got "
+                            f"{type(key).__name__} {key!r:.60}")
         given[name] = value
-    graph = sched.graph()
     for name in given:
         node = graph[name] if name in graph else None
         if node is None or node.kind != "input":
@@ -260,11 +299,22 @@ def _convert_feed(node: Node, value: Any) -> np.ndarray:
             raise FeedError(f"mpgraph: input '{node.name}' has dtype {node.dtype}; "
                             f"the feed has dtype {arr.dtype}")
         arr = arr.astype(node.dtype)
+    if arr.dtype.kind not in "biuf":
+        what = "complex" if arr.dtype.kind == "c" else f"dtype {arr.dtype}"
+        raise FeedError(f"mpgraph: the feed for input '{node.name}' is {what}; feeds are real "
+                        "numbers (booleans, integers or floats)"
+                        + (": mpgraph differentiates real functions only" if arr.dtype.kind == "c"
+                           else ""))
     if node.shape is not None and (arr.ndim != len(node.shape) or any(
             d is not None and d != n for d, n in zip(node.shape, arr.shape))):
         raise FeedError(f"mpgraph: input '{node.name}' has shape "
                         f"{tuple('?' if d is None else d for d in node.shape)}; ".replace("'?'", "?")
                         + f"the feed has shape {arr.shape}")
+    if arr.flags.writeable:
+        # A read-only view: a vjp that hands the feed back as a message makes a gradient
+        # that g.grad then copies, so no gradient the caller updates in place is their feed.
+        arr = arr.view()
+        arr.flags.writeable = False
     return arr
 
 
@@ -329,7 +379,9 @@ def _backward(run: Run, plan, signals: list, messages: dict | None, keep: set | 
                 if msg is None:
                     continue
                 try:
-                    same = msg.shape == vals[j].shape
+                    # the dtype too: a float32 parameter gets a float32 gradient, even from
+                    # a vjp that NumPy's promotion took to float64
+                    same = msg.shape == vals[j].shape and msg.dtype is vals[j].dtype
                 except AttributeError:  # a Python number, or a tuple by mistake
                     same = False
                 if not same:
@@ -406,6 +458,13 @@ def _check_message(nodes, i: int, k: int, j: int, msg: Any, parent_value: Any) -
         raise ShapeError(f"{at(node.op.name, node.name)}: vjp for argument {k} ('{nodes[j].name}') "
                          f"returned a message of shape {got}; expected {want}, the shape of "
                          f"'{nodes[j].name}'{_plugin_note(node)}")
+    dtype = _shape_dtype(parent_value)[1]
+    if dtype.kind == "f" and _shape_dtype(msg)[1] != dtype:
+        if _shape_dtype(msg)[1].kind == "c":
+            raise OpError(f"{at(node.op.name, node.name)}: vjp for argument {k} "
+                          f"('{nodes[j].name}') returned a complex message; mpgraph "
+                          f"differentiates real functions only{_plugin_note(node)}")
+        msg = np.asarray(msg).astype(dtype)
     return msg
 
 

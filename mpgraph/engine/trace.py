@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import MpgraphError
 from .graph import Graph, zero_gradient
-from .node import Node
+from .node import Node, first_node, holds_nodes
 from .symbolic import gradients
 
 
@@ -134,6 +134,8 @@ def _loss(fn: Callable, out: Any, has_aux: bool) -> tuple[Any, Any]:
             raise MpgraphError(f"mpgraph: with has_aux=True, {_name(fn)} must return "
                                f"(loss, aux); it returned {type(out).__name__}")
         out, aux = out
+    if isinstance(out, np.ndarray) and holds_nodes(out):  # np.array([x, y]): an array node
+        out = first_node(out).graph.array(out)
     if type(out) is Node:
         if out.shape not in ((), None):
             raise MpgraphError(f"mpgraph: {_name(fn)} must return a scalar to be "
