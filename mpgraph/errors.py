@@ -37,6 +37,10 @@ class UsageError(MpgraphError, TypeError):
     function that has no op, ``name=`` on plain arrays."""
 
 
+class TreeError(MpgraphError, ValueError):
+    """Pytrees (``mg.tree``) whose structures do not match."""
+
+
 class OpError(MpgraphError, RuntimeError):
     """An op's forward or vjp raised while a graph ran; the original exception is chained."""
 

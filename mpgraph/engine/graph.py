@@ -529,6 +529,8 @@ def _input_shape(name: str, shape: Any) -> tuple | None:
     if isinstance(shape, (int, np.integer)):
         shape = (shape,)
     try:
+        if isinstance(shape, str):
+            raise TypeError
         dims = tuple(shape)
     except TypeError:
         raise GraphError(f"mpgraph: input '{name}': shape must be a sequence of ints (None for "

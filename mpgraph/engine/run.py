@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import FeedError, GraphError, MpgraphError, OpError, ShapeError, a_kind, at
-from ..hooks.manager import describe, observers
+from ..hooks.manager import describe, observer_error, observers
 from .node import Node
 from .schedule import Schedule
 
@@ -34,12 +34,13 @@ class Run:
     7.0
     """
 
-    __slots__ = ("schedule", "values", "signals", "messages", "_observers")
+    __slots__ = ("schedule", "values", "signals", "_messages", "_observers", "_freed")
 
     def __init__(self, schedule: Schedule, feed: Mapping[Any, Any] | None = None) -> None:
         self.schedule = schedule
         self.signals: list | None = None
-        self.messages: dict[tuple[str, str, int], Any] | None = None
+        self._messages: dict[tuple[str, str, int], Any] | None = None
+        self._freed: tuple | None = None  # (plan, kept slots) when signals were freed
         self._observers = observers()
         self.values = _forward(self, schedule, feed, schedule.steps)
 
@@ -69,7 +70,7 @@ class Run:
         """
         run = cls.__new__(cls)
         run.schedule = schedule
-        run.signals = run.messages = None
+        run.signals = run._messages = run._freed = None
         run._observers = observers()
         li = run._slot(loss)
         sources = tuple(sorted({run._slot(w) for w in wrt}))
@@ -112,10 +113,46 @@ class Run:
         return self.values[self._slot(node)]
 
     def grad(self, node: Node | str) -> Any:
-        """The error signal of ``node`` (``dL/dnode``), or ``None`` if no message reached it."""
+        """The error signal of ``node`` (``dL/dnode``), or ``None`` if no message reached it.
+
+        Raises
+        ------
+        MpgraphError
+            No backward pass yet, or the signal was freed (``keep=False``, or ``g.grad``).
+        """
         if self.signals is None:
             raise MpgraphError("mpgraph: this run has no error signals yet: call run.backward(loss)")
-        return self.signals[self._slot(node)]
+        i = self._slot(node)
+        s = self.signals[i]
+        if s is None and self._freed is not None:
+            plan, kept = self._freed
+            if plan.active[i] and i not in kept:
+                raise MpgraphError(
+                    f"mpgraph: the error signal of node '{self.schedule.nodes[i].name}' was freed "
+                    "once its messages were sent: this backward pass kept only the signals of "
+                    f"its wrt nodes ({', '.join(self.schedule.nodes[j].name for j in sorted(kept))})"
+                    "; call run.backward(loss, keep=True) to keep every signal")
+        return s
+
+    @property
+    def messages(self) -> dict[tuple[str, str, int], Any]:
+        """The message on every edge, ``{(parent, child, argnum): message}``, kept by
+        ``run.backward(loss, keep_messages=True)``.
+
+        Raises
+        ------
+        MpgraphError
+            The backward pass did not keep its messages (see :attr:`has_messages`).
+        """
+        if self._messages is None:
+            raise MpgraphError("mpgraph: this run kept no messages: call "
+                               "run.backward(loss, keep_messages=True) to keep them")
+        return self._messages
+
+    @property
+    def has_messages(self) -> bool:
+        """Whether the backward pass kept its messages (``keep_messages=True``)."""
+        return self._messages is not None
 
     def grads_of(self, nodes: Iterable[Node | str]) -> list[np.ndarray]:
         """Error signals as fresh arrays of each node's shape, zeros where none arrived."""
@@ -208,7 +245,8 @@ class Run:
         keep_mask = None if keep else set(plan.sources)
         _backward(self, plan, signals, messages, keep_mask, free_values)
         self.signals = signals
-        self.messages = messages
+        self._messages = messages
+        self._freed = None if keep_mask is None else (plan, keep_mask)
         return self
 
     def _check_sources(self, plan) -> None:
@@ -350,6 +388,7 @@ def _forward(run: Run, sched: Schedule, feed, steps: tuple) -> list:
         raise
     except Exception as e:
         node = nodes[i]
+        _blame_non_array(nodes, vals, sched.args[i], node, e)
         raise OpError(f"{at(node.op.name, node.name)}: forward raised {type(e).__name__}: {e}"
                       f"{_plugin_note(node)}") from e
     return vals
@@ -407,12 +446,23 @@ def _backward(run: Run, plan, signals: list, messages: dict | None, keep: set | 
         raise
     except Exception as e:
         node = nodes[i]
+        _blame_non_array(nodes, vals, (i, *run.schedule.args[i]), node, e)
         raise OpError(f"{at(node.op.name, node.name)}: vjp for argument {k} "
                       f"('{node.args[k].name}') raised {type(e).__name__}: {e}{_plugin_note(node)}") from e
     if on_signal is not None:
         for j in plan.sources:
             if signals[j] is not None:
                 on_signal(run=run, node=nodes[j], signal=signals[j])
+
+
+def _blame_non_array(nodes, vals: list, slots, user: Node, error: Exception) -> None:
+    """When an op's forward returned a list (or another non-array), the op that failed on it
+    is not at fault: raise an OpError naming the op that returned it."""
+    for j in slots:
+        if nodes[j].kind == "op" and isinstance(vals[j], (list, tuple, dict, str)):
+            raise OpError(f"{at(nodes[j].op.name, nodes[j].name)}: forward returned a "
+                          f"{type(vals[j]).__name__}, not an array (found when '{user.name}' "
+                          f"failed on it){_plugin_note(nodes[j])}") from error
 
 
 def _shape_dtype(value: Any) -> tuple[tuple, np.dtype]:
@@ -472,7 +522,10 @@ def _relay(hook, run: Run, parent: Node, child: Node, argnum: int, msg: Any) -> 
     """Pass ``msg`` through every ``mpgraph_message`` implementation in turn."""
     for impl in reversed(hook.get_hookimpls()):
         kwargs = {"run": run, "parent": parent, "child": child, "argnum": argnum, "message": msg}
-        out = impl.function(*[kwargs[a] for a in impl.argnames])
+        try:
+            out = impl.function(*[kwargs[a] for a in impl.argnames])
+        except Exception as e:
+            raise observer_error(impl, "mpgraph_message", e, kwargs) from e
         if out is not None:
             if np.shape(out) != np.shape(msg):
                 raise ShapeError(f"mpgraph: plugin '{impl.plugin_name}' replaced the message from "

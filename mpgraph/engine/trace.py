@@ -90,7 +90,18 @@ def _numeric(fn: Callable, args: tuple, kwargs: dict, nums: tuple[int, ...], has
     traced = list(args)
     inputs = []
     for k in nums:
-        arr = np.asarray(args[k])
+        if isinstance(args[k], (dict, list, tuple)):
+            raise MpgraphError(
+                f"mpgraph: argument {k} of {_name(fn)} is a {type(args[k]).__name__}; mg.grad "
+                "differentiates float arrays: pass the arrays as separate arguments with "
+                "argnums=(0, 1, ...), or flatten a pytree of them with mg.tree.tree_flatten")
+        try:
+            arr = np.asarray(args[k])
+        except ValueError as e:
+            raise MpgraphError(f"mpgraph: argument {k} of {_name(fn)} is not an array: {e}") from None
+        if arr.dtype.kind == "c":
+            raise MpgraphError(f"mpgraph: argument {k} is complex; mpgraph differentiates real "
+                               "functions only")
         if arr.dtype.kind not in "fc":
             raise MpgraphError(f"mpgraph: argument {k} has dtype {arr.dtype}: only float "
                                "arguments can be differentiated (pass e.g. 1.0, not 1)")

@@ -34,7 +34,7 @@ from typing import Any
 import pluggy
 
 from ..contract.op import Op
-from ..errors import PluginError, UnknownOpError
+from ..errors import MpgraphError, PluginError, UnknownOpError
 from . import specs
 
 hookimpl = pluggy.HookimplMarker("mpgraph")
@@ -183,6 +183,13 @@ def register(plugin: Any, name: str | None = None) -> str:
             raise PluginError(f"mpgraph: plugin '{name}' was not registered: {e}") from None
         if registered is None:
             raise PluginError(f"mpgraph: plugin '{name}' is blocked and was not registered")
+        if not pm.get_hookcallers(plugin):  # pluggy ignores methods without the marker
+            pm.unregister(name=name)
+            unmarked = [h for h in ("mpgraph_ops", *OBSERVER_HOOKS) if hasattr(plugin, h)]
+            raise PluginError(
+                f"mpgraph: plugin '{name}' was not registered: it implements no mpgraph hook"
+                + (f"; its {', '.join(unmarked)} must be marked with @mg.hookimpl" if unmarked
+                   else f" (mark mpgraph_ops or an observer hook with @mg.hookimpl)"))
         problems = [p for p in _rebuild() if f"plugin '{name}'" in p]
         if problems:
             pm.unregister(name=name)
@@ -349,20 +356,38 @@ class _Observer:
     """The implementations of one observer hook, called in pluggy's order (last registered
     first) without pluggy's per-call machinery: each gets only the arguments it names."""
 
-    __slots__ = ("impls",)
+    __slots__ = ("impls", "hook")
 
-    def __init__(self, impls: list) -> None:
+    def __init__(self, impls: list, hook: str) -> None:
         self.impls = impls
+        self.hook = hook
 
     def __call__(self, **kwargs: Any) -> None:
         for impl in reversed(self.impls):
-            impl.function(*[kwargs[a] for a in impl.argnames])
+            try:
+                impl.function(*[kwargs[a] for a in impl.argnames])
+            except Exception as e:
+                raise observer_error(impl, self.hook, e, kwargs) from e
 
     def get_hookimpls(self) -> list:
         return self.impls
 
 
-def _observer(*callers) -> Any:
+def observer_error(impl: Any, hook: str, error: Exception, kwargs: dict) -> Exception:
+    """The error to raise when observer ``impl`` of ``hook`` raised ``error``: its own when it
+    is an mpgraph error (an observer may stop a run on purpose), else a PluginError naming
+    the plugin and the hook, so that the op of the node it was observing is not blamed."""
+    if isinstance(error, MpgraphError):
+        return error
+    node = kwargs.get("node", kwargs.get("child"))
+    where = f" on node '{node.name}'" if node is not None else ""
+    name = impl.plugin_name  # pluggy names an unnamed plugin by its id: name its class then
+    name = type(impl.plugin).__name__ if name.isdigit() else name
+    return PluginError(f"mpgraph: {describe(name)}: its {hook} hook raised"
+                       f"{where}: {type(error).__name__}: {error}")
+
+
+def _observer(*callers, hook: str = "") -> Any:
     """One caller for the implementations of a hook across plugin managers, or None when
     there are none. A hook wrapper needs pluggy's machinery: then pluggy's caller is kept."""
     impls = [impl for c in callers if c is not None for impl in c.get_hookimpls()]
@@ -373,11 +398,12 @@ def _observer(*callers) -> Any:
             return callers[0]
         raise PluginError("mpgraph: an observer hook wrapper cannot be combined with the plugins "
                           "enabled for a block: register the plugins process-wide instead")
-    return _Observer(impls)
+    return _Observer(impls, hook)
 
 
 def _with_scoped(obs: tuple, pm: pluggy.PluginManager) -> tuple:
-    return tuple(_observer(glob, getattr(pm.hook, name)) for glob, name in zip(obs, OBSERVER_HOOKS))
+    return tuple(_observer(glob, getattr(pm.hook, name), hook=name)
+                 for glob, name in zip(obs, OBSERVER_HOOKS))
 
 
 def _rebuild() -> list[str]:
@@ -407,7 +433,7 @@ def _rebuild() -> list[str]:
             op.plugin = plugin
             table[op.name] = op
     hooks = pm.hook
-    _observers = tuple(_observer(getattr(hooks, name)) for name in OBSERVER_HOOKS)
+    _observers = tuple(_observer(getattr(hooks, name), hook=name) for name in OBSERVER_HOOKS)
     _ops = table
     for forget in _on_rebuild:
         forget()
