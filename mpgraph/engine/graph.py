@@ -21,7 +21,8 @@ import networkx as nx
 import numpy as np
 
 from ..contract.op import Op
-from ..errors import ArityError, GraphError, MpgraphError, ShapeError, a_kind, at
+from ..errors import (ArityError, GraphError, MpgraphError, ShapeError, UsageError, a_kind,
+                      at)
 from ..hooks.manager import get_op
 from .node import Node, holds_nodes
 from .run import Run
@@ -161,6 +162,17 @@ class Graph:
         """
         if type(op) is not Op:
             op = get_op(op)
+        if type(args) is Node or not isinstance(args, (list, tuple)):
+            raise ArityError(f"{at(op.name, name)}: args must be a list of the op's array "
+                             f"arguments, got {type(args).__name__}")
+        if attrs:
+            if not isinstance(attrs, Mapping):
+                raise ArityError(f"{at(op.name, name)}: attrs must be a mapping from attribute "
+                                 f"name to value, got {type(attrs).__name__}")
+            unknown = [k for k in attrs if k not in op.attr_names]
+            if unknown:
+                raise ArityError(f"{at(op.name, name)}: no attribute '{unknown[0]}' (it takes "
+                                 f"{', '.join(op.attr_names) or 'no attributes'})")
         attrs = {**op.attr_defaults, **attrs} if attrs else dict(op.attr_defaults)
         if op.attr_names:
             missing = [a for a in op.attr_names if a not in attrs]
@@ -281,6 +293,9 @@ class Graph:
             The graph has a cycle, a node has an unknown kind or op, or an op node's arguments
             are not numbered 0..n-1.
         """
+        if not isinstance(G, nx.DiGraph):
+            raise GraphError(f"mpgraph: from_networkx takes a networkx DiGraph or "
+                             f"MultiDiGraph, got {type(G).__name__}")
         if not nx.is_directed_acyclic_graph(G):  # linear; find_cycle only to name the cycle
             cycle = nx.find_cycle(G)
             path = " -> ".join([str(e[0]) for e in cycle] + [str(cycle[0][0])])
@@ -370,7 +385,8 @@ class Graph:
         that does not affect the loss gets zeros.
         """
         single = wrt is not None and (type(wrt) is Node or isinstance(wrt, str))
-        targets = [self[w] for w in ([wrt] if single else (self.params() if wrt is None else wrt))]
+        targets = [self[w] for w in ([wrt] if single else (self.params() if wrt is None
+                                                           else _listed(wrt, "wrt")))]
         grads = self.gradient_run(loss, targets, feed, strict=wrt is not None)[1]
         return grads[0] if single else grads
 
@@ -395,7 +411,8 @@ class Graph:
 
     def schedule(self, outputs: NodeLike | Iterable[NodeLike]):
         """The cached :class:`~mpgraph.engine.schedule.Schedule` that computes ``outputs``."""
-        outs = [outputs] if (type(outputs) is Node or isinstance(outputs, str)) else list(outputs)
+        outs = [outputs] if (type(outputs) is Node or isinstance(outputs, str)) else _listed(
+            outputs, "outputs")
         if not outs:
             raise GraphError("mpgraph: forward needs at least one output node")
         key = tuple(self[o].name for o in outs)
@@ -416,6 +433,26 @@ class Graph:
 
     # -- display ------------------------------------------------------------------------------
 
+    def __repr__(self) -> str:
+        """What the graph holds: its inputs (with shapes), parameters, constants, op nodes and
+        outputs (the nodes nothing else uses), e.g.
+        ``<Graph: 7 nodes; inputs x (3,); params w (3,); 1 const; 3 ops; outputs y>``."""
+        nodes = list(self._nodes.values())
+        used = {id(p) for n in nodes for p in n.args}
+        kinds = {k: [n for n in nodes if n.kind == k] for k in ("input", "param", "const", "op")}
+        parts = [f"{len(nodes)} node{'s' if len(nodes) != 1 else ''}"]
+        for kind in ("input", "param"):
+            if kinds[kind]:
+                parts.append(f"{kind}s " + _names([f"{n.name} {_shape_text(n.shape)}"
+                                                   for n in kinds[kind]]))
+        for kind in ("const", "op"):
+            if kinds[kind]:
+                parts.append(f"{len(kinds[kind])} {kind}{'s' if len(kinds[kind]) != 1 else ''}")
+        outputs = [n.name for n in kinds["op"] if id(n) not in used]
+        if outputs:
+            parts.append("outputs " + _names(outputs))
+        return f"<Graph: {'; '.join(parts)}>"
+
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
         """The graph's picture in Jupyter (see :func:`mpgraph.drawing.render`)."""
         from ..drawing.jupyter import repr_mimebundle  # the one upward import: display only
@@ -428,6 +465,9 @@ class Graph:
 
     def _fresh(self, name: str | None, base: str) -> str:
         if name is not None:
+            if not isinstance(name, str) or not name:
+                raise GraphError(f"mpgraph: a node name must be a non-empty string, got "
+                                 f"{type(name).__name__} {name!r}")
             full = self._prefix + name
             if full in self._nodes:
                 raise GraphError(f"mpgraph: node name '{full}' is already used in this graph")
@@ -473,6 +513,9 @@ class Graph:
             _refuse_node_attrs(op, attrs, name)  # before forward meets a node
             with np.errstate(all="ignore"):
                 return np.shape(op.forward(*map(_stand_in, parents), **attrs))
+        except UsageError:  # a node given as an attribute, used by the rule as a number
+            _refuse_node_attrs(op, attrs, name)
+            raise
         except MpgraphError:
             raise
         except ValueError as e:
@@ -481,6 +524,26 @@ class Graph:
             what = "shape rule" if op.shape is not None else "forward, run to find the shape,"
             raise GraphError(f"{at(op.name, name)}: the {what} raised {type(e).__name__}: {e}"
                              f" (plugin '{op.plugin}')") from e
+
+
+def _listed(items: Any, what: str) -> list:
+    """``items`` as a list of nodes or names, refusing what is neither nor a sequence of them."""
+    try:
+        return list(items)
+    except TypeError:
+        raise GraphError(f"mpgraph: {what} must be a node, a node name or a list of them; got "
+                         f"{type(items).__name__} {items!r:.40}") from None
+
+
+def _names(items: list[str], most: int = 6) -> str:
+    shown = ", ".join(items[:most])
+    return shown + (f", ... ({len(items)} in all)" if len(items) > most else "")
+
+
+def _shape_text(shape) -> str:
+    if shape is None:
+        return "(shape ?)"
+    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
 def _refuse_node_attrs(op: Op, attrs: dict, name: str) -> None:

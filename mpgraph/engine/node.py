@@ -105,6 +105,12 @@ class Node:
         raise UsageError(f"mpgraph: node '{self.name}' has no truth value while the graph is built; "
                         "use mg.ops.where for data-dependent choices")
 
+    def __float__(self) -> float:
+        raise UsageError(f"mpgraph: node '{self.name}' has no value while the graph is built; "
+                         "run the graph and read run[node]")
+
+    __int__ = __complex__ = __float__
+
     def __len__(self) -> int:
         if not self.shape or self.shape[0] is None:
             raise UsageError(f"mpgraph: node '{self.name}' has no known length (shape {self.shape})")

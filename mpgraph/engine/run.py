@@ -176,6 +176,25 @@ class Run:
             return {}
         return {n.name: s for n, s in zip(self.schedule.nodes, self.signals) if s is not None}
 
+    def __repr__(self) -> str:
+        """What the run computed: its outputs with their values' shapes and dtypes, how many
+        values it holds, and what its backward pass kept."""
+        sched = self.schedule
+        outs = []
+        for i in sched.outputs:
+            shape, dtype = _shape_dtype(self.values[i])
+            outs.append(f"{sched.nodes[i].name} {shape} {dtype}")
+        text = f"<Run of {', '.join(outs)}: {len(sched.nodes)} values"
+        if self.signals is None:
+            return text + "; no backward pass yet>"
+        kept = sum(s is not None for s in self.signals)
+        text += f"; backward: {kept} error signal{'s' if kept != 1 else ''}"
+        if self._freed is not None:
+            text += " (the others freed)"
+        if self._messages is not None:
+            text += f", {len(self._messages)} message{'s' if len(self._messages) != 1 else ''}"
+        return text + ">"
+
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
         """The run's annotated picture in Jupyter (see :func:`mpgraph.drawing.render`)."""
         from ..drawing.jupyter import repr_mimebundle  # the one upward import: display only

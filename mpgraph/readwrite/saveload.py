@@ -51,6 +51,8 @@ class Loaded(NamedTuple):
 
 def paths(path: str | os.PathLike) -> tuple[Path, Path]:
     """The ``.json`` and ``.npz`` files of a saved graph, from either one or the bare name."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise LoadError(f"mpgraph: a path must be a string or a path, got {type(path).__name__}")
     p = Path(path)
     base = p.with_suffix("") if p.suffix in (".json", ".npz") else p
     return base.with_name(base.name + ".json"), base.with_name(base.name + ".npz")
@@ -80,6 +82,8 @@ def save(graph: Any, path: str | os.PathLike, run: Any = None) -> tuple[Path, Pa
     GraphError
         ``run`` is a run of another graph.
     """
+    if not isinstance(graph, Graph):
+        raise SaveError(f"mpgraph: save takes a Graph first, got {type(graph).__name__}")
     json_path, npz_path = paths(path)
     arrays: dict[str, np.ndarray] = {}
     nodes = []
