@@ -28,7 +28,8 @@ from .engine.run import Run
 from .engine.symbolic import gradients
 from .engine.trace import grad, value_and_grad
 from .errors import (ArityError, FeedError, GraphError, LayoutError, LoadError, MpgraphError,
-                     OpError, PluginError, SaveError, ShapeError, UnknownOpError)
+                     OpError, PluginError, SaveError, ShapeError, TreeError, UnknownOpError,
+                     UsageError)
 from .hooks.manager import hookimpl
 from . import tree
 from .testing import check_grads
@@ -51,7 +52,7 @@ _LAZY = {
 
 __all__ = ["ArityError", "FeedError", "Graph", "GraphError", "LayoutError", "LoadError",
            "MpgraphError", "Node", "Op", "OpError", "PluginError", "Run", "SaveError",
-           "ShapeError", "UnknownOpError", "__version__", "check_grads", "grad", "gradients",
+           "ShapeError", "TreeError", "UnknownOpError", "UsageError", "__version__", "check_grads", "grad", "gradients",
            "History", "fit", "hookimpl", "load", "minibatches", "nn_init", "ops", "optim", "plugins",
            "render", "save", "schedules", "tree", "value_and_grad"]
 

@@ -36,6 +36,15 @@ class FeedError(MpgraphError, ValueError):
     """A feed is missing, names no input, or has the wrong shape or dtype."""
 
 
+class UsageError(MpgraphError, TypeError):
+    """A node or an op function used in a way it does not support: ``bool(node)``, a NumPy
+    function that has no op, ``name=`` on plain arrays."""
+
+
+class TreeError(MpgraphError, ValueError):
+    """Pytrees (``mg.tree``) whose structures do not match."""
+
+
 class OpError(MpgraphError, RuntimeError):
     """An op's forward or vjp raised while a graph ran; the original exception is chained."""
 

@@ -152,6 +152,7 @@ def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 - NumPy's name
 
     Derivative: x / norm (0 where the norm is 0, PyTorch's convention); sign(x) for ord=1.
     """
+    _check_norm(np.ndim(x), ord, axis)
     if ord == 1:
         return np.sum(np.abs(x), axis=_axis(axis), keepdims=keepdims)
     return np.sqrt(np.sum(x * x, axis=_axis(axis), keepdims=keepdims))
@@ -166,14 +167,24 @@ def _norm_vjp(g, ans, x, ord=None, axis=None, keepdims=False):  # noqa: A002
     return np.where(zero, 0, g / np.where(zero, 1, n)) * x
 
 
-def _norm_shape(s, ord=None, axis=None, keepdims=False):  # noqa: A002
-    if ord not in (None, 2, "fro", 1):
+def _check_norm(ndim, ord, axis):  # noqa: A002
+    """Refuse what would not give NumPy's value: np.linalg.norm reads ord 1 and 2 as matrix
+    norms over two axes (an ``axis=None`` matrix included) and as vector norms over one."""
+    if isinstance(ord, bool) or ord not in (None, 2, "fro", 1):
         raise ValueError(f"norm supports ord None, 2, 'fro' (Euclidean) and 1, got {ord!r}")
-    if ord == 1 and not isinstance(axis, (int, np.integer)):
-        raise ValueError(f"norm with ord=1 needs one axis (an int), got axis={axis!r}")
-    if ord == 2 and axis is not None and not isinstance(axis, (int, np.integer)):
-        raise ValueError("norm with ord=2 over several axes is the spectral norm, which is not "
-                         "supported; use ord='fro' for the Frobenius norm")
+    one_axis = isinstance(axis, (int, np.integer)) or (axis is None and ndim == 1)
+    if ord == 1 and not one_axis:
+        raise ValueError(f"norm with ord=1 is the vector 1-norm, over one axis; on {ndim} "
+                         f"dimension(s) with axis={axis!r} NumPy gives a matrix norm, which "
+                         "is not supported (pass axis=, or use mg.ops.sum(mg.ops.abs(x)))")
+    if ord == 2 and not one_axis:
+        raise ValueError(f"norm with ord=2 on {ndim} dimension(s) with axis={axis!r} is the "
+                         "spectral norm in NumPy, which is not supported; use ord=None or "
+                         "ord='fro' for the Frobenius norm")
+
+
+def _norm_shape(s, ord=None, axis=None, keepdims=False):  # noqa: A002
+    _check_norm(len(s), ord, axis)
     return reduce_shape(s, _axis(axis), keepdims)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from .. import __version__
@@ -43,7 +44,16 @@ def main(argv: list[str] | None = None) -> int:
         getattr(module, add)(sub.add_parser(name, help=help_text, description=help_text))
         runners[name] = getattr(module, run)
     args = parser.parse_args(argv)
-    return runners[args.command](args) or 0
+    try:
+        code = runners[args.command](args) or 0
+        sys.stdout.flush()  # here, so that a closed pipe is met inside the try
+    except BrokenPipeError:
+        # The reader stopped early (mpgraph plugins | head): end quietly, as cat does.
+        # stdout goes to devnull so that Python's own flush at exit does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    return code
 
 
 if __name__ == "__main__":

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from ..contract.op import Op, raise_arity
-from ..errors import GraphError, a_kind
+from ..errors import GraphError, ShapeError, UsageError, a_kind
 from ..hooks.manager import get_op, ops as op_table
 
 __all__ = ["KINDS", "Node", "OpFunction", "op_function"]
@@ -87,17 +89,33 @@ class Node:
     def ndim(self) -> int | None:
         return None if self.shape is None else len(self.shape)
 
+    @property
+    def size(self) -> int | None:
+        """The number of elements, ``None`` while a dim is unknown."""
+        if self.shape is None or None in self.shape:
+            return None
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
     def __repr__(self) -> str:
         what = self.op.name if self.op is not None else self.kind
         return f"<Node {self.name!r} {what} shape={self.shape} dtype={self.dtype}>"
 
     def __bool__(self) -> bool:
-        raise TypeError(f"mpgraph: node '{self.name}' has no truth value while the graph is built; "
+        raise UsageError(f"mpgraph: node '{self.name}' has no truth value while the graph is built; "
                         "use mg.ops.where for data-dependent choices")
+
+    def __float__(self) -> float:
+        raise UsageError(f"mpgraph: node '{self.name}' has no value while the graph is built; "
+                         "run the graph and read run[node]")
+
+    __int__ = __complex__ = __float__
 
     def __len__(self) -> int:
         if not self.shape or self.shape[0] is None:
-            raise TypeError(f"mpgraph: node '{self.name}' has no known length (shape {self.shape})")
+            raise UsageError(f"mpgraph: node '{self.name}' has no known length (shape {self.shape})")
         return self.shape[0]
 
     def __iter__(self):
@@ -150,9 +168,35 @@ class Node:
         return NotImplemented
 
     def __array_function__(self, func, types, args, kwargs):
+        if func in _STATIC and args and type(args[0]) is Node and len(args) + len(kwargs) == 1:
+            return _static(func.__name__, args[0])
         if func.__module__ == "numpy.linalg":
             return _numpy_call("linalg." + func.__name__, args, kwargs)
         return _numpy_call(func.__name__, args, kwargs)
+
+
+def first_node(x: Any) -> Node | None:
+    """``x`` if it is a node, else the first node among the items of a list, tuple or object
+    array ``x`` (at any depth), else ``None``."""
+    if type(x) is Node:
+        return x
+    if isinstance(x, np.ndarray):
+        items = x.ravel() if x.dtype.hasobject else ()
+    elif isinstance(x, (list, tuple)):
+        items = x
+    else:
+        return None
+    for item in items:
+        found = first_node(item)
+        if found is not None:
+            return found
+    return None
+
+
+def holds_nodes(x: Any) -> bool:
+    """Whether ``x`` is a list, tuple or object array with a graph node among its items, which
+    must be built as an array node rather than taken for a constant."""
+    return type(x) is not Node and first_node(x) is not None
 
 
 class OpFunction:
@@ -188,11 +232,22 @@ class OpFunction:
                 graph = a.graph
                 break
         if graph is None:
+            for a in arrays:  # a list or object array of nodes, e.g. np.array([x, 2 * x])
+                inner = first_node(a) if isinstance(a, (list, tuple, np.ndarray)) else None
+                if inner is not None:
+                    graph = inner.graph
+                    break
+        if graph is None:
             if name is not None:
-                raise TypeError(f"mpgraph: op '{op.name}': name= is only for graph nodes")
-            if op.variadic:  # attributes given by position must not join the arrays
-                return op.forward(*arrays, **op.bind_attrs(extra, kwargs))
-            return op.forward(*arrays, *extra, **kwargs)
+                raise UsageError(f"mpgraph: op '{op.name}': name= names a graph node, and "
+                                 "these arguments are plain arrays (computed at once, no node)")
+            attrs = op.bind_attrs(extra, kwargs)
+            if op.shape is not None:  # the check a node gets when built (norm's ord, ...)
+                try:
+                    op.shape(*[np.shape(a) for a in arrays], **attrs)
+                except ValueError as e:
+                    raise ShapeError(f"mpgraph: op '{op.name}': {e}") from None
+            return op.forward(*arrays, **attrs)
         return graph.apply(op, arrays, op.bind_attrs(extra, kwargs), name=name)
 
 
@@ -244,9 +299,20 @@ def _operator(name: str, node: Node, args: tuple):
 _ALIASES = {"absolute": "abs", "linalg.norm": "norm"}
 
 
+_STATIC = (np.shape, np.ndim, np.size)
+
+
+def _static(name: str, node: Node) -> Any:
+    """``np.shape``, ``np.ndim`` and ``np.size`` of a node, from its shape known when built."""
+    if node.shape is None or (name != "ndim" and None in node.shape):
+        raise ShapeError(f"mpgraph: numpy.{name} of node '{node.name}': its shape is not known "
+                         f"while the graph is built ({node.shape}); give its inputs a shape")
+    return {"shape": node.shape, "ndim": node.ndim, "size": node.size}[name]
+
+
 def _numpy_call(name: str, args, kwargs):
     name = _ALIASES.get(name, name)
     if name not in op_table():
-        raise TypeError(f"mpgraph: numpy.{name} was called on a graph node, and no op named "
+        raise UsageError(f"mpgraph: numpy.{name} was called on a graph node, and no op named "
                         f"'{name}' is registered; use mg.ops or register one")
     return _call(name, *args, **kwargs)
