@@ -35,6 +35,7 @@ import gc
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -497,10 +498,26 @@ def peak_memory(fn: Callable) -> int:
     return peak - base
 
 
-def resident_growth(build: Callable) -> int:
-    """Bytes by which the process's resident memory grows while ``build()`` runs and what it
-    returns is kept: counts memory that tracemalloc does not see (PyTorch's C++ tape) the
-    same way as Python's."""
+def resident_growth(who: str, steps: int) -> int:
+    """Bytes by which a fresh Python process's resident memory grows while it builds the chain
+    of ``steps`` steps and keeps it: ``who`` is "mpgraph" (a built Graph) or "torch" (the tape
+    PyTorch records in the forward pass). Resident memory counts what tracemalloc does not see
+    (PyTorch's C++ tape) the same way as Python's; a fresh process has no freed memory that
+    the build could reuse unseen."""
+    code = (f"import sys; sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r}); "
+            f"import benchmark; print(benchmark.grown_by({who!r}, {steps}))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    return int(done.stdout.split()[-1])
+
+
+def grown_by(who: str, steps: int) -> int:
+    """In this process: the resident memory a kept chain of ``steps`` steps adds (see
+    :func:`resident_growth`)."""
+    build = chain_build(steps) if who == "mpgraph" else torch_chain_tape(steps)
+    small = chain_build(10) if who == "mpgraph" else torch_chain_tape(10)
+    small()  # first calls fill caches (op table, dispatch) that are not the graph's
+
     def rss() -> int:
         with open("/proc/self/statm") as f:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -649,10 +666,10 @@ def run_suite(smoke: bool = False, repeats: int | None = None,
             goal(f"fan-out {branches} branches, Graph re-run vs a NumPy loop", r, 2.5, "x",
                  f"{r:.2f}x")
 
-    big = 20 if smoke else 10000  # enough nodes for the resident size to move by megabytes
-    per_node = {"mpgraph": resident_growth(chain_build(big)) / (3 * big)}
+    big = 200 if smoke else 20000  # enough nodes for the resident size to move by megabytes
+    per_node = {"mpgraph": resident_growth("mpgraph", big) / (3 * big)}
     if torch is not None:
-        per_node["torch tape"] = resident_growth(torch_chain_tape(big)) / (3 * big)
+        per_node["torch tape"] = resident_growth("torch", big) / (3 * big)
     for who, b in per_node.items():
         rows.append((f"memory of a built chain ({3 * big} nodes)", who, f"{b:.0f} B/node", "", ""))
     if "torch tape" in per_node:
