@@ -69,6 +69,7 @@ class Graph:
         self._order: list[Node] = []  # by creation index
         self._counts: dict[str, int] = {}
         self._scopes = threading.local()  # each thread's scope prefix
+        self._open_scopes = 0  # in every thread: while 0, no prefix to look up
         self._schedules: dict[tuple[str, ...], Any] = {}
         self._ref = weakref.ref(self)  # shared by every node: no reference cycle, one object
         self._nx = nx.MultiDiGraph()
@@ -182,6 +183,7 @@ class Graph:
         if type(args) is Node or not isinstance(args, (list, tuple)):
             raise ArityError(f"{at(op.name, name)}: args must be a list of the op's array "
                              f"arguments, got {type(args).__name__}")
+        defaults = op.attr_defaults
         if attrs:
             if not isinstance(attrs, Mapping):
                 raise ArityError(f"{at(op.name, name)}: attrs must be a mapping from attribute "
@@ -190,8 +192,10 @@ class Graph:
             if unknown:
                 raise ArityError(f"{at(op.name, name)}: no attribute '{unknown[0]}' (it takes "
                                  f"{', '.join(op.attr_names) or 'no attributes'})")
-        attrs = {**op.attr_defaults, **attrs} if attrs else dict(op.attr_defaults)
-        if op.attr_names:
+            attrs = {**defaults, **attrs}
+        else:
+            attrs = dict(defaults) if defaults else {}
+        if len(defaults) != len(op.attr_names):  # some attribute has no default
             missing = [a for a in op.attr_names if a not in attrs]
             if missing:
                 raise GraphError(f"{at(op.name, name)}: needs the attribute(s) {', '.join(missing)}")
@@ -207,11 +211,27 @@ class Graph:
             dtypes.append(p.dtype)
         parents = tuple(parents)
         with self._build_lock:
-            full = self._fresh(name, op.name)
-            shape = None if None in shapes else self._infer_shape(op, parents, shapes, attrs, full)
+            full = self._fresh(name, op.name) if name is not None or self._open_scopes else \
+                self._auto_name(_stem(op.name))
+            if None in shapes:
+                shape = None
+            elif op.shape is not None:
+                try:  # the shape rule directly; on any failure again, to say what went wrong
+                    shape = op.shape(*shapes, **attrs)
+                    if type(shape) is not tuple:
+                        shape = tuple(shape)
+                except Exception:
+                    shape = self._infer_shape(op, parents, shapes, attrs, full)
+            else:
+                shape = self._infer_shape(op, parents, shapes, attrs, full)
             if attrs:
                 _refuse_node_attrs(op, attrs, full)
-            dtype = op.dtype(*dtypes, **attrs) if op.dtype else _promote(dtypes)
+            if op.dtype:
+                dtype = op.dtype(*dtypes, **attrs)
+            elif len(dtypes) == 2 and (dtypes[1] is None or dtypes[1] is dtypes[0]):
+                dtype = dtypes[0]  # as _promote would find: the common case, without its loops
+            else:
+                dtype = _promote(dtypes)
             node = Node(self, full, "op", len(self._order), op, attrs, parents, shape, dtype)
             self._nodes[full] = node  # as _add does, inline: this runs for every traced op
             self._order.append(node)
@@ -250,7 +270,9 @@ class Graph:
 
     @property
     def _prefix(self) -> str:
-        return getattr(self._scopes, "prefix", "")
+        # the thread-local lookup costs as much as making the rest of a name: skip it while
+        # no thread has a scope open
+        return getattr(self._scopes, "prefix", "") if self._open_scopes else ""
 
     @contextlib.contextmanager
     def scope(self, name: str) -> Iterator[None]:
@@ -266,12 +288,16 @@ class Graph:
         >>> W.name
         'layer1/W'
         """
-        old = self._prefix
+        old = getattr(self._scopes, "prefix", "")
         self._scopes.prefix = f"{old}{name}/"
+        with self._nx_lock:
+            self._open_scopes += 1
         try:
             yield
         finally:
             self._scopes.prefix = old
+            with self._nx_lock:
+                self._open_scopes -= 1
 
     def set_param(self, node: NodeLike, value: Any) -> None:
         """Give parameter ``node`` a new value of the same shape (copied, cast to its dtype).
@@ -512,14 +538,19 @@ class Graph:
             if full in self._nodes:
                 raise GraphError(f"mpgraph: node name '{full}' is already used in this graph")
             return full
-        stem = self._prefix + (base.replace(".", "_") if "." in base else base)
-        k = self._counts.get(stem, 0)
-        while True:
+        stem = _stem(base)
+        return self._auto_name(self._prefix + stem if self._open_scopes else stem)
+
+    def _auto_name(self, stem: str) -> str:
+        """``stem_k`` for the next k not yet used."""
+        counts = self._counts
+        k = counts.get(stem, 0) + 1
+        full = f"{stem}_{k}"
+        while full in self._nodes:  # a name given explicitly, or a stem ending in _<digits>
             k += 1
             full = f"{stem}_{k}"
-            if full not in self._nodes:
-                self._counts[stem] = k
-                return full
+        counts[stem] = k
+        return full
 
     def _add(self, name: str, kind: str, op: Op | None = None, attrs: dict | None = None,
              args: tuple = (), shape=None, dtype=None, value: Any = None) -> Node:
@@ -533,7 +564,7 @@ class Graph:
             return self[x]
         if type(x) in (float, int):  # the common constant (``y * 0.5``), without the checks
             with self._build_lock:
-                name = self._fresh(None, "const")
+                name = self._auto_name(self._prefix + "const" if self._open_scopes else "const")
                 node = self._nodes[name] = Node(self, name, "const", len(self._order), None,
                                                 None, (), (), None, x)
                 self._order.append(node)
@@ -584,6 +615,17 @@ def _shape_text(shape) -> str:
     if shape is None:
         return "(shape ?)"
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+_stems: dict[str, str] = {}
+
+
+def _stem(base: str) -> str:
+    """The stem of generated names for op ``base``: dots (``linalg.norm``) become underscores."""
+    stem = _stems.get(base)
+    if stem is None:
+        stem = _stems[base] = base.replace(".", "_")
+    return stem
 
 
 def _refuse_node_attrs(op: Op, attrs: dict, name: str) -> None:

@@ -403,8 +403,13 @@ def _forward(run: Run, sched: Schedule, feed, steps: tuple) -> list:
                 vals[i] = fn(*[vals[j] for j in a])
             if on_value is not None:
                 on_value(run=run, node=nodes[i], value=vals[i])
-            if free:
-                _free(vals, free)
+            if free:  # values no later step reads become stand-ins; a scalar is left as it is
+                # (freeing it saves nothing). Inline, not a function: this runs per node.
+                for j in free:
+                    v = vals[j]
+                    if type(v) is np.ndarray and v.size > 1:
+                        freed = _stand_ins.get((v.shape, v.dtype))
+                        vals[j] = freed if freed is not None else _stand_in(v)
     except MpgraphError:
         raise
     except Exception as e:
@@ -461,8 +466,12 @@ def _backward(run: Run, plan, signals: list, messages: dict | None, keep: set | 
                     owned[j] = True
             if keep is not None and i not in keep:
                 signals[i] = None
-            if free_values and free:
-                _free(vals, free)
+            if free_values and free:  # as in _forward
+                for j in free:
+                    v = vals[j]
+                    if type(v) is np.ndarray and v.size > 1:
+                        freed = _stand_ins.get((v.shape, v.dtype))
+                        vals[j] = freed if freed is not None else _stand_in(v)
     except MpgraphError:
         raise
     except Exception as e:
@@ -493,14 +502,6 @@ def _shape_dtype(value: Any) -> tuple[tuple, np.dtype]:
 
 
 _stand_ins: dict[tuple, np.ndarray] = {}
-
-
-def _free(vals: list, slots: tuple[int, ...]) -> None:
-    """Replace the arrays in ``slots`` by stand-ins; a scalar is left: freeing it saves nothing."""
-    for j in slots:
-        value = vals[j]
-        if type(value) is np.ndarray and value.size > 1:
-            vals[j] = _stand_in(value)
 
 
 def _stand_in(value: np.ndarray) -> np.ndarray:

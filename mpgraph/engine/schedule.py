@@ -33,18 +33,30 @@ class Schedule:
         self.consts, self.params, self.inputs = [], [], []  # slots of the other kinds
         self.last_use = last_use = [-1] * len(order)  # the last forward step that reads a slot
         args, ops, op_slots = self.args, self.ops, self.op_slots
+        # When the order is the graph's first nodes (mg.grad's graph, most schedules of a
+        # loss), a node's slot is its creation index: no lookup by name per argument.
+        by_index = order[-1].index == len(order) - 1
         for i, n in enumerate(order):
-            ops.append(n.op)
-            if n.op is not None:
+            op = n.op
+            ops.append(op)
+            if op is not None:
                 parents = n.args
-                if len(parents) == 1:  # unrolled: this loop runs for every node of mg.grad
+                if by_index:
+                    if len(parents) == 2:  # unrolled: this loop runs for every node of mg.grad
+                        a = (parents[0].index, parents[1].index)
+                    elif len(parents) == 1:
+                        a = (parents[0].index,)
+                    else:
+                        a = tuple([p.index for p in parents])
+                elif len(parents) == 1:
                     a = (slot[parents[0].name],)
                 elif len(parents) == 2:
                     a = (slot[parents[0].name], slot[parents[1].name])
                 else:
                     a = tuple([slot[p.name] for p in parents])
+                k = len(op_slots)
                 for j in a:
-                    last_use[j] = len(op_slots)
+                    last_use[j] = k
                 op_slots.append(i)
                 args.append(a)
                 continue
@@ -188,20 +200,22 @@ def _steps_to(sched: Schedule, loss: int, reach: list[bool]) -> tuple[list, list
         op = ops[i]
         a = args[i]
         mask = 0  # bit k: argument k gets a message
+        ri = reach[i]
         for k, j in enumerate(a):
             if op.carries_gradient(k):
                 below[j] = True
-                if reach[j] and reach[i]:
+                if ri and reach[j]:
                     mask |= 1 << k
         if not mask:
             continue
-        edges = shared.get((op, mask))
+        key = (op, mask)
+        edges = shared.get(key)
         if edges is None:  # the same edges for every node of this op and mask
-            edges = shared[op, mask] = tuple(
+            edges = shared[key] = tuple(
                 (k, None if op.variadic else op.vjp[k]) for k in range(len(a)) if mask >> k & 1)
         _note_reads(op, i, a, edges, len(slots), last_read)
-        attrs = nodes[i].attrs
-        if attrs or op.variadic:  # vjps bound to this node's attributes
+        if op.variadic or nodes[i].attrs:  # vjps bound to this node's attributes
+            attrs = nodes[i].attrs
             edges = tuple([(k, _bind_vjp(op, k, attrs)) for k, _ in edges])
         slots.append(i)
         argss.append(a)
