@@ -1,0 +1,182 @@
+"""The explorer page in a real browser: Debian's chromium, headless, driven by playwright.
+
+Each test opens a page mpgraph wrote and checks what a person would see: no console error,
+the numbers of a clicked node, the edges highlighted at a step of the backward pass, the nodes
+of an expanded scope, the node a search finds. Screenshots go to ``$MPGRAPH_SCREENSHOTS`` (the
+docs' pictures: ``MPGRAPH_SCREENSHOTS=docs pytest tests/test_explorer_browser.py``) or to a
+temporary directory.
+"""
+import importlib.util
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from playwright.sync_api import sync_playwright
+
+import mpgraph as mg
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+_spec = importlib.util.spec_from_file_location("render_lectures", ROOT / "examples" / "render_lectures.py")
+lectures = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(lectures)
+
+
+def fmt(x):
+    return f"{float(x):.4g}"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory):
+    where = os.environ.get("MPGRAPH_SCREENSHOTS")
+    path = Path(where) if where else tmp_path_factory.mktemp("screenshots")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture()
+def open_page(browser, tmp_path):
+    pages = []
+
+    def open_(graph, run, name="page", **options):
+        path = tmp_path / f"{name}.html"
+        mg.explore(graph, run, path=path, **options)
+        page = browser.new_page(viewport={"width": 1400, "height": 820})
+        errors = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(path.as_uri())
+        page.wait_for_selector("body[data-ready='1']")
+        page.errors = errors
+        pages.append(page)
+        return page
+
+    yield open_
+    for page in pages:
+        assert page.errors == [], page.errors   # no console error at any point
+        page.close()
+
+
+def panel(page, field):
+    return page.locator(f"#panel [data-field='{field}']").all_inner_texts()
+
+
+def test_clicking_a_node_shows_its_value_signal_and_messages(open_page, shots):
+    g, run = lectures.logistic()
+    page = open_page(g, run, "logistic")
+    assert page.locator(".box").count() == len(g)          # 19 nodes: opens expanded
+    page.click("[data-name='w']")
+    assert panel(page, "name") == ["w"]
+    assert panel(page, "value-full") == ["0.8"]
+    assert panel(page, "signal-full") == [fmt(run.grad("w"))]
+    uses = [(p.name, n.name, k) for n in g for k, p in enumerate(n.args) if p.name == "w"]
+    into_w = [run.messages[key] for key in uses]        # w fans out to two uses
+    assert panel(page, "message-in") == [fmt(m) for m in into_w]
+    total = " + ".join(fmt(m) for m in into_w)          # the signal as the sum of the messages
+    assert panel(page, "sum") == [f"{total} = {fmt(run.grad('w'))}"]
+    assert np.isclose(sum(into_w), run.grad("w"))
+    page.click("[data-name='y']")
+    (sent,) = panel(page, "message-out")      # y sends z̄ = ȳ σ'(z): the local derivative is σ'(z)
+    sigma = 1 / (1 + np.exp(-run["z"]))
+    assert sent.startswith(fmt(run.grad("z"))) and f"× {fmt(sigma * (1 - sigma))}" in sent
+    page.screenshot(path=str(shots / "explorer_logistic.png"))
+
+
+def test_stepping_highlights_the_edges_of_each_step(open_page, shots):
+    g, run = lectures.logistic()
+    page = open_page(g, run, "steps")
+    senders = list(dict.fromkeys(child for _, child, _ in run.messages))  # the order they sent
+    edges = [(p.name, n.name, k) for n in g for k, p in enumerate(n.args)]
+    page.click("#step-start")
+    assert page.locator(".edge.hot").count() == 0
+    assert "seed L_reg" in page.inner_text("#step-caption")
+    for step, node in enumerate(senders, 1):
+        page.click("#step-next")
+        hot = {int(k) for e in page.locator(".edge.hot").all() for k in e.get_attribute("data-edges").split(",")}
+        expected = {edges.index(key) for key in run.messages if key[1] == node}
+        assert hot == expected, (step, node)
+        assert page.locator(".box.current").get_attribute("data-name") == node
+        assert page.inner_text("#step-caption").startswith(f"step {step} of {len(senders)}: {node} ")
+        if step == 3:
+            page.screenshot(path=str(shots / "explorer_step.png"))
+    page.click("#step-prev")
+    assert page.locator(".box.current").get_attribute("data-name") == senders[-2]
+    # at the start, w has heard from neither of its two uses: its signal is pending
+    page.click("#step-start")
+    page.click("[data-name='w']")
+    assert "0 of 2 messages" in panel(page, "signal-pending")[0]
+
+
+def test_expanding_a_scope_shows_its_nodes_and_search_finds_a_node(open_page, shots):
+    g, run = lectures.mlp_units(np.random.default_rng(6))
+    page = open_page(g, run, "units")
+    assert page.locator("[data-name='hidden/unit3/h']").count() == 0     # collapsed at first
+    assert page.locator(".box.scope").count() == 3                        # hidden, output, loss
+    page.screenshot(path=str(shots / "explorer_units_collapsed.png"))
+    page.click("[data-scope='hidden']")
+    assert page.locator(".box.scope").count() == 10 + 2                   # ten hidden units
+    page.click("[data-scope='hidden/unit3']")
+    inside = {n.name for n in g if n.name.startswith("hidden/unit3/")}
+    shown = {e.get_attribute("data-name") for e in page.locator(".box[data-name^='hidden/unit3/']").all()}
+    assert shown == inside
+    page.click("[data-name='hidden/unit3/h']")
+    assert panel(page, "signal-full") == [fmt(run.grad("hidden/unit3/h"))]
+    assert len(panel(page, "message-in")) == 3                             # one per output unit
+    page.screenshot(path=str(shots / "explorer_units_expanded.png"))
+    page.click("#fit")                                                    # the whole graph in view
+    page.click("[data-collapse='1']")                                     # the header of hidden/
+    assert page.locator("[data-name='hidden/unit3/h']").count() == 0
+
+    page.fill("#search", "unit7/z")
+    assert page.locator("#results li").all_inner_texts() == ["hidden/unit7/z"]
+    page.press("#search", "Enter")
+    assert panel(page, "name") == ["hidden/unit7/z"]
+    assert panel(page, "value-full") == [fmt(run["hidden/unit7/z"])]
+    assert page.locator(".box.found").get_attribute("data-name") == "hidden/unit7/z"
+
+
+def test_views_and_colours(open_page):
+    g, run = lectures.logistic()
+    other = g.forward("L_reg", {"x": -0.5, "t": 0.0}).backward()
+    page = open_page(g, run, "views", compare=other, metrics={"depth": {"x": 0, "L_reg": 7}})
+    page.select_option("#view", "backward")
+    assert page.locator(".edge.back").count() == page.locator(".edge").count() > 0
+    assert page.locator(".box text.value").count() == 0
+    page.select_option("#view", "forward")
+    assert page.locator(".box text.signal").count() == 0
+    assert page.locator(".elabel").count() == 0                          # messages: not forward
+    options = page.locator("#colour option").all_inner_texts()
+    assert options == ["kind", "|error signal|", "|value|", "|Δ error signal|", "depth"]
+    page.select_option("#colour", "metric:depth")
+    fill = page.locator("[data-name='L_reg'] rect").get_attribute("fill")
+    assert fill == "#b10026" and page.locator("[data-name='x'] rect").get_attribute("fill") == "#ffffcc"
+    page.select_option("#colour", "diff")
+    page.click("[data-name='b']")
+    assert panel(page, "diff-full") == [fmt(run.grad("b") - other.grad("b"))]
+
+
+def test_a_two_thousand_node_graph_opens_collapsed(open_page, shots):
+    g, run = lectures.mlp_units(np.random.default_rng(1), sizes=(16, 36, 10))
+    assert len(g) > 2000
+    page = open_page(g, run, "big")
+    assert page.locator(".box").count() == 16 + 3
+    page.click("#expand-all")
+    assert page.locator(".box:not(.scope)").count() == len(g)
+    page.click("#collapse-all")
+    page.fill("#search", "output/unit10/y")
+    page.press("#search", "Enter")
+    assert panel(page, "signal-full") == [fmt(run.grad("output/unit10/y"))]
+    page.screenshot(path=str(shots / "explorer_big.png"))
+    for name in ("explorer_logistic", "explorer_units_collapsed"):
+        if (shots / f"{name}.png").exists():
+            assert (shots / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
