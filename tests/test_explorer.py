@@ -224,3 +224,16 @@ def test_the_command_line_writes_the_page_of_a_saved_graph(logistic, tmp_path, c
     assert '"has_run":false' in (tmp_path / "s.html").read_text()
     assert cli(["explore", str(tmp_path / "missing.json")]) == 1
     assert "missing.json" in capsys.readouterr().err
+
+
+def test_the_explorer_page_examples_run(tmp_path, monkeypatch):
+    text = (ROOT / "docs" / "explorer.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert len(blocks) == 2
+    monkeypatch.chdir(tmp_path)              # the examples write files
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, "docs/explorer.md:example", "exec"), namespace)
+    assert (tmp_path / "net.html").read_text().startswith("<!DOCTYPE html>")
+    linked = re.findall(r"\]\(([\w.]+\.png)\)", text)
+    assert linked and all((ROOT / "docs" / name).exists() for name in linked)

@@ -157,19 +157,20 @@
     const max = Math.max(4, Math.floor((w - 8) / 6.6)) + (s.match(/[\u0300-\u036f]/g) || []).length;
     return s.length > max ? s.slice(0, max - 1) + "\u2026" : s;
   }
-  function drawNode(i, x, y, w, h, info, out) {
+  function drawNode(i, x, y, w, h, info, out, detail) {
     const n = N[i], [fill, font] = nodeColour(i);
     const cls = ["box", n.kind];
     if (state.selected === i) cls.push("selected");
     if (state.found === i) cls.push("found");
     if (info && info.current === i) cls.push("current");
     if (info && !info.known.has(i)) cls.push("pending");
+    const box = `<rect x="${x}" y="${y}" width="${w}" height="${h}" rx="${n.kind === "op" ? 6 : 0}" fill="${info && info.current === i ? "#ffd92f" : fill}"/>`;
+    if (!detail) { out.push(`<g class="${cls.join(" ")}" data-key="n${i}" data-name="${esc(n.name)}">${box}</g>`); return; }
     const val = n.value ? "= " + n.value.text : (n.kind === "input" ? "(fed)" : "");
     const lines = [`<text class="name" x="${x + 6}" y="${y + 15}" fill="${font}">${esc(trunc(n.short, w))}</text>`];
     if (state.view !== "backward" || !D.has_signals) lines.push(`<text class="value" x="${x + 6}" y="${y + 15 + LINE}" fill="${font}">${esc(trunc(val, w))}</text>`);
     if (state.view !== "forward" && n.kind !== "const") lines.push(`<text class="signal" x="${x + 6}" y="${y + 15 + (state.view === "both" || !D.has_signals ? 2 : 1) * LINE}" fill="${font}">${esc(trunc(signalLine(n, info, i), w))}</text>`);
-    out.push(`<g class="${cls.join(" ")}" data-key="n${i}" data-name="${esc(n.name)}"><title>${esc(n.name)}</title>` +
-      `<rect x="${x}" y="${y}" width="${w}" height="${h}" rx="${n.kind === "op" ? 6 : 0}" fill="${info && info.current === i ? "#ffd92f" : fill}"/>${lines.join("")}</g>`);
+    out.push(`<g class="${cls.join(" ")}" data-key="n${i}" data-name="${esc(n.name)}"><title>${esc(n.name)}</title>${box}${lines.join("")}</g>`);
   }
   function drawScopeBox(s, x, y, w, h, out) {
     const [fill, font] = scopeColour(s);
@@ -178,17 +179,17 @@
       `<text class="name" x="${x + 6}" y="${y + 15}" fill="${font}">${esc(S[s].short)}/ \u25b8</text>` +
       `<text x="${x + 6}" y="${y + 15 + LINE}" fill="${font}">${S[s].count} nodes</text></g>`);
   }
-  function drawContent(s, placed, ox, oy, info, out) {
+  function drawContent(s, placed, ox, oy, info, out, detail) {
     for (const b of placed.boxes) {
       const x = ox + b.x, y = oy + b.y, id = +b.key.slice(1);
-      if (b.key[0] === "n") { drawNode(id, x, y, b.w, b.h, info, out); where[b.key] = [x, y, b.w, b.h]; }
+      if (b.key[0] === "n") { drawNode(id, x, y, b.w, b.h, info, out, detail); where[b.key] = [x, y, b.w, b.h]; }
       else if (!b.inner) { drawScopeBox(id, x, y, b.w, b.h, out); where[b.key] = [x, y, b.w, b.h]; }
       else {
         out.push(`<g class="frame" data-frame="s${id}"><rect x="${x}" y="${y}" width="${b.aw}" height="${b.ah}" rx="4"/>` +
           `<g class="header" data-collapse="${id}"><title>click to collapse ${esc(S[id].name)}/</title><rect x="${x}" y="${y}" width="${b.aw}" height="${HEADER - 2}" rx="4"/>` +
           `<text x="${x + 6}" y="${y + 13}">${esc(S[id].short)}/ \u25be (${S[id].count})</text></g></g>`);
         where["f" + id] = [x, y, b.aw, b.ah];
-        drawContent(id, b.inner, x + PAD, y + HEADER + PAD, info, out);
+        drawContent(id, b.inner, x + PAD, y + HEADER + PAD, info, out, detail);
       }
     }
   }
@@ -196,10 +197,16 @@
     const [x, y, w, h] = r;
     return LR ? [out ? x + w : x, y + h / 2] : [x + w / 2, out ? y + h : y];
   }
+  // Below this zoom the boxes' text is too small to read: boxes are drawn without it, which
+  // keeps a fully expanded graph of thousands of nodes quick to draw and to pan.
+  const DETAIL_ZOOM = 0.4;
+  let drawnDetail = null, queued = 0;
+  function wantDetail() { return state.k >= DETAIL_ZOOM || N.length <= 300; }
   function draw() {
+    if (queued) { cancelAnimationFrame(queued); queued = 0; }
     where = {};
-    const info = stepInfo(), out = [], edgeOut = [];
-    drawContent(0, placeScope(0), 0, 0, info, out);
+    const info = stepInfo(), out = [], edgeOut = [], detail = drawnDetail = wantDetail();
+    drawContent(0, placeScope(0), 0, 0, info, out, detail);
     const groups = new Map();
     E.forEach((e, k) => {
       const a = rep(e[0]), b = rep(e[1]);
@@ -208,7 +215,7 @@
       if (!groups.has(key)) groups.set(key, []);
       groups.get(key).push(k);
     });
-    const labels = groups.size <= 400 && state.view !== "forward" && D.has_signals;
+    const labels = detail && groups.size <= 400 && state.view !== "forward" && D.has_signals;
     for (const [key, ks] of groups) {
       const [a, b] = key.split(">");
       const [x1, y1] = anchor(where[a], true), [x2, y2] = anchor(where[b], false);
@@ -224,7 +231,8 @@
       const names = ks.length === 1 ? `${N[E[ks[0]][0]].name} \u2192 ${N[E[ks[0]][1]].name}` : `${ks.length} edges`;
       const msg = ks.length === 1 && E[ks[0]][3] >= 0 ? M[E[ks[0]][3]] : null;
       const shown = msg && (!info || info.sent.has(ks[0]));
-      edgeOut.push(`<path class="${cls.join(" ")}" data-edges="${ks.join(",")}" d="${d}"${marker}><title>${esc(names)}${shown ? "\nmessage: " + esc(msg.text) : ""}</title></path>`);
+      const title = detail ? `<title>${esc(names)}${shown ? "\nmessage: " + esc(msg.text) : ""}</title>` : "";
+      edgeOut.push(`<path class="${cls.join(" ")}" data-edges="${ks.join(",")}" d="${d}"${marker}>${title}</path>`);
       if (labels && shown) {
         edgeOut.push(`<text class="elabel" x="${(x1 + x2) / 2}" y="${(y1 + y2) / 2 - 3}" text-anchor="middle">${esc(trunc(msg.text, 120))}</text>`);
       }
@@ -239,7 +247,10 @@
   }
 
   // -- pan and zoom ---------------------------------------------------------------------------
-  function transform() { viewport.setAttribute("transform", `translate(${state.x},${state.y}) scale(${state.k})`); }
+  function transform() {
+    viewport.setAttribute("transform", `translate(${state.x},${state.y}) scale(${state.k})`);
+    if (drawnDetail !== null && wantDetail() !== drawnDetail && !queued) queued = requestAnimationFrame(() => { queued = 0; draw(); });
+  }
   function fit() {
     const r = svg.getBoundingClientRect(), placed = placeScope(0);
     const k = Math.min(2, (r.width - 40) / Math.max(1, placed.w), (r.height - 40) / Math.max(1, placed.h));
@@ -359,7 +370,7 @@
     const a = ev.target.closest("[data-goto]");
     if (a) goto(+a.dataset.goto);
   });
-  function goto(i) { reveal(i); state.found = i; select(i); centreOn("n" + i); }
+  function goto(i) { reveal(i); state.found = i; draw(); centreOn("n" + i); select(i); }
 
   // -- search ---------------------------------------------------------------------------------
   const search = document.getElementById("search"), results = document.getElementById("results");
@@ -424,16 +435,16 @@
     if (ev.key === "ArrowRight" && D.steps.length) setStep(state.step === null ? 1 : state.step + 1);
     if (ev.key === "ArrowLeft" && D.steps.length) setStep(state.step === null ? 0 : state.step - 1);
   });
-  document.getElementById("expand-all").onclick = () => { S.forEach((_, s) => { if (s) state.expanded.add(s); }); draw(); fit(); };
-  document.getElementById("collapse-all").onclick = () => { state.expanded.clear(); draw(); fit(); };
+  document.getElementById("expand-all").onclick = () => { S.forEach((_, s) => { if (s) state.expanded.add(s); }); fit(); draw(); };
+  document.getElementById("collapse-all").onclick = () => { state.expanded.clear(); fit(); draw(); };
   document.getElementById("fit").onclick = fit;
   document.getElementById("zoom-in").onclick = () => zoomBy(1.25);
   document.getElementById("zoom-out").onclick = () => zoomBy(0.8);
 
   // a small graph opens expanded; a large one with its scopes collapsed
   if (N.length <= 60) S.forEach((_, s) => { if (s) state.expanded.add(s); });
-  draw();
   fit();
+  draw();
   window.mpgraphExplorer = { data: D, state, expand, collapse, select, goto, setStep, draw };
   document.body.dataset.ready = "1";
 })();
