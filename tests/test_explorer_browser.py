@@ -180,3 +180,21 @@ def test_a_two_thousand_node_graph_opens_collapsed(open_page, shots):
     for name in ("explorer_logistic", "explorer_units_collapsed"):
         if (shots / f"{name}.png").exists():
             assert (shots / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_arrays_show_their_statistics_entries_and_histogram(open_page):
+    g, run = lectures.mlp(np.random.default_rng(6))
+    page = open_page(g, run, "matrices", start="steps", view="backward")
+    assert page.inner_text("#step-count") == f"0 / {len(page.evaluate('mpgraphExplorer.data.steps')) + 1}"
+    page.click("#step-end")
+    page.click("[data-name='layer1/W']")
+    W, Wbar = run["layer1/W"], run.grad("layer1/W")
+    rows = panel(page, "value-full")[0].splitlines()
+    assert [[float(v) for v in r.strip(" [],").split(", ")] for r in rows] == \
+        [[float(fmt(v)) for v in row] for row in W]
+    assert panel(page, "signal-mean") == [fmt(Wbar.mean())]
+    assert panel(page, "signal-max") == [fmt(Wbar.max())]
+    assert page.locator("#panel svg.hist").count() == 2            # value and signal
+    bars = page.locator("#panel svg.hist").first.locator("rect")
+    counts = [int(b.locator("title").text_content()) for b in bars.all()]
+    assert counts == np.histogram(W, bins=len(counts))[0].tolist()

@@ -2,8 +2,9 @@
 
 FILE is a graph saved with ``mg.save`` (``NAME.json`` beside ``NAME.npz``). The picture is
 written next to it as ``NAME.svg`` unless ``--out`` says otherwise; ``--format dot`` writes the
-DOT source, which needs no layout program; ``--format html`` writes a page that steps through
-the saved backward pass (see :mod:`mpgraph.drawing.stepper`).
+DOT source, which needs no layout program; ``--format html`` writes the explorer's page (see
+:func:`mpgraph.explorer.explore`: one layout, the steps as numbers) opened at the start of the
+saved backward pass, to step through it.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 from ..errors import MpgraphError
 from ..drawing.dot import write
 from ..drawing.render import VIEWS, render
-from ..drawing.stepper import write_steps
+from ..explorer.page import explore
 from ..readwrite.saveload import load, paths
 
 
@@ -47,7 +48,8 @@ def main(args: argparse.Namespace | list[str]) -> int:
         options = {"rankdir": args.rankdir, "collapse": args.collapse, "focus": args.focus,
                    "radius": args.radius, "max_nodes": args.max_nodes}
         if fmt == "html":
-            write_steps(graph, None if args.no_run else run, out, view=args.view, **options)
+            explore(graph, None if args.no_run else run, out, rankdir=args.rankdir,
+                    view=args.view, start="steps")
             print(out)
             return 0
         dot = render(graph, None if args.no_run else run, view=args.view, **options)

@@ -18,8 +18,8 @@
   N.forEach((n, i) => chain[i].forEach(s => scopeNodes[s].push(i)));
   const messageEdges = N.map((_, i) => arriving[i].filter(k => E[k][3] >= 0).length);
 
-  const state = { expanded: new Set(), view: D.has_signals ? "both" : "forward", colour: D.has_signals ? "signal" : "kind",
-                  step: null, selected: null, found: null, k: 1, x: 20, y: 20 };
+  const state = { expanded: new Set(), view: D.view || (D.has_signals ? "both" : "forward"), colour: D.has_signals ? "signal" : "kind",
+                  step: D.start === "steps" && D.steps.length ? 0 : null, selected: null, found: null, k: 1, x: 20, y: 20 };
 
   // -- numbers --------------------------------------------------------------------------------
   function fmt(v) {

@@ -21,6 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ..errors import GraphError
 from .data import explorer_data
 
 __all__ = ["Page", "SVGNS", "explore", "page_html"]
@@ -85,7 +86,8 @@ def page_html(data: dict[str, Any]) -> str:
 
 def explore(graph: Any, run: Any = None, path: str | os.PathLike | None = None, *,
             compare: Any = None, metrics: dict[str, dict[Any, float]] | None = None,
-            title: str | None = None, rankdir: str = "LR", engine: str = "auto") -> Page:
+            title: str | None = None, rankdir: str = "LR", engine: str = "auto",
+            view: str | None = None, start: str = "overview") -> Page:
     """An interactive page for exploring ``graph`` and what ``run`` computed, at any size.
 
     Each scope is laid out by Graphviz once (see :mod:`mpgraph.explorer.layout`) and starts
@@ -113,6 +115,11 @@ def explore(graph: Any, run: Any = None, path: str | os.PathLike | None = None, 
     rankdir : {"LR", "TB"}
     engine : {"auto", "dot", "layered"}
         Graphviz's dot where it is on the PATH (``"auto"``), or the layered layout built in.
+    view : {"forward", "backward", "both"}, optional
+        The view the page opens in; default ``"both"`` when the run has error signals.
+    start : {"overview", "steps"}
+        ``"steps"`` opens the page at the start of the backward pass, ready to step through it
+        (what ``mpgraph render --format html`` writes).
 
     Returns
     -------
@@ -122,7 +129,8 @@ def explore(graph: Any, run: Any = None, path: str | os.PathLike | None = None, 
     Raises
     ------
     GraphError
-        A run of another graph, a bad metric, a ``compare`` run without error signals.
+        A run of another graph, a bad metric, a ``compare`` run without error signals, an
+        unknown ``view`` or ``start``, ``start="steps"`` without kept messages.
     mpgraph.LayoutError
         ``engine="dot"`` without Graphviz.
 
@@ -144,8 +152,16 @@ def explore(graph: Any, run: Any = None, path: str | os.PathLike | None = None, 
     >>> page.data["nodes"][-1]["value"]["text"], len(page.data["steps"])
     ('2.285', 3)
     """
+    if view not in (None, "forward", "backward", "both"):
+        raise GraphError(f"mpgraph: explore: view {view!r}; expected 'forward', 'backward' or 'both'")
+    if start not in ("overview", "steps"):
+        raise GraphError(f"mpgraph: explore: start {start!r}; expected 'overview' or 'steps'")
     data = explorer_data(graph, run, compare=compare, metrics=metrics, title=title,
                          rankdir=rankdir, engine=engine)
+    if start == "steps" and not data["steps"]:
+        raise GraphError("mpgraph: explore: stepping through the backward pass needs its "
+                         "messages: call run.backward(loss, keep_messages=True) first")
+    data["view"], data["start"] = view, start
     text = page_html(data)
     written = None
     if path is not None:
