@@ -58,3 +58,22 @@ def test_a_centred_array_has_mean_0_not_rounding_noise():
     assert f"μ 0 [{centred.min():.4g}, {centred.max():.4g}]" in html.unescape(source)
     g.constant(np.arange(10), name="k")
     assert "μ 4.5 [0, 9]" in html.unescape(mg.render(g).source)
+
+
+def test_a_scoped_chain_lays_out_in_a_row_not_a_staircase():
+    import subprocess
+    g = mg.Graph()
+    h = g.input("x")
+    for i in range(10):                          # ten layers, each a scope with its own weight
+        with g.scope(f"layer{i + 1}"):
+            h = mg.ops.sigmoid(mg.ops.multiply(g.param("w", 0.5), h, name="wh"), name="h")
+    L = mg.ops.multiply(0.5, h ** 2, name="L")
+    run = g.forward(L, {"x": 1.0}).backward(keep_messages=True)
+    for view in ("forward", "backward"):
+        plain = subprocess.run(["dot", "-Tplain"], input=mg.render(g, run, view=view).source.encode(),
+                               capture_output=True, check=True).stdout.decode()
+        nodes = [line.split() for line in plain.splitlines() if line.startswith("node")]
+        heights = [float(n[5]) for n in nodes]
+        ys = [float(n[3]) for n in nodes]
+        # a staircase would put each layer a box lower than the last: 10 boxes of spread
+        assert max(ys) - min(ys) < 4 * max(heights), view
