@@ -198,3 +198,65 @@ def test_arrays_show_their_statistics_entries_and_histogram(open_page):
     bars = page.locator("#panel svg.hist").first.locator("rect")
     counts = [int(b.locator("title").text_content()) for b in bars.all()]
     assert counts == np.histogram(W, bins=len(counts))[0].tolist()
+
+
+def test_lees_network_shows_the_slides_error_signals(open_page):
+    spec = importlib.util.spec_from_file_location("lee_network", ROOT / "examples" / "lee_network.py")
+    lee = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lee)
+    g, zs, acts, loss = lee.build()
+    run = g.forward(loss, {"x": np.array([1.0, -1.0])}).backward(loss, keep_messages=True)
+    page = open_page(g, run, "lee")
+    assert page.locator(".box").count() == len(g)           # 15 nodes: opens expanded
+    for z in zs:
+        page.click(f"[data-name='{z.name}']")
+        shown = [float(v) for v in panel(page, "signal-full")[0].strip("[]").split(", ")]
+        assert shown == [float(fmt(v)) for v in run.grad(z)]   # dl/dz of the slides' reverse network
+
+
+def test_pan_and_zoom(open_page):
+    g, run = lectures.logistic()
+    page = open_page(g, run, "pan")
+
+    def where():
+        return page.evaluate("({k: mpgraphExplorer.state.k, x: mpgraphExplorer.state.x, y: mpgraphExplorer.state.y})")
+
+    box = page.locator("#canvas").bounding_box()
+    before = where()
+    page.mouse.move(box["x"] + 300, box["y"] + 300)
+    page.mouse.wheel(0, -300)                                   # zoom in around the pointer
+    after = where()
+    assert after["k"] > before["k"] * 1.2
+    # the point under the pointer stays put: (300 - x) / k is the same before and after
+    assert np.isclose((300 - before["x"]) / before["k"], (300 - after["x"]) / after["k"], rtol=1e-6)
+    page.mouse.move(box["x"] + 500, box["y"] + 600)             # drag the background
+    page.mouse.down()
+    page.mouse.move(box["x"] + 560, box["y"] + 640, steps=4)
+    page.mouse.up()
+    moved = where()
+    assert (moved["x"] - after["x"], moved["y"] - after["y"]) == (60, 40)
+    page.click("#fit")
+    assert where()["k"] <= after["k"]
+
+
+def test_the_page_works_inside_jupyters_iframe_and_without_a_run(browser, tmp_path):
+    g, run = lectures.logistic()
+    notebook = browser.new_page(viewport={"width": 1200, "height": 800})
+    errors = []
+    notebook.on("pageerror", lambda e: errors.append(str(e)))
+    (tmp_path / "cell.html").write_text(f"<html><body>{mg.explore(g, run)._repr_html_()}</body></html>")
+    notebook.goto((tmp_path / "cell.html").as_uri())
+    frame = notebook.frame_locator("iframe")
+    frame.locator("body[data-ready='1']").wait_for()
+    frame.locator("[data-name='b']").click()
+    assert frame.locator("#panel [data-field='signal-full']").inner_text() == fmt(run.grad("b"))
+    structure = tmp_path / "structure.html"
+    mg.explore(g, path=structure)                               # no run: structure and parameters
+    notebook.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    notebook.goto(structure.as_uri())
+    notebook.wait_for_selector("body[data-ready='1']")
+    notebook.click("[data-name='w']")
+    assert notebook.locator("#panel [data-field='value-full']").inner_text() == "0.8"
+    assert notebook.locator("#step-next").is_disabled() and notebook.locator("#view").is_disabled()
+    assert errors == []
+    notebook.close()
