@@ -3,8 +3,8 @@
     python examples/explorer_benchmark.py [--repeats 3]
 
 For the lectures' graphs (logistic least squares, the 306-node unit-level MLP of
-examples/render_lectures.py) and a 2,152-node unit-level MLP (16 inputs, 36 hidden units,
-10 outputs), it prints the page's size, the time ``mg.explore`` takes to write it (layout
+examples/render_lectures.py), a 2,152-node unit-level MLP (16 inputs, 36 hidden units,
+10 outputs) and a 10,001-node chain without scopes, it prints the page's size, the time ``mg.explore`` takes to write it (layout
 included), the time headless Chromium takes to open it until the page is drawn (navigation,
 parsing the JSON, the first drawing), and the time it takes to expand every scope at once
 (drawing every node and edge). Every time is a median over the repeats, with the garbage
@@ -41,6 +41,17 @@ def graphs():
     yield "logistic (lecture 6)", *logistic()
     yield "unit-level MLP 8-10-3", *mlp_units(np.random.default_rng(6))
     yield "unit-level MLP 16-36-10", *mlp_units(np.random.default_rng(1), sizes=(16, 36, 10))
+    yield "tanh chain, no scopes", *chain(2000)
+
+
+def chain(steps):
+    """``y = tanh(-0.95 y + 0.1)``, ``steps`` times, with no scope: 5 nodes a step, all in the
+    top level (laid out by the layered layout: more than dot's limit)."""
+    g = mg.Graph()
+    y = g.input("x")
+    for _ in range(steps):
+        y = mg.ops.tanh(y * -0.95 + 0.1)
+    return g, g.forward(y, {"x": 0.3}).backward(keep_messages=True)
 
 
 def median_time(fn, repeats):

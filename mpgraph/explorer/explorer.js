@@ -164,6 +164,11 @@
     if (state.found === i) cls.push("found");
     if (info && info.current === i) cls.push("current");
     if (info && !info.known.has(i)) cls.push("pending");
+    if (merged && cls.length === 2) {  // a plain box among thousands: one subpath of its colour's path
+      if (!merged.has(fill)) merged.set(fill, []);
+      merged.get(fill).push(`M${x},${y}h${w}v${h}h${-w}z`);
+      return;
+    }
     const box = `<rect x="${x}" y="${y}" width="${w}" height="${h}" rx="${n.kind === "op" ? 6 : 0}" fill="${info && info.current === i ? "#ffd92f" : fill}"/>`;
     if (!detail) { out.push(`<g class="${cls.join(" ")}" data-key="n${i}" data-name="${esc(n.name)}">${box}</g>`); return; }
     const val = n.value ? "= " + n.value.text : (n.kind === "input" ? "(fed)" : "");
@@ -200,13 +205,26 @@
   // Below this zoom the boxes' text is too small to read: boxes are drawn without it, which
   // keeps a fully expanded graph of thousands of nodes quick to draw and to pan.
   const DETAIL_ZOOM = 0.4;
-  let drawnDetail = null, queued = 0;
+  // Zoomed out on more than MERGE boxes, the boxes of one colour are one path and the edges of one
+  // style another: thousands of SVG elements would take seconds to build; clicks are then
+  // found by position.
+  const MERGE = 1000;
+  let drawnDetail = null, queued = 0, merged = null;
+  function countNodes(placed) {
+    let n = 0;
+    for (const b of placed.boxes) n += b.key[0] === "n" ? 1 : b.inner ? countNodes(b.inner) : 0;
+    return n;
+  }
   function wantDetail() { return state.k >= DETAIL_ZOOM || N.length <= 300; }
   function draw() {
     if (queued) { cancelAnimationFrame(queued); queued = 0; }
     where = {};
     const info = stepInfo(), out = [], edgeOut = [], detail = drawnDetail = wantDetail();
-    drawContent(0, placeScope(0), 0, 0, info, out, detail);
+    const placed = placeScope(0);
+    merged = !detail && countNodes(placed) > MERGE ? new Map() : null;
+    drawContent(0, placed, 0, 0, info, out, detail);
+    const mergedEdges = merged ? new Map() : null;
+    if (merged) for (const [fill, parts] of merged) out.unshift(`<path class="merged" fill="${fill}" d="${parts.join("")}"/>`);
     const groups = new Map();
     E.forEach((e, k) => {
       const a = rep(e[0]), b = rep(e[1]);
@@ -227,6 +245,12 @@
       if (state.view === "backward") cls.push("back");
       if (info && ks.some(k => info.hot.has(k))) cls.push("hot");
       else if (info && ks.some(k => info.arrived.has(k))) cls.push("arrived");
+      if (mergedEdges && cls.length <= 3 && !cls.includes("hot") && !cls.includes("arrived")) {
+        const style = cls.join(" ");
+        if (!mergedEdges.has(style)) mergedEdges.set(style, []);
+        mergedEdges.get(style).push(d);
+        continue;
+      }
       const marker = state.view === "backward" ? ' marker-start="url(#tip-back)"' : ' marker-end="url(#tip)"';
       const names = ks.length === 1 ? `${N[E[ks[0]][0]].name} \u2192 ${N[E[ks[0]][1]].name}` : `${ks.length} edges`;
       const msg = ks.length === 1 && E[ks[0]][3] >= 0 ? M[E[ks[0]][3]] : null;
@@ -237,6 +261,7 @@
         edgeOut.push(`<text class="elabel" x="${(x1 + x2) / 2}" y="${(y1 + y2) / 2 - 3}" text-anchor="middle">${esc(trunc(msg.text, 120))}</text>`);
       }
     }
+    if (mergedEdges) for (const [style, ds] of mergedEdges) edgeOut.push(`<path class="${style}" d="${ds.join("")}"/>`);
     viewport.innerHTML = `<defs><marker id="tip" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#888"/></marker>` +
       `<marker id="tip-back" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#b2182b"/></marker></defs>` +
       `<g id="edges">${edgeOut.join("")}</g><g id="boxes">${out.join("")}</g>`;
@@ -254,7 +279,7 @@
   function fit() {
     const r = svg.getBoundingClientRect(), placed = placeScope(0);
     const k = Math.min(2, (r.width - 40) / Math.max(1, placed.w), (r.height - 40) / Math.max(1, placed.h));
-    state.k = Math.max(0.05, k); state.x = 20; state.y = 20; transform();
+    state.k = Math.max(0.005, k); state.x = 20; state.y = 20; transform();
   }
   function centreOn(key) {
     const b = where[key]; if (!b) return;
@@ -274,7 +299,7 @@
   svg.addEventListener("wheel", ev => {
     ev.preventDefault();
     const r = svg.getBoundingClientRect(), px = ev.clientX - r.left, py = ev.clientY - r.top;
-    const f = Math.exp(-ev.deltaY * 0.0015), k = Math.min(8, Math.max(0.03, state.k * f));
+    const f = Math.exp(-ev.deltaY * 0.0015), k = Math.min(8, Math.max(0.005, state.k * f));
     state.x = px - (px - state.x) * k / state.k; state.y = py - (py - state.y) * k / state.k; state.k = k; transform();
   }, { passive: false });
   function zoomBy(f) { const r = svg.getBoundingClientRect(); const px = r.width / 2, py = r.height / 2, k = state.k * f;
@@ -286,18 +311,30 @@
     const header = ev.target.closest("[data-collapse]");
     if (header) { collapse(+header.dataset.collapse); return; }
     const box = ev.target.closest("[data-key]");
-    if (!box) return;
-    const key = box.dataset.key;
+    const key = box ? box.dataset.key : merged ? hit(ev) : null;
+    if (!key) return;
     if (key[0] === "s") expand(+key.slice(1));
     else select(+key.slice(1));
   });
+  function hit(ev) {  // the node nearest the pointer, within 4 pixels, when boxes are merged into paths
+    const r = svg.getBoundingClientRect();
+    const px = (ev.clientX - r.left - state.x) / state.k, py = (ev.clientY - r.top - state.y) / state.k;
+    let best = null, bestDistance = 4 / state.k;
+    for (const key in where) {
+      if (key[0] !== "n") continue;
+      const [x, y, w, h] = where[key];
+      const d = Math.hypot(Math.max(x - px, 0, px - x - w), Math.max(y - py, 0, py - y - h));
+      if (d <= bestDistance) { best = key; bestDistance = d; }
+    }
+    return best;
+  }
   function expand(s) { state.expanded.add(s); draw(); keepInView("f" + s); }
   function keepInView(key) {  // zoom out and move so that the box is on screen, if it is not
     const b = where[key]; if (!b) return;
     const r = svg.getBoundingClientRect();
     const x0 = state.x + b[0] * state.k, y0 = state.y + b[1] * state.k;
     if (x0 >= 0 && y0 >= 0 && x0 + b[2] * state.k <= r.width && y0 + b[3] * state.k <= r.height) return;
-    state.k = Math.max(0.05, Math.min(state.k, (r.width - 40) / b[2], (r.height - 40) / b[3]));
+    state.k = Math.max(0.005, Math.min(state.k, (r.width - 40) / b[2], (r.height - 40) / b[3]));
     state.x = r.width / 2 - (b[0] + b[2] / 2) * state.k; state.y = r.height / 2 - (b[1] + b[3] / 2) * state.k; transform();
   }
   function collapse(s) {
@@ -445,6 +482,11 @@
   if (N.length <= 60) S.forEach((_, s) => { if (s) state.expanded.add(s); });
   fit();
   draw();
-  window.mpgraphExplorer = { data: D, state, expand, collapse, select, goto, setStep, draw };
+  const shown = () => Object.keys(where).filter(k => k[0] === "n").map(k => N[+k.slice(1)].name);
+  const locate = name => {  // a node's centre on the screen, if it is drawn
+    const b = where["n" + N.findIndex(n => n.name === name)], r = svg.getBoundingClientRect();
+    return b ? [r.left + state.x + (b[0] + b[2] / 2) * state.k, r.top + state.y + (b[1] + b[3] / 2) * state.k] : null;
+  };
+  window.mpgraphExplorer = { data: D, state, expand, collapse, select, goto, setStep, draw, shown, locate };
   document.body.dataset.ready = "1";
 })();
