@@ -353,6 +353,11 @@ class Graph:
             sched = self._schedules[key] = Schedule([n for n in order if needed[n.index]], outs)
         return sched
 
+    def __reduce__(self):
+        """Pickle as the graph's structure, ops by name (see :mod:`mpgraph.engine.pickling`)."""
+        from .pickling import reduce_graph  # pickling builds on this module
+        return reduce_graph(self)
+
     # -- display ------------------------------------------------------------------------------
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
