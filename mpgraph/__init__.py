@@ -28,7 +28,7 @@ from .engine.run import Run
 from .engine.symbolic import gradients
 from .engine.trace import grad, value_and_grad
 from .errors import (ArityError, FeedError, GraphError, LayoutError, LoadError, MpgraphError,
-                     OpError, PluginError, SaveError, ShapeError, UnknownOpError)
+                     OpError, PluginError, SaveError, ShapeError, UnknownOpError, WorkerError)
 from .hooks.manager import hookimpl
 from . import tree
 from .testing import check_grads
@@ -47,6 +47,7 @@ _LAZY = {
     "layout": ("mpgraph.drawing.dot", None),
     "export": ("mpgraph.readwrite.export", None),
     "io": ("mpgraph.readwrite.saveload", None),
+    "distributed": ("mpgraph.distributed", None),  # Ray itself only when a Ray backend starts
 }
 
 __all__ = ["ArityError", "FeedError", "Graph", "GraphError", "LayoutError", "LoadError",
@@ -54,6 +55,7 @@ __all__ = ["ArityError", "FeedError", "Graph", "GraphError", "LayoutError", "Loa
            "ShapeError", "UnknownOpError", "__version__", "check_grads", "grad", "gradients",
            "History", "fit", "hookimpl", "load", "minibatches", "nn_init", "ops", "optim", "plugins",
            "render", "save", "schedules", "tree", "value_and_grad"]
+__all__ += ["WorkerError", "distributed"]
 
 
 def __getattr__(name: str) -> Any:
