@@ -68,25 +68,39 @@ def test_shards_cover_the_rows_once_in_order():
         assert max(hi - lo for lo, hi in bounds) - min(hi - lo for lo, hi in bounds) <= 1
 
 
-def test_a_step_over_all_the_data_is_the_single_process_step(backend):
+@pytest.fixture
+def workers_on_digits(backend, request):
+    """``(g, loss, data, initial params, dp)``: the digits MLP on 600 rows and two workers; on
+    Ray, the module's (their start is slow), with the graph's initial parameters restored."""
+    if backend == "ray":
+        g, loss, data, initial, dp = request.getfixturevalue("ray_training")
+        for name, value in initial.items():
+            g.set_param(name, value)
+        yield g, loss, data, dp
+        return
     g, loss, _, data = digits_mlp()
-    value, expected = g.gradient_run(loss, g.params(), data, strict=False)
+    data = {k: a[:600] for k, a in data.items()}
     with DataParallel(g, loss, data, workers=2, backend=backend) as dp:
-        got_value, got = dp.value_and_grad()
-        assert got_value == pytest.approx(float(value.value(loss)), rel=1e-12)
-        assert_same_grads(got, expected, g)
-        # a minibatch: each worker takes its rows of it, weighted by its share
-        rows = np.random.default_rng(3).permutation(len(data["y"]))[:100]
-        batch = {k: a[rows] for k, a in data.items()}
-        _, got = dp.value_and_grad(rows=rows)
-        assert_same_grads(got, g.grad(loss, feed=batch), g)
-        # other parameters than the graph's, which stays as it was
-        W = g["layer1/W"].value
-        other = {"layer1/W": W * 0.5}
-        _, got = dp.value_and_grad(params=other)
-        assert g["layer1/W"].value is W
-        g.set_param("layer1/W", W * 0.5)
-        assert_same_grads(got, g.grad(loss, feed=data), g)
+        yield g, loss, data, dp
+
+
+def test_a_step_over_all_the_data_is_the_single_process_step(workers_on_digits):
+    g, loss, data, dp = workers_on_digits
+    value, expected = g.gradient_run(loss, g.params(), data, strict=False)
+    got_value, got = dp.value_and_grad()
+    assert got_value == pytest.approx(float(value.value(loss)), rel=1e-12)
+    assert_same_grads(got, expected, g)
+    # a minibatch: each worker takes its rows of it, weighted by its share
+    rows = np.random.default_rng(3).permutation(len(data["y"]))[:100]
+    batch = {k: a[rows] for k, a in data.items()}
+    _, got = dp.value_and_grad(rows=rows)
+    assert_same_grads(got, g.grad(loss, feed=batch), g)
+    # other parameters than the graph's, which stays as it was
+    W = g["layer1/W"].value
+    _, got = dp.value_and_grad(params={"layer1/W": W * 0.5})
+    assert g["layer1/W"].value is W
+    g.set_param("layer1/W", W * 0.5)
+    assert_same_grads(got, g.grad(loss, feed=data), g)
 
 
 def test_unequal_shards_and_the_sum_reduction():
@@ -212,64 +226,79 @@ def test_import_mpgraph_does_not_import_ray():
     assert done.returncode == 0, done.stderr
 
 
-def train(g, loss, logits, data, *, epochs, rng, **kw):
-    opt = mg.optim.Optimizer.for_graph(mg.optim.adam(3e-3), g)
+@pytest.fixture(scope="module")
+def ray_training(ray_cluster):
+    """A digits MLP, its first 600 rows, and Ray workers on them kept for the training tests
+    (the graph's initial parameters are restored by each test)."""
+    g, loss, logits, data = digits_mlp()
+    data = {k: a[:600] for k, a in data.items()}
+    initial = {p.name: p.value for p in g.params()}
+    with DataParallel(g, loss, data, workers=2, backend="ray") as dp:
+        yield g, loss, data, initial, dp
+
+
+def train(g, loss, data, initial, *, epochs, rng, opt=None, **kw):
+    """``epochs`` of Adam from ``initial`` (unless ``opt`` is given): mg.fit, or
+    mg.distributed.fit when workers are given."""
+    if opt is None:
+        for name, value in initial.items():
+            g.set_param(name, value)
+        opt = mg.optim.Optimizer.for_graph(mg.optim.adam(3e-3), g)
     fit = mg.distributed.fit if ("workers" in kw or "parallel" in kw) else mg.fit
-    hist = fit(opt, loss, (data["x"][:600], data["y"][:600]), inputs=("x", "y"), epochs=epochs,
+    hist = fit(opt, loss, (data["x"], data["y"]), inputs=("x", "y"), epochs=epochs,
                batch_size=64, rng=rng, progress=False, **kw)
-    return opt, hist
+    return opt, hist, {p.name: p.value for p in g.params()}
 
 
-def test_distributed_fit_is_single_process_fit_and_survives_a_kill_mid_epoch(ray_cluster):
+def test_distributed_fit_is_single_process_fit_and_survives_a_kill_mid_epoch(ray_training):
     import ray
-    g, loss, logits, data = digits_mlp()
-    _, single = train(g, loss, logits, data, epochs=2, rng=np.random.default_rng(1))
-    trained = {p.name: p.value for p in g.params()}
-
-    g, loss, logits, data = digits_mlp()
-    opt, hist = train(g, loss, logits, data, epochs=2, rng=np.random.default_rng(1), workers=2,
-                      backend="ray")
+    g, loss, data, initial, dp = ray_training
+    _, single, trained = train(g, loss, data, initial, epochs=2, rng=np.random.default_rng(1))
+    _, hist, clean = train(g, loss, data, initial, epochs=2, rng=np.random.default_rng(1),
+                           parallel=dp)
     np.testing.assert_allclose(hist["loss"], single["loss"], rtol=1e-10)
-    for p in g.params():
-        np.testing.assert_allclose(p.value, trained[p.name], rtol=1e-9, atol=1e-12)
-    clean = {p.name: p.value for p in g.params()}
+    for name, value in clean.items():
+        np.testing.assert_allclose(value, trained[name], rtol=1e-9, atol=1e-12)
 
     # the same training, a worker actor killed after the 5th of 10 steps of the first epoch
-    g, loss, logits, data = digits_mlp()
-    train_data = {k: a[:600] for k, a in data.items()}
-    opt = mg.optim.Optimizer.for_graph(mg.optim.adam(3e-3), g)
-    steps = []
-    with DataParallel(g, loss, train_data, workers=2, backend="ray") as dp:
-        def step(rows):
-            steps.append(len(rows))
-            if len(steps) == 5:
-                ray.kill(dp.workers[0])
-            return dp.value_and_grad(rows=rows)
-        mg.fit(opt, loss, (train_data["x"], train_data["y"]), inputs=("x", "y"), epochs=2,
-               batch_size=64, rng=np.random.default_rng(1), progress=False, value_and_grad=step)
-        assert dp.restarts == 1 and len(steps) == 20
-    for p in g.params():
-        np.testing.assert_array_equal(p.value, clean[p.name])
+    steps, restarts = [], dp.restarts
+
+    def step(rows):
+        steps.append(len(rows))
+        if len(steps) == 5:
+            ray.kill(dp.workers[0])
+        return dp.value_and_grad(rows=rows)
+    _, _, survived = train(g, loss, data, initial, epochs=2, rng=np.random.default_rng(1),
+                           value_and_grad=step)
+    assert dp.restarts == restarts + 1 and len(steps) == 20
+    for name, value in survived.items():
+        np.testing.assert_array_equal(value, clean[name])
 
 
-def test_a_checkpoint_resumes_distributed_training_exactly(ray_cluster, tmp_path):
-    g, loss, logits, data = digits_mlp()
-    _, whole = train(g, loss, logits, data, epochs=2, rng=np.random.default_rng(2), workers=2,
-                     backend="ray")
-    expected = {p.name: p.value for p in g.params()}
-
-    g, loss, logits, data = digits_mlp()
+def test_a_checkpoint_resumes_distributed_training_exactly(ray_training, tmp_path):
+    g, loss, data, initial, dp = ray_training
+    _, whole, expected = train(g, loss, data, initial, epochs=2, rng=np.random.default_rng(2),
+                               parallel=dp)
     rng = np.random.default_rng(2)
-    opt, first = train(g, loss, logits, data, epochs=1, rng=rng, workers=2, backend="ray")
+    opt, first, _ = train(g, loss, data, initial, epochs=1, rng=rng, parallel=dp)
     save_checkpoint(tmp_path / "ckpt.pkl", opt, rng=rng.bit_generator.state)
 
-    g, loss, logits, data = digits_mlp(seed=7)  # other initial values, overwritten by the load
-    opt = mg.optim.Optimizer.for_graph(mg.optim.adam(3e-3), g)
+    # a new process would start from other values: the checkpoint overwrites them
+    g2, loss2, _, _ = digits_mlp(seed=7)
+    opt = mg.optim.Optimizer.for_graph(mg.optim.adam(3e-3), g2)
     rng = np.random.default_rng()
     rng.bit_generator.state = load_checkpoint(tmp_path / "ckpt.pkl", opt)["rng"]
-    # resumed on one worker of the local backend: where the gradients come from does not matter
-    hist = mg.distributed.fit(opt, loss, (data["x"][:600], data["y"][:600]), inputs=("x", "y"),
-                              epochs=1, batch_size=64, rng=rng, progress=False, workers=1)
+    # resumed on one local worker: where the gradients come from does not matter
+    _, hist, resumed = train(g2, loss2, data, None, epochs=1, rng=rng, opt=opt, workers=1)
     assert [first["loss"][0], hist["loss"][0]] == pytest.approx(whole["loss"], rel=1e-12)
-    for p in g.params():
-        np.testing.assert_allclose(p.value, expected[p.name], rtol=1e-9, atol=1e-12)
+    for name, value in resumed.items():
+        np.testing.assert_allclose(value, expected[name], rtol=1e-9, atol=1e-12)
+
+
+def test_distributed_fit_refuses_workers_on_another_graph(ray_training):
+    g, loss, data, initial, dp = ray_training
+    g2, loss2, _, _ = digits_mlp()
+    opt = mg.optim.Optimizer.for_graph(mg.optim.sgd(0.1), g2)
+    with pytest.raises(mg.GraphError, match="on the optimizer's graph with reduce='mean'; got "
+                                            "one on another graph"):
+        mg.distributed.fit(opt, loss2, (data["x"], data["y"]), inputs=("x", "y"), parallel=dp)

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import GraphError
 from ..training.fit import History, fit as fit_in_process
 from ..training.optim import Optimizer
 from .data_parallel import DataParallel
@@ -44,6 +45,8 @@ def fit(opt: Optimizer, loss: Any, data: Sequence[np.ndarray], *, inputs: Sequen
 
     Raises
     ------
+    GraphError
+        ``parallel`` is on another graph than the optimizer's, or does not average.
     WorkerError
         A worker raised, or died more often than its ``max_restarts`` in one step.
 
@@ -66,6 +69,11 @@ def fit(opt: Optimizer, loss: Any, data: Sequence[np.ndarray], *, inputs: Sequen
     2.0
     """
     if parallel is not None:
+        if parallel.graph is not opt.graph or parallel.reduce != "mean":
+            raise GraphError("mpgraph: distributed.fit: parallel= must be a DataParallel on the "
+                             "optimizer's graph with reduce='mean'; got one on "
+                             f"{'another graph' if parallel.graph is not opt.graph else 'it'} "
+                             f"with reduce={parallel.reduce!r}")
         return _fit(opt, loss, data, inputs, parallel, kwargs)
     with DataParallel(opt.graph, loss, dict(zip(inputs, data)), workers=workers,
                       backend=backend, plugins=plugins) as dp:
