@@ -302,3 +302,21 @@ def test_distributed_fit_refuses_workers_on_another_graph(ray_training):
     with pytest.raises(mg.GraphError, match="on the optimizer's graph with reduce='mean'; got "
                                             "one on another graph"):
         mg.distributed.fit(opt, loss2, (data["x"], data["y"]), inputs=("x", "y"), parallel=dp)
+
+
+def test_a_step_drawn_as_one_graph_sums_one_message_per_worker_at_each_parameter():
+    g, loss, _, data = digits_mlp()
+    data = {k: a[:100] for k, a in data.items()}
+    dg, total, feed = mg.distributed.step_graph(g, loss, data, workers=3)
+    run = dg.forward(total, feed).backward(total, keep_messages=True)
+    assert float(run[total]) == pytest.approx(float(g.forward(loss, data)[loss]), rel=1e-12)
+    expected = g.grad(loss, feed=data)
+    for p, grad in zip(g.params(), expected):
+        messages = [m for (parent, child, _), m in run.messages.items() if parent == p.name]
+        assert len(messages) == 3                      # one per worker
+        np.testing.assert_allclose(run.grad(p.name), sum(messages), rtol=1e-13)
+        np.testing.assert_allclose(run.grad(p.name), grad, rtol=1e-12, atol=1e-15)
+    source = mg.render(dg, run, view="backward").source
+    assert "allreduce" in source and "worker2/layer1" in source
+    # per worker a copy of all but the 4 parameters, its weight and the product; stack, sum
+    assert len(dg) == 3 * (len(g) - 4 + 2) + 4 + 2
