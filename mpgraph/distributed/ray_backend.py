@@ -9,6 +9,7 @@ a local one (``ray.init()``) when none is running.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +27,17 @@ def _ray():
         raise MpgraphError("mpgraph: backend 'ray' needs Ray: pip install 'mpgraph[distributed]' "
                            "(or pip install ray), or use backend='local'") from None
     return ray
+
+
+def _last_exception(text: str) -> tuple[str, str, None]:
+    """``(kind, message, None)`` of the last exception in a Ray error's text (the remote
+    traceback comes as text only when an actor's constructor raised)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    for line in reversed(text.splitlines()):
+        found = re.match(r"([A-Za-z_][\w.]*(?:Error|Exception)): (.*)", line)
+        if found:
+            return found[1].rsplit(".", 1)[-1], found[2], None
+    return "RayActorError", text, None
 
 
 class RayBackend:
@@ -58,10 +70,7 @@ class RayBackend:
         try:
             ray.get(self._actors[i].pid.remote())
         except ray.exceptions.RayActorError as e:  # its constructor raised: it cannot start
-            cause = getattr(e, "cause", None) or getattr(e, "error_msg", None)
-            raise WorkerRaised(type(cause).__name__ if isinstance(cause, BaseException)
-                               else "RayActorError", str(cause or e),
-                               cause if isinstance(cause, BaseException) else None) from None
+            raise WorkerRaised(*_last_exception(str(e))) from None
 
     def put(self, params: dict) -> Any:
         return self._ray.put(params)
