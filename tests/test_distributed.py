@@ -57,6 +57,7 @@ def digits_mlp(seed=0, hidden=16):
 def assert_same_grads(got, expected_list, g, rtol=1e-12):
     assert list(got) == [p.name for p in g.params()]
     for name, expected in zip(got, expected_list):
+        assert type(got[name]) is np.ndarray and got[name].shape == np.shape(expected)
         np.testing.assert_allclose(got[name], expected, rtol=rtol, atol=1e-15, err_msg=name)
 
 

@@ -179,6 +179,25 @@ class DataParallel:
             A worker raised (the worker, its shard and its exception are named; the other
             workers' results are discarded and the next step works as usual), or one worker died
             more than ``max_restarts`` times in this step.
+        FeedError
+            ``rows`` are not integer indices into the data.
+        GraphError
+            ``params`` names a node that is not a parameter, or gives a value of another shape.
+
+        See also
+        --------
+        mpgraph.Graph.grad : the same gradients in one process.
+        mpgraph.distributed.fit : training on these workers.
+
+        Examples
+        --------
+        >>> import numpy as np, mpgraph as mg
+        >>> g = mg.Graph()
+        >>> x = g.input("x", shape=(None,))
+        >>> loss = mg.ops.sum(g.param("w", 1.0) * x ** 2)
+        >>> with DataParallel(g, loss, {"x": np.arange(4.0)}, reduce="sum") as dp:
+        ...     dp.value_and_grad(params={"w": 2.0}, rows=[1, 3])   # 2 (1 + 9), d/dw = 1 + 9
+        (20.0, {'w': array(10.)})
         """
         backend = self._live()
         plan = self._plan(rows)
@@ -201,7 +220,7 @@ class DataParallel:
             value += w * v
             grads = {k: w * a for k, a in g.items()} if grads is None else \
                 {k: grads[k] + w * a for k, a in g.items()}
-        return float(value), grads
+        return float(value), {k: np.asarray(a) for k, a in grads.items()}  # 0-d stays an array
 
     def _collect(self, i: int, handle: Any, local: Any) -> Any:
         died = 0
