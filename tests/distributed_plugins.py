@@ -1,5 +1,6 @@
 """Op plugins for tests/test_distributed.py, in a module of their own so that the worker
 processes that unpickle them import only this (not the test module and its imports)."""
+import os
 import time
 
 import numpy as np
@@ -29,3 +30,22 @@ class Fragile:
             return x
         return [mg.Op("fragile_identity", fragile, vjp=(lambda g, ans, x: g,),
                       shape=lambda s: s)]
+
+
+class StallOnce:
+    """An identity op that hangs (sleeps 30 s) the first time it runs in any process, as marked
+    by creating the file ``path``; later runs, including in other processes, do not."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    @mg.hookimpl
+    def mpgraph_ops(self):
+        def stall_once(x):
+            try:
+                os.close(os.open(self.path, os.O_CREAT | os.O_EXCL))  # one process wins
+            except FileExistsError:
+                return x
+            time.sleep(30)
+            return x
+        return [mg.Op("stall_once", stall_once, vjp=(lambda g, ans, x: g,), shape=lambda s: s)]

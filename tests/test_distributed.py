@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ import mpgraph as mg
 from mpgraph.distributed import DataParallel, shard_bounds
 from mpgraph.training.fit import load_checkpoint, save_checkpoint
 
-from distributed_plugins import Fragile, Sleepy
+from distributed_plugins import Fragile, Sleepy, StallOnce
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 
@@ -164,6 +165,34 @@ def test_a_worker_killed_mid_step_is_replaced_and_its_shard_computed_again(backe
         assert all(np.array_equal(again[k], grads[k]) for k in grads)
 
 
+def test_a_worker_that_hangs_past_the_timeout_is_replaced(backend, registered, tmp_path):
+    g, loss, _, data = digits_mlp()
+    data = {k: a[:200] for k, a in data.items()}
+    stall = StallOnce(tmp_path / "stalled")
+    registered(stall)
+    stalling = mg.ops.stall_once(loss)
+    expected = g.grad(loss, feed=data)
+    with DataParallel(g, stalling, data, workers=1, backend=backend, plugins=[stall],
+                      timeout=3.0) as dp:
+        start = time.perf_counter()
+        _, grads = dp.value_and_grad()   # the worker sleeps 30 s: it is replaced after 3
+        assert time.perf_counter() - start < 25 and dp.restarts == 1
+        assert_same_grads(grads, expected, g)
+
+
+def test_a_worker_that_always_hangs_is_given_up_on(registered):
+    sleepy = Sleepy()
+    registered(sleepy)
+    g, loss, _, data = digits_mlp()
+    data = {k: a[:200] for k, a in data.items()}
+    with DataParallel(g, mg.ops.sleepy_identity(loss), data, workers=1, backend="local",
+                      plugins=[sleepy], timeout=0.05, max_restarts=1) as dp:
+        with pytest.raises(mg.WorkerError, match=r"worker 0 \(shard 0: rows 0 to 199 of 200\) "
+                                                 r"died or hung 2 times in one step \(last: no "
+                                                 r"answer within 0.05 s\)"):
+            dp.value_and_grad()
+
+
 def test_a_worker_that_raises_is_named_with_its_shard_and_the_driver_stays_usable(backend,
                                                                                   registered):
     registered(Fragile())
@@ -190,7 +219,7 @@ def test_an_op_the_workers_do_not_have_is_named_when_they_start(backend, registe
     g = mg.Graph()
     loss = mg.ops.sum(mg.ops.fragile_identity(g.input("x", shape=(None,))), name="L")
     with pytest.raises(mg.WorkerError) as err:
-        DataParallel(g, loss, {"x": np.ones(4)}, workers=2, backend=backend)  # no plugins=
+        DataParallel(g, loss, {"x": np.ones(4)}, workers=1, backend=backend)  # no plugins=
     assert f"a {backend} worker could not start: UnknownOpError: mpgraph: op" in str(err.value)
     assert "op 'fragile_identity' at node 'fragile_identity_1'" in str(err.value)
     assert "plugin 'Fragile'" in str(err.value)

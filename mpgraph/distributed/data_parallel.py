@@ -75,6 +75,10 @@ class DataParallel:
         points and need not be given.
     max_restarts : int
         How many times one step may replace a worker that died before it gives up.
+    timeout : float, optional
+        Seconds a worker may take to answer, counted from when the driver starts waiting for
+        it; one that takes longer is taken for hung and replaced, like one that died. No limit
+        by default.
     options : dict, optional
         Backend options: for Ray, ``ray.remote``'s (``num_cpus``, ``resources``, ...); for the
         local backend, ``start_method`` (``"forkserver"`` where there is one, else ``"spawn"``).
@@ -105,6 +109,7 @@ class DataParallel:
     def __init__(self, graph: Any, loss: Any, data: Mapping[Any, np.ndarray], *,
                  workers: int = 2, backend: str = "local", reduce: str = "mean",
                  plugins: Sequence[Any] = (), max_restarts: int = 3,
+                 timeout: float | None = None,
                  options: Mapping[str, Any] | None = None) -> None:
         if backend not in BACKENDS:
             raise GraphError(f"mpgraph: DataParallel: backend {backend!r} is not one of "
@@ -133,6 +138,7 @@ class DataParallel:
             raise FeedError(f"mpgraph: DataParallel: {workers} workers for {self.rows} rows; "
                             f"need between 1 and {self.rows}")
         self.backend, self.reduce, self.max_restarts = backend, reduce, max_restarts
+        self.timeout = timeout
         self.shards = shard_bounds(self.rows, workers)
         self.restarts = 0  # workers replaced since the start, for logs and tests
         shards = [{k: a[lo:hi] for k, a in arrays.items()} for lo, hi in self.shards]
@@ -226,11 +232,12 @@ class DataParallel:
         died = 0
         while True:
             try:
-                return self._backend.collect(i)
+                return self._backend.collect(i, self.timeout)
             except WorkerDied as e:
                 if died == self.max_restarts:
                     raise WorkerError(f"mpgraph: DataParallel: worker {i} ({self._where(i)}) died "
-                                      f"{died + 1} times in one step ({e}); giving up") from None
+                                      f"or hung {died + 1} times in one step (last: {e}); "
+                                      "giving up") from None
                 died += 1
                 self.restarts += 1
                 try:

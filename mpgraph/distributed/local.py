@@ -71,7 +71,7 @@ class LocalBackend:
             for i in range(len(shards)):  # all start at once, then each is waited for
                 self._spawn(i)
             for i in range(len(shards)):
-                self.collect(i)
+                self.collect(i, None)
         except BaseException:
             self.close()
             raise
@@ -94,9 +94,11 @@ class LocalBackend:
         except _BROKEN:
             self._dead[i] = True
 
-    def collect(self, i: int) -> Any:
+    def collect(self, i: int, timeout: float | None) -> Any:
         if self._dead[i]:
             raise WorkerDied(f"worker {i} is gone")
+        if timeout is not None and not self._conns[i].poll(timeout):
+            raise WorkerDied(f"no answer within {timeout} s")
         try:
             status, payload = self._conns[i].recv()
         except _BROKEN:
@@ -107,14 +109,14 @@ class LocalBackend:
         return payload
 
     def restart(self, i: int) -> None:
-        self._stop(i)
+        self._stop(i, wait=0)  # dead or hung: no use waiting for it
         self._spawn(i)
-        self.collect(i)
+        self.collect(i, None)
 
     def handle(self, i: int) -> Any:
         return self._procs[i]
 
-    def _stop(self, i: int) -> None:
+    def _stop(self, i: int, wait: float = 2) -> None:
         proc, conn = self._procs[i], self._conns[i]
         if conn is not None:
             try:
@@ -123,7 +125,7 @@ class LocalBackend:
                 pass
             conn.close()
         if proc is not None:
-            proc.join(timeout=2)
+            proc.join(timeout=wait)
             if proc.is_alive():
                 proc.kill()
                 proc.join()

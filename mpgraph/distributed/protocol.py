@@ -7,8 +7,10 @@ starts one :class:`~mpgraph.distributed.worker.ShardWorker` per shard. It has:
 
 - ``put(params) -> handle``: parameters made ready to send to every worker once per step;
 - ``submit(i, handle, rows)``: start worker ``i`` on its rows (local indices, ``None`` for all);
-- ``collect(i) -> (loss, grads, count)``: wait for worker ``i``'s result;
-- ``restart(i)``: replace worker ``i`` by a new one holding the same graph and shard;
+- ``collect(i, timeout) -> (loss, grads, count)``: wait for worker ``i``'s result, at most
+  ``timeout`` seconds (``None``: no limit), after which the worker counts as dead;
+- ``restart(i)``: stop worker ``i`` (dead, or hung) and start a new one holding the same graph
+  and shard;
 - ``handle(i)``: the worker's handle (a Ray actor, a ``multiprocessing`` process);
 - ``close()``.
 """
@@ -18,7 +20,7 @@ __all__ = ["WorkerDied", "WorkerRaised"]
 
 
 class WorkerDied(Exception):
-    """The worker's process is gone: killed, crashed, or its node lost."""
+    """The worker's process is gone (killed, crashed, its node lost) or did not answer in time."""
 
 
 class WorkerRaised(Exception):

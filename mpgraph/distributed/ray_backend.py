@@ -78,11 +78,13 @@ class RayBackend:
     def submit(self, i: int, params: Any, rows: Any) -> None:
         self._refs[i] = self._actors[i].value_and_grad.remote(params, rows)
 
-    def collect(self, i: int) -> Any:
+    def collect(self, i: int, timeout: float | None) -> Any:
         ray = self._ray
         ref, self._refs[i] = self._refs[i], None
         try:
-            return ray.get(ref)
+            return ray.get(ref, timeout=timeout)
+        except ray.exceptions.GetTimeoutError:
+            raise WorkerDied(f"no answer within {timeout} s") from None
         except ray.exceptions.RayActorError as e:
             raise WorkerDied(str(e).splitlines()[0]) from None
         except ray.exceptions.RayTaskError as e:
