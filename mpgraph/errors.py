@@ -65,6 +65,11 @@ class LoadError(MpgraphError, ValueError):
     """A file is not a saved graph, or one part of it is wrong; the message names the part."""
 
 
+class WorkerError(MpgraphError, RuntimeError):
+    """A distributed worker raised, or died more often than allowed; the worker and its shard
+    are named and the worker's exception is chained."""
+
+
 def a_kind(kind: str) -> str:
     """``"an input"``, ``"a param"``: a node kind with its article, for messages."""
     return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"

@@ -10,6 +10,7 @@ its nodes are freed by reference counting alone.
 """
 from __future__ import annotations
 
+import operator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -98,6 +99,12 @@ class Node:
         for d in self.shape:
             n *= d
         return n
+
+    def __reduce__(self):
+        """Pickle as ``graph[name]``. Pickle a handle together with its graph
+        (``pickle.dumps((g, loss))``): a handle holds its graph weakly, so one unpickled alone
+        has lost its graph."""
+        return operator.getitem, (self.graph, self.name)
 
     def __repr__(self) -> str:
         what = self.op.name if self.op is not None else self.kind
