@@ -497,11 +497,6 @@ class Graph:
                     needed[parent.index] = True
         return [n for n in order if needed[n.index]]
 
-    def __reduce__(self):
-        """Pickle as the graph's structure, ops by name (see :mod:`mpgraph.engine.pickling`)."""
-        from .pickling import reduce_graph  # pickling builds on this module
-        return reduce_graph(self)
-
     # -- display ------------------------------------------------------------------------------
 
     def __repr__(self) -> str:
