@@ -77,9 +77,10 @@ def main(args: argparse.Namespace | list[str]) -> int:
 
 def _image(graph, run, fmt: str, view: str, options: dict) -> bytes:
     """The picture as the bytes of a file of format ``fmt``."""
-    if fmt == "html":  # the stepper writes files: write one aside and read it back
+    if fmt == "html":  # the explorer writes a file: write one aside and read it back
         with tempfile.TemporaryDirectory() as tmp:
-            return write_steps(graph, run, Path(tmp) / "steps.html", view=view,
-                               **options).read_bytes()
+            page = Path(tmp) / "graph.html"
+            explore(graph, run, page, rankdir=options["rankdir"], view=view, start="steps")
+            return page.read_bytes()
     dot = render(graph, run, view=view, **options)
     return dot.source.encode() if fmt == "dot" else pipe(dot, fmt)

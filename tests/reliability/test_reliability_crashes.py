@@ -14,7 +14,7 @@ import mpgraph as mg
 from mpgraph.cli import main
 from mpgraph.testing import numerical_grad
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # -- NumPy calls and ops that crashed ----------------------------------------------------------

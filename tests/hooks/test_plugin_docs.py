@@ -6,7 +6,7 @@ import numpy as np
 
 import mpgraph as mg
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def test_the_plugin_guide_examples_run(capsys):

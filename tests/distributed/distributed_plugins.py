@@ -1,4 +1,4 @@
-"""Op plugins for tests/test_distributed.py, in a module of their own so that the worker
+"""Op plugins for tests/distributed/test_distributed.py, in a module of their own so that the worker
 processes that unpickle them import only this (not the test module and its imports)."""
 import os
 import time

@@ -16,7 +16,7 @@ from mpgraph.cli import main as cli
 from mpgraph.explorer.data import FULL_LIMIT, explorer_data, summarise
 from mpgraph.explorer.layout import Box, lay_out
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("render_lectures", ROOT / "examples" / "render_lectures.py")
 lectures = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(lectures)

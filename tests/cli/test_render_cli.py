@@ -48,7 +48,7 @@ def test_through_the_mpgraph_command(tmp_path):
     done = subprocess.run([sys.executable, "-m", "mpgraph", "render", str(path), "--view",
                            "both", "--collapse", "unit", "--out", str(tmp_path / "c.svg")],
                           capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(pathlib.Path(__file__).parents[1])})
+                          env={**os.environ, "PYTHONPATH": str(pathlib.Path(__file__).parents[2])})
     assert done.returncode == 0, done.stderr
     assert "collapsed: 2 nodes" in (tmp_path / "c.svg").read_text()
 
@@ -76,3 +76,12 @@ def test_html_without_saved_messages_is_reported(tmp_path, capsys):
     mg.save(g, tmp_path / "plain", g.forward(y, {"x": 1.0}).backward())
     assert main([str(tmp_path / "plain.json"), "--format", "html"]) == 1
     assert "keep_messages=True" in capsys.readouterr().err
+
+
+def test_html_to_standard_output_is_the_same_page_as_to_a_file(tmp_path):
+    path, _ = saved(tmp_path)
+    cmd = [sys.executable, "-m", "mpgraph", "render", str(path), "--format", "html"]
+    piped = subprocess.run([*cmd, "--out", "-"], capture_output=True, check=True).stdout
+    subprocess.run([*cmd, "--out", str(tmp_path / "page.html")], capture_output=True, check=True)
+    assert piped.startswith(b"<!DOCTYPE html>")
+    assert piped == (tmp_path / "page.html").read_bytes()

@@ -14,7 +14,7 @@ from mpgraph.hooks import manager as registry
 from mpgraph.cli import main
 from mpgraph.testing import samples
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class _Wrong:
@@ -190,7 +190,8 @@ def test_the_fixture_checks_an_op_in_one_line(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "pytest_mpgraph", "-p", "no:cacheprovider",
          "-c", str(tmp_path / "pytest.ini"), "--rootdir", str(tmp_path),
-         str(tmp_path / "test_author.py"), str(ROOT / "plugins" / "conv" / "tests")],
+         str(tmp_path / "test_author.py"),
+         str(ROOT / "plugins" / "conv" / "tests" / "test_mpgraph_conv.py")],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
     out = proc.stdout
     assert "1 failed, 5 passed" in out, out

@@ -3,7 +3,7 @@
 Each test opens a page mpgraph wrote and checks what a person would see: no console error,
 the numbers of a clicked node, the edges highlighted at a step of the backward pass, the nodes
 of an expanded scope, the node a search finds. Screenshots go to ``$MPGRAPH_SCREENSHOTS`` (the
-docs' pictures: ``MPGRAPH_SCREENSHOTS=docs pytest tests/test_explorer_browser.py``) or to a
+docs' pictures: ``MPGRAPH_SCREENSHOTS=docs pytest tests/explorer/test_explorer_browser.py``) or to a
 temporary directory.
 """
 import importlib.util
@@ -17,7 +17,7 @@ from playwright.sync_api import sync_playwright
 
 import mpgraph as mg
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 _spec = importlib.util.spec_from_file_location("render_lectures", ROOT / "examples" / "render_lectures.py")
 lectures = importlib.util.module_from_spec(_spec)

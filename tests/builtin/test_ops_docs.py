@@ -4,7 +4,7 @@ from pathlib import Path
 
 from mpgraph.hooks.manager import BUILTIN, ops
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 CATALOGUE = """
 negative exp expm1 log log1p sqrt square abs sin cos tan tanh sinh cosh arctan sigmoid relu
