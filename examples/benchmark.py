@@ -504,7 +504,11 @@ def resident_growth(who: str, steps: int) -> int:
     PyTorch records in the forward pass). Resident memory counts what tracemalloc does not see
     (PyTorch's C++ tape) the same way as Python's; a fresh process has no freed memory that
     the build could reuse unseen."""
-    code = (f"import sys; sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r}); "
+    # the peers this child does not measure are kept from loading (None in sys.modules
+    # blocks an import): importing PyTorch takes seconds
+    blocked = ["autograd"] + (["torch"] if who != "torch" else [])
+    code = (f"import sys; sys.modules.update(dict.fromkeys({blocked!r})); "
+            f"sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r}); "
             f"import benchmark; print(benchmark.grown_by({who!r}, {steps}))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
@@ -667,8 +671,9 @@ def run_suite(smoke: bool = False, repeats: int | None = None,
                  f"{r:.2f}x")
 
     big = 200 if smoke else 20000  # enough nodes for the resident size to move by megabytes
-    per_node = {"mpgraph": resident_growth("mpgraph", big) / (3 * big)}
-    if torch is not None:
+    # smoke: in this process, without the seconds a child process takes to start
+    per_node = {"mpgraph": (grown_by if smoke else resident_growth)("mpgraph", big) / (3 * big)}
+    if torch is not None and not smoke:  # a child process importing PyTorch takes seconds
         per_node["torch tape"] = resident_growth("torch", big) / (3 * big)
     for who, b in per_node.items():
         rows.append((f"memory of a built chain ({3 * big} nodes)", who, f"{b:.0f} B/node", "", ""))

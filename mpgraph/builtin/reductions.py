@@ -24,7 +24,8 @@ def _expand(g, x, axis, keepdims):
 
 
 def _restore(g, x, axis, keepdims):
-    g = _expand(g, x, axis, keepdims)
+    if axis is not None:
+        g = _expand(g, x, axis, keepdims)
     if isinstance(g, np.generic):  # a NumPy scalar; not a graph node (a vjp built as nodes)
         g = np.asarray(g)
     if type(g) is np.ndarray and g.ndim == 0 and g.dtype.kind in "fc":
@@ -50,7 +51,7 @@ def sum(x, axis=None, keepdims=False):  # noqa: A001 - NumPy's name
     Derivative: 1 for every summed element: the message is g broadcast back to x's shape.
     """
     if type(x) is np.ndarray:  # the method skips np.sum's dispatch
-        return x.sum(axis=_axis(axis), keepdims=keepdims)
+        return x.sum(axis=axis if axis is None else _axis(axis), keepdims=keepdims)
     return np.sum(x, axis=_axis(axis), keepdims=keepdims)
 
 

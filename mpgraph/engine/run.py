@@ -436,11 +436,16 @@ def _backward(run: Run, plan, signals: list, messages: dict | None, keep: set | 
                 on_signal(run=run, node=nodes[i], signal=g)
             ans = vals[i]
             n = len(a)
-            args = ((vals[a[0]],) if n == 1 else (vals[a[0]], vals[a[1]]) if n == 2
-                    else [vals[j] for j in a])
+            if n == 2:  # the arguments passed one by one: no tuple to build and unpack
+                x0, x1 = vals[a[0]], vals[a[1]]
+            elif n == 1:
+                x0 = vals[a[0]]
+            else:
+                args = [vals[j] for j in a]
             for k, vjp in edges:
                 j = a[k]
-                msg = vjp(g, ans, *args)
+                msg = (vjp(g, ans, x0, x1) if n == 2 else vjp(g, ans, x0) if n == 1
+                       else vjp(g, ans, *args))
                 if msg is None:
                     continue
                 try:

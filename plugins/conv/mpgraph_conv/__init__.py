@@ -204,7 +204,8 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0):
 def _avg_pool2d_vjp(g, ans, x, kernel_size, stride=None, padding=0):
     k, s, p, out = _pool_geometry(x, kernel_size, stride, padding)
     share = g / (k[0] * k[1])
-    gxp = np.zeros_like(_pad(x, p), dtype=share.dtype)
+    n, c, h, w = x.shape  # x may be a freed stand-in (needs ""): only its shape is read
+    gxp = np.zeros((n, c, h + 2 * p[0], w + 2 * p[1]), dtype=share.dtype)
     for _, _, rows, cols in _offsets(k, s, out):
         gxp[:, :, rows, cols] += share
     return gxp[:, :, p[0]:p[0] + x.shape[2], p[1]:p[1] + x.shape[3]]
