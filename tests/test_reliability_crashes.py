@@ -286,11 +286,13 @@ def _env():
     return {**os.environ, "PYTHONPATH": path}
 
 
-@pytest.mark.parametrize("command", ["plugins", "check-ops tanh add multiply"])
-def test_a_closed_pipe_ends_the_command_quietly(command):
-    done = subprocess.run(f"{sys.executable} -m mpgraph {command} | head -1", shell=True,
+@pytest.mark.parametrize("command, reader", [("plugins", "head -1"), ("plugins", "true"),
+                                             ("check-ops tanh add multiply", "true")])
+def test_a_closed_pipe_ends_the_command_quietly(command, reader):
+    # `true` reads nothing and exits at once: mpgraph's first write meets a closed pipe
+    done = subprocess.run(f"{sys.executable} -m mpgraph {command} | {reader}", shell=True,
                           capture_output=True, text=True, env=_env(), cwd=ROOT)
-    assert done.stdout.count("\n") == 1
+    assert done.stdout.count("\n") == (1 if reader == "head -1" else 0)
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
 
 
