@@ -48,11 +48,12 @@ _LAZY = {
     "layout": ("mpgraph.drawing.dot", None),
     "export": ("mpgraph.readwrite.export", None),
     "io": ("mpgraph.readwrite.saveload", None),
+    "explore": ("mpgraph.explorer.page", "explore"),
 }
 
 __all__ = ["ArityError", "FeedError", "Graph", "GraphError", "LayoutError", "LoadError",
            "MpgraphError", "Node", "Op", "OpError", "PluginError", "Run", "SaveError",
-           "ShapeError", "TreeError", "UnknownOpError", "UsageError", "__version__", "check_grads", "grad", "gradients",
+           "ShapeError", "TreeError", "UnknownOpError", "UsageError", "__version__", "check_grads", "explore", "grad", "gradients",
            "History", "fit", "hookimpl", "load", "minibatches", "nn_init", "ops", "optim", "plugins",
            "render", "save", "schedules", "tree", "value_and_grad"]
 

@@ -7,6 +7,10 @@ plugin), what was expected and what came, e.g.::
 """
 from __future__ import annotations
 
+__all__ = ["ArityError", "FeedError", "GraphError", "LayoutError", "LoadError",
+           "MpgraphError", "OpError", "PluginError", "SaveError", "ShapeError",
+           "UnknownOpError", "a_kind", "at"]
+
 
 class MpgraphError(Exception):
     """Base class of every error mpgraph raises on purpose."""

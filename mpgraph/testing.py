@@ -21,6 +21,9 @@ from .engine.trace import value_and_grad
 from .errors import ArityError, MpgraphError
 from .hooks.manager import get_op, ops
 
+__all__ = ["CheckResult", "check_grads", "check_op", "check_ops", "numerical_grad",
+           "samples"]
+
 
 def numerical_grad(f: Callable[..., Any], args: Sequence[Any], k: int, eps: float = 1e-6) -> np.ndarray:
     """Central differences of scalar ``f(*args)`` with respect to ``args[k]``."""

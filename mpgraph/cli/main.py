@@ -3,6 +3,7 @@
 Each subcommand lives in the module that owns its subject and is imported only when used::
 
     mpgraph render FILE [--view forward|backward|both] [--format svg|png|pdf] [--out PATH]
+    mpgraph explore FILE [--out PATH] [--compare FILE]
     mpgraph plugins
     mpgraph check-ops [NAME ...]
 """
@@ -15,10 +16,14 @@ import sys
 
 from .. import __version__
 
+__all__ = ["SUBCOMMANDS", "main"]
+
 # subcommand -> (help, module, function adding its arguments, function running it)
 SUBCOMMANDS = {
     "render": ("draw a saved graph (and run) as svg, png, pdf, dot or a step-through html page",
                "mpgraph.cli.render", "add_arguments", "main"),
+    "explore": ("write an interactive page exploring a saved graph (and run) at any size",
+                "mpgraph.cli.explore", "add_arguments", "main"),
     "plugins": ("list the plugins, their distributions and versions, and the ops each provides",
                 "mpgraph.cli.plugins", "add_plugins_arguments", "plugins_main"),
     "check-ops": ("check registered ops' vjps and shape rules against finite differences",

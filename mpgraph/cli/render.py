@@ -2,8 +2,9 @@
 
 FILE is a graph saved with ``mg.save`` (``NAME.json`` beside ``NAME.npz``). The picture is
 written next to it as ``NAME.svg`` unless ``--out`` says otherwise; ``--format dot`` writes the
-DOT source, which needs no layout program; ``--format html`` writes a page that steps through
-the saved backward pass (see :mod:`mpgraph.drawing.stepper`).
+DOT source, which needs no layout program; ``--format html`` writes the explorer's page (see
+:func:`mpgraph.explorer.explore`: one layout, the steps as numbers) opened at the start of the
+saved backward pass, to step through it.
 """
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ from pathlib import Path
 from ..errors import MpgraphError
 from ..drawing.dot import pipe, write
 from ..drawing.render import VIEWS, render
-from ..drawing.stepper import write_steps
+from ..explorer.page import explore
 from ..readwrite.saveload import load, paths
+
+__all__ = ["add_arguments", "main"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,7 +59,8 @@ def main(args: argparse.Namespace | list[str]) -> int:
             sys.stdout.flush()
             return 0
         if fmt == "html":
-            write_steps(graph, None if args.no_run else run, out, view=args.view, **options)
+            explore(graph, None if args.no_run else run, out, rankdir=args.rankdir,
+                    view=args.view, start="steps")
             print(out)
             return 0
         dot = render(graph, None if args.no_run else run, view=args.view, **options)

@@ -6,8 +6,10 @@ the op node that uses it and carries ``argnum``, its position among the op's arg
 Treat ``g.nx`` as read-only: build through the Graph. It is brought up to date when it is read,
 so that building a graph (and tracing a function) does not pay NetworkX's cost per node.
 
-Nodes are created only from nodes that exist already, so creation order is a topological order;
-the run schedule for a set of outputs is computed once, from the nodes' arguments, and cached.
+The run schedule for a set of outputs is compiled once per graph version from the NetworkX DAG
+(the outputs' ancestors, in topological order) and cached; runs then loop over flat lists and never
+touch NetworkX. A throwaway graph (``mg.grad``'s trace, run once) skips NetworkX: nodes are created
+only from nodes that exist already, so its creation order is a topological order already.
 """
 from __future__ import annotations
 
@@ -28,11 +30,20 @@ from .node import Node, holds_nodes
 from .run import Run
 from .schedule import Schedule
 
+__all__ = ["Graph", "NodeLike", "zero_gradient"]
+
 NodeLike = Node | str
 
 
 class Graph:
     """A computation graph.
+
+    Parameters
+    ----------
+    throwaway : bool
+        The graph is built for one run, as ``mg.grad`` builds its trace: its schedules come from
+        the nodes' creation order instead of from the NetworkX DAG (the same order, without the
+        one-time cost of bringing ``g.nx`` up to date).
 
     Examples
     --------
@@ -52,11 +63,13 @@ class Graph:
     (0.1437, 0.1437)
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, throwaway: bool = False) -> None:
+        self.throwaway = throwaway  # compiled from creation order, not from NetworkX
         self._nodes: dict[str, Node] = {}
         self._order: list[Node] = []  # by creation index
         self._counts: dict[str, int] = {}
         self._scopes = threading.local()  # each thread's scope prefix
+        self._open_scopes = 0  # in every thread: while 0, no prefix to look up
         self._schedules: dict[tuple[str, ...], Any] = {}
         self._ref = weakref.ref(self)  # shared by every node: no reference cycle, one object
         self._nx = nx.MultiDiGraph()
@@ -70,15 +83,20 @@ class Graph:
     def nx(self) -> nx.MultiDiGraph:
         """The graph as a ``networkx.MultiDiGraph``: nodes by name with ``kind``, ``op`` and
         ``handle`` (the :class:`Node`); edges from argument to op node, keyed by ``argnum``."""
+        with self._nx_lock:
+            return self._nx_up_to(len(self._order))
+
+    def _nx_up_to(self, count: int) -> nx.MultiDiGraph:
+        """``g.nx`` with at least the first ``count`` nodes; the caller holds ``_nx_lock``."""
         G = self._nx
-        if self._nx_count < len(self._order):
-            with self._nx_lock:
-                for node in self._order[self._nx_count:]:
-                    G.add_node(node.name, kind=node.kind,
-                               op=node.op.name if node.op is not None else None, handle=node)
-                    for argnum, parent in enumerate(node.args):
-                        G.add_edge(parent.name, node.name, key=argnum, argnum=argnum)
-                    self._nx_count += 1  # after its edges: a reader sees whole nodes only
+        if self._nx_count < count:
+            new = self._order[self._nx_count:count]
+            G.add_nodes_from((node.name, {"kind": node.kind, "handle": node,
+                                          "op": node.op.name if node.op is not None else None})
+                             for node in new)
+            G.add_edges_from((parent.name, node.name, argnum, {"argnum": argnum})
+                             for node in new for argnum, parent in enumerate(node.args))
+            self._nx_count = count
         return G
 
     # -- building -----------------------------------------------------------------------------
@@ -165,6 +183,7 @@ class Graph:
         if type(args) is Node or not isinstance(args, (list, tuple)):
             raise ArityError(f"{at(op.name, name)}: args must be a list of the op's array "
                              f"arguments, got {type(args).__name__}")
+        defaults = op.attr_defaults
         if attrs:
             if not isinstance(attrs, Mapping):
                 raise ArityError(f"{at(op.name, name)}: attrs must be a mapping from attribute "
@@ -173,8 +192,10 @@ class Graph:
             if unknown:
                 raise ArityError(f"{at(op.name, name)}: no attribute '{unknown[0]}' (it takes "
                                  f"{', '.join(op.attr_names) or 'no attributes'})")
-        attrs = {**op.attr_defaults, **attrs} if attrs else dict(op.attr_defaults)
-        if op.attr_names:
+            attrs = {**defaults, **attrs}
+        else:
+            attrs = dict(defaults) if defaults else {}
+        if len(defaults) != len(op.attr_names):  # some attribute has no default
             missing = [a for a in op.attr_names if a not in attrs]
             if missing:
                 raise GraphError(f"{at(op.name, name)}: needs the attribute(s) {', '.join(missing)}")
@@ -190,11 +211,27 @@ class Graph:
             dtypes.append(p.dtype)
         parents = tuple(parents)
         with self._build_lock:
-            full = self._fresh(name, op.name)
-            shape = None if None in shapes else self._infer_shape(op, parents, shapes, attrs, full)
+            full = self._fresh(name, op.name) if name is not None or self._open_scopes else \
+                self._auto_name(_stem(op.name))
+            if None in shapes:
+                shape = None
+            elif op.shape is not None:
+                try:  # the shape rule directly; on any failure again, to say what went wrong
+                    shape = op.shape(*shapes, **attrs)
+                    if type(shape) is not tuple:
+                        shape = tuple(shape)
+                except Exception:
+                    shape = self._infer_shape(op, parents, shapes, attrs, full)
+            else:
+                shape = self._infer_shape(op, parents, shapes, attrs, full)
             if attrs:
                 _refuse_node_attrs(op, attrs, full)
-            dtype = op.dtype(*dtypes, **attrs) if op.dtype else _promote(dtypes)
+            if op.dtype:
+                dtype = op.dtype(*dtypes, **attrs)
+            elif len(dtypes) == 2 and (dtypes[1] is None or dtypes[1] is dtypes[0]):
+                dtype = dtypes[0]  # as _promote would find: the common case, without its loops
+            else:
+                dtype = _promote(dtypes)
             node = Node(self, full, "op", len(self._order), op, attrs, parents, shape, dtype)
             self._nodes[full] = node  # as _add does, inline: this runs for every traced op
             self._order.append(node)
@@ -247,7 +284,9 @@ class Graph:
 
     @property
     def _prefix(self) -> str:
-        return getattr(self._scopes, "prefix", "")
+        # the thread-local lookup costs as much as making the rest of a name: skip it while
+        # no thread has a scope open
+        return getattr(self._scopes, "prefix", "") if self._open_scopes else ""
 
     @contextlib.contextmanager
     def scope(self, name: str) -> Iterator[None]:
@@ -263,12 +302,16 @@ class Graph:
         >>> W.name
         'layer1/W'
         """
-        old = self._prefix
+        old = getattr(self._scopes, "prefix", "")
         self._scopes.prefix = f"{old}{name}/"
+        with self._nx_lock:
+            self._open_scopes += 1
         try:
             yield
         finally:
             self._scopes.prefix = old
+            with self._nx_lock:
+                self._open_scopes -= 1
 
     def set_param(self, node: NodeLike, value: Any) -> None:
         """Give parameter ``node`` a new value of the same shape (copied, cast to its dtype).
@@ -433,17 +476,40 @@ class Graph:
         sched = self._schedules.get(key)
         if sched is None:
             outs = [self._nodes[n] for n in key]
-            last = max(node.index for node in outs)  # another thread may be adding nodes
-            order = self._order[:last + 1]
-            needed = [False] * len(order)
-            for node in outs:
-                needed[node.index] = True
-            for node in reversed(order):  # consumers come after their arguments
-                if needed[node.index]:
-                    for parent in node.args:
-                        needed[parent.index] = True
-            sched = self._schedules[key] = Schedule([n for n in order if needed[n.index]], outs)
+            order = self._order_from_args(outs) if self.throwaway else self._order_from_nx(outs)
+            sched = self._schedules[key] = Schedule(order, outs)
         return sched
+
+    def _order_from_nx(self, outs: list[Node]) -> list[Node]:
+        """``outs`` and their ancestors in the DAG, in a topological order.
+
+        NetworkX finds the ancestors, in time proportional to their number; they are then put in
+        creation order, a topological order of the DAG since a node is created only from nodes
+        that exist already. (Sorting them with ``nx.topological_sort`` of the ancestor subgraph
+        gives an order as good, at 15 times the cost: see docs/architecture.md.)
+        """
+        needed: set[str] = set()
+        with self._nx_lock:  # another thread may be adding nodes: read a consistent DAG
+            G = self._nx_up_to(1 + max(o.index for o in outs))
+            for o in outs:
+                if o.name not in needed:
+                    needed |= nx.ancestors(G, o.name)
+                    needed.add(o.name)
+        nodes = self._nodes
+        return sorted((nodes[name] for name in needed), key=_creation_index)
+
+    def _order_from_args(self, outs: list[Node]) -> list[Node]:
+        """The same as :meth:`_order_from_nx`, from the nodes' argument lists."""
+        last = max(node.index for node in outs)
+        order = self._order[:last + 1]
+        needed = [False] * len(order)
+        for node in outs:
+            needed[node.index] = True
+        for node in reversed(order):  # consumers come after their arguments
+            if needed[node.index]:
+                for parent in node.args:
+                    needed[parent.index] = True
+        return [n for n in order if needed[n.index]]
 
     # -- display ------------------------------------------------------------------------------
 
@@ -486,14 +552,19 @@ class Graph:
             if full in self._nodes:
                 raise GraphError(f"mpgraph: node name '{full}' is already used in this graph")
             return full
-        stem = self._prefix + (base.replace(".", "_") if "." in base else base)
-        k = self._counts.get(stem, 0)
-        while True:
+        stem = _stem(base)
+        return self._auto_name(self._prefix + stem if self._open_scopes else stem)
+
+    def _auto_name(self, stem: str) -> str:
+        """``stem_k`` for the next k not yet used."""
+        counts = self._counts
+        k = counts.get(stem, 0) + 1
+        full = f"{stem}_{k}"
+        while full in self._nodes:  # a name given explicitly, or a stem ending in _<digits>
             k += 1
             full = f"{stem}_{k}"
-            if full not in self._nodes:
-                self._counts[stem] = k
-                return full
+        counts[stem] = k
+        return full
 
     def _add(self, name: str, kind: str, op: Op | None = None, attrs: dict | None = None,
              args: tuple = (), shape=None, dtype=None, value: Any = None) -> Node:
@@ -507,7 +578,7 @@ class Graph:
             return self[x]
         if type(x) in (float, int):  # the common constant (``y * 0.5``), without the checks
             with self._build_lock:
-                name = self._fresh(None, "const")
+                name = self._auto_name(self._prefix + "const" if self._open_scopes else "const")
                 node = self._nodes[name] = Node(self, name, "const", len(self._order), None,
                                                 None, (), (), None, x)
                 self._order.append(node)
@@ -558,6 +629,17 @@ def _shape_text(shape) -> str:
     if shape is None:
         return "(shape ?)"
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+_stems: dict[str, str] = {}
+
+
+def _stem(base: str) -> str:
+    """The stem of generated names for op ``base``: dots (``linalg.norm``) become underscores."""
+    stem = _stems.get(base)
+    if stem is None:
+        stem = _stems[base] = base.replace(".", "_")
+    return stem
 
 
 def _refuse_node_attrs(op: Op, attrs: dict, name: str) -> None:
@@ -649,3 +731,7 @@ def _param_array(value: Any, name: str) -> np.ndarray:
         value = value.astype(np.float64)
     value.flags.writeable = False
     return value
+
+
+def _creation_index(node: Node) -> int:
+    return node.index

@@ -16,7 +16,9 @@ import numpy as np
 
 from ..contract.op import Op, raise_arity
 from ..errors import GraphError, ShapeError, UsageError, a_kind
-from ..hooks.manager import get_op, ops as op_table
+from ..hooks.manager import get_op, on_rebuild, ops as op_table
+
+__all__ = ["KINDS", "Node", "OpFunction", "op_function"]
 
 if TYPE_CHECKING:
     from .graph import Graph
@@ -227,7 +229,9 @@ class OpFunction:
         graph = None
         for a in arrays:
             if type(a) is Node:
-                graph = a.graph
+                graph = a._graph()
+                if graph is None:
+                    graph = a.graph  # raises: the graph no longer exists
                 break
         if graph is None:
             for a in arrays:  # a list or object array of nodes, e.g. np.array([x, 2 * x])
@@ -271,12 +275,23 @@ def op_function(op: Op) -> OpFunction:
 def _function(name: str) -> OpFunction:
     """The public function of op ``name``, cached until the op table is rebuilt."""
     f = _by_name.get(name)
-    if f is None or f.op is not op_table().get(name):
+    if f is None:
         f = _by_name[name] = op_function(get_op(name))
     return f
 
 
 _by_name: dict[str, OpFunction] = {}
+# op name -> its Op when an operator can go straight to graph.apply (the op takes the arrays
+# alone), else None
+_direct: dict[str, Op | None] = {}
+
+
+def _forget() -> None:
+    _by_name.clear()
+    _direct.clear()
+
+
+on_rebuild(_forget)
 
 
 def _call(name: str, *args, **kwargs):
@@ -286,11 +301,19 @@ def _call(name: str, *args, **kwargs):
 def _operator(name: str, node: Node, args: tuple):
     """``node <op> other`` (or reflected): straight to ``graph.apply`` when the op takes the
     arrays alone, skipping the public function's parsing of attributes."""
-    f = _function(name)
-    op = f.op
-    if op.public is not None or len(op.attr_defaults) != len(op.attr_names):
-        return f(*args)
-    return (node._graph() or node.graph).apply(op, args)  # .graph raises for a dead graph
+    try:
+        op = _direct[name]
+    except KeyError:
+        op = _function(name).op
+        if op.public is not None or len(op.attr_defaults) != len(op.attr_names):
+            op = None
+        _direct[name] = op
+    if op is None:
+        return _function(name)(*args)
+    graph = node._graph()
+    if graph is None:
+        graph = node.graph  # raises: the graph no longer exists
+    return graph.apply(op, args)
 
 
 # NumPy names whose op is registered under another name (np.abs is np.absolute).

@@ -13,9 +13,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import FeedError, GraphError, MpgraphError, OpError, ShapeError, a_kind, at
-from ..hooks.manager import describe, observer_error, observers
+from ..hooks.manager import describe, observers
 from .node import Node
 from .schedule import Schedule
+
+__all__ = ["Run"]
 
 
 class Run:
@@ -401,8 +403,13 @@ def _forward(run: Run, sched: Schedule, feed, steps: tuple) -> list:
                 vals[i] = fn(*[vals[j] for j in a])
             if on_value is not None:
                 on_value(run=run, node=nodes[i], value=vals[i])
-            if free:
-                _free(vals, free)
+            if free:  # values no later step reads become stand-ins; a scalar is left as it is
+                # (freeing it saves nothing). Inline, not a function: this runs per node.
+                for j in free:
+                    v = vals[j]
+                    if type(v) is np.ndarray and v.size > 1:
+                        freed = _stand_ins.get((v.shape, v.dtype))
+                        vals[j] = freed if freed is not None else _stand_in(v)
     except MpgraphError:
         raise
     except Exception as e:
@@ -459,8 +466,12 @@ def _backward(run: Run, plan, signals: list, messages: dict | None, keep: set | 
                     owned[j] = True
             if keep is not None and i not in keep:
                 signals[i] = None
-            if free_values and free:
-                _free(vals, free)
+            if free_values and free:  # as in _forward
+                for j in free:
+                    v = vals[j]
+                    if type(v) is np.ndarray and v.size > 1:
+                        freed = _stand_ins.get((v.shape, v.dtype))
+                        vals[j] = freed if freed is not None else _stand_in(v)
     except MpgraphError:
         raise
     except Exception as e:
@@ -491,14 +502,6 @@ def _shape_dtype(value: Any) -> tuple[tuple, np.dtype]:
 
 
 _stand_ins: dict[tuple, np.ndarray] = {}
-
-
-def _free(vals: list, slots: tuple[int, ...]) -> None:
-    """Replace the arrays in ``slots`` by stand-ins; a scalar is left: freeing it saves nothing."""
-    for j in slots:
-        value = vals[j]
-        if type(value) is np.ndarray and value.size > 1:
-            vals[j] = _stand_in(value)
 
 
 def _stand_in(value: np.ndarray) -> np.ndarray:
@@ -539,19 +542,14 @@ def _check_message(nodes, i: int, k: int, j: int, msg: Any, parent_value: Any) -
 
 def _relay(hook, run: Run, parent: Node, child: Node, argnum: int, msg: Any) -> Any:
     """Pass ``msg`` through every ``mpgraph_message`` implementation in turn."""
-    for impl in reversed(hook.get_hookimpls()):
-        kwargs = {"run": run, "parent": parent, "child": child, "argnum": argnum, "message": msg}
-        try:
-            out = impl.function(*[kwargs[a] for a in impl.argnames])
-        except Exception as e:
-            raise observer_error(impl, "mpgraph_message", e, kwargs) from e
-        if out is not None:
-            if np.shape(out) != np.shape(msg):
-                raise ShapeError(f"mpgraph: plugin '{impl.plugin_name}' replaced the message from "
-                                 f"'{child.name}' to '{parent.name}' (shape {np.shape(msg)}) by one "
-                                 f"of shape {np.shape(out)}")
-            msg = out
-    return msg
+    def check(impl, old, new) -> None:
+        if np.shape(new) != np.shape(old):
+            raise ShapeError(f"mpgraph: plugin '{impl.plugin_name}' replaced the message from "
+                             f"'{child.name}' to '{parent.name}' (shape {np.shape(old)}) by one "
+                             f"of shape {np.shape(new)}")
+
+    return hook.relay("message", check, run=run, parent=parent, child=child, argnum=argnum,
+                      message=msg)
 
 
 def _plugin_note(node: Node) -> str:

@@ -11,6 +11,8 @@ from typing import Any
 from ..errors import GraphError
 from .graph import Graph
 
+__all__ = ["Snapshot", "graph_and_snapshot"]
+
 
 @dataclass
 class Snapshot:

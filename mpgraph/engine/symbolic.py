@@ -17,6 +17,8 @@ from ..errors import GraphError, MpgraphError, ShapeError, at
 from .graph import zero_gradient
 from .node import Node
 
+__all__ = ["gradients"]
+
 
 def gradients(loss: Node, wrt: Sequence[Node], seed: Any = None) -> list[Node]:
     """Graph nodes for the gradient of ``loss`` with respect to each of ``wrt``.

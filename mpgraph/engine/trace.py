@@ -17,6 +17,8 @@ from .graph import Graph, zero_gradient
 from .node import Node, first_node, holds_nodes
 from .symbolic import gradients
 
+__all__ = ["grad", "value_and_grad"]
+
 
 # The graph being traced by an enclosing mg.grad in this thread (or task), if any.
 _tracing: contextvars.ContextVar = contextvars.ContextVar("mpgraph_tracing", default=None)
@@ -86,7 +88,7 @@ def value_and_grad(fn: Callable, argnums: int | tuple[int, ...] = 0, *,
 
 def _numeric(fn: Callable, args: tuple, kwargs: dict, nums: tuple[int, ...], has_aux: bool):
     """Trace ``fn`` into a new graph, run it and backpropagate: values and NumPy gradients."""
-    g = Graph()
+    g = Graph(throwaway=True)
     traced = list(args)
     inputs = []
     for k in nums:

@@ -37,6 +37,8 @@ from ..engine.graph import Graph
 from ..engine.snapshot import Snapshot, graph_and_snapshot
 from ..errors import LoadError, MpgraphError, SaveError
 
+__all__ = ["Loaded", "SAVABLE", "load", "paths", "save"]
+
 FORMAT, VERSION = "mpgraph-graph", 1
 SAVABLE = ("None, bools, numbers, strings, lists, tuples, dicts with string keys, slices, "
            "Ellipsis, NumPy scalars, dtypes, arrays and numpy.random.Generator (its state)")
