@@ -138,7 +138,7 @@ def programs(draw):
     pick = lambda: draw(st.integers(0, len(vshapes) - 1))  # noqa: E731 - fan-out: any earlier value
     for _ in range(draw(st.integers(1, 7))):
         kind = draw(st.sampled_from(["unary", "binary", "binary", "reduce", "index", "reshape",
-                                     "transpose", "matmul", "stack"]))
+                                     "transpose", "matmul", "matmul", "stack"]))
         i = pick()
         s = vshapes[i]
         if kind == "unary":
