@@ -21,7 +21,7 @@ import os
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 
 import mpgraph as mg
@@ -269,29 +269,37 @@ def test_graph_grad_matches_traced_grad(prog):
         assert np.array_equal(before, after)
 
 
-def test_the_generator_reaches_every_kind_of_step():
-    """The strategy is not vacuous: over the CI examples it draws each step kind, both
-    dtypes, fan-out, repeated indices and batched matmuls."""
-    seen = set()
+def _features(prog):
+    """What a program exercises: its dtype, its step kinds, fan-out, repeated indices and
+    batched matmuls."""
+    seen = {prog["dtype"]}
+    for kind, args, extra in prog["steps"]:
+        seen.add(kind)
+        if kind == "index" and len(set(extra)) < len(extra):
+            seen.add("repeats")
+        if kind == "matmul" and len(prog["shapes"][args[1]]) == 3:
+            seen.add("batched matmul")
+        if kind == "reduce" and extra[2]:
+            seen.add("keepdims")
+        if kind == "binary" and prog["shapes"][args[0]] != prog["shapes"][args[1]]:
+            seen.add("broadcasting")
+    used = [j for _, args, _ in prog["steps"] for j in args]
+    if len(used) > len(set(used)):
+        seen.add("fan-out")
+    return seen
 
-    @SETTINGS
-    @given(programs())
-    def collect(prog):
-        seen.add(prog["dtype"])
-        for kind, args, extra in prog["steps"]:
-            seen.add(kind)
-            if kind == "index" and len(set(extra)) < len(extra):
-                seen.add("repeats")
-            if kind == "matmul" and len(prog["shapes"][args[1]]) == 3:
-                seen.add("batched matmul")
-        used = [j for _, args, _ in prog["steps"] for j in args]
-        if len(used) > len(set(used)):
-            seen.add("fan-out")
 
-    collect()
-    want = {np.float32, np.float64, "unary", "binary", "reduce", "index", "reshape", "transpose",
-            "matmul", "stack", "repeats", "batched matmul", "fan-out"}
-    assert want <= seen, want - seen
+@pytest.mark.parametrize("feature", [np.float32, np.float64, "unary", "binary", "reduce",
+                                     "index", "reshape", "transpose", "matmul", "stack",
+                                     "repeats", "batched matmul", "keepdims", "broadcasting",
+                                     "fan-out"], ids=str)
+def test_the_generator_reaches_every_kind_of_step(feature):
+    """The strategy is not vacuous: it draws each step kind, both dtypes, fan-out,
+    broadcasting, repeated indices and batched matmuls."""
+    found = find(programs(), lambda prog: feature in _features(prog),
+                 settings=settings(max_examples=2000, database=None, derandomize=True,
+                                   phases=[Phase.generate]))  # the first one found: no shrinking
+    assert feature in _features(found)
 
 
 if __name__ == "__main__":  # pragma: no cover - a longer search by hand
