@@ -243,6 +243,16 @@ class Graph:
         gradients flow to the items. ``np.array([x, 2 * x])`` and ``[x, 2 * x]`` given where an
         array is expected are built this way.
 
+        Parameters
+        ----------
+        value : list, tuple or numpy.ndarray
+            Items are nodes of this graph, numbers, arrays, or such sequences again.
+
+        Returns
+        -------
+        Node
+            A ``stack`` node (a node given alone is returned as it is).
+
         Raises
         ------
         GraphError
@@ -256,6 +266,10 @@ class Graph:
         >>> v = g.array([x, 2 * x, 1.0])
         >>> v.shape, float(g.grad(mg.ops.sum(v), wrt=x, feed={"x": 5.0}))
         ((3,), 3.0)
+
+        See also
+        --------
+        constant : a value without nodes.
         """
         if type(value) is Node:
             return self[value]

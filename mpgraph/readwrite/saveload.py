@@ -87,7 +87,7 @@ def save(graph: Any, path: str | os.PathLike, run: Any = None) -> tuple[Path, Pa
     if not isinstance(graph, Graph):
         raise SaveError(f"mpgraph: save takes a Graph first, got {type(graph).__name__}")
     json_path, npz_path = paths(path)
-    arrays: dict[str, np.ndarray] = {}
+    arrays = _Arrays()
     nodes = []
     for node in graph:
         where = f"node '{node.name}'"
@@ -125,6 +125,14 @@ def _encode_run(snap: Snapshot, arrays: dict) -> dict:
     return out
 
 
+class _Arrays(dict):
+    """The arrays of a file being saved, by key; also the generators met so far, by id."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.generators: dict[int, str] = {}
+
+
 def _encode(v: Any, arrays: dict, where: str) -> Any:
     if v is None or isinstance(v, (bool, str, int)):
         return v
@@ -152,8 +160,12 @@ def _encode(v: Any, arrays: dict, where: str) -> Any:
     if v is Ellipsis:
         return {"$ellipsis": True}
     if isinstance(v, np.random.Generator):  # dropout's: saved with the state it has now
+        shared = getattr(arrays, "generators", {})
+        if id(v) in shared:  # one generator drives several nodes: they share it once loaded
+            return {"$generator": {"shared": shared[id(v)]}}
+        shared[id(v)] = key = f"g{len(shared)}"
         bits = v.bit_generator
-        return {"$generator": {"bit_generator": type(bits).__name__,
+        return {"$generator": {"bit_generator": type(bits).__name__, "shared": key,
                                "state": _encode(bits.state, arrays, where)}}
     if isinstance(v, dict) and all(isinstance(k, str) for k in v):
         return {"$dict": {k: _encode(x, arrays, where) for k, x in v.items()}}
@@ -251,6 +263,7 @@ class _Reader:
     def __init__(self, json_path: Path, arrays: dict[str, np.ndarray]) -> None:
         self.path, self.arrays = json_path, arrays
         self.part = "'nodes'"  # what is being read, for the message when a file is damaged
+        self.generators: dict[str, np.random.Generator] = {}  # by their "shared" key
 
     def fail(self, where: str, what: str) -> LoadError:
         return LoadError(f"mpgraph: {self.path}: {where}: {what}")
@@ -372,11 +385,16 @@ class _Reader:
             if tag == "$dict":
                 return {k: self.decode(x, where) for k, x in body.items()}
             if tag == "$generator":
+                if body.get("shared") in self.generators:
+                    return self.generators[body["shared"]]
                 bits = getattr(np.random, str(body["bit_generator"]), None)
                 if not (isinstance(bits, type) and issubclass(bits, np.random.BitGenerator)):
                     raise self.fail(where, f"{body['bit_generator']!r} is not a NumPy bit "
                                            "generator")
                 state = bits()
                 state.state = self.decode(body["state"], where)
-                return np.random.Generator(state)
+                generator = np.random.Generator(state)
+                if isinstance(body.get("shared"), str):
+                    self.generators[body["shared"]] = generator
+                return generator
         raise self.fail(where, f"unknown tagged value {json.dumps(v)[:80]}")

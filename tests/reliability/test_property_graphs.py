@@ -4,7 +4,8 @@ Hypothesis draws a small program: inputs and parameters of random shapes, in flo
 float64, then steps that use earlier values (so values fan out): elementwise functions,
 broadcasting arithmetic, reductions with or without ``keepdims``, integer indexing with
 repeated indices, reshapes, transposes and matmuls against new parameters with batch dims.
-The loss is a weighted sum of every value nothing else uses. For each program:
+``stack`` of two values of one shape, and ``x ** 2.0`` and ``2.0 ** x`` (Python numbers, which
+must not promote float32). The loss is a weighted sum of every value nothing else uses. For each program:
 
 - every node's value agrees with the same program run by NumPy alone (in float64);
 - every node's error signal ``x̄`` agrees with central differences of the NumPy loss with
@@ -20,7 +21,7 @@ import os
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 
 import mpgraph as mg
@@ -36,13 +37,13 @@ class MG:
     """Programs on graph nodes: every call adds a node (or, on arrays, computes eagerly)."""
     tanh, sin, sigmoid, softplus = mg.ops.tanh, mg.ops.sin, mg.ops.sigmoid, mg.ops.softplus
     sum, mean, reshape, transpose = mg.ops.sum, mg.ops.mean, mg.ops.reshape, mg.ops.transpose
-    matmul = mg.ops.matmul
+    matmul, stack = mg.ops.matmul, mg.ops.stack
 
 
 class NP:
     """The same program in NumPy alone: the independent reference."""
     tanh, sin, sum, mean = np.tanh, np.sin, np.sum, np.mean
-    reshape, transpose, matmul = np.reshape, np.transpose, np.matmul
+    reshape, transpose, matmul, stack = np.reshape, np.transpose, np.matmul, np.stack
 
     @staticmethod
     def sigmoid(x):
@@ -53,7 +54,7 @@ class NP:
         return np.logaddexp(0, x)
 
 
-UNARY = ("tanh", "sin", "sigmoid", "softplus", "cube")
+UNARY = ("tanh", "sin", "sigmoid", "softplus", "cube", "square", "exp2")
 BINARY = ("add", "subtract", "multiply", "soft_divide")
 
 
@@ -61,7 +62,13 @@ def apply_step(step, vals, lib):
     kind, args, extra = step
     a = vals[args[0]]
     if kind == "unary":
-        return a * a * a if extra == "cube" else getattr(lib, extra)(a)
+        if extra == "cube":
+            return a * a * a
+        if extra == "square":
+            return a ** 2.0
+        if extra == "exp2":  # a Python base: float32 must stay float32
+            return 2.0 ** a
+        return getattr(lib, extra)(a)
     if kind == "binary":
         b = vals[args[1]]
         if extra == "add":
@@ -82,6 +89,8 @@ def apply_step(step, vals, lib):
         return lib.transpose(a)
     if kind == "matmul":
         return lib.matmul(a, vals[args[1]])
+    if kind == "stack":
+        return lib.stack([a, vals[args[1]]], axis=extra)
     raise AssertionError(kind)
 
 
@@ -129,7 +138,7 @@ def programs(draw):
     pick = lambda: draw(st.integers(0, len(vshapes) - 1))  # noqa: E731 - fan-out: any earlier value
     for _ in range(draw(st.integers(1, 7))):
         kind = draw(st.sampled_from(["unary", "binary", "binary", "reduce", "index", "reshape",
-                                     "transpose", "matmul"]))
+                                     "transpose", "matmul", "matmul", "stack"]))
         i = pick()
         s = vshapes[i]
         if kind == "unary":
@@ -157,6 +166,12 @@ def programs(draw):
                 continue
             target = draw(st.sampled_from([s[::-1], (-1,), (int(np.prod(s)), 1)]))
             step, out = ("reshape", (i,), target), np.zeros(s).reshape(target).shape
+        elif kind == "stack":
+            j = pick()
+            if vshapes[j] != s:
+                continue
+            axis = draw(st.integers(0, len(s)))
+            step, out = ("stack", (i, j), axis), np.stack([np.zeros(s)] * 2, axis=axis).shape
         elif kind == "transpose":
             if len(s) < 2:
                 continue
@@ -254,29 +269,37 @@ def test_graph_grad_matches_traced_grad(prog):
         assert np.array_equal(before, after)
 
 
-def test_the_generator_reaches_every_kind_of_step():
-    """The strategy is not vacuous: over the CI examples it draws each step kind, both
-    dtypes, fan-out, repeated indices and batched matmuls."""
-    seen = set()
+def _features(prog):
+    """What a program exercises: its dtype, its step kinds, fan-out, repeated indices and
+    batched matmuls."""
+    seen = {prog["dtype"]}
+    for kind, args, extra in prog["steps"]:
+        seen.add(kind)
+        if kind == "index" and len(set(extra)) < len(extra):
+            seen.add("repeats")
+        if kind == "matmul" and len(prog["shapes"][args[1]]) == 3:
+            seen.add("batched matmul")
+        if kind == "reduce" and extra[2]:
+            seen.add("keepdims")
+        if kind == "binary" and prog["shapes"][args[0]] != prog["shapes"][args[1]]:
+            seen.add("broadcasting")
+    used = [j for _, args, _ in prog["steps"] for j in args]
+    if len(used) > len(set(used)):
+        seen.add("fan-out")
+    return seen
 
-    @SETTINGS
-    @given(programs())
-    def collect(prog):
-        seen.add(prog["dtype"])
-        for kind, args, extra in prog["steps"]:
-            seen.add(kind)
-            if kind == "index" and len(set(extra)) < len(extra):
-                seen.add("repeats")
-            if kind == "matmul" and len(prog["shapes"][args[1]]) == 3:
-                seen.add("batched matmul")
-        used = [j for _, args, _ in prog["steps"] for j in args]
-        if len(used) > len(set(used)):
-            seen.add("fan-out")
 
-    collect()
-    want = {np.float32, np.float64, "unary", "binary", "reduce", "index", "reshape", "transpose",
-            "matmul", "repeats", "batched matmul", "fan-out"}
-    assert want <= seen, want - seen
+@pytest.mark.parametrize("feature", [np.float32, np.float64, "unary", "binary", "reduce",
+                                     "index", "reshape", "transpose", "matmul", "stack",
+                                     "repeats", "batched matmul", "keepdims", "broadcasting",
+                                     "fan-out"], ids=str)
+def test_the_generator_reaches_every_kind_of_step(feature):
+    """The strategy is not vacuous: it draws each step kind, both dtypes, fan-out,
+    broadcasting, repeated indices and batched matmuls."""
+    found = find(programs(), lambda prog: feature in _features(prog),
+                 settings=settings(max_examples=2000, database=None, derandomize=True,
+                                   phases=[Phase.generate]))  # the first one found: no shrinking
+    assert feature in _features(found)
 
 
 if __name__ == "__main__":  # pragma: no cover - a longer search by hand
