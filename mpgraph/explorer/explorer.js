@@ -382,6 +382,7 @@
         html += "</table>";
         const allScalar = inc.every(k => M[E[k][3]].shape.length === 0) && n.signal && n.signal.full !== undefined;
         if (allScalar && inc.length > 1) html += `<p class="sum" data-field="sum">${inc.map(k => fmt(M[E[k][3]].full)).join(" + ")} = ${fmt(n.signal.full)}</p>`;
+        else if (inc.length > 1 && n.signal) html += `<p class="sum" data-field="sum">\u03a3 of these ${inc.length} messages = the signal, ${esc(n.signal.text)}</p>`;
       }
       const out = sentBy[i].filter(k => E[k][3] >= 0);
       if (out.length) {

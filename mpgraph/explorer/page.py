@@ -60,7 +60,17 @@ def _asset(name: str) -> str:
 
 
 def page_html(data: dict[str, Any]) -> str:
-    """The page for ``data`` (from :func:`~mpgraph.explorer.data.explorer_data`), as one string."""
+    """The page for ``data`` (from :func:`~mpgraph.explorer.data.explorer_data`), as one string.
+
+    Examples
+    --------
+    >>> import mpgraph as mg
+    >>> from mpgraph.explorer.data import explorer_data
+    >>> g = mg.Graph()
+    >>> y = mg.ops.exp(g.input("x"), name="y")
+    >>> page_html(explorer_data(g, engine="layered")).startswith("<!DOCTYPE html>")
+    True
+    """
     payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     payload = payload.replace("</", "<\\/")  # a name holding "</script>" must not end the block
     title = html_lib.escape(data["title"])
