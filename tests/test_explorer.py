@@ -243,7 +243,7 @@ def test_the_explorer_page_examples_run(tmp_path, monkeypatch):
 def test_every_lifted_edge_runs_left_to_right(units, engine):
     g, run = units
     data = explorer_data(g, run, engine=engine)
-    scopes, nodes = data["scopes"], data["nodes"]
+    scopes = data["scopes"]
     index = {s["name"]: k for k, s in enumerate(scopes)}
 
     def item(name, level):   # the box standing for node `name` in the layout of scope `level`
@@ -278,8 +278,6 @@ def test_edges_lifted_into_a_cycle_are_laid_out(engine):
     data = explorer_data(g, engine=engine)
     top = {key: (x, y) for key, x, y in data["scopes"][0]["layout"]["items"]}
     assert set(top) == {"n0", "s1", "n2"}
-    nodes = data["nodes"]
-    boxes = [(k, x, y, nodes[int(k[1:])]["width"] if k[0] == "n" else data["scopes"][1]["width"],
-              nodes[int(k[1:])]["height"] if k[0] == "n" else data["scopes"][1]["height"])
-             for k, (x, y) in top.items()]
+    sizes = {k: data["nodes"][int(k[1:])] if k[0] == "n" else data["scopes"][1] for k in top}
+    boxes = [(k, x, y, sizes[k]["width"], sizes[k]["height"]) for k, (x, y) in top.items()]
     assert overlaps(boxes) is None and top["n0"][0] < top["s1"][0]

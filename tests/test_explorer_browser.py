@@ -214,7 +214,7 @@ def test_lees_network_shows_the_slides_error_signals(open_page):
     spec = importlib.util.spec_from_file_location("lee_network", ROOT / "examples" / "lee_network.py")
     lee = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(lee)
-    g, zs, acts, loss = lee.build()
+    g, zs, _, loss = lee.build()
     run = g.forward(loss, {"x": np.array([1.0, -1.0])}).backward(loss, keep_messages=True)
     page = open_page(g, run, "lee")
     assert page.locator(".box").count() == len(g)           # 15 nodes: opens expanded

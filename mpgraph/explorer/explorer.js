@@ -8,7 +8,6 @@
   const LR = D.rankdir === "LR";
   const PAD = 10, HEADER = 20, LINE = 14;
   const KIND_FILL = { input: "#cfe2f3", param: "#fce5cd", op: "#f3f3f3", const: "#ffffff" };
-  const SVGNS = "http://www.w3.org/2000/svg";
 
   // -- derived structure ----------------------------------------------------------------------
   const chain = N.map(n => { const c = []; for (let s = n.scope; s !== -1; s = S[s].parent) c.push(s); return c.reverse(); });

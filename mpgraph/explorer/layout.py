@@ -106,7 +106,7 @@ def _dot_layouts(dot: str, scopes, rankdir: str) -> list[ScopeLayout]:
         lines.append("}")
         parts.append("\n".join(lines))
     done = subprocess.run([dot, "-Tplain"], input="\n".join(parts).encode(), capture_output=True,
-                          env={**os.environ, "LC_ALL": "C"})
+                          check=False, env={**os.environ, "LC_ALL": "C"})
     if done.returncode != 0:
         raise LayoutError(f"mpgraph: dot failed ({done.returncode}) laying out the explorer's "
                           f"scopes: {done.stderr.decode(errors='replace').strip()}")

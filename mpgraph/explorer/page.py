@@ -24,7 +24,7 @@ from typing import Any
 from ..errors import GraphError
 from .data import explorer_data
 
-__all__ = ["Page", "SVGNS", "explore", "page_html"]
+__all__ = ["SVGNS", "Page", "explore", "page_html"]
 
 SVGNS = "http://www.w3.org/2000/svg"  # a name, not an address: the page loads nothing
 
