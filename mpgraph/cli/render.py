@@ -12,9 +12,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..errors import MpgraphError
 from ..drawing.dot import write
 from ..drawing.render import VIEWS, render
-from ..errors import MpgraphError
 from ..explorer.page import explore
 from ..readwrite.saveload import load, paths
 
