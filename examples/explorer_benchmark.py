@@ -76,9 +76,10 @@ def main() -> None:
         page = browser.new_page(viewport={"width": 1400, "height": 820})
         for name, g, run in graphs():
             path = out / f"{len(g)}.html"
-            write = median_time(lambda: mg.explore(g, run, path=path), args.repeats)
+            write = median_time(lambda g=g, run=run, path=path: mg.explore(g, run, path=path),
+                                args.repeats)
 
-            def open_page():
+            def open_page(path=path):
                 page.goto("about:blank")
                 page.goto(path.as_uri())
                 page.wait_for_selector("body[data-ready='1']")

@@ -11,7 +11,8 @@
 The package's layers, each importing only those below it (checked by import-linter, see
 ``docs/architecture.md``): ``errors`` <- ``contract`` (what an op is) <- ``hooks`` (the plugin
 machinery) <- ``extend`` (the op author's kit) <- ``engine`` <- ``builtin``, ``testing``,
-``drawing``, ``readwrite``, ``training`` <- ``cli``. Drawing is imported when first used (PEP 562), so
+``drawing``, ``readwrite``, ``training`` <- ``explorer`` (the interactive page, above ``drawing``)
+<- ``cli``. Drawing and the explorer are imported when first used (PEP 562), so
 ``import mpgraph`` does not need graphviz.
 """
 from __future__ import annotations

@@ -105,7 +105,7 @@ def summarise(x: Any) -> dict[str, Any] | None:
         mean = float(finite.mean())
         if abs(mean) <= 1e-12 * scale:  # cancellation leaves noise of size eps * scale: say 0
             mean = 0.0
-        counts, edges = np.histogram(finite, bins=HIST_BINS)
+        counts, _ = np.histogram(finite, bins=HIST_BINS)
         out.update(mean=_num(mean), std=_num(float(finite.std())),
                    min=int(lo) if integer else _num(lo), max=int(hi) if integer else _num(hi),
                    absmax=_num(scale), hist=counts.tolist(), range=[_num(lo), _num(hi)])

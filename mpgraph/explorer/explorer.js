@@ -8,7 +8,6 @@
   const LR = D.rankdir === "LR";
   const PAD = 10, HEADER = 20, LINE = 14;
   const KIND_FILL = { input: "#cfe2f3", param: "#fce5cd", op: "#f3f3f3", const: "#ffffff" };
-  const SVGNS = "http://www.w3.org/2000/svg";
 
   // -- derived structure ----------------------------------------------------------------------
   const chain = N.map(n => { const c = []; for (let s = n.scope; s !== -1; s = S[s].parent) c.push(s); return c.reverse(); });
@@ -382,6 +381,7 @@
         html += "</table>";
         const allScalar = inc.every(k => M[E[k][3]].shape.length === 0) && n.signal && n.signal.full !== undefined;
         if (allScalar && inc.length > 1) html += `<p class="sum" data-field="sum">${inc.map(k => fmt(M[E[k][3]].full)).join(" + ")} = ${fmt(n.signal.full)}</p>`;
+        else if (inc.length > 1 && n.signal) html += `<p class="sum" data-field="sum">\u03a3 of these ${inc.length} messages = the signal, ${esc(n.signal.text)}</p>`;
       }
       const out = sentBy[i].filter(k => E[k][3] >= 0);
       if (out.length) {

@@ -106,7 +106,7 @@ def _dot_layouts(dot: str, scopes, rankdir: str) -> list[ScopeLayout]:
         lines.append("}")
         parts.append("\n".join(lines))
     done = subprocess.run([dot, "-Tplain"], input="\n".join(parts).encode(), capture_output=True,
-                          env={**os.environ, "LC_ALL": "C"})
+                          check=False, env={**os.environ, "LC_ALL": "C"})
     if done.returncode != 0:
         raise LayoutError(f"mpgraph: dot failed ({done.returncode}) laying out the explorer's "
                           f"scopes: {done.stderr.decode(errors='replace').strip()}")
@@ -130,14 +130,13 @@ def _dot_layouts(dot: str, scopes, rankdir: str) -> list[ScopeLayout]:
 
 def _layered(boxes: list[Box], edges: list[tuple[str, str]], rankdir: str) -> ScopeLayout:
     """Longest-path ranks, one barycentre pass for the order within each rank."""
-    keys = [b.key for b in boxes]
     size = {b.key: (b.width, b.height) for b in boxes}
+    keys = _topological([b.key for b in boxes], edges)
     preds: dict[str, list[str]] = defaultdict(list)
     for u, v in edges:
         preds[v].append(u)
-    # boxes come in creation order, a topological order of the lifted edges as well
     rank: dict[str, int] = {}
-    for k in keys:
+    for k in keys:  # an edge that closes a cycle (possible between lifted boxes) is ignored
         rank[k] = 1 + max((rank[p] for p in preds[k] if p in rank), default=-1)
     ranks: dict[int, list[str]] = defaultdict(list)
     for k in keys:
@@ -167,3 +166,33 @@ def _layered(boxes: list[Box], edges: list[tuple[str, str]], rankdir: str) -> Sc
     span = max(0.0, offset - RANKSEP)
     layout.width, layout.height = (span, extent_across) if along == 0 else (extent_across, span)
     return layout
+
+
+def _topological(keys: list[str], edges: list[tuple[str, str]]) -> list[str]:
+    """``keys`` in an order where every edge that is not part of a cycle runs forward.
+
+    Scope boxes come before the nodes beside them, so the given order is not topological; and
+    lifting edges to scope boxes can make cycles (a node outside a scope that reads from it and
+    feeds it), which a depth-first search breaks at its back edges.
+    """
+    succs: dict[str, list[str]] = defaultdict(list)
+    for u, v in edges:
+        succs[u].append(v)
+    state: dict[str, int] = {}  # 1 on the stack, 2 done
+    post: list[str] = []
+    for root in keys:
+        if root in state:
+            continue
+        state[root] = 1
+        stack = [(root, iter(succs[root]))]
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                state[node] = 2
+                post.append(node)
+            elif child not in state:
+                state[child] = 1
+                stack.append((child, iter(succs[child])))
+    return post[::-1]

@@ -24,7 +24,7 @@ from typing import Any
 from ..errors import GraphError
 from .data import explorer_data
 
-__all__ = ["Page", "SVGNS", "explore", "page_html"]
+__all__ = ["SVGNS", "Page", "explore", "page_html"]
 
 SVGNS = "http://www.w3.org/2000/svg"  # a name, not an address: the page loads nothing
 
@@ -60,7 +60,17 @@ def _asset(name: str) -> str:
 
 
 def page_html(data: dict[str, Any]) -> str:
-    """The page for ``data`` (from :func:`~mpgraph.explorer.data.explorer_data`), as one string."""
+    """The page for ``data`` (from :func:`~mpgraph.explorer.data.explorer_data`), as one string.
+
+    Examples
+    --------
+    >>> import mpgraph as mg
+    >>> from mpgraph.explorer.data import explorer_data
+    >>> g = mg.Graph()
+    >>> y = mg.ops.exp(g.input("x"), name="y")
+    >>> page_html(explorer_data(g, engine="layered")).startswith("<!DOCTYPE html>")
+    True
+    """
     payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     payload = payload.replace("</", "<\\/")  # a name holding "</script>" must not end the block
     title = html_lib.escape(data["title"])

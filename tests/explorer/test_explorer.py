@@ -237,3 +237,47 @@ def test_the_explorer_page_examples_run(tmp_path, monkeypatch):
     assert (tmp_path / "net.html").read_text().startswith("<!DOCTYPE html>")
     linked = re.findall(r"\]\(([\w.]+\.png)\)", text)
     assert linked and all((ROOT / "docs" / name).exists() for name in linked)
+
+
+@pytest.mark.parametrize("engine", ["dot", "layered"])
+def test_every_lifted_edge_runs_left_to_right(units, engine):
+    g, run = units
+    data = explorer_data(g, run, engine=engine)
+    scopes = data["scopes"]
+    index = {s["name"]: k for k, s in enumerate(scopes)}
+
+    def item(name, level):   # the box standing for node `name` in the layout of scope `level`
+        inside = name[len(level) + 1:] if level else name
+        return f"n{by_name(data)[name][0]}" if "/" not in inside else \
+            f"s{index[(level + '/' if level else '') + inside.split('/')[0]]}"
+
+    for node in g:
+        for parent in node.args:
+            a, b = parent.name.split("/")[:-1], node.name.split("/")[:-1]
+            common = []
+            for x, y in zip(a, b):
+                if x != y:
+                    break
+                common.append(x)
+            level = "/".join(common)
+            u, v = item(parent.name, level), item(node.name, level)
+            if u != v:
+                centres = {key: x for key, x, _ in scopes[index[level]]["layout"]["items"]}
+                assert centres[u] < centres[v], (parent.name, node.name, level)
+
+
+@pytest.mark.parametrize("engine", ["dot", "layered"])
+def test_edges_lifted_into_a_cycle_are_laid_out(engine):
+    g = mg.Graph()
+    x = g.input("x")
+    with g.scope("A"):
+        a = mg.ops.exp(x, name="a")
+    n = mg.ops.negative(a, name="n")          # reads from A ...
+    with g.scope("A"):
+        mg.ops.add(a, n, name="b")            # ... and feeds it: A -> n -> A at the top level
+    data = explorer_data(g, engine=engine)
+    top = {key: (x, y) for key, x, y in data["scopes"][0]["layout"]["items"]}
+    assert set(top) == {"n0", "s1", "n2"}
+    sizes = {k: data["nodes"][int(k[1:])] if k[0] == "n" else data["scopes"][1] for k in top}
+    boxes = [(k, x, y, sizes[k]["width"], sizes[k]["height"]) for k, (x, y) in top.items()]
+    assert overlaps(boxes) is None and top["n0"][0] < top["s1"][0]

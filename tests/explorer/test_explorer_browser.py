@@ -77,7 +77,7 @@ def test_clicking_a_node_shows_its_value_signal_and_messages(open_page, shots):
     assert page.locator(".box").count() == len(g)          # 19 nodes: opens expanded
     page.click("[data-name='w']")
     assert panel(page, "name") == ["w"]
-    assert panel(page, "value-full") == ["0.8"]
+    assert panel(page, "value-full") == [fmt(g["w"].value)]
     assert panel(page, "signal-full") == [fmt(run.grad("w"))]
     uses = [(p.name, n.name, k) for n in g for k, p in enumerate(n.args) if p.name == "w"]
     into_w = [run.messages[key] for key in uses]        # w fans out to two uses
@@ -214,7 +214,7 @@ def test_lees_network_shows_the_slides_error_signals(open_page):
     spec = importlib.util.spec_from_file_location("lee_network", ROOT / "examples" / "lee_network.py")
     lee = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(lee)
-    g, zs, acts, loss = lee.build()
+    g, zs, _, loss = lee.build()
     run = g.forward(loss, {"x": np.array([1.0, -1.0])}).backward(loss, keep_messages=True)
     page = open_page(g, run, "lee")
     assert page.locator(".box").count() == len(g)           # 15 nodes: opens expanded
@@ -266,7 +266,23 @@ def test_the_page_works_inside_jupyters_iframe_and_without_a_run(browser, tmp_pa
     notebook.goto(structure.as_uri())
     notebook.wait_for_selector("body[data-ready='1']")
     notebook.click("[data-name='w']")
-    assert notebook.locator("#panel [data-field='value-full']").inner_text() == "0.8"
+    assert notebook.locator("#panel [data-field='value-full']").inner_text() == fmt(g["w"].value)
     assert notebook.locator("#step-next").is_disabled() and notebook.locator("#view").is_disabled()
     assert errors == []
     notebook.close()
+
+
+def test_an_array_fan_out_shows_its_messages_and_their_sum(open_page):
+    g = mg.Graph()
+    v = g.param("v", np.array([0.0, 0.5, 1.0]))
+    L = mg.ops.add(mg.ops.sum(mg.ops.sin(v)), mg.ops.sum(v * v), name="L")
+    run = g.forward(L).backward(keep_messages=True)
+    page = open_page(g, run, "fan")
+    page.click("[data-name='v']")
+
+    def listed(a):
+        return "[" + ", ".join(fmt(x) for x in a) + "]"
+
+    x = v.value
+    assert panel(page, "message-in") == [listed(np.cos(x)), listed(x), listed(x)]  # sin's, then v*v's two
+    assert panel(page, "sum") == [f"Σ of these 3 messages = the signal, {listed(np.cos(x) + 2 * x)}"]
