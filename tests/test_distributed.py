@@ -350,3 +350,18 @@ def test_a_step_drawn_as_one_graph_sums_one_message_per_worker_at_each_parameter
     assert "allreduce" in source and "worker2/layer1" in source
     # per worker a copy of all but the 4 parameters, its weight and the product; stack, sum
     assert len(dg) == 3 * (len(g) - 4 + 2) + 4 + 2
+
+
+def test_the_workers_get_the_loss_and_its_ancestors_only(registered):
+    # a node with an op the workers do not have, off the loss's path, and a parameter the loss
+    # does not use: neither is sent; that parameter's gradient is zeros, as g.grad gives
+    registered(Fragile())
+    g, loss, _, data = digits_mlp()
+    unused = g.param("unused", np.ones((2, 2)))
+    mg.ops.fragile_identity(unused @ unused)
+    data = {k: a[:50] for k, a in data.items()}
+    with DataParallel(g, loss, data, workers=2) as dp:
+        _, grads = dp.value_and_grad(params={"unused": np.zeros((2, 2))})
+    expected = g.grad(loss, feed=data)
+    assert_same_grads(grads, expected, g)
+    np.testing.assert_array_equal(grads["unused"], np.zeros((2, 2)))
