@@ -237,6 +237,8 @@ def test_bad_arguments_are_refused_with_what_was_expected():
         DataParallel(g, loss, {k: a[:2] for k, a in data.items()}, workers=3)
     with pytest.raises(mg.GraphError, match="'layer1/W', which is not an input"):
         DataParallel(g, loss, {"layer1/W": data["x"]})
+    with pytest.raises(mg.FeedError, match="needs the input.s. y, which data does not give"):
+        DataParallel(g, loss, {"x": data["x"]})
     small = {k: a[:4] for k, a in data.items()}
     dp = DataParallel(g, loss, small, workers=1)
     with pytest.raises(mg.FeedError, match=r"rows must lie in 0..3; got 0..4"):
@@ -360,7 +362,8 @@ def test_the_workers_get_the_loss_and_its_ancestors_only(registered):
     unused = g.param("unused", np.ones((2, 2)))
     mg.ops.fragile_identity(unused @ unused)
     data = {k: a[:50] for k, a in data.items()}
-    with DataParallel(g, loss, data, workers=2) as dp:
+    g.input("unused_input")   # fed, but not needed by the loss
+    with DataParallel(g, loss, {**data, "unused_input": np.ones(50)}, workers=2) as dp:
         _, grads = dp.value_and_grad(params={"unused": np.zeros((2, 2))})
     expected = g.grad(loss, feed=data)
     assert_same_grads(grads, expected, g)

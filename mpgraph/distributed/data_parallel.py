@@ -91,7 +91,8 @@ class DataParallel:
         ``loss`` is not a node of ``graph``, ``data`` names no input of it, or an unknown
         backend or reduction.
     FeedError
-        The arrays of ``data`` are not aligned, or there are more workers than rows.
+        The arrays of ``data`` are not aligned, do not feed every input the loss needs, or
+        there are more workers than rows.
     WorkerError
         A worker could not start (its error, e.g. an op unknown there, is named).
 
@@ -146,7 +147,11 @@ class DataParallel:
         # the workers hold the loss and its ancestors only; other parameters get zeros, as in g.grad
         sent = graph.schedule(self.loss).slot
         self._used = {p.name for p in graph.params() if p.name in sent}
-        shards = [{k: a[lo:hi] for k, a in arrays.items()} for lo, hi in self.shards]
+        missing = [n.name for n in graph.inputs() if n.name in sent and n.name not in arrays]
+        if missing:
+            raise FeedError(f"mpgraph: DataParallel: the loss '{self.loss.name}' needs the "
+                            f"input(s) {', '.join(missing)}, which data does not give")
+        shards = [{k: a[lo:hi] for k, a in arrays.items() if k in sent} for lo, hi in self.shards]
         if backend == "ray":
             from .ray_backend import RayBackend as Backend
         else:
