@@ -11,13 +11,12 @@ import time
 
 import numpy as np
 import pytest
+from distributed_plugins import Fragile, Sleepy, StallOnce
 from sklearn.datasets import load_digits
 
 import mpgraph as mg
 from mpgraph.distributed import DataParallel, shard_bounds
 from mpgraph.training.fit import load_checkpoint, save_checkpoint
-
-from distributed_plugins import Fragile, Sleepy, StallOnce
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 
@@ -254,7 +253,8 @@ def test_bad_arguments_are_refused_with_what_was_expected():
 def test_import_mpgraph_does_not_import_ray():
     code = ("import sys, mpgraph as mg; mg.distributed.DataParallel; "
             "assert 'ray' not in sys.modules, 'ray imported'")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False)
     assert done.returncode == 0, done.stderr
 
 
@@ -262,7 +262,7 @@ def test_import_mpgraph_does_not_import_ray():
 def ray_training(ray_cluster):
     """A digits MLP, its first 600 rows, and Ray workers on them kept for the training tests
     (the graph's initial parameters are restored by each test)."""
-    g, loss, logits, data = digits_mlp()
+    g, loss, _, data = digits_mlp()
     data = {k: a[:600] for k, a in data.items()}
     initial = {p.name: p.value for p in g.params()}
     with DataParallel(g, loss, data, workers=2, backend="ray") as dp:
@@ -328,7 +328,7 @@ def test_a_checkpoint_resumes_distributed_training_exactly(ray_training, tmp_pat
 
 
 def test_distributed_fit_refuses_workers_on_another_graph(ray_training):
-    g, loss, data, initial, dp = ray_training
+    _, _, data, _, dp = ray_training
     g2, loss2, _, _ = digits_mlp()
     opt = mg.optim.Optimizer.for_graph(mg.optim.sgd(0.1), g2)
     with pytest.raises(mg.GraphError, match="on the optimizer's graph with reduce='mean'; got "

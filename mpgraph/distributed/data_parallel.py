@@ -16,6 +16,7 @@ True
 """
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -41,7 +42,7 @@ def shard_bounds(n: int, workers: int) -> list[tuple[int, int]]:
     """
     size, extra = divmod(n, workers)
     starts = [i * size + min(i, extra) for i in range(workers + 1)]
-    return list(zip(starts[:-1], starts[1:]))
+    return list(itertools.pairwise(starts))
 
 
 class DataParallel:
@@ -312,7 +313,7 @@ class DataParallel:
     def __enter__(self) -> DataParallel:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __repr__(self) -> str:
