@@ -7,6 +7,10 @@ plugin), what was expected and what came, e.g.::
 """
 from __future__ import annotations
 
+__all__ = ["ArityError", "FeedError", "GraphError", "LayoutError", "LoadError",
+           "MpgraphError", "OpError", "PluginError", "SaveError", "ShapeError",
+           "UnknownOpError", "a_kind", "at"]
+
 
 class MpgraphError(Exception):
     """Base class of every error mpgraph raises on purpose."""
@@ -30,6 +34,15 @@ class ShapeError(GraphError):
 
 class FeedError(MpgraphError, ValueError):
     """A feed is missing, names no input, or has the wrong shape or dtype."""
+
+
+class UsageError(MpgraphError, TypeError):
+    """A node or an op function used in a way it does not support: ``bool(node)``, a NumPy
+    function that has no op, ``name=`` on plain arrays."""
+
+
+class TreeError(MpgraphError, ValueError):
+    """Pytrees (``mg.tree``) whose structures do not match."""
 
 
 class OpError(MpgraphError, RuntimeError):

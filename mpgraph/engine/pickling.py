@@ -26,6 +26,7 @@ True
 """
 from __future__ import annotations
 
+import copyreg
 import pickle
 from collections.abc import Sequence
 from typing import Any
@@ -124,5 +125,9 @@ class _State:
 
 
 def reduce_graph(graph: Graph) -> tuple[Any, tuple]:
-    """``Graph.__reduce__``: rebuild from the structure."""
+    """How pickle and copy reduce a Graph (registered with :mod:`copyreg`, so that the graph
+    module need not import this one): rebuild from the structure."""
     return graph_from_state, (graph_state(graph),)
+
+
+copyreg.pickle(Graph, reduce_graph)

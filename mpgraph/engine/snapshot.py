@@ -11,6 +11,8 @@ from typing import Any
 from ..errors import GraphError
 from .graph import Graph
 
+__all__ = ["Snapshot", "graph_and_snapshot"]
+
 
 @dataclass
 class Snapshot:
@@ -61,7 +63,7 @@ class Snapshot:
         if run.signals is not None:
             signals = {n.name: s for n, s in zip(nodes, run.signals) if s is not None}
         return cls(values={n.name: v for n, v in zip(nodes, values)}, signals=signals,
-                   messages=None if run.messages is None else dict(run.messages),
+                   messages=dict(run.messages) if run.has_messages else None,
                    outputs=[nodes[i].name for i in run.schedule.outputs])
 
 
