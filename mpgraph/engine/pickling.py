@@ -1,6 +1,6 @@
 """Graphs that travel: pickling a Graph (and a node handle) to send it to another process.
 
-A Graph pickles as its structure, not as its Python objects: every node's name, kind, op *name*,
+A Graph pickles (through :mod:`copyreg`) as its structure, not as its Python objects: every node's name, kind, op *name*,
 attributes, arguments, shape, dtype and value, in creation order. Unpickling rebuilds the graph
 through the public building methods, looking each op up by name in the receiving process's
 registry, so that op functions (often lambdas) never need to be pickled and ops from installed
@@ -125,9 +125,10 @@ class _State:
 
 
 def reduce_graph(graph: Graph) -> tuple[Any, tuple]:
-    """How pickle and copy reduce a Graph (registered with :mod:`copyreg`, so that the graph
-    module need not import this one): rebuild from the structure."""
+    """How a Graph pickles: rebuilt from its structure."""
     return graph_from_state, (graph_state(graph),)
 
 
+# Registered here rather than as Graph.__reduce__, so that the graph module does not import the
+# module that builds on it; mpgraph/__init__.py imports this module.
 copyreg.pickle(Graph, reduce_graph)
