@@ -149,7 +149,7 @@ def model(step_times, full_times, batch, rows, params_bytes, bandwidth=1.25e9):
     print("|---|" + "---|" * 7)
     for label, T1 in [(f"batch {batch}", step_times["one process"]),
                       (f"full data, {rows} rows", full_times["one process"]),
-                      (f"100x the full data", 100 * full_times["one process"])]:
+                      ("100x the full data", 100 * full_times["one process"])]:
         cells = [T1 / P + fixed + (P - 1) * c + P * net for P in (1, 2, 8, 16, 32, 64)]
         best = max(1.0, (T1 / (c + net)) ** 0.5)
         print(f"| {label} (T1 = {1e3 * T1:.1f} ms) | "

@@ -16,12 +16,14 @@ True
 """
 from __future__ import annotations
 
-import pickle
+import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from ..engine.graph import zero_gradient
+from ..engine.pickling import dumps_subgraph
 from ..errors import FeedError, GraphError, MpgraphError, WorkerError
 from .protocol import WorkerDied, WorkerRaised
 
@@ -40,7 +42,7 @@ def shard_bounds(n: int, workers: int) -> list[tuple[int, int]]:
     """
     size, extra = divmod(n, workers)
     starts = [i * size + min(i, extra) for i in range(workers + 1)]
-    return list(zip(starts[:-1], starts[1:]))
+    return list(itertools.pairwise(starts))
 
 
 class DataParallel:
@@ -53,8 +55,9 @@ class DataParallel:
     Parameters
     ----------
     graph : Graph
-        Pickled once and sent to every worker (see :mod:`mpgraph.engine.pickling`); later
-        changes to its structure do not reach the workers, changes to its parameters do.
+        The loss and its ancestors are pickled once and sent to every worker (see
+        :mod:`mpgraph.engine.pickling`); later changes to the graph's structure do not reach
+        the workers, changes to its parameters do.
     loss : node or name
         The scalar loss, a function of the graph's inputs that ``data`` feeds.
     data : mapping from input (node or name) to array
@@ -89,7 +92,8 @@ class DataParallel:
         ``loss`` is not a node of ``graph``, ``data`` names no input of it, or an unknown
         backend or reduction.
     FeedError
-        The arrays of ``data`` are not aligned, or there are more workers than rows.
+        The arrays of ``data`` are not aligned, do not feed every input the loss needs, or
+        there are more workers than rows.
     WorkerError
         A worker could not start (its error, e.g. an op unknown there, is named).
 
@@ -141,13 +145,20 @@ class DataParallel:
         self.timeout = timeout
         self.shards = shard_bounds(self.rows, workers)
         self.restarts = 0  # workers replaced since the start, for logs and tests
-        shards = [{k: a[lo:hi] for k, a in arrays.items()} for lo, hi in self.shards]
+        # the workers hold the loss and its ancestors only; other parameters get zeros, as in g.grad
+        sent = graph.schedule(self.loss).slot
+        self._used = {p.name for p in graph.params() if p.name in sent}
+        missing = [n.name for n in graph.inputs() if n.name in sent and n.name not in arrays]
+        if missing:
+            raise FeedError(f"mpgraph: DataParallel: the loss '{self.loss.name}' needs the "
+                            f"input(s) {', '.join(missing)}, which data does not give")
+        shards = [{k: a[lo:hi] for k, a in arrays.items() if k in sent} for lo, hi in self.shards]
         if backend == "ray":
             from .ray_backend import RayBackend as Backend
         else:
             from .local import LocalBackend as Backend
         try:
-            self._backend = Backend(pickle.dumps(graph), self.loss.name, shards,
+            self._backend = Backend(dumps_subgraph(graph, [self.loss]), self.loss.name, shards,
                                     [lo for lo, _ in self.shards], plugins, dict(options or {}))
         except WorkerRaised as e:
             raise WorkerError(f"mpgraph: DataParallel: a {backend} worker could not start: "
@@ -226,7 +237,8 @@ class DataParallel:
             value += w * v
             grads = {k: w * a for k, a in g.items()} if grads is None else \
                 {k: grads[k] + w * a for k, a in g.items()}
-        return float(value), {k: np.asarray(a) for k, a in grads.items()}  # 0-d stays an array
+        return float(value), {p.name: np.asarray(grads[p.name]) if p.name in grads  # 0-d: array
+                              else zero_gradient(p) for p in self.graph.params()}
 
     def _collect(self, i: int, handle: Any, local: Any) -> Any:
         died = 0
@@ -273,7 +285,7 @@ class DataParallel:
         return plan
 
     def _param_values(self, params: Mapping[Any, Any] | None) -> dict[str, np.ndarray]:
-        values = {p.name: p.value for p in self.graph.params()}
+        values = {p.name: p.value for p in self.graph.params() if p.name in self._used}
         for key, value in (params or {}).items():
             node = self.graph[key]
             if node.kind != "param":
@@ -283,7 +295,8 @@ class DataParallel:
             if value.shape != node.shape:
                 raise GraphError(f"mpgraph: DataParallel: parameter '{node.name}' has shape "
                                  f"{node.shape}; the value given has shape {value.shape}")
-            values[node.name] = value
+            if node.name in self._used:
+                values[node.name] = value
         return values
 
     def _live(self) -> Any:
@@ -300,7 +313,7 @@ class DataParallel:
     def __enter__(self) -> DataParallel:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __repr__(self) -> str:

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import GraphError
-from ..training.fit import History, fit as fit_in_process
+from ..training.fit import History
+from ..training.fit import fit as fit_in_process
 from ..training.optim import Optimizer
 from .data_parallel import DataParallel
 

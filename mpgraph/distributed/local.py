@@ -37,11 +37,11 @@ def serve(conn: Any) -> None:
                 answer: tuple = ("ok", worker.pid())
             else:
                 answer = ("ok", worker.value_and_grad(*payload))
-        except Exception as e:  # reported to the driver, which names the worker and shard
+        except Exception as e:  # noqa: BLE001 (reported to the driver, which names the worker and shard)
             answer = ("error", (type(e).__name__, f"{e}\n{traceback.format_exc()}", e))
         try:
             conn.send(answer)
-        except Exception:  # the exception itself does not pickle: send its text
+        except Exception:  # noqa: BLE001 (the exception itself does not pickle: send its text)
             conn.send(("error", answer[1][:2] + (None,)))
 
 

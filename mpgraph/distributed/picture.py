@@ -88,6 +88,6 @@ def step_graph(graph: Graph, loss: Any, data: Mapping[Any, np.ndarray], *, worke
                                               node.attrs, name=node.name)
             weight = (hi - lo) / n if reduce == "mean" else 1.0
             losses.append(made[loss.name] * weight)
-        feed.update({f"worker{i}/{k}": a[lo:hi] for k, a in arrays.items()})
+        feed.update({f"worker{i}/{k}": a[lo:hi] for k, a in arrays.items() if k in needed})
     total = ops.sum(ops.stack(losses), name="allreduce")
     return g, total, feed

@@ -27,22 +27,35 @@ True
 from __future__ import annotations
 
 import copyreg
+import pickle
+from collections.abc import Sequence
 from typing import Any
 
 from ..errors import GraphError, UnknownOpError
 from ..hooks.manager import ops as op_table
 from .graph import Graph
 
-__all__ = ["graph_from_state", "graph_state"]
+__all__ = ["dumps_subgraph", "graph_from_state", "graph_state"]
 
 STATE_VERSION = 1
 
 
-def graph_state(graph: Graph) -> tuple:
+def graph_state(graph: Graph, outputs: Sequence[Any] | None = None) -> tuple:
     """The picklable structure of ``graph``: ``(version, nodes)``, one tuple per node in
-    creation order, ``(name, kind, op_name, plugin, attrs, arg_names, shape, dtype, value)``."""
+    creation order, ``(name, kind, op_name, plugin, attrs, arg_names, shape, dtype, value)``;
+    only the ``outputs`` and their ancestors when ``outputs`` (nodes or names) are given."""
+    keep = None
+    if outputs is not None:
+        keep, todo = set(), [graph[o] for o in outputs]
+        while todo:
+            node = todo.pop()
+            if node.name not in keep:
+                keep.add(node.name)
+                todo.extend(node.args)
     nodes = []
     for node in graph:
+        if keep is not None and node.name not in keep:
+            continue
         op = node.op
         nodes.append((node.name, node.kind, None if op is None else op.name,
                       None if op is None else op.plugin, dict(node.attrs) or None,
@@ -84,6 +97,31 @@ def graph_from_state(state: tuple) -> Graph:
                     "takes plugins=[...] for its workers)")
             g.apply(table[op_name], [g[a] for a in args], attrs, name)
     return g
+
+
+def dumps_subgraph(graph: Graph, outputs: Sequence[Any]) -> bytes:
+    """The pickle of the part of ``graph`` that computes ``outputs``: ``pickle.loads`` gives a
+    Graph with those nodes and their ancestors, under the same names. What a worker needs, and
+    no op it does not.
+
+    >>> import pickle, mpgraph as mg
+    >>> g = mg.Graph()
+    >>> x = g.input("x")
+    >>> y, z = mg.ops.sin(x, name="y"), mg.ops.cos(x, name="z")
+    >>> [n.name for n in pickle.loads(dumps_subgraph(g, [y]))]
+    ['x', 'y']
+    """
+    return pickle.dumps(_State(graph_state(graph, outputs)))
+
+
+class _State:
+    """A graph's structure that unpickles as the Graph."""
+
+    def __init__(self, state: tuple) -> None:
+        self.state = state
+
+    def __reduce__(self):
+        return graph_from_state, (self.state,)
 
 
 def reduce_graph(graph: Graph) -> tuple[Any, tuple]:
