@@ -1,8 +1,10 @@
 """Elementwise arithmetic and functions, with NumPy broadcasting.
 
-Each row: name, forward (the NumPy ufunc itself where there is one), one vjp per argument (the
-message to that argument given the output's error signal ``g``), shape rule. Binary vjps sum
-their message back to the argument's shape. The vjps use only operators and NumPy functions
+Each row is built by a constructor of ``mpgraph.extend`` for its shape of op
+(``elementwise_unary``, ``broadcasting_binary``, ``comparison``): name, forward (the NumPy ufunc
+itself where there is one), one vjp per argument (the message to that argument given the
+output's error signal ``g``), formula and derivative. ``broadcasting_binary`` sums each message
+back to its argument's shape. The vjps use only operators and NumPy functions
 that graph nodes dispatch to registered ops, so they can themselves be differentiated (hence
 ``np.equal(x, y)`` rather than ``x == y``, which on graph nodes is Python's identity test).
 
@@ -12,49 +14,24 @@ the signal where ``a_min <= x <= a_max`` (bounds included).
 """
 import numpy as np
 
-from mpgraph.extend import Op, broadcast_shapes, same_shape, unbroadcast
-from mpgraph.extend import hookimpl
-
-from mpgraph.extend import cases, chain, doc, float_dtype, positive, unit
-
-_binary = cases(((2, 3), (3,)), ((2, 1), (1, 3)), ((), (2, 2)), ((3,), (3,)))
-_binary_pos = cases(((2, 1), (1, 3)), ((2, 3), ()), ((3,), (3,)), draw=positive)
-_unary = cases(((2, 3),), ((),), ((4, 1, 2),))
-_unary_pos = cases(((2, 3),), ((),), ((4, 1, 2),), draw=positive)
-_unary_unit = cases(((2, 3),), ((),), ((4, 1, 2),), draw=unit)
-
-
-def _unary_op(name, forward, vjp, formula, derivative, samples=_unary, dtype=float_dtype,
-              notes="", needs=None):
-    return Op(name, forward, (vjp,), same_shape, dtype, samples=samples, differentiable_vjp=True,
-              doc=doc(formula, derivative, notes), needs=needs)
-
-
-def _binary_op(name, forward, vjps, formula, derivative, samples=_binary, notes="", needs=None):
-    return Op(name, forward, vjps, broadcast_shapes, samples=samples, differentiable_vjp=True,
-              doc=doc(formula, derivative, notes), needs=needs)
-
-
-def _cmp(name, forward, symbol):
-    return Op(name, forward, (None, None), broadcast_shapes, lambda *d, **_: np.dtype(bool),
-              samples=_binary, needs=("", ""),
-              doc=doc(f"x {symbol} y, elementwise, boolean (NumPy broadcasting).",
-                      "none: a comparison carries no gradient to either argument."))
+from mpgraph.extend import (BINARY, BINARY_POSITIVE, UNARY_POSITIVE, UNARY_UNIT, Op,
+                            broadcast_shapes, broadcasting_binary, cases, chain, comparison, doc,
+                            elementwise_unary, hookimpl, same_shape, unbroadcast)
 
 
 # -- binary vjps -------------------------------------------------------------------------------
 
 def _power_x(g, ans, x, y):
     if type(y) in (int, float):  # x ** 2, x ** 0.5: the common case, a Python exponent
-        return unbroadcast(g * (y * x ** (y - 1)) if y != 0 else 0 * g, x)
+        return g * (y * x ** (y - 1)) if y != 0 else 0 * g
     # y = 0 sends 0, even at x = 0 where y x^(y-1) is 0 * inf (PyTorch's convention)
-    return unbroadcast(np.where(np.equal(y, 0), 0, g * (y * x ** (y - 1))), x)
+    return np.where(np.equal(y, 0), 0, g * (y * x ** (y - 1)))
 
 
 def _power_y(g, ans, x, y):
     # d/dy x^y = x^y log x; 0 where x = 0 (x^y is flat in y there for y > 0), as in PyTorch
     zero = np.equal(x, 0)
-    return unbroadcast(np.where(zero, 0, g * ans * np.log(np.where(zero, 1, x))), y)
+    return np.where(zero, 0, g * ans * np.log(np.where(zero, 1, x)))
 
 
 def _where_tie(g, x, y, first):
@@ -102,39 +79,39 @@ def _clip_shape(s, a_min=None, a_max=None):
 
 
 OPS = [
-    _binary_op("add", np.add, (lambda g, ans, x, y: unbroadcast(g, x),
-                               lambda g, ans, x, y: unbroadcast(g, y)),
-               "x + y", "1 to x, 1 to y: messages g, g (summed over broadcast dims).",
-               needs=("", "")),
-    _binary_op("subtract", np.subtract, (lambda g, ans, x, y: unbroadcast(g, x),
-                                         lambda g, ans, x, y: unbroadcast(-g, y)),
-               "x - y", "1 to x, -1 to y: messages g, -g.", needs=("", "")),
-    _binary_op("multiply", np.multiply, (lambda g, ans, x, y: unbroadcast(g * y, x),
-                                         lambda g, ans, x, y: unbroadcast(g * x, y)),
-               "x * y", "y to x, x to y: messages g y, g x.", needs=("y", "x")),
-    _binary_op("divide", np.divide, (lambda g, ans, x, y: unbroadcast(g / y, x),
-                                     lambda g, ans, x, y: unbroadcast(-g * ans / y, y)),
-               "x / y", "1/y to x, -x/y^2 to y: messages g / y, -g (x/y) / y.",
-               samples=_binary_pos,
-               notes="Integer inputs give a float64 result (true division), as in NumPy.",
-               needs=("y", "ans y")),
-    _binary_op("power", np.power, (_power_x, _power_y),
-               "x ** y", "y x^(y-1) to x; x^y log x to y.", samples=_binary_pos,
-               notes="Where y = 0 the message to x is 0; where x = 0 the message to y is 0 "
-                     "(PyTorch's conventions). The message to y is NaN for x < 0.",
-               needs=("x y", "ans x")),
-    _binary_op("maximum", np.maximum,
-               (lambda g, ans, x, y: unbroadcast(_where_tie(g, x, y, x > y), x),
-                lambda g, ans, x, y: unbroadcast(_where_tie(g, x, y, y > x), y)),
-               "max(x, y), elementwise", "1 to the larger argument, 0 to the other.",
-               notes="On a tie (x = y) each argument gets half the signal, as in PyTorch.",
-               needs=("x y", "x y")),
-    _binary_op("minimum", np.minimum,
-               (lambda g, ans, x, y: unbroadcast(_where_tie(g, x, y, x < y), x),
-                lambda g, ans, x, y: unbroadcast(_where_tie(g, x, y, y < x), y)),
-               "min(x, y), elementwise", "1 to the smaller argument, 0 to the other.",
-               notes="On a tie (x = y) each argument gets half the signal, as in PyTorch.",
-               needs=("x y", "x y")),
+    broadcasting_binary("add", np.add, lambda g, ans, x, y: g, lambda g, ans, x, y: g,
+                        formula="x + y", derivative="1 to x, 1 to y: messages g, g (summed over "
+                        "broadcast dims).", needs=("", "")),
+    broadcasting_binary("subtract", np.subtract, lambda g, ans, x, y: g, lambda g, ans, x, y: -g,
+                        formula="x - y", derivative="1 to x, -1 to y: messages g, -g.",
+                        needs=("", "")),
+    broadcasting_binary("multiply", np.multiply, lambda g, ans, x, y: g * y,
+                        lambda g, ans, x, y: g * x, formula="x * y",
+                        derivative="y to x, x to y: messages g y, g x.", needs=("y", "x")),
+    broadcasting_binary("divide", np.divide, lambda g, ans, x, y: g / y,
+                        lambda g, ans, x, y: -g * ans / y, formula="x / y",
+                        derivative="1/y to x, -x/y^2 to y: messages g / y, -g (x/y) / y.",
+                        notes="Integer inputs give a float64 result (true division), as in NumPy.",
+                        samples=BINARY_POSITIVE, needs=("y", "ans y")),
+    broadcasting_binary("power", np.power, _power_x, _power_y, formula="x ** y",
+                        derivative="y x^(y-1) to x; x^y log x to y.", samples=BINARY_POSITIVE,
+                        notes="Where y = 0 the message to x is 0; where x = 0 the message to y is "
+                              "0 (PyTorch's conventions). The message to y is NaN for x < 0.",
+                        needs=("x y", "ans x")),
+    broadcasting_binary("maximum", np.maximum,
+                        lambda g, ans, x, y: _where_tie(g, x, y, x > y),
+                        lambda g, ans, x, y: _where_tie(g, x, y, y > x),
+                        formula="max(x, y), elementwise",
+                        derivative="1 to the larger argument, 0 to the other.",
+                        notes="On a tie (x = y) each argument gets half the signal, as in PyTorch.",
+                        needs=("x y", "x y")),
+    broadcasting_binary("minimum", np.minimum,
+                        lambda g, ans, x, y: _where_tie(g, x, y, x < y),
+                        lambda g, ans, x, y: _where_tie(g, x, y, y < x),
+                        formula="min(x, y), elementwise",
+                        derivative="1 to the smaller argument, 0 to the other.",
+                        notes="On a tie (x = y) each argument gets half the signal, as in PyTorch.",
+                        needs=("x y", "x y")),
     Op("where", np.where, (None, lambda g, ans, c, x, y: unbroadcast(np.where(c, g, 0), x),
                            lambda g, ans, c, x, y: unbroadcast(np.where(c, 0, g), y)),
        _where_shape, _where_dtype,
@@ -150,43 +127,49 @@ OPS = [
                      lambda rng: [([rng.standard_normal((2, 3))],
                                    {"a_max": np.array([-0.5, 0.0, 0.5])})]),
        differentiable_vjp=True, needs=("x",)),
-    _unary_op("negative", np.negative, lambda g, ans, x: -g, "-x", "-1.", dtype=None, needs=("",)),
-    _unary_op("exp", np.exp, lambda g, ans, x: g * ans, "e^x", "e^x (the output).",
-              needs=("ans",)),
-    _unary_op("expm1", np.expm1, lambda g, ans, x: g * (ans + 1), "e^x - 1, accurate near 0",
-              "e^x = output + 1.", needs=("ans",)),
-    _unary_op("log", np.log, lambda g, ans, x: g / x, "ln x, for x > 0", "1/x.",
-              samples=_unary_pos, needs=("x",)),
-    _unary_op("log1p", np.log1p, lambda g, ans, x: g / (1 + x), "ln(1 + x), accurate near 0",
-              "1/(1 + x).", samples=_unary_unit, needs=("x",)),
-    _unary_op("sqrt", np.sqrt, lambda g, ans, x: g / (2 * ans), "sqrt x, for x >= 0",
-              "1/(2 sqrt x); infinite at 0.", samples=_unary_pos, needs=("ans",)),
-    _unary_op("square", np.square, lambda g, ans, x: g * (2 * x), "x^2", "2x.", dtype=None,
-              needs=("x",)),
-    _unary_op("abs", np.abs, lambda g, ans, x: g * np.sign(x), "|x|", "sign(x).", dtype=None,
-              notes="The message at x = 0 is 0 (sign(0) = 0), as in PyTorch.", needs=("x",)),
-    Op("sign", np.sign, (None,), same_shape, samples=_unary, needs=("",),
-       doc=doc("sign(x): -1, 0 or 1, elementwise", "none: sign is flat wherever it is "
-               "differentiable, so it carries no gradient (like a comparison).")),
-    _unary_op("sin", np.sin, lambda g, ans, x: g * np.cos(x), "sin x", "cos x.", needs=("x",)),
-    _unary_op("cos", np.cos, lambda g, ans, x: -g * np.sin(x), "cos x", "-sin x.",
-              needs=("x",)),
-    _unary_op("tan", np.tan, lambda g, ans, x: g * (1 + ans * ans), "tan x",
-              "1 + tan^2 x.", samples=_unary_unit, needs=("ans",)),
-    _unary_op("tanh", np.tanh, lambda g, ans, x: g * (1 - ans * ans), "tanh x",
-              "1 - tanh^2 x (from the output).", needs=("ans",)),
-    _unary_op("sinh", np.sinh, lambda g, ans, x: g * np.cosh(x), "sinh x", "cosh x.",
-              needs=("x",)),
-    _unary_op("cosh", np.cosh, lambda g, ans, x: g * np.sinh(x), "cosh x", "sinh x.",
-              needs=("x",)),
-    _unary_op("arctan", np.arctan, lambda g, ans, x: g / (1 + x * x), "arctan x",
-              "1/(1 + x^2).", needs=("x",)),
-    _cmp("less", np.less, "<"),
-    _cmp("less_equal", np.less_equal, "<="),
-    _cmp("greater", np.greater, ">"),
-    _cmp("greater_equal", np.greater_equal, ">="),
-    _cmp("equal", np.equal, "=="),
-    _cmp("not_equal", np.not_equal, "!="),
+    elementwise_unary("negative", np.negative, lambda g, ans, x: -g, formula="-x",
+                      derivative="-1.", dtype=None, needs=""),
+    elementwise_unary("exp", np.exp, lambda g, ans, x: g * ans, formula="e^x",
+                      derivative="e^x (the output).", needs="ans"),
+    elementwise_unary("expm1", np.expm1, lambda g, ans, x: g * (ans + 1),
+                      formula="e^x - 1, accurate near 0", derivative="e^x = output + 1.",
+                      needs="ans"),
+    elementwise_unary("log", np.log, lambda g, ans, x: g / x, formula="ln x, for x > 0",
+                      derivative="1/x.", samples=UNARY_POSITIVE, needs="x"),
+    elementwise_unary("log1p", np.log1p, lambda g, ans, x: g / (1 + x),
+                      formula="ln(1 + x), accurate near 0", derivative="1/(1 + x).",
+                      samples=UNARY_UNIT, needs="x"),
+    elementwise_unary("sqrt", np.sqrt, lambda g, ans, x: g / (2 * ans),
+                      formula="sqrt x, for x >= 0", derivative="1/(2 sqrt x); infinite at 0.",
+                      samples=UNARY_POSITIVE, needs="ans"),
+    elementwise_unary("square", np.square, lambda g, ans, x: g * (2 * x), formula="x^2",
+                      derivative="2x.", dtype=None, needs="x"),
+    elementwise_unary("abs", np.abs, lambda g, ans, x: g * np.sign(x), formula="|x|",
+                      derivative="sign(x).", dtype=None, needs="x",
+                      notes="The message at x = 0 is 0 (sign(0) = 0), as in PyTorch."),
+    elementwise_unary("sign", np.sign, None, formula="sign(x): -1, 0 or 1, elementwise",
+                      derivative="none: sign is flat wherever it is differentiable, so it "
+                                 "carries no gradient (like a comparison).", dtype=None, needs=""),
+    elementwise_unary("sin", np.sin, lambda g, ans, x: g * np.cos(x), formula="sin x",
+                      derivative="cos x.", needs="x"),
+    elementwise_unary("cos", np.cos, lambda g, ans, x: -g * np.sin(x), formula="cos x",
+                      derivative="-sin x.", needs="x"),
+    elementwise_unary("tan", np.tan, lambda g, ans, x: g * (1 + ans * ans), formula="tan x",
+                      derivative="1 + tan^2 x.", samples=UNARY_UNIT, needs="ans"),
+    elementwise_unary("tanh", np.tanh, lambda g, ans, x: g * (1 - ans * ans), formula="tanh x",
+                      derivative="1 - tanh^2 x (from the output).", needs="ans"),
+    elementwise_unary("sinh", np.sinh, lambda g, ans, x: g * np.cosh(x), formula="sinh x",
+                      derivative="cosh x.", needs="x"),
+    elementwise_unary("cosh", np.cosh, lambda g, ans, x: g * np.sinh(x), formula="cosh x",
+                      derivative="sinh x.", needs="x"),
+    elementwise_unary("arctan", np.arctan, lambda g, ans, x: g / (1 + x * x), formula="arctan x",
+                      derivative="1/(1 + x^2).", needs="x"),
+    comparison("less", np.less, "<"),
+    comparison("less_equal", np.less_equal, "<="),
+    comparison("greater", np.greater, ">"),
+    comparison("greater_equal", np.greater_equal, ">="),
+    comparison("equal", np.equal, "=="),
+    comparison("not_equal", np.not_equal, "!="),
 ]
 
 

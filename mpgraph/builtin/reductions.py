@@ -6,7 +6,7 @@ signal evenly between tied maxima, as PyTorch's ``amax`` does.
 """
 import numpy as np
 
-from mpgraph.extend import Op, normalize_axis, reduce_shape
+from mpgraph.extend import normalize_axis, reduce_shape, reduction
 from mpgraph.extend import hookimpl
 
 from mpgraph.extend import cases, chain, float_dtype, positive
@@ -200,8 +200,8 @@ def _many(draw=None):
 
 def _reduction(name, forward, vjp, samples=None, shape=_shape, differentiable=True, dtype=None,
                needs=None):
-    return Op(name, forward, (vjp,), shape, dtype, samples=samples or _many(),
-              differentiable_vjp=differentiable, needs=needs)
+    return reduction(name, forward, vjp, samples=samples or _many(), shape=shape, dtype=dtype,
+                     needs=needs, differentiable=differentiable)
 
 
 _ddof = cases(((3, 4),), axis=0, ddof=1)
