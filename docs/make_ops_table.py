@@ -47,7 +47,10 @@ sends back to an argument.
   between tied elements (PyTorch's `amax`), `maximum`/`minimum` give half to each tied
   argument; `clip` passes the signal where `a_min <= x <= a_max` (bounds included); `std` and
   the Euclidean `norm` send 0 where they are 0; `x ** y` sends 0 to `x` where `y = 0` and 0 to
-  `y` where `x = 0`.
+  `y` where `x = 0`. `hardtanh` sends 0 at its bounds (PyTorch's), `floor`, `ceil`, `trunc`
+  and `round` send 0 everywhere (a gradient of zeros, not an error), `nan_to_num` sends 0 to
+  the elements it replaced, `fmax`/`fmin` send all to the non-NaN argument, `remainder` sends
+  the right-hand piece's derivative at its jumps, `sinc` sends 0 at 0.
 - **Comparisons** (`less`, `greater`, `equal`, ...) and `sign` carry no gradient: they are
   flat wherever they are differentiable. Use `where` to route a signal by a condition.
 - **float32 stays float32**: float32 inputs give float32 values, error signals and messages

@@ -13,6 +13,9 @@ greater_equal less less_equal equal not_equal sum mean max min prod var std logs
 matmul dot outer transpose einsum trace linalg.inv linalg.solve linalg.det reshape expand_dims
 squeeze broadcast_to concatenate stack split flip tile repeat pad getitem softmax log_softmax
 softmax_cross_entropy mean_squared_error binary_cross_entropy_with_logits dropout
+erf erfc gelu silu mish softsign hardtanh floor ceil round trunc log2 log10 exp2 arcsin arccos
+arcsinh arccosh arctanh degrees radians reciprocal sinc fabs logaddexp logaddexp2 fmax fmin
+remainder nan_to_num
 """.split()
 
 

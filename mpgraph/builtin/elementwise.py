@@ -12,11 +12,14 @@ At points where a function has no derivative the message is PyTorch's: ``abs`` s
 ``maximum``/``minimum`` split the signal half and half between tied arguments; ``clip`` passes
 the signal where ``a_min <= x <= a_max`` (bounds included).
 """
+import math
+
 import numpy as np
 
-from mpgraph.extend import (BINARY, BINARY_POSITIVE, UNARY_POSITIVE, UNARY_UNIT, Op,
-                            broadcast_shapes, broadcasting_binary, cases, chain, comparison, doc,
-                            elementwise_unary, hookimpl, same_shape, unbroadcast)
+from mpgraph.extend import (BINARY, BINARY_POSITIVE, UNARY, UNARY_POSITIVE, UNARY_UNIT, Op,
+                            apply_op, broadcast_shapes, broadcasting_binary, cases, chain,
+                            comparison, doc, elementwise_unary, float_dtype, hookimpl,
+                            zero_gradient, unbroadcast)
 
 
 # -- binary vjps -------------------------------------------------------------------------------
@@ -39,6 +42,11 @@ def _where_tie(g, x, y, first):
     return np.where(np.equal(x, y), 0.5 * g, np.where(first, g, 0))
 
 
+def _float_pair(x, y, **_):
+    known = [d for d in (x, y) if d is not None]
+    return float_dtype(np.result_type(*known)) if known else None
+
+
 def _where_shape(c, a, b):
     return broadcast_shapes(c, a, b)
 
@@ -46,6 +54,129 @@ def _where_shape(c, a, b):
 def _where_dtype(c, a, b, **_):
     known = [d for d in (a, b) if d is not None]
     return np.result_type(*known) if known else None
+
+
+# -- functions NumPy lacks ----------------------------------------------------------------------
+
+_erf_scalar = np.frompyfunc(math.erf, 1, 1)
+_erfc_scalar = np.frompyfunc(math.erfc, 1, 1)
+_TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)  # Python floats: float32 stays float32
+
+
+def _special(scalar_fn, x):
+    x = np.asarray(x)
+    return np.asarray(scalar_fn(x), dtype=float_dtype(x.dtype))
+
+
+def erf(x):
+    """erf x = 2/sqrt(pi) int_0^x e^(-t^2) dt
+
+    Derivative: 2/sqrt(pi) e^(-x^2).
+
+    Exact to double precision (the C library's erf per element, not vectorised).
+    """
+    return _special(_erf_scalar, x)
+
+
+def erfc(x):
+    """erfc x = 1 - erf x, accurate where erf x is near 1
+
+    Derivative: -2/sqrt(pi) e^(-x^2).
+    """
+    return _special(_erfc_scalar, x)
+
+
+_SQRT_HALF = math.sqrt(0.5)
+_INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
+_GELU_C, _GELU_A = math.sqrt(2 / math.pi), 0.044715
+
+
+def gelu(x, approximate="none"):
+    """x Phi(x), Phi the standard normal CDF: 0.5 x (1 + erf(x/sqrt 2)); with
+    approximate="tanh", 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (PyTorch's argument)
+
+    Derivative: Phi(x) + x phi(x), phi the normal density; for "tanh",
+    0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 0.044715 x^2), t the tanh above.
+
+    An elementwise activation; it lives here because its message uses the erf op.
+    """
+    if approximate == "tanh":
+        return 0.5 * x * (1 + np.tanh(_GELU_C * (x + _GELU_A * x * x * x)))
+    return 0.5 * x * (1 + erf(x * _SQRT_HALF))
+
+
+def _gelu_vjp(g, ans, x, approximate="none"):
+    if approximate == "tanh":
+        t = np.tanh(_GELU_C * (x + _GELU_A * x * x * x))
+        return g * (0.5 * (1 + t) + (0.5 * _GELU_C) * x * (1 - t * t) * (1 + 3 * _GELU_A * x * x))
+    cdf = 0.5 * (1 + apply_op(ERF, x * _SQRT_HALF))
+    return g * (cdf + x * (_INV_SQRT_2PI * np.exp(-0.5 * (x * x))))
+
+
+def _gelu_shape(s, approximate="none"):
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
+    return s
+
+
+def _sinc_vjp(g, ans, x):
+    zero = np.equal(x, 0)
+    return np.where(zero, 0, g * (np.cos(math.pi * x) - ans) / np.where(zero, 1, x))
+
+
+def nan_to_num(x, nan=0.0, posinf=None, neginf=None):
+    """x with NaN replaced by ``nan``, +inf by ``posinf`` and -inf by ``neginf`` (by default
+    the largest and smallest finite numbers of x's dtype)
+
+    Derivative: 1 where x is finite, 0 where it was replaced.
+    """
+    return np.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf)
+
+
+def _finite(x):
+    # |x| < inf is False for NaN and +-inf; written with ops that graph nodes dispatch to
+    return np.less(np.abs(x), math.inf)
+
+
+def _fmax_first(x, y, first):
+    """Where x wins in fmax/fmin: the comparison ``first``, or y NaN (y != y)."""
+    return np.where(np.not_equal(y, y), True, first)
+
+
+def _above_one(rng, shape):
+    return np.asarray(1.2 + rng.random(shape))
+
+
+def _specials(rng):
+    x = rng.standard_normal((2, 4))
+    x[0, 1], x[1, 2], x[1, 3] = np.nan, np.inf, -np.inf
+    return [([x], {"nan": 0.5, "posinf": 10.0, "neginf": -10.0}),
+            ([rng.standard_normal((2, 3))], {})]
+
+
+def _remainder_samples(rng):
+    yield [np.asarray(0.5 + 3 * rng.random((2, 3))), np.asarray(0.7 + rng.random(3))], {}
+    yield [np.asarray(-3 * rng.random((2, 2))), np.asarray(0.6 + rng.random((2, 1)))], {}
+    yield [np.asarray(2 * rng.random(3)), np.asarray(-(0.6 + rng.random(3)))], {}
+
+
+def _round_samples(rng):
+    yield [rng.standard_normal((2, 3))], {}
+    yield [rng.standard_normal((3,)) * 10], {"decimals": 1}
+
+
+def _fmax_samples(rng):
+    yield from BINARY(rng)
+    x = rng.standard_normal(4)
+    yield [x, np.array([np.nan, 0.3, x[2], np.nan])], {}
+
+
+_LN2, _LN10 = math.log(2), math.log(10)
+_DEGREE = 180 / math.pi
+
+
+ERF = elementwise_unary("erf", erf,
+                        lambda g, ans, x: g * (_TWO_OVER_SQRT_PI * np.exp(-(x * x))), needs="x")
 
 
 # -- clip ---------------------------------------------------------------------------------------
@@ -164,6 +295,86 @@ OPS = [
                       derivative="sinh x.", needs="x"),
     elementwise_unary("arctan", np.arctan, lambda g, ans, x: g / (1 + x * x), formula="arctan x",
                       derivative="1/(1 + x^2).", needs="x"),
+    elementwise_unary("log2", np.log2, lambda g, ans, x: g / (x * _LN2),
+                      formula="log2 x, for x > 0", derivative="1/(x ln 2).",
+                      samples=UNARY_POSITIVE, needs="x"),
+    elementwise_unary("log10", np.log10, lambda g, ans, x: g / (x * _LN10),
+                      formula="log10 x, for x > 0", derivative="1/(x ln 10).",
+                      samples=UNARY_POSITIVE, needs="x"),
+    elementwise_unary("exp2", np.exp2, lambda g, ans, x: g * (ans * _LN2), formula="2^x",
+                      derivative="2^x ln 2 (from the output).", needs="ans"),
+    elementwise_unary("reciprocal", np.reciprocal, lambda g, ans, x: -g * (ans * ans),
+                      formula="1/x", derivative="-1/x^2 (from the output).", dtype=None,
+                      samples=UNARY_POSITIVE, needs="ans",
+                      notes="Integer inputs stay integers (NumPy's integer reciprocal)."),
+    elementwise_unary("arcsin", np.arcsin, lambda g, ans, x: g / np.sqrt(1 - x * x),
+                      formula="arcsin x, for -1 <= x <= 1", derivative="1/sqrt(1 - x^2); "
+                      "infinite at +-1.", samples=UNARY_UNIT, needs="x"),
+    elementwise_unary("arccos", np.arccos, lambda g, ans, x: -g / np.sqrt(1 - x * x),
+                      formula="arccos x, for -1 <= x <= 1", derivative="-1/sqrt(1 - x^2); "
+                      "infinite at +-1.", samples=UNARY_UNIT, needs="x"),
+    elementwise_unary("arcsinh", np.arcsinh, lambda g, ans, x: g / np.sqrt(x * x + 1),
+                      formula="arcsinh x", derivative="1/sqrt(x^2 + 1).", needs="x"),
+    elementwise_unary("arccosh", np.arccosh, lambda g, ans, x: g / np.sqrt(x * x - 1),
+                      formula="arccosh x, for x >= 1", derivative="1/sqrt(x^2 - 1); infinite "
+                      "at 1.", samples=cases(((2, 3),), ((),), draw=_above_one), needs="x"),
+    elementwise_unary("arctanh", np.arctanh, lambda g, ans, x: g / (1 - x * x),
+                      formula="arctanh x, for -1 < x < 1", derivative="1/(1 - x^2).",
+                      samples=UNARY_UNIT, needs="x"),
+    elementwise_unary("degrees", np.degrees, lambda g, ans, x: g * _DEGREE,
+                      formula="x 180/pi (radians to degrees)", derivative="180/pi.", needs=""),
+    elementwise_unary("radians", np.radians, lambda g, ans, x: g * (1 / _DEGREE),
+                      formula="x pi/180 (degrees to radians)", derivative="pi/180.", needs=""),
+    elementwise_unary("sinc", np.sinc, _sinc_vjp, formula="sin(pi x)/(pi x), 1 at x = 0",
+                      derivative="(cos(pi x) - sinc x)/x; 0 at x = 0.", needs="ans x",
+                      notes="At x = 0 the message is the exact 0, but its own derivative there "
+                            "is 0 rather than -pi^2/3: differentiate sinc twice away from 0."),
+    elementwise_unary("fabs", np.fabs, lambda g, ans, x: g * np.sign(x), formula="|x|, as a "
+                      "float", derivative="sign(x).", needs="x",
+                      notes="The message at x = 0 is 0, as for abs. Integers become float64."),
+    ERF,
+    Op("gelu", gelu, (_gelu_vjp,), _gelu_shape, float_dtype, needs=("x",), differentiable_vjp=True,
+       samples=chain(UNARY, cases(((2, 3),), approximate="tanh"),
+                     lambda rng: [([np.array([-30.0, -3.0, 0.0, 3.0, 30.0])], {})])),
+    elementwise_unary("erfc", erfc,
+                      lambda g, ans, x: g * (-_TWO_OVER_SQRT_PI * np.exp(-(x * x))), needs="x"),
+    elementwise_unary("nan_to_num", nan_to_num,
+                      lambda g, ans, x, nan=0.0, posinf=None, neginf=None:
+                      np.where(_finite(x), g, 0), samples=_specials, needs="x", dtype=None),
+    zero_gradient("floor", np.floor, formula="the largest integer <= x, elementwise"),
+    zero_gradient("ceil", np.ceil, formula="the smallest integer >= x, elementwise"),
+    zero_gradient("trunc", np.trunc, formula="x rounded towards 0, elementwise"),
+    zero_gradient("round", lambda x, decimals=0: np.round(x, decimals),
+                  formula="x rounded to ``decimals`` decimals, halves to even (NumPy's rule)",
+                  samples=_round_samples),
+    broadcasting_binary("logaddexp", np.logaddexp, lambda g, ans, x, y: g * np.exp(x - ans),
+                        lambda g, ans, x, y: g * np.exp(y - ans), formula="log(e^x + e^y), "
+                        "finite for large |x|, |y|", derivative="e^(x - out) to x, e^(y - out) "
+                        "to y (a softmax of the two).", dtype=_float_pair, needs=("ans x", "ans y")),
+    broadcasting_binary("logaddexp2", np.logaddexp2, lambda g, ans, x, y: g * np.exp2(x - ans),
+                        lambda g, ans, x, y: g * np.exp2(y - ans), formula="log2(2^x + 2^y), "
+                        "finite for large |x|, |y|", derivative="2^(x - out) to x, 2^(y - out) "
+                        "to y.", dtype=_float_pair, needs=("ans x", "ans y")),
+    broadcasting_binary("fmax", np.fmax,
+                        lambda g, ans, x, y: _where_tie(g, x, y, _fmax_first(x, y, x > y)),
+                        lambda g, ans, x, y: _where_tie(g, y, x, _fmax_first(y, x, y > x)),
+                        formula="max(x, y), elementwise, ignoring NaN (the other argument wins)",
+                        derivative="1 to the larger (or only non-NaN) argument, 0 to the other.",
+                        notes="On a tie each argument gets half the signal, as for maximum.",
+                        samples=_fmax_samples, needs=("x y", "x y")),
+    broadcasting_binary("fmin", np.fmin,
+                        lambda g, ans, x, y: _where_tie(g, x, y, _fmax_first(x, y, x < y)),
+                        lambda g, ans, x, y: _where_tie(g, y, x, _fmax_first(y, x, y < x)),
+                        formula="min(x, y), elementwise, ignoring NaN (the other argument wins)",
+                        derivative="1 to the smaller (or only non-NaN) argument, 0 to the other.",
+                        notes="On a tie each argument gets half the signal, as for minimum.",
+                        samples=_fmax_samples, needs=("x y", "x y")),
+    broadcasting_binary("remainder", np.remainder, lambda g, ans, x, y: g,
+                        lambda g, ans, x, y: -g * np.floor(x / y),
+                        formula="x mod y, with the sign of y (NumPy's and Python's %); x % y on "
+                        "nodes", derivative="1 to x, -floor(x/y) to y.", samples=_remainder_samples,
+                        notes="At the jumps (x/y an integer) the messages are those of the "
+                              "piece on the right, as in PyTorch.", needs=("", "x y")),
     comparison("less", np.less, "<"),
     comparison("less_equal", np.less_equal, "<="),
     comparison("greater", np.greater, ">"),

@@ -8,7 +8,7 @@ import numpy as np
 from mpgraph.extend import Op, broadcast_shapes, normalize_axis, same_shape, unbroadcast
 from mpgraph.extend import hookimpl
 
-from mpgraph.extend import cases, chain, float_dtype
+from mpgraph.extend import cases, chain, elementwise_unary, float_dtype
 
 _unary = cases(((2, 3),), ((),), ((4, 1, 2),))
 
@@ -53,6 +53,68 @@ def elu(x, alpha=1.0):
     Derivative: 1 where x > 0, else alpha e^x = output + alpha (at x = 0: alpha, as PyTorch).
     """
     return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
+
+
+def silu(x):
+    """x sigmoid(x) (also called swish)
+
+    Derivative: sigmoid(x) (1 + x (1 - sigmoid(x))).
+    """
+    return x * sigmoid(x)
+
+
+def _silu_vjp(g, ans, x):
+    s = sigmoid(x)
+    return g * (s * (1 + x * (1 - s)))
+
+
+def mish(x):
+    """x tanh(softplus(x)), softplus computed as logaddexp(0, x) so that it never overflows
+
+    Derivative: tanh(sp) + x (1 - tanh^2(sp)) sigmoid(x), sp = softplus(x).
+    """
+    return x * np.tanh(softplus(x))
+
+
+def _mish_vjp(g, ans, x):
+    t = np.tanh(softplus(x))
+    return g * (t + x * (1 - t * t) * sigmoid(x))
+
+
+def softsign(x):
+    """x / (1 + |x|)
+
+    Derivative: 1 / (1 + |x|)^2.
+    """
+    return x / (1 + np.abs(x))
+
+
+def _softsign_vjp(g, ans, x):
+    d = 1 + np.abs(x)
+    return g / (d * d)
+
+
+def hardtanh(x, min_val=-1.0, max_val=1.0):
+    """min(max(x, min_val), max_val)
+
+    Derivative: 1 where min_val < x < max_val, else 0 (0 at the bounds, as PyTorch's hardtanh;
+    ``clip`` passes the signal at its bounds).
+    """
+    return np.clip(x, min_val, max_val)
+
+
+def _hardtanh_vjp(g, ans, x, min_val=-1.0, max_val=1.0):
+    return np.where(x > min_val, np.where(x < max_val, g, 0), 0)
+
+
+def _hardtanh_shape(s, min_val=-1.0, max_val=1.0):
+    if not min_val < max_val:
+        raise ValueError(f"min_val ({min_val}) must be less than max_val ({max_val})")
+    return s
+
+
+def _wide(rng, shape):
+    return np.asarray(3 * rng.standard_normal(shape))
 
 
 # -- softmax -----------------------------------------------------------------------------------
@@ -312,6 +374,13 @@ OPS = [
     Op("elu", elu, (lambda g, ans, x, alpha=1.0: np.where(x > 0, g, g * (ans + alpha)),),
        same_shape, float_dtype, needs=("ans x",),
        samples=chain(_unary, cases(((3, 2),), alpha=0.5)), differentiable_vjp=True),
+    elementwise_unary("silu", silu, _silu_vjp, needs="x"),
+    elementwise_unary("mish", mish, _mish_vjp, needs="x",
+                      samples=chain(_unary, lambda rng: [([np.array([-40.0, 0.0, 40.0])], {})])),
+    elementwise_unary("softsign", softsign, _softsign_vjp, needs="x"),
+    Op("hardtanh", hardtanh, (_hardtanh_vjp,), _hardtanh_shape, needs=("x",),
+       differentiable_vjp=True,
+       samples=chain(cases(((3, 4),), draw=_wide), cases(((2, 3),), min_val=-0.5, max_val=2.0))),
     Op("softmax", softmax,
        (lambda g, ans, x, axis=-1: ans * (g - np.sum(g * ans, axis=axis, keepdims=True)),),
        _axis_shape, float_dtype, needs=("ans",), samples=_softmax_samples, differentiable_vjp=True),

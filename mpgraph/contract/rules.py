@@ -31,12 +31,33 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .op import Op
+from .op import Op, is_graph_node
 from .samples import BINARY, UNARY, doc as make_doc, float_dtype
 from .shapes import broadcast_shapes, reduce_shape, same_shape, unbroadcast
 
-__all__ = ["broadcasting_binary", "comparison", "elementwise_unary", "reduction",
+__all__ = ["apply_op", "broadcasting_binary", "comparison", "elementwise_unary", "reduction",
            "zero_gradient"]
+
+
+def apply_op(op: Op, *arrays, **attrs):
+    """``op`` on ``arrays``: its forward on values, a new node when any array is a graph node.
+
+    What a vjp calls to use an op that NumPy does not have (``erf`` in ``gelu``'s message), so
+    that the vjp stays differentiable without importing the engine.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mpgraph.extend import apply_op, elementwise_unary
+    >>> halve = elementwise_unary("my_halve", lambda x: x / 2, lambda g, ans, x: g / 2,
+    ...                           formula="x / 2", derivative="1/2.")
+    >>> apply_op(halve, np.array([2.0, 4.0]))
+    array([1., 2.])
+    """
+    for a in arrays:
+        if is_graph_node(a):
+            return a.graph.apply(op, arrays, attrs)
+    return op.forward(*arrays, **attrs)
 
 
 def _doc(forward: Callable, formula: str | None, derivative: str | None, notes: str) -> str:

@@ -113,6 +113,8 @@ class Node:
     def __rtruediv__(self, other): return _operator("divide", self, (other, self))
     def __pow__(self, other): return _operator("power", self, (self, other))
     def __rpow__(self, other): return _operator("power", self, (other, self))
+    def __mod__(self, other): return _operator("remainder", self, (self, other))
+    def __rmod__(self, other): return _operator("remainder", self, (other, self))
     def __matmul__(self, other): return _operator("matmul", self, (self, other))
     def __rmatmul__(self, other): return _operator("matmul", self, (other, self))
     def __neg__(self): return _call("negative", self)
@@ -239,7 +241,8 @@ def _operator(name: str, node: Node, args: tuple):
 
 
 # NumPy names whose op is registered under another name (np.abs is np.absolute).
-_ALIASES = {"absolute": "abs", "linalg.norm": "norm"}
+_ALIASES = {"absolute": "abs", "linalg.norm": "norm", "rad2deg": "degrees", "deg2rad": "radians",
+            "row_stack": "vstack"}
 
 
 def _numpy_call(name: str, args, kwargs):
