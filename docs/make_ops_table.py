@@ -25,6 +25,7 @@ SECTIONS = {
     "mpgraph.builtin.shape": "Shape and indexing",
     "mpgraph.builtin.linalg": "Linear algebra",
     "mpgraph.builtin.nn": "Neural networks",
+    "mpgraph.builtin.indexing": "Indexing by integer arrays (indices may be graph inputs)",
 }
 
 HEADER = """\
@@ -62,9 +63,19 @@ sends back to an argument.
   of the prediction. `mg.grad` refuses to differentiate an integer argument.
 - **Non-differentiable arguments**: class indices of `softmax_cross_entropy`, the condition of
   `where`, and attributes (`axis`, indices, `clip` bounds, `pad` widths, ...).
-- **Indices are attributes**, fixed when the node is built: `x[idx]` takes slices, integers,
-  integer arrays and boolean masks given as arrays, not as graph nodes. Repeated indices
-  accumulate their messages, as `np.add.at` does.
+- **Indices**: `x[idx]` with slices, integers, integer arrays and boolean masks given as arrays
+  (`getitem`) fixes them when the node is built. Integer indices that are graph nodes (an
+  input fed per run: `ids = g.input("ids", (None,), np.int64)`) go to `take`: `E[ids]`,
+  `E[:, ids]`, and to `take_along_axis`, `embedding`, `index_add`, `scatter_add`,
+  `cross_entropy`/`nll_loss` targets. Float indices are refused when the node is built.
+  Indices carry no gradient; repeated indices accumulate their messages, as `np.add.at` does,
+  and a gather's message (an embedding table's) is dense, zero on the rows no index used.
+- **Ties**: `sort`/`argsort` are stable, `topk` and `argmax`/`argmin` take the first of tied
+  elements; each element of a sort gets the signal of its own slot.
+- **Running statistics** of `batch_norm` are not updated in place: `batch_norm(...,
+  training=True)` normalizes by the batch, `batch_norm_update(x, running_mean, running_var,
+  momentum)` gives the new statistics (stacked, PyTorch's rule) to assign after the step, and
+  `training=False` normalizes by them.
 - **Variadic ops** take a sequence first, as in NumPy: `mg.ops.concatenate([a, b], axis=0)`,
   `mg.ops.stack([a, b])`. `mg.ops.einsum("ij,jk->ik", a, b)` takes NumPy's arguments (explicit
   and implicit output, `...`, repeated labels, size-1 broadcasting). `mg.ops.split(x, 3)`

@@ -15,7 +15,9 @@ squeeze broadcast_to concatenate stack split flip tile repeat pad getitem softma
 softmax_cross_entropy mean_squared_error binary_cross_entropy_with_logits dropout
 erf erfc gelu silu mish softsign hardtanh floor ceil round trunc log2 log10 exp2 arcsin arccos
 arcsinh arccosh arctanh degrees radians reciprocal sinc fabs logaddexp logaddexp2 fmax fmin
-remainder nan_to_num
+remainder nan_to_num take take_along_axis index_add scatter_add embedding one_hot sort argsort
+topk argmax argmin layer_norm group_norm batch_norm batch_norm_update scaled_dot_product_attention
+cross_entropy nll_loss huber_loss kl_div
 """.split()
 
 

@@ -152,7 +152,10 @@ class Graph:
         shape = None if None in shapes else self._infer_shape(op, parents, shapes, attrs, full)
         if attrs:
             _refuse_node_attrs(op, attrs, full)
-        dtype = op.dtype(*dtypes, **attrs) if op.dtype else _promote(dtypes)
+        try:
+            dtype = op.dtype(*dtypes, **attrs) if op.dtype else _promote(dtypes)
+        except ValueError as e:  # a dtype rule refusing an argument (float class labels)
+            raise GraphError(f"{at(op.name, full)}: {e}") from None
         node = Node(self, full, "op", len(self._order), op, attrs, parents, shape, dtype)
         self._nodes[full] = node  # as _add does, inline: this runs for every traced op
         self._order.append(node)

@@ -128,7 +128,12 @@ class Node:
     def __eq__(self, other): return _call("equal", self, other)  # type: ignore[override]
     def __ne__(self, other): return _call("not_equal", self, other)  # type: ignore[override]
     __hash__ = object.__hash__
-    def __getitem__(self, index): return _call("getitem", self, index)
+    def __getitem__(self, index):
+        node_axis = _node_index_axis(index)
+        if node_axis is not None:  # x[ids], x[:, ids]: integer indices fed per run
+            axis, ids = node_axis
+            return _call("take", self, ids, axis=axis)
+        return _call("getitem", self, index)
 
     @property
     def T(self) -> Node:
@@ -153,6 +158,24 @@ class Node:
         if func.__module__ == "numpy.linalg":
             return _numpy_call("linalg." + func.__name__, args, kwargs)
         return _numpy_call(func.__name__, args, kwargs)
+
+
+def _node_index_axis(index):
+    """``(axis, node)`` when ``index`` is one graph node, alone or among full slices
+    (``x[ids]``, ``x[:, ids]``); ``None`` otherwise."""
+    if type(index) is Node:
+        return None if _is_mask(index) else (0, index)
+    if isinstance(index, tuple):
+        nodes = [k for k, part in enumerate(index) if type(part) is Node and not _is_mask(part)]
+        full = slice(None)
+        if len(nodes) == 1 and all(type(p) is slice and p == full for k, p in enumerate(index)
+                                   if k != nodes[0]):
+            return nodes[0], index[nodes[0]]
+    return None
+
+
+def _is_mask(node: Node) -> bool:
+    return node.dtype is not None and node.dtype.kind == "b"
 
 
 class OpFunction:
