@@ -26,6 +26,7 @@ SECTIONS = {
     "mpgraph.builtin.linalg": "Linear algebra",
     "mpgraph.builtin.nn": "Neural networks",
     "mpgraph.builtin.indexing": "Indexing by integer arrays (indices may be graph inputs)",
+    "mpgraph.builtin.arrange": "Stacking, splitting, rotating, triangles and diagonals",
 }
 
 HEADER = """\

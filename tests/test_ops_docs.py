@@ -17,7 +17,9 @@ erf erfc gelu silu mish softsign hardtanh floor ceil round trunc log2 log10 exp2
 arcsinh arccosh arctanh degrees radians reciprocal sinc fabs logaddexp logaddexp2 fmax fmin
 remainder nan_to_num take take_along_axis index_add scatter_add embedding one_hot sort argsort
 topk argmax argmin layer_norm group_norm batch_norm batch_norm_update scaled_dot_product_attention
-cross_entropy nll_loss huber_loss kl_div
+cross_entropy nll_loss huber_loss kl_div vstack hstack dstack column_stack row_stack append
+array_split vsplit hsplit dsplit atleast_1d atleast_2d atleast_3d ravel swapaxes moveaxis rollaxis
+flipud fliplr rot90 roll tril triu diag diagonal cumsum cumprod diff
 """.split()
 
 

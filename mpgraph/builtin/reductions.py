@@ -4,9 +4,11 @@ A reduction's message is its error signal with the reduced axes put back (``_exp
 the local derivative, which broadcasts it to the input's shape. ``max`` and ``min`` share the
 signal evenly between tied maxima, as PyTorch's ``amax`` does.
 """
+import builtins
+
 import numpy as np
 
-from mpgraph.extend import normalize_axis, reduce_shape, reduction
+from mpgraph.extend import Op, normalize_axis, reduce_shape, reduction
 from mpgraph.extend import hookimpl
 
 from mpgraph.extend import cases, chain, float_dtype, positive
@@ -185,6 +187,80 @@ def _shape(s, axis=None, keepdims=False):
     return reduce_shape(s, _axis(axis), keepdims)
 
 
+# -- cumulative --------------------------------------------------------------------------------
+
+def cumsum(a, axis=None):
+    """running sums of a along axis (of the flattened a when axis is None), np.cumsum
+
+    Derivative: element i reaches every sum from i on: the message is the reversed running
+    sum of g, flip(cumsum(flip(g))).
+    """
+    return np.cumsum(a, axis=axis)
+
+
+def _cumsum_vjp(g, ans, a, axis=None):
+    ax = -1 if axis is None else axis
+    back = np.flip(np.cumsum(np.flip(g, ax), axis=ax), ax)
+    return np.reshape(back, a.shape) if axis is None else back
+
+
+def _cumulative_shape(s, axis=None):
+    if axis is None:
+        return (None if None in s else int(np.prod(s, dtype=int)),)
+    normalize_axis(axis, len(s))
+    return s
+
+
+def cumprod(a, axis=None):
+    """running products of a along axis (of the flattened a when axis is None), np.cumprod
+
+    Derivative: the message to a_i is sum_{j >= i} g_j prod_{k <= j, k != i} a_k, computed
+    without dividing by a_i, so it is exact where a has zeros (O(n^2) per line of n elements).
+    """
+    return np.cumprod(a, axis=axis)
+
+
+def _cumprod_vjp(g, ans, a, axis=None):
+    x = np.reshape(a, (-1,)) if axis is None else np.moveaxis(a, axis, -1)
+    gx = np.reshape(g, (-1,)) if axis is None else np.moveaxis(g, axis, -1)
+    n = x.shape[-1]
+    eye = np.eye(n, dtype=bool)
+    # rows[..., i, k] = a_k with a_i replaced by 1; its running product along k is the
+    # product over k <= j of every a_k but a_i
+    rows = np.where(eye, 1, np.expand_dims(x, -2))
+    partial = np.cumprod(rows, axis=-1)
+    upper = np.triu(np.ones((n, n), dtype=bool))  # j >= i
+    msg = np.sum(np.where(upper, partial * np.expand_dims(gx, -2), 0), axis=-1)
+    return np.reshape(msg, a.shape) if axis is None else np.moveaxis(msg, -1, axis)
+
+
+def diff(a, n=1, axis=-1):
+    """the n-th discrete difference along axis, a[1:] - a[:-1] applied n times, np.diff
+
+    Derivative: the adjoint of one difference sends g_i to a_{i+1} and -g_i to a_i: the
+    message is pad(g, (1, 0)) - pad(g, (0, 1)) along axis, applied n times.
+    """
+    return np.diff(a, n=n, axis=axis)
+
+
+def _diff_vjp(g, ans, a, n=1, axis=-1):
+    ax = normalize_axis(axis, a.ndim)[0]
+    for _ in range(n):
+        before = [(0, 0)] * a.ndim
+        after = [(0, 0)] * a.ndim
+        before[ax], after[ax] = (1, 0), (0, 1)
+        g = np.pad(g, before) - np.pad(g, after)
+    return g
+
+
+def _diff_shape(s, n=1, axis=-1):
+    if not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"n must be a non-negative int, got {n!r}")
+    ax = normalize_axis(axis, len(s))[0]
+    # the builtin max: this module's max is the reduction
+    return s[:ax] + (None if s[ax] is None else builtins.max(s[ax] - n, 0),) + s[ax + 1:]
+
+
 _attrs = ({}, {"axis": 1}, {"axis": (0, 2), "keepdims": True}, {"axis": -1},
           {"axis": [0, 1]}, {"axis": None, "keepdims": True})
 
@@ -224,6 +300,15 @@ OPS = [
         _many(), cases(((3, 4),), ord=1, axis=1), cases(((3, 4),), ord="fro", axis=(0, 1)),
         cases(((3, 4),), ord=2, axis=0, keepdims=True)), _norm_shape, dtype=float_dtype,
         needs=("ans x",)),
+    Op("cumsum", cumsum, (_cumsum_vjp,), _cumulative_shape, needs=("",), differentiable_vjp=True,
+       samples=chain(cases(((2, 3),)), cases(((2, 3),), axis=1), cases(((3, 2, 2),), axis=0))),
+    Op("cumprod", cumprod, (_cumprod_vjp,), _cumulative_shape, needs=("a",),
+       differentiable_vjp=True,
+       samples=chain(cases(((2, 3),), axis=1), cases(((4,),)), cases(((3, 2),), axis=0),
+                     lambda rng: [([np.array([[2.0, 0.0, 3.0, 1.5], [0.0, 0.5, 0.0, 2.0]])],
+                                   {"axis": 1})])),
+    Op("diff", diff, (_diff_vjp,), _diff_shape, needs=("",), differentiable_vjp=True,
+       samples=chain(cases(((2, 5),)), cases(((4, 3),), axis=0), cases(((6,),), n=3))),
 ]
 
 

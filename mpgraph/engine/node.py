@@ -264,8 +264,7 @@ def _operator(name: str, node: Node, args: tuple):
 
 
 # NumPy names whose op is registered under another name (np.abs is np.absolute).
-_ALIASES = {"absolute": "abs", "linalg.norm": "norm", "rad2deg": "degrees", "deg2rad": "radians",
-            "row_stack": "vstack"}
+_ALIASES = {"absolute": "abs", "linalg.norm": "norm", "rad2deg": "degrees", "deg2rad": "radians"}
 
 
 def _numpy_call(name: str, args, kwargs):

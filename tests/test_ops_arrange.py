@@ -1,0 +1,53 @@
+"""Stacking, splitting, rotating and cumulative ops: NumPy's results on arrays and on graph
+nodes (through NumPy's own function names), gradients against hand computations."""
+import numpy as np
+
+import mpgraph as mg
+
+
+def test_numpy_functions_on_nodes_build_the_ops_and_match_numpy():
+    rng = np.random.default_rng(0)
+    a, b, m = rng.standard_normal((2, 3)), rng.standard_normal(3), rng.standard_normal((3, 4))
+    g = mg.Graph()
+    A, B, M = g.input("a", (2, 3)), g.input("b", (3,)), g.input("m", (3, 4))
+    pairs = [
+        (np.vstack([A, B]), np.vstack([a, b])), (np.hstack([B, B]), np.hstack([b, b])),
+        (np.dstack([A, A]), np.dstack([a, a])), (np.column_stack([B, M]), np.column_stack([b, m])),
+        (np.append(A, B), np.append(a, b)), (np.atleast_3d(B), np.atleast_3d(b)),
+        (np.ravel(M), np.ravel(m)), (np.swapaxes(M, 0, 1), np.swapaxes(m, 0, 1)),
+        (np.moveaxis(A, 0, -1), np.moveaxis(a, 0, -1)), (np.rollaxis(M, 1), np.rollaxis(m, 1)),
+        (np.flipud(M), np.flipud(m)), (np.fliplr(M), np.fliplr(m)), (np.rot90(M), np.rot90(m)),
+        (np.roll(M, 2), np.roll(m, 2)), (np.tril(M, 1), np.tril(m, 1)), (np.triu(M), np.triu(m)),
+        (np.diag(B, 1), np.diag(b, 1)), (np.diag(M, -1), np.diag(m, -1)),
+        (np.diagonal(M, 1), np.diagonal(m, 1)), (np.cumsum(M, axis=0), np.cumsum(m, axis=0)),
+        (np.cumprod(A), np.cumprod(a)), (np.diff(M, 2), np.diff(m, 2)),
+    ]
+    run = g.forward([node for node, _ in pairs], {A: a, B: b, M: m})
+    for node, want in pairs:
+        assert node.shape == want.shape, node
+        np.testing.assert_array_equal(run[node], want, err_msg=node.name)
+    pieces = np.array_split(M, 3, axis=1)
+    assert [p.shape for p in pieces] == [(3, 2), (3, 1), (3, 1)]
+    run = g.forward(pieces, {M: m})
+    for p, want in zip(pieces, np.array_split(m, 3, axis=1)):
+        np.testing.assert_array_equal(run[p], want)
+    assert [p.shape for p in np.hsplit(M, 2)] == [(3, 2), (3, 2)]
+
+
+def test_cumprod_gradient_is_exact_at_zeros():
+    x = np.array([2.0, 0.0, 3.0, 0.0])
+    d = mg.grad(lambda v: mg.ops.sum(mg.ops.cumprod(v)))(x)
+    # y = (x0, x0 x1, x0 x1 x2, x0 x1 x2 x3): dy/dx1 sums x0 + x0 x2 + x0 x2 x3 = 2 + 6 + 0
+    np.testing.assert_array_equal(d, [1.0, 8.0, 0.0, 0.0])
+
+
+def test_diagonal_and_diag_messages_sit_on_the_diagonal():
+    m = np.arange(12.0).reshape(3, 4)
+    d = mg.grad(lambda v: mg.ops.sum(mg.ops.diagonal(v, 1) * np.array([1.0, 2.0, 3.0])))(m)
+    want = np.zeros((3, 4))
+    want[[0, 1, 2], [1, 2, 3]] = [1.0, 2.0, 3.0]
+    np.testing.assert_array_equal(d, want)
+    d = mg.grad(lambda v: mg.ops.sum(mg.ops.diag(v, -1)))(m)
+    want = np.zeros((3, 4))
+    want[[1, 2], [0, 1]] = 1
+    np.testing.assert_array_equal(d, want)
