@@ -19,7 +19,9 @@ remainder nan_to_num take take_along_axis index_add scatter_add embedding one_ho
 topk argmax argmin layer_norm group_norm batch_norm batch_norm_update scaled_dot_product_attention
 cross_entropy nll_loss huber_loss kl_div vstack hstack dstack column_stack row_stack append
 array_split vsplit hsplit dsplit atleast_1d atleast_2d atleast_3d ravel swapaxes moveaxis rollaxis
-flipud fliplr rot90 roll tril triu diag diagonal cumsum cumprod diff
+flipud fliplr rot90 roll tril triu diag diagonal cumsum cumprod diff tensordot inner kron cross
+linalg.cholesky linalg.qr linalg.svd linalg.eigh linalg.slogdet linalg.pinv linalg.lstsq
+linalg.matrix_power linalg.solve_triangular
 """.split()
 
 
