@@ -15,6 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's mpgraph
 
+from mpgraph.engine.node import public_signature  # noqa: E402
 from mpgraph.hooks.manager import BUILTIN, ops  # noqa: E402
 
 OUT = Path(__file__).with_name("ops.md")
@@ -114,6 +115,13 @@ def _parts(doc: str) -> tuple[str, str, str]:
     return _cell(formula), _cell(derivative), _cell(" ".join(notes))
 
 
+def _parameters(op) -> str:
+    """The public signature without ``name=`` (every op function takes it)."""
+    sig = public_signature(op)
+    params = [p for p in sig.parameters.values() if p.name != "name"]
+    return _cell(str(sig.replace(parameters=params))).replace("*, ", "").replace(", *)", ")")
+
+
 def render() -> str:
     """The text of docs/ops.md for the ops registered now."""
     table = ops()
@@ -123,12 +131,12 @@ def render() -> str:
         if not names:
             continue
         lines += [f"## {SECTIONS.get(module, module)}", "",
-                  "| op | formula | derivative (local) / message | notes | 2nd |",
+                  "| op and its parameters | formula | derivative (local) / message | notes | 2nd |",
                   "|---|---|---|---|---|"]
         for name in names:
             op = table[name]
             formula, derivative, notes = _parts(op.doc)
-            lines.append(f"| `{name}` | {formula} | {derivative} | {notes} | "
+            lines.append(f"| `{name}{_parameters(op)}` | {formula} | {derivative} | {notes} | "
                          f"{'yes' if op.differentiable_vjp else ''} |")
         lines.append("")
     return "\n".join(lines)

@@ -51,3 +51,17 @@ def test_diagonal_and_diag_messages_sit_on_the_diagonal():
     want = np.zeros((3, 4))
     want[[1, 2], [0, 1]] = 1
     np.testing.assert_array_equal(d, want)
+
+
+def test_array_methods_on_nodes():
+    g = mg.Graph()
+    x = g.input("x", (2, 1, 3))
+    assert x.size == 6 and x.ndim == 3 and g.input("u", (None, 3)).size is None
+    xv = np.arange(6.0).reshape(2, 1, 3)
+    nodes = [x.ravel(), x.flatten(), x.squeeze(), x.squeeze(axis=1), x.sum(axis=2), x.mean(),
+             x.reshape(3, 2)]
+    run = g.forward(nodes, {x: xv})
+    wants = [xv.ravel(), xv.flatten(), xv.squeeze(), xv.squeeze(axis=1), xv.sum(axis=2),
+             xv.mean(), xv.reshape(3, 2)]
+    for node, want in zip(nodes, wants):
+        np.testing.assert_array_equal(run[node], want)

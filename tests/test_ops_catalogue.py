@@ -95,3 +95,17 @@ def test_numpy_names_on_nodes_reach_the_new_ops():
     run = g.forward(nodes, {x: xv})
     np.testing.assert_allclose(run[nodes[1]], xv * 180 / np.pi)
     np.testing.assert_allclose(run[nodes[6]], xv + np.log(2))
+
+
+def test_op_functions_show_their_real_parameters():
+    import inspect
+    assert str(inspect.signature(mg.ops.softmax)) == "(x, axis=-1, *, name=None)"
+    assert str(inspect.signature(mg.ops.gelu)) == "(x, approximate='none', *, name=None)"
+    assert str(inspect.signature(mg.ops.concatenate)) == "(arrays, axis=0, *, name=None)"
+    assert str(inspect.signature(mg.ops.layer_norm)) == (
+        "(x, normalized_shape, weight=None, bias=None, eps=1e-05, name=None)")
+    assert list(inspect.signature(mg.ops.linalg.solve_triangular).parameters) == [
+        "a", "b", "lower", "unit_diagonal", "name"]
+    # the signature is the truth: binding by it works for every op
+    for name in ("exp", "add", "clip", "reshape", "take", "cross_entropy"):
+        assert "name" in inspect.signature(getattr(mg.ops, name)).parameters

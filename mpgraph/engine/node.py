@@ -10,6 +10,7 @@ its nodes are freed by reference counting alone.
 """
 from __future__ import annotations
 
+import inspect
 from typing import TYPE_CHECKING, Any
 
 from ..contract.op import Op, raise_arity
@@ -148,6 +149,25 @@ class Node:
     def reshape(self, *shape) -> Node:
         return _call("reshape", self, shape[0] if len(shape) == 1 else shape)
 
+    @property
+    def size(self) -> int | None:
+        """The number of elements; ``None`` while a dim is unknown."""
+        if self.shape is None or None in self.shape:
+            return None
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+    def ravel(self) -> Node:
+        return _call("ravel", self)
+
+    def flatten(self) -> Node:
+        return _call("ravel", self)  # a copy in NumPy; nodes are never written to
+
+    def squeeze(self, axis=None) -> Node:
+        return _call("squeeze", self, axis=axis)
+
     # NumPy functions on nodes become the registered ops of the same name.
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         if method == "__call__" and not kwargs:
@@ -187,6 +207,7 @@ class OpFunction:
         self.op = op
         self.__name__ = op.name
         self.__doc__ = op.doc
+        self.__signature__ = public_signature(op)  # what inspect.signature and help() show
 
     def __repr__(self) -> str:
         return f"<mpgraph op function {self.op.name!r} from plugin {self.op.plugin!r}>"
@@ -217,6 +238,41 @@ class OpFunction:
                 return op.forward(*arrays, **op.bind_attrs(extra, kwargs))
             return op.forward(*arrays, *extra, **kwargs)
         return graph.apply(op, arrays, op.bind_attrs(extra, kwargs), name=name)
+
+
+def public_signature(op: Op) -> inspect.Signature:
+    """The signature of ``op``'s public function: its array arguments, then its attributes
+    with their defaults (which may also be given by position), then the keyword ``name``.
+
+    Examples
+    --------
+    >>> import mpgraph as mg
+    >>> public_signature(mg.ops.softmax.op)
+    <Signature (x, axis=-1, *, name=None)>
+    """
+    P = inspect.Parameter
+    name = P("name", P.KEYWORD_ONLY, default=None)
+    if op.public is not None:
+        try:
+            params = list(inspect.signature(op.public).parameters.values())[1:]  # not apply
+        except (TypeError, ValueError):
+            params = [P("args", P.VAR_POSITIONAL), P("kwargs", P.VAR_KEYWORD)]
+        return inspect.Signature(params)
+    try:
+        forward = list(inspect.signature(op.forward).parameters.values())
+    except (TypeError, ValueError):
+        forward = []
+    if op.variadic:
+        arrays = [P("arrays", P.POSITIONAL_OR_KEYWORD)]
+    else:
+        given = [p.name for p in forward if p.kind in (P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD)]
+        names = (given + [f"x{k}" for k in range(len(given), op.nargs)])[:op.nargs]
+        arrays = [P(n, P.POSITIONAL_OR_KEYWORD) for n in names]
+    attrs = [P(a, P.POSITIONAL_OR_KEYWORD, default=op.attr_defaults.get(a, P.empty))
+             for a in op.attr_names]
+    # attributes without a default (``reshape``'s shape) come before those with one
+    attrs.sort(key=lambda p: p.default is not P.empty)
+    return inspect.Signature(arrays + attrs + [name])
 
 
 class _PublicOpFunction(OpFunction):
