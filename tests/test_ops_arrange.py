@@ -65,3 +65,28 @@ def test_array_methods_on_nodes():
              xv.mean(), xv.reshape(3, 2)]
     for node, want in zip(nodes, wants):
         np.testing.assert_array_equal(run[node], want)
+
+
+def test_select_partition_gradient_and_linspace_with_node_endpoints():
+    g = mg.Graph()
+    x = g.input("x", (5,))
+    lo, hi = g.input("lo", ()), g.input("hi", ())
+    xv = np.array([-2.0, 0.5, 3.0, -0.1, 1.5])
+    sel = np.select([x < 0, x > 1], [x * 2, x * x], default=7.0)
+    part = np.partition(x, 2)
+    grad = np.gradient(x, 0.5)
+    line = np.linspace(lo, hi, 4)
+    feed = {x: xv, lo: 1.0, hi: 4.0}
+    run = g.forward([sel, part, grad, line], feed)
+    np.testing.assert_array_equal(run[sel], np.select([xv < 0, xv > 1], [xv * 2, xv * xv], 7.0))
+    assert run[part][2] == np.sort(xv)[2]
+    np.testing.assert_allclose(run[grad], np.gradient(xv, 0.5))
+    np.testing.assert_allclose(run[line], [1.0, 2.0, 3.0, 4.0])
+    dx = g.grad(mg.ops.sum(sel), wrt=x, feed=feed)
+    np.testing.assert_array_equal(dx, np.select([xv < 0, xv > 1], [2.0, 2 * xv], 0.0))
+    dlo, dhi = g.grad(mg.ops.sum(line * np.arange(4.0)), wrt=[lo, hi], feed=feed)
+    t = np.linspace(0, 1, 4)
+    np.testing.assert_allclose([dlo, dhi], [np.sum((1 - t) * np.arange(4)),
+                                            np.sum(t * np.arange(4))])
+    grads = mg.ops.gradient(np.arange(12.0).reshape(3, 4) ** 2)
+    assert len(grads) == 2

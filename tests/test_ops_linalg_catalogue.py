@@ -77,3 +77,16 @@ def test_matrix_power_pinv_lstsq_and_solve_triangular_match_numpy():
     # only the triangle that is read receives a message
     d = mg.grad(lambda t: mg.ops.sum(mg.ops.linalg.solve_triangular(t, b[:3])))(a)
     assert np.all(np.tril(d, -1) == 0)
+
+
+def test_einsum_takes_numpys_list_of_indices_form():
+    rng = np.random.default_rng(5)
+    a, b = rng.standard_normal((2, 3)), rng.standard_normal((3, 4))
+    np.testing.assert_allclose(mg.ops.einsum(a, [0, 1], b, [1, 2], [0, 2]), a @ b)
+    np.testing.assert_allclose(mg.ops.einsum(a, [Ellipsis, 1], b, [1, 2]), a @ b)
+    g = mg.Graph()
+    A = g.input("a", (2, 3))
+    y = np.einsum(A, [0, 1], [1])
+    assert y.shape == (3,)
+    np.testing.assert_allclose(g.grad(mg.ops.sum(y * np.arange(3.0)), wrt=A, feed={A: a}),
+                               np.tile(np.arange(3.0), (2, 1)))

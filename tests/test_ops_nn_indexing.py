@@ -169,3 +169,16 @@ def test_huber_and_kl_div_match_their_formulas():
     np.testing.assert_allclose(mg.ops.kl_div(logq, np.log(p[1]), reduction="sum",
                                              log_target=True),
                                (p[1] * (np.log(p[1]) - logq)).sum())
+
+
+def test_float_class_labels_are_refused_with_a_message_about_integers():
+    z = np.zeros((3, 3))
+    for f in (mg.ops.cross_entropy, mg.ops.softmax_cross_entropy):
+        g = mg.Graph()
+        logits = g.input("z", (3, 3))
+        loss = f(logits, np.array([0.0, 2.0, 1.0]))  # 3 examples, 3 classes: would broadcast
+        with pytest.raises(mg.OpError, match="class indices must be integers"):
+            g.forward(loss, {logits: z})
+    g = mg.Graph()
+    with pytest.raises(mg.ShapeError, match="the new shape must be integers"):
+        mg.ops.reshape(g.input("x", (2, 3)), (3, 2.0))

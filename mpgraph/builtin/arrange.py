@@ -12,7 +12,7 @@ import string
 
 import numpy as np
 
-from mpgraph.extend import Op, cases, chain, hookimpl, normalize_axis
+from mpgraph.extend import Op, broadcast_shapes, cases, chain, hookimpl, normalize_axis, unbroadcast
 
 
 def _known(*dims):
@@ -548,6 +548,47 @@ def _diagonal_vjp(g, ans, a, offset=0, axis1=0, axis2=1):
     return np.transpose(placed, tuple(np.argsort(others + [a1, a2])))
 
 
+# -- linspace ----------------------------------------------------------------------------------
+
+def linspace(start, stop, num=50, endpoint=True, axis=0):
+    """num evenly spaced values from start to stop (stop excluded when not endpoint),
+    np.linspace; start and stop may be arrays (and graph nodes), the values then run along
+    a new axis
+
+    Derivative: value k is start + t_k (stop - start), t_k = k/(num - 1) (k/num without the
+    endpoint): 1 - t_k to start and t_k to stop, summed over k.
+    """
+    return np.linspace(start, stop, num, endpoint, axis=axis)
+
+
+def _steps(num, endpoint, like):
+    dtype = getattr(like, "dtype", None)
+    dtype = np.float64 if dtype is None or dtype.kind != "f" else dtype
+    return np.linspace(0.0, 1.0, num, endpoint).astype(dtype)
+
+
+def _linspace_vjp(argnum):
+    def vjp(g, ans, start, stop, num=50, endpoint=True, axis=0):
+        ax = normalize_axis(axis, g.ndim)[0]
+        t = np.reshape(_steps(num, endpoint, g), (num,) + (1,) * (g.ndim - ax - 1))
+        msg = np.sum(g * (1 - t if argnum == 0 else t), axis=ax)
+        return unbroadcast(msg, (start, stop)[argnum])
+    return vjp
+
+
+def _linspace_shape(a, b, num=50, endpoint=True, axis=0):
+    if not isinstance(num, (int, np.integer)) or num < 0:
+        raise ValueError(f"num must be a non-negative int, got {num!r}")
+    from_ends = broadcast_shapes(a, b)
+    ax = normalize_axis(axis, len(from_ends) + 1)[0]
+    return from_ends[:ax] + (int(num),) + from_ends[ax:]
+
+
+def _linspace_dtype(a, b, **_):
+    known = [d for d in (a, b) if d is not None and d.kind == "f"]
+    return np.result_type(*known) if known else np.dtype(np.float64)
+
+
 # -- samples -----------------------------------------------------------------------------------
 
 def _variadic(*shape_sets):
@@ -623,6 +664,10 @@ OPS = [
     Op("diag", diag, (_diag_vjp,), _diag_shape, needs=("",), differentiable_vjp=True,
        samples=chain(cases(((3,),)), cases(((3,),), k=-2), cases(((3, 4),)),
                      cases(((4, 3),), k=1), cases(((3, 4),), k=-1))),
+    Op("linspace", linspace, (_linspace_vjp(0), _linspace_vjp(1)), _linspace_shape,
+       _linspace_dtype, needs=("", ""), differentiable_vjp=True,
+       samples=chain(cases(((), ())), cases(((3,), (2, 1)), num=4, endpoint=False),
+                     cases(((2,), (2,)), num=3, axis=-1))),
     Op("diagonal", diagonal, (_diagonal_vjp,), _diagonal_shape, needs=("",),
        differentiable_vjp=True,
        samples=chain(cases(((3, 4),)), cases(((3, 4),), offset=1),

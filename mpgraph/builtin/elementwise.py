@@ -17,9 +17,9 @@ import math
 import numpy as np
 
 from mpgraph.extend import (BINARY, BINARY_POSITIVE, UNARY, UNARY_POSITIVE, UNARY_UNIT, Op,
-                            apply_op, broadcast_shapes, broadcasting_binary, cases, chain,
-                            comparison, doc, elementwise_unary, float_dtype, hookimpl,
-                            zero_gradient, unbroadcast)
+                            ShapeError, apply_op, broadcast_shapes, broadcasting_binary, cases,
+                            chain, comparison, doc, elementwise_unary, float_dtype, hookimpl,
+                            unbroadcast, zero_gradient)
 
 
 # -- binary vjps -------------------------------------------------------------------------------
@@ -177,6 +177,61 @@ _DEGREE = 180 / math.pi
 
 ERF = elementwise_unary("erf", erf,
                         lambda g, ans, x: g * (_TWO_OVER_SQRT_PI * np.exp(-(x * x))), needs="x")
+
+
+# -- select ------------------------------------------------------------------------------------
+
+def select(*arrays, n):
+    """np.select(condlist, choicelist, default): where the first true condition k holds,
+    choice k; where none holds, default (``arrays`` are the n conditions, the n choices, then
+    the default; all broadcast)
+
+    Derivative: to choice k, g where condition k is the first true one; to the default, g
+    where none holds; none to the conditions.
+
+    Called as NumPy's: ``mg.ops.select([x < 0, x > 1], [x * 2, x], default=0.0)``.
+    """
+    return np.select(list(arrays[:n]), list(arrays[n:2 * n]), arrays[2 * n])
+
+
+def _select_vjp(argnum, g, ans, *arrays, n):
+    if argnum < n:
+        return None  # a condition carries no gradient
+    taken = False  # where an earlier condition already chose
+    for k in range(min(argnum - n, n)):
+        taken = np.where(arrays[k], True, taken)
+    if argnum == 2 * n:  # the default: where no condition holds
+        chosen = np.where(taken, False, True) if n else True
+    else:
+        chosen = np.where(taken, False, arrays[argnum - n])
+    return unbroadcast(np.broadcast_to(np.where(chosen, g, 0), ans.shape), arrays[argnum])
+
+
+def _select_shape(*shapes, n):
+    if not isinstance(n, (int, np.integer)) or n < 0 or len(shapes) != 2 * n + 1:
+        raise ValueError(f"select needs n conditions, n choices and a default, got "
+                         f"{len(shapes)} arrays for n={n!r}")
+    return broadcast_shapes(*shapes)
+
+
+def _select_dtype(*dtypes, n):
+    known = [d for d in dtypes[n:] if d is not None]
+    return np.result_type(*known) if known else None
+
+
+def _select_public(apply, condlist, choicelist, default=0, name=None):
+    condlist, choicelist = list(condlist), list(choicelist)
+    if len(condlist) != len(choicelist):
+        raise ShapeError(f"mpgraph: op 'select': {len(condlist)} conditions but "
+                         f"{len(choicelist)} choices")
+    return apply([*condlist, *choicelist, default], n=len(condlist), name=name)
+
+
+def _select_samples(rng):
+    x = rng.standard_normal((3, 4))
+    yield [x < 0, x > 1, rng.standard_normal((3, 4)), rng.standard_normal(4),
+           rng.standard_normal((3, 1))], {"n": 2}
+    yield [x > 0, rng.standard_normal((3, 4)), np.asarray(rng.standard_normal(()))], {"n": 1}
 
 
 # -- clip ---------------------------------------------------------------------------------------
@@ -375,6 +430,8 @@ OPS = [
                         "nodes", derivative="1 to x, -floor(x/y) to y.", samples=_remainder_samples,
                         notes="At the jumps (x/y an integer) the messages are those of the "
                               "piece on the right, as in PyTorch.", needs=("", "x y")),
+    Op("select", select, _select_vjp, _select_shape, _select_dtype, variadic=True,
+       differentiable_vjp=True, public=_select_public, samples=_select_samples),
     comparison("less", np.less, "<"),
     comparison("less_equal", np.less_equal, "<="),
     comparison("greater", np.greater, ">"),

@@ -236,6 +236,44 @@ def _axis_shape(s, axis=-1):
     return s
 
 
+def partition(a, kth, axis=-1):
+    """a rearranged along axis so that the element at each position in kth is the one a sort
+    would put there, smaller ones before it and larger ones after (in no given order), as
+    np.partition; here it is a[argpartition(a, kth)]
+
+    Derivative: a permutation: each element's message is g at the position it was moved to.
+    """
+    return np.take_along_axis(a, np.argpartition(a, kth, axis=axis), axis=axis)
+
+
+def _partition_vjp(g, ans, a, kth, axis=-1):
+    order = apply_op(ARGPARTITION, a, kth=kth, axis=axis)
+    return apply_op(SCATTER_ADD, _zeros(a, g), order, g, axis=axis)
+
+
+def argpartition(a, kth, axis=-1):
+    """the indices that partition a along axis around the positions kth, np.argpartition
+
+    Derivative: none (integer output).
+    """
+    return np.argpartition(a, kth, axis=axis)
+
+
+def _partition_shape(s, kth, axis=-1):
+    if axis is None:
+        raise ValueError("partition needs an axis (NumPy's axis=None flattens first: ravel)")
+    ax = normalize_axis(axis, len(s))[0]
+    for k in np.atleast_1d(kth):
+        if s[ax] is not None and not -s[ax] <= int(k) < s[ax]:
+            raise ValueError(f"kth {k} is out of range for axis {axis} of length {s[ax]}")
+    return s
+
+
+def _partition_samples(rng):
+    yield [_distinct(rng, (3, 5))], {"kth": 2}
+    yield [_distinct(rng, (4, 3))], {"kth": [0, 2], "axis": 0}
+
+
 def argsort(a, axis=-1):
     """the indices that sort a along axis (stable: ties in index order), as np.argsort with
     kind='stable'
@@ -388,6 +426,8 @@ SCATTER_ADD = Op("scatter_add", scatter_add, (lambda g, ans, a, indices, values,
                  differentiable_vjp=True, samples=_scatter_samples)
 ARGTOPK = Op("argtopk", argtopk, (None,), _topk_shape, _index_dtype, needs=("",),
              samples=_topk_samples)
+ARGPARTITION = Op("argpartition", argpartition, (None,), _partition_shape, _index_dtype,
+                  needs=("",), samples=_partition_samples)
 ARGSORT = Op("argsort", argsort, (None,), _axis_shape, _index_dtype, needs=("",),
              samples=_sort_samples)
 
@@ -409,6 +449,9 @@ OPS = [
     Op("sort", sort, (_sort_vjp,), _axis_shape, needs=("a",), differentiable_vjp=True,
        samples=_sort_samples),
     ARGSORT,
+    Op("partition", partition, (_partition_vjp,), _partition_shape, needs=("a",),
+       differentiable_vjp=True, samples=_partition_samples),
+    ARGPARTITION,
     Op("topk", topk, (_topk_vjp,), _topk_shape, needs=("a",), differentiable_vjp=True,
        public=_topk_public, samples=_topk_samples),
     ARGTOPK,

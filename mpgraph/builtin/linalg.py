@@ -246,7 +246,29 @@ def _einsum_vjp(argnum, g, ans, *operands, subscripts):
 
 
 def _einsum_public(apply, subscripts, *operands, optimize=None, name=None):
+    if not isinstance(subscripts, str):  # the interleaved form: a, [0, 1], b, [1, 2], [0, 2]
+        subscripts, operands = _interleaved(subscripts, *operands)
     return apply(operands, subscripts=subscripts, name=name)
+
+
+def _interleaved(*args):
+    """np.einsum's list-of-indices form as (subscripts string, operands)."""
+    def letters(labels):
+        out = ""
+        for label in labels:
+            if label is Ellipsis:
+                out += "..."
+            elif isinstance(label, (int, np.integer)) and 0 <= label < 52:
+                out += string.ascii_letters[int(label)]
+            else:
+                raise ShapeError(f"mpgraph: op 'einsum': subscripts in the list form must be "
+                                 f"ints in [0, 52) or Ellipsis, got {label!r}")
+        return out
+    operands, subs = args[0:len(args) - len(args) % 2:2], args[1::2]
+    spec = ",".join(letters(s) for s in subs[:len(operands)])
+    if len(args) % 2:
+        spec += "->" + letters(args[-1])
+    return spec, operands
 
 
 def _einsum_samples(rng):

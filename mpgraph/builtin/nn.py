@@ -179,6 +179,16 @@ def _scale(g, size, reduction):
     return g / size if reduction == "mean" else g
 
 
+def _check_probabilities(target, logits):
+    """Float targets are class probabilities, of the logits' shape: say that class indices
+    must be integers rather than fail later with a broadcasting error (or, with as many
+    examples as classes, broadcast silently)."""
+    if np.shape(target) != np.shape(logits):
+        raise ValueError(f"float targets of shape {np.shape(target)} are read as class "
+                         f"probabilities, which need the logits' shape {np.shape(logits)}; "
+                         f"class indices must be integers (got {np.asarray(target).dtype})")
+
+
 def _is_index(labels):
     dtype = getattr(labels, "dtype", None)
     return (np.asarray(labels).dtype if dtype is None else dtype).kind in "iu"
@@ -208,6 +218,7 @@ def softmax_cross_entropy(logits, labels, axis=-1, reduction="mean"):
     logp = log_softmax(logits, axis)
     if _is_index(labels):
         return _reduce(-logp[_class_index(labels, logits, axis)], reduction)
+    _check_probabilities(labels, logits)
     return _reduce(-np.sum(labels * logp, axis=axis), reduction)
 
 
@@ -716,6 +727,8 @@ def cross_entropy(input, target, ignore_index=-100, reduction="mean",  # noqa: A
     the node checks when it is built.
     """
     axis = _class_axis(input)
+    if not _is_index(target):
+        _check_probabilities(target, input)
     logp = log_softmax(input, axis)
     per_example = -np.sum(_target_distribution(target, input, label_smoothing) * logp, axis=axis)
     if _is_index(target):

@@ -8,7 +8,7 @@ import builtins
 
 import numpy as np
 
-from mpgraph.extend import Op, normalize_axis, reduce_shape, reduction
+from mpgraph.extend import Op, ShapeError, normalize_axis, reduce_shape, reduction
 from mpgraph.extend import hookimpl
 
 from mpgraph.extend import cases, chain, float_dtype, positive
@@ -261,6 +261,55 @@ def _diff_shape(s, n=1, axis=-1):
     return s[:ax] + (None if s[ax] is None else builtins.max(s[ax] - n, 0),) + s[ax + 1:]
 
 
+def gradient(f, spacing=1.0, axis=0):
+    """np.gradient(f, spacing, axis=axis) along one axis: central differences
+    (f[i+1] - f[i-1]) / 2h inside, one-sided differences at the two ends (edge_order=1),
+    h a uniform spacing; ``mg.ops.gradient(f)`` on an n-d f returns one node per axis
+
+    Derivative: the adjoint of that linear map: g_i / 2h to f[i+1] and -g_i / 2h to f[i-1]
+    inside, g_0 / h to f[1] and -g_0 / h to f[0] (likewise at the end).
+    """
+    return np.gradient(f, spacing, axis=axis)
+
+
+def _gradient_vjp(g, ans, f, spacing=1.0, axis=0):
+    ax = normalize_axis(axis, f.ndim)[0]
+    n = f.shape[ax]
+
+    def part(start, stop):
+        return g[(slice(None),) * ax + (slice(start, stop),)]
+
+    def pad(x, before, after):
+        width = [(0, 0)] * f.ndim
+        width[ax] = (before, after)
+        return np.pad(x, width)
+
+    inner = part(1, n - 1) * (0.5 / spacing)
+    first, last = part(0, 1) * (1 / spacing), part(n - 1, n) * (1 / spacing)
+    return (pad(inner, 2, 0) - pad(inner, 0, 2) + pad(first, 1, n - 2) - pad(first, 0, n - 1)
+            + pad(last, n - 1, 0) - pad(last, n - 2, 1))
+
+
+def _gradient_shape(s, spacing=1.0, axis=0):
+    if not isinstance(spacing, (int, float, np.integer, np.floating)) or spacing == 0:
+        raise ValueError(f"spacing must be a non-zero number (a uniform step), got {spacing!r}")
+    ax = normalize_axis(axis, len(s))[0]
+    if s[ax] is not None and s[ax] < 2:
+        raise ValueError(f"gradient needs at least 2 elements along axis {axis}, got {s[ax]}")
+    return s
+
+
+def _gradient_public(apply, f, spacing=1.0, axis=None, edge_order=1, name=None):
+    if edge_order != 1:
+        raise ShapeError(f"mpgraph: op 'gradient': only edge_order=1 is supported, got "
+                         f"{edge_order!r}")
+    ndim = len(f.shape) if hasattr(f, "shape") else np.ndim(f)
+    if axis is None and ndim > 1:
+        return [apply(f, spacing, k, name=None if name is None else f"{name}_{k}")
+                for k in range(ndim)]
+    return apply(f, spacing, 0 if axis is None else axis, name=name)
+
+
 _attrs = ({}, {"axis": 1}, {"axis": (0, 2), "keepdims": True}, {"axis": -1},
           {"axis": [0, 1]}, {"axis": None, "keepdims": True})
 
@@ -307,6 +356,10 @@ OPS = [
        samples=chain(cases(((2, 3),), axis=1), cases(((4,),)), cases(((3, 2),), axis=0),
                      lambda rng: [([np.array([[2.0, 0.0, 3.0, 1.5], [0.0, 0.5, 0.0, 2.0]])],
                                    {"axis": 1})])),
+    Op("gradient", gradient, (_gradient_vjp,), _gradient_shape, float_dtype, needs=("",),
+       differentiable_vjp=True, public=_gradient_public,
+       samples=chain(cases(((5,),)), cases(((3, 4),), axis=1, spacing=0.5),
+                     cases(((2, 3),), axis=0, spacing=2.0))),
     Op("diff", diff, (_diff_vjp,), _diff_shape, needs=("",), differentiable_vjp=True,
        samples=chain(cases(((2, 5),)), cases(((4, 3),), axis=0), cases(((6,),), n=3))),
 ]

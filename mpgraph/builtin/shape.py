@@ -56,6 +56,8 @@ def reshape(x, shape):
 
 def _reshape_shape(s, shape):
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    if not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in shape):
+        raise ValueError(f"the new shape must be integers, got {shape!r}")
     if None in s:
         return tuple(None if d == -1 else d for d in shape)
     size = int(np.prod(s, dtype=int))
