@@ -71,7 +71,9 @@ sends back to an argument.
   `E[:, ids]`, and to `take_along_axis`, `embedding`, `index_add`, `scatter_add`,
   `cross_entropy`/`nll_loss` targets. Float indices are refused when the node is built.
   Indices carry no gradient; repeated indices accumulate their messages, as `np.add.at` does,
-  and a gather's message (an embedding table's) is dense, zero on the rows no index used.
+  and a gather's message (an embedding table's) is dense, zero on the rows no index used; for
+  a large table, take the gradient of the gathered rows (`E[ids]`) instead and sum it per row
+  with `mpgraph.training.sparse.RowSparse`, which touches only the rows used.
 - **Ties**: `sort`/`argsort` are stable, `topk` and `argmax`/`argmin` take the first of tied
   elements; each element of a sort gets the signal of its own slot.
 - **Running statistics** of `batch_norm` are not updated in place: `batch_norm(...,

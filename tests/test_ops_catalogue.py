@@ -109,3 +109,32 @@ def test_op_functions_show_their_real_parameters():
     # the signature is the truth: binding by it works for every op
     for name in ("exp", "add", "clip", "reshape", "take", "cross_entropy"):
         assert "name" in inspect.signature(getattr(mg.ops, name)).parameters
+
+
+def test_help_shows_the_signature_and_the_formula():
+    import pydoc
+    text = pydoc.render_doc(mg.ops.gelu, renderer=pydoc.plaintext)
+    assert "gelu(x, approximate='none', *, name=None)" in text
+    assert "Derivative: Phi(x) + x phi(x)" in text
+
+
+THIRD_ORDER = """sin cos tan tanh sinh cosh exp expm1 log log1p log2 log10 exp2 sqrt square reciprocal
+arcsin arccos arctan arcsinh arccosh arctanh erf erfc gelu silu mish softsign softplus sigmoid
+sinc""".split()
+
+
+@pytest.mark.parametrize("name", THIRD_ORDER)
+def test_elementwise_ops_differentiate_three_times(name):
+    """The third derivative, by nesting mg.grad twice inside a finite-difference check, as
+    autograd's tests differentiate these functions to third order."""
+    from mpgraph.hooks.manager import ops
+    from mpgraph.testing import check_grads, samples
+    op = ops()[name]
+    x = next(np.asarray(a[0], dtype=float) for a, _ in samples(op, np.random.default_rng(0))
+             if np.ndim(a[0]) == 2)
+    f = getattr(mg.ops, name)
+    rng = np.random.default_rng(1)
+    v, u = rng.standard_normal(x.shape), rng.standard_normal(x.shape)
+    first = mg.grad(lambda a: mg.ops.sum(f(a)))
+    second = mg.grad(lambda a: mg.ops.sum(v * first(a)))
+    check_grads(lambda a: mg.ops.sum(u * second(a)), x, rtol=1e-4, atol=1e-6)

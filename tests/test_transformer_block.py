@@ -83,3 +83,18 @@ def test_transformer_block_trains_on_fed_batches():
             for node, d in zip(p.values(), g.grad(loss, wrt=list(p.values()), feed=f)):
                 g.set_param(node, node.value - 0.1 * d)
     assert total() < 0.6 * before
+
+
+def test_row_sparse_gradient_of_the_embedding_equals_the_dense_one():
+    from mpgraph.training.sparse import RowSparse
+    values = _params(np.random.default_rng(2))
+    g, p, ids, targets, loss = _graph(values)
+    rows = next(n for n in g if n.kind == "op" and n.op.name == "take")
+    feed = {ids: np.array([3, 1, 3, 6, 2]), targets: np.array([1, 3, PAD, 2, 3])}
+    dense, row_grads = g.grad(loss, wrt=[p["E"], rows], feed=feed)
+    sparse = RowSparse.from_rows(feed[ids], row_grads, num_rows=V)
+    np.testing.assert_array_equal(sparse.indices, [1, 2, 3, 6])
+    np.testing.assert_allclose(sparse.dense(), dense, rtol=1e-14, atol=1e-15)
+    stepped = sparse.added_to(values["E"], -0.1)
+    np.testing.assert_allclose(stepped, values["E"] - 0.1 * dense, rtol=1e-14)
+    assert not np.shares_memory(stepped, values["E"])

@@ -206,8 +206,9 @@ class OpFunction:
     def __init__(self, op: Op) -> None:
         self.op = op
         self.__name__ = op.name
-        self.__doc__ = op.doc
-        self.__signature__ = public_signature(op)  # what inspect.signature and help() show
+        self.__signature__ = public_signature(op)  # what inspect.signature shows
+        # help() does not show a callable object's signature: the doc starts with it
+        self.__doc__ = f"{op.name}{self.__signature__}\n\n{inspect.cleandoc(op.doc)}"
 
     def __repr__(self) -> str:
         return f"<mpgraph op function {self.op.name!r} from plugin {self.op.plugin!r}>"
