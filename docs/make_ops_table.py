@@ -133,7 +133,8 @@ def render() -> str:
         if not names:
             continue
         lines += [f"## {SECTIONS.get(module, module)}", "",
-                  "| op and its parameters | formula | derivative (local) / message | notes | 2nd |",
+                  "| op and its parameters | formula | derivative (local) / message | notes "
+                  "| 2nd |",
                   "|---|---|---|---|---|"]
         for name in names:
             op = table[name]

@@ -90,3 +90,21 @@ def test_select_partition_gradient_and_linspace_with_node_endpoints():
                                             np.sum(t * np.arange(4))])
     grads = mg.ops.gradient(np.arange(12.0).reshape(3, 4) ** 2)
     assert len(grads) == 2
+
+
+def test_astype_on_nodes_casts_values_and_messages():
+    g = mg.Graph()
+    x = g.input("x", (3,), np.float64)
+    xv = np.array([0.5, -1.5, 2.0])
+    y = x.astype(np.float32)
+    mask = (x > 0).astype(np.float32)
+    assert y.dtype == np.float32 and mask.dtype == np.float32
+    run = g.forward([y, mask], {x: xv})
+    assert run[y].dtype == np.float32
+    np.testing.assert_array_equal(run[mask], [1, 0, 1])
+    loss = mg.ops.sum(y * y * mask)
+    d = g.grad(loss, wrt=x, feed={x: xv})
+    assert d.dtype == np.float64  # the message is converted back to x's dtype
+    np.testing.assert_allclose(d, 2 * xv * (xv > 0))
+    d = g.grad(mg.ops.sum(x.astype(np.int64) * 3.0 + x), wrt=x, feed={x: xv})
+    np.testing.assert_array_equal(d, [1.0, 1.0, 1.0])  # the integer cast sends 0

@@ -21,7 +21,7 @@ cross_entropy nll_loss huber_loss kl_div vstack hstack dstack column_stack row_s
 array_split vsplit hsplit dsplit atleast_1d atleast_2d atleast_3d ravel swapaxes moveaxis rollaxis
 flipud fliplr rot90 roll tril triu diag diagonal cumsum cumprod diff tensordot inner kron cross
 linalg.cholesky linalg.qr linalg.svd linalg.eigh linalg.slogdet linalg.pinv linalg.lstsq
-linalg.matrix_power linalg.solve_triangular select partition argpartition gradient linspace
+linalg.matrix_power linalg.solve_triangular select partition argpartition gradient linspace astype
 """.split()
 
 

@@ -81,7 +81,8 @@ def test_layer_norm_and_group_norm_match_hand_computations():
     rng = np.random.default_rng(0)
     x, w, b = rng.standard_normal((3, 4)), rng.standard_normal(4), rng.standard_normal(4)
     mu, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
-    np.testing.assert_allclose(mg.ops.layer_norm(x, 4, w, b), (x - mu) / np.sqrt(var + 1e-5) * w + b)
+    np.testing.assert_allclose(mg.ops.layer_norm(x, 4, w, b),
+                               (x - mu) / np.sqrt(var + 1e-5) * w + b)
     np.testing.assert_allclose(mg.ops.layer_norm(x, (4,)), (x - mu) / np.sqrt(var + 1e-5))
     x = rng.standard_normal((2, 6, 3))
     w, b = rng.standard_normal(6), rng.standard_normal(6)

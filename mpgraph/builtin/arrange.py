@@ -157,7 +157,8 @@ def _append_vjp(argnum):
         else:
             ax = normalize_axis(axis, arr.ndim)[0]
             n = arr.shape[ax]
-            part = g[(slice(None),) * ax + ((slice(None, n),) if argnum == 0 else (slice(n, None),))]
+            piece = slice(None, n) if argnum == 0 else slice(n, None)
+            part = g[(slice(None),) * ax + (piece,)]
         return np.reshape(part, (arr, values)[argnum].shape)
     return vjp
 
@@ -274,8 +275,8 @@ def _atleast(k):
     def forward(x):
         return fn(x)
     forward.__name__ = f"atleast_{k}d"
-    forward.__doc__ = (f"x viewed with at least {k} dimension(s), as np.atleast_{k}d "
-                       f"({'(n,) -> (1, n, 1), (m, n) -> (m, n, 1)' if k == 3 else 'new axes in front'})"
+    where = "(n,) -> (1, n, 1), (m, n) -> (m, n, 1)" if k == 3 else "new axes in front"
+    forward.__doc__ = (f"x viewed with at least {k} dimension(s), as np.atleast_{k}d ({where})"
                        "\n\nDerivative: the identity on elements: the message is g reshaped to "
                        "x's shape.\n\nCalled as NumPy's: with several arrays, a list of nodes.")
 

@@ -179,6 +179,34 @@ ERF = elementwise_unary("erf", erf,
                         lambda g, ans, x: g * (_TWO_OVER_SQRT_PI * np.exp(-(x * x))), needs="x")
 
 
+# -- astype ------------------------------------------------------------------------------------
+
+def astype(x, dtype):
+    """x converted to ``dtype`` (a copy), x.astype(dtype)
+
+    Derivative: 1 between float dtypes (the message is g converted back to x's dtype); 0 to
+    an integer or boolean result, which is piecewise constant (as JAX's zero cotangent).
+
+    Not declared differentiable twice: a second derivative through a float cast is refused.
+    """
+    return np.asarray(x).astype(dtype)
+
+
+def _astype_vjp(g, ans, x, dtype):
+    if np.dtype(dtype).kind not in "fc":
+        return 0 * g  # an integer result is piecewise constant in x
+    back = getattr(x, "dtype", None)
+    if back is None or back.kind not in "fc" or back == getattr(g, "dtype", back):
+        return g
+    return apply_op(ASTYPE, g, dtype=back)
+
+
+ASTYPE = Op("astype", astype, (_astype_vjp,), lambda s, dtype: s,
+            lambda d, dtype: np.dtype(dtype), needs=("",),
+            samples=chain(cases(((2, 3),), dtype=np.dtype(np.int64)),
+                          cases(((3,),), dtype=np.dtype(bool))))
+
+
 # -- select ------------------------------------------------------------------------------------
 
 def select(*arrays, n):
@@ -388,6 +416,7 @@ OPS = [
                       "float", derivative="sign(x).", needs="x",
                       notes="The message at x = 0 is 0, as for abs. Integers become float64."),
     ERF,
+    ASTYPE,
     Op("gelu", gelu, (_gelu_vjp,), _gelu_shape, float_dtype, needs=("x",), differentiable_vjp=True,
        samples=chain(UNARY, cases(((2, 3),), approximate="tanh"),
                      lambda rng: [([np.array([-30.0, -3.0, 0.0, 3.0, 30.0])], {})])),
@@ -405,7 +434,8 @@ OPS = [
     broadcasting_binary("logaddexp", np.logaddexp, lambda g, ans, x, y: g * np.exp(x - ans),
                         lambda g, ans, x, y: g * np.exp(y - ans), formula="log(e^x + e^y), "
                         "finite for large |x|, |y|", derivative="e^(x - out) to x, e^(y - out) "
-                        "to y (a softmax of the two).", dtype=_float_pair, needs=("ans x", "ans y")),
+                        "to y (a softmax of the two).", dtype=_float_pair,
+                        needs=("ans x", "ans y")),
     broadcasting_binary("logaddexp2", np.logaddexp2, lambda g, ans, x, y: g * np.exp2(x - ans),
                         lambda g, ans, x, y: g * np.exp2(y - ans), formula="log2(2^x + 2^y), "
                         "finite for large |x|, |y|", derivative="2^(x - out) to x, 2^(y - out) "

@@ -12,7 +12,7 @@ Indices must be integers: float indices are refused when the node is built, nami
 """
 import numpy as np
 
-from mpgraph.extend import Op, apply_op, broadcast_shapes, cases, chain, hookimpl, normalize_axis
+from mpgraph.extend import Op, apply_op, broadcast_shapes, hookimpl, normalize_axis
 
 
 def _integer_dtype(name):

@@ -992,7 +992,8 @@ SOFTMAX = Op("softmax", softmax,
              _axis_shape, float_dtype, needs=("ans",), samples=_softmax_samples,
              differentiable_vjp=True)
 LOG_SOFTMAX = Op("log_softmax", log_softmax,
-                 (lambda g, ans, x, axis=-1: g - np.exp(ans) * np.sum(g, axis=axis, keepdims=True),),
+                 (lambda g, ans, x, axis=-1:
+                  g - np.exp(ans) * np.sum(g, axis=axis, keepdims=True),),
                  _axis_shape, float_dtype, needs=("ans",), samples=_softmax_samples,
                  differentiable_vjp=True)
 

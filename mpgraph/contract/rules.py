@@ -93,7 +93,8 @@ def elementwise_unary(name: str, forward: Callable, vjp: Callable | None, *,
     formula, derivative, notes : str
         The op's doc; by default the forward's docstring.
     samples : callable
-        Inputs for the registry-wide checks; by default normal arrays of shapes (2, 3), (), (4, 1, 2).
+        Inputs for the registry-wide checks; by default normal arrays of shapes (2, 3), ()
+        and (4, 1, 2).
     dtype : callable or None
         The dtype rule: by default integers become float64 and float32 stays float32
         (:func:`~mpgraph.contract.samples.float_dtype`); ``None`` for NumPy's promotion.

@@ -13,6 +13,8 @@ from __future__ import annotations
 import inspect
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from ..contract.op import Op, raise_arity
 from ..errors import GraphError, a_kind
 from ..hooks.manager import get_op, ops as op_table
@@ -167,6 +169,9 @@ class Node:
 
     def squeeze(self, axis=None) -> Node:
         return _call("squeeze", self, axis=axis)
+
+    def astype(self, dtype) -> Node:
+        return _call("astype", self, dtype=np.dtype(dtype))
 
     # NumPy functions on nodes become the registered ops of the same name.
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
