@@ -83,7 +83,10 @@ sends back to an argument.
 - **Variadic ops** take a sequence first, as in NumPy: `mg.ops.concatenate([a, b], axis=0)`,
   `mg.ops.stack([a, b])`. `mg.ops.einsum("ij,jk->ik", a, b)` takes NumPy's arguments (explicit
   and implicit output, `...`, repeated labels, size-1 broadcasting). `mg.ops.split(x, 3)`
-  returns a list, one node per piece (each a `split` node with attribute `piece`).
+  returns a list, one node per piece (each a `split` node with attribute `piece`); so do
+  `array_split`, `vsplit`, `hsplit`, `dsplit`, and the decompositions return tuples
+  (`q, r = mg.ops.linalg.qr(a)`, each a node with attribute `part`). `mg.r_[x, 0.0, 1:3]`
+  and `mg.c_[x, y]` concatenate nodes with NumPy's index rules (directive strings included).
 - **Randomness is explicit**: `dropout(x, rate, rng)` takes a `numpy.random.Generator` or an
   int seed as an attribute of its node. With a Generator, every run of a built graph draws a
   fresh mask from it (what training wants) and the vjp uses the mask of the same run; runs from

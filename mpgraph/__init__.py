@@ -23,6 +23,7 @@ from . import hooks as plugins
 from .contract.op import Op
 from .engine import functions as ops
 from .engine.graph import Graph
+from .engine.index_tricks import c_, r_
 from .engine.node import Node
 from .engine.run import Run
 from .engine.symbolic import gradients
@@ -53,7 +54,7 @@ __all__ = ["ArityError", "FeedError", "Graph", "GraphError", "LayoutError", "Loa
            "MpgraphError", "Node", "Op", "OpError", "PluginError", "Run", "SaveError",
            "ShapeError", "UnknownOpError", "__version__", "check_grads", "grad", "gradients",
            "History", "fit", "hookimpl", "load", "minibatches", "nn_init", "ops", "optim", "plugins",
-           "render", "save", "schedules", "tree", "value_and_grad"]
+           "render", "save", "schedules", "tree", "value_and_grad", "r_", "c_"]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,6 +1,7 @@
 """Stacking, splitting, rotating and cumulative ops: NumPy's results on arrays and on graph
 nodes (through NumPy's own function names), gradients against hand computations."""
 import numpy as np
+import pytest
 
 import mpgraph as mg
 
@@ -108,3 +109,24 @@ def test_astype_on_nodes_casts_values_and_messages():
     np.testing.assert_allclose(d, 2 * xv * (xv > 0))
     d = g.grad(mg.ops.sum(x.astype(np.int64) * 3.0 + x), wrt=x, feed={x: xv})
     np.testing.assert_array_equal(d, [1.0, 1.0, 1.0])  # the integer cast sends 0
+
+
+def test_r_and_c_take_nodes_with_numpys_rules():
+    g = mg.Graph()
+    x, m = g.input("x", (3,)), g.input("m", (3, 2))
+    xv, mv = np.arange(3.0), np.arange(6.0).reshape(3, 2)
+    pairs = [(mg.c_[x, m], np.c_[xv, mv]), (mg.r_["0,2", x, x], np.r_["0,2", xv, xv]),
+             (mg.r_["0,2,0", x, x], np.r_["0,2,0", xv, xv]),
+             (mg.r_["1,2,0", x, m], np.r_["1,2,0", xv, mv]),
+             (mg.r_[x, 1:4, 7.0], np.r_[xv, 1:4, 7.0])]
+    run = g.forward([n for n, _ in pairs], {x: xv, m: mv})
+    for node, want in pairs:
+        assert node.shape == want.shape
+        np.testing.assert_array_equal(run[node], want)
+    d = g.grad(mg.ops.sum(mg.c_[x, m] * np.arange(9.0).reshape(3, 3)), wrt=[x, m],
+               feed={x: xv, m: mv})
+    np.testing.assert_array_equal(d[0], [0.0, 3.0, 6.0])
+    np.testing.assert_array_equal(d[1], [[1.0, 2.0], [4.0, 5.0], [7.0, 8.0]])
+    np.testing.assert_array_equal(mg.r_[1:3, [5]], np.r_[1:3, [5]])  # no node: NumPy's own
+    with pytest.raises(mg.ShapeError, match="directive"):
+        mg.r_["r", x]
