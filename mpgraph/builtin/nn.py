@@ -777,14 +777,11 @@ def _cross_entropy_shape(s, t, ignore_index=-100, reduction="mean", label_smooth
     return _torch_loss_shape(s, t, reduction)
 
 
-def _class_targets_dtype(name):
-    def rule(z, t, **_):
-        axis_free = t is None or t.kind in "iuf"
-        if not axis_free:
-            raise ValueError(f"{name} targets must be integer class indices or float "
-                             f"probabilities, got {t}")
-        return float_dtype(z) if z is not None else None
-    return rule
+def _cross_entropy_dtype(z, t, **_):
+    if t is not None and t.kind not in "iuf":
+        raise ValueError(f"cross_entropy targets must be integer class indices or float "
+                         f"probabilities, got {t}")
+    return float_dtype(z) if z is not None else None
 
 
 def _index_targets_dtype(z, t, **_):
@@ -1054,7 +1051,7 @@ OPS = [
        tuple(_attention_vjp(k) for k in range(4)), _attention_shape, _attention_dtype,
        differentiable_vjp=True, public=_attention_public, samples=_attention_samples),
     Op("cross_entropy", cross_entropy, (_cross_entropy_input, _cross_entropy_target),
-       _cross_entropy_shape, _class_targets_dtype("cross_entropy"), differentiable_vjp=True,
+       _cross_entropy_shape, _cross_entropy_dtype, differentiable_vjp=True,
        needs=("input target", "input target"), samples=_cross_entropy_samples),
     Op("nll_loss", nll_loss, (_nll_input, None), _nll_shape, _index_targets_dtype,
        differentiable_vjp=True, needs=("input target", ""), samples=_nll_samples),
