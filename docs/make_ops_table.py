@@ -15,6 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's mpgraph
 
+from mpgraph.engine.node import public_signature  # noqa: E402
 from mpgraph.hooks.manager import BUILTIN, ops  # noqa: E402
 
 OUT = Path(__file__).with_name("ops.md")
@@ -25,6 +26,8 @@ SECTIONS = {
     "mpgraph.builtin.shape": "Shape and indexing",
     "mpgraph.builtin.linalg": "Linear algebra",
     "mpgraph.builtin.nn": "Neural networks",
+    "mpgraph.builtin.indexing": "Indexing by integer arrays (indices may be graph inputs)",
+    "mpgraph.builtin.arrange": "Stacking, splitting, rotating, triangles and diagonals",
 }
 
 HEADER = """\
@@ -47,7 +50,10 @@ sends back to an argument.
   between tied elements (PyTorch's `amax`), `maximum`/`minimum` give half to each tied
   argument; `clip` passes the signal where `a_min <= x <= a_max` (bounds included); `std` and
   the Euclidean `norm` send 0 where they are 0; `x ** y` sends 0 to `x` where `y = 0` and 0 to
-  `y` where `x = 0`.
+  `y` where `x = 0`. `hardtanh` sends 0 at its bounds (PyTorch's), `floor`, `ceil`, `trunc`
+  and `round` send 0 everywhere (a gradient of zeros, not an error), `nan_to_num` sends 0 to
+  the elements it replaced, `fmax`/`fmin` send all to the non-NaN argument, `remainder` sends
+  the right-hand piece's derivative at its jumps, `sinc` sends 0 at 0.
 - **Comparisons** (`less`, `greater`, `equal`, ...) and `sign` carry no gradient: they are
   flat wherever they are differentiable. Use `where` to route a signal by a condition.
 - **float32 stays float32**: float32 inputs give float32 values, error signals and messages
@@ -59,13 +65,28 @@ sends back to an argument.
   of the prediction. `mg.grad` refuses to differentiate an integer argument.
 - **Non-differentiable arguments**: class indices of `softmax_cross_entropy`, the condition of
   `where`, and attributes (`axis`, indices, `clip` bounds, `pad` widths, ...).
-- **Indices are attributes**, fixed when the node is built: `x[idx]` takes slices, integers,
-  integer arrays and boolean masks given as arrays, not as graph nodes. Repeated indices
-  accumulate their messages, as `np.add.at` does.
+- **Indices**: `x[idx]` with slices, integers, integer arrays and boolean masks given as arrays
+  (`getitem`) fixes them when the node is built. Integer indices that are graph nodes (an
+  input fed per run: `ids = g.input("ids", (None,), np.int64)`) go to `take`: `E[ids]`,
+  `E[:, ids]`, and to `take_along_axis`, `embedding`, `index_add`, `scatter_add`,
+  `cross_entropy`/`nll_loss` targets. Float indices are refused when the node is built.
+  Indices carry no gradient; repeated indices accumulate their messages, as `np.add.at` does,
+  and a gather's message (an embedding table's) is dense, zero on the rows no index used; for
+  a large table, take the gradient of the gathered rows (`E[ids]`) instead and sum it per row
+  with `mpgraph.training.sparse.RowSparse`, which touches only the rows used.
+- **Ties**: `sort`/`argsort` are stable, `topk` and `argmax`/`argmin` take the first of tied
+  elements; each element of a sort gets the signal of its own slot.
+- **Running statistics** of `batch_norm` are not updated in place: `batch_norm(...,
+  training=True)` normalizes by the batch, `batch_norm_update(x, running_mean, running_var,
+  momentum)` gives the new statistics (stacked, PyTorch's rule) to assign after the step, and
+  `training=False` normalizes by them.
 - **Variadic ops** take a sequence first, as in NumPy: `mg.ops.concatenate([a, b], axis=0)`,
   `mg.ops.stack([a, b])`. `mg.ops.einsum("ij,jk->ik", a, b)` takes NumPy's arguments (explicit
   and implicit output, `...`, repeated labels, size-1 broadcasting). `mg.ops.split(x, 3)`
-  returns a list, one node per piece (each a `split` node with attribute `piece`).
+  returns a list, one node per piece (each a `split` node with attribute `piece`); so do
+  `array_split`, `vsplit`, `hsplit`, `dsplit`, and the decompositions return tuples
+  (`q, r = mg.ops.linalg.qr(a)`, each a node with attribute `part`). `mg.r_[x, 0.0, 1:3]`
+  and `mg.c_[x, y]` concatenate nodes with NumPy's index rules (directive strings included).
 - **Randomness is explicit**: `dropout(x, rate, rng)` takes a `numpy.random.Generator` or an
   int seed as an attribute of its node. With a Generator, every run of a built graph draws a
   fresh mask from it (what training wants) and the vjp uses the mask of the same run; runs from
@@ -99,6 +120,13 @@ def _parts(doc: str) -> tuple[str, str, str]:
     return _cell(formula), _cell(derivative), _cell(" ".join(notes))
 
 
+def _parameters(op) -> str:
+    """The public signature without ``name=`` (every op function takes it)."""
+    sig = public_signature(op)
+    params = [p for p in sig.parameters.values() if p.name != "name"]
+    return _cell(str(sig.replace(parameters=params))).replace("*, ", "").replace(", *)", ")")
+
+
 def render() -> str:
     """The text of docs/ops.md for the ops registered now."""
     table = ops()
@@ -108,12 +136,13 @@ def render() -> str:
         if not names:
             continue
         lines += [f"## {SECTIONS.get(module, module)}", "",
-                  "| op | formula | derivative (local) / message | notes | 2nd |",
+                  "| op and its parameters | formula | derivative (local) / message | notes "
+                  "| 2nd |",
                   "|---|---|---|---|---|"]
         for name in names:
             op = table[name]
             formula, derivative, notes = _parts(op.doc)
-            lines.append(f"| `{name}` | {formula} | {derivative} | {notes} | "
+            lines.append(f"| `{name}{_parameters(op)}` | {formula} | {derivative} | {notes} | "
                          f"{'yes' if op.differentiable_vjp else ''} |")
         lines.append("")
     return "\n".join(lines)

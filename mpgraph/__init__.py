@@ -25,6 +25,7 @@ from .contract.op import Op
 from .engine import functions as ops
 from .engine import pickling as _pickling  # registers how a Graph pickles
 from .engine.graph import Graph
+from .engine.index_tricks import c_, r_
 from .engine.node import Node
 from .engine.run import Run
 from .engine.symbolic import gradients
@@ -54,11 +55,11 @@ _LAZY = {
     "distributed": ("mpgraph.distributed", None),  # Ray itself only when a Ray backend starts
 }
 
-__all__ = ["__version__", "ArityError", "check_grads", "distributed", "explore", "FeedError",
-           "fit", "grad", "gradients", "Graph", "GraphError", "History", "hookimpl",
+__all__ = ["__version__", "ArityError", "c_", "check_grads", "distributed", "explore",
+           "FeedError", "fit", "grad", "gradients", "Graph", "GraphError", "History", "hookimpl",
            "LayoutError", "load", "LoadError", "minibatches", "MpgraphError", "nn_init", "Node",
-           "Op", "OpError", "ops", "optim", "PluginError", "plugins", "render", "Run", "save",
-           "SaveError", "schedules", "ShapeError", "tree", "TreeError", "UnknownOpError",
+           "Op", "OpError", "ops", "optim", "PluginError", "plugins", "r_", "render", "Run",
+           "save", "SaveError", "schedules", "ShapeError", "tree", "TreeError", "UnknownOpError",
            "UsageError", "value_and_grad", "WorkerError"]
 
 

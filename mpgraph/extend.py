@@ -4,15 +4,22 @@ The built-in ops (``mpgraph.builtin``) are written with exactly this module, as 
 plugin is::
 
     from mpgraph.extend import Op, hookimpl, unbroadcast, cases
+    from mpgraph.extend import elementwise_unary, broadcasting_binary   # common shapes of op
 
 See ``docs/plugins.md`` for a worked example.
 """
 from .contract.op import Op, is_graph_node
-from .contract.samples import cases, chain, doc, float_dtype, normal, positive, unit
+from .contract.rules import (apply_op, broadcasting_binary, comparison, elementwise_unary,
+                             reduction, zero_gradient)
+from .contract.samples import (BINARY, BINARY_POSITIVE, UNARY, UNARY_POSITIVE, UNARY_UNIT, cases,
+                               chain, doc, float_dtype, normal, positive, unit)
 from .contract.shapes import (Shape, broadcast_shapes, normalize_axis, reduce_shape, same_shape,
                               unbroadcast)
+from .errors import GraphError, ShapeError
 from .hooks.manager import hookimpl
 
-__all__ = ["Op", "Shape", "broadcast_shapes", "cases", "chain", "doc", "float_dtype", "hookimpl",
-           "is_graph_node", "normal", "normalize_axis", "positive", "reduce_shape", "same_shape",
-           "unbroadcast", "unit"]
+__all__ = ["BINARY", "BINARY_POSITIVE", "GraphError", "Op", "Shape", "ShapeError", "UNARY",
+           "UNARY_POSITIVE", "UNARY_UNIT", "apply_op", "broadcast_shapes", "broadcasting_binary",
+           "cases", "chain", "comparison", "doc", "elementwise_unary", "float_dtype", "hookimpl",
+           "is_graph_node", "normal", "normalize_axis", "positive", "reduce_shape", "reduction",
+           "same_shape", "unbroadcast", "unit", "zero_gradient"]

@@ -27,7 +27,8 @@ __all__ = ["CheckResult", "check_grads", "check_op", "check_ops", "numerical_gra
 
 def numerical_grad(f: Callable[..., Any], args: Sequence[Any], k: int, eps: float = 1e-6) -> np.ndarray:
     """Central differences of scalar ``f(*args)`` with respect to ``args[k]``."""
-    x = np.array(args[k], dtype=np.float64)
+    # C order: reshape(-1) below must be a view of x, also for a transposed argument
+    x = np.array(args[k], dtype=np.float64, order="C")
     out = np.zeros_like(x)
     flat, gflat = x.reshape(-1), out.reshape(-1)
     for i in range(flat.size):

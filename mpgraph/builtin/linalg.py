@@ -8,10 +8,8 @@ import string
 
 import numpy as np
 
-from mpgraph.extend import Op, broadcast_shapes, unbroadcast
-from mpgraph.extend import hookimpl
-
-from mpgraph.extend import doc, float_dtype
+from mpgraph.extend import (Op, ShapeError, apply_op, broadcast_shapes, chain, doc, float_dtype,
+                            hookimpl, is_graph_node, normalize_axis, unbroadcast)
 
 
 def _mT(m):
@@ -394,6 +392,591 @@ def _cases(*shape_sets, **attrs):
     return samples
 
 
+# -- tensordot, inner, kron, cross -------------------------------------------------------------
+
+def _tensordot_axes(na, nb, axes):
+    """(a's summed axes, b's summed axes) of np.tensordot's ``axes``, non-negative."""
+    if isinstance(axes, (int, np.integer)):
+        if axes < 0 or axes > min(na, nb):
+            raise ValueError(f"axes={axes} does not fit operands of {na} and {nb} dimension(s)")
+        return tuple(range(na - axes, na)), tuple(range(axes))
+    try:
+        xa, xb = axes
+    except (TypeError, ValueError):
+        raise ValueError(f"axes must be an int or a pair of sequences, got {axes!r}") from None
+    xa = (xa,) if isinstance(xa, (int, np.integer)) else tuple(xa)
+    xb = (xb,) if isinstance(xb, (int, np.integer)) else tuple(xb)
+    if len(xa) != len(xb):
+        raise ValueError(f"axes {axes!r}: the two sequences differ in length")
+    xa = tuple(int(a) % max(na, 1) if -na <= a < na else _bad_axis(a, na) for a in xa)
+    xb = tuple(int(b) % max(nb, 1) if -nb <= b < nb else _bad_axis(b, nb) for b in xb)
+    return xa, xb
+
+
+def _bad_axis(a, n):
+    raise ValueError(f"axis {a} is out of range for {n} dimension(s)")
+
+
+def _tensordot_subscripts(na, nb, axes):
+    xa, xb = _tensordot_axes(na, nb, axes)
+    letters = iter(string.ascii_letters)
+    sa = [next(letters) for _ in range(na)]
+    sb = [next(letters) for _ in range(nb)]
+    for i, j in zip(xa, xb):
+        sb[j] = sa[i]
+    out = [c for i, c in enumerate(sa) if i not in xa] + [c for j, c in enumerate(sb)
+                                                          if j not in xb]
+    return "".join(sa), "".join(sb), "".join(out)
+
+
+def tensordot(a, b, axes=2):
+    """np.tensordot: the sum over a's axes axes[0] against b's axes[1] (an int N: a's last N
+    against b's first N); the result has a's other axes, then b's
+
+    Derivative: an einsum of g with the other operand onto each operand's axes.
+    """
+    return np.tensordot(a, b, axes)
+
+
+def _tensordot_shape(a, b, axes=2):
+    xa, xb = _tensordot_axes(len(a), len(b), axes)
+    for i, j in zip(xa, xb):
+        if None not in (a[i], b[j]) and a[i] != b[j]:
+            raise ValueError(f"shapes {a} and {b} do not align on axes {i} and {j} "
+                             f"({a[i]} != {b[j]})")
+    return tuple(n for i, n in enumerate(a) if i not in xa) + tuple(
+        n for j, n in enumerate(b) if j not in xb)
+
+
+def _tensordot_vjp(argnum):
+    def vjp(g, ans, a, b, axes=2):
+        sa, sb, so = _tensordot_subscripts(a.ndim, b.ndim, axes)
+        if argnum == 0:
+            return np.einsum(f"{so},{sb}->{sa}", g, b)
+        return np.einsum(f"{sa},{so}->{sb}", a, g)
+    return vjp
+
+
+def inner(a, b):
+    """np.inner: the sum over the last axes of a and b (elementwise product for a 0-d operand);
+    the result has a's other axes, then b's
+
+    Derivative: g against b onto a's axes, a against g onto b's axes (an einsum).
+    """
+    return np.inner(a, b)
+
+
+def _inner_shape(a, b):
+    if not a or not b:
+        return broadcast_shapes(a, b)
+    if None not in (a[-1], b[-1]) and a[-1] != b[-1]:
+        raise ValueError(f"shapes {a} and {b} differ in their last dim ({a[-1]} != {b[-1]})")
+    return a[:-1] + b[:-1]
+
+
+def _inner_vjp(argnum):
+    def vjp(g, ans, a, b):
+        if a.ndim == 0 or b.ndim == 0:
+            return unbroadcast(g * (b if argnum == 0 else a), (a, b)[argnum])
+        return _tensordot_vjp(argnum)(g, ans, a, b, ([-1], [-1]))
+    return vjp
+
+
+def kron(a, b):
+    """np.kron: the Kronecker product, every element of a times the whole of b, in blocks
+    (the shorter shape padded with leading 1s)
+
+    Derivative: g split into blocks: to a, each block against b; to b, the blocks weighted
+    by a, summed.
+    """
+    return np.kron(a, b)
+
+
+def _kron_dims(a, b):
+    n = max(len(a), len(b))
+    return (1,) * (n - len(a)) + tuple(a), (1,) * (n - len(b)) + tuple(b)
+
+
+def _kron_shape(a, b):
+    a, b = _kron_dims(a, b)
+    return tuple(None if None in (p, q) else p * q for p, q in zip(a, b))
+
+
+def _kron_vjp(argnum):
+    def vjp(g, ans, a, b):
+        sa, sb = _kron_dims(a.shape, b.shape)
+        n = len(sa)
+        blocks = np.reshape(g, tuple(d for pair in zip(sa, sb) for d in pair))
+        la, lb = string.ascii_letters[:n], string.ascii_letters[n:2 * n]
+        sub = "".join(p + q for p, q in zip(la, lb))
+        if argnum == 0:
+            msg = np.einsum(f"{sub},{lb}->{la}", blocks, np.reshape(b, sb))
+        else:
+            msg = np.einsum(f"{sub},{la}->{lb}", blocks, np.reshape(a, sa))
+        return np.reshape(msg, (a, b)[argnum].shape)
+    return vjp
+
+
+def cross(a, b, axis=-1):
+    """np.cross of 3-vectors along axis (the other axes broadcast)
+
+    Derivative: to a, cross(b, g); to b, cross(g, a) (summed where they broadcast).
+    """
+    return np.cross(a, b, axis=axis)
+
+
+def _cross_shape(a, b, axis=-1):
+    for s in (a, b):
+        ax = normalize_axis(axis, len(s))[0]
+        if s[ax] not in (3, None):
+            raise ValueError(f"cross needs 3-vectors along axis {axis}, got shape {s}")
+    move = [tuple(d for i, d in enumerate(s) if i != normalize_axis(axis, len(s))[0])
+            for s in (a, b)]
+    rest = broadcast_shapes(*move)
+    ax = normalize_axis(axis, len(rest) + 1)[0]
+    return rest[:ax] + (3,) + rest[ax:]
+
+
+# -- decompositions ----------------------------------------------------------------------------
+
+def _sym(a):
+    return 0.5 * (a + _mT(a))
+
+
+def _eye_like(n, v):
+    return np.eye(n, dtype=_dtype(v))
+
+
+def _solve_t(t, x):
+    """t^-T x (a solve, so that it is differentiable)."""
+    return np.linalg.solve(_mT(t), x)
+
+
+def cholesky(a):
+    """the lower-triangular L with L L^T = (A + A^T)/2 (A symmetrized first, as JAX's
+    symmetrize_input; A symmetric positive definite), batched
+
+    Derivative: with phi(X) = tril(X) with its diagonal halved and S = L^-T phi(L^T gL) L^-1,
+    the message is (S + S^T)/2.
+    """
+    return np.linalg.cholesky(_sym(a))
+
+
+def _cholesky_vjp(g, ans, a):
+    n = ans.shape[-1]
+    phi = np.tril(_mT(ans) @ g) * (1 - 0.5 * _eye_like(n, g))
+    s = _mT(_solve_t(ans, _mT(_solve_t(ans, phi))))
+    return _sym(s)
+
+
+def _parts_public(count):
+    def public(apply, a, *rest, name=None, **attrs):
+        return tuple(apply(a, *rest, part=k, name=None if name is None else f"{name}_{k}",
+                           **attrs) for k in range(count))
+    return public
+
+
+def _check_part(part, count):
+    if part not in range(count):
+        raise ValueError(f"part must be one of {tuple(range(count))}, got {part!r}")
+
+
+def qr(a, part=0):
+    """part ``part`` of the reduced QR decomposition A = Q R (A (..., m, n) with m >= n): Q
+    (part 0, orthonormal columns) or R (part 1, upper triangular); ``mg.ops.linalg.qr(a)``
+    returns (Q, R) as np.linalg.qr
+
+    Derivative: with M = R gR^T - gQ^T Q and copyltu(M) = tril(M) + tril(M, -1)^T, the message
+    is (gQ + Q copyltu(M)) R^-T.
+    """
+    return np.linalg.qr(a)[part]
+
+
+def _qr_vjp(g, ans, a, part=0):
+    q, r = np.linalg.qr(a) if not is_graph_node(a) else (apply_op(QR, a, part=0),
+                                                        apply_op(QR, a, part=1))
+    gq, gr = (g, 0 * r) if part == 0 else (0 * q, g)
+    m = r @ _mT(gr) - _mT(gq) @ q
+    copyltu = np.tril(m) + _mT(np.tril(m, -1))
+    return _mT(np.linalg.solve(r, _mT(gq + q @ copyltu)))
+
+
+def _qr_shape(s, part=0):
+    _check_part(part, 2)
+    if len(s) < 2:
+        raise ValueError(f"qr needs matrices (..., m, n), got shape {s}")
+    m, n = s[-2:]
+    if None not in (m, n) and m < n:
+        raise ValueError(f"qr is differentiable here for m >= n only, got shape {s}")
+    return s[:-2] + ((m, n) if part == 0 else (n, n))
+
+
+def eigh(a, part=0):
+    """part ``part`` of the eigendecomposition of the symmetric (A + A^T)/2 (symmetrized
+    first, as JAX's): the eigenvalues w in ascending order (part 0) or the eigenvectors V as
+    columns (part 1); ``mg.ops.linalg.eigh(a)`` returns (w, V) as np.linalg.eigh
+
+    Derivative: V (diag(gw) + F * (V^T gV)) V^T, F_ij = 1/(w_j - w_i) off the diagonal,
+    then symmetrized; it needs distinct eigenvalues (F is infinite on a tie).
+    """
+    return np.linalg.eigh(_sym(a))[part]
+
+
+def _gap(w, g):
+    """F_ij = 1/(w_j - w_i) off the diagonal, 0 on it."""
+    eye = _eye_like(w.shape[-1], g) > 0
+    d = np.expand_dims(w, -2) - np.expand_dims(w, -1)
+    return np.where(eye, 0, 1 / np.where(eye, 1, d))
+
+
+def _eigh_vjp(g, ans, a, part=0):
+    w, v = np.linalg.eigh(_sym(a)) if not is_graph_node(a) else (apply_op(EIGH, a, part=0),
+                                                                  apply_op(EIGH, a, part=1))
+    if part == 0:
+        inner = np.expand_dims(g, -1) * _eye_like(w.shape[-1], g)
+    else:
+        inner = _gap(w, g) * (_mT(v) @ g)
+    return _sym(v @ inner @ _mT(v))
+
+
+def _eigh_shape(s, part=0):
+    _check_part(part, 2)
+    _square_shape(s)
+    return s[:-1] if part == 0 else s
+
+
+def svd(a, part=0):
+    """part ``part`` of the reduced SVD A = U diag(S) Vh (k = min(m, n)): U (part 0, m x k),
+    S (part 1, descending) or Vh (part 2, k x n); ``mg.ops.linalg.svd(a)`` returns (U, S, Vh)
+    as np.linalg.svd(a, full_matrices=False)
+
+    Derivative: with F_ij = 1/(s_j^2 - s_i^2) off the diagonal, V = Vh^T, gV = gVh^T:
+    U (F*(U^T gU - gU^T U) S + diag(gS) + S F*(V^T gV - gV^T V)) V^T
+    + (I - U U^T) gU S^-1 V^T + U S^-1 gV^T (I - V V^T); it needs distinct, non-zero
+    singular values.
+    """
+    return np.linalg.svd(a, full_matrices=False)[part]
+
+
+def _svd_vjp(g, ans, a, part=0):
+    if is_graph_node(a):
+        u, s, vh = (apply_op(SVD, a, part=k) for k in range(3))
+    else:
+        u, s, vh = np.linalg.svd(a, full_matrices=False)
+    v = _mT(vh)
+    k = s.shape[-1]
+    eye = _eye_like(k, g)
+    s_mat = np.expand_dims(s, -1) * eye
+    s_inv = np.expand_dims(1 / s, -1) * eye
+    if part == 1:
+        return u @ (np.expand_dims(g, -1) * eye) @ vh
+    f = _gap(s * s, g)
+    if part == 0:
+        utgu = _mT(u) @ g
+        t = (f * (utgu - _mT(utgu))) @ s_mat
+        return u @ t @ vh + (_eye_like(a.shape[-2], g) - u @ _mT(u)) @ g @ s_inv @ vh
+    gv = _mT(g)
+    vtgv = _mT(v) @ gv
+    n_ = a.shape[-1]
+    t = s_mat @ (f * (vtgv - _mT(vtgv)))
+    return u @ t @ vh + u @ s_inv @ _mT(gv) @ (_eye_like(n_, g) - v @ vh)
+
+
+def _svd_shape(s, part=0):
+    _check_part(part, 3)
+    if len(s) < 2:
+        raise ValueError(f"svd needs matrices (..., m, n), got shape {s}")
+    m, n = s[-2:]
+    k = None if None in (m, n) else min(m, n)
+    return s[:-2] + ((m, k), (k,), (k, n))[part]
+
+
+def slogdet(a, part=1):
+    """part ``part`` of np.linalg.slogdet: the sign of det A (part 0) or log |det A|
+    (part 1); ``mg.ops.linalg.slogdet(a)`` returns (sign, logabsdet)
+
+    Derivative: to A, g A^-T from log |det A|; 0 from the sign (piecewise constant).
+    """
+    return np.linalg.slogdet(a)[part]
+
+
+def _slogdet_vjp(g, ans, a, part=1):
+    if part == 0:
+        return 0 * a  # the sign is piecewise constant
+    return np.expand_dims(np.expand_dims(g, -1), -1) * _mT(np.linalg.inv(a))
+
+
+def _slogdet_shape(s, part=1):
+    _check_part(part, 2)
+    return _square_shape(s)[:-2]
+
+
+def pinv(a):
+    """the Moore-Penrose pseudo-inverse A^+ (..., n, m) of A (..., m, n), batched
+
+    Derivative: with X = A^+: -X^T g X^T + (I - A X) g^T X X^T + X^T X g^T (I - X A); valid
+    where the rank of A does not change (full-rank A).
+    """
+    return np.linalg.pinv(a)
+
+
+def _pinv_vjp(g, ans, a):
+    x = ans
+    m, n = a.shape[-2:]
+    ax, xa = a @ x, x @ a
+    return (-(_mT(x) @ g @ _mT(x)) + (_eye_like(m, g) - ax) @ _mT(g) @ x @ _mT(x)
+            + _mT(x) @ x @ _mT(g) @ (_eye_like(n, g) - xa))
+
+
+def _pinv_shape(s):
+    if len(s) < 2:
+        raise ValueError(f"pinv needs matrices (..., m, n), got shape {s}")
+    return s[:-2] + (s[-1], s[-2])
+
+
+def lstsq(a, b, rcond=None, part=0):
+    """part ``part`` of np.linalg.lstsq(a, b, rcond): the solution x minimizing |b - A x|
+    (part 0), the residuals |b - A x|^2 per column (part 1; empty unless m > n), the rank
+    (part 2) or A's singular values (part 3); ``mg.ops.linalg.lstsq(a, b)`` returns the four
+    as NumPy does. A (m, n) must have full column rank (m >= n) for the messages
+
+    Derivative: with P = A^+ and r = b - A x: to b, P^T gx; to A, -P^T gx x^T + r (P P^T
+    gx)^T; from the residuals, 2 r g to b and -2 r x^T g to A; from the singular values,
+    U diag(gS) V^T; none from the rank.
+    """
+    return np.linalg.lstsq(a, b, rcond=rcond)[part]
+
+
+def _lstsq_parts(a, b, rcond):
+    if is_graph_node(a) or is_graph_node(b):
+        return apply_op(LSTSQ, a, b, rcond=rcond, part=0), np.linalg.pinv(a)
+    return np.linalg.lstsq(a, b, rcond=rcond)[0], np.linalg.pinv(a)
+
+
+def _lstsq_vjp(argnum):
+    def vjp(g, ans, a, b, rcond=None, part=0):
+        if part == 2 or (part == 3 and argnum == 1):
+            return 0 * (a, b)[argnum]  # the rank is piecewise constant; S does not read b
+        if part == 3:
+            return _svd_vjp(g, None, a, part=1)
+        x, p = _lstsq_parts(a, b, rcond)
+        vector = b.ndim == 1
+        x2 = np.expand_dims(x, -1) if vector else x
+        b2 = np.expand_dims(b, -1) if vector else b
+        r = b2 - a @ x2
+        if part == 1:
+            gr = np.expand_dims(g, -2) * r  # g per column
+            if argnum == 1:
+                msg = 2 * gr
+                return msg[..., 0] if vector else msg
+            return -2 * (gr @ _mT(x2))
+        gx = np.expand_dims(g, -1) if vector else g
+        ptg = _mT(p) @ gx
+        if argnum == 1:
+            return ptg[..., 0] if vector else ptg
+        return -(ptg @ _mT(x2)) + r @ _mT(p @ ptg)
+    return vjp
+
+
+def _lstsq_shape(a, b, rcond=None, part=0):
+    _check_part(part, 4)
+    if len(a) != 2 or len(b) not in (1, 2):
+        raise ValueError(f"lstsq needs a (m, n) and b (m,) or (m, k), got {a} and {b}")
+    m, n = a
+    if None not in (m, b[0]) and m != b[0]:
+        raise ValueError(f"shapes {a} and {b} do not align ({m} != {b[0]})")
+    k = () if len(b) == 1 else (b[1],)
+    if part == 0:
+        return (n,) + k
+    if part == 1:
+        if None in (m, n):
+            return (None,)  # empty unless m > n
+        return (k or (1,)) if m > n else (0,)
+    if part == 2:
+        return ()
+    return (None if None in (m, n) else min(m, n),)
+
+
+def _lstsq_dtype(a, b, rcond=None, part=0):
+    if part == 2:
+        return np.dtype(np.int32)
+    known = [d for d in (a, b) if d is not None]
+    return float_dtype(np.result_type(*known)) if known else None
+
+
+def _lstsq_public(apply, a, b, rcond=None, name=None):
+    return tuple(apply(a, b, rcond, part=k, name=None if name is None else f"{name}_{k}")
+                 for k in range(4))
+
+
+def matrix_power(a, n):
+    """A^n for an integer n (A^0 = I, a negative n a power of A^-1), batched, as
+    np.linalg.matrix_power
+
+    Derivative: sum_{k=0}^{|n|-1} (B^T)^k g (B^T)^(|n|-1-k) to B = A (n > 0) or B = A^-1
+    (n < 0, then -A^-T (that) A^-T); 0 for n = 0.
+    """
+    return np.linalg.matrix_power(a, n)
+
+
+def _matrix_power_vjp(g, ans, a, n):
+    if n == 0:
+        return 0 * a
+    base = a if n > 0 else np.linalg.inv(a)
+    bt = _mT(base)
+    k = abs(n)
+    powers = [None, bt]  # powers[j] = (B^T)^j; None is the identity
+    while len(powers) < k:
+        powers.append(powers[-1] @ bt)
+    msg = None
+    for j in range(k):
+        term = g if powers[j] is None else powers[j] @ g
+        right = powers[k - 1 - j]
+        term = term if right is None else term @ right
+        msg = term if msg is None else msg + term
+    return -(bt @ msg @ bt) if n < 0 else msg
+
+
+def _matrix_power_shape(s, n):
+    if not isinstance(n, (int, np.integer)):
+        raise ValueError(f"n must be an int, got {n!r}")
+    return _square_shape(s)
+
+
+def solve_triangular(a, b, lower=False, unit_diagonal=False):
+    """x solving T x = b, T the lower (lower=True) or upper triangle of a, with 1s on its
+    diagonal when unit_diagonal (the rest of a is not read), as scipy.linalg.solve_triangular;
+    b (m,) or (..., m, k)
+
+    Derivative: to b, gb = T^-T g; to a, -gb x^T on the triangle that was read (0 elsewhere;
+    0 on the diagonal too when unit_diagonal).
+    """
+    return np.linalg.solve(_triangle(a, lower, unit_diagonal), b)
+
+
+def _triangle(a, lower, unit_diagonal):
+    if not unit_diagonal:
+        return np.tril(a) if lower else np.triu(a)
+    eye = _eye_like(a.shape[-1], a)
+    return (np.tril(a, -1) if lower else np.triu(a, 1)) + eye
+
+
+def _solve_triangular_a(g, ans, a, b, lower=False, unit_diagonal=False):
+    t = _triangle(a, lower, unit_diagonal)
+    gb = _solve_gb(g, t, b)
+    full = (-(gb[..., :, None] * ans[..., None, :]) if b.ndim == 1 else -(gb @ _mT(ans)))
+    full = unbroadcast(full, a)
+    if unit_diagonal:
+        return np.tril(full, -1) if lower else np.triu(full, 1)
+    return np.tril(full) if lower else np.triu(full)
+
+
+def _solve_triangular_shape(a, b, lower=False, unit_diagonal=False):
+    return _solve_shape(a, b)
+
+
+# -- samples -----------------------------------------------------------------------------------
+
+def _spd(rng, n, batch=()):
+    m = rng.standard_normal(batch + (n, n))
+    return m @ _mT(m) + n * np.eye(n)
+
+
+def _distinct_spectrum(rng, n):
+    q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    return q @ np.diag(np.arange(1.0, n + 1) + 0.3 * rng.random(n)) @ q.T
+
+
+def _decomposition_samples(rng):
+    yield [_spd(rng, 3)], {}
+    yield [_spd(rng, 2, (2,))], {}
+
+
+def _qr_samples(rng):
+    for part in (0, 1):
+        yield [rng.standard_normal((4, 3))], {"part": part}
+        yield [rng.standard_normal((2, 3, 3))], {"part": part}
+
+
+def _eigh_samples(rng):
+    for part in (0, 1):
+        yield [_distinct_spectrum(rng, 3) + 0.1 * rng.standard_normal((3, 3))], {"part": part}
+    yield [np.stack([_distinct_spectrum(rng, 2), _distinct_spectrum(rng, 2)])], {"part": 1}
+
+
+def _svd_samples(rng):
+    for part in (0, 1, 2):
+        yield [rng.standard_normal((4, 3))], {"part": part}
+        yield [rng.standard_normal((2, 4))], {"part": part}
+    yield [rng.standard_normal((2, 3, 2))], {"part": 0}
+
+
+def _slogdet_samples(rng):
+    yield [_invertible(rng, (3, 3))], {}
+    yield [-_invertible(rng, (2, 2, 2))], {}
+    yield [_invertible(rng, (3, 3))], {"part": 0}
+
+
+def _pinv_samples(rng):
+    yield [rng.standard_normal((4, 3))], {}
+    yield [rng.standard_normal((2, 4))], {}
+    yield [rng.standard_normal((2, 3, 3)) + 3 * np.eye(3)], {}
+
+
+def _lstsq_samples(rng):
+    yield [rng.standard_normal((5, 3)), rng.standard_normal(5)], {}
+    yield [rng.standard_normal((5, 3)), rng.standard_normal((5, 2))], {"part": 0}
+    yield [rng.standard_normal((5, 3)), rng.standard_normal((5, 2))], {"part": 1}
+    yield [rng.standard_normal((5, 3)), rng.standard_normal(5)], {"part": 1}
+    yield [rng.standard_normal((4, 3)), rng.standard_normal(4)], {"part": 3}
+    yield [rng.standard_normal((4, 3)), rng.standard_normal(4)], {"part": 2}
+
+
+def _matrix_power_samples(rng):
+    yield [0.5 * rng.standard_normal((3, 3))], {"n": 3}
+    yield [_invertible(rng, (2, 2))], {"n": -2}
+    yield [rng.standard_normal((2, 2, 2))], {"n": 1}
+    yield [rng.standard_normal((2, 2))], {"n": 0}
+
+
+def _triangular_samples(rng):
+    yield [_invertible(rng, (3, 3)), rng.standard_normal(3)], {"lower": True}
+    yield [_invertible(rng, (3, 3)), rng.standard_normal((3, 2))], {}
+    yield [_invertible(rng, (2, 3, 3)), rng.standard_normal((3, 2))], {"lower": True,
+                                                                        "unit_diagonal": True}
+
+
+def _product_samples(*shape_pairs, **attrs):
+    def samples(rng):
+        for sa, sb in shape_pairs:
+            yield [rng.standard_normal(sa), rng.standard_normal(sb)], dict(attrs)
+    return samples
+
+
+QR = Op("linalg.qr", qr, (_qr_vjp,), _qr_shape, float_dtype, differentiable_vjp=True,
+        public=_parts_public(2), samples=_qr_samples)
+EIGH = Op("linalg.eigh", eigh, (_eigh_vjp,), _eigh_shape, float_dtype, differentiable_vjp=True,
+          public=_parts_public(2), samples=_eigh_samples)
+SVD = Op("linalg.svd", svd, (_svd_vjp,), _svd_shape, float_dtype, differentiable_vjp=True,
+         samples=_svd_samples,
+         public=lambda apply, a, full_matrices=True, compute_uv=True, hermitian=False, name=None:
+         _svd_public(apply, a, full_matrices, compute_uv, hermitian, name))
+LSTSQ = Op("linalg.lstsq", lstsq, (_lstsq_vjp(0), _lstsq_vjp(1)), _lstsq_shape, _lstsq_dtype,
+           differentiable_vjp=True, public=_lstsq_public, samples=_lstsq_samples)
+
+
+def _svd_public(apply, a, full_matrices, compute_uv, hermitian, name):
+    if full_matrices and compute_uv:
+        shape = getattr(a, "shape", None) or np.shape(a)
+        if shape[-1] != shape[-2]:
+            raise ShapeError("mpgraph: op 'linalg.svd': only the reduced SVD is differentiable "
+                             f"here (shape {shape}): pass full_matrices=False")
+    if not compute_uv:
+        return apply(a, part=1, name=name)
+    return tuple(apply(a, part=k, name=None if name is None else f"{name}_{k}")
+                 for k in range(3))
+
+
 OPS = [
     Op("matmul", np.matmul, (_matmul_a, _matmul_b), _matmul_shape, samples=_matmul_samples,
        differentiable_vjp=True, needs=("b", "a"),
@@ -423,6 +1006,40 @@ OPS = [
        (lambda g, ans, a: (g * ans)[..., None, None] * _mT(np.linalg.inv(a)),),
        lambda s: _square_shape(s)[:-2], float_dtype, needs=("ans a",), differentiable_vjp=True,
        samples=_cases(((3, 3),), ((2, 2, 2),))),
+    Op("tensordot", tensordot, (_tensordot_vjp(0), _tensordot_vjp(1)), _tensordot_shape,
+       needs=("b", "a"), differentiable_vjp=True,
+       samples=chain(_product_samples(((2, 3, 4), (3, 4, 5))),
+                     _product_samples(((2, 3), (3, 2)), axes=1),
+                     _product_samples(((2, 3, 4), (4, 2, 3)), axes=([1, 2], [2, 0])),
+                     _product_samples(((2,), (3,)), axes=0))),
+    Op("inner", inner, (_inner_vjp(0), _inner_vjp(1)), _inner_shape, needs=("b", "a"),
+       differentiable_vjp=True,
+       samples=_product_samples(((3,), (3,)), ((2, 3), (4, 3)), ((), (2, 3)), ((2, 2, 3), (3,)))),
+    Op("kron", kron, (_kron_vjp(0), _kron_vjp(1)), _kron_shape, needs=("b", "a"),
+       differentiable_vjp=True,
+       samples=_product_samples(((2, 3), (2, 2)), ((3,), (2,)), ((2,), (2, 3)))),
+    Op("cross", cross, (lambda g, ans, a, b, axis=-1: unbroadcast(np.cross(b, g, axis=axis), a),
+                        lambda g, ans, a, b, axis=-1: unbroadcast(np.cross(g, a, axis=axis), b)),
+       _cross_shape, needs=("b", "a"), differentiable_vjp=True,
+       samples=chain(_product_samples(((3,), (3,)), ((2, 3), (3,))),
+                     _product_samples(((3, 2), (3, 2)), axis=0))),
+    Op("linalg.cholesky", cholesky, (_cholesky_vjp,), _square_shape, float_dtype,
+       needs=("ans",), differentiable_vjp=True, samples=_decomposition_samples),
+    QR,
+    EIGH,
+    SVD,
+    Op("linalg.slogdet", slogdet, (_slogdet_vjp,), _slogdet_shape, float_dtype,
+       differentiable_vjp=True, public=_parts_public(2), samples=_slogdet_samples),
+    Op("linalg.pinv", pinv, (_pinv_vjp,), _pinv_shape, float_dtype, needs=("ans a",),
+       differentiable_vjp=True, samples=_pinv_samples),
+    LSTSQ,
+    Op("linalg.matrix_power", matrix_power, (_matrix_power_vjp,), _matrix_power_shape,
+       differentiable_vjp=True, samples=_matrix_power_samples),
+    Op("linalg.solve_triangular", solve_triangular,
+       (_solve_triangular_a, lambda g, ans, a, b, lower=False, unit_diagonal=False:
+        unbroadcast(_solve_gb(g, _triangle(a, lower, unit_diagonal), b), b)),
+       _solve_triangular_shape, needs=("ans a", "a"), differentiable_vjp=True,
+       samples=_triangular_samples),
 ]
 
 

@@ -3,12 +3,14 @@
 Conventions at kinks follow PyTorch: ``relu`` sends 0 at x = 0, ``leaky_relu`` sends the
 slope at x = 0. Losses take ``reduction`` ("mean", the default, "sum" or "none") as PyTorch's do.
 """
+import math
+
 import numpy as np
 
-from mpgraph.extend import Op, broadcast_shapes, normalize_axis, same_shape, unbroadcast
-from mpgraph.extend import hookimpl
+from mpgraph.extend import (Op, apply_op, broadcast_shapes, hookimpl, is_graph_node,
+                            normalize_axis, same_shape, unbroadcast)
 
-from mpgraph.extend import cases, chain, float_dtype
+from mpgraph.extend import cases, chain, elementwise_unary, float_dtype
 
 _unary = cases(((2, 3),), ((),), ((4, 1, 2),))
 
@@ -53,6 +55,68 @@ def elu(x, alpha=1.0):
     Derivative: 1 where x > 0, else alpha e^x = output + alpha (at x = 0: alpha, as PyTorch).
     """
     return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
+
+
+def silu(x):
+    """x sigmoid(x) (also called swish)
+
+    Derivative: sigmoid(x) (1 + x (1 - sigmoid(x))).
+    """
+    return x * sigmoid(x)
+
+
+def _silu_vjp(g, ans, x):
+    s = sigmoid(x)
+    return g * (s * (1 + x * (1 - s)))
+
+
+def mish(x):
+    """x tanh(softplus(x)), softplus computed as logaddexp(0, x) so that it never overflows
+
+    Derivative: tanh(sp) + x (1 - tanh^2(sp)) sigmoid(x), sp = softplus(x).
+    """
+    return x * np.tanh(softplus(x))
+
+
+def _mish_vjp(g, ans, x):
+    t = np.tanh(softplus(x))
+    return g * (t + x * (1 - t * t) * sigmoid(x))
+
+
+def softsign(x):
+    """x / (1 + |x|)
+
+    Derivative: 1 / (1 + |x|)^2.
+    """
+    return x / (1 + np.abs(x))
+
+
+def _softsign_vjp(g, ans, x):
+    d = 1 + np.abs(x)
+    return g / (d * d)
+
+
+def hardtanh(x, min_val=-1.0, max_val=1.0):
+    """min(max(x, min_val), max_val)
+
+    Derivative: 1 where min_val < x < max_val, else 0 (0 at the bounds, as PyTorch's hardtanh;
+    ``clip`` passes the signal at its bounds).
+    """
+    return np.clip(x, min_val, max_val)
+
+
+def _hardtanh_vjp(g, ans, x, min_val=-1.0, max_val=1.0):
+    return np.where(x > min_val, np.where(x < max_val, g, 0), 0)
+
+
+def _hardtanh_shape(s, min_val=-1.0, max_val=1.0):
+    if not min_val < max_val:
+        raise ValueError(f"min_val ({min_val}) must be less than max_val ({max_val})")
+    return s
+
+
+def _wide(rng, shape):
+    return np.asarray(3 * rng.standard_normal(shape))
 
 
 # -- softmax -----------------------------------------------------------------------------------
@@ -115,8 +179,21 @@ def _scale(g, size, reduction):
     return g / size if reduction == "mean" else g
 
 
+def _check_probabilities(target, logits):
+    """Float targets are class probabilities, of the logits' shape: say that class indices
+    must be integers rather than fail later with a broadcasting error (or, with as many
+    examples as classes, broadcast silently)."""
+    if np.shape(target) != np.shape(logits):
+        raise ValueError(f"float targets of shape {np.shape(target)} are read as class "
+                         f"probabilities, which need the logits' shape {np.shape(logits)}; "
+                         f"class indices must be integers (got {np.asarray(target).dtype})")
+
+
 def _is_index(labels):
-    return np.asarray(labels).dtype.kind in "iu"
+    dtype = getattr(labels, "dtype", None)
+    if dtype is None and is_graph_node(labels):  # a weak constant (a Python int) has no dtype
+        labels = labels.fixed
+    return (np.asarray(labels).dtype if dtype is None else dtype).kind in "iu"
 
 
 def _class_index(labels, logits, axis):
@@ -143,6 +220,7 @@ def softmax_cross_entropy(logits, labels, axis=-1, reduction="mean"):
     logp = log_softmax(logits, axis)
     if _is_index(labels):
         return _reduce(-logp[_class_index(labels, logits, axis)], reduction)
+    _check_probabilities(labels, logits)
     return _reduce(-np.sum(labels * logp, axis=axis), reduction)
 
 
@@ -298,6 +376,626 @@ def _dropout_shape(s, rate, rng):
     return s
 
 
+# -- normalisation -----------------------------------------------------------------------------
+
+def _normalized(x, axes, eps):
+    """(x - mean) / sqrt(var + eps) over axes, and 1 / sqrt(var + eps) (keepdims)."""
+    centered = x - np.mean(x, axis=axes, keepdims=True)
+    rstd = 1 / np.sqrt(np.mean(centered * centered, axis=axes, keepdims=True) + eps)
+    return centered * rstd, rstd
+
+
+def _normalized_vjp(gxhat, xhat, rstd, axes):
+    """The message to x of xhat = normalized(x) over axes, given the one to xhat."""
+    return rstd * (gxhat - np.mean(gxhat, axis=axes, keepdims=True)
+                   - xhat * np.mean(gxhat * xhat, axis=axes, keepdims=True))
+
+
+def _trailing(ndim, k):
+    return tuple(range(ndim - k, ndim))
+
+
+def layer_norm(x, weight, bias, eps=1e-5):
+    """(x - mean) / sqrt(var + eps) * weight + bias, mean and (biased) variance over the last
+    weight.ndim axes (PyTorch's normalized_shape is weight.shape); ``mg.ops.layer_norm(x,
+    normalized_shape, weight=None, bias=None, eps=1e-5)`` as PyTorch's F.layer_norm
+
+    Derivative: to x, rstd (gh - mean(gh) - xhat mean(gh xhat)) with gh = g weight, means over
+    the normalized axes; to weight, sum of g xhat; to bias, sum of g (over the leading axes).
+    """
+    xhat, _ = _normalized(x, _trailing(np.ndim(x), np.ndim(weight)), eps)
+    return xhat * weight + bias
+
+
+def _layer_norm_x(g, ans, x, weight, bias, eps=1e-5):
+    axes = _trailing(x.ndim, weight.ndim)
+    xhat, rstd = _normalized(x, axes, eps)
+    return _normalized_vjp(g * weight, xhat, rstd, axes)
+
+
+def _layer_norm_weight(g, ans, x, weight, bias, eps=1e-5):
+    xhat, _ = _normalized(x, _trailing(x.ndim, weight.ndim), eps)
+    return unbroadcast(g * xhat, weight)
+
+
+def _layer_norm_shape(s, w, b, eps=1e-5):
+    if len(w) > len(s) or any(p is not None and q is not None and p != q
+                              for p, q in zip(s[len(s) - len(w):], w)):
+        raise ValueError(f"weight of shape {w} does not match the trailing dims of x {s}")
+    if tuple(b) != tuple(w) and None not in b + w:
+        raise ValueError(f"bias of shape {b} differs from weight of shape {w}")
+    return s
+
+
+def _dtype_of(x):
+    dtype = getattr(x, "dtype", None)
+    return np.dtype(np.float64) if dtype is None else dtype
+
+
+def _layer_norm_public():
+    def public(apply, x, normalized_shape, weight=None, bias=None, eps=1e-5, name=None):
+        shape = ((normalized_shape,) if isinstance(normalized_shape, (int, np.integer))
+                 else tuple(normalized_shape))
+        dtype = _dtype_of(x)
+        weight = np.ones(shape, dtype) if weight is None else weight
+        bias = np.zeros(shape, dtype) if bias is None else bias
+        return apply(x, weight, bias, eps=eps, name=name)
+    return public
+
+
+def _channels(x, c):
+    """A per-channel array of shape (C,) shaped to broadcast against x (N, C, *rest)."""
+    return np.reshape(c, (-1,) + (1,) * (x.ndim - 2))
+
+
+def _groups(x, num_groups):
+    """x (N, C, *rest) as (N, G, C/G * prod(rest))."""
+    return np.reshape(x, (x.shape[0], num_groups, -1))
+
+
+def group_norm(x, weight, bias, num_groups, eps=1e-5):
+    """x (N, C, *) split into num_groups groups of channels, each normalized by its own mean and
+    (biased) variance over its channels and positions, then * weight + bias per channel (C,);
+    ``mg.ops.group_norm(x, num_groups, weight=None, bias=None, eps=1e-5)`` as PyTorch's
+
+    Derivative: to x, the normalization's message per group (as layer_norm's) of g weight;
+    to weight, sum of g xhat; to bias, sum of g (over all axes but the channels).
+    """
+    xhat, _ = _normalized(_groups(x, num_groups), (2,), eps)
+    return np.reshape(xhat, x.shape) * _channels(x, weight) + _channels(x, bias)
+
+
+def _group_norm_x(g, ans, x, weight, bias, num_groups, eps=1e-5):
+    xhat, rstd = _normalized(_groups(x, num_groups), (2,), eps)
+    gxhat = _groups(g * _channels(x, weight), num_groups)
+    return np.reshape(_normalized_vjp(gxhat, xhat, rstd, (2,)), x.shape)
+
+
+def _channel_sum(v, x):
+    return np.sum(v, axis=(0,) + tuple(range(2, x.ndim)))
+
+
+def _group_norm_weight(g, ans, x, weight, bias, num_groups, eps=1e-5):
+    xhat, _ = _normalized(_groups(x, num_groups), (2,), eps)
+    return _channel_sum(g * np.reshape(xhat, x.shape), x)
+
+
+def _group_norm_shape(s, w, b, num_groups, eps=1e-5):
+    if len(s) < 2:
+        raise ValueError(f"x must be (N, C, *), got shape {s}")
+    if not isinstance(num_groups, (int, np.integer)) or num_groups < 1 or (
+            s[1] is not None and s[1] % num_groups):
+        raise ValueError(f"{s[1]} channels do not split into num_groups={num_groups!r} groups")
+    for what, v in (("weight", w), ("bias", b)):
+        if len(v) != 1 or None not in (v[0], s[1]) and v[0] != s[1]:
+            raise ValueError(f"{what} must have shape ({s[1]},), one per channel, got {v}")
+    return s
+
+
+def _group_norm_public(apply, x, num_groups, weight=None, bias=None, eps=1e-5, name=None):
+    c = x.shape[1] if hasattr(x, "shape") else np.shape(x)[1]
+    dtype = _dtype_of(x)
+    weight = np.ones(c, dtype) if weight is None else weight
+    bias = np.zeros(c, dtype) if bias is None else bias
+    return apply(x, weight, bias, num_groups, eps=eps, name=name)
+
+
+def batch_norm(x, running_mean, running_var, weight, bias, training=False, eps=1e-5):
+    """x (N, C, *) normalized per channel, then * weight + bias (C,): with training=True by
+    the batch's mean and (biased) variance over every axis but the channels, with
+    training=False by running_mean and running_var (PyTorch's F.batch_norm argument order)
+
+    Derivative: training: the normalization's message per channel (as layer_norm's) of
+    g weight; eval: g weight / sqrt(running_var + eps). To weight, sum of g xhat; to bias,
+    sum of g; none to the running statistics.
+
+    The running statistics are not updated in place: ``batch_norm_update`` computes their
+    new values (momentum as PyTorch's), to assign after the step (see docs/ops.md).
+    """
+    xhat, _ = _batch_normalized(x, running_mean, running_var, training, eps)
+    return xhat * _channels(x, weight) + _channels(x, bias)
+
+
+def _batch_axes(x):
+    return (0,) + tuple(range(2, x.ndim))
+
+
+def _batch_normalized(x, running_mean, running_var, training, eps):
+    if training:
+        return _normalized(x, _batch_axes(x), eps)
+    rstd = _channels(x, 1 / np.sqrt(running_var + eps))
+    return (x - _channels(x, running_mean)) * rstd, rstd
+
+
+def _batch_norm_x(g, ans, x, running_mean, running_var, weight, bias, training=False, eps=1e-5):
+    xhat, rstd = _batch_normalized(x, running_mean, running_var, training, eps)
+    gxhat = g * _channels(x, weight)
+    return _normalized_vjp(gxhat, xhat, rstd, _batch_axes(x)) if training else gxhat * rstd
+
+
+def _batch_norm_weight(g, ans, x, running_mean, running_var, weight, bias, training=False,
+                       eps=1e-5):
+    xhat, _ = _batch_normalized(x, running_mean, running_var, training, eps)
+    return _channel_sum(g * xhat, x)
+
+
+def _batch_norm_shape(s, m, v, w, b, training=False, eps=1e-5):
+    if len(s) < 2:
+        raise ValueError(f"x must be (N, C, *), got shape {s}")
+    for what, c in (("running_mean", m), ("running_var", v), ("weight", w), ("bias", b)):
+        if len(c) != 1 or None not in (c[0], s[1]) and c[0] != s[1]:
+            raise ValueError(f"{what} must have shape ({s[1]},), one per channel, got {c}")
+    return s
+
+
+def batch_norm_update(x, running_mean, running_var, momentum=0.1):
+    """the running statistics after one training batch x (N, C, *), stacked as (2, C):
+    (1 - momentum) running + momentum batch, with the batch's unbiased variance (PyTorch's
+    update rule)
+
+    Derivative: none (statistics to assign, not to train).
+    """
+    axes = _batch_axes(x)
+    n = int(np.prod([x.shape[a] for a in axes], dtype=int))
+    mean = np.mean(x, axis=axes)
+    var = np.var(x, axis=axes) * (n / max(n - 1, 1))
+    return np.stack([(1 - momentum) * running_mean + momentum * mean,
+                     (1 - momentum) * running_var + momentum * var])
+
+
+def _batch_norm_update_shape(s, m, v, momentum=0.1):
+    if not 0 <= momentum <= 1:
+        raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
+    _batch_norm_shape(s, m, v, m, v)
+    return (2, s[1])
+
+
+# -- attention ---------------------------------------------------------------------------------
+
+def _attention_scores(q, k, mask, is_causal, scale):
+    if scale is None:
+        scale = 1 / math.sqrt(q.shape[-1])
+    s = (q @ _mT(k)) * scale
+    if is_causal:
+        L, S = q.shape[-2], k.shape[-2]
+        s = np.where(np.tril(np.ones((L, S), dtype=bool)), s, -np.inf)
+    if mask is not None:
+        mdtype = getattr(mask, "dtype", None)
+        s = np.where(mask, s, -np.inf) if mdtype is not None and mdtype.kind == "b" else s + mask
+    return s, scale
+
+
+def _mT(m):
+    n = m.ndim
+    return np.transpose(m, tuple(range(n - 2)) + (n - 1, n - 2))
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask, is_causal=False, scale=None):
+    """softmax(q k^T scale + mask) v, scale = 1/sqrt(E) by default, over the last two axes
+    (leading batch/head axes broadcast). A boolean mask says where a query may attend (False
+    gives weight 0), a float mask is added to the scores; is_causal masks k > q positions.
+    ``mg.ops.scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False,
+    scale=None)`` as PyTorch's
+
+    Derivative: with p the attention weights: to v, p^T g; to the scores, gs = p (g v^T -
+    sum(g v^T p, -1)); to q, gs k scale; to k, gs^T q scale; to a float mask, gs (summed
+    where it broadcast); none to a boolean mask.
+
+    A query row whose mask is all False has no weights to share: its output is NaN, as in
+    PyTorch.
+    """
+    s, _ = _attention_scores(query, key, attn_mask, is_causal, scale)
+    return _softmax_last(s) @ value
+
+
+def _softmax_last(s):
+    return apply_op(SOFTMAX, s, axis=-1)
+
+
+def _attention_parts(g, q, k, v, mask, is_causal, scale):
+    s, scale = _attention_scores(q, k, mask, is_causal, scale)
+    p = _softmax_last(s)
+    gp = g @ _mT(v)
+    gs = p * (gp - np.sum(gp * p, axis=-1, keepdims=True))
+    return p, gs, scale
+
+
+def _attention_vjp(argnum):
+    def vjp(g, ans, query, key, value, attn_mask, is_causal=False, scale=None):
+        if argnum == 3:
+            kind = getattr(attn_mask, "dtype", None)
+            if kind is not None and kind.kind in "biu":
+                return None  # a boolean mask carries no gradient
+        p, gs, sc = _attention_parts(g, query, key, value, attn_mask, is_causal, scale)
+        if argnum == 0:
+            return unbroadcast((gs @ key) * sc, query)
+        if argnum == 1:
+            return unbroadcast((_mT(gs) @ query) * sc, key)
+        if argnum == 2:
+            return unbroadcast(_mT(p) @ g, value)
+        return unbroadcast(gs, attn_mask)
+    return vjp
+
+
+def _attention_shape(q, k, v, m, is_causal=False, scale=None):
+    if min(len(q), len(k), len(v)) < 2:
+        raise ValueError(f"query, key and value must be (..., L, E), (..., S, E), (..., S, Ev); "
+                         f"got {q}, {k}, {v}")
+    if None not in (q[-1], k[-1]) and q[-1] != k[-1]:
+        raise ValueError(f"query and key differ in their last dim ({q[-1]} != {k[-1]})")
+    if None not in (k[-2], v[-2]) and k[-2] != v[-2]:
+        raise ValueError(f"key and value differ in length ({k[-2]} != {v[-2]})")
+    batch = broadcast_shapes(q[:-2], k[:-2], v[:-2])
+    broadcast_shapes(batch + (q[-2], k[-2]), m)
+    return batch + (q[-2], v[-1])
+
+
+def _attention_dtype(q, k, v, m, **_):
+    known = [d for d in (q, k, v) if d is not None]
+    return float_dtype(np.result_type(*known)) if known else None
+
+
+def _attention_public(apply, query, key, value, attn_mask=None, is_causal=False, scale=None,
+                      name=None):
+    mask = np.ones((1, 1), dtype=bool) if attn_mask is None else attn_mask
+    return apply(query, key, value, mask, is_causal=is_causal, scale=scale, name=name)
+
+
+# -- PyTorch's losses with class axis 1 --------------------------------------------------------
+
+def _class_axis(x):
+    return 1 if x.ndim > 1 else 0
+
+
+def _target_distribution(target, logits, label_smoothing):
+    """((1 - eps) one_hot(target) + eps / C, or the same of soft targets), class axis 1."""
+    axis = _class_axis(logits)
+    c = logits.shape[axis]
+    if _is_index(target):
+        classes = np.reshape(np.arange(c), (c,) + (1,) * (logits.ndim - axis - 1))
+        hit = np.equal(np.expand_dims(target, axis), classes)
+        return _like(np.where(hit, 1 - label_smoothing + label_smoothing / c,
+                              label_smoothing / c), logits)
+    return target * (1 - label_smoothing) + label_smoothing / c
+
+
+def _like(a, x):
+    """An array made from Python numbers in x's float dtype (float32 stays float32); on graph
+    nodes, as it is."""
+    if is_graph_node(a) or is_graph_node(x):
+        return a
+    return a.astype(float_dtype(_dtype_of(x)), copy=False)
+
+
+def _expand_signal(w, axis):
+    return np.expand_dims(w, axis) if getattr(w, "ndim", 0) else w
+
+
+def _count(valid):
+    """How many examples count, a Python int on arrays so that it does not promote float32."""
+    return np.sum(valid) if is_graph_node(valid) else int(np.sum(valid))
+
+
+def _valid(target, ignore_index):
+    return np.not_equal(target, ignore_index)
+
+
+def _per_example_weight(g, target, logits, ignore_index, reduction):
+    """The error signal of each example's loss: g, or g / count for 'mean', 0 where ignored."""
+    if _is_index(target):
+        valid = _valid(target, ignore_index)
+        weight = np.where(valid, g, 0)
+        if reduction == "mean":
+            weight = weight / _count(valid)
+        return weight
+    if reduction == "mean":
+        return g * (1 / (np.size(logits) // logits.shape[_class_axis(logits)]))
+    return g
+
+
+def cross_entropy(input, target, ignore_index=-100, reduction="mean",  # noqa: A002
+                  label_smoothing=0.0):
+    """-sum_c q_c log softmax(z)_c per example, classes on axis 1 (PyTorch's F.cross_entropy):
+    ``target`` holds integer class indices (input's shape without axis 1) or class
+    probabilities (input's shape); q is the target, smoothed to (1 - eps) q + eps / C by
+    label_smoothing. Examples whose index is ignore_index count for nothing, and 'mean'
+    divides by the number of the others
+
+    Derivative: to the logits, (softmax(z) sum_c q_c - q) times the example's signal (g, / the
+    count for 'mean', 0 where ignored); to probability targets, -(1 - eps) log softmax(z) g;
+    none to class indices.
+
+    Float targets of input's shape are probabilities; class indices must be integers, which
+    the node checks when it is built.
+    """
+    axis = _class_axis(input)
+    if not _is_index(target):
+        _check_probabilities(target, input)
+    logp = log_softmax(input, axis)
+    per_example = -np.sum(_target_distribution(target, input, label_smoothing) * logp, axis=axis)
+    if _is_index(target):
+        valid = _valid(target, ignore_index)
+        per_example = np.where(valid, per_example, 0)
+        if reduction == "mean":
+            return np.sum(per_example) / _count(valid)
+    return _reduce(per_example, reduction)
+
+
+def _cross_entropy_input(g, ans, input, target, ignore_index=-100, reduction="mean",  # noqa: A002
+                         label_smoothing=0.0):
+    axis = _class_axis(input)
+    q = _target_distribution(target, input, label_smoothing)
+    p = apply_op(SOFTMAX, input, axis=axis)
+    w = _expand_signal(_per_example_weight(g, target, input, ignore_index, reduction), axis)
+    return w * (p * np.sum(q, axis=axis, keepdims=True) - q)
+
+
+def _cross_entropy_target(g, ans, input, target, ignore_index=-100,  # noqa: A002
+                          reduction="mean", label_smoothing=0.0):
+    if _is_index(target):
+        return None
+    axis = _class_axis(input)
+    w = _expand_signal(_per_example_weight(g, target, input, ignore_index, reduction), axis)
+    return -(1 - label_smoothing) * (w * apply_op(LOG_SOFTMAX, input, axis=axis))
+
+
+def _torch_loss_shape(s, t, reduction):
+    _check_reduction(reduction)
+    if not s:
+        raise ValueError("input must have a class axis (C,) or (N, C, *), got a scalar")
+    axis = 1 if len(s) > 1 else 0
+    per_example = s[:axis] + s[axis + 1:]
+    fits = [len(t) == len(want) and all(a is None or b is None or a == b for a, b in zip(t, want))
+            for want in (per_example, s)]
+    if not any(fits):
+        raise ValueError(f"target of shape {t} fits neither input {s} (probabilities) nor "
+                         f"{per_example} (class indices)")
+    return per_example if reduction == "none" else ()
+
+
+def _cross_entropy_shape(s, t, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    if not 0 <= label_smoothing <= 1:
+        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
+    return _torch_loss_shape(s, t, reduction)
+
+
+def _cross_entropy_dtype(z, t, **_):
+    if t is not None and t.kind not in "iuf":
+        raise ValueError(f"cross_entropy targets must be integer class indices or float "
+                         f"probabilities, got {t}")
+    return float_dtype(z) if z is not None else None
+
+
+def _index_targets_dtype(z, t, **_):
+    if t is not None and t.kind not in "iu":
+        raise ValueError(f"nll_loss expects integer class indices as targets, got {t} (for "
+                         "probabilities use cross_entropy)")
+    return z
+
+
+def nll_loss(input, target, ignore_index=-100, reduction="mean"):  # noqa: A002
+    """-input[n, target[n]] per example: input holds log-probabilities, classes on axis 1, and
+    target integer class indices (PyTorch's F.nll_loss); ignore_index examples count for
+    nothing and 'mean' divides by the number of the others
+
+    Derivative: to the input, -g at each example's target class (/ the count for 'mean', 0
+    where ignored), 0 elsewhere; none to the targets.
+    """
+    per_example = -np.sum(_target_distribution(target, input, 0.0) * input,
+                          axis=_class_axis(input))
+    valid = _valid(target, ignore_index)
+    per_example = np.where(valid, per_example, 0)
+    if reduction == "mean":
+        return np.sum(per_example) / _count(valid)
+    return _reduce(per_example, reduction)
+
+
+def _nll_input(g, ans, input, target, ignore_index=-100, reduction="mean"):  # noqa: A002
+    axis = _class_axis(input)
+    w = _expand_signal(_per_example_weight(g, target, input, ignore_index, reduction), axis)
+    return -(w * _target_distribution(target, input, 0.0))
+
+
+def _nll_shape(s, t, ignore_index=-100, reduction="mean"):
+    return _torch_loss_shape(s, t, reduction)
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0):  # noqa: A002
+    """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta), d = input - target (NumPy
+    broadcasting), reduced (PyTorch's F.huber_loss)
+
+    Derivative: d clipped to [-delta, delta] to the input, its negative to the target
+    (continuous at |d| = delta). ('mean' divides g by the number of elements.)
+    """
+    d = input - _as_float_targets(target, input)
+    a = np.abs(d)
+    return _reduce(np.where(a < delta, 0.5 * d * d, delta * (a - 0.5 * delta)), reduction)
+
+
+def _huber_vjp(sign):
+    def vjp(g, ans, input, target, reduction="mean", delta=1.0):  # noqa: A002
+        d = input - _as_float_targets(target, input)
+        msg = np.clip(d, -delta, delta)
+        if reduction != "none":
+            msg = msg * _scale(g, int(np.prod(d.shape, dtype=int)), reduction)
+        else:
+            msg = g * msg
+        return unbroadcast(msg if sign > 0 else -msg, input if sign > 0 else target)
+    return vjp
+
+
+def _huber_shape(a, b, reduction="mean", delta=1.0):
+    if not delta > 0:
+        raise ValueError(f"delta must be positive, got {delta!r}")
+    return _loss_shape(a, b, reduction)
+
+
+def kl_div(input, target, reduction="mean", log_target=False):  # noqa: A002
+    """target (log target - input) per element, input holding log-probabilities (PyTorch's
+    F.kl_div); with log_target=True the target holds log-probabilities too: e^t (t - input).
+    Reduced by 'mean' (over every element), 'batchmean' (sum / input.shape[0], the KL
+    divergence per example), 'sum' or 'none'
+
+    Derivative: to the input, -target g (-e^t g); to the target, (log target + 1 - input) g
+    (e^t (t - input + 1) g), infinite where target = 0.
+
+    Where target = 0 the element counts 0 (x log x -> 0), as in PyTorch.
+    """
+    if log_target:
+        per_element = np.exp(target) * (target - input)
+    else:
+        positive = np.greater(target, 0)
+        per_element = np.where(positive, target * (np.log(np.where(positive, target, 1))
+                                                   - input), 0)
+    if reduction == "batchmean":
+        return np.sum(per_element) / input.shape[0]
+    return _reduce(per_element, reduction)
+
+
+def _kl_scale(g, input, target, reduction):
+    n = np.broadcast_shapes(input.shape, target.shape)
+    if reduction == "batchmean":
+        return g / n[0]
+    if reduction == "none":
+        return g
+    return _scale(g, int(np.prod(n, dtype=int)), reduction)
+
+
+def _kl_input(g, ans, input, target, reduction="mean", log_target=False):  # noqa: A002
+    t = np.exp(target) if log_target else target
+    return _fit(-(_kl_scale(g, input, target, reduction) * t), input, target, 0)
+
+
+def _kl_target(g, ans, input, target, reduction="mean", log_target=False):  # noqa: A002
+    s = _kl_scale(g, input, target, reduction)
+    if log_target:
+        return _fit(s * (np.exp(target) * (target - input + 1)), input, target, 1)
+    return _fit(s * (np.log(target) + 1 - input), input, target, 1)
+
+
+def _fit(msg, a, b, argnum):
+    """``msg`` broadcast to the shape of a and b together, then summed back to argument
+    ``argnum``'s shape."""
+    full = np.broadcast_shapes(a.shape, b.shape)
+    if msg.shape != full:
+        msg = np.broadcast_to(msg, full)
+    return unbroadcast(msg, (a, b)[argnum])
+
+
+def _kl_shape(a, b, reduction="mean", log_target=False):
+    if reduction == "batchmean":
+        if not a:
+            raise ValueError("reduction='batchmean' needs a batch axis")
+        broadcast_shapes(a, b)
+        return ()
+    return _loss_shape(a, b, reduction)
+
+
+def _log_probs(rng, shape):
+    z = rng.standard_normal(shape)
+    return z - np.log(np.sum(np.exp(z), axis=-1, keepdims=True))
+
+
+def _norm_samples(rng):
+    yield [rng.standard_normal((3, 4)), 1 + 0.3 * rng.standard_normal(4),
+           rng.standard_normal(4)], {}
+    yield [rng.standard_normal((2, 3, 2)), rng.standard_normal((3, 2)),
+           rng.standard_normal((3, 2))], {"eps": 1e-3}
+
+
+def _group_norm_samples(rng):
+    yield [rng.standard_normal((2, 4, 3)), 1 + 0.3 * rng.standard_normal(4),
+           rng.standard_normal(4)], {"num_groups": 2}
+    yield [rng.standard_normal((3, 2, 2, 2)), rng.standard_normal(2), rng.standard_normal(2)], {
+        "num_groups": 1}
+
+
+def _batch_norm_samples(rng):
+    c = 3
+    stats = [rng.standard_normal(c), 0.5 + rng.random(c)]
+    yield [rng.standard_normal((4, c)), *stats, 1 + 0.3 * rng.standard_normal(c),
+           rng.standard_normal(c)], {"training": True}
+    yield [rng.standard_normal((2, c, 3)), *stats, rng.standard_normal(c),
+           rng.standard_normal(c)], {"training": True}
+    yield [rng.standard_normal((2, c, 2)), *stats, rng.standard_normal(c),
+           rng.standard_normal(c)], {}
+
+
+def _attention_samples(rng):
+    q, k, v = (rng.standard_normal(s) for s in ((3, 2), (4, 2), (4, 3)))
+    yield [q, k, v, np.ones((1, 1), dtype=bool)], {}
+    yield [rng.standard_normal((2, 3, 2)), rng.standard_normal((2, 3, 2)),
+           rng.standard_normal((2, 3, 2)), np.ones((1, 1), dtype=bool)], {"is_causal": True}
+    mask = np.array([[True, False, True, True], [True, True, False, True],
+                     [False, True, True, True]])
+    yield [q, k, v, mask], {"scale": 0.7}
+    yield [rng.standard_normal((2, 1, 3, 2)), rng.standard_normal((2, 4, 2)),
+           rng.standard_normal((2, 4, 2)), rng.standard_normal((3, 4))], {}
+
+
+def _cross_entropy_samples(rng):
+    yield [rng.standard_normal((4, 3)), np.array([0, 2, 1, 1])], {}
+    yield [rng.standard_normal((4, 3)), np.array([0, -100, 2, 1])], {"label_smoothing": 0.1}
+    yield [rng.standard_normal((2, 3, 2)), np.array([[2, 0], [1, 7]])], {
+        "ignore_index": 7, "reduction": "sum"}
+    soft = rng.random((4, 3))
+    yield [rng.standard_normal((4, 3)), soft / soft.sum(1, keepdims=True)], {
+        "label_smoothing": 0.2, "reduction": "none"}
+    yield [rng.standard_normal(5), np.array(3)], {"reduction": "none"}
+
+
+def _nll_samples(rng):
+    yield [_log_probs(rng, (4, 3)), np.array([0, 2, 1, 1])], {}
+    yield [_log_probs(rng, (4, 3)), np.array([0, -100, 2, 1])], {"reduction": "sum"}
+    yield [np.moveaxis(_log_probs(rng, (2, 2, 3)), -1, 1), np.array([[2, 0], [1, 1]])], {
+        "reduction": "none"}
+
+
+def _huber_samples(rng):
+    yield [2 * rng.standard_normal((4, 3)), rng.standard_normal((4, 3))], {}
+    yield [2 * rng.standard_normal((4, 3)), rng.standard_normal(3)], {"delta": 0.5,
+                                                                       "reduction": "sum"}
+    yield [2 * rng.standard_normal(5), rng.standard_normal(5)], {"reduction": "none"}
+
+
+def _kl_samples(rng):
+    p = rng.random((3, 4)) + 0.1
+    yield [_log_probs(rng, (3, 4)), p / p.sum(-1, keepdims=True)], {"reduction": "batchmean"}
+    yield [_log_probs(rng, (3, 4)), _log_probs(rng, (3, 4))], {"log_target": True}
+    yield [_log_probs(rng, (2, 3)), rng.random((2, 3)) + 0.1], {"reduction": "none"}
+    yield [_log_probs(rng, (2, 3)), rng.random(3) + 0.1], {"reduction": "sum"}
+
+
+SOFTMAX = Op("softmax", softmax,
+             (lambda g, ans, x, axis=-1: ans * (g - np.sum(g * ans, axis=axis, keepdims=True)),),
+             _axis_shape, float_dtype, needs=("ans",), samples=_softmax_samples,
+             differentiable_vjp=True)
+LOG_SOFTMAX = Op("log_softmax", log_softmax,
+                 (lambda g, ans, x, axis=-1:
+                  g - np.exp(ans) * np.sum(g, axis=axis, keepdims=True),),
+                 _axis_shape, float_dtype, needs=("ans",), samples=_softmax_samples,
+                 differentiable_vjp=True)
+
 OPS = [
     Op("sigmoid", sigmoid, (lambda g, ans, x: g * (ans * (1 - ans)),), same_shape, float_dtype,
        needs=("ans",), samples=_unary, differentiable_vjp=True),
@@ -312,12 +1010,15 @@ OPS = [
     Op("elu", elu, (lambda g, ans, x, alpha=1.0: np.where(x > 0, g, g * (ans + alpha)),),
        same_shape, float_dtype, needs=("ans x",),
        samples=chain(_unary, cases(((3, 2),), alpha=0.5)), differentiable_vjp=True),
-    Op("softmax", softmax,
-       (lambda g, ans, x, axis=-1: ans * (g - np.sum(g * ans, axis=axis, keepdims=True)),),
-       _axis_shape, float_dtype, needs=("ans",), samples=_softmax_samples, differentiable_vjp=True),
-    Op("log_softmax", log_softmax,
-       (lambda g, ans, x, axis=-1: g - np.exp(ans) * np.sum(g, axis=axis, keepdims=True),),
-       _axis_shape, float_dtype, needs=("ans",), samples=_softmax_samples, differentiable_vjp=True),
+    elementwise_unary("silu", silu, _silu_vjp, needs="x"),
+    elementwise_unary("mish", mish, _mish_vjp, needs="x",
+                      samples=chain(_unary, lambda rng: [([np.array([-40.0, 0.0, 40.0])], {})])),
+    elementwise_unary("softsign", softsign, _softsign_vjp, needs="x"),
+    Op("hardtanh", hardtanh, (_hardtanh_vjp,), _hardtanh_shape, needs=("x",),
+       differentiable_vjp=True,
+       samples=chain(cases(((3, 4),), draw=_wide), cases(((2, 3),), min_val=-0.5, max_val=2.0))),
+    SOFTMAX,
+    LOG_SOFTMAX,
     Op("softmax_cross_entropy", softmax_cross_entropy, (_ce_vjp_logits, _ce_vjp_labels),
        _ce_shape, _ce_dtype, needs=("logits labels", "logits labels"), samples=_ce_samples),
     Op("mean_squared_error", mean_squared_error, (_mse_vjp(1), _mse_vjp(-1)), _loss_shape,
@@ -331,6 +1032,37 @@ OPS = [
     Op("binary_cross_entropy_with_logits", binary_cross_entropy_with_logits,
        (_bce_logits, _bce_targets), _loss_shape, lambda z, t, **_: float_dtype(z),
        needs=("logits targets", "logits targets"), samples=_bce_samples),
+    Op("layer_norm", layer_norm, (_layer_norm_x, _layer_norm_weight,
+                                  lambda g, ans, x, weight, bias, eps=1e-5: unbroadcast(g, bias)),
+       _layer_norm_shape, needs=("x weight", "x", ""), differentiable_vjp=True,
+       public=_layer_norm_public(), samples=_norm_samples),
+    Op("group_norm", group_norm, (_group_norm_x, _group_norm_weight,
+                                  lambda g, ans, x, weight, bias, num_groups, eps=1e-5:
+                                  _channel_sum(g, x)),
+       _group_norm_shape, needs=("x weight", "x", ""), differentiable_vjp=True,
+       public=_group_norm_public, samples=_group_norm_samples),
+    Op("batch_norm", batch_norm,
+       (_batch_norm_x, None, None, _batch_norm_weight,
+        lambda g, ans, x, running_mean, running_var, weight, bias, training=False, eps=1e-5:
+        _channel_sum(g, x)),
+       _batch_norm_shape, differentiable_vjp=True, samples=_batch_norm_samples),
+    Op("batch_norm_update", batch_norm_update, (None, None, None), _batch_norm_update_shape,
+       samples=lambda rng: [([rng.standard_normal((5, 3, 2)), rng.standard_normal(3),
+                              rng.random(3) + 0.5], {"momentum": 0.2})]),
+    Op("scaled_dot_product_attention", scaled_dot_product_attention,
+       tuple(_attention_vjp(k) for k in range(4)), _attention_shape, _attention_dtype,
+       differentiable_vjp=True, public=_attention_public, samples=_attention_samples),
+    Op("cross_entropy", cross_entropy, (_cross_entropy_input, _cross_entropy_target),
+       _cross_entropy_shape, _cross_entropy_dtype, differentiable_vjp=True,
+       needs=("input target", "input target"), samples=_cross_entropy_samples),
+    Op("nll_loss", nll_loss, (_nll_input, None), _nll_shape, _index_targets_dtype,
+       differentiable_vjp=True, needs=("input target", ""), samples=_nll_samples),
+    Op("huber_loss", huber_loss, (_huber_vjp(1), _huber_vjp(-1)), _huber_shape,
+       lambda a, b, **_: float_dtype(a) if a is not None else None, differentiable_vjp=True,
+       needs=("input target", "input target"), samples=_huber_samples),
+    Op("kl_div", kl_div, (_kl_input, _kl_target), _kl_shape,
+       lambda a, b, **_: float_dtype(a) if a is not None else None, differentiable_vjp=True,
+       needs=("target", "input target"), samples=_kl_samples),
     Op("dropout", dropout, (_dropout_vjp,), _dropout_shape, needs=("ans",),
        samples=lambda rng: [([rng.standard_normal((4, 5))], {"rate": 0.3, "rng": 7}),
                             ([rng.standard_normal(6)], {"rate": 0.0, "rng": 1})]),

@@ -4,9 +4,11 @@ A reduction's message is its error signal with the reduced axes put back (``_exp
 the local derivative, which broadcasts it to the input's shape. ``max`` and ``min`` share the
 signal evenly between tied maxima, as PyTorch's ``amax`` does.
 """
+import builtins
+
 import numpy as np
 
-from mpgraph.extend import Op, normalize_axis, reduce_shape
+from mpgraph.extend import Op, ShapeError, normalize_axis, reduce_shape, reduction
 from mpgraph.extend import hookimpl
 
 from mpgraph.extend import cases, chain, float_dtype, positive
@@ -208,6 +210,129 @@ def _shape(s, axis=None, keepdims=False):
     return reduce_shape(s, _axis(axis), keepdims)
 
 
+# -- cumulative --------------------------------------------------------------------------------
+
+def cumsum(a, axis=None):
+    """running sums of a along axis (of the flattened a when axis is None), np.cumsum
+
+    Derivative: element i reaches every sum from i on: the message is the reversed running
+    sum of g, flip(cumsum(flip(g))).
+    """
+    return np.cumsum(a, axis=axis)
+
+
+def _cumsum_vjp(g, ans, a, axis=None):
+    ax = -1 if axis is None else axis
+    back = np.flip(np.cumsum(np.flip(g, ax), axis=ax), ax)
+    return np.reshape(back, a.shape) if axis is None else back
+
+
+def _cumulative_shape(s, axis=None):
+    if axis is None:
+        return (None if None in s else int(np.prod(s, dtype=int)),)
+    normalize_axis(axis, len(s))
+    return s
+
+
+def cumprod(a, axis=None):
+    """running products of a along axis (of the flattened a when axis is None), np.cumprod
+
+    Derivative: the message to a_i is sum_{j >= i} g_j prod_{k <= j, k != i} a_k, computed
+    without dividing by a_i, so it is exact where a has zeros (O(n^2) per line of n elements).
+    """
+    return np.cumprod(a, axis=axis)
+
+
+def _cumprod_vjp(g, ans, a, axis=None):
+    x = np.reshape(a, (-1,)) if axis is None else np.moveaxis(a, axis, -1)
+    gx = np.reshape(g, (-1,)) if axis is None else np.moveaxis(g, axis, -1)
+    n = x.shape[-1]
+    eye = np.eye(n, dtype=bool)
+    # rows[..., i, k] = a_k with a_i replaced by 1; its running product along k is the
+    # product over k <= j of every a_k but a_i
+    rows = np.where(eye, 1, np.expand_dims(x, -2))
+    partial = np.cumprod(rows, axis=-1)
+    upper = np.triu(np.ones((n, n), dtype=bool))  # j >= i
+    msg = np.sum(np.where(upper, partial * np.expand_dims(gx, -2), 0), axis=-1)
+    return np.reshape(msg, a.shape) if axis is None else np.moveaxis(msg, -1, axis)
+
+
+def diff(a, n=1, axis=-1):
+    """the n-th discrete difference along axis, a[1:] - a[:-1] applied n times, np.diff
+
+    Derivative: the adjoint of one difference sends g_i to a_{i+1} and -g_i to a_i: the
+    message is pad(g, (1, 0)) - pad(g, (0, 1)) along axis, applied n times.
+    """
+    return np.diff(a, n=n, axis=axis)
+
+
+def _diff_vjp(g, ans, a, n=1, axis=-1):
+    ax = normalize_axis(axis, a.ndim)[0]
+    for _ in range(n):
+        before = [(0, 0)] * a.ndim
+        after = [(0, 0)] * a.ndim
+        before[ax], after[ax] = (1, 0), (0, 1)
+        g = np.pad(g, before) - np.pad(g, after)
+    return g
+
+
+def _diff_shape(s, n=1, axis=-1):
+    if not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"n must be a non-negative int, got {n!r}")
+    ax = normalize_axis(axis, len(s))[0]
+    # the builtin max: this module's max is the reduction
+    return s[:ax] + (None if s[ax] is None else builtins.max(s[ax] - n, 0),) + s[ax + 1:]
+
+
+def gradient(f, spacing=1.0, axis=0):
+    """np.gradient(f, spacing, axis=axis) along one axis: central differences
+    (f[i+1] - f[i-1]) / 2h inside, one-sided differences at the two ends (edge_order=1),
+    h a uniform spacing; ``mg.ops.gradient(f)`` on an n-d f returns one node per axis
+
+    Derivative: the adjoint of that linear map: g_i / 2h to f[i+1] and -g_i / 2h to f[i-1]
+    inside, g_0 / h to f[1] and -g_0 / h to f[0] (likewise at the end).
+    """
+    return np.gradient(f, spacing, axis=axis)
+
+
+def _gradient_vjp(g, ans, f, spacing=1.0, axis=0):
+    ax = normalize_axis(axis, f.ndim)[0]
+    n = f.shape[ax]
+
+    def part(start, stop):
+        return g[(slice(None),) * ax + (slice(start, stop),)]
+
+    def pad(x, before, after):
+        width = [(0, 0)] * f.ndim
+        width[ax] = (before, after)
+        return np.pad(x, width)
+
+    inner = part(1, n - 1) * (0.5 / spacing)
+    first, last = part(0, 1) * (1 / spacing), part(n - 1, n) * (1 / spacing)
+    return (pad(inner, 2, 0) - pad(inner, 0, 2) + pad(first, 1, n - 2) - pad(first, 0, n - 1)
+            + pad(last, n - 1, 0) - pad(last, n - 2, 1))
+
+
+def _gradient_shape(s, spacing=1.0, axis=0):
+    if not isinstance(spacing, (int, float, np.integer, np.floating)) or spacing == 0:
+        raise ValueError(f"spacing must be a non-zero number (a uniform step), got {spacing!r}")
+    ax = normalize_axis(axis, len(s))[0]
+    if s[ax] is not None and s[ax] < 2:
+        raise ValueError(f"gradient needs at least 2 elements along axis {axis}, got {s[ax]}")
+    return s
+
+
+def _gradient_public(apply, f, spacing=1.0, axis=None, edge_order=1, name=None):
+    if edge_order != 1:
+        raise ShapeError(f"mpgraph: op 'gradient': only edge_order=1 is supported, got "
+                         f"{edge_order!r}")
+    ndim = len(f.shape) if hasattr(f, "shape") else np.ndim(f)
+    if axis is None and ndim > 1:
+        return [apply(f, spacing, k, name=None if name is None else f"{name}_{k}")
+                for k in range(ndim)]
+    return apply(f, spacing, 0 if axis is None else axis, name=name)
+
+
 _attrs = ({}, {"axis": 1}, {"axis": (0, 2), "keepdims": True}, {"axis": -1},
           {"axis": [0, 1]}, {"axis": None, "keepdims": True})
 
@@ -223,8 +348,8 @@ def _many(draw=None):
 
 def _reduction(name, forward, vjp, samples=None, shape=_shape, differentiable=True, dtype=None,
                needs=None):
-    return Op(name, forward, (vjp,), shape, dtype, samples=samples or _many(),
-              differentiable_vjp=differentiable, needs=needs)
+    return reduction(name, forward, vjp, samples=samples or _many(), shape=shape, dtype=dtype,
+                     needs=needs, differentiable=differentiable)
 
 
 _ddof = cases(((3, 4),), axis=0, ddof=1)
@@ -247,6 +372,19 @@ OPS = [
         _many(), cases(((3, 4),), ord=1, axis=1), cases(((3, 4),), ord="fro", axis=(0, 1)),
         cases(((3, 4),), ord=2, axis=0, keepdims=True)), _norm_shape, dtype=float_dtype,
         needs=("ans x",)),
+    Op("cumsum", cumsum, (_cumsum_vjp,), _cumulative_shape, needs=("",), differentiable_vjp=True,
+       samples=chain(cases(((2, 3),)), cases(((2, 3),), axis=1), cases(((3, 2, 2),), axis=0))),
+    Op("cumprod", cumprod, (_cumprod_vjp,), _cumulative_shape, needs=("a",),
+       differentiable_vjp=True,
+       samples=chain(cases(((2, 3),), axis=1), cases(((4,),)), cases(((3, 2),), axis=0),
+                     lambda rng: [([np.array([[2.0, 0.0, 3.0, 1.5], [0.0, 0.5, 0.0, 2.0]])],
+                                   {"axis": 1})])),
+    Op("gradient", gradient, (_gradient_vjp,), _gradient_shape, float_dtype, needs=("",),
+       differentiable_vjp=True, public=_gradient_public,
+       samples=chain(cases(((5,),)), cases(((3, 4),), axis=1, spacing=0.5),
+                     cases(((2, 3),), axis=0, spacing=2.0))),
+    Op("diff", diff, (_diff_vjp,), _diff_shape, needs=("",), differentiable_vjp=True,
+       samples=chain(cases(((2, 5),)), cases(((4, 3),), axis=0), cases(((6,),), n=3))),
 ]
 
 

@@ -415,7 +415,9 @@ def _getitem_shape(s, index):
     for part in index if isinstance(index, tuple) else (index,):
         if hasattr(part, "graph"):  # a Node: indices are attributes, fixed when the node is built
             raise ValueError(f"the index is a graph node ('{part.name}'); indices must be "
-                             "concrete arrays: use mg.ops.where for data-dependent choices")
+                             "concrete arrays: use mg.ops.where for data-dependent choices; "
+                             "integer indices fed per run go alone or among full slices "
+                             "(x[ids], x[:, ids]), or to mg.ops.take / take_along_axis")
     s = _dims_from_masks(s, index) if None in s else s
     unknown = s.count(None)
     # Index a zero-strided stand-in twice, each unknown dim given one of two large sizes; a

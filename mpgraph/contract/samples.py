@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-__all__ = ["cases", "chain", "doc", "float_dtype", "normal", "positive", "unit"]
+__all__ = ["BINARY", "BINARY_POSITIVE", "cases", "chain", "doc", "float_dtype", "normal",
+           "positive", "UNARY", "UNARY_POSITIVE", "UNARY_UNIT", "unit"]
 
 
 def doc(formula: str, derivative: str, notes: str = "") -> str:
@@ -59,3 +60,11 @@ def chain(*sample_fns: Callable) -> Callable:
         for fn in sample_fns:
             yield from fn(rng)
     return samples
+
+
+# The sample sets most ops of one shape share (see :mod:`.rules`).
+UNARY = cases(((2, 3),), ((),), ((4, 1, 2),))
+UNARY_POSITIVE = cases(((2, 3),), ((),), ((4, 1, 2),), draw=positive)
+UNARY_UNIT = cases(((2, 3),), ((),), ((4, 1, 2),), draw=unit)
+BINARY = cases(((2, 3), (3,)), ((2, 1), (1, 3)), ((), (2, 2)), ((3,), (3,)))
+BINARY_POSITIVE = cases(((2, 1), (1, 3)), ((2, 3), ()), ((3,), (3,)), draw=positive)

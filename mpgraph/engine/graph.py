@@ -227,7 +227,10 @@ class Graph:
             if attrs:
                 _refuse_node_attrs(op, attrs, full)
             if op.dtype:
-                dtype = op.dtype(*dtypes, **attrs)
+                try:
+                    dtype = op.dtype(*dtypes, **attrs)
+                except ValueError as e:  # a dtype rule refusing an argument (float class labels)
+                    raise GraphError(f"{at(op.name, full)}: {e}") from None
             elif len(dtypes) == 2 and (dtypes[1] is None or dtypes[1] is dtypes[0]):
                 dtype = dtypes[0]  # as _promote would find: the common case, without its loops
             else:

@@ -10,6 +10,7 @@ its nodes are freed by reference counting alone.
 """
 from __future__ import annotations
 
+import inspect
 import operator
 from typing import TYPE_CHECKING, Any
 
@@ -140,6 +141,8 @@ class Node:
     def __rtruediv__(self, other): return _operator("divide", self, (other, self))
     def __pow__(self, other): return _operator("power", self, (self, other))
     def __rpow__(self, other): return _operator("power", self, (other, self))
+    def __mod__(self, other): return _operator("remainder", self, (self, other))
+    def __rmod__(self, other): return _operator("remainder", self, (other, self))
     def __matmul__(self, other): return _operator("matmul", self, (self, other))
     def __rmatmul__(self, other): return _operator("matmul", self, (other, self))
     def __neg__(self): return _call("negative", self)
@@ -153,7 +156,12 @@ class Node:
     def __eq__(self, other): return _call("equal", self, other)  # type: ignore[override]
     def __ne__(self, other): return _call("not_equal", self, other)  # type: ignore[override]
     __hash__ = object.__hash__
-    def __getitem__(self, index): return _call("getitem", self, index)
+    def __getitem__(self, index):
+        node_axis = _node_index_axis(index)
+        if node_axis is not None:  # x[ids], x[:, ids]: integer indices fed per run
+            axis, ids = node_axis
+            return _call("take", self, ids, axis=axis)
+        return _call("getitem", self, index)
 
     @property
     def T(self) -> Node:
@@ -167,6 +175,28 @@ class Node:
 
     def reshape(self, *shape) -> Node:
         return _call("reshape", self, shape[0] if len(shape) == 1 else shape)
+
+    @property
+    def size(self) -> int | None:
+        """The number of elements; ``None`` while a dim is unknown."""
+        if self.shape is None or None in self.shape:
+            return None
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+    def ravel(self) -> Node:
+        return _call("ravel", self)
+
+    def flatten(self) -> Node:
+        return _call("ravel", self)  # a copy in NumPy; nodes are never written to
+
+    def squeeze(self, axis=None) -> Node:
+        return _call("squeeze", self, axis=axis)
+
+    def astype(self, dtype) -> Node:
+        return _call("astype", self, dtype=np.dtype(dtype))
 
     # NumPy functions on nodes become the registered ops of the same name.
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
@@ -206,6 +236,24 @@ def holds_nodes(x: Any) -> bool:
     return type(x) is not Node and first_node(x) is not None
 
 
+def _node_index_axis(index):
+    """``(axis, node)`` when ``index`` is one graph node, alone or among full slices
+    (``x[ids]``, ``x[:, ids]``); ``None`` otherwise."""
+    if type(index) is Node:
+        return None if _is_mask(index) else (0, index)
+    if isinstance(index, tuple):
+        nodes = [k for k, part in enumerate(index) if type(part) is Node and not _is_mask(part)]
+        full = slice(None)
+        if len(nodes) == 1 and all(type(p) is slice and p == full for k, p in enumerate(index)
+                                   if k != nodes[0]):
+            return nodes[0], index[nodes[0]]
+    return None
+
+
+def _is_mask(node: Node) -> bool:
+    return node.dtype is not None and node.dtype.kind == "b"
+
+
 class OpFunction:
     """The public function of an op (``mg.ops.tanh``): eager on arrays, and on graph nodes
     it adds an op node to their graph and returns its handle."""
@@ -214,7 +262,9 @@ class OpFunction:
     def __init__(self, op: Op) -> None:
         self.op = op
         self.__name__ = op.name
-        self.__doc__ = op.doc
+        self.__signature__ = public_signature(op)  # what inspect.signature shows
+        # help() does not show a callable object's signature: the doc starts with it
+        self.__doc__ = f"{op.name}{self.__signature__}\n\n{inspect.cleandoc(op.doc)}"
 
     def __repr__(self) -> str:
         return f"<mpgraph op function {self.op.name!r} from plugin {self.op.plugin!r}>"
@@ -258,6 +308,41 @@ class OpFunction:
                     raise ShapeError(f"mpgraph: op '{op.name}': {e}") from None
             return op.forward(*arrays, **attrs)
         return graph.apply(op, arrays, op.bind_attrs(extra, kwargs), name=name)
+
+
+def public_signature(op: Op) -> inspect.Signature:
+    """The signature of ``op``'s public function: its array arguments, then its attributes
+    with their defaults (which may also be given by position), then the keyword ``name``.
+
+    Examples
+    --------
+    >>> import mpgraph as mg
+    >>> public_signature(mg.ops.softmax.op)
+    <Signature (x, axis=-1, *, name=None)>
+    """
+    P = inspect.Parameter
+    name = P("name", P.KEYWORD_ONLY, default=None)
+    if op.public is not None:
+        try:
+            params = list(inspect.signature(op.public).parameters.values())[1:]  # not apply
+        except (TypeError, ValueError):
+            params = [P("args", P.VAR_POSITIONAL), P("kwargs", P.VAR_KEYWORD)]
+        return inspect.Signature(params)
+    try:
+        forward = list(inspect.signature(op.forward).parameters.values())
+    except (TypeError, ValueError):
+        forward = []
+    if op.variadic:
+        arrays = [P("arrays", P.POSITIONAL_OR_KEYWORD)]
+    else:
+        given = [p.name for p in forward if p.kind in (P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD)]
+        names = (given + [f"x{k}" for k in range(len(given), op.nargs)])[:op.nargs]
+        arrays = [P(n, P.POSITIONAL_OR_KEYWORD) for n in names]
+    attrs = [P(a, P.POSITIONAL_OR_KEYWORD, default=op.attr_defaults.get(a, P.empty))
+             for a in op.attr_names]
+    # attributes without a default (``reshape``'s shape) come before those with one
+    attrs.sort(key=lambda p: p.default is not P.empty)
+    return inspect.Signature(arrays + attrs + [name])
 
 
 class _PublicOpFunction(OpFunction):
@@ -324,7 +409,7 @@ def _operator(name: str, node: Node, args: tuple):
 
 
 # NumPy names whose op is registered under another name (np.abs is np.absolute).
-_ALIASES = {"absolute": "abs", "linalg.norm": "norm"}
+_ALIASES = {"absolute": "abs", "linalg.norm": "norm", "rad2deg": "degrees", "deg2rad": "radians"}
 
 
 _STATIC = (np.shape, np.ndim, np.size)

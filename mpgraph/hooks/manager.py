@@ -45,7 +45,8 @@ __all__ = ["BUILTIN", "ENTRY_POINT_GROUP", "ENV_BLOCK", "ENV_NO_AUTOLOAD", "ENV_
 hookimpl = pluggy.HookimplMarker("mpgraph")
 
 BUILTIN = ("mpgraph.builtin.elementwise", "mpgraph.builtin.reductions", "mpgraph.builtin.shape",
-           "mpgraph.builtin.linalg", "mpgraph.builtin.nn")
+           "mpgraph.builtin.linalg", "mpgraph.builtin.nn", "mpgraph.builtin.indexing",
+           "mpgraph.builtin.arrange")
 ENTRY_POINT_GROUP = "mpgraph"
 ENV_NO_AUTOLOAD = "MPGRAPH_DISABLE_PLUGIN_AUTOLOAD"
 ENV_BLOCK = "MPGRAPH_BLOCK_PLUGINS"

@@ -1,5 +1,5 @@
 """Training: optimizers (``mg.optim``), schedules, initialisers, minibatches and the fit loop."""
-from . import data, init, optim, schedules
+from . import data, init, optim, schedules, sparse
 from .fit import History, accuracy, fit, load_checkpoint, save_checkpoint
 
 __all__ = [
@@ -12,4 +12,5 @@ __all__ = [
            "optim",
            "save_checkpoint",
            "schedules",
+           "sparse",
 ]

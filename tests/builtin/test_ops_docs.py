@@ -13,6 +13,15 @@ greater_equal less less_equal equal not_equal sum mean max min prod var std logs
 matmul dot outer transpose einsum trace linalg.inv linalg.solve linalg.det reshape expand_dims
 squeeze broadcast_to concatenate stack split flip tile repeat pad getitem softmax log_softmax
 softmax_cross_entropy mean_squared_error binary_cross_entropy_with_logits dropout
+erf erfc gelu silu mish softsign hardtanh floor ceil round trunc log2 log10 exp2 arcsin arccos
+arcsinh arccosh arctanh degrees radians reciprocal sinc fabs logaddexp logaddexp2 fmax fmin
+remainder nan_to_num take take_along_axis index_add scatter_add embedding one_hot sort argsort
+topk argmax argmin layer_norm group_norm batch_norm batch_norm_update scaled_dot_product_attention
+cross_entropy nll_loss huber_loss kl_div vstack hstack dstack column_stack row_stack append
+array_split vsplit hsplit dsplit atleast_1d atleast_2d atleast_3d ravel swapaxes moveaxis rollaxis
+flipud fliplr rot90 roll tril triu diag diagonal cumsum cumprod diff tensordot inner kron cross
+linalg.cholesky linalg.qr linalg.svd linalg.eigh linalg.slogdet linalg.pinv linalg.lstsq
+linalg.matrix_power linalg.solve_triangular select partition argpartition gradient linspace astype
 """.split()
 
 

@@ -279,7 +279,7 @@ def test_a_reshape_to_non_ints_is_refused_when_built():
 
 @pytest.mark.parametrize("call", [
     lambda x: bool(x),
-    lambda x: np.cumsum(x),
+    lambda x: np.median(x),
     lambda x: mg.ops.tanh(np.ones(2), name="t"),
     lambda x: len(mg.Graph().input("u")),
 ])
