@@ -32,7 +32,7 @@ from .errors import (ArityError, FeedError, GraphError, LayoutError, LoadError, 
 from .hooks.manager import hookimpl
 from . import tree
 from .testing import check_grads
-from .training import History, fit, optim, schedules
+from .training import History, fit, layers, optim, schedules
 from .training import init as nn_init
 from .training.data import minibatches
 
@@ -52,7 +52,7 @@ _LAZY = {
 __all__ = ["ArityError", "FeedError", "Graph", "GraphError", "LayoutError", "LoadError",
            "MpgraphError", "Node", "Op", "OpError", "PluginError", "Run", "SaveError",
            "ShapeError", "UnknownOpError", "__version__", "check_grads", "grad", "gradients",
-           "History", "fit", "hookimpl", "load", "minibatches", "nn_init", "ops", "optim", "plugins",
+           "History", "fit", "hookimpl", "layers", "load", "minibatches", "nn_init", "ops", "optim", "plugins",
            "render", "save", "schedules", "tree", "value_and_grad"]
 
 
