@@ -1,5 +1,7 @@
 """Minibatches from arrays, shuffled by an explicit ``np.random.Generator``.
 
+Examples
+--------
 >>> import numpy as np
 >>> X, y = np.arange(10).reshape(5, 2), np.arange(5)
 >>> [yb.tolist() for _, yb in minibatches(X, y, batch_size=2)]

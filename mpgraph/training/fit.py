@@ -71,6 +71,9 @@ def fit(opt: Optimizer, loss: Any, data: Sequence[np.ndarray], *, inputs: Sequen
         progress: bool = True, drop_last: bool = False) -> History:
     """Train ``opt`` (made with :meth:`Optimizer.for_graph`) on ``loss``.
 
+    The steps run in training mode and the validation (loss and metrics) in evaluation mode
+    (:func:`mpgraph.training.layers.mode`); the graph's mode is restored after each.
+
     Parameters
     ----------
     opt : Optimizer bound to the graph that holds ``loss``
@@ -80,9 +83,6 @@ def fit(opt: Optimizer, loss: Any, data: Sequence[np.ndarray], *, inputs: Sequen
     metrics : name -> ``f(feed) -> float`` evaluated on the validation feed
     patience : stop after this many epochs without a better ``val_loss``
     callbacks : ``f(epoch, history)`` after each epoch; returning True stops training
-
-    The steps run in training mode and the validation (loss and metrics) in evaluation mode
-    (:func:`mpgraph.training.layers.mode`); the graph's mode is restored after each.
 
     Returns
     -------

@@ -11,6 +11,8 @@ constant node ``training`` to their scope and select with ``where``; :func:`trai
 :func:`eval` and :func:`mode` set every such flag of a graph, and :func:`mpgraph.fit` trains in
 training mode and validates in evaluation mode.
 
+Examples
+--------
 >>> import numpy as np, mpgraph as mg
 >>> rng = np.random.default_rng(0)
 >>> g = mg.Graph()
