@@ -24,3 +24,13 @@ def test_the_training_pictures_are_written_by_the_examples(tmp_path):
     assert "W\u0304" in graph and "softmax_cross_entropy" in graph  # error signals, the loss
     walk = (tmp_path / "walk_backward.svg").read_text(encoding="utf-8")
     assert "r\u0304 =" in walk and "w\u0304 =" in walk
+
+
+def test_every_code_block_of_the_training_page_runs_in_the_tests():
+    import test_docs                                   # it runs each page's ```python blocks
+    assert "docs/training.md" in test_docs.PAGES
+    text = PAGE.read_text(encoding="utf-8")
+    fences = re.findall(r"^```(\w*)$", text, flags=re.M)
+    opening = fences[0::2]
+    assert opening and set(opening) == {"python"}     # no block in another language escapes them
+    assert len(re.findall(r"```python\n(.*?)```", text, flags=re.S)) == len(opening)
