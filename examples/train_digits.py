@@ -1,7 +1,10 @@
-"""Train an MLP on scikit-learn's handwritten digits with Adam; save its learning curve.
+"""Train an MLP on scikit-learn's handwritten digits with Adam; save its learning curve (PNG)
+and a picture of the trained network's graph with the error signals of one batch (SVG).
 
     PYTHONPATH=$PWD python examples/train_digits.py            # full run, prints accuracy and time
     PYTHONPATH=$PWD python examples/train_digits.py --fast     # two epochs (the tests run this)
+    PYTHONPATH=$PWD python examples/train_digits.py --plot docs/digits_learning_curve.png \
+        --picture docs/digits_graph.svg                        # the pictures of docs/training.md
 """
 import argparse
 import time
@@ -18,26 +21,21 @@ from mpgraph.training.fit import accuracy
 
 
 def build(rng, hidden=64):
-    """The MLP graph, built once: x -> tanh(x W1 + b1) -> W2 + b2 -> cross-entropy."""
+    """The MLP graph, built once: x -> tanh(x W1 + b1) -> W2 + b2 -> cross-entropy, with
+    Glorot-initialised layers ``mlp/layer1`` and ``mlp/layer2`` (mg.layers.MLP)."""
     g = mg.Graph()
     x = g.input("x", shape=(None, 64))
     y = g.input("y", shape=(None,))
-    with g.scope("layer1"):
-        W1 = g.param("W", mg.nn_init.glorot_uniform((64, hidden), rng))
-        b1 = g.param("b", np.zeros(hidden))
-        h = mg.ops.tanh(x @ W1 + b1)
-    with g.scope("layer2"):
-        W2 = g.param("W", mg.nn_init.glorot_uniform((hidden, 10), rng))
-        b2 = g.param("b", np.zeros(10))
-        logits = h @ W2 + b2
-    loss = mg.ops.softmax_cross_entropy(logits, y)
+    logits = mg.layers.MLP([64, hidden, 10], rng=rng, activation=mg.ops.tanh, name="mlp")(x)
+    loss = mg.ops.softmax_cross_entropy(logits, y, name="loss")
     return g, logits, loss
 
 
 def draw(g, loss, feed, path):
-    """The trained network's graph with error signals on one batch, as an SVG."""
-    run = g.forward(loss, feed).backward(loss)
-    mg.render(g, run, view="backward").render(outfile=path, format="svg", cleanup=True)
+    """The trained network's graph with the error signals of one batch (format from the suffix)."""
+    from mpgraph.drawing.dot import write  # Graphviz's dot, or graphviz-pure without it
+    run = g.forward(loss, feed).backward(loss, keep_messages=True)
+    write(mg.render(g, run, view="backward"), path)
 
 
 def main(epochs=30, plot="digits_learning_curve.png", progress=True, picture=None):

@@ -36,7 +36,7 @@ from .errors import (ArityError, FeedError, GraphError, LayoutError, LoadError, 
 from .hooks.manager import hookimpl
 from . import tree
 from .testing import check_grads
-from .training import History, fit, optim, schedules
+from .training import History, fit, layers, optim, schedules
 from .training import init as nn_init
 from .training.data import minibatches
 
@@ -57,10 +57,10 @@ _LAZY = {
 
 __all__ = ["__version__", "ArityError", "c_", "check_grads", "distributed", "explore",
            "FeedError", "fit", "grad", "gradients", "Graph", "GraphError", "History", "hookimpl",
-           "LayoutError", "load", "LoadError", "minibatches", "MpgraphError", "nn_init", "Node",
-           "Op", "OpError", "ops", "optim", "PluginError", "plugins", "r_", "render", "Run",
-           "save", "SaveError", "schedules", "ShapeError", "tree", "TreeError", "UnknownOpError",
-           "UsageError", "value_and_grad", "WorkerError"]
+           "layers", "LayoutError", "load", "LoadError", "minibatches", "MpgraphError", "nn_init",
+           "Node", "Op", "OpError", "ops", "optim", "PluginError", "plugins", "r_", "render",
+           "Run", "save", "SaveError", "schedules", "ShapeError", "tree", "TreeError",
+           "UnknownOpError", "UsageError", "value_and_grad", "WorkerError"]
 
 
 def __getattr__(name: str) -> Any:

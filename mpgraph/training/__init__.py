@@ -1,5 +1,5 @@
 """Training: optimizers (``mg.optim``), schedules, initialisers, minibatches and the fit loop."""
-from . import data, init, optim, schedules, sparse
+from . import data, init, layers, optim, schedules, sparse
 from .fit import History, accuracy, fit, load_checkpoint, save_checkpoint
 
 __all__ = [
@@ -8,6 +8,7 @@ __all__ = [
            "data",
            "fit",
            "init",
+           "layers",
            "load_checkpoint",
            "optim",
            "save_checkpoint",

@@ -1,5 +1,7 @@
 """Minibatches from arrays, shuffled by an explicit ``np.random.Generator``.
 
+Examples
+--------
 >>> import numpy as np
 >>> X, y = np.arange(10).reshape(5, 2), np.arange(5)
 >>> [yb.tolist() for _, yb in minibatches(X, y, batch_size=2)]
@@ -49,6 +51,8 @@ def batch_indices(n: int, *, batch_size: int, rng: np.random.Generator | None = 
     """The row indices of each of :func:`minibatches`'s batches of ``n`` rows (the same
     batches for the same ``rng`` state).
 
+    Examples
+    --------
     >>> [b.tolist() for b in batch_indices(5, batch_size=2)]
     [[0, 1], [2, 3], [4]]
     """

@@ -1,6 +1,9 @@
 """The fit loop: epochs of minibatch steps on a graph, validation, early stopping, a tqdm bar,
 history as a plain dict, checkpoints that resume exactly.
 
+Steps run in training mode and validation in evaluation mode (see :mod:`mpgraph.training.layers`:
+a :class:`~mpgraph.training.layers.Dropout` drops in the steps, not in validation).
+
 >>> import numpy as np, mpgraph as mg
 >>> g = mg.Graph()
 >>> x, y = g.input("x", shape=(None,)), g.input("y", shape=(None,))
@@ -21,8 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import FeedError
+from ..errors import FeedError, LoadError
 from .data import batch_indices
+from .layers import mode
 from .optim import Optimizer
 
 __all__ = ["History", "accuracy", "fit", "load_checkpoint", "save_checkpoint"]
@@ -68,6 +72,9 @@ def fit(opt: Optimizer, loss: Any, data: Sequence[np.ndarray], *, inputs: Sequen
         value_and_grad: Callable[[np.ndarray], tuple[float, dict]] | None = None) -> History:
     """Train ``opt`` (made with :meth:`Optimizer.for_graph`) on ``loss``.
 
+    The steps run in training mode and the validation (loss and metrics) in evaluation mode
+    (:func:`mpgraph.training.layers.mode`); the graph's mode is restored after each.
+
     Parameters
     ----------
     opt : Optimizer bound to the graph that holds ``loss``
@@ -100,21 +107,23 @@ def fit(opt: Optimizer, loss: Any, data: Sequence[np.ndarray], *, inputs: Sequen
     bar = tqdm(range(epochs), disable=not progress, unit="epoch")
     for epoch in bar:
         losses, sizes = [], []
-        for rows in batch_indices(len(data[0]), batch_size=batch_size, rng=rng,
-                                  drop_last=drop_last):
-            if value_and_grad is None:
-                losses.append(opt.minimize(loss, {k: a[rows] for k, a in zip(inputs, data)}))
-            else:
-                value, grads = value_and_grad(rows)
-                opt.step(grads)
-                losses.append(value)
-            sizes.append(len(rows))
+        with mode(graph, training=True):
+            for rows in batch_indices(len(data[0]), batch_size=batch_size, rng=rng,
+                                      drop_last=drop_last):
+                if value_and_grad is None:
+                    losses.append(opt.minimize(loss, {k: a[rows] for k, a in zip(inputs, data)}))
+                else:
+                    value, grads = value_and_grad(rows)
+                    opt.step(grads)
+                    losses.append(value)
+                sizes.append(len(rows))
         hist["loss"].append(float(np.average(losses, weights=sizes)))
         if val is not None:
             feed = dict(zip(inputs, val))
-            hist.setdefault("val_loss", []).append(float(graph.forward(loss, feed)[loss]))
-            for name, f in (metrics or {}).items():
-                hist.setdefault(f"val_{name}", []).append(float(f(feed)))
+            with mode(graph, training=False):
+                hist.setdefault("val_loss", []).append(float(graph.forward(loss, feed)[loss]))
+                for name, f in (metrics or {}).items():
+                    hist.setdefault(f"val_{name}", []).append(float(f(feed)))
         bar.set_postfix({k: f"{v[-1]:.4g}" for k, v in hist.items()})
         if any(cb(epoch, hist) for cb in callbacks):
             break
@@ -129,14 +138,46 @@ def fit(opt: Optimizer, loss: Any, data: Sequence[np.ndarray], *, inputs: Sequen
 
 
 def save_checkpoint(path: str, opt: Optimizer, **extra: Any) -> None:
-    """Write parameters, optimizer state and ``extra`` (e.g. an rng's state) to ``path``."""
+    """Write parameters, optimizer state, the state of every ``numpy.random.Generator`` held
+    by a node of the optimizer's graph (dropout masks) and ``extra`` (e.g. the shuffling rng's
+    state) to ``path``.
+
+    See also
+    --------
+    load_checkpoint
+    """
+    states = {key: gen.bit_generator.state for key, gen in _generators(opt.graph).items()}
     with open(path, "wb") as f:
-        pickle.dump({"optimizer": opt.state_dict(), "extra": extra}, f)
+        pickle.dump({"optimizer": opt.state_dict(), "generators": states, "extra": extra}, f)
 
 
 def load_checkpoint(path: str, opt: Optimizer) -> dict:
-    """Restore ``opt`` (and its graph's parameters) from ``path``; returns the ``extra`` dict."""
+    """Restore ``opt`` (and its graph's parameters and node Generators) from ``path``, so that
+    training continues exactly as it would have; returns the ``extra`` dict.
+
+    Raises
+    ------
+    LoadError
+        The checkpoint holds the Generator of a node that the graph does not have (a graph
+        built differently).
+    """
     with open(path, "rb") as f:
         saved = pickle.load(f)
+    gens = _generators(opt.graph)
+    missing = sorted(set(saved.get("generators", {})) - set(gens))
+    if missing:
+        raise LoadError(f"mpgraph: checkpoint '{path}' holds the random state of "
+                        f"{', '.join(missing)}, which this graph does not have "
+                        f"(its Generators: {', '.join(sorted(gens)) or 'none'})")
     opt.load_state_dict(saved["optimizer"])
+    for key, state in saved.get("generators", {}).items():
+        gens[key].bit_generator.state = state
     return saved["extra"]
+
+
+def _generators(graph: Any) -> dict[str, np.random.Generator]:
+    """``node/attribute`` -> Generator, for the Generators held by the nodes of ``graph``."""
+    if graph is None:
+        return {}
+    return {f"{node.name}.{k}": v for node in graph if node.attrs
+            for k, v in node.attrs.items() if isinstance(v, np.random.Generator)}

@@ -38,6 +38,8 @@ def warmup_cosine_decay(peak: float, warmup_steps: int, decay_steps: int,
                         end: float = 0.0) -> Callable[[int], float]:
     """Linear warm-up from 0 to ``peak`` then cosine down to ``end`` by ``decay_steps`` in all.
 
+    Examples
+    --------
     >>> s = warmup_cosine_decay(1.0, 2, 4)
     >>> [round(s(i), 3) for i in range(5)]
     [0.0, 0.5, 1.0, 0.5, 0.0]
