@@ -26,7 +26,7 @@ from .engine.graph import Graph
 from .engine.node import Node
 from .engine.run import Run
 from .engine.symbolic import gradients
-from .engine.trace import grad, value_and_grad
+from .transforms import grad, value_and_grad
 from .errors import (ArityError, FeedError, GraphError, LayoutError, LoadError, MpgraphError,
                      OpError, PluginError, SaveError, ShapeError, UnknownOpError)
 from .hooks.manager import hookimpl
