@@ -26,7 +26,8 @@ from .engine.graph import Graph
 from .engine.node import Node
 from .engine.run import Run
 from .engine.symbolic import gradients
-from .transforms import grad, value_and_grad
+from .transforms import (custom_jvp, custom_vjp, grad, hessian, hvp, jacfwd, jacrev, jvp,
+                         linearize, value_and_grad)
 from .errors import (ArityError, FeedError, GraphError, LayoutError, LoadError, MpgraphError,
                      OpError, PluginError, SaveError, ShapeError, UnknownOpError)
 from .hooks.manager import hookimpl
@@ -53,7 +54,8 @@ __all__ = ["ArityError", "FeedError", "Graph", "GraphError", "LayoutError", "Loa
            "MpgraphError", "Node", "Op", "OpError", "PluginError", "Run", "SaveError",
            "ShapeError", "UnknownOpError", "__version__", "check_grads", "grad", "gradients",
            "History", "fit", "hookimpl", "load", "minibatches", "nn_init", "ops", "optim", "plugins",
-           "render", "save", "schedules", "tree", "value_and_grad"]
+           "render", "save", "schedules", "tree", "value_and_grad",
+           "custom_jvp", "custom_vjp", "hessian", "hvp", "jacfwd", "jacrev", "jvp", "linearize"]
 
 
 def __getattr__(name: str) -> Any:

@@ -26,13 +26,15 @@ _unary_unit = cases(((2, 3),), ((),), ((4, 1, 2),), draw=unit)
 
 def _unary_op(name, forward, vjp, formula, derivative, samples=_unary, dtype=float_dtype,
               notes="", needs=None):
+    # An elementwise function has a diagonal Jacobian: its jvp is its vjp, given the tangent.
     return Op(name, forward, (vjp,), same_shape, dtype, samples=samples, differentiable_vjp=True,
-              doc=doc(formula, derivative, notes), needs=needs)
+              doc=doc(formula, derivative, notes), needs=needs, jvp=(vjp,))
 
 
-def _binary_op(name, forward, vjps, formula, derivative, samples=_binary, notes="", needs=None):
+def _binary_op(name, forward, vjps, formula, derivative, samples=_binary, notes="", needs=None,
+               jvp=None):
     return Op(name, forward, vjps, broadcast_shapes, samples=samples, differentiable_vjp=True,
-              doc=doc(formula, derivative, notes), needs=needs)
+              doc=doc(formula, derivative, notes), needs=needs, jvp=jvp)
 
 
 def _cmp(name, forward, symbol):
@@ -55,6 +57,17 @@ def _power_y(g, ans, x, y):
     # d/dy x^y = x^y log x; 0 where x = 0 (x^y is flat in y there for y > 0), as in PyTorch
     zero = np.equal(x, 0)
     return unbroadcast(np.where(zero, 0, g * ans * np.log(np.where(zero, 1, x))), y)
+
+
+def _power_jvp_x(t, ans, x, y):
+    if type(y) in (int, float):
+        return t * (y * x ** (y - 1)) if y != 0 else 0 * t
+    return np.where(np.equal(y, 0), 0, t * (y * x ** (y - 1)))
+
+
+def _power_jvp_y(t, ans, x, y):
+    zero = np.equal(x, 0)
+    return np.where(zero, 0, t * ans * np.log(np.where(zero, 1, x)))
 
 
 def _where_tie(g, x, y, first):
@@ -105,36 +118,43 @@ OPS = [
     _binary_op("add", np.add, (lambda g, ans, x, y: unbroadcast(g, x),
                                lambda g, ans, x, y: unbroadcast(g, y)),
                "x + y", "1 to x, 1 to y: messages g, g (summed over broadcast dims).",
-               needs=("", "")),
+               needs=("", ""), jvp=(lambda t, ans, x, y: t, lambda t, ans, x, y: t)),
     _binary_op("subtract", np.subtract, (lambda g, ans, x, y: unbroadcast(g, x),
                                          lambda g, ans, x, y: unbroadcast(-g, y)),
-               "x - y", "1 to x, -1 to y: messages g, -g.", needs=("", "")),
+               "x - y", "1 to x, -1 to y: messages g, -g.", needs=("", ""),
+               jvp=(lambda t, ans, x, y: t, lambda t, ans, x, y: -t)),
     _binary_op("multiply", np.multiply, (lambda g, ans, x, y: unbroadcast(g * y, x),
                                          lambda g, ans, x, y: unbroadcast(g * x, y)),
-               "x * y", "y to x, x to y: messages g y, g x.", needs=("y", "x")),
+               "x * y", "y to x, x to y: messages g y, g x.", needs=("y", "x"),
+               jvp=(lambda t, ans, x, y: t * y, lambda t, ans, x, y: t * x)),
     _binary_op("divide", np.divide, (lambda g, ans, x, y: unbroadcast(g / y, x),
                                      lambda g, ans, x, y: unbroadcast(-g * ans / y, y)),
                "x / y", "1/y to x, -x/y^2 to y: messages g / y, -g (x/y) / y.",
                samples=_binary_pos,
                notes="Integer inputs give a float64 result (true division), as in NumPy.",
-               needs=("y", "ans y")),
+               needs=("y", "ans y"),
+               jvp=(lambda t, ans, x, y: t / y, lambda t, ans, x, y: -t * ans / y)),
     _binary_op("power", np.power, (_power_x, _power_y),
                "x ** y", "y x^(y-1) to x; x^y log x to y.", samples=_binary_pos,
                notes="Where y = 0 the message to x is 0; where x = 0 the message to y is 0 "
                      "(PyTorch's conventions). The message to y is NaN for x < 0.",
-               needs=("x y", "ans x")),
+               needs=("x y", "ans x"), jvp=(_power_jvp_x, _power_jvp_y)),
     _binary_op("maximum", np.maximum,
                (lambda g, ans, x, y: unbroadcast(_where_tie(g, x, y, x > y), x),
                 lambda g, ans, x, y: unbroadcast(_where_tie(g, x, y, y > x), y)),
                "max(x, y), elementwise", "1 to the larger argument, 0 to the other.",
                notes="On a tie (x = y) each argument gets half the signal, as in PyTorch.",
-               needs=("x y", "x y")),
+               needs=("x y", "x y"),
+               jvp=(lambda t, ans, x, y: _where_tie(t, x, y, x > y),
+                    lambda t, ans, x, y: _where_tie(t, x, y, y > x))),
     _binary_op("minimum", np.minimum,
                (lambda g, ans, x, y: unbroadcast(_where_tie(g, x, y, x < y), x),
                 lambda g, ans, x, y: unbroadcast(_where_tie(g, x, y, y < x), y)),
                "min(x, y), elementwise", "1 to the smaller argument, 0 to the other.",
                notes="On a tie (x = y) each argument gets half the signal, as in PyTorch.",
-               needs=("x y", "x y")),
+               needs=("x y", "x y"),
+               jvp=(lambda t, ans, x, y: _where_tie(t, x, y, x < y),
+                    lambda t, ans, x, y: _where_tie(t, x, y, y < x))),
     Op("where", np.where, (None, lambda g, ans, c, x, y: unbroadcast(np.where(c, g, 0), x),
                            lambda g, ans, c, x, y: unbroadcast(np.where(c, 0, g), y)),
        _where_shape, _where_dtype,
@@ -143,9 +163,10 @@ OPS = [
                             ([np.array([True, False, True]), rng.standard_normal((2, 1)),
                               rng.standard_normal(())], {})],
        differentiable_vjp=True, needs=("", "c", "c"),
+       jvp=(None, lambda t, ans, c, x, y: np.where(c, t, 0), lambda t, ans, c, x, y: np.where(c, 0, t)),
        doc=doc("x where cond else y, elementwise (NumPy broadcasting of all three).",
                "1 to x where cond, 1 to y elsewhere; none to cond.")),
-    Op("clip", clip, (_clip_vjp,), _clip_shape,
+    Op("clip", clip, (_clip_vjp,), _clip_shape, jvp=(_clip_vjp,),
        samples=chain(cases(((3, 4),), a_min=-0.5, a_max=0.5), cases(((2, 3),), a_min=0.0),
                      lambda rng: [([rng.standard_normal((2, 3))],
                                    {"a_max": np.array([-0.5, 0.0, 0.5])})]),

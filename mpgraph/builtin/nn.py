@@ -5,7 +5,7 @@ slope at x = 0. Losses take ``reduction`` ("mean", the default, "sum" or "none")
 """
 import numpy as np
 
-from mpgraph.extend import Op, broadcast_shapes, normalize_axis, same_shape, unbroadcast
+from mpgraph.extend import Op, broadcast_shapes, is_graph_node, normalize_axis, same_shape, unbroadcast
 from mpgraph.extend import hookimpl
 
 from mpgraph.extend import cases, chain, float_dtype
@@ -140,19 +140,63 @@ def softmax_cross_entropy(logits, labels, axis=-1, reduction="mean"):
     Derivative: to the logits, (softmax(z) sum_c t_c - t) g; to soft targets, -log softmax(z) g;
     none to class indices. (``mean`` divides g by the number of examples.)
     """
-    logp = log_softmax(logits, axis)
+    return _ce_fwd(logits, labels, axis, reduction)[0]
+
+
+def _ce_fwd(logits, labels, axis=-1, reduction="mean"):
+    """The loss and, as the residual its vjp reads, the softmax."""
+    shifted = logits - np.max(logits, axis=axis, keepdims=True)
+    p = np.exp(shifted)
+    total = np.sum(p, axis=axis, keepdims=True)
+    logp = shifted - np.log(total)
+    p /= total
     if _is_index(labels):
-        return _reduce(-logp[_class_index(labels, logits, axis)], reduction)
-    return _reduce(-np.sum(labels * logp, axis=axis), reduction)
+        return _reduce(-logp[_class_index(labels, logits, axis)], reduction), p
+    return _reduce(-np.sum(labels * logp, axis=axis), reduction), p
 
 
 def _ce_signal(g, logits, axis, reduction):
-    g = _scale(g, np.size(logits) // np.shape(logits)[axis], reduction)
+    shape = logits.shape
+    n = int(np.prod(shape, dtype=int)) // shape[normalize_axis(axis, len(shape))[0]]
+    g = _scale(g, n, reduction)
     return np.expand_dims(g, axis) if reduction == "none" else g
 
 
-def _ce_vjp_logits(g, ans, logits, labels, axis=-1, reduction="mean"):
-    p = softmax(logits, axis)  # a fresh array: updated in place below
+def _on_nodes(*values):
+    return any(is_graph_node(v) for v in values)
+
+
+def _op(name, x, **attrs):
+    """Op ``name`` on graph node ``x`` (or eagerly on an array), for vjps built as nodes."""
+    if is_graph_node(x):
+        return x.graph.apply(name, [x], attrs)
+    return {"softmax": softmax, "log_softmax": log_softmax}[name](x, **attrs)
+
+
+def _one_hot(labels, logits, axis):
+    """Class indices as one-hot targets of the logits' shape (graph nodes if labels is one)."""
+    ax = normalize_axis(axis, logits.ndim)[0]
+    n = logits.shape[ax]
+    classes = np.arange(n).reshape((n,) + (1,) * (logits.ndim - 1 - ax))
+    return np.where(np.equal(np.expand_dims(labels, ax), classes), 1.0, 0.0)
+
+
+def _index_labels(labels, logits):
+    """Class indices (rather than soft targets): known from the dtype of an array, and from
+    the number of dims for a graph node (whose dtype may be unknown)."""
+    if is_graph_node(labels):
+        return labels.ndim == logits.ndim - 1
+    return _is_index(labels)
+
+
+def _ce_vjp_logits(g, ans, logits, labels, axis=-1, reduction="mean", res=None):
+    if _on_nodes(g, logits, labels):  # a higher-order derivative: the same formula as nodes
+        p = _op("softmax", logits, axis=axis)
+        if _index_labels(labels, logits):
+            return (p - _one_hot(labels, logits, axis)) * _ce_signal(g, logits, axis, reduction)
+        return ((p * np.sum(labels, axis=axis, keepdims=True) - labels)
+                * _ce_signal(g, logits, axis, reduction))
+    p = softmax(logits, axis) if res is None else np.array(res)  # updated in place below
     if _is_index(labels):
         p[_class_index(labels, logits, axis)] -= 1
     else:
@@ -162,10 +206,24 @@ def _ce_vjp_logits(g, ans, logits, labels, axis=-1, reduction="mean"):
     return p
 
 
-def _ce_vjp_labels(g, ans, logits, labels, axis=-1, reduction="mean"):
-    if _is_index(labels):
+def _ce_vjp_labels(g, ans, logits, labels, axis=-1, reduction="mean", res=None):
+    if _index_labels(labels, logits):
         return None  # class indices carry no gradient
-    return -log_softmax(logits, axis) * _ce_signal(g, logits, axis, reduction)
+    return -_op("log_softmax", logits, axis=axis) * _ce_signal(g, logits, axis, reduction)
+
+
+def _ce_jvp_logits(t, ans, logits, labels, axis=-1, reduction="mean", res=None):
+    p = softmax(logits, axis) if res is None else res
+    if _is_index(labels):
+        per_example = np.sum(t * p, axis=axis) - t[_class_index(labels, logits, axis)]
+    else:
+        per_example = np.sum(t * (p * np.sum(labels, axis=axis, keepdims=True) - labels),
+                             axis=axis)
+    return _reduce(per_example, reduction)
+
+
+def _ce_jvp_labels(t, ans, logits, labels, axis=-1, reduction="mean", res=None):
+    return _reduce(-np.sum(t * log_softmax(logits, axis), axis=axis), reduction)
 
 
 def _ce_shape(s, t, axis=-1, reduction="mean"):
@@ -236,16 +294,21 @@ def binary_cross_entropy_with_logits(logits, targets, reduction="mean"):
     return _reduce(per_element, reduction)
 
 
+def _shape_of(v):
+    return v.shape if is_graph_node(v) else np.shape(v)
+
+
 def _bce_logits(g, ans, logits, targets, reduction="mean"):
-    n = np.broadcast_shapes(logits.shape, np.shape(targets))
+    n = np.broadcast_shapes(_shape_of(logits), _shape_of(targets))
     return unbroadcast(_scale(g, int(np.prod(n, dtype=int)), reduction)
                        * (sigmoid(logits) - _as_float_targets(targets, logits)), logits)
 
 
 def _bce_targets(g, ans, logits, targets, reduction="mean"):
-    if np.asarray(targets).dtype.kind in "biu":
+    dtype = targets.dtype if is_graph_node(targets) else np.asarray(targets).dtype
+    if dtype is not None and dtype.kind in "biu":
         return None
-    n = np.broadcast_shapes(logits.shape, targets.shape)
+    n = np.broadcast_shapes(_shape_of(logits), _shape_of(targets))
     return unbroadcast(-_scale(g, int(np.prod(n, dtype=int)), reduction) * logits, targets)
 
 
@@ -269,16 +332,16 @@ def dropout(x, rate, rng):
     graph run twice sees two masks (what training wants), and a graph run from several threads
     draws in whatever order the threads reach it (pass an int seed where runs must repeat).
     """
+    return _dropout_fwd(x, rate, rng)[0]
+
+
+def _dropout_fwd(x, rate, rng):
+    """The output and, as the residual its vjp reads, this run's mask times the scale."""
     scale = _dropout_scale(rate)
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     x = np.asarray(x)
-    dtype = float_dtype(x.dtype)
-    # The vjp needs this run's mask, and an op passes nothing to its vjp but its output: the
-    # output is row 0 of a buffer whose row 1 holds the mask times the scale.
-    buf = np.empty((2,) + x.shape, dtype=dtype)
-    np.multiply(gen.random(x.shape) >= rate, scale, out=buf[1])
-    np.multiply(x, buf[1], out=buf[0])
-    return buf[0, ...]
+    mask = np.multiply(gen.random(x.shape) >= rate, scale, dtype=float_dtype(x.dtype))
+    return x * mask, mask
 
 
 def _dropout_scale(rate):
@@ -287,8 +350,11 @@ def _dropout_scale(rate):
     return 1 / (1 - rate)
 
 
-def _dropout_vjp(g, ans, x, rate, rng):
-    return g * ans.base[1]
+def _dropout_vjp(g, ans, x, rate, rng, res=None):
+    if res is None:
+        raise ValueError("dropout's message needs the mask of the run that drew it, which only a "
+                         "graph run keeps: differentiate dropout through a Graph or mg.grad, once")
+    return g * res
 
 
 def _dropout_shape(s, rate, rng):
@@ -298,28 +364,53 @@ def _dropout_shape(s, rate, rng):
     return s
 
 
+def _elementwise(name, forward, vjp, needs, samples=_unary, dtype=None):
+    # An elementwise function has a diagonal Jacobian: its jvp is its vjp, given the tangent.
+    return Op(name, forward, (vjp,), same_shape, dtype, needs=needs, samples=samples,
+              differentiable_vjp=True, jvp=(vjp,))
+
+
+def _softmax_vjp(g, ans, x, axis=-1):
+    return ans * (g - np.sum(g * ans, axis=axis, keepdims=True))
+
+
+def _mse_jvp(sign):
+    def jvp(t, ans, prediction, target, reduction="mean"):
+        d = prediction - _as_float_targets(target, prediction)
+        return _reduce(sign * 2 * d * t, reduction)
+    return jvp
+
+
+def _bce_jvp_logits(t, ans, logits, targets, reduction="mean"):
+    return _reduce(t * (sigmoid(logits) - _as_float_targets(targets, logits)), reduction)
+
+
+def _bce_jvp_targets(t, ans, logits, targets, reduction="mean"):
+    return _reduce(-t * logits, reduction)
+
+
 OPS = [
-    Op("sigmoid", sigmoid, (lambda g, ans, x: g * (ans * (1 - ans)),), same_shape, float_dtype,
-       needs=("ans",), samples=_unary, differentiable_vjp=True),
-    Op("relu", relu, (lambda g, ans, x: np.where(x > 0, g, 0),), same_shape, needs=("x",),
-       samples=_unary, differentiable_vjp=True),
-    Op("leaky_relu", leaky_relu,
-       (lambda g, ans, x, negative_slope=0.01: np.where(x > 0, g, g * negative_slope),),
-       same_shape, needs=("x",), samples=chain(_unary, cases(((3, 2),), negative_slope=0.2)),
-       differentiable_vjp=True),
-    Op("softplus", softplus, (lambda g, ans, x: g * sigmoid(x),), same_shape, float_dtype,
-       needs=("x",), samples=_unary, differentiable_vjp=True),
-    Op("elu", elu, (lambda g, ans, x, alpha=1.0: np.where(x > 0, g, g * (ans + alpha)),),
-       same_shape, float_dtype, needs=("ans x",),
-       samples=chain(_unary, cases(((3, 2),), alpha=0.5)), differentiable_vjp=True),
-    Op("softmax", softmax,
-       (lambda g, ans, x, axis=-1: ans * (g - np.sum(g * ans, axis=axis, keepdims=True)),),
-       _axis_shape, float_dtype, needs=("ans",), samples=_softmax_samples, differentiable_vjp=True),
+    _elementwise("sigmoid", sigmoid, lambda g, ans, x: g * (ans * (1 - ans)), ("ans",),
+                 dtype=float_dtype),
+    _elementwise("relu", relu, lambda g, ans, x: np.where(x > 0, g, 0), ("x",)),
+    _elementwise("leaky_relu", leaky_relu,
+                 lambda g, ans, x, negative_slope=0.01: np.where(x > 0, g, g * negative_slope),
+                 ("x",), samples=chain(_unary, cases(((3, 2),), negative_slope=0.2))),
+    _elementwise("softplus", softplus, lambda g, ans, x: g * sigmoid(x), ("x",),
+                 dtype=float_dtype),
+    _elementwise("elu", elu, lambda g, ans, x, alpha=1.0: np.where(x > 0, g, g * (ans + alpha)),
+                 ("ans x",), samples=chain(_unary, cases(((3, 2),), alpha=0.5)),
+                 dtype=float_dtype),
+    # softmax's Jacobian diag(s) - s s^T is symmetric: its jvp is its vjp
+    Op("softmax", softmax, (_softmax_vjp,), _axis_shape, float_dtype, needs=("ans",),
+       samples=_softmax_samples, differentiable_vjp=True, jvp=(_softmax_vjp,)),
     Op("log_softmax", log_softmax,
        (lambda g, ans, x, axis=-1: g - np.exp(ans) * np.sum(g, axis=axis, keepdims=True),),
-       _axis_shape, float_dtype, needs=("ans",), samples=_softmax_samples, differentiable_vjp=True),
+       _axis_shape, float_dtype, needs=("ans",), samples=_softmax_samples, differentiable_vjp=True,
+       jvp=(lambda t, ans, x, axis=-1: t - np.sum(t * np.exp(ans), axis=axis, keepdims=True),)),
     Op("softmax_cross_entropy", softmax_cross_entropy, (_ce_vjp_logits, _ce_vjp_labels),
-       _ce_shape, _ce_dtype, needs=("logits labels", "logits labels"), samples=_ce_samples),
+       _ce_shape, _ce_dtype, needs=("labels", "logits labels"), samples=_ce_samples,
+       fwd=_ce_fwd, jvp=(_ce_jvp_logits, _ce_jvp_labels), differentiable_vjp=True),
     Op("mean_squared_error", mean_squared_error, (_mse_vjp(1), _mse_vjp(-1)), _loss_shape,
        needs=("prediction target", "prediction target"),
        samples=lambda rng: [([rng.standard_normal((4, 3)), rng.standard_normal((4, 3))], {}),
@@ -327,11 +418,13 @@ OPS = [
                              {"reduction": "sum"}),
                             ([rng.standard_normal(5), rng.standard_normal(5)],
                              {"reduction": "none"})],
-       differentiable_vjp=True),
+       differentiable_vjp=True, jvp=(_mse_jvp(1), _mse_jvp(-1))),
     Op("binary_cross_entropy_with_logits", binary_cross_entropy_with_logits,
        (_bce_logits, _bce_targets), _loss_shape, lambda z, t, **_: float_dtype(z),
-       needs=("logits targets", "logits targets"), samples=_bce_samples),
-    Op("dropout", dropout, (_dropout_vjp,), _dropout_shape, needs=("ans",),
+       needs=("logits targets", "logits targets"), samples=_bce_samples, differentiable_vjp=True,
+       jvp=(_bce_jvp_logits, _bce_jvp_targets)),
+    Op("dropout", dropout, (_dropout_vjp,), _dropout_shape, needs=("",), fwd=_dropout_fwd,
+       jvp=(lambda t, ans, x, rate, rng, res=None: t * res,),
        samples=lambda rng: [([rng.standard_normal((4, 5))], {"rate": 0.3, "rng": 7}),
                             ([rng.standard_normal(6)], {"rate": 0.0, "rng": 1})]),
 ]

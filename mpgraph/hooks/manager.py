@@ -40,7 +40,8 @@ from . import specs
 hookimpl = pluggy.HookimplMarker("mpgraph")
 
 BUILTIN = ("mpgraph.builtin.elementwise", "mpgraph.builtin.reductions", "mpgraph.builtin.shape",
-           "mpgraph.builtin.linalg", "mpgraph.builtin.nn")
+           "mpgraph.builtin.linalg", "mpgraph.builtin.nn",
+           "mpgraph.builtin.gradient")
 ENTRY_POINT_GROUP = "mpgraph"
 ENV_NO_AUTOLOAD = "MPGRAPH_DISABLE_PLUGIN_AUTOLOAD"
 ENV_BLOCK = "MPGRAPH_BLOCK_PLUGINS"

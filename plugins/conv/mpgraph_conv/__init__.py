@@ -135,6 +135,16 @@ def _max_pool2d_vjp(g, ans, x, kernel_size, stride=None, padding=0):
     return _scatter(g, rows, cols, x.shape, p)
 
 
+def _max_pool2d_jvp(t, ans, x, kernel_size, stride=None, padding=0):
+    # the tangent of each window's (first) maximum, the element the message goes back to
+    k, s, p = _pool_geometry(x, kernel_size, stride, padding)
+    win = _windows(_pad(x, p, -np.inf), k, s)
+    n, c, ho, wo = win.shape[:4]
+    first = win.reshape(n, c, ho, wo, -1).argmax(axis=-1)
+    tangents = _windows(_pad(t, p), k, s).reshape(n, c, ho, wo, -1)
+    return np.take_along_axis(tangents, first[..., None], axis=-1)[..., 0]
+
+
 def avg_pool2d(x, kernel_size, stride=None, padding=0):
     """Mean over each window, as ``torch.nn.functional.avg_pool2d`` (padding counted).
 
@@ -188,12 +198,17 @@ def _pool_samples(rng):
 
 # needs: what each vjp reads beyond shapes, so that g.grad frees the rest early
 OPS = [
+    # conv2d is linear in each argument and avg_pool2d in its one: the tangent goes through
+    # the op itself (forward mode)
     mg.Op("conv2d", conv2d, (_conv2d_vjp_x, _conv2d_vjp_w), _conv2d_shape,
-          samples=_conv2d_samples, needs=("w", "x")),
+          samples=_conv2d_samples, needs=("w", "x"),
+          jvp=(lambda t, ans, x, w, stride=1, padding=0: conv2d(t, w, stride, padding),
+               lambda t, ans, x, w, stride=1, padding=0: conv2d(x, t, stride, padding))),
     mg.Op("max_pool2d", max_pool2d, (_max_pool2d_vjp,), _pool_shape, samples=_pool_samples,
-          needs=("x",)),
+          needs=("x",), jvp=(_max_pool2d_jvp,)),
     mg.Op("avg_pool2d", avg_pool2d, (_avg_pool2d_vjp,), _pool_shape, samples=_pool_samples,
-          needs=("",)),
+          needs=("",), jvp=(lambda t, ans, x, kernel_size, stride=None, padding=0:
+                            avg_pool2d(t, kernel_size, stride, padding),)),
 ]
 
 
