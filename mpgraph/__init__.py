@@ -26,8 +26,8 @@ from .engine.graph import Graph
 from .engine.node import Node
 from .engine.run import Run
 from .engine.symbolic import gradients
-from .transforms import (custom_jvp, custom_vjp, grad, hessian, hvp, jacfwd, jacrev, jvp,
-                         linearize, value_and_grad)
+from .transforms import (checkpoint, custom_jvp, custom_vjp, grad, hessian, hvp, jacfwd,
+                         jacrev, jvp, linearize, value_and_grad)
 from .errors import (ArityError, FeedError, GraphError, LayoutError, LoadError, MpgraphError,
                      OpError, PluginError, SaveError, ShapeError, UnknownOpError)
 from .hooks.manager import hookimpl
@@ -55,7 +55,7 @@ __all__ = ["ArityError", "FeedError", "Graph", "GraphError", "LayoutError", "Loa
            "ShapeError", "UnknownOpError", "__version__", "check_grads", "grad", "gradients",
            "History", "fit", "hookimpl", "load", "minibatches", "nn_init", "ops", "optim", "plugins",
            "render", "save", "schedules", "tree", "value_and_grad",
-           "custom_jvp", "custom_vjp", "hessian", "hvp", "jacfwd", "jacrev", "jvp", "linearize"]
+           "checkpoint", "custom_jvp", "custom_vjp", "hessian", "hvp", "jacfwd", "jacrev", "jvp", "linearize"]
 
 
 def __getattr__(name: str) -> Any:
