@@ -90,8 +90,8 @@ def _softmax_samples(rng):
 # -- losses ------------------------------------------------------------------------------------
 
 def _reduce(per_element, reduction):
-    if reduction == "mean":
-        return np.mean(per_element)
+    if reduction == "mean":  # np.add.reduce: np.mean's sum, without its Python wrapper
+        return np.add.reduce(per_element, axis=None) / np.size(per_element)
     if reduction == "sum":
         return np.sum(per_element)
     return per_element
@@ -119,18 +119,28 @@ def _is_index(labels):
     return np.asarray(labels).dtype.kind in "iu"
 
 
-def _class_index(labels, logits, axis):
+def _class_index(labels, logits, axis, check=True):
     """The index that picks from ``logits`` the class each label names along ``axis``
-    (``logits[index]`` has the labels' shape); the labels are checked to be classes."""
+    (``logits[index]`` has the labels' shape); with ``check``, the labels are checked to be
+    classes (the vjp skips it: the forward pass of the same run did it)."""
     labels = np.asarray(labels)
-    axis = normalize_axis(axis, np.ndim(logits))[0]
-    n = np.shape(logits)[axis]
-    if labels.size and (labels.min() < 0 or labels.max() >= n):
-        raise ValueError(f"class labels must lie in [0, {n}), got values from {labels.min()} "
-                         f"to {labels.max()}")
+    ndim = np.ndim(logits)
+    if ndim == 2 and axis in (-1, 1):  # a batch of examples: the common case, first
+        if check:
+            _check_labels(labels, np.shape(logits)[1])
+        return np.arange(len(labels)), labels
+    axis = normalize_axis(axis, ndim)[0]
+    if check:
+        _check_labels(labels, np.shape(logits)[axis])
     rest = [np.arange(d).reshape((d,) + (1,) * (labels.ndim - 1 - k))  # the other axes
             for k, d in enumerate(labels.shape)]
     return (*rest[:axis], labels, *rest[axis:])
+
+
+def _check_labels(labels, n):
+    if labels.size and (labels.min() < 0 or labels.max() >= n):
+        raise ValueError(f"class labels must lie in [0, {n}), got values from {labels.min()} "
+                         f"to {labels.max()}")
 
 
 def softmax_cross_entropy(logits, labels, axis=-1, reduction="mean"):
@@ -196,9 +206,9 @@ def _ce_vjp_logits(g, ans, logits, labels, axis=-1, reduction="mean", res=None):
             return (p - _one_hot(labels, logits, axis)) * _ce_signal(g, logits, axis, reduction)
         return ((p * np.sum(labels, axis=axis, keepdims=True) - labels)
                 * _ce_signal(g, logits, axis, reduction))
-    p = softmax(logits, axis) if res is None else np.array(res)  # updated in place below
+    p = softmax(logits, axis) if res is None else res.copy()  # updated in place below
     if _is_index(labels):
-        p[_class_index(labels, logits, axis)] -= 1
+        p[_class_index(labels, logits, axis, check=res is None)] -= 1
     else:
         p *= np.sum(labels, axis=axis, keepdims=True)
         p -= labels
