@@ -133,6 +133,10 @@ def test_forward_mode_errors_are_clear():
         run.jvp({x: np.zeros(3)})
     with pytest.raises(mg.MpgraphError, match="no tangents yet"):
         g.forward(x, {"x": np.zeros(2)}).tangent(x)
+    L = mg.ops.sum(mg.ops.sin(x * 2.0))
+    freed = mg.Run.for_gradients(g.schedule(L), L, [x], {"x": np.ones(2)})
+    with pytest.raises(mg.GraphError, match="this run freed the values"):
+        freed.jvp({x: np.ones(2)})
 
 
 def test_an_op_without_jvp_rule_transposes_its_differentiable_vjp_and_otherwise_says_why():

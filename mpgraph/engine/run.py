@@ -37,7 +37,7 @@ class Run:
     """
 
     __slots__ = ("schedule", "values", "signals", "messages", "residuals", "tangents",
-                 "tangent_messages", "_observers")
+                 "tangent_messages", "freed", "_observers")
 
     def __init__(self, schedule: Schedule, feed: Mapping[Any, Any] | None = None) -> None:
         self.schedule = schedule
@@ -46,6 +46,7 @@ class Run:
         self.residuals: dict[int, Any] = {}  # by slot, for ops with Op.fwd
         self.tangents: list | None = None
         self.tangent_messages: dict[tuple[str, str, int], Any] | None = None
+        self.freed = False  # whether values were freed early (for_gradients)
         self._observers = observers()
         self.values = _forward(self, schedule, feed, schedule.steps)
 
@@ -77,6 +78,7 @@ class Run:
         run.schedule = schedule
         run.signals = run.messages = run.tangents = run.tangent_messages = None
         run.residuals = {}
+        run.freed = True
         run._observers = observers()
         li = run._slot(loss)
         sources = tuple(sorted({run._slot(w) for w in wrt}))
@@ -174,6 +176,10 @@ class Run:
         >>> float(run.tangent_messages[("w", "multiply_2", 1)])   # w's tangent times 3
         3.0
         """
+        if self.freed:  # the stand-ins of freed values would give NaN tangents
+            raise GraphError("mpgraph: this run freed the values its gradients did not need "
+                             "(g.grad, Run.for_gradients), and forward mode needs them all: "
+                             "push tangents on a run from g.forward(outputs, feed)")
         self.tangents, self.tangent_messages = push_tangents(self, tangents, keep_messages)
         return self
 
