@@ -6,8 +6,10 @@ the op node that uses it and carries ``argnum``, its position among the op's arg
 Treat ``g.nx`` as read-only: build through the Graph. It is brought up to date when it is read,
 so that building a graph (and tracing a function) does not pay NetworkX's cost per node.
 
-Nodes are created only from nodes that exist already, so creation order is a topological order;
-the run schedule for a set of outputs is computed once, from the nodes' arguments, and cached.
+The run schedule for a set of outputs is compiled once per graph version from the NetworkX DAG
+(the outputs' ancestors, in topological order) and cached; runs then loop over flat lists and never
+touch NetworkX. A throwaway graph (``mg.grad``'s trace, run once) skips NetworkX: nodes are created
+only from nodes that exist already, so its creation order is a topological order already.
 """
 from __future__ import annotations
 
@@ -33,6 +35,13 @@ NodeLike = Node | str
 class Graph:
     """A computation graph.
 
+    Parameters
+    ----------
+    throwaway : bool
+        The graph is built for one run, as ``mg.grad`` builds its trace: its schedules come from
+        the nodes' creation order instead of from the NetworkX DAG (the same order, without the
+        one-time cost of bringing ``g.nx`` up to date).
+
     Examples
     --------
     Grosse's univariate logistic least squares, ``L = (sigmoid(w x + b) - t)^2 / 2``:
@@ -51,7 +60,8 @@ class Graph:
     (0.1437, 0.1437)
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, throwaway: bool = False) -> None:
+        self.throwaway = throwaway  # compiled from creation order, not from NetworkX
         self._nodes: dict[str, Node] = {}
         self._order: list[Node] = []  # by creation index
         self._counts: dict[str, int] = {}
@@ -66,15 +76,20 @@ class Graph:
     def nx(self) -> nx.MultiDiGraph:
         """The graph as a ``networkx.MultiDiGraph``: nodes by name with ``kind``, ``op`` and
         ``handle`` (the :class:`Node`); edges from argument to op node, keyed by ``argnum``."""
+        with self._nx_lock:
+            return self._nx_up_to(len(self._order))
+
+    def _nx_up_to(self, count: int) -> nx.MultiDiGraph:
+        """``g.nx`` with at least the first ``count`` nodes; the caller holds ``_nx_lock``."""
         G = self._nx
-        if self._nx_count < len(self._order):
-            with self._nx_lock:
-                for node in self._order[self._nx_count:]:
-                    G.add_node(node.name, kind=node.kind,
-                               op=node.op.name if node.op is not None else None, handle=node)
-                    for argnum, parent in enumerate(node.args):
-                        G.add_edge(parent.name, node.name, key=argnum, argnum=argnum)
-                    self._nx_count += 1  # after its edges: a reader sees whole nodes only
+        if self._nx_count < count:
+            new = self._order[self._nx_count:count]
+            G.add_nodes_from((node.name, {"kind": node.kind, "handle": node,
+                                          "op": node.op.name if node.op is not None else None})
+                             for node in new)
+            G.add_edges_from((parent.name, node.name, argnum, {"argnum": argnum})
+                             for node in new for argnum, parent in enumerate(node.args))
+            self._nx_count = count
         return G
 
     # -- building -----------------------------------------------------------------------------
@@ -341,17 +356,40 @@ class Graph:
         sched = self._schedules.get(key)
         if sched is None:
             outs = [self._nodes[n] for n in key]
-            last = max(node.index for node in outs)  # another thread may be adding nodes
-            order = self._order[:last + 1]
-            needed = [False] * len(order)
-            for node in outs:
-                needed[node.index] = True
-            for node in reversed(order):  # consumers come after their arguments
-                if needed[node.index]:
-                    for parent in node.args:
-                        needed[parent.index] = True
-            sched = self._schedules[key] = Schedule([n for n in order if needed[n.index]], outs)
+            order = self._order_from_args(outs) if self.throwaway else self._order_from_nx(outs)
+            sched = self._schedules[key] = Schedule(order, outs)
         return sched
+
+    def _order_from_nx(self, outs: list[Node]) -> list[Node]:
+        """``outs`` and their ancestors in the DAG, in a topological order.
+
+        NetworkX finds the ancestors, in time proportional to their number; they are then put in
+        creation order, a topological order of the DAG since a node is created only from nodes
+        that exist already. (Sorting them with ``nx.topological_sort`` of the ancestor subgraph
+        gives an order as good, at 15 times the cost: see docs/architecture.md.)
+        """
+        needed: set[str] = set()
+        with self._nx_lock:  # another thread may be adding nodes: read a consistent DAG
+            G = self._nx_up_to(1 + max(o.index for o in outs))
+            for o in outs:
+                if o.name not in needed:
+                    needed |= nx.ancestors(G, o.name)
+                    needed.add(o.name)
+        nodes = self._nodes
+        return sorted((nodes[name] for name in needed), key=_creation_index)
+
+    def _order_from_args(self, outs: list[Node]) -> list[Node]:
+        """The same as :meth:`_order_from_nx`, from the nodes' argument lists."""
+        last = max(node.index for node in outs)
+        order = self._order[:last + 1]
+        needed = [False] * len(order)
+        for node in outs:
+            needed[node.index] = True
+        for node in reversed(order):  # consumers come after their arguments
+            if needed[node.index]:
+                for parent in node.args:
+                    needed[parent.index] = True
+        return [n for n in order if needed[n.index]]
 
     # -- display ------------------------------------------------------------------------------
 
@@ -465,3 +503,7 @@ def _param_array(value: Any, name: str) -> np.ndarray:
         value = value.astype(np.float64)
     value.flags.writeable = False
     return value
+
+
+def _creation_index(node: Node) -> int:
+    return node.index

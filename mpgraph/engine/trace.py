@@ -104,7 +104,7 @@ def value_and_grad(fn: Callable, argnums: int | tuple[int, ...] = 0, *,
 
 def _numeric(fn: Callable, args: tuple, kwargs: dict, nums: tuple[int, ...], has_aux: bool):
     """Trace ``fn`` into a new graph, run it and backpropagate: values and NumPy gradients."""
-    g = Graph()
+    g = Graph(throwaway=True)
     traced = list(args)
     inputs = []
     for k in nums:
