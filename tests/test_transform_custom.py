@@ -6,7 +6,6 @@ import pytest
 import mpgraph as mg
 from mpgraph.testing import check_grads, numerical_grad
 
-
 # -- stop_gradient -------------------------------------------------------------------------------
 
 def test_stop_gradient_passes_the_value_and_no_message_nor_tangent():

@@ -5,7 +5,8 @@ slope at x = 0. Losses take ``reduction`` ("mean", the default, "sum" or "none")
 """
 import numpy as np
 
-from mpgraph.extend import Op, broadcast_shapes, is_graph_node, normalize_axis, same_shape, unbroadcast
+from mpgraph.extend import (Op, broadcast_shapes, is_graph_node, normalize_axis, same_shape,
+                            unbroadcast)
 from mpgraph.extend import hookimpl
 
 from mpgraph.extend import cases, chain, float_dtype

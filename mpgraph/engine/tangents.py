@@ -93,7 +93,8 @@ def transposed_vjp(node: Node, k: int, t: Any, ans: Any, args: list) -> Any:
     return g.grad(loss, wrt=u, feed={u: np.zeros(shape, dtype)})
 
 
-def push_tangents(run, seeds: Mapping[Any, Any], keep_messages: bool = False) -> tuple[list, dict | None]:
+def push_tangents(run, seeds: Mapping[Any, Any],
+                  keep_messages: bool = False) -> tuple[list, dict | None]:
     """The forward tangent pass over ``run`` from ``seeds`` (node -> tangent).
 
     Returns

@@ -9,5 +9,5 @@ from .custom import custom_jvp, custom_vjp
 from .forward import hessian, hvp, jacfwd, jacrev, jvp, linearize
 from .reverse import grad, value_and_grad
 
-__all__ = ["checkpoint", "custom_jvp", "custom_vjp", "grad", "hessian", "hvp", "jacfwd", "jacrev", "jvp",
-           "linearize", "value_and_grad"]
+__all__ = ["checkpoint", "custom_jvp", "custom_vjp", "grad", "hessian", "hvp", "jacfwd",
+           "jacrev", "jvp", "linearize", "value_and_grad"]

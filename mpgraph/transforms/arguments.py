@@ -115,7 +115,8 @@ class FlatArgs:
         out = []
         for k in sorted(self.spans):
             start, stop, treedef = self.spans[k]
-            out.append(flat[start] if treedef is None else tree_unflatten(treedef, flat[start:stop]))
+            out.append(flat[start] if treedef is None
+                       else tree_unflatten(treedef, flat[start:stop]))
         return out
 
     def function(self, kwargs: dict) -> Callable:

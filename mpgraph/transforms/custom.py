@@ -237,26 +237,22 @@ def _transpose_rule(rule: Callable, k: int, g: Any, arrays: tuple, name: str) ->
     """The message to argument ``k``: the transpose of the rule's linear map from tangent
     ``k`` to the output tangent, applied to ``g``: d<g, rule(.., t_k, ..)>/dt_k.
 
-    On arrays, the rule is traced with a tangent input and differentiated; as graph nodes
-    (a higher-order derivative), it is built into the enclosing graph the same way."""
-    on_nodes = any(type(v) is Node for v in (g, *arrays))
-    graph = next(v.graph for v in (g, *arrays) if type(v) is Node) if on_nodes else Graph()
-    shape = np.shape(arrays[k]) if type(arrays[k]) is not Node else arrays[k].shape
-    dtype = np.result_type(arrays[k], float) if type(arrays[k]) is not Node else arrays[k].dtype
+    On arrays the rule is built in a scratch graph and differentiated there; as graph nodes
+    (a higher-order derivative) it is built into the enclosing graph, and so is its gradient."""
+    graph = next((v.graph for v in (g, *arrays) if type(v) is Node), None)
+    on_nodes = graph is not None
+    graph = graph or Graph()
     with graph.scope(f"{name}_transpose"):
-        # The value of the tangent does not matter (the rule is linear in it): a zero constant
-        # is a source to differentiate with respect to.
-        t = graph.apply("add", [graph.constant(np.zeros(shape, dtype or np.float64)), 0.0])
-        tangents = [graph.constant(np.zeros(np.shape(a) if type(a) is not Node else a.shape))
-                    for a in arrays]
-        tangents[k] = t
         primals = [a if type(a) is Node else graph.constant(a) for a in arrays]
+        # The rule is linear in the tangents, so their values do not matter: zeros, the one
+        # for argument k a node of its own to differentiate with respect to.
+        tangents = [graph.constant(np.zeros(p.shape, p.dtype if p.dtype is not None
+                                            and p.dtype.kind in "fc" else np.float64))
+                    for p in primals]
+        t = tangents[k] = graph.apply("add", [tangents[k], 0.0])
         out_t = rule(tuple(primals), tuple(tangents))[1]
-        if type(out_t) is not Node:
-            return np.zeros(shape, dtype or np.float64) if not on_nodes else graph.constant(
-                np.zeros(shape, dtype or np.float64))
-        loss = graph.apply("sum", [out_t * g])
-    if on_nodes:
-        with graph.scope(f"{name}_transpose"):
-            return gradients(loss, [t])[0]
-    return graph.grad(loss, wrt=t)
+        if type(out_t) is not Node:  # the output's tangent does not depend on argument k
+            zero = np.zeros(t.shape, t.dtype or np.float64)
+            return graph.constant(zero) if on_nodes else zero
+        loss = graph.apply("sum", [graph.apply("multiply", [out_t, g])])
+        return gradients(loss, [t])[0] if on_nodes else graph.grad(loss, wrt=t)

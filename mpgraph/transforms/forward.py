@@ -198,7 +198,8 @@ def jacrev(fun: Callable, argnums: int | tuple[int, ...] = 0, *, has_aux: bool =
     return _jacobian(fun, argnums, has_aux, "rev", "jacrev")
 
 
-def hessian(fun: Callable, argnums: int | tuple[int, ...] = 0, *, has_aux: bool = False) -> Callable:
+def hessian(fun: Callable, argnums: int | tuple[int, ...] = 0, *,
+            has_aux: bool = False) -> Callable:
     """The Hessian of scalar ``fun``: forward mode over reverse mode, ``jacfwd(grad(fun))``.
 
     The gradient is built as graph nodes (every op on the way needs a differentiable vjp);
