@@ -357,9 +357,10 @@ def target(value: float, limit: float, unit: str = "x") -> str:
     return f"<= {limit:g}{unit}: {'met' if value <= limit else 'missed'}"
 
 
-def run_suite(smoke: bool = False, repeats: int | None = None) -> list[tuple[str, ...]]:
-    """Run every workload; return the table rows (workload, contender, figure, against hand,
-    target)."""
+def run_suite(smoke: bool = False, repeats: int | None = None,
+              mlp_only: bool = False) -> list[tuple[str, ...]]:
+    """Run every workload (or the MLP rows only); return the table rows (workload, contender,
+    figure, against hand, target)."""
     rows: list[tuple[str, ...]] = []
     layers, batch = ((20, 8, 8, 3), 4) if smoke else (LAYERS, 128)
     steps, scales = (20, (5, 20)) if smoke else (2000, (500, 2000, 8000))
@@ -388,6 +389,8 @@ def run_suite(smoke: bool = False, repeats: int | None = None) -> list[tuple[str
                          f"{peak / hand_peak:.2f}x",
                          target(peak / hand_peak, 1.2) if who == "mpgraph" else ""))
 
+    if mlp_only:
+        return rows
     nodes = 3 * steps
     chain_cont = {"mpgraph Graph re-run": chain_graph(steps), "mg.grad (trace+run)": chain_grad(steps)}
     if torch is not None:
@@ -432,9 +435,10 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes and few repeats")
     parser.add_argument("--repeats", type=int, default=None, help="repeats per measurement")
+    parser.add_argument("--mlp-only", action="store_true", help="the MLP rows only")
     args = parser.parse_args(argv)
     print(f"machine: {machine()}\n")
-    print_table(run_suite(args.smoke, args.repeats))
+    print_table(run_suite(args.smoke, args.repeats, args.mlp_only))
 
 
 if __name__ == "__main__":

@@ -156,19 +156,25 @@ def softmax_cross_entropy(logits, labels, axis=-1, reduction="mean"):
 
 def _ce_fwd(logits, labels, axis=-1, reduction="mean"):
     """The loss and, as the residual its vjp reads, the softmax."""
-    shifted = logits - np.max(logits, axis=axis, keepdims=True)
+    logits = np.asarray(logits)
+    shifted = logits - logits.max(axis=axis, keepdims=True)
     p = np.exp(shifted)
-    total = np.sum(p, axis=axis, keepdims=True)
-    logp = shifted - np.log(total)
+    total = p.sum(axis=axis, keepdims=True)
     p /= total
     if _is_index(labels):
-        return _reduce(-logp[_class_index(labels, logits, axis)], reduction), p
-    return _reduce(-np.sum(labels * logp, axis=axis), reduction), p
+        index = _class_index(labels, logits, axis)
+        if logits.ndim == 2 and axis in (-1, 1):  # a batch: -log p = log(total) - shifted
+            return _reduce(np.log(total[:, 0]) - shifted[index], reduction), p
+        return _reduce(-(shifted - np.log(total))[index], reduction), p
+    return _reduce(-np.sum(labels * (shifted - np.log(total)), axis=axis), reduction), p
 
 
 def _ce_signal(g, logits, axis, reduction):
     shape = logits.shape
-    n = int(np.prod(shape, dtype=int)) // shape[normalize_axis(axis, len(shape))[0]]
+    if len(shape) == 2 and axis in (-1, 1):  # a batch of examples: the common case, first
+        n = shape[0]
+    else:
+        n = int(np.prod(shape, dtype=int)) // shape[normalize_axis(axis, len(shape))[0]]
     g = _scale(g, n, reduction)
     return np.expand_dims(g, axis) if reduction == "none" else g
 
