@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 
 import mpgraph as mg
-from mpgraph.engine.tangents import transposed_vjp
 from mpgraph.hooks.manager import ops
-from mpgraph.testing import check_grads, samples
+from mpgraph.testing import check_grads, check_jvp, samples
 
 
 def _cases():
@@ -22,51 +21,19 @@ def _cases():
             yield pytest.param(name, args, attrs, id=f"{name}-{k}")
 
 
-def _tangent_args(op, args):
-    return [k for k, a in enumerate(args)
-            if np.asarray(a).dtype.kind == "f" and op.carries_tangent(k)]
-
-
 @pytest.mark.parametrize("name, args, attrs", list(_cases()))
 def test_jvp_matches_finite_differences_and_the_vjp(name, args, attrs):
-    op = ops()[name]
-    diff = _tangent_args(op, args)
-    if not diff:
-        return
-    args = [np.asarray(a) if not np.isscalar(a) else a for a in args]
-    rng = np.random.default_rng(6)
-    vs = {k: rng.standard_normal(np.shape(args[k])) for k in diff}
-    g = mg.Graph()
-    nodes = [g.input(f"a{k}", np.shape(a), np.asarray(a).dtype) if k in diff else g.constant(a)
-             for k, a in enumerate(args)]
-    y = g.apply(op, nodes, {**op.attr_defaults, **attrs}, name="y")
-    feed = {nodes[k]: args[k] for k in diff}
-    run = g.forward(y, feed).jvp({nodes[k]: vs[k] for k in diff})
-    jv = run.tangent(y)
-    ans = np.asarray(run[y])
-    assert jv is not None and np.shape(jv) == ans.shape, f"op '{name}': tangent {np.shape(jv)}"
+    check_jvp(name, args, attrs, seed=6)
 
-    eps = 1e-6
 
-    def at(sign):
-        moved = [a + sign * eps * vs[k] if k in diff else a for k, a in enumerate(args)]
-        return np.asarray(op.forward(*moved, **attrs), dtype=float)
-
-    np.testing.assert_allclose(jv, (at(1) - at(-1)) / (2 * eps), rtol=1e-5, atol=1e-7,
-                               err_msg=f"op '{name}': jvp against central differences")
-
-    u = rng.standard_normal(ans.shape)
-    grads = g.grad(mg.ops.sum(y * u), wrt=[nodes[k] for k in diff], feed=feed)
-    vjp_side = sum(float(np.sum(gk * vs[k])) for gk, k in zip(grads, diff))
-    assert float(np.sum(u * jv)) == pytest.approx(vjp_side, rel=1e-9, abs=1e-10), (
-        f"op '{name}': <u, J v> differs from <J^T u, v>")
-
-    if op.jvp is not None and op.differentiable_vjp:  # both routes to J v
-        values = [run[n] for n in nodes]
-        via_vjp = sum(np.broadcast_to(transposed_vjp(y, k, vs[k], ans, values), ans.shape)
-                      for k in diff)
-        np.testing.assert_allclose(via_vjp, jv, rtol=1e-9, atol=1e-11,
-                                   err_msg=f"op '{name}': jvp rule and transposed vjp differ")
+def test_check_jvp_catches_a_wrong_rule_and_an_op_without_forward_mode():
+    wrong = mg.Op("test_sin_wrong_jvp", np.sin, (lambda g, ans, x: g * np.cos(x),),
+                  jvp=(lambda t, ans, x: t * np.sin(x),), differentiable_vjp=True)
+    with pytest.raises(AssertionError, match="the tangent differs from central differences"):
+        check_jvp(wrong, [np.array([0.3, 1.2])])
+    opaque = mg.Op("test_sin_opaque", np.sin, (lambda g, ans, x: g * np.cos(np.asarray(x)),))
+    with pytest.raises(mg.GraphError, match="has no jvp rule"):
+        check_jvp(opaque, [np.array([0.3, 1.2])])
 
 
 def _third_order_cases():
