@@ -6,8 +6,8 @@ Grosse's CSC321 lecture 6 works two examples by message passing: the regularised
 logistic least squares model (slide 15) and a multilayer perceptron (slide 16). This script
 builds both, runs them forward and backward with their messages kept, and writes:
 
-- ``logistic_{forward,backward,both}.svg`` and ``logistic_steps.html`` (the backward pass,
-  one step per page, with previous and next buttons);
+- ``logistic_{forward,backward,both}.svg`` and ``logistic_steps.html`` (the explorer's page,
+  opened at the first step of the backward pass, with previous and next buttons);
 - ``mlp_{forward,backward}.svg``: the MLP with weight matrices, one node per layer operation;
 - ``mlp_units.svg``, ``mlp_units_collapsed.svg``, ``mlp_units_focus.svg``: the same MLP written
   unit by unit as on the slide (z_i = sum_j w_ij x_j + b_i), a few hundred nodes, drawn whole,
@@ -23,7 +23,6 @@ import numpy as np
 
 import mpgraph as mg
 from mpgraph.drawing.dot import write
-from mpgraph.drawing.stepper import write_steps
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from demo import build  # noqa: E402  (the demo's graph, drawn here)
@@ -103,7 +102,7 @@ def main(out: Path) -> None:
     g, run = logistic()
     for view in ("forward", "backward", "both"):
         save(f"logistic_{view}", mg.render(g, run, view=view))
-    written.append(write_steps(g, run, out / "logistic_steps.html"))
+    written.append(mg.explore(g, run, out / "logistic_steps.html", view="backward", start="steps").path)
 
     g, run = mlp(rng)
     save("mlp_forward", mg.render(g, run))

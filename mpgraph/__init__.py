@@ -29,7 +29,8 @@ from .engine.symbolic import gradients
 from .transforms import (checkpoint, custom_jvp, custom_vjp, grad, hessian, hvp, jacfwd,
                          jacrev, jvp, linearize, value_and_grad)
 from .errors import (ArityError, FeedError, GraphError, LayoutError, LoadError, MpgraphError,
-                     OpError, PluginError, SaveError, ShapeError, UnknownOpError)
+                     OpError, PluginError, SaveError, ShapeError, TreeError, UnknownOpError,
+                     UsageError, WorkerError)
 from .hooks.manager import hookimpl
 from . import tree
 from .testing import check_grads
@@ -48,14 +49,17 @@ _LAZY = {
     "layout": ("mpgraph.drawing.dot", None),
     "export": ("mpgraph.readwrite.export", None),
     "io": ("mpgraph.readwrite.saveload", None),
+    "explore": ("mpgraph.explorer.page", "explore"),
+    "distributed": ("mpgraph.distributed", None),  # Ray itself only when a Ray backend starts
 }
 
-__all__ = ["ArityError", "FeedError", "Graph", "GraphError", "LayoutError", "LoadError",
-           "MpgraphError", "Node", "Op", "OpError", "PluginError", "Run", "SaveError",
-           "ShapeError", "UnknownOpError", "__version__", "check_grads", "grad", "gradients",
-           "History", "fit", "hookimpl", "load", "minibatches", "nn_init", "ops", "optim", "plugins",
-           "render", "save", "schedules", "tree", "value_and_grad",
-           "checkpoint", "custom_jvp", "custom_vjp", "hessian", "hvp", "jacfwd", "jacrev", "jvp", "linearize"]
+__all__ = ["__version__", "ArityError", "check_grads", "checkpoint", "custom_jvp", "custom_vjp",
+           "distributed", "explore", "FeedError", "fit", "grad", "gradients", "Graph",
+           "GraphError", "hessian", "History", "hookimpl", "hvp", "jacfwd", "jacrev", "jvp",
+           "LayoutError", "linearize", "load", "LoadError", "minibatches", "MpgraphError",
+           "nn_init", "Node", "Op", "OpError", "ops", "optim", "PluginError", "plugins", "render",
+           "Run", "save", "SaveError", "schedules", "ShapeError", "tree", "TreeError",
+           "UnknownOpError", "UsageError", "value_and_grad", "WorkerError"]
 
 
 def __getattr__(name: str) -> Any:

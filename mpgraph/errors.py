@@ -7,6 +7,10 @@ plugin), what was expected and what came, e.g.::
 """
 from __future__ import annotations
 
+__all__ = ["ArityError", "FeedError", "GraphError", "LayoutError", "LoadError",
+           "MpgraphError", "OpError", "PluginError", "SaveError", "ShapeError",
+           "UnknownOpError", "a_kind", "at"]
+
 
 class MpgraphError(Exception):
     """Base class of every error mpgraph raises on purpose."""
@@ -32,6 +36,15 @@ class FeedError(MpgraphError, ValueError):
     """A feed is missing, names no input, or has the wrong shape or dtype."""
 
 
+class UsageError(MpgraphError, TypeError):
+    """A node or an op function used in a way it does not support: ``bool(node)``, a NumPy
+    function that has no op, ``name=`` on plain arrays."""
+
+
+class TreeError(MpgraphError, ValueError):
+    """Pytrees (``mg.tree``) whose structures do not match."""
+
+
 class OpError(MpgraphError, RuntimeError):
     """An op's forward or vjp raised while a graph ran; the original exception is chained."""
 
@@ -50,6 +63,11 @@ class SaveError(MpgraphError, TypeError):
 
 class LoadError(MpgraphError, ValueError):
     """A file is not a saved graph, or one part of it is wrong; the message names the part."""
+
+
+class WorkerError(MpgraphError, RuntimeError):
+    """A distributed worker raised, or died more often than allowed; the worker and its shard
+    are named and the worker's exception is chained."""
 
 
 def a_kind(kind: str) -> str:

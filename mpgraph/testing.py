@@ -23,6 +23,9 @@ from .engine.trace import value_and_grad
 from .errors import ArityError, MpgraphError
 from .hooks.manager import get_op, ops
 
+__all__ = ["CheckResult", "check_grads", "check_op", "check_ops", "numerical_grad",
+           "samples"]
+
 
 def numerical_grad(f: Callable[..., Any], args: Sequence[Any], k: int, eps: float = 1e-6) -> np.ndarray:
     """Central differences of scalar ``f(*args)`` with respect to ``args[k]``."""
@@ -106,6 +109,17 @@ def check_op(op: str | Op, args: Sequence[Any], attrs: dict | None = None, *,
     loss = g.apply("sum", [g.apply("multiply", [y, w])])
     feed = {inputs[k]: args[k] for k in diff}
     grads = g.grad(loss, wrt=[inputs[k] for k in diff], feed=feed)
+    if op.reads is not None:  # g.grad frees what needs leaves out; run.backward frees nothing
+        kept = g.forward(loss, feed).backward(loss, wrt=[inputs[k] for k in diff])
+        for k, got, full in zip(diff, grads, kept.grads_of([inputs[k] for k in diff])):
+            if not np.allclose(got, full, rtol=rtol, atol=atol, equal_nan=True):
+                raise AssertionError(
+                    f"mpgraph: op '{op.name}': the message to argument {k} differs between "
+                    f"g.grad, which frees every value the op's needs={op.needs!r} leaves out "
+                    f"(a freed value reads as NaN), and run.backward, which frees nothing: "
+                    f"needs is the likely cause: a vjp reads a value its needs entry does not "
+                    f"name\n g.grad: {np.array2string(np.asarray(got), threshold=12)}\n "
+                    f"run.backward: {np.array2string(np.asarray(full), threshold=12)}")
 
     def f(*a):
         return np.sum(w * op.forward(*a, **attrs))

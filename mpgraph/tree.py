@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from .errors import TreeError
+
 __all__ = ["TreeDef", "tree_flatten", "tree_flatten_with_path", "tree_leaves", "tree_map",
            "tree_unflatten"]
 
@@ -102,7 +104,7 @@ def tree_unflatten(treedef: TreeDef, leaves: list) -> Any:
 
     Raises
     ------
-    ValueError
+    TreeError
         If the number of leaves does not match the structure.
 
     Examples
@@ -113,7 +115,7 @@ def tree_unflatten(treedef: TreeDef, leaves: list) -> Any:
     """
     leaves = list(leaves)
     if len(leaves) != treedef.num_leaves:
-        raise ValueError(f"mpgraph: tree structure holds {treedef.num_leaves} leaves, "
+        raise TreeError(f"mpgraph: tree structure holds {treedef.num_leaves} leaves, "
                          f"got {len(leaves)}")
     it = iter(leaves)
     return _build(treedef, it)
@@ -146,7 +148,7 @@ def tree_map(f: Callable, tree: Any, *rest: Any) -> Any:
 
     Raises
     ------
-    ValueError
+    TreeError
         If a tree in ``rest`` has another structure.
 
     >>> tree_map(lambda x: x * 2, {"w": 1, "b": (2,)})
@@ -157,6 +159,6 @@ def tree_map(f: Callable, tree: Any, *rest: Any) -> Any:
     for r in rest:
         lv, rd = tree_flatten(r)
         if rd != d:
-            raise ValueError(f"mpgraph: tree structures differ: {d} and {rd}")
+            raise TreeError(f"mpgraph: tree structures differ: {d} and {rd}")
         others.append(lv)
     return tree_unflatten(d, [f(*xs) for xs in zip(leaves, *others)])

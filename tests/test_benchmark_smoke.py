@@ -108,11 +108,50 @@ def test_peak_memory_counts_what_a_call_allocates():
 
 
 def test_smoke_suite_prints_every_workload():
-    rows = bench.run_suite(smoke=True, repeats=1)
+    rows, goals = bench.run_suite(smoke=True, repeats=1)
     out = io.StringIO()
     bench.print_table(rows, out)
     table = out.getvalue()
     for workload in ("mlp step float64", "mlp step float32", "mlp backward/forward",
-                     "mlp peak memory", "chain", "fan-out", "scaling"):
+                     "mlp peak memory", "cnn step float64", "cnn step float32", "chain",
+                     "graph construction", "fan-out", "memory of a built chain", "scaling"):
         assert workload in table
     assert "mpgraph" in table and "numpy (hand)" in table
+    targets = [g[0] for g in goals]
+    assert any(t.startswith("graph construction") for t in targets)
+    assert any(t.startswith("fan-out") for t in targets)
+    if bench.torch is not None:  # the targets against PyTorch need it as a peer
+        assert sum(t.startswith("CNN step") for t in targets) == 2
+        assert any(t.startswith("mg.grad on the chain") for t in targets)
+    assert all(g[3] in ("met", "missed") for g in goals)
+
+
+def test_hand_written_cnn_step_matches_finite_differences():
+    params, x, labels = bench.cnn_data(batch=3, side=12)
+    _, grads = bench.hand_cnn_step([p.copy() for p in params], x, labels)
+    rng = np.random.default_rng(0)
+    for k, p in enumerate(params):
+        for flat in rng.choice(p.size, size=min(p.size, 6), replace=False):
+            idx = np.unravel_index(flat, p.shape)
+            ps = [q.copy() for q in params]
+            ps[k][idx] += 1e-6
+            hi = bench.hand_cnn_step(ps, x, labels)[0]
+            ps[k][idx] -= 2e-6
+            lo = bench.hand_cnn_step(ps, x, labels)[0]
+            np.testing.assert_allclose(grads[k][idx], (hi - lo) / 2e-6, rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_every_cnn_contender_computes_the_hand_written_gradients(dtype):
+    params, x, labels = bench.cnn_data(batch=4, side=12, dtype=dtype)
+    _, want = bench.hand_cnn_step([p.copy() for p in params], x, labels)
+    contenders = bench.cnn_contenders(dtype, batch=4, side=12)
+    assert {"numpy (hand)", "mpgraph"} <= set(contenders)
+    tol = 1e-10 if dtype == np.float64 else 1e-5
+    for name, step in contenders.items():
+        got = step()
+        got = got[1] if name == "numpy (hand)" else got
+        for g, w in zip(got, want):
+            g = np.asarray(g)
+            assert g.dtype == dtype, name
+            np.testing.assert_allclose(g, w, rtol=tol, atol=tol, err_msg=name)

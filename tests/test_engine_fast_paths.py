@@ -91,3 +91,52 @@ def test_freed_scalars_are_left_in_place():
     dy = mg.grad(lambda y: mg.ops.tanh(mg.ops.tanh(y * 2.0) * 3.0))(0.1)
     t1 = np.tanh(0.2)
     assert dy == pytest.approx((1 - np.tanh(3 * t1) ** 2) * 3 * (1 - t1 ** 2) * 2)
+
+
+def test_scope_names_are_per_thread_while_another_thread_has_a_scope_open():
+    g = mg.Graph()
+    x = g.input("x", shape=())
+    inside, leave = threading.Event(), threading.Event()
+    names = {}
+
+    def other():
+        with g.scope("worker"):
+            inside.set()
+            leave.wait(5)
+            names["worker"] = mg.ops.tanh(x).name
+
+    t = threading.Thread(target=other)
+    t.start()
+    inside.wait(5)
+    names["main"] = mg.ops.tanh(x).name          # no scope open in this thread
+    with g.scope("main"):
+        names["main scoped"] = mg.ops.tanh(x).name
+    leave.set()
+    t.join()
+    assert names == {"main": "tanh_1", "main scoped": "main/tanh_1", "worker": "worker/tanh_1"}
+    with pytest.raises(ValueError):
+        with g.scope("failed"):
+            raise ValueError
+    assert mg.ops.tanh(x).name == "tanh_2"          # the scope closed with the exception
+
+
+def test_generated_names_skip_names_given_explicitly():
+    g = mg.Graph()
+    x = g.input("x", shape=())
+    mg.ops.tanh(x, name="tanh_2")
+    assert [mg.ops.tanh(x).name for _ in range(2)] == ["tanh_1", "tanh_3"]
+    assert (x * 2.0).args[1].name == "const_1"
+
+
+def test_a_full_reductions_message_is_read_only_and_the_gradient_is_the_callers():
+    g = mg.Graph()
+    x = g.input("x", shape=(3, 2), dtype=np.float32)
+    L = mg.ops.sum(x)
+    run = g.forward(L, {"x": np.ones((3, 2), np.float32)}).backward(L)
+    signal = run.grad(x)
+    assert signal.shape == (3, 2) and signal.dtype == np.float32
+    assert not signal.flags.writeable               # a view of one number: no writes through it
+    dx = g.grad(L, wrt=x, feed={"x": np.ones((3, 2), np.float32)})
+    dx += 1                                         # the caller's own array
+    np.testing.assert_array_equal(dx, np.full((3, 2), 2.0, np.float32))
+    np.testing.assert_array_equal(mg.grad(lambda x: mg.ops.mean(x))(np.ones(4)), np.full(4, 0.25))

@@ -61,6 +61,56 @@ def test_pooling_matches_its_definition(k, stride, padding):
                                naive_pool(x, k, stride, padding, np.mean, 0.0))
 
 
+def naive_conv2d_messages(g, x, w, stride, padding):
+    """The messages of conv2d by the definition: each output pixel's signal times the window
+    it read (to w) and times the kernel (to x), one pixel at a time."""
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    gxp, gw = np.zeros_like(xp), np.zeros_like(w)
+    kh, kw = w.shape[2:]
+    for b, c, i, j in np.ndindex(g.shape):
+        rows, cols = slice(i * stride, i * stride + kh), slice(j * stride, j * stride + kw)
+        gw[c] += g[b, c, i, j] * xp[b, :, rows, cols]
+        gxp[b, :, rows, cols] += g[b, c, i, j] * w[c]
+    return gxp[:, :, padding:padding + x.shape[2], padding:padding + x.shape[3]], gw
+
+
+@pytest.mark.parametrize("stride, padding", [(1, 0), (2, 1), (3, 2)])
+def test_conv2d_messages_match_their_definition(stride, padding):
+    rng = np.random.default_rng(10 + stride)
+    x, w = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((4, 3, 3, 2))
+    gin, win = mg.Graph(), None
+    xn = gin.input("x", shape=x.shape)
+    win = gin.param("w", w)
+    y = mg.ops.conv2d(xn, win, stride=stride, padding=padding)
+    g = rng.standard_normal(naive_conv2d(x, w, stride, padding).shape)
+    L = mg.ops.sum(y * g)
+    gx, gw = gin.grad(L, wrt=[xn, win], feed={"x": x})
+    want_x, want_w = naive_conv2d_messages(g, x, w, stride, padding)
+    np.testing.assert_allclose(gx, want_x, atol=1e-12)
+    np.testing.assert_allclose(gw, want_w, atol=1e-12)
+
+
+@pytest.mark.parametrize("op, args", [("conv2d", (np.ones((2, 3, 3, 3)),)), ("max_pool2d", (2,)),
+                                      ("avg_pool2d", (2,))])
+def test_float32_stays_float32_forward_and_backward(op, args):
+    x = np.random.default_rng(0).standard_normal((2, 3, 6, 6)).astype(np.float32)
+    args = tuple(a.astype(np.float32) if isinstance(a, np.ndarray) else a for a in args)
+    assert getattr(mg.ops, op)(x, *args).dtype == np.float32
+    dx = mg.grad(lambda x: mg.ops.sum(getattr(mg.ops, op)(x, *args)))(x)
+    assert dx.dtype == np.float32
+
+
+def test_max_pool_of_a_window_holding_nan_sends_its_signal_to_the_nan():
+    x = np.array([[[[1.0, np.nan, 5.0, 4.0],
+                    [3.0, 2.0, 5.0, 0.0]]]])
+    g = mg.Graph()
+    xin = g.input("x", shape=x.shape)
+    L = mg.ops.sum(mg.ops.max_pool2d(xin, 2) * np.array([2.0, 3.0]))
+    dx = g.grad(L, wrt=xin, feed={"x": x})
+    # as in PyTorch: NaN is the window's maximum; a tie goes to the first maximum only
+    np.testing.assert_array_equal(dx[0, 0], [[0, 2, 3, 0], [0, 0, 0, 0]])
+
+
 def test_max_pool_sends_each_window_signal_to_its_maximum_once():
     x = np.array([[[[1.0, 5.0, 2.0],
                     [0.0, 3.0, 4.0],

@@ -45,7 +45,7 @@ def test_installed_plugins_enable_no_observer_until_asked():
 
 def test_unused_hooks_are_never_called(monkeypatch):
     calls = []
-    for cls in (pluggy.HookCaller, registry._Observer):
+    for cls in (pluggy.HookCaller, registry.Observer):
         original = cls.__call__
 
         def counting(self, *args, _original=original, **kwargs):

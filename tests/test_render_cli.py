@@ -1,6 +1,8 @@
 """``mpgraph render FILE``: a saved graph and run to svg, png, pdf or DOT."""
+import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -60,8 +62,12 @@ def test_a_bad_file_is_reported_not_raised(tmp_path, capsys):
 def test_html_steps_through_the_saved_backward_pass(tmp_path):
     path, zbar = saved(tmp_path)
     assert main([str(path), "--format", "html", "--view", "backward"]) == 0
-    page = (tmp_path / "net.html").read_text()
-    assert page.count("<svg") == 4 and "step 1 of 2: y sends 1 message: to z" in page
+    page = (tmp_path / "net.html").read_text()   # the explorer, opened at the first step
+    data = json.loads(re.search(r'id="mpgraph-data">(.*?)</script>', page, re.S).group(1))
+    names = [n["name"] for n in data["nodes"]]
+    steps = [(names[s["node"]], [names[data["edges"][k][0]] for k in s["edges"]]) for s in data["steps"]]
+    assert steps == [("y", ["unit/z"]), ("unit/z", ["unit/w", "x"])] and data["start"] == "steps"
+    assert data["view"] == "backward" and page.count("<svg id=") == 1   # one drawing, not one per step
 
 
 def test_html_without_saved_messages_is_reported(tmp_path, capsys):

@@ -118,7 +118,9 @@ def test_keep_false_frees_intermediate_signals_but_keeps_the_sources(net):
     g, x, t, W, b, y, L = net
     feed = {x: np.ones((2, 3)), t: np.zeros(2)}
     run = g.forward(L, feed).backward(L, wrt=[W], keep=False)
-    assert run.grad(y) is None and run.grad(W) is not None
+    assert run.grad(W) is not None
+    with pytest.raises(mg.MpgraphError, match=f"'{y.name}' was freed"):  # and says so
+        run.grad(y)
     np.testing.assert_allclose(run.grad(W), g.grad(L, wrt=[W], feed=feed)[0])
 
 

@@ -10,6 +10,8 @@ At points where a function has no derivative the message is PyTorch's: ``abs`` s
 ``maximum``/``minimum`` split the signal half and half between tied arguments; ``clip`` passes
 the signal where ``a_min <= x <= a_max`` (bounds included).
 """
+import math
+
 import numpy as np
 
 from mpgraph.extend import Op, broadcast_shapes, same_shape, unbroadcast
@@ -54,6 +56,10 @@ def _power_x(g, ans, x, y):
 
 
 def _power_y(g, ans, x, y):
+    if type(x) in (int, float):  # 2.0 ** y: a Python log keeps float32 y in float32 (NEP 50)
+        if x == 0:
+            return unbroadcast(0 * g, y)
+        return unbroadcast(g * ans * (math.log(x) if x > 0 else math.nan), y)
     # d/dy x^y = x^y log x; 0 where x = 0 (x^y is flat in y there for y > 0), as in PyTorch
     zero = np.equal(x, 0)
     return unbroadcast(np.where(zero, 0, g * ans * np.log(np.where(zero, 1, x))), y)

@@ -101,7 +101,7 @@ def _dot_shape(a, b):
 
 def _dot_vjp(argnum):
     def vjp(g, ans, a, b):
-        if a.ndim == 0 or b.ndim == 0:
+        if np.ndim(a) == 0 or np.ndim(b) == 0:  # a Python number has no .ndim
             return unbroadcast(g * (b if argnum == 0 else a), (a, b)[argnum])
         if a.ndim <= 2 and b.ndim <= 2:  # np.dot is matmul here
             return (_matmul_a, _matmul_b)[argnum](g, ans, a, b)
@@ -244,11 +244,38 @@ def _einsum_vjp(argnum, g, ans, *operands, subscripts):
                 full += c
         msg = np.einsum(",".join([unique] + eyes) + "->" + full, msg, *extra)
     summed = tuple(p for p, n in enumerate(x.shape) if n == 1 and msg.shape[p] != 1)
-    return np.sum(msg, axis=summed, keepdims=True) if summed else msg
+    if summed:
+        msg = np.sum(msg, axis=summed, keepdims=True)
+    if tuple(msg.shape) != tuple(x.shape):  # x's label met a size-1 dim of another operand:
+        msg = np.broadcast_to(msg, x.shape)  # the message is constant along it
+    return msg
 
 
 def _einsum_public(apply, subscripts, *operands, optimize=None, name=None):
+    if not isinstance(subscripts, str):  # NumPy's other form: op0, sublist0, op1, ..., [out]
+        subscripts, operands = _interleaved(subscripts, operands)
     return apply(operands, subscripts=subscripts, name=name)
+
+
+def _interleaved(first, rest):
+    """``(subscripts, operands)`` from einsum's form ``(op0, sublist0, op1, sublist1, ...,
+    [output sublist])``, whose labels are ints (0-51) or Ellipsis."""
+    args = (first,) + tuple(rest)
+    pairs, out = (args[:-1], args[-1]) if len(args) % 2 else (args, None)
+    operands, lists = pairs[0::2], pairs[1::2]
+    if not operands or len(lists) != len(operands):
+        raise ValueError("einsum takes a subscripts string, or operands each followed by its "
+                         "list of axis labels")
+
+    def letters(sub):
+        try:
+            return "".join("..." if s is Ellipsis else string.ascii_letters[s]
+                           for s in sub)
+        except (TypeError, IndexError):
+            raise ValueError(f"einsum axis labels are ints 0-51 or Ellipsis, got {sub!r}") from None
+
+    text = ",".join(letters(s) for s in lists)
+    return (text if out is None else text + "->" + letters(out)), tuple(operands)
 
 
 def _einsum_samples(rng):

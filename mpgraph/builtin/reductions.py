@@ -24,7 +24,16 @@ def _expand(g, x, axis, keepdims):
 
 
 def _restore(g, x, axis, keepdims):
-    return np.broadcast_to(_expand(g, x, axis, keepdims), x.shape)
+    g = _expand(g, x, axis, keepdims)
+    if isinstance(g, np.generic):  # a NumPy scalar; not a graph node (a vjp built as nodes)
+        g = np.asarray(g)
+    if type(g) is np.ndarray and g.ndim == 0 and g.dtype.kind in "fc":
+        # a full reduction's signal, spread over x's shape: a read-only view with zero strides
+        # made directly, ten times cheaper than np.broadcast_to's argument handling
+        out = np.ndarray(x.shape, g.dtype, g, 0, (0,) * len(x.shape))
+        out.flags.writeable = False
+        return out
+    return np.broadcast_to(g, x.shape)
 
 
 def _count(x, axis):
@@ -40,6 +49,8 @@ def sum(x, axis=None, keepdims=False):  # noqa: A001 - NumPy's name
 
     Derivative: 1 for every summed element: the message is g broadcast back to x's shape.
     """
+    if type(x) is np.ndarray:  # the method skips np.sum's dispatch
+        return x.sum(axis=_axis(axis), keepdims=keepdims)
     return np.sum(x, axis=_axis(axis), keepdims=keepdims)
 
 
@@ -164,6 +175,7 @@ def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 - NumPy's name
 
     Derivative: x / norm (0 where the norm is 0, PyTorch's convention); sign(x) for ord=1.
     """
+    _check_norm(np.ndim(x), ord, axis)
     if ord == 1:
         return np.sum(np.abs(x), axis=_axis(axis), keepdims=keepdims)
     return np.sqrt(np.sum(x * x, axis=_axis(axis), keepdims=keepdims))
@@ -178,14 +190,24 @@ def _norm_vjp(g, ans, x, ord=None, axis=None, keepdims=False):  # noqa: A002
     return np.where(zero, 0, g / np.where(zero, 1, n)) * x
 
 
-def _norm_shape(s, ord=None, axis=None, keepdims=False):  # noqa: A002
-    if ord not in (None, 2, "fro", 1):
+def _check_norm(ndim, ord, axis):  # noqa: A002
+    """Refuse what would not give NumPy's value: np.linalg.norm reads ord 1 and 2 as matrix
+    norms over two axes (an ``axis=None`` matrix included) and as vector norms over one."""
+    if isinstance(ord, bool) or ord not in (None, 2, "fro", 1):
         raise ValueError(f"norm supports ord None, 2, 'fro' (Euclidean) and 1, got {ord!r}")
-    if ord == 1 and not isinstance(axis, (int, np.integer)):
-        raise ValueError(f"norm with ord=1 needs one axis (an int), got axis={axis!r}")
-    if ord == 2 and axis is not None and not isinstance(axis, (int, np.integer)):
-        raise ValueError("norm with ord=2 over several axes is the spectral norm, which is not "
-                         "supported; use ord='fro' for the Frobenius norm")
+    one_axis = isinstance(axis, (int, np.integer)) or (axis is None and ndim == 1)
+    if ord == 1 and not one_axis:
+        raise ValueError(f"norm with ord=1 is the vector 1-norm, over one axis; on {ndim} "
+                         f"dimension(s) with axis={axis!r} NumPy gives a matrix norm, which "
+                         "is not supported (pass axis=, or use mg.ops.sum(mg.ops.abs(x)))")
+    if ord == 2 and not one_axis:
+        raise ValueError(f"norm with ord=2 on {ndim} dimension(s) with axis={axis!r} is the "
+                         "spectral norm in NumPy, which is not supported; use ord=None or "
+                         "ord='fro' for the Frobenius norm")
+
+
+def _norm_shape(s, ord=None, axis=None, keepdims=False):  # noqa: A002
+    _check_norm(len(s), ord, axis)
     return reduce_shape(s, _axis(axis), keepdims)
 
 

@@ -55,7 +55,13 @@ def reshape(x, shape):
 
 
 def _reshape_shape(s, shape):
-    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else shape
+    if isinstance(shape, str) or not all(
+            isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= -1
+            for d in np.atleast_1d(np.asarray(shape, dtype=object)).ravel()):
+        raise ValueError(f"the new shape must be an int or a sequence of ints (one may be -1), "
+                         f"got {shape!r}")
+    shape = tuple(int(d) for d in shape)
     if None in s:
         return tuple(None if d == -1 else d for d in shape)
     size = int(np.prod(s, dtype=int))

@@ -29,6 +29,9 @@ from ..hooks import manager as registry
 from ..hooks.listing import list_plugins
 from ..testing import check_ops
 
+__all__ = ["add_check_ops_arguments", "add_plugins_arguments", "check_ops_main",
+           "plugins_main"]
+
 
 def add_plugins_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strict", action="store_true",

@@ -2,20 +2,24 @@
 
 FILE is a graph saved with ``mg.save`` (``NAME.json`` beside ``NAME.npz``). The picture is
 written next to it as ``NAME.svg`` unless ``--out`` says otherwise; ``--format dot`` writes the
-DOT source, which needs no layout program; ``--format html`` writes a page that steps through
-the saved backward pass (see :mod:`mpgraph.drawing.stepper`).
+DOT source, which needs no layout program; ``--format html`` writes the explorer's page (see
+:func:`mpgraph.explorer.explore`: one layout, the steps as numbers) opened at the start of the
+saved backward pass, to step through it.
 """
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
 from ..errors import MpgraphError
-from ..drawing.dot import write
+from ..drawing.dot import pipe, write
 from ..drawing.render import VIEWS, render
-from ..drawing.stepper import write_steps
+from ..explorer.page import explore
 from ..readwrite.saveload import load, paths
+
+__all__ = ["add_arguments", "main"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--view", choices=VIEWS, default="forward")
     parser.add_argument("--format", choices=("svg", "png", "pdf", "dot", "html"), default=None,
                         help="default: the suffix of --out, else svg")
-    parser.add_argument("--out", help="the file to write (default: NAME.FORMAT beside FILE)")
+    parser.add_argument("--out", help="the file to write (default: NAME.FORMAT beside FILE); "
+                                      "- for standard output")
     parser.add_argument("--rankdir", choices=("LR", "TB"), default="LR",
                         help="left to right (default) or top to bottom")
     parser.add_argument("--collapse", action="append", default=[], metavar="SCOPE",
@@ -40,14 +45,22 @@ def main(args: argparse.Namespace | list[str]) -> int:
         parser = argparse.ArgumentParser(prog="mpgraph render")
         add_arguments(parser)
         args = parser.parse_args(args)
-    fmt = args.format or (Path(args.out).suffix.lstrip(".") if args.out else "") or "svg"
+    to_stdout = args.out == "-"
+    fmt = args.format or (Path(args.out).suffix.lstrip(".") if args.out and not to_stdout
+                          else "") or "svg"
     out = Path(args.out) if args.out else paths(args.file)[0].with_suffix("." + fmt)
     try:
         graph, run = load(args.file)
         options = {"rankdir": args.rankdir, "collapse": args.collapse, "focus": args.focus,
                    "radius": args.radius, "max_nodes": args.max_nodes}
+        if to_stdout:
+            sys.stdout.buffer.write(_image(graph, None if args.no_run else run, fmt, args.view,
+                                           options))
+            sys.stdout.flush()
+            return 0
         if fmt == "html":
-            write_steps(graph, None if args.no_run else run, out, view=args.view, **options)
+            explore(graph, None if args.no_run else run, out, rankdir=args.rankdir,
+                    view=args.view, start="steps")
             print(out)
             return 0
         dot = render(graph, None if args.no_run else run, view=args.view, **options)
@@ -60,3 +73,13 @@ def main(args: argparse.Namespace | list[str]) -> int:
         return 1
     print(out)
     return 0
+
+
+def _image(graph, run, fmt: str, view: str, options: dict) -> bytes:
+    """The picture as the bytes of a file of format ``fmt``."""
+    if fmt == "html":  # the stepper writes files: write one aside and read it back
+        with tempfile.TemporaryDirectory() as tmp:
+            return write_steps(graph, run, Path(tmp) / "steps.html", view=view,
+                               **options).read_bytes()
+    dot = render(graph, run, view=view, **options)
+    return dot.source.encode() if fmt == "dot" else pipe(dot, fmt)

@@ -301,11 +301,15 @@ def _reads(op: Op, needs: Sequence[str]) -> tuple:
     the parameters of the vjp it is for."""
     if op.variadic:
         raise PluginError(f"mpgraph: op '{op.name}' is variadic: it cannot declare needs")
-    if isinstance(needs, str) or len(needs) != op.nargs:
+    if not isinstance(needs, (tuple, list)) or len(needs) != op.nargs:
         raise PluginError(f"mpgraph: op '{op.name}': needs must be a tuple with one string per "
                           f"vjp entry ({op.nargs}), got {needs!r}")
     out = []
     for i, (f, names) in enumerate(zip(op.vjp, needs)):
+        if not isinstance(names, str):
+            raise PluginError(f"mpgraph: op '{op.name}': needs entry {i} must be a string of "
+                              f"space-separated parameter names (\"ans x\", \"\" for none), "
+                              f"got {type(names).__name__} {names!r}")
         try:
             params = [] if f is None else list(inspect.signature(f).parameters)[1:2 + op.nargs]
         except (TypeError, ValueError):  # no signature: the entry must name nothing

@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
+__all__ = ["cases", "chain", "doc", "float_dtype", "normal", "positive", "unit"]
+
 
 def doc(formula: str, derivative: str, notes: str = "") -> str:
     """An op doc in the layout above."""

@@ -21,6 +21,8 @@ from typing import Any
 
 from ..errors import LayoutError
 
+__all__ = ["FORMATS", "INSTALL", "PROGRAMS", "layout_program", "pipe", "write"]
+
 PROGRAMS = ("dot", "graphviz-pure")
 FORMATS = {"dot": ("svg", "png", "pdf"), "graphviz-pure": ("svg", "png")}
 

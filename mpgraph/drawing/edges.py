@@ -7,12 +7,13 @@ from collections import defaultdict
 from typing import Any
 
 from .labels import MAX_TERMS_COMPACT, TANGENT, Labels, ink, plain
-from .notation import magnitude_colour, short_name, summary
+from .notation import magnitude_colour, scope_of, short_name, summary
 from .select import Item
 
 __all__ = ["Edges"]
 
 BUSY_BOX = 4  # edges in or out of a collapsed scope beyond which they go unlabelled
+BESIDE = 2  # parameters and constants per scope that may share a rank with their one use
 
 
 class Edges:
@@ -20,6 +21,7 @@ class Edges:
 
     def __init__(self, lab: Labels) -> None:
         self.lab = lab
+        self._lone: set[str] | None = None
 
     def draw(self, dot, owner: dict[str, Item]) -> None:
         """Every edge between drawn boxes; edges to boxes not drawn become stubs."""
@@ -54,7 +56,8 @@ class Edges:
         # In a compact picture, the edges of a wide fan-out run together: their chips would pile
         # up unreadably, so their messages go in the tooltips and the sum says how many there are.
         chips = self.lab.full or len(self.lab.received.get(p, ())) <= MAX_TERMS_COMPACT
-        forward = {"color": "#8c8c8c" if self.lab.view == "both" else "#555555", "tooltip": tip}
+        forward = {"color": "#8c8c8c" if self.lab.view == "both" else "#555555", "tooltip": tip,
+                   **self._beside(p, c)}
         if self.lab.view in ("forward", "both"):
             label = (self._chip(key, msg if chips else None, arg) if self.lab.view == "forward"
                      else (arg and plain(arg)))
@@ -69,7 +72,7 @@ class Edges:
                             and self.lab.snap.messages is not None):
             if self.lab.view == "backward":
                 dot.edge(head, tail, style="dotted", color="#bbbbbb", arrowhead="none",
-                         tooltip=f"no message: {p} carries no gradient here")
+                         tooltip=f"no message: {p} carries no gradient here", **self._beside(p, c))
             return
         mult = self.lab.local_derivative(p, c, k)
         if mult is None and self.lab.full and self.lab.snap is None:
@@ -77,7 +80,8 @@ class Edges:
         mult_txt = f"×{mult} " if mult else ""
         back = {"tooltip": f"message {c} → {p} (argument {k})"
                            + ("" if msg is None else f": {summary(msg)}"),
-                "penwidth": "2.4" if self.lab.shown.current in (c, p) and self.lab.shown.message(key) else "1.2"}
+                "penwidth": "2.4" if self.lab.shown.current in (c, p) and self.lab.shown.message(key) else "1.2",
+                **self._beside(p, c)}
         colour = "#b2182b" if msg is not None and self.lab.shown.message(key) else "#999999"
         label = self._chip(key, msg, arg + mult_txt) if chips else None
         if self.lab.view == "both":  # drawn beside the forward edge, pointing back at the parent
@@ -85,6 +89,25 @@ class Edges:
                      style="dashed", **back)
         else:
             dot.edge(head, tail, **{self.lab.label_attr: label}, color=colour, fontcolor=colour, **back)
+
+    def _beside(self, parent: str, child: str) -> dict[str, str]:
+        """``minlen=0`` for a parameter or constant used once, by a node of its own scope, in a
+        scope with at most :data:`BESIDE` of them: it may sit beside its use, in the same rank.
+        Otherwise each layer of a scoped chain starts one rank before the previous layer ends,
+        and their clusters, which cannot overlap, climb down the picture like a staircase. A
+        scope with many (a unit's weights) keeps them in a rank of their own, which is shorter
+        than one shared with their uses."""
+        if self._lone is None:
+            g, lone = self.lab.g, defaultdict(list)
+            for node in g:
+                scope = scope_of(node.name)
+                if node.kind not in ("param", "const") or not scope or g.nx.out_degree(node.name) != 1:
+                    continue
+                (use,) = g.nx.successors(node.name)
+                if scope_of(use) == scope:
+                    lone[scope].append(node.name)
+            self._lone = {n for names in lone.values() if len(names) <= BESIDE for n in names}
+        return {"minlen": "0"} if parent in self._lone else {}
 
     def _chip(self, key: tuple, msg: Any, prefix: str, colour: str | None = None) -> str | None:
         if msg is None:

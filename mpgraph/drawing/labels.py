@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from ..engine.snapshot import Snapshot
-from .notation import (NONFINITE, bar, dot_over, fmt, magnitude_colour, nonfinite, short_name,
-                       summary)
+from .notation import (NONFINITE, bar, dot_over, fmt, magnitude_colour, nonfinite, scope_of,
+                       short_name, summary)
 from .select import Item
 
 __all__ = ["CURRENT", "GREY", "KINDS", "MAX_TERMS_COMPACT", "Labels", "Shown", "ink", "plain"]
@@ -62,6 +62,10 @@ class Labels:
         self.label_attr = "label" if full else "xlabel"
         self.coloured = False
         self.received: dict[str, list[tuple]] = defaultdict(list)
+        shorts: dict[str, int] = defaultdict(int)
+        for node in g:
+            shorts[short_name(node.name)] += 1
+        self.ambiguous = {s for s, n in shorts.items() if n > 1}  # short names of several nodes
         if snap is not None and snap.messages is not None:
             for key in snap.messages:
                 self.received[key[0]].append(key)
@@ -195,7 +199,7 @@ class Labels:
     def _formula(self, node) -> str:
         """What an op node computes from its arguments: ``w × x``, ``sigmoid(z)``,
         ``sum(h, axis=0)``; scalar constants by value, attributes other than defaults."""
-        args = [summary(p.fixed) if p.kind == "const" and np.size(p.fixed) == 1 else short_name(p.name)
+        args = [summary(p.fixed) if p.kind == "const" and np.size(p.fixed) == 1 else self._operand(p, node)
                 for p in node.args]
         name = node.op.name
         if name in INFIX and len(args) == 2:
@@ -208,6 +212,14 @@ class Labels:
         args += [f"{k}={v!r}" for k, v in node.attrs.items()
                  if k not in defaults or not _same(v, defaults[k])]
         return f"{name}({', '.join(args)})"
+
+    def _operand(self, arg, node) -> str:
+        """An argument's name in a formula: its short name, unless other nodes have that short
+        name and the argument is from another scope (``layer1/h``, not ``h``, in ``layer2``)."""
+        short = short_name(arg.name)
+        if short in self.ambiguous and scope_of(arg.name) != scope_of(node.name):
+            return arg.name
+        return short
 
     def _shape_dtype(self, node) -> list[str]:
         """The static shape and dtype, or those of the run's value where they are unknown."""

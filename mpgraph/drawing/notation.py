@@ -51,6 +51,8 @@ def summary(x: Any) -> str:
     ('0.25', '[1, -2]', 'μ 2.5 [0, 5]')
     >>> summary([1.0, np.nan, np.inf, 2.0, 3.0])
     '1 NaN 1 Inf μ 2 [1, 3]'
+    >>> summary(np.array([0.1, 0.2, 0.3, 0.4, 0.5]) - 0.3), summary(np.arange(10))
+    ('μ 0 [-0.2, 0.2]', 'μ 4.5 [0, 9]')
     """
     if x is None:
         return "?"
@@ -64,7 +66,7 @@ def summary(x: Any) -> str:
     if a.dtype.kind == "b":
         return f"{int(a.sum())} of {a.size} True"
     if a.dtype.kind not in "fc":
-        return f"μ {fmt(a.mean())} [{fmt(a.min())}, {fmt(a.max())}]"
+        return f"μ {fmt(a.mean())} [{fmt(a.min())}, {fmt(a.max())}]"  # min, max as integers
     finite = a[np.isfinite(a)]
     notes = []
     if np.isnan(a).any():
@@ -72,10 +74,17 @@ def summary(x: Any) -> str:
     if np.isinf(a).any():
         notes.append(f"{int(np.isinf(a).sum())} Inf")
     if finite.size and a.dtype.kind == "f":
-        notes.append(f"μ {fmt(finite.mean())} [{fmt(finite.min())}, {fmt(finite.max())}]")
+        notes.append(f"μ {fmt(_mean(finite))} [{fmt(finite.min())}, {fmt(finite.max())}]")
     elif finite.size:
         notes.append(f"|μ| {fmt(np.abs(finite).mean())}")
     return " ".join(notes)
+
+
+def _mean(a: np.ndarray) -> float:
+    """The mean, or 0 when it is within rounding of 0 (summing entries of size s leaves noise of
+    about eps * s: a centred array's mean prints as 0, not as 8.7e-19)."""
+    mean = float(a.mean())
+    return 0.0 if abs(mean) <= 1e-12 * float(np.max(np.abs(a))) else mean
 
 
 def magnitude_colour(x: Any) -> tuple[str, str, str]:
@@ -118,16 +127,19 @@ def dot_over(name: str, html_label: bool = True) -> str:
 
 
 def bar(name: str, html_label: bool = True) -> str:
-    """Grosse's bar notation for the error signal of ``name``: ``z̄`` for a one-letter name, an
-    overline over a longer one.
+    """The error signal of ``name``: Grosse's bar notation for a name of one or two characters
+    (``z̄``, an overline over ``h1``), ``∂L/∂name`` for a longer one, where an overline would read
+    like a table rule.
 
     Examples
     --------
-    >>> bar("z"), bar("L_reg"), bar("L_reg", html_label=False)
-    ('z̄', '<O>L_reg</O>', 'L̅_̅r̅e̅g̅')
+    >>> bar("z"), bar("h1"), bar("h1", html_label=False), bar("L_reg")
+    ('z̄', '<O>h1</O>', 'h̅1̅', '∂L/∂L_reg')
     """
     if len(name) == 1:
         return html.escape(name) + "\u0304"
+    if len(name) > 2:
+        return "∂L/∂" + (html.escape(name) if html_label else name)
     if html_label:
         return f"<O>{html.escape(name)}</O>"
     return "".join(c + "\u0305" for c in name)

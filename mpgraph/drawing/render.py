@@ -57,6 +57,9 @@ __all__ = ["VIEWS", "Shown", "render"]
 VIEWS = ("forward", "backward", "both")
 FONT = "Helvetica"
 CAPTION_WIDTH = 720  # points
+# How to read a backward edge's label: which number is the local derivative, which the message.
+READING = ("on a backward edge, ×0.2055 is the local derivative ∂child/∂parent; the number in "
+           "the coloured chip is the message, the child's error signal times that derivative")
 FULL_DETAIL_UP_TO = 40  # drawn nodes; above this, "auto" detail drops the op/shape/dtype line
 
 
@@ -190,6 +193,8 @@ def _title(g, snap, view, items, notes, title, shown, legend: bool) -> str:
                     f'</FONT></TD></TR>')
     if legend:
         rows.append(f'<TR><TD ALIGN="LEFT">{_legend()}</TD></TR>')
+        if view != "forward" and snap is not None and snap.messages is not None:
+            rows.append(f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="9">{html.escape(READING)}</FONT></TD></TR>')
     return f'<<TABLE BORDER="0" CELLSPACING="0" CELLPADDING="1">{"".join(rows)}</TABLE>>'
 
 

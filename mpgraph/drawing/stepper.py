@@ -37,6 +37,8 @@ from .dot import pipe
 from .notation import bar, short_name, summary
 from .render import Shown, render
 
+__all__ = ["backward_steps", "caption", "write_steps"]
+
 
 def backward_steps(graph: Any, run: Any = None, view: str = "backward",
                    **options: Any) -> Iterator[graphviz.Digraph]:

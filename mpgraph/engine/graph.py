@@ -23,11 +23,14 @@ import networkx as nx
 import numpy as np
 
 from ..contract.op import Op
-from ..errors import ArityError, GraphError, MpgraphError, ShapeError, a_kind, at
+from ..errors import (ArityError, GraphError, MpgraphError, ShapeError, UsageError, a_kind,
+                      at)
 from ..hooks.manager import get_op
-from .node import Node
+from .node import Node, holds_nodes
 from .run import Run
 from .schedule import Schedule
+
+__all__ = ["Graph", "NodeLike", "zero_gradient"]
 
 NodeLike = Node | str
 
@@ -66,11 +69,15 @@ class Graph:
         self._order: list[Node] = []  # by creation index
         self._counts: dict[str, int] = {}
         self._scopes = threading.local()  # each thread's scope prefix
+        self._open_scopes = 0  # in every thread: while 0, no prefix to look up
         self._schedules: dict[tuple[str, ...], Any] = {}
         self._ref = weakref.ref(self)  # shared by every node: no reference cycle, one object
         self._nx = nx.MultiDiGraph()
         self._nx_count = 0  # how many nodes of _order _nx has, with their edges
         self._nx_lock = threading.Lock()
+        # Building from several threads: a node's name, index and place in the order are
+        # taken together (re-entrant: making a node may make its constant arguments).
+        self._build_lock = threading.RLock()
 
     @property
     def nx(self) -> nx.MultiDiGraph:
@@ -108,11 +115,19 @@ class Graph:
             Feeds are converted to it when NumPy calls that a same-kind cast (float64 to
             float32), and refused otherwise.
         """
-        if isinstance(shape, (int, np.integer)):
-            shape = (shape,)
-        shape = None if shape is None else tuple(None if d is None else int(d) for d in shape)
-        return self._add(self._fresh(name, "input"), "input", shape=shape,
-                         dtype=None if dtype is None else np.dtype(dtype))
+        shape = _input_shape(name, shape)
+        if dtype is not None:
+            try:
+                dtype = np.dtype(dtype)
+            except TypeError as e:
+                raise GraphError(f"mpgraph: input '{name}': dtype {dtype!r} is not a NumPy "
+                                 f"dtype ({e})") from None
+            if dtype.kind not in "biuf":
+                raise GraphError(f"mpgraph: input '{name}': dtype {dtype} is not a real number "
+                                 "type (bool, int, uint or float); mpgraph differentiates real "
+                                 "functions only")
+        with self._build_lock:
+            return self._add(self._fresh(name, "input"), "input", shape=shape, dtype=dtype)
 
     def param(self, name: str, value: Any) -> Node:
         """Add a parameter holding ``value`` (copied; integers become float64).
@@ -120,19 +135,37 @@ class Graph:
         Its gradient is what :meth:`grad` returns by default. Change its value explicitly,
         with :meth:`set_param` or ``node.value = new``.
         """
-        full = self._fresh(name, "param")
-        value = _param_array(value, full)
-        return self._add(full, "param", value=value, shape=value.shape, dtype=value.dtype)
+        with self._build_lock:
+            full = self._fresh(name, "param")
+            value = _param_array(value, full)
+            return self._add(full, "param", value=value, shape=value.shape, dtype=value.dtype)
 
     def constant(self, value: Any, name: str | None = None) -> Node:
-        """Add a constant. Python numbers stay Python numbers, so that NumPy's promotion keeps
-        ``float32_array * 0.5`` in float32; arrays are copied."""
-        full = self._fresh(name, "const")
-        if isinstance(value, (bool, int, float, complex)):
-            return self._add(full, "const", value=value, shape=())
-        value = np.array(value)
-        value.flags.writeable = False
-        return self._add(full, "const", value=value, shape=value.shape, dtype=value.dtype)
+        """Add a constant; arrays are copied.
+
+        Scalar constants that look like Python numbers are *weak*, as Python numbers are in
+        NumPy 2: a Python number, or a NumPy scalar or 0-d array of the dtype NumPy gives a
+        Python number (float64, int64, bool: ``np.float64(0.5)``, ``np.array(0.5)``), is kept
+        as a Python number, so it takes the dtype of the arrays it meets and ``float32_x * 0.5``
+        stays float32 whichever way the 0.5 was written. A 0-d constant of another dtype
+        (``np.float32(0.5)``) and every array of one or more dimensions keep their dtype and
+        promote as NumPy's do.
+
+        Raises
+        ------
+        GraphError
+            A value that is not an array of real numbers (complex, strings, Python objects).
+        """
+        if type(value) not in (float, int, bool):
+            value = _constant_array(value, name)
+            if value.ndim == 0 and value.dtype in _PYTHON_LIKE:  # weak (see above)
+                value = value.item()
+        with self._build_lock:
+            full = self._fresh(name, "const")
+            if type(value) is not np.ndarray:
+                return self._add(full, "const", value=value, shape=())
+            value.flags.writeable = False
+            return self._add(full, "const", value=value, shape=value.shape, dtype=value.dtype)
 
     def apply(self, op: str | Op, args: Sequence[Any], attrs: Mapping[str, Any] | None = None,
               name: str | None = None) -> Node:
@@ -147,8 +180,22 @@ class Graph:
         """
         if type(op) is not Op:
             op = get_op(op)
-        attrs = {**op.attr_defaults, **attrs} if attrs else dict(op.attr_defaults)
-        if op.attr_names:
+        if type(args) is Node or not isinstance(args, (list, tuple)):
+            raise ArityError(f"{at(op.name, name)}: args must be a list of the op's array "
+                             f"arguments, got {type(args).__name__}")
+        defaults = op.attr_defaults
+        if attrs:
+            if not isinstance(attrs, Mapping):
+                raise ArityError(f"{at(op.name, name)}: attrs must be a mapping from attribute "
+                                 f"name to value, got {type(attrs).__name__}")
+            unknown = [k for k in attrs if k not in op.attr_names]
+            if unknown:
+                raise ArityError(f"{at(op.name, name)}: no attribute '{unknown[0]}' (it takes "
+                                 f"{', '.join(op.attr_names) or 'no attributes'})")
+            attrs = {**defaults, **attrs}
+        else:
+            attrs = dict(defaults) if defaults else {}
+        if len(defaults) != len(op.attr_names):  # some attribute has no default
             missing = [a for a in op.attr_names if a not in attrs]
             if missing:
                 raise GraphError(f"{at(op.name, name)}: needs the attribute(s) {', '.join(missing)}")
@@ -163,19 +210,69 @@ class Graph:
             shapes.append(p.shape)
             dtypes.append(p.dtype)
         parents = tuple(parents)
-        full = self._fresh(name, op.name)
-        shape = None if None in shapes else self._infer_shape(op, parents, shapes, attrs, full)
-        if attrs:
-            _refuse_node_attrs(op, attrs, full)
-        dtype = op.dtype(*dtypes, **attrs) if op.dtype else _promote(dtypes)
-        node = Node(self, full, "op", len(self._order), op, attrs, parents, shape, dtype)
-        self._nodes[full] = node  # as _add does, inline: this runs for every traced op
-        self._order.append(node)
+        with self._build_lock:
+            full = self._fresh(name, op.name) if name is not None or self._open_scopes else \
+                self._auto_name(_stem(op.name))
+            if None in shapes:
+                shape = None
+            elif op.shape is not None:
+                try:  # the shape rule directly; on any failure again, to say what went wrong
+                    shape = op.shape(*shapes, **attrs)
+                    if type(shape) is not tuple:
+                        shape = tuple(shape)
+                except Exception:
+                    shape = self._infer_shape(op, parents, shapes, attrs, full)
+            else:
+                shape = self._infer_shape(op, parents, shapes, attrs, full)
+            if attrs:
+                _refuse_node_attrs(op, attrs, full)
+            if op.dtype:
+                dtype = op.dtype(*dtypes, **attrs)
+            elif len(dtypes) == 2 and (dtypes[1] is None or dtypes[1] is dtypes[0]):
+                dtype = dtypes[0]  # as _promote would find: the common case, without its loops
+            else:
+                dtype = _promote(dtypes)
+            node = Node(self, full, "op", len(self._order), op, attrs, parents, shape, dtype)
+            self._nodes[full] = node  # as _add does, inline: this runs for every traced op
+            self._order.append(node)
         return node
+
+    def array(self, value: Any) -> Node:
+        """An array node from a (nested) list, tuple or object array whose items are nodes
+        and numbers, built with ``stack`` as autograd builds an array of its boxes, so that
+        gradients flow to the items. ``np.array([x, 2 * x])`` and ``[x, 2 * x]`` given where an
+        array is expected are built this way.
+
+        Raises
+        ------
+        GraphError
+            An empty sequence, or items whose shapes do not stack.
+
+        Examples
+        --------
+        >>> import mpgraph as mg
+        >>> g = mg.Graph()
+        >>> x = g.input("x", shape=())
+        >>> v = g.array([x, 2 * x, 1.0])
+        >>> v.shape, float(g.grad(mg.ops.sum(v), wrt=x, feed={"x": 5.0}))
+        ((3,), 3.0)
+        """
+        if type(value) is Node:
+            return self[value]
+        if isinstance(value, np.ndarray) and value.ndim == 0:
+            return self._as_node(value.item())
+        if not holds_nodes(value):
+            return self._as_node(value)
+        items = [self.array(item) for item in value]
+        if not items:
+            raise GraphError("mpgraph: an empty sequence cannot be stacked into an array")
+        return self.apply("stack", items)
 
     @property
     def _prefix(self) -> str:
-        return getattr(self._scopes, "prefix", "")
+        # the thread-local lookup costs as much as making the rest of a name: skip it while
+        # no thread has a scope open
+        return getattr(self._scopes, "prefix", "") if self._open_scopes else ""
 
     @contextlib.contextmanager
     def scope(self, name: str) -> Iterator[None]:
@@ -191,12 +288,16 @@ class Graph:
         >>> W.name
         'layer1/W'
         """
-        old = self._prefix
+        old = getattr(self._scopes, "prefix", "")
         self._scopes.prefix = f"{old}{name}/"
+        with self._nx_lock:
+            self._open_scopes += 1
         try:
             yield
         finally:
             self._scopes.prefix = old
+            with self._nx_lock:
+                self._open_scopes -= 1
 
     def set_param(self, node: NodeLike, value: Any) -> None:
         """Give parameter ``node`` a new value of the same shape (copied, cast to its dtype).
@@ -235,6 +336,9 @@ class Graph:
             The graph has a cycle, a node has an unknown kind or op, or an op node's arguments
             are not numbered 0..n-1.
         """
+        if not isinstance(G, nx.DiGraph):
+            raise GraphError(f"mpgraph: from_networkx takes a networkx DiGraph or "
+                             f"MultiDiGraph, got {type(G).__name__}")
         if not nx.is_directed_acyclic_graph(G):  # linear; find_cycle only to name the cycle
             cycle = nx.find_cycle(G)
             path = " -> ".join([str(e[0]) for e in cycle] + [str(cycle[0][0])])
@@ -324,7 +428,8 @@ class Graph:
         that does not affect the loss gets zeros.
         """
         single = wrt is not None and (type(wrt) is Node or isinstance(wrt, str))
-        targets = [self[w] for w in ([wrt] if single else (self.params() if wrt is None else wrt))]
+        targets = [self[w] for w in ([wrt] if single else (self.params() if wrt is None
+                                                           else _listed(wrt, "wrt")))]
         grads = self.gradient_run(loss, targets, feed, strict=wrt is not None)[1]
         return grads[0] if single else grads
 
@@ -349,7 +454,8 @@ class Graph:
 
     def schedule(self, outputs: NodeLike | Iterable[NodeLike]):
         """The cached :class:`~mpgraph.engine.schedule.Schedule` that computes ``outputs``."""
-        outs = [outputs] if (type(outputs) is Node or isinstance(outputs, str)) else list(outputs)
+        outs = [outputs] if (type(outputs) is Node or isinstance(outputs, str)) else _listed(
+            outputs, "outputs")
         if not outs:
             raise GraphError("mpgraph: forward needs at least one output node")
         key = tuple(self[o].name for o in outs)
@@ -393,6 +499,26 @@ class Graph:
 
     # -- display ------------------------------------------------------------------------------
 
+    def __repr__(self) -> str:
+        """What the graph holds: its inputs (with shapes), parameters, constants, op nodes and
+        outputs (the nodes nothing else uses), e.g.
+        ``<Graph: 7 nodes; inputs x (3,); params w (3,); 1 const; 3 ops; outputs y>``."""
+        nodes = list(self._nodes.values())
+        used = {id(p) for n in nodes for p in n.args}
+        kinds = {k: [n for n in nodes if n.kind == k] for k in ("input", "param", "const", "op")}
+        parts = [f"{len(nodes)} node{'s' if len(nodes) != 1 else ''}"]
+        for kind in ("input", "param"):
+            if kinds[kind]:
+                parts.append(f"{kind}s " + _names([f"{n.name} {_shape_text(n.shape)}"
+                                                   for n in kinds[kind]]))
+        for kind in ("const", "op"):
+            if kinds[kind]:
+                parts.append(f"{len(kinds[kind])} {kind}{'s' if len(kinds[kind]) != 1 else ''}")
+        outputs = [n.name for n in kinds["op"] if id(n) not in used]
+        if outputs:
+            parts.append("outputs " + _names(outputs))
+        return f"<Graph: {'; '.join(parts)}>"
+
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
         """The graph's picture in Jupyter (see :func:`mpgraph.drawing.render`)."""
         from ..drawing.jupyter import repr_mimebundle  # the one upward import: display only
@@ -405,18 +531,26 @@ class Graph:
 
     def _fresh(self, name: str | None, base: str) -> str:
         if name is not None:
+            if not isinstance(name, str) or not name:
+                raise GraphError(f"mpgraph: a node name must be a non-empty string, got "
+                                 f"{type(name).__name__} {name!r}")
             full = self._prefix + name
             if full in self._nodes:
                 raise GraphError(f"mpgraph: node name '{full}' is already used in this graph")
             return full
-        stem = self._prefix + (base.replace(".", "_") if "." in base else base)
-        k = self._counts.get(stem, 0)
-        while True:
+        stem = _stem(base)
+        return self._auto_name(self._prefix + stem if self._open_scopes else stem)
+
+    def _auto_name(self, stem: str) -> str:
+        """``stem_k`` for the next k not yet used."""
+        counts = self._counts
+        k = counts.get(stem, 0) + 1
+        full = f"{stem}_{k}"
+        while full in self._nodes:  # a name given explicitly, or a stem ending in _<digits>
             k += 1
             full = f"{stem}_{k}"
-            if full not in self._nodes:
-                self._counts[stem] = k
-                return full
+        counts[stem] = k
+        return full
 
     def _add(self, name: str, kind: str, op: Op | None = None, attrs: dict | None = None,
              args: tuple = (), shape=None, dtype=None, value: Any = None) -> Node:
@@ -429,12 +563,16 @@ class Graph:
         if type(x) is Node:
             return self[x]
         if type(x) in (float, int):  # the common constant (``y * 0.5``), without the checks
-            name = self._fresh(None, "const")
-            node = self._nodes[name] = Node(self, name, "const", len(self._order), None, None,
-                                            (), (), None, x)
-            self._order.append(node)
+            with self._build_lock:
+                name = self._auto_name(self._prefix + "const" if self._open_scopes else "const")
+                node = self._nodes[name] = Node(self, name, "const", len(self._order), None,
+                                                None, (), (), None, x)
+                self._order.append(node)
             return node
+        if holds_nodes(x):
+            return self.array(x)
         return self.constant(x)
+
 
     def _infer_shape(self, op: Op, parents: tuple[Node, ...], shapes: list, attrs: dict,
                      name: str):
@@ -446,6 +584,9 @@ class Graph:
             _refuse_node_attrs(op, attrs, name)  # before forward meets a node
             with np.errstate(all="ignore"):
                 return np.shape(op.forward(*map(_stand_in, parents), **attrs))
+        except UsageError:  # a node given as an attribute, used by the rule as a number
+            _refuse_node_attrs(op, attrs, name)
+            raise
         except MpgraphError:
             raise
         except ValueError as e:
@@ -454,6 +595,37 @@ class Graph:
             what = "shape rule" if op.shape is not None else "forward, run to find the shape,"
             raise GraphError(f"{at(op.name, name)}: the {what} raised {type(e).__name__}: {e}"
                              f" (plugin '{op.plugin}')") from e
+
+
+def _listed(items: Any, what: str) -> list:
+    """``items`` as a list of nodes or names, refusing what is neither nor a sequence of them."""
+    try:
+        return list(items)
+    except TypeError:
+        raise GraphError(f"mpgraph: {what} must be a node, a node name or a list of them; got "
+                         f"{type(items).__name__} {items!r:.40}") from None
+
+
+def _names(items: list[str], most: int = 6) -> str:
+    shown = ", ".join(items[:most])
+    return shown + (f", ... ({len(items)} in all)" if len(items) > most else "")
+
+
+def _shape_text(shape) -> str:
+    if shape is None:
+        return "(shape ?)"
+    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+_stems: dict[str, str] = {}
+
+
+def _stem(base: str) -> str:
+    """The stem of generated names for op ``base``: dots (``linalg.norm``) become underscores."""
+    stem = _stems.get(base)
+    if stem is None:
+        stem = _stems[base] = base.replace(".", "_")
+    return stem
 
 
 def _refuse_node_attrs(op: Op, attrs: dict, name: str) -> None:
@@ -493,10 +665,53 @@ def _promote(dtypes: list) -> np.dtype | None:
     return first
 
 
+# The dtypes NumPy gives Python numbers: a 0-d constant of one of these is taken as weak.
+_PYTHON_LIKE = (np.dtype(float), np.dtype(int), np.dtype(bool))
+
+
+def _input_shape(name: str, shape: Any) -> tuple | None:
+    if shape is None:
+        return None
+    if isinstance(shape, (int, np.integer)):
+        shape = (shape,)
+    try:
+        if isinstance(shape, str):
+            raise TypeError
+        dims = tuple(shape)
+    except TypeError:
+        raise GraphError(f"mpgraph: input '{name}': shape must be a sequence of ints (None for "
+                         f"a dim of any size); got {type(shape).__name__} {shape!r}") from None
+    for d in dims:
+        if d is not None and (isinstance(d, (bool, np.bool_)) or not isinstance(d, (int, np.integer))
+                              or d < 0):
+            raise GraphError(f"mpgraph: input '{name}': shape {shape!r} has the dim {d!r}; dims "
+                             "are ints >= 0, or None for a dim of any size (a batch dim), not -1")
+    return tuple(None if d is None else int(d) for d in dims)
+
+
+def _constant_array(value: Any, name: str | None) -> np.ndarray:
+    where = f"constant '{name}'" if name is not None else "a constant"
+    try:
+        arr = np.array(value)  # a copy: the caller's array stays theirs
+    except (ValueError, TypeError) as e:  # a ragged list
+        raise GraphError(f"mpgraph: {where} is not an array: {e}") from None
+    if arr.dtype.kind not in "biuf":
+        what = ("complex: mpgraph differentiates real functions only" if arr.dtype.kind == "c"
+                else f"of dtype {arr.dtype} ({type(value).__name__}), not numbers")
+        raise GraphError(f"mpgraph: {where} is {what}")
+    return arr
+
+
 def _param_array(value: Any, name: str) -> np.ndarray:
     given = value
-    value = np.array(value)  # a copy: the caller's array stays theirs
-    if value.dtype.kind not in "biufc":
+    try:
+        value = np.array(value)  # a copy: the caller's array stays theirs
+    except (ValueError, TypeError) as e:  # a ragged list
+        raise GraphError(f"mpgraph: parameter '{name}' is not an array: {e}") from None
+    if value.dtype.kind == "c":
+        raise GraphError(f"mpgraph: parameter '{name}' is complex; mpgraph differentiates real "
+                         "functions only")
+    if value.dtype.kind not in "biuf":
         raise GraphError(f"mpgraph: parameter '{name}' needs a numeric value; got "
                          f"{type(given).__name__} (dtype {value.dtype})")
     if value.dtype.kind in "biu":

@@ -10,11 +10,16 @@ its nodes are freed by reference counting alone.
 """
 from __future__ import annotations
 
+import operator
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from ..contract.op import Op, raise_arity
-from ..errors import GraphError, a_kind
-from ..hooks.manager import get_op, ops as op_table
+from ..errors import GraphError, ShapeError, UsageError, a_kind
+from ..hooks.manager import get_op, on_rebuild, ops as op_table
+
+__all__ = ["KINDS", "Node", "OpFunction", "op_function"]
 
 if TYPE_CHECKING:
     from .graph import Graph
@@ -85,17 +90,39 @@ class Node:
     def ndim(self) -> int | None:
         return None if self.shape is None else len(self.shape)
 
+    @property
+    def size(self) -> int | None:
+        """The number of elements, ``None`` while a dim is unknown."""
+        if self.shape is None or None in self.shape:
+            return None
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+    def __reduce__(self):
+        """Pickle as ``graph[name]``. Pickle a handle together with its graph
+        (``pickle.dumps((g, loss))``): a handle holds its graph weakly, so one unpickled alone
+        has lost its graph."""
+        return operator.getitem, (self.graph, self.name)
+
     def __repr__(self) -> str:
         what = self.op.name if self.op is not None else self.kind
         return f"<Node {self.name!r} {what} shape={self.shape} dtype={self.dtype}>"
 
     def __bool__(self) -> bool:
-        raise TypeError(f"mpgraph: node '{self.name}' has no truth value while the graph is built; "
+        raise UsageError(f"mpgraph: node '{self.name}' has no truth value while the graph is built; "
                         "use mg.ops.where for data-dependent choices")
+
+    def __float__(self) -> float:
+        raise UsageError(f"mpgraph: node '{self.name}' has no value while the graph is built; "
+                         "run the graph and read run[node]")
+
+    __int__ = __complex__ = __float__
 
     def __len__(self) -> int:
         if not self.shape or self.shape[0] is None:
-            raise TypeError(f"mpgraph: node '{self.name}' has no known length (shape {self.shape})")
+            raise UsageError(f"mpgraph: node '{self.name}' has no known length (shape {self.shape})")
         return self.shape[0]
 
     def __iter__(self):
@@ -148,9 +175,35 @@ class Node:
         return NotImplemented
 
     def __array_function__(self, func, types, args, kwargs):
+        if func in _STATIC and args and type(args[0]) is Node and len(args) + len(kwargs) == 1:
+            return _static(func.__name__, args[0])
         if func.__module__ == "numpy.linalg":
             return _numpy_call("linalg." + func.__name__, args, kwargs)
         return _numpy_call(func.__name__, args, kwargs)
+
+
+def first_node(x: Any) -> Node | None:
+    """``x`` if it is a node, else the first node among the items of a list, tuple or object
+    array ``x`` (at any depth), else ``None``."""
+    if type(x) is Node:
+        return x
+    if isinstance(x, np.ndarray):
+        items = x.ravel() if x.dtype.hasobject else ()
+    elif isinstance(x, (list, tuple)):
+        items = x
+    else:
+        return None
+    for item in items:
+        found = first_node(item)
+        if found is not None:
+            return found
+    return None
+
+
+def holds_nodes(x: Any) -> bool:
+    """Whether ``x`` is a list, tuple or object array with a graph node among its items, which
+    must be built as an array node rather than taken for a constant."""
+    return type(x) is not Node and first_node(x) is not None
 
 
 class OpFunction:
@@ -183,14 +236,27 @@ class OpFunction:
         graph = None
         for a in arrays:
             if type(a) is Node:
-                graph = a.graph
+                graph = a._graph()
+                if graph is None:
+                    graph = a.graph  # raises: the graph no longer exists
                 break
         if graph is None:
+            for a in arrays:  # a list or object array of nodes, e.g. np.array([x, 2 * x])
+                inner = first_node(a) if isinstance(a, (list, tuple, np.ndarray)) else None
+                if inner is not None:
+                    graph = inner.graph
+                    break
+        if graph is None:
             if name is not None:
-                raise TypeError(f"mpgraph: op '{op.name}': name= is only for graph nodes")
-            if op.variadic:  # attributes given by position must not join the arrays
-                return op.forward(*arrays, **op.bind_attrs(extra, kwargs))
-            return op.forward(*arrays, *extra, **kwargs)
+                raise UsageError(f"mpgraph: op '{op.name}': name= names a graph node, and "
+                                 "these arguments are plain arrays (computed at once, no node)")
+            attrs = op.bind_attrs(extra, kwargs)
+            if op.shape is not None:  # the check a node gets when built (norm's ord, ...)
+                try:
+                    op.shape(*[np.shape(a) for a in arrays], **attrs)
+                except ValueError as e:
+                    raise ShapeError(f"mpgraph: op '{op.name}': {e}") from None
+            return op.forward(*arrays, **attrs)
         return graph.apply(op, arrays, op.bind_attrs(extra, kwargs), name=name)
 
 
@@ -216,12 +282,23 @@ def op_function(op: Op) -> OpFunction:
 def _function(name: str) -> OpFunction:
     """The public function of op ``name``, cached until the op table is rebuilt."""
     f = _by_name.get(name)
-    if f is None or f.op is not op_table().get(name):
+    if f is None:
         f = _by_name[name] = op_function(get_op(name))
     return f
 
 
 _by_name: dict[str, OpFunction] = {}
+# op name -> its Op when an operator can go straight to graph.apply (the op takes the arrays
+# alone), else None
+_direct: dict[str, Op | None] = {}
+
+
+def _forget() -> None:
+    _by_name.clear()
+    _direct.clear()
+
+
+on_rebuild(_forget)
 
 
 def _call(name: str, *args, **kwargs):
@@ -231,20 +308,39 @@ def _call(name: str, *args, **kwargs):
 def _operator(name: str, node: Node, args: tuple):
     """``node <op> other`` (or reflected): straight to ``graph.apply`` when the op takes the
     arrays alone, skipping the public function's parsing of attributes."""
-    f = _function(name)
-    op = f.op
-    if op.public is not None or len(op.attr_defaults) != len(op.attr_names):
-        return f(*args)
-    return (node._graph() or node.graph).apply(op, args)  # .graph raises for a dead graph
+    try:
+        op = _direct[name]
+    except KeyError:
+        op = _function(name).op
+        if op.public is not None or len(op.attr_defaults) != len(op.attr_names):
+            op = None
+        _direct[name] = op
+    if op is None:
+        return _function(name)(*args)
+    graph = node._graph()
+    if graph is None:
+        graph = node.graph  # raises: the graph no longer exists
+    return graph.apply(op, args)
 
 
 # NumPy names whose op is registered under another name (np.abs is np.absolute).
 _ALIASES = {"absolute": "abs", "linalg.norm": "norm"}
 
 
+_STATIC = (np.shape, np.ndim, np.size)
+
+
+def _static(name: str, node: Node) -> Any:
+    """``np.shape``, ``np.ndim`` and ``np.size`` of a node, from its shape known when built."""
+    if node.shape is None or (name != "ndim" and None in node.shape):
+        raise ShapeError(f"mpgraph: numpy.{name} of node '{node.name}': its shape is not known "
+                         f"while the graph is built ({node.shape}); give its inputs a shape")
+    return {"shape": node.shape, "ndim": node.ndim, "size": node.size}[name]
+
+
 def _numpy_call(name: str, args, kwargs):
     name = _ALIASES.get(name, name)
     if name not in op_table():
-        raise TypeError(f"mpgraph: numpy.{name} was called on a graph node, and no op named "
+        raise UsageError(f"mpgraph: numpy.{name} was called on a graph node, and no op named "
                         f"'{name}' is registered; use mg.ops or register one")
     return _call(name, *args, **kwargs)

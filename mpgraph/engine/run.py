@@ -19,6 +19,8 @@ from .node import Node
 from .schedule import Schedule
 from .tangents import push_tangents
 
+__all__ = ["Run"]
+
 
 class Run:
     """The result of ``g.forward(outputs, feed)``.
@@ -36,17 +38,18 @@ class Run:
     7.0
     """
 
-    __slots__ = ("schedule", "values", "signals", "messages", "residuals", "tangents",
-                 "tangent_messages", "freed", "_observers")
+    __slots__ = ("schedule", "values", "signals", "_messages", "_observers", "_freed",
+                 "residuals", "tangents", "tangent_messages", "values_freed")
 
     def __init__(self, schedule: Schedule, feed: Mapping[Any, Any] | None = None) -> None:
         self.schedule = schedule
         self.signals: list | None = None
-        self.messages: dict[tuple[str, str, int], Any] | None = None
+        self._messages: dict[tuple[str, str, int], Any] | None = None
+        self._freed: tuple | None = None  # (plan, kept slots) when signals were freed
         self.residuals: dict[int, Any] = {}  # by slot, for ops with Op.fwd
         self.tangents: list | None = None
         self.tangent_messages: dict[tuple[str, str, int], Any] | None = None
-        self.freed = False  # whether values were freed early (for_gradients)
+        self.values_freed = False  # whether values were freed early (for_gradients)
         self._observers = observers()
         self.values = _forward(self, schedule, feed, schedule.steps)
 
@@ -76,9 +79,10 @@ class Run:
         """
         run = cls.__new__(cls)
         run.schedule = schedule
-        run.signals = run.messages = run.tangents = run.tangent_messages = None
+        run.signals = run._messages = run._freed = None
+        run.tangents = run.tangent_messages = None
         run.residuals = {}
-        run.freed = True
+        run.values_freed = True
         run._observers = observers()
         li = run._slot(loss)
         sources = tuple(sorted({run._slot(w) for w in wrt}))
@@ -90,12 +94,24 @@ class Run:
     # -- reading --------------------------------------------------------------------------------
 
     def _slot(self, node: Node | str) -> int:
-        name = node.name if type(node) is Node else node
-        try:
-            return self.schedule.slot[name]
-        except KeyError:
-            raise GraphError(f"mpgraph: node '{name}' was not computed by this run "
-                             f"(outputs: {', '.join(self._output_names())})") from None
+        if type(node) is Node:
+            name = node.name
+            i = self.schedule.slot.get(name)
+            if i is not None and self.schedule.nodes[i] is node:
+                return i
+            if not _of_graph(node, self.schedule.graph()):  # the same name in another graph
+                raise GraphError(f"mpgraph: node '{name}' belongs to another graph than this "
+                                 "run's")
+        else:
+            name = node
+            try:
+                return self.schedule.slot[name]
+            except (KeyError, TypeError):
+                if not isinstance(name, str):
+                    raise GraphError(f"mpgraph: a run is read by node or node name; got "
+                                     f"{type(name).__name__} {name!r:.60}") from None
+        raise GraphError(f"mpgraph: node '{name}' was not computed by this run "
+                         f"(outputs: {', '.join(self._output_names())})")
 
     def _output_names(self) -> list[str]:
         return [self.schedule.nodes[i].name for i in self.schedule.outputs]
@@ -109,10 +125,46 @@ class Run:
         return self.values[self._slot(node)]
 
     def grad(self, node: Node | str) -> Any:
-        """The error signal of ``node`` (``dL/dnode``), or ``None`` if no message reached it."""
+        """The error signal of ``node`` (``dL/dnode``), or ``None`` if no message reached it.
+
+        Raises
+        ------
+        MpgraphError
+            No backward pass yet, or the signal was freed (``keep=False``, or ``g.grad``).
+        """
         if self.signals is None:
             raise MpgraphError("mpgraph: this run has no error signals yet: call run.backward(loss)")
-        return self.signals[self._slot(node)]
+        i = self._slot(node)
+        s = self.signals[i]
+        if s is None and self._freed is not None:
+            plan, kept = self._freed
+            if plan.active[i] and i not in kept:
+                raise MpgraphError(
+                    f"mpgraph: the error signal of node '{self.schedule.nodes[i].name}' was freed "
+                    "once its messages were sent: this backward pass kept only the signals of "
+                    f"its wrt nodes ({', '.join(self.schedule.nodes[j].name for j in sorted(kept))})"
+                    "; call run.backward(loss, keep=True) to keep every signal")
+        return s
+
+    @property
+    def messages(self) -> dict[tuple[str, str, int], Any]:
+        """The message on every edge, ``{(parent, child, argnum): message}``, kept by
+        ``run.backward(loss, keep_messages=True)``.
+
+        Raises
+        ------
+        MpgraphError
+            The backward pass did not keep its messages (see :attr:`has_messages`).
+        """
+        if self._messages is None:
+            raise MpgraphError("mpgraph: this run kept no messages: call "
+                               "run.backward(loss, keep_messages=True) to keep them")
+        return self._messages
+
+    @property
+    def has_messages(self) -> bool:
+        """Whether the backward pass kept its messages (``keep_messages=True``)."""
+        return self._messages is not None
 
     def grads_of(self, nodes: Iterable[Node | str]) -> list[np.ndarray]:
         """Error signals as fresh arrays of each node's shape, zeros where none arrived."""
@@ -156,7 +208,7 @@ class Run:
             A seed whose shape is not its node's.
         GraphError
             A seed names a node this run did not compute, or an integer node; an op on the way
-            has neither a jvp rule nor a differentiable vjp.
+            has neither a jvp rule nor a differentiable vjp; the run freed values (``g.grad``).
         OpError
             A jvp rule raised.
 
@@ -176,7 +228,7 @@ class Run:
         >>> float(run.tangent_messages[("w", "multiply_2", 1)])   # w's tangent times 3
         3.0
         """
-        if self.freed:  # the stand-ins of freed values would give NaN tangents
+        if self.values_freed:  # the stand-ins of freed values would give NaN tangents
             raise GraphError("mpgraph: this run freed the values its gradients did not need "
                              "(g.grad, Run.for_gradients), and forward mode needs them all: "
                              "push tangents on a run from g.forward(outputs, feed)")
@@ -205,6 +257,25 @@ class Run:
         if self.signals is None:
             return {}
         return {n.name: s for n, s in zip(self.schedule.nodes, self.signals) if s is not None}
+
+    def __repr__(self) -> str:
+        """What the run computed: its outputs with their values' shapes and dtypes, how many
+        values it holds, and what its backward pass kept."""
+        sched = self.schedule
+        outs = []
+        for i in sched.outputs:
+            shape, dtype = _shape_dtype(self.values[i])
+            outs.append(f"{sched.nodes[i].name} {shape} {dtype}")
+        text = f"<Run of {', '.join(outs)}: {len(sched.nodes)} values"
+        if self.signals is None:
+            return text + "; no backward pass yet>"
+        kept = sum(s is not None for s in self.signals)
+        text += f"; backward: {kept} error signal{'s' if kept != 1 else ''}"
+        if self._freed is not None:
+            text += " (the others freed)"
+        if self._messages is not None:
+            text += f", {len(self._messages)} message{'s' if len(self._messages) != 1 else ''}"
+        return text + ">"
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
         """The run's annotated picture in Jupyter (see :func:`mpgraph.drawing.render`)."""
@@ -275,7 +346,8 @@ class Run:
         keep_mask = None if keep else set(plan.sources)
         _backward(self, plan, signals, messages, keep_mask, free_values)
         self.signals = signals
-        self.messages = messages
+        self._messages = messages
+        self._freed = None if keep_mask is None else (plan, keep_mask)
         return self
 
     def _check_sources(self, plan) -> None:
@@ -292,15 +364,30 @@ class Run:
                 raise GraphError(why)
 
 
+def _of_graph(node: Node, graph) -> bool:
+    try:
+        return node.graph is graph
+    except GraphError:  # its graph no longer exists: so it is not this one
+        return False
+
+
 def _seed(node: Node, value: Any, seed: Any) -> Any:
     shape, dtype = _shape_dtype(value)
+    if dtype.kind not in "biuf":
+        what = "complex" if dtype.kind == "c" else f"of dtype {dtype}"
+        raise GraphError(f"mpgraph: backward from node '{node.name}': its value is {what}; a "
+                         "loss is a real number (mpgraph differentiates real functions only)")
     if seed is None:
         if shape != ():
             raise ShapeError(f"mpgraph: backward from node '{node.name}' needs a seed: its value has "
                              f"shape {shape}, not a scalar (reduce it, e.g. with mg.ops.sum, "
                              "or pass seed= to run.backward)")
         return np.ones((), dtype=dtype)
-    seed = np.array(seed, dtype=dtype)  # a copy: the caller's array is never aliased
+    try:
+        seed = np.array(seed, dtype=dtype)  # a copy: the caller's array is never aliased
+    except (TypeError, ValueError):
+        raise FeedError(f"mpgraph: the seed for node '{node.name}' must be an array of numbers "
+                        f"of shape {shape}; got {type(seed).__name__} {seed!r:.60}") from None
     if seed.shape != shape:
         raise ShapeError(f"mpgraph: the seed for node '{node.name}' has shape {seed.shape}; "
                          f"expected {shape}, the shape of its value")
@@ -308,11 +395,23 @@ def _seed(node: Node, value: Any, seed: Any) -> Any:
 
 
 def _feed_values(sched: Schedule, feed: Mapping[Any, Any] | None, vals: list) -> None:
+    if feed is not None and not isinstance(feed, Mapping):
+        raise FeedError(f"mpgraph: the feed must be a mapping from input (node or name) to "
+                        f"value, e.g. {{'x': array}}; got {type(feed).__name__}")
+    graph = sched.graph()
     given = {}
     for key, value in (feed or {}).items():
-        name = key.name if type(key) is Node else key
+        if type(key) is Node:
+            if not _of_graph(key, graph):
+                raise FeedError(f"mpgraph: the feed is keyed by node '{key.name}' of another "
+                                "graph")
+            name = key.name
+        elif isinstance(key, str):
+            name = key
+        else:
+            raise FeedError(f"mpgraph: the feed's keys are inputs (nodes or names); got "
+                            f"{type(key).__name__} {key!r:.60}")
         given[name] = value
-    graph = sched.graph()
     for name in given:
         node = graph[name] if name in graph else None
         if node is None or node.kind != "input":
@@ -339,11 +438,22 @@ def _convert_feed(node: Node, value: Any) -> np.ndarray:
             raise FeedError(f"mpgraph: input '{node.name}' has dtype {node.dtype}; "
                             f"the feed has dtype {arr.dtype}")
         arr = arr.astype(node.dtype)
+    if arr.dtype.kind not in "biuf":
+        what = "complex" if arr.dtype.kind == "c" else f"dtype {arr.dtype}"
+        raise FeedError(f"mpgraph: the feed for input '{node.name}' is {what}; feeds are real "
+                        "numbers (booleans, integers or floats)"
+                        + (": mpgraph differentiates real functions only" if arr.dtype.kind == "c"
+                           else ""))
     if node.shape is not None and (arr.ndim != len(node.shape) or any(
             d is not None and d != n for d, n in zip(node.shape, arr.shape))):
         raise FeedError(f"mpgraph: input '{node.name}' has shape "
                         f"{tuple('?' if d is None else d for d in node.shape)}; ".replace("'?'", "?")
                         + f"the feed has shape {arr.shape}")
+    if arr.flags.writeable:
+        # A read-only view: a vjp that hands the feed back as a message makes a gradient
+        # that g.grad then copies, so no gradient the caller updates in place is their feed.
+        arr = arr.view()
+        arr.flags.writeable = False
     return arr
 
 
@@ -379,12 +489,18 @@ def _forward(run: Run, sched: Schedule, feed, steps: tuple) -> list:
             vals[i] = v
             if on_value is not None:
                 on_value(run=run, node=nodes[i], value=vals[i])
-            if free:
-                _free(vals, free)
+            if free:  # values no later step reads become stand-ins; a scalar is left as it is
+                # (freeing it saves nothing). Inline, not a function: this runs per node.
+                for j in free:
+                    v = vals[j]
+                    if type(v) is np.ndarray and v.size > 1:
+                        freed = _stand_ins.get((v.shape, v.dtype))
+                        vals[j] = freed if freed is not None else _stand_in(v)
     except MpgraphError:
         raise
     except Exception as e:
         node = nodes[i]
+        _blame_non_array(nodes, vals, sched.args[i], node, e)
         raise OpError(f"{at(node.op.name, node.name)}: forward raised {type(e).__name__}: {e}"
                       f"{_plugin_note(node)}") from e
     return vals
@@ -418,7 +534,9 @@ def _backward(run: Run, plan, signals: list, messages: dict | None, keep: set | 
                 if msg is None:
                     continue
                 try:
-                    same = msg.shape == vals[j].shape
+                    # the dtype too: a float32 parameter gets a float32 gradient, even from
+                    # a vjp that NumPy's promotion took to float64
+                    same = msg.shape == vals[j].shape and msg.dtype is vals[j].dtype
                 except AttributeError:  # a Python number, or a tuple by mistake
                     same = False
                 if not same:
@@ -438,18 +556,33 @@ def _backward(run: Run, plan, signals: list, messages: dict | None, keep: set | 
                     owned[j] = True
             if keep is not None and i not in keep:
                 signals[i] = None
-            if free_values and free:
-                _free(vals, free)
+            if free_values and free:  # as in _forward
+                for j in free:
+                    v = vals[j]
+                    if type(v) is np.ndarray and v.size > 1:
+                        freed = _stand_ins.get((v.shape, v.dtype))
+                        vals[j] = freed if freed is not None else _stand_in(v)
     except MpgraphError:
         raise
     except Exception as e:
         node = nodes[i]
+        _blame_non_array(nodes, vals, (i, *run.schedule.args[i]), node, e)
         raise OpError(f"{at(node.op.name, node.name)}: vjp for argument {k} "
                       f"('{node.args[k].name}') raised {type(e).__name__}: {e}{_plugin_note(node)}") from e
     if on_signal is not None:
         for j in plan.sources:
             if signals[j] is not None:
                 on_signal(run=run, node=nodes[j], signal=signals[j])
+
+
+def _blame_non_array(nodes, vals: list, slots, user: Node, error: Exception) -> None:
+    """When an op's forward returned a list (or another non-array), the op that failed on it
+    is not at fault: raise an OpError naming the op that returned it."""
+    for j in slots:
+        if nodes[j].kind == "op" and isinstance(vals[j], (list, tuple, dict, str)):
+            raise OpError(f"{at(nodes[j].op.name, nodes[j].name)}: forward returned a "
+                          f"{type(vals[j]).__name__}, not an array (found when '{user.name}' "
+                          f"failed on it){_plugin_note(nodes[j])}") from error
 
 
 def _shape_dtype(value: Any) -> tuple[tuple, np.dtype]:
@@ -459,14 +592,6 @@ def _shape_dtype(value: Any) -> tuple[tuple, np.dtype]:
 
 
 _stand_ins: dict[tuple, np.ndarray] = {}
-
-
-def _free(vals: list, slots: tuple[int, ...]) -> None:
-    """Replace the arrays in ``slots`` by stand-ins; a scalar is left: freeing it saves nothing."""
-    for j in slots:
-        value = vals[j]
-        if type(value) is np.ndarray and value.size > 1:
-            vals[j] = _stand_in(value)
 
 
 def _stand_in(value: np.ndarray) -> np.ndarray:
@@ -495,21 +620,26 @@ def _check_message(nodes, i: int, k: int, j: int, msg: Any, parent_value: Any) -
         raise ShapeError(f"{at(node.op.name, node.name)}: vjp for argument {k} ('{nodes[j].name}') "
                          f"returned a message of shape {got}; expected {want}, the shape of "
                          f"'{nodes[j].name}'{_plugin_note(node)}")
+    dtype = _shape_dtype(parent_value)[1]
+    if dtype.kind == "f" and _shape_dtype(msg)[1] != dtype:
+        if _shape_dtype(msg)[1].kind == "c":
+            raise OpError(f"{at(node.op.name, node.name)}: vjp for argument {k} "
+                          f"('{nodes[j].name}') returned a complex message; mpgraph "
+                          f"differentiates real functions only{_plugin_note(node)}")
+        msg = np.asarray(msg).astype(dtype)
     return msg
 
 
 def _relay(hook, run: Run, parent: Node, child: Node, argnum: int, msg: Any) -> Any:
     """Pass ``msg`` through every ``mpgraph_message`` implementation in turn."""
-    for impl in reversed(hook.get_hookimpls()):
-        kwargs = {"run": run, "parent": parent, "child": child, "argnum": argnum, "message": msg}
-        out = impl.function(*[kwargs[a] for a in impl.argnames])
-        if out is not None:
-            if np.shape(out) != np.shape(msg):
-                raise ShapeError(f"mpgraph: plugin '{impl.plugin_name}' replaced the message from "
-                                 f"'{child.name}' to '{parent.name}' (shape {np.shape(msg)}) by one "
-                                 f"of shape {np.shape(out)}")
-            msg = out
-    return msg
+    def check(impl, old, new) -> None:
+        if np.shape(new) != np.shape(old):
+            raise ShapeError(f"mpgraph: plugin '{impl.plugin_name}' replaced the message from "
+                             f"'{child.name}' to '{parent.name}' (shape {np.shape(old)}) by one "
+                             f"of shape {np.shape(new)}")
+
+    return hook.relay("message", check, run=run, parent=parent, child=child, argnum=argnum,
+                      message=msg)
 
 
 def _plugin_note(node: Node) -> str:

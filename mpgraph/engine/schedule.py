@@ -17,6 +17,8 @@ from typing import Any
 from ..errors import at
 from .node import Node
 
+__all__ = ["BackwardPlan", "Schedule"]
+
 
 class Schedule:
     """The nodes needed for some outputs, in topological order, as slots ``0..n-1``."""
@@ -31,18 +33,30 @@ class Schedule:
         self.consts, self.params, self.inputs = [], [], []  # slots of the other kinds
         self.last_use = last_use = [-1] * len(order)  # the last forward step that reads a slot
         args, ops, op_slots = self.args, self.ops, self.op_slots
+        # When the order is the graph's first nodes (mg.grad's graph, most schedules of a
+        # loss), a node's slot is its creation index: no lookup by name per argument.
+        by_index = order[-1].index == len(order) - 1
         for i, n in enumerate(order):
-            ops.append(n.op)
-            if n.op is not None:
+            op = n.op
+            ops.append(op)
+            if op is not None:
                 parents = n.args
-                if len(parents) == 1:  # unrolled: this loop runs for every node of mg.grad
+                if by_index:
+                    if len(parents) == 2:  # unrolled: this loop runs for every node of mg.grad
+                        a = (parents[0].index, parents[1].index)
+                    elif len(parents) == 1:
+                        a = (parents[0].index,)
+                    else:
+                        a = tuple([p.index for p in parents])
+                elif len(parents) == 1:
                     a = (slot[parents[0].name],)
                 elif len(parents) == 2:
                     a = (slot[parents[0].name], slot[parents[1].name])
                 else:
                     a = tuple([slot[p.name] for p in parents])
+                k = len(op_slots)
                 for j in a:
-                    last_use[j] = len(op_slots)
+                    last_use[j] = k
                 op_slots.append(i)
                 args.append(a)
                 continue
@@ -108,93 +122,23 @@ class BackwardPlan:
     """
 
     def __init__(self, sched: Schedule, loss: int, sources: tuple[int, ...] | None) -> None:
-        nodes, args, ops = sched.nodes, sched.args, sched.ops
-        n = len(nodes)
+        nodes = sched.nodes
         src = (set(sources) if sources is not None
                else {i for i, nd in enumerate(nodes) if nd.kind in ("input", "param")})
-        reach = [False] * n  # on a path from a source through differentiable arguments
-        for i in src:
-            reach[i] = True
-        op_slots = sched.op_slots
-        for i in op_slots:
-            if not reach[i]:
-                op = ops[i]
-                vjp, variadic = op.vjp, op.variadic
-                for k, j in enumerate(args[i]):
-                    if reach[j] and (variadic or vjp[k] is not None):
-                        reach[i] = True
-                        break
-        # One pass in reverse topological order: every consumer of a node comes before it,
-        # so ``below`` (on a path to the loss) is final when the node is reached.
-        below = [False] * n
-        below[loss] = True
-        last_read = [-1] * n  # the position of the last backward step that reads each value
-        shared: dict = {}
-        slots, argss, edgess = [], [], []
-        for i in reversed(op_slots):
-            if i > loss or not below[i]:
-                continue
-            op = ops[i]
-            a = args[i]
-            vjp, variadic = op.vjp, op.variadic
-            mask = 0  # bit k: argument k gets a message
-            for k, j in enumerate(a):
-                if variadic or vjp[k] is not None:
-                    below[j] = True
-                    if reach[j] and reach[i]:
-                        mask |= 1 << k
-            if not mask:
-                continue
-            edges = shared.get((op, mask))
-            if edges is None:  # the same edges for every node of this op and mask
-                edges = shared[op, mask] = tuple(
-                    (k, None if variadic else vjp[k]) for k in range(len(a)) if mask >> k & 1)
-            pos = len(slots)
-            reads = op.reads
-            if reads is None:
-                last_read[i] = pos
-                for j in a:
-                    last_read[j] = pos
-            else:
-                for k, _ in edges:
-                    ans, positions = reads[k]
-                    if ans:
-                        last_read[i] = pos
-                    for p in positions:
-                        last_read[a[p]] = pos
-            attrs = nodes[i].attrs
-            if attrs or variadic:  # vjps bound to this node's attributes
-                edges = tuple([(k, _bind_vjp(op, k, attrs)) for k, _ in edges])
-            slots.append(i)
-            argss.append(a)
-            edgess.append(edges)
+        reach = _reached_from(sched, src)
+        below, last_read, self.steps = _steps_to(sched, loss, reach)
         self.active = [r and b for r, b in zip(reach, below)]
         self.loss = loss
         self.sources = sorted(src)
         self.wrt = sources  # None: every input and parameter, not checked
-        self._nodes, self._args = nodes, args  # not the schedule: that would be a cycle
+        self._nodes, self._args = nodes, sched.args  # not the schedule: that would be a cycle
         self._unreachable: dict[int, str | None] = {}
-
-        # Free lists: only op nodes' values (the others belong to the graph or the caller),
-        # never what the caller reads after the run, nor scalars.
-        kept = set(src)
-        kept.update(sched.outputs)
-        kept.add(loss)
+        forward_frees, backward_frees = _free_lists(sched, loss, src, last_read, len(self.steps[0]))
+        self.steps += (backward_frees,)
         _, fns, fargs, _, saves = sched.steps
-        sends = set(slots)  # residuals only for the nodes whose vjps run
-        saves = [s and (1 if i in sends else 2) for i, s in zip(op_slots, saves)]
-        forward_frees = [()] * len(op_slots)
-        backward_frees = [()] * len(slots)
-        last_use = sched.last_use
-        for j in op_slots:
-            if j in kept or nodes[j].shape == ():  # a scalar is not worth a stand-in
-                continue
-            if last_read[j] >= 0:
-                backward_frees[last_read[j]] += (j,)
-            elif last_use[j] >= 0:
-                forward_frees[last_use[j]] += (j,)
-        self.steps = (slots, argss, edgess, backward_frees)
-        self.forward_steps = (op_slots, fns, fargs, forward_frees, saves)
+        sends = set(self.steps[0])  # residuals only for the nodes whose vjps run
+        saves = [s and (1 if i in sends else 2) for i, s in zip(sched.op_slots, saves)]
+        self.forward_steps = (sched.op_slots, fns, fargs, forward_frees, saves)
 
     def unreachable(self, source: int) -> str | None:
         """Why ``source`` cannot get a gradient from the loss, or ``None`` if it can: it
@@ -225,6 +169,106 @@ class BackwardPlan:
                         f"'{nodes[s].name}' reaches the loss only through it")
             reach.add(i)
         return None
+
+
+def _reached_from(sched: Schedule, src: set[int]) -> list[bool]:
+    """Which slots lie on a path from a source through differentiable arguments."""
+    args, ops = sched.args, sched.ops
+    reach = [False] * len(sched.nodes)
+    for i in src:
+        reach[i] = True
+    for i in sched.op_slots:
+        if not reach[i]:
+            op = ops[i]
+            for k, j in enumerate(args[i]):
+                if reach[j] and op.carries_gradient(k):
+                    reach[i] = True
+                    break
+    return reach
+
+
+def _steps_to(sched: Schedule, loss: int, reach: list[bool]) -> tuple[list, list, tuple]:
+    """The backward steps from ``loss``, in one pass in reverse topological order.
+
+    Every consumer of a node comes before it, so whether the node is on a path to the loss
+    (``below``) is final when it is reached. Returns ``below``, the position of the last step
+    that reads each value (``last_read``, -1 for none), and the steps as parallel lists: slots,
+    argument slots and edges (``(argnum, vjp)`` pairs, only to arguments reached from a source).
+    """
+    nodes, args, ops = sched.nodes, sched.args, sched.ops
+    n = len(nodes)
+    below = [False] * n
+    below[loss] = True
+    last_read = [-1] * n
+    shared: dict = {}
+    slots, argss, edgess = [], [], []
+    for i in reversed(sched.op_slots):
+        if i > loss or not below[i]:
+            continue
+        op = ops[i]
+        a = args[i]
+        mask = 0  # bit k: argument k gets a message
+        ri = reach[i]
+        for k, j in enumerate(a):
+            if op.carries_gradient(k):
+                below[j] = True
+                if ri and reach[j]:
+                    mask |= 1 << k
+        if not mask:
+            continue
+        key = (op, mask)
+        edges = shared.get(key)
+        if edges is None:  # the same edges for every node of this op and mask
+            edges = shared[key] = tuple(
+                (k, None if op.variadic else op.vjp[k]) for k in range(len(a)) if mask >> k & 1)
+        _note_reads(op, i, a, edges, len(slots), last_read)
+        if op.variadic or nodes[i].attrs:  # vjps bound to this node's attributes
+            attrs = nodes[i].attrs
+            edges = tuple([(k, _bind_vjp(op, k, attrs)) for k, _ in edges])
+        slots.append(i)
+        argss.append(a)
+        edgess.append(edges)
+    return below, last_read, (slots, argss, edgess)
+
+
+def _note_reads(op, i: int, a: tuple[int, ...], edges: tuple, pos: int, last_read: list) -> None:
+    """Record that step ``pos`` reads the values its vjps need (``Op.needs``; all if unsaid)."""
+    reads = op.reads
+    if reads is None:
+        last_read[i] = pos
+        for j in a:
+            last_read[j] = pos
+        return
+    for k, _ in edges:
+        ans, positions = reads[k]
+        if ans:
+            last_read[i] = pos
+        for p in positions:
+            last_read[a[p]] = pos
+
+
+def _free_lists(sched: Schedule, loss: int, src: set[int], last_read: list[int],
+                n_steps: int) -> tuple[list, list]:
+    """The values to free after each forward and each backward step.
+
+    Only op nodes' values (the others belong to the graph or the caller), never what the
+    caller reads after the run, nor scalars (not worth a stand-in). A value some vjp reads is
+    freed after the last such step; any other after its last consumer in the forward pass.
+    """
+    kept = set(src)
+    kept.update(sched.outputs)
+    kept.add(loss)
+    nodes, last_use = sched.nodes, sched.last_use
+    forward_frees = [()] * len(sched.op_slots)
+    backward_frees = [()] * n_steps
+    for j in sched.op_slots:
+        if j in kept or nodes[j].shape == ():
+            continue
+        if last_read[j] >= 0:
+            backward_frees[last_read[j]] += (j,)
+        elif last_use[j] >= 0:
+            forward_frees[last_use[j]] += (j,)
+    return forward_frees, backward_frees
 
 
 def _bind(fn, attrs: dict[str, Any]):

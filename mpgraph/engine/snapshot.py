@@ -11,6 +11,8 @@ from typing import Any
 from ..errors import GraphError
 from .graph import Graph
 
+__all__ = ["Snapshot", "graph_and_snapshot"]
+
 
 @dataclass
 class Snapshot:
@@ -71,7 +73,7 @@ class Snapshot:
         if run.tangents is not None:
             tangents = {n.name: t for n, t in zip(nodes, run.tangents) if t is not None}
         return cls(values={n.name: v for n, v in zip(nodes, values)}, signals=signals,
-                   messages=None if run.messages is None else dict(run.messages),
+                   messages=dict(run.messages) if run.has_messages else None,
                    outputs=[nodes[i].name for i in run.schedule.outputs], tangents=tangents,
                    tangent_messages=None if run.tangent_messages is None
                    else dict(run.tangent_messages))

@@ -17,6 +17,8 @@ from ..errors import GraphError, MpgraphError, ShapeError, at
 from .graph import zero_gradient
 from .node import Node
 
+__all__ = ["gradients"]
+
 
 def gradients(loss: Node, wrt: Sequence[Node], seed: Any = None) -> list[Node]:
     """Graph nodes for the gradient of ``loss`` with respect to each of ``wrt``.
@@ -56,7 +58,11 @@ def gradients(loss: Node, wrt: Sequence[Node], seed: Any = None) -> list[Node]:
     >>> bool(np.isclose(run[dy], 1 - t ** 2) and np.isclose(run[d2y], -2 * t * (1 - t ** 2)))
     True
     """
+    if type(loss) is not Node:
+        raise GraphError(f"mpgraph: gradients: the loss must be a graph node, got "
+                         f"{type(loss).__name__}")
     g = loss.graph
+    wrt = [g[w] if type(w) is Node else _refuse_wrt(w) for w in wrt]  # from this graph
     sched = g.schedule(loss)
     order = sched.nodes
     sources = tuple(sorted({sched.slot[w.name] for w in wrt if w.name in sched.slot}))
@@ -119,3 +125,8 @@ def _operands(node: Node, reach: set) -> list:
     """The node's arguments for its vjp: nodes, but constants that need no gradient as their
     values, so that Python numbers stay weakly typed (``x ** (3 - 1)`` keeps float32)."""
     return [p.fixed if p.kind == "const" and p.name not in reach else p for p in node.args]
+
+
+def _refuse_wrt(w: Any) -> Node:
+    raise GraphError(f"mpgraph: gradients: each wrt entry must be a graph node, got "
+                     f"{type(w).__name__} {w!r:.40}")

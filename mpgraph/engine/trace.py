@@ -15,8 +15,10 @@ import numpy as np
 
 from ..errors import MpgraphError
 from .graph import Graph, zero_gradient
-from .node import Node
+from .node import Node, first_node, holds_nodes
 from .symbolic import gradients
+
+__all__ = ["grad", "value_and_grad"]
 
 
 # The graph being traced by an enclosing mg.grad in this thread (or task), if any.
@@ -108,7 +110,18 @@ def _numeric(fn: Callable, args: tuple, kwargs: dict, nums: tuple[int, ...], has
     traced = list(args)
     inputs = []
     for k in nums:
-        arr = np.asarray(args[k])
+        if isinstance(args[k], (dict, list, tuple)):
+            raise MpgraphError(
+                f"mpgraph: argument {k} of {_name(fn)} is a {type(args[k]).__name__}; mg.grad "
+                "differentiates float arrays: pass the arrays as separate arguments with "
+                "argnums=(0, 1, ...), or flatten a pytree of them with mg.tree.tree_flatten")
+        try:
+            arr = np.asarray(args[k])
+        except ValueError as e:
+            raise MpgraphError(f"mpgraph: argument {k} of {_name(fn)} is not an array: {e}") from None
+        if arr.dtype.kind == "c":
+            raise MpgraphError(f"mpgraph: argument {k} is complex; mpgraph differentiates real "
+                               "functions only")
         if arr.dtype.kind not in "fc":
             raise MpgraphError(f"mpgraph: argument {k} has dtype {arr.dtype}: only float "
                                "arguments can be differentiated (pass e.g. 1.0, not 1)")
@@ -152,6 +165,8 @@ def _loss(fn: Callable, out: Any, has_aux: bool) -> tuple[Any, Any]:
             raise MpgraphError(f"mpgraph: with has_aux=True, {_name(fn)} must return "
                                f"(loss, aux); it returned {type(out).__name__}")
         out, aux = out
+    if isinstance(out, np.ndarray) and holds_nodes(out):  # np.array([x, y]): an array node
+        out = first_node(out).graph.array(out)
     if type(out) is Node:
         if out.shape not in ((), None):
             raise MpgraphError(f"mpgraph: {_name(fn)} must return a scalar to be "

@@ -28,14 +28,19 @@ import importlib.metadata
 import os
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pluggy
 
 from ..contract.op import Op
-from ..errors import PluginError, UnknownOpError
+from ..errors import MpgraphError, PluginError, UnknownOpError
 from . import specs
+
+__all__ = ["BUILTIN", "ENTRY_POINT_GROUP", "ENV_BLOCK", "ENV_NO_AUTOLOAD", "ENV_STRICT",
+           "OBSERVER_HOOKS", "Observer", "block", "describe", "distribution", "enabled",
+           "get_op", "hookimpl", "observers", "on_rebuild", "ops", "plugin_manager",
+           "problems", "register", "reload", "unregister"]
 
 hookimpl = pluggy.HookimplMarker("mpgraph")
 
@@ -184,6 +189,13 @@ def register(plugin: Any, name: str | None = None) -> str:
             raise PluginError(f"mpgraph: plugin '{name}' was not registered: {e}") from None
         if registered is None:
             raise PluginError(f"mpgraph: plugin '{name}' is blocked and was not registered")
+        if not pm.get_hookcallers(plugin):  # pluggy ignores methods without the marker
+            pm.unregister(name=name)
+            unmarked = [h for h in ("mpgraph_ops", *OBSERVER_HOOKS) if hasattr(plugin, h)]
+            raise PluginError(
+                f"mpgraph: plugin '{name}' was not registered: it implements no mpgraph hook"
+                + (f"; its {', '.join(unmarked)} must be marked with @mg.hookimpl" if unmarked
+                   else f" (mark mpgraph_ops or an observer hook with @mg.hookimpl)"))
         problems = [p for p in _rebuild() if f"plugin '{name}'" in p]
         if problems:
             pm.unregister(name=name)
@@ -346,39 +358,116 @@ def observers() -> tuple:
     return obs if scoped is None else _with_scoped(obs, scoped)
 
 
-class _Observer:
+class Observer:
     """The implementations of one observer hook, called in pluggy's order (last registered
-    first) without pluggy's per-call machinery: each gets only the arguments it names."""
+    first) without pluggy's per-call machinery: each gets only the arguments it names.
 
-    __slots__ = ("impls",)
+    The one place hook implementations are called from the engine's loops: observing
+    (:meth:`__call__`) and relaying a value through each implementation in turn
+    (:meth:`relay`, for ``mpgraph_message``) both go through :meth:`_call`, which honours
+    pluggy's new-style hook wrappers (``@mg.hookimpl(wrapper=True)``): each wrapper runs up to
+    its ``yield`` before the other implementations and receives their outcome after them. An
+    exception that escapes is reported as the plugin's (:func:`observer_error`), not the op's.
+    """
 
-    def __init__(self, impls: list) -> None:
+    __slots__ = ("impls", "hook", "_plain", "_wrappers")
+
+    def __init__(self, impls: list, hook: str) -> None:
         self.impls = impls
+        self.hook = hook
+        self._plain = [i for i in reversed(impls) if not i.wrapper]
+        self._wrappers = [i for i in reversed(impls) if i.wrapper]
 
     def __call__(self, **kwargs: Any) -> None:
-        for impl in reversed(self.impls):
-            impl.function(*[kwargs[a] for a in impl.argnames])
+        if not self._wrappers:  # the loop of every observed run: no generator machinery
+            for impl in self._plain:
+                try:
+                    impl.function(*[kwargs[a] for a in impl.argnames])
+                except Exception as e:
+                    raise observer_error(impl, self.hook, e, kwargs) from e
+            return
+        self._call(kwargs, None, None)
+
+    def relay(self, key: str, check: Callable[[Any, Any, Any], None], **kwargs: Any) -> Any:
+        """Pass ``kwargs[key]`` through each implementation in turn: one that returns a value
+        replaces it for the next, after ``check(impl, old, new)``. Returns the final value."""
+        return self._call(kwargs, key, check)
 
     def get_hookimpls(self) -> list:
         return self.impls
 
+    def _call(self, kwargs: dict, key: str | None, check) -> Any:
+        started = []
+        result: Any = None
+        error: BaseException | None = None
+        culprit = None  # the implementation whose exception is pending
+        try:
+            for impl in self._wrappers:  # outermost first, as pluggy calls them
+                culprit = impl
+                gen = impl.function(*[kwargs[a] for a in impl.argnames])
+                next(gen)
+                started.append((impl, gen))
+            for impl in self._plain:
+                culprit = impl
+                out = impl.function(*[kwargs[a] for a in impl.argnames])
+                if key is not None and out is not None:
+                    check(impl, kwargs[key], out)
+                    kwargs[key] = out
+            result = kwargs[key] if key is not None else None
+        except Exception as e:  # handed to the wrappers, as pluggy does
+            error = e
+        for impl, gen in reversed(started):  # innermost first
+            try:
+                if error is None:
+                    gen.send(result)
+                else:
+                    gen.throw(error)
+            except StopIteration as stop:
+                result, error = stop.value, None
+                if key is not None:
+                    if result is None:
+                        raise PluginError(f"mpgraph: hook wrapper {impl.plugin_name!r} returned "
+                                          f"None from {key!r}: return what its yield gave")
+                    check(impl, kwargs[key], result)
+            except Exception as e:  # the next wrapper out sees it
+                error, culprit = e, (culprit if e is error else impl)
+            else:
+                error, culprit = PluginError(f"mpgraph: hook wrapper {impl.plugin_name!r} "
+                                             "yielded more than once"), impl
+        if error is not None:
+            raise observer_error(culprit, self.hook, error, kwargs) from error
+        return result
 
-def _observer(*callers) -> Any:
+
+def observer_error(impl: Any, hook: str, error: Exception, kwargs: dict) -> Exception:
+    """The error to raise when observer ``impl`` of ``hook`` raised ``error``: its own when it
+    is an mpgraph error (an observer may stop a run on purpose), else a PluginError naming
+    the plugin and the hook, so that the op of the node it was observing is not blamed."""
+    if isinstance(error, MpgraphError):
+        return error
+    node = kwargs.get("node", kwargs.get("child"))
+    where = f" on node '{node.name}'" if node is not None else ""
+    name = impl.plugin_name  # pluggy names an unnamed plugin by its id: name its class then
+    name = type(impl.plugin).__name__ if name.isdigit() else name
+    return PluginError(f"mpgraph: {describe(name)}: its {hook} hook raised"
+                       f"{where}: {type(error).__name__}: {error}")
+
+
+def _observer(*callers, hook: str = "") -> Observer | None:
     """One caller for the implementations of a hook across plugin managers, or None when
-    there are none. A hook wrapper needs pluggy's machinery: then pluggy's caller is kept."""
+    there are none."""
     impls = [impl for c in callers if c is not None for impl in c.get_hookimpls()]
-    if not impls:
-        return None
-    if any(impl.hookwrapper or impl.wrapper for impl in impls):
-        if len(callers) == 1:
-            return callers[0]
-        raise PluginError("mpgraph: an observer hook wrapper cannot be combined with the plugins "
-                          "enabled for a block: register the plugins process-wide instead")
-    return _Observer(impls)
+    for impl in impls:
+        if impl.hookwrapper:
+            raise PluginError(f"mpgraph: plugin {impl.plugin_name!r} implements "
+                              f"{impl.function.__name__} as an old-style hookwrapper: use "
+                              "@mg.hookimpl(wrapper=True)")
+    return Observer(impls, hook) if impls else None
 
 
 def _with_scoped(obs: tuple, pm: pluggy.PluginManager) -> tuple:
-    return tuple(_observer(glob, getattr(pm.hook, name)) for glob, name in zip(obs, OBSERVER_HOOKS))
+    return tuple(_observer(glob, getattr(pm.hook, name), hook=name)
+                 for glob, name in zip(obs, OBSERVER_HOOKS))
 
 
 def _rebuild() -> list[str]:
@@ -408,7 +497,7 @@ def _rebuild() -> list[str]:
             op.plugin = plugin
             table[op.name] = op
     hooks = pm.hook
-    _observers = tuple(_observer(getattr(hooks, name)) for name in OBSERVER_HOOKS)
+    _observers = tuple(_observer(getattr(hooks, name), hook=name) for name in OBSERVER_HOOKS)
     _ops = table
     for forget in _on_rebuild:
         forget()

@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import pluggy
 
+__all__ = ["hookspec", "mpgraph_error_signal", "mpgraph_message", "mpgraph_node_value",
+           "mpgraph_ops"]
+
 hookspec = pluggy.HookspecMarker("mpgraph")
 
 

@@ -31,6 +31,8 @@ import numpy as np
 from ..drawing.notation import summary
 from ..engine.snapshot import graph_and_snapshot
 
+__all__ = ["flat", "to_networkx", "write_graphml", "write_json"]
+
 
 def to_networkx(graph: Any, run: Any = None) -> nx.MultiDiGraph:
     """A NetworkX copy of ``graph`` annotated with what ``run`` computed.

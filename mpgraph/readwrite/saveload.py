@@ -37,9 +37,11 @@ from ..engine.graph import Graph
 from ..engine.snapshot import Snapshot, graph_and_snapshot
 from ..errors import LoadError, MpgraphError, SaveError
 
+__all__ = ["Loaded", "SAVABLE", "load", "paths", "save"]
+
 FORMAT, VERSION = "mpgraph-graph", 1
 SAVABLE = ("None, bools, numbers, strings, lists, tuples, dicts with string keys, slices, "
-           "Ellipsis, NumPy scalars, dtypes and arrays")
+           "Ellipsis, NumPy scalars, dtypes, arrays and numpy.random.Generator (its state)")
 
 
 class Loaded(NamedTuple):
@@ -51,6 +53,8 @@ class Loaded(NamedTuple):
 
 def paths(path: str | os.PathLike) -> tuple[Path, Path]:
     """The ``.json`` and ``.npz`` files of a saved graph, from either one or the bare name."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise LoadError(f"mpgraph: a path must be a string or a path, got {type(path).__name__}")
     p = Path(path)
     base = p.with_suffix("") if p.suffix in (".json", ".npz") else p
     return base.with_name(base.name + ".json"), base.with_name(base.name + ".npz")
@@ -80,6 +84,8 @@ def save(graph: Any, path: str | os.PathLike, run: Any = None) -> tuple[Path, Pa
     GraphError
         ``run`` is a run of another graph.
     """
+    if not isinstance(graph, Graph):
+        raise SaveError(f"mpgraph: save takes a Graph first, got {type(graph).__name__}")
     json_path, npz_path = paths(path)
     arrays: dict[str, np.ndarray] = {}
     nodes = []
@@ -145,6 +151,10 @@ def _encode(v: Any, arrays: dict, where: str) -> Any:
         return {"$slice": [_encode(x, arrays, where) for x in (v.start, v.stop, v.step)]}
     if v is Ellipsis:
         return {"$ellipsis": True}
+    if isinstance(v, np.random.Generator):  # dropout's: saved with the state it has now
+        bits = v.bit_generator
+        return {"$generator": {"bit_generator": type(bits).__name__,
+                               "state": _encode(bits.state, arrays, where)}}
     if isinstance(v, dict) and all(isinstance(k, str) for k in v):
         return {"$dict": {k: _encode(x, arrays, where) for k, x in v.items()}}
     raise SaveError(f"mpgraph: cannot save {where}: it holds a {type(v).__name__} ({v!r:.60}); "
@@ -173,8 +183,12 @@ def load(path: str | os.PathLike) -> Loaded:
         doc = json.loads(json_path.read_text())
     except FileNotFoundError:
         raise LoadError(f"mpgraph: {json_path}: no such file") from None
+    except OSError as e:  # a directory, no permission
+        raise LoadError(f"mpgraph: {json_path}: cannot be read: {e.strerror or e}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise LoadError(f"mpgraph: {json_path}: not valid JSON: {e}") from None
+    except RecursionError:
+        raise LoadError(f"mpgraph: {json_path}: nested too deeply to be a saved graph") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise LoadError(f"mpgraph: {json_path}: not a saved mpgraph graph (its 'format' is "
                         f"{doc.get('format') if isinstance(doc, dict) else None!r}, expected {FORMAT!r})")
@@ -183,7 +197,21 @@ def load(path: str | os.PathLike) -> Loaded:
                         f"reads version {VERSION}")
     arrays = _arrays(npz_path)
     reader = _Reader(json_path, arrays)
+    try:
+        return _read(reader, doc, json_path)
+    except LoadError:
+        raise
+    except RecursionError:
+        raise LoadError(f"mpgraph: {json_path}: {reader.part}: nested too deeply to be a saved "
+                        "graph") from None
+    except Exception as e:  # noqa: BLE001 - whatever a damaged file provokes, name the part
+        raise LoadError(f"mpgraph: {json_path}: {reader.part}: cannot be read "
+                        f"({type(e).__name__}: {e})") from e
+
+
+def _read(reader: _Reader, doc: dict, json_path: Path) -> Loaded:
     G = reader.structure(doc.get("nodes"))
+    reader.part = "'nodes'"
     try:
         graph = Graph.from_networkx(G)
     except MpgraphError as e:
@@ -195,23 +223,34 @@ def load(path: str | os.PathLike) -> Loaded:
         if saved is not None and built is not None and tuple(saved) != built:
             raise LoadError(f"mpgraph: {json_path}: nodes[{i}] ('{name}'): saved shape "
                             f"{tuple(saved)}, but its op gives {built} on the saved arguments")
+    reader.part = "'run'"
     run = None if doc.get("run") is None else reader.run(doc["run"], graph)
     return Loaded(graph, run)
 
 
 def _arrays(npz_path: Path) -> dict[str, np.ndarray]:
     try:
-        with np.load(npz_path, allow_pickle=False) as npz:
-            return {k: npz[k] for k in npz.files}
+        with open(npz_path, "rb") as f:
+            magic = f.read(4)
     except FileNotFoundError:
         raise LoadError(f"mpgraph: {npz_path}: no such file (the arrays of {npz_path.stem}.json)") from None
-    except (ValueError, OSError) as e:
-        raise LoadError(f"mpgraph: {npz_path}: not a NumPy .npz file: {e}") from None
+    except OSError as e:
+        raise LoadError(f"mpgraph: {npz_path}: cannot be read: {e.strerror or e}") from None
+    if magic not in (b"PK\x03\x04", b"PK\x05\x06"):  # what every zip file starts with
+        raise LoadError(f"mpgraph: {npz_path}: not a .npz file (a zip archive of arrays); it "
+                        f"starts with {magic!r}")
+    try:
+        with np.load(npz_path, allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+    except Exception as e:  # noqa: BLE001 - a truncated or damaged archive: BadZipFile, EOF, ...
+        raise LoadError(f"mpgraph: {npz_path}: a damaged .npz file ({type(e).__name__}: "
+                        f"{str(e).split('. ')[0]})") from None
 
 
 class _Reader:
     def __init__(self, json_path: Path, arrays: dict[str, np.ndarray]) -> None:
         self.path, self.arrays = json_path, arrays
+        self.part = "'nodes'"  # what is being read, for the message when a file is damaged
 
     def fail(self, where: str, what: str) -> LoadError:
         return LoadError(f"mpgraph: {self.path}: {where}: {what}")
@@ -223,6 +262,7 @@ class _Reader:
         for i, entry in enumerate(nodes):
             name = entry.get("name") if isinstance(entry, dict) else None
             where = f"nodes[{i}]" + (f" ('{name}')" if isinstance(name, str) else "")
+            self.part = where
             if not isinstance(name, str) or not name:
                 raise self.fail(where, "each node needs a 'name' (a non-empty string)")
             if name in G:
@@ -266,6 +306,10 @@ class _Reader:
         if not isinstance(part, dict) or not isinstance(part.get("values"), dict):
             raise self.fail("'run'", "expected an object with 'values'")
         def named(mapping, what):
+            self.part = f"run {what}"
+            if not isinstance(mapping, dict):
+                raise self.fail(f"run {what}", f"expected an object from node name to value, "
+                                               f"got {type(mapping).__name__}")
             out = {}
             for n, v in mapping.items():
                 if n not in graph:
@@ -277,8 +321,13 @@ class _Reader:
         messages = None
         if part.get("messages") is not None:
             messages = {}
+            self.part = "run messages"
+            if not isinstance(part["messages"], list):
+                raise self.fail("run messages", f"expected a list, got "
+                                                f"{type(part['messages']).__name__}")
             for i, m in enumerate(part["messages"]):
                 if not (isinstance(m, list) and len(m) == 4 and isinstance(m[2], int)
+                        and isinstance(m[0], str) and isinstance(m[1], str)
                         and graph.nx.has_edge(m[0], m[1], key=m[2])):
                     raise self.fail(f"run messages[{i}]", f"expected [parent, child, argnum, value] "
                                                           f"naming an edge of the graph, got {m!r:.80}")
@@ -295,8 +344,9 @@ class _Reader:
             return v
         try:
             return self._tagged(v, where)
-        except (TypeError, ValueError) as e:
-            raise self.fail(where, f"cannot read {json.dumps(v)[:80]}: {e}") from None
+        except (TypeError, ValueError, AttributeError, KeyError) as e:
+            raise self.fail(where, f"cannot read {json.dumps(v)[:80]}: "
+                                   f"{type(e).__name__}: {e}") from None
 
     def _tagged(self, v: dict, where: str) -> Any:
         if set(v) == {"$scalar", "dtype"}:
@@ -321,4 +371,12 @@ class _Reader:
                 return np.dtype(body)
             if tag == "$dict":
                 return {k: self.decode(x, where) for k, x in body.items()}
+            if tag == "$generator":
+                bits = getattr(np.random, str(body["bit_generator"]), None)
+                if not (isinstance(bits, type) and issubclass(bits, np.random.BitGenerator)):
+                    raise self.fail(where, f"{body['bit_generator']!r} is not a NumPy bit "
+                                           "generator")
+                state = bits()
+                state.state = self.decode(body["state"], where)
+                return np.random.Generator(state)
         raise self.fail(where, f"unknown tagged value {json.dumps(v)[:80]}")

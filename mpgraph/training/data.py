@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import FeedError
 
-__all__ = ["minibatches"]
+__all__ = ["batch_indices", "minibatches"]
 
 
 def minibatches(*arrays: np.ndarray, batch_size: int, rng: np.random.Generator | None = None,
@@ -40,8 +40,19 @@ def minibatches(*arrays: np.ndarray, batch_size: int, rng: np.random.Generator |
     if any(len(a) != n for a in arrays):
         raise FeedError(f"mpgraph: minibatches: arrays of lengths {[len(a) for a in arrays]} "
                         "do not align along axis 0")
+    for idx in batch_indices(n, batch_size=batch_size, rng=rng, drop_last=drop_last):
+        yield tuple(a[idx] for a in arrays)
+
+
+def batch_indices(n: int, *, batch_size: int, rng: np.random.Generator | None = None,
+                  drop_last: bool = False) -> Iterator[np.ndarray]:
+    """The row indices of each of :func:`minibatches`'s batches of ``n`` rows (the same
+    batches for the same ``rng`` state).
+
+    >>> [b.tolist() for b in batch_indices(5, batch_size=2)]
+    [[0, 1], [2, 3], [4]]
+    """
     order = rng.permutation(n) if rng is not None else np.arange(n)
     stop = n - n % batch_size if drop_last else n
     for i in range(0, stop, batch_size):
-        idx = order[i:i + batch_size]
-        yield tuple(a[idx] for a in arrays)
+        yield order[i:i + batch_size]

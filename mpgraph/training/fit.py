@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from .data import minibatches
+from ..errors import FeedError
+from .data import batch_indices
 from .optim import Optimizer
 
 __all__ = ["History", "accuracy", "fit", "load_checkpoint", "save_checkpoint"]
@@ -63,7 +64,8 @@ def fit(opt: Optimizer, loss: Any, data: Sequence[np.ndarray], *, inputs: Sequen
         val: Sequence[np.ndarray] | None = None,
         metrics: Mapping[str, Callable[[dict], float]] | None = None,
         patience: int | None = None, callbacks: Sequence[Callable] = (),
-        progress: bool = True, drop_last: bool = False) -> History:
+        progress: bool = True, drop_last: bool = False,
+        value_and_grad: Callable[[np.ndarray], tuple[float, dict]] | None = None) -> History:
     """Train ``opt`` (made with :meth:`Optimizer.for_graph`) on ``loss``.
 
     Parameters
@@ -75,21 +77,38 @@ def fit(opt: Optimizer, loss: Any, data: Sequence[np.ndarray], *, inputs: Sequen
     metrics : name -> ``f(feed) -> float`` evaluated on the validation feed
     patience : stop after this many epochs without a better ``val_loss``
     callbacks : ``f(epoch, history)`` after each epoch; returning True stops training
+    value_and_grad : ``f(rows) -> (loss, grads by parameter name)`` for the batch of ``data``
+        at indices ``rows``, in place of a forward and backward pass here; the gradients of
+        workers, for example (:func:`mpgraph.distributed.fit`)
 
     Returns
     -------
     History
+
+    Raises
+    ------
+    FeedError
+        The arrays of ``data`` are not aligned along axis 0.
     """
     from tqdm.auto import tqdm
+    lengths = [len(a) for a in data]
+    if len(set(lengths)) != 1:
+        raise FeedError(f"mpgraph: fit: data arrays of lengths {lengths} do not align along axis 0")
     graph = opt.graph
     hist = History(loss=[])
     best, waited = np.inf, 0
     bar = tqdm(range(epochs), disable=not progress, unit="epoch")
     for epoch in bar:
         losses, sizes = [], []
-        for batch in minibatches(*data, batch_size=batch_size, rng=rng, drop_last=drop_last):
-            losses.append(opt.minimize(loss, dict(zip(inputs, batch))))
-            sizes.append(len(batch[0]))
+        for rows in batch_indices(len(data[0]), batch_size=batch_size, rng=rng,
+                                  drop_last=drop_last):
+            if value_and_grad is None:
+                losses.append(opt.minimize(loss, {k: a[rows] for k, a in zip(inputs, data)}))
+            else:
+                value, grads = value_and_grad(rows)
+                opt.step(grads)
+                losses.append(value)
+            sizes.append(len(rows))
         hist["loss"].append(float(np.average(losses, weights=sizes)))
         if val is not None:
             feed = dict(zip(inputs, val))

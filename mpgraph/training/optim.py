@@ -22,6 +22,7 @@ from typing import Any, NamedTuple, Union
 
 import numpy as np
 
+from ..errors import UsageError
 from ..tree import tree_flatten, tree_leaves, tree_map, tree_unflatten
 
 __all__ = [
@@ -105,6 +106,10 @@ def add_weight_decay(weight_decay: float) -> GradientTransformation:
 def _stateful(lr: LR, init_slots: Callable, step: Callable) -> GradientTransformation:
     """A transformation with a step count and one dict of slot arrays per leaf;
     ``step(g, p, slots, t, rate)`` returns ``(update, slots)`` for one leaf, ``t`` counting from 1."""
+    if not callable(lr) and (isinstance(lr, (bool, np.bool_))
+                             or not isinstance(lr, (int, float, np.integer, np.floating))):
+        raise UsageError(f"mpgraph: the learning rate must be a number or a schedule (a "
+                         f"function of the step count), got {type(lr).__name__} {lr!r:.40}")
     def init(params):
         return {"count": 0, "slots": [init_slots(_f64(p)) for p in tree_leaves(params)]}
 

@@ -1,9 +1,12 @@
 """2-D convolution and pooling for mpgraph, in PyTorch's layouts (N, C, H, W).
 
-Every op is a forward function and one vjp per array argument, vectorised with NumPy: the
-windows of the input are a strided view (``sliding_window_view``), a convolution is one
-``tensordot`` over them, and messages are scattered back with ``bincount`` or computed as a
-convolution of the error signal.
+Every op is a forward function and one vjp per array argument, vectorised with NumPy, in the
+dtype of its input. A convolution is im2col and one BLAS matmul: the windows of the padded
+input are copied, one kernel offset at a time, into a (C * kh * kw, N * Ho * Wo) matrix that
+the (O, C * kh * kw) kernel multiplies. Its messages are matmuls too: to the kernel, the error
+signal times the im2col matrix; to the input, the kernel times the error signal, added back
+(col2im) one kernel offset at a time as strided slices. Pooling likewise loops over the kh * kw
+kernel offsets, never over pixels.
 
 Examples
 --------
@@ -19,7 +22,6 @@ array([[[[ 5.,  7.],
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 import mpgraph as mg
 
@@ -39,23 +41,45 @@ def _pair(v, what="size", least=1) -> tuple[int, int]:
 
 
 def _pad(x, padding, value=0.0):
-    ph, pw = _pair(padding, "padding", 0)
+    ph, pw = padding
     if not ph and not pw:
         return x
     return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=value)
-
-
-def _windows(xp, kernel, stride):
-    """The (N, C, Ho, Wo, kh, kw) view of the windows of padded ``xp``: no copy."""
-    (kh, kw), (sh, sw) = kernel, _pair(stride, "stride")
-    return sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
 
 
 def _out_size(n, k, s, p):
     return None if n is None else (n + 2 * p - k) // s + 1
 
 
+def _offsets(kernel, stride, out):
+    """For each kernel offset (i, j), in row-major order, the slices of the padded input that
+    the offset reads in every window: rows i, i + s_h, ..., and likewise columns."""
+    (kh, kw), (sh, sw), (ho, wo) = kernel, stride, out
+    return [(i, j, slice(i, i + sh * (ho - 1) + 1, sh), slice(j, j + sw * (wo - 1) + 1, sw))
+            for i in range(kh) for j in range(kw)]
+
+
 # -- conv2d -------------------------------------------------------------------------------------
+
+def _geometry(x, w, stride, padding):
+    s, p = _pair(stride, "stride"), _pair(padding, "padding", 0)
+    kh, kw = w.shape[2:]
+    ho, wo = _out_size(x.shape[2], kh, s[0], p[0]), _out_size(x.shape[3], kw, s[1], p[1])
+    return s, p, (ho, wo)
+
+
+def _im2col(x, w, stride, padding):
+    """The (C * kh * kw, N * Ho * Wo) matrix of the windows of padded ``x``, rows ordered as
+    ``w.reshape(O, -1)``'s columns; filled one kernel offset at a time."""
+    s, p, out = _geometry(x, w, stride, padding)
+    n, c = x.shape[:2]
+    kh, kw = w.shape[2:]
+    xp = _pad(x, p)
+    cols = np.empty((c, kh, kw, n) + out, dtype=np.result_type(x, w))
+    for i, j, rows, cols_ in _offsets((kh, kw), s, out):
+        cols[:, i, j] = xp[:, :, rows, cols_].transpose(1, 0, 2, 3)
+    return cols.reshape(c * kh * kw, -1), out
+
 
 def conv2d(x, w, stride=1, padding=0):
     """2-D cross-correlation, as ``torch.nn.functional.conv2d`` without bias.
@@ -63,29 +87,35 @@ def conv2d(x, w, stride=1, padding=0):
     y[n, o, h, w'] = sum_{c, i, j} xpad[n, c, h*s + i, w'*s + j] * w[o, c, i, j]
 
     Messages: to ``w``, the error signal correlated with the input windows; to ``x``, the
-    error signal (dilated by the stride) convolved with the flipped kernel.
+    kernel's transpose times the error signal, summed back over the windows.
     """
-    win = _windows(_pad(x, padding), w.shape[2:], stride)
-    return np.tensordot(win, w, axes=([1, 4, 5], [1, 2, 3])).transpose(0, 3, 1, 2)
+    cols, (ho, wo) = _im2col(x, w, stride, padding)
+    y = w.reshape(w.shape[0], -1) @ cols                     # (O, N * Ho * Wo): one matmul
+    # a (N, O, Ho, Wo) view of the channel-major result: elementwise ops downstream keep its
+    # layout, and the vjps read the error signal back without a copy
+    return y.reshape(w.shape[0], x.shape[0], ho, wo).transpose(1, 0, 2, 3)
+
+
+def _signal_matrix(g):
+    """The error signal (N, O, Ho, Wo) as (O, N * Ho * Wo); a view when it is channel-major."""
+    return g.transpose(1, 0, 2, 3).reshape(g.shape[1], -1)
 
 
 def _conv2d_vjp_w(g, ans, x, w, stride=1, padding=0):
-    win = _windows(_pad(x, padding), w.shape[2:], stride)
-    return np.tensordot(g, win, axes=([0, 2, 3], [0, 2, 3]))
+    cols, _ = _im2col(x, w, stride, padding)
+    return (_signal_matrix(g) @ cols.T).reshape(w.shape)
 
 
 def _conv2d_vjp_x(g, ans, x, w, stride=1, padding=0):
-    (sh, sw), (ph, pw) = _pair(stride, "stride"), _pair(padding, "padding", 0)
-    n, o, ho, wo = g.shape
-    kh, kw = w.shape[2:]
-    dilated = np.zeros((n, o, (ho - 1) * sh + 1, (wo - 1) * sw + 1), dtype=g.dtype)
-    dilated[:, :, ::sh, ::sw] = g
-    # full correlation with the flipped kernel, its in/out channels swapped
-    full = conv2d(dilated, w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3), padding=(kh - 1, kw - 1))
-    hp, wp = x.shape[2] + 2 * ph, x.shape[3] + 2 * pw
-    gxp = np.zeros((n, x.shape[1], hp, wp), dtype=full.dtype)
-    gxp[:, :, :full.shape[2], :full.shape[3]] = full  # rows no window reached get nothing
-    return gxp[:, :, ph:hp - ph, pw:wp - pw]
+    s, (ph, pw), out = _geometry(x, w, stride, padding)
+    n, c, h, wd = x.shape
+    o, _, kh, kw = w.shape
+    gcols = (w.reshape(o, -1).T @ _signal_matrix(g)).reshape((c, kh, kw, n) + out)
+    gxp = np.zeros((c, n, h + 2 * ph, wd + 2 * pw), dtype=gcols.dtype)
+    for i, j, rows, cols in _offsets((kh, kw), s, out):  # col2im: windows overlap, so add
+        gxp[:, :, rows, cols] += gcols[:, i, j]
+    # rows and columns no window reached keep their zeros; crop the padding
+    return gxp[:, :, ph:ph + h, pw:pw + wd].transpose(1, 0, 2, 3)
 
 
 def _conv2d_shape(xs, ws, stride=1, padding=0):
@@ -113,7 +143,10 @@ def _conv2d_samples(rng):
 def _pool_geometry(x, kernel_size, stride, padding):
     k = _pair(kernel_size, "kernel_size")
     s = _pair(k if stride is None else stride, "stride")
-    return k, s, _pair(padding, "padding", 0)
+    p = _pair(padding, "padding", 0)
+    out = None if x is None else (_out_size(x.shape[2], k[0], s[0], p[0]),
+                                  _out_size(x.shape[3], k[1], s[1], p[1]))
+    return k, s, p, out
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0):
@@ -121,28 +154,54 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
 
     Message: the error signal of each window goes to the window's (first) maximum.
     """
-    k, s, p = _pool_geometry(x, kernel_size, stride, padding)
-    return _windows(_pad(x, p, -np.inf), k, s).max(axis=(4, 5))
+    k, s, p, out = _pool_geometry(x, kernel_size, stride, padding)
+    xp = _pad(x, p, -np.inf)
+    offsets = _offsets(k, s, out)
+    _, _, rows, cols = offsets[0]
+    y = xp[:, :, rows, cols].copy(order="K")  # in the input's layout
+    for _, _, rows, cols in offsets[1:]:
+        np.maximum(y, xp[:, :, rows, cols], out=y)
+    return y
 
 
 def _max_pool2d_vjp(g, ans, x, kernel_size, stride=None, padding=0):
-    k, s, p = _pool_geometry(x, kernel_size, stride, padding)
-    win = _windows(_pad(x, p, -np.inf), k, s)
-    n, c, ho, wo = g.shape
-    first = win.reshape(n, c, ho, wo, -1).argmax(axis=-1)  # the reshape copies the windows once
-    rows = np.arange(ho)[:, None] * s[0] + first // k[1]
-    cols = np.arange(wo)[None, :] * s[1] + first % k[1]
-    return _scatter(g, rows, cols, x.shape, p)
+    k, s, p, out = _pool_geometry(x, kernel_size, stride, padding)
+    xp = _pad(x, p, -np.inf)
+    nan = np.isnan(ans)
+    nan = nan if nan.any() else None  # NaN is the maximum of a window that holds one
+    # every array in the input's memory layout (zeros_like keeps it): ufuncs over mixed
+    # layouts are several times slower
+    gxp = np.zeros_like(xp, dtype=g.dtype)
+    left = np.ones_like(ans, dtype=bool)  # windows whose signal is not yet sent
+    zero = g.dtype.type(0)
+    for _, _, rows, cols in _offsets(k, s, out):
+        v = xp[:, :, rows, cols]
+        hit = v == ans
+        if nan is not None:
+            hit |= nan & np.isnan(v)
+        hit &= left
+        left ^= hit
+        gxp[:, :, rows, cols] += np.where(hit, g, zero)
+    return gxp[:, :, p[0]:p[0] + x.shape[2], p[1]:p[1] + x.shape[3]]
 
 
 def _max_pool2d_jvp(t, ans, x, kernel_size, stride=None, padding=0):
-    # the tangent of each window's (first) maximum, the element the message goes back to
-    k, s, p = _pool_geometry(x, kernel_size, stride, padding)
-    win = _windows(_pad(x, p, -np.inf), k, s)
-    n, c, ho, wo = win.shape[:4]
-    first = win.reshape(n, c, ho, wo, -1).argmax(axis=-1)
-    tangents = _windows(_pad(t, p), k, s).reshape(n, c, ho, wo, -1)
-    return np.take_along_axis(tangents, first[..., None], axis=-1)[..., 0]
+    # the tangent of each window's first maximum, the element its message goes back to
+    k, s, p, out = _pool_geometry(x, kernel_size, stride, padding)
+    xp, tp = _pad(x, p, -np.inf), _pad(t, p)
+    nan = np.isnan(ans)
+    nan = nan if nan.any() else None
+    y = np.zeros(ans.shape, dtype=np.result_type(t))
+    left = np.ones_like(ans, dtype=bool)  # windows whose maximum is not yet found
+    for _, _, rows, cols in _offsets(k, s, out):
+        v = xp[:, :, rows, cols]
+        hit = v == ans
+        if nan is not None:
+            hit |= nan & np.isnan(v)
+        hit &= left
+        left ^= hit
+        np.copyto(y, tp[:, :, rows, cols], where=hit)
+    return y
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0):
@@ -150,38 +209,30 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0):
 
     Message: each window's error signal, divided by the window size, to every element of it.
     """
-    k, s, p = _pool_geometry(x, kernel_size, stride, padding)
-    return _windows(_pad(x, p), k, s).mean(axis=(4, 5))
+    k, s, p, out = _pool_geometry(x, kernel_size, stride, padding)
+    xp = _pad(x, p)
+    offsets = _offsets(k, s, out)
+    _, _, rows, cols = offsets[0]
+    y = xp[:, :, rows, cols].copy(order="K")  # in the input's layout
+    for _, _, rows, cols in offsets[1:]:
+        y += xp[:, :, rows, cols]
+    y /= k[0] * k[1]
+    return y
 
 
 def _avg_pool2d_vjp(g, ans, x, kernel_size, stride=None, padding=0):
-    k, s, p = _pool_geometry(x, kernel_size, stride, padding)
-    n, c, ho, wo = g.shape
-    di, dj = np.divmod(np.arange(k[0] * k[1]), k[1])
-    rows = np.arange(ho)[:, None, None] * s[0] + di   # (ho, 1, kh*kw)
-    cols = np.arange(wo)[None, :, None] * s[1] + dj   # (1, wo, kh*kw)
-    share = np.broadcast_to((g / (k[0] * k[1]))[..., None], (n, c, ho, wo, k[0] * k[1]))
-    return _scatter(share, rows, cols, x.shape, p)
-
-
-def _scatter(values, rows, cols, shape, padding):
-    """Sum ``values`` into a zero array of the padded input's shape at (rows, cols) of each
-    (n, c) plane (broadcast against ``values``), then crop the padding."""
-    n, c, h, w = shape
-    hp, wp = h + 2 * padding[0], w + 2 * padding[1]
-    plane = (np.arange(n)[:, None] * c + np.arange(c)[None, :]) * (hp * wp)
-    extra = values.ndim - 2
-    flat = plane.reshape(n, c, *([1] * extra)) + rows * wp + cols
-    out = np.bincount(np.broadcast_to(flat, values.shape).ravel(), weights=values.ravel(),
-                      minlength=n * c * hp * wp).reshape(n, c, hp, wp)
-    return out[:, :, padding[0]:hp - padding[0], padding[1]:wp - padding[1]].astype(
-        values.dtype, copy=False)
+    k, s, p, out = _pool_geometry(x, kernel_size, stride, padding)
+    share = g / (k[0] * k[1])
+    gxp = np.zeros_like(_pad(x, p), dtype=share.dtype)
+    for _, _, rows, cols in _offsets(k, s, out):
+        gxp[:, :, rows, cols] += share
+    return gxp[:, :, p[0]:p[0] + x.shape[2], p[1]:p[1] + x.shape[3]]
 
 
 def _pool_shape(xs, kernel_size, stride=None, padding=0):
     if len(xs) != 4:
         raise ValueError(f"x must be (N, C, H, W); got shape {xs}")
-    k, s, p = _pool_geometry(None, kernel_size, stride, padding)
+    k, s, p, _ = _pool_geometry(None, kernel_size, stride, padding)
     if p[0] * 2 > k[0] or p[1] * 2 > k[1]:
         raise ValueError(f"padding {padding} is more than half the kernel {k}")
     ho, wo = _out_size(xs[2], k[0], s[0], p[0]), _out_size(xs[3], k[1], s[1], p[1])
@@ -205,7 +256,7 @@ OPS = [
           jvp=(lambda t, ans, x, w, stride=1, padding=0: conv2d(t, w, stride, padding),
                lambda t, ans, x, w, stride=1, padding=0: conv2d(x, t, stride, padding))),
     mg.Op("max_pool2d", max_pool2d, (_max_pool2d_vjp,), _pool_shape, samples=_pool_samples,
-          needs=("x",), jvp=(_max_pool2d_jvp,)),
+          needs=("ans x",), jvp=(_max_pool2d_jvp,)),
     mg.Op("avg_pool2d", avg_pool2d, (_avg_pool2d_vjp,), _pool_shape, samples=_pool_samples,
           needs=("",), jvp=(lambda t, ans, x, kernel_size, stride=None, padding=0:
                             avg_pool2d(t, kernel_size, stride, padding),)),

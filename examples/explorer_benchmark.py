@@ -1,0 +1,103 @@
+"""How big the explorer's pages are, how long they take to write, and how long to open.
+
+    python examples/explorer_benchmark.py [--repeats 3]
+
+For the lectures' graphs (logistic least squares, the 306-node unit-level MLP of
+examples/render_lectures.py), a 2,152-node unit-level MLP (16 inputs, 36 hidden units,
+10 outputs) and a 10,001-node chain without scopes, it prints the page's size, the time ``mg.explore`` takes to write it (layout
+included), the time headless Chromium takes to open it until the page is drawn (navigation,
+parsing the JSON, the first drawing), and the time it takes to expand every scope at once
+(drawing every node and edge). Every time is a median over the repeats, with the garbage
+collector on. For scale, it also writes the old step-through page (one SVG per step) of the
+logistic graph.
+
+The budgets of the explorer's issue: the 273-node (here 306-node) graph's page under 3 MB and
+written in under 2 s; a 2,000-node graph open in the browser in under 3 s. It needs
+Debian's chromium at /usr/bin/chromium (``apt-get install chromium``) and playwright's Python
+package (``pip install playwright``; no browser download).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import mpgraph as mg
+from mpgraph.drawing.stepper import write_steps
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from render_lectures import logistic, mlp_units  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def graphs():
+    yield "logistic (lecture 6)", *logistic()
+    yield "unit-level MLP 8-10-3", *mlp_units(np.random.default_rng(6))
+    yield "unit-level MLP 16-36-10", *mlp_units(np.random.default_rng(1), sizes=(16, 36, 10))
+    yield "tanh chain, no scopes", *chain(2000)
+
+
+def chain(steps):
+    """``y = tanh(-0.95 y + 0.1)``, ``steps`` times, with no scope: 5 nodes a step, all in the
+    top level (laid out by the layered layout: more than dot's limit)."""
+    g = mg.Graph()
+    y = g.input("x")
+    for _ in range(steps):
+        y = mg.ops.tanh(y * -0.95 + 0.1)
+    return g, g.forward(y, {"x": 0.3}).backward(keep_messages=True)
+
+
+def median_time(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    out = Path(tempfile.mkdtemp(prefix="mpgraph-explorer-"))
+    print(f"{'graph':26s} {'nodes':>6s} {'scopes':>6s} {'page MB':>8s} {'write s':>8s} {'open s':>7s} {'expand all s':>12s}")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 820})
+        for name, g, run in graphs():
+            path = out / f"{len(g)}.html"
+            write = median_time(lambda: mg.explore(g, run, path=path), args.repeats)
+
+            def open_page():
+                page.goto("about:blank")
+                page.goto(path.as_uri())
+                page.wait_for_selector("body[data-ready='1']")
+
+            opened = median_time(open_page, args.repeats)
+            expand = median_time(lambda: page.evaluate(
+                "() => { const t = performance.now(); document.getElementById('collapse-all').click(); "
+                "document.getElementById('expand-all').click(); return performance.now() - t; }"),
+                args.repeats)
+            scopes = len(mg.explore(g, run).data["scopes"]) - 1
+            print(f"{name:26s} {len(g):6d} {scopes:6d} {os.path.getsize(path) / 1e6:8.2f} "
+                  f"{write:8.2f} {opened:7.2f} {expand:12.2f}")
+        browser.close()
+    g, run = logistic()
+    steps = out / "steps.html"
+    write = median_time(lambda: write_steps(g, run, steps), args.repeats)
+    print(f"old step-through page of the logistic graph (one SVG per step): "
+          f"{os.path.getsize(steps) / 1e6:.2f} MB, written in {write:.2f} s")
+
+
+if __name__ == "__main__":
+    main()
