@@ -22,6 +22,7 @@ from typing import Any
 from . import hooks as plugins
 from .contract.op import Op
 from .engine import functions as ops
+from .engine import pickling as _pickling  # registers how a Graph pickles
 from .engine.graph import Graph
 from .engine.node import Node
 from .engine.run import Run
