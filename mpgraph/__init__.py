@@ -29,7 +29,8 @@ from .engine.index_tricks import c_, r_
 from .engine.node import Node
 from .engine.run import Run
 from .engine.symbolic import gradients
-from .engine.trace import grad, value_and_grad
+from .transforms import (checkpoint, custom_jvp, custom_vjp, grad, hessian, hvp, jacfwd,
+                         jacrev, jvp, linearize, value_and_grad)
 from .errors import (ArityError, FeedError, GraphError, LayoutError, LoadError, MpgraphError,
                      OpError, PluginError, SaveError, ShapeError, TreeError, UnknownOpError,
                      UsageError, WorkerError)
@@ -55,12 +56,13 @@ _LAZY = {
     "distributed": ("mpgraph.distributed", None),  # Ray itself only when a Ray backend starts
 }
 
-__all__ = ["__version__", "ArityError", "c_", "check_grads", "distributed", "explore",
-           "FeedError", "fit", "grad", "gradients", "Graph", "GraphError", "History", "hookimpl",
-           "layers", "LayoutError", "load", "LoadError", "minibatches", "MpgraphError", "nn_init",
-           "Node", "Op", "OpError", "ops", "optim", "PluginError", "plugins", "r_", "render",
-           "Run", "save", "SaveError", "schedules", "ShapeError", "tree", "TreeError",
-           "UnknownOpError", "UsageError", "value_and_grad", "WorkerError"]
+__all__ = ["__version__", "ArityError", "c_", "check_grads", "checkpoint", "custom_jvp",
+           "custom_vjp", "distributed", "explore", "FeedError", "fit", "grad", "gradients",
+           "Graph", "GraphError", "hessian", "History", "hookimpl", "hvp", "jacfwd", "jacrev",
+           "jvp", "layers", "LayoutError", "linearize", "load", "LoadError", "minibatches",
+           "MpgraphError", "nn_init", "Node", "Op", "OpError", "ops", "optim", "PluginError",
+           "plugins", "r_", "render", "Run", "save", "SaveError", "schedules", "ShapeError",
+           "tree", "TreeError", "UnknownOpError", "UsageError", "value_and_grad", "WorkerError"]
 
 
 def __getattr__(name: str) -> Any:

@@ -6,6 +6,7 @@ Public so that plugin authors check their ops the way mpgraph checks its own:
 >>> from mpgraph.testing import check_grads, check_op
 >>> _ = check_grads(lambda x, y: mg.ops.sum(mg.ops.tanh(x) * y), np.ones(3), np.arange(3.0))
 >>> check_op("matmul", [np.ones((2, 3)), np.ones((3, 4))])
+>>> check_jvp("matmul", [np.ones((2, 3)), np.ones((3, 4))])
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import numpy as np
 
 from .contract.op import Op
 from .engine.graph import Graph
+from .engine.tangents import transposed_vjp
 from .engine.trace import value_and_grad
 from .errors import ArityError, MpgraphError
 from .hooks.manager import get_op, ops
@@ -132,6 +134,89 @@ def check_op(op: str | Op, args: Sequence[Any], attrs: dict | None = None, *,
                                            "differs from central differences (ACTUAL: the message "
                                            "the vjp sends for a random error signal w; DESIRED: "
                                            "central differences of sum(w * forward))")
+
+
+def check_jvp(op: str | Op, args: Sequence[Any], attrs: dict | None = None, *,
+              seed: int = 0, eps: float = 1e-6, rtol: float = 1e-5, atol: float = 1e-7) -> None:
+    """Check one op's forward mode on concrete arguments, through a real Graph.
+
+    The tangent a run pushes through the op (its ``jvp`` rule, or the transpose of its
+    differentiable vjp) must match central differences of ``forward`` along random tangents
+    of every float argument that carries one, and agree with the vjp:
+    ``<u, J v> = <J^T u, v>``. When the op has both a jvp rule and a differentiable vjp, the
+    two routes to ``J v`` must agree too.
+
+    Parameters
+    ----------
+    op : str or Op
+    args : sequence
+        The array arguments.
+    attrs : dict, optional
+    seed : int
+        For the random tangents and the random cotangent ``u``.
+    eps, rtol, atol : float
+        The step of the central differences, and the tolerances.
+
+    Raises
+    ------
+    AssertionError
+        A tangent is wrong; the message names the op and which comparison failed.
+    GraphError
+        The op has neither a jvp rule nor a differentiable vjp: it has no forward mode.
+
+    See also
+    --------
+    check_op, mpgraph.Run.jvp
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> check_jvp("tanh", [np.array([0.5, -1.0])])
+    """
+    op = get_op(op)
+    attrs = dict(attrs or {})
+    args = [np.asarray(a) if not np.isscalar(a) else a for a in args]
+    diff = [k for k, a in enumerate(args)
+            if np.asarray(a).dtype.kind == "f" and op.carries_tangent(k)]
+    if not diff:
+        return
+    rng = np.random.default_rng(seed)
+    vs = {k: rng.standard_normal(np.shape(args[k])) for k in diff}
+    g = Graph()
+    nodes = [g.input(f"a{k}", np.shape(a), np.asarray(a).dtype) if k in diff else g.constant(a)
+             for k, a in enumerate(args)]
+    y = g.apply(op, nodes, {**op.attr_defaults, **attrs}, name="y")
+    feed = {nodes[k]: args[k] for k in diff}
+    run = g.forward(y, feed).jvp({nodes[k]: vs[k] for k in diff})
+    ans = np.asarray(run[y])
+    jv = run.tangent(y)
+    if jv is None:  # no message reached y: every local derivative is zero (a sign, n = 0)
+        jv = np.zeros(ans.shape, ans.dtype)
+    assert np.shape(jv) == ans.shape, (
+        f"mpgraph: op '{op.name}': the output's tangent has shape {np.shape(jv)}, expected "
+        f"{ans.shape}")
+
+    def moved(sign):
+        return np.asarray(op.forward(*[a + sign * eps * vs[k] if k in diff else a
+                                       for k, a in enumerate(args)], **attrs), dtype=float)
+
+    np.testing.assert_allclose(jv, (moved(1) - moved(-1)) / (2 * eps), rtol=rtol, atol=atol,
+                               err_msg=f"mpgraph: op '{op.name}': the tangent differs from "
+                                       "central differences of forward")
+    u = rng.standard_normal(ans.shape)
+    grads = g.grad(g.apply("sum", [g.apply("multiply", [y, u])]), wrt=[nodes[k] for k in diff],
+                   feed=feed)
+    back = sum(float(np.sum(gk * vs[k])) for gk, k in zip(grads, diff))
+    np.testing.assert_allclose(float(np.sum(u * jv)), back, rtol=1e-9, atol=1e-10,
+                               err_msg=f"mpgraph: op '{op.name}': <u, J v> (its jvp) differs "
+                                       "from <J^T u, v> (its vjp)")
+    if op.jvp is not None and op.differentiable_vjp:
+        values = [run[n] for n in nodes]
+        transposed = sum(np.broadcast_to(transposed_vjp(y, k, vs[k], ans, values), ans.shape)
+                         for k in diff)
+        np.testing.assert_allclose(transposed, jv, rtol=1e-9, atol=1e-11,
+                                   err_msg=f"mpgraph: op '{op.name}': its jvp rule and its "
+                                           "transposed vjp differ")
 
 
 def samples(op: Op, rng: np.random.Generator):

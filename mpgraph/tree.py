@@ -17,7 +17,8 @@ from typing import Any, NamedTuple
 
 from .errors import TreeError
 
-__all__ = ["TreeDef", "tree_flatten", "tree_leaves", "tree_map", "tree_unflatten"]
+__all__ = ["TreeDef", "tree_flatten", "tree_flatten_with_path", "tree_leaves", "tree_map",
+           "tree_unflatten"]
 
 
 class TreeDef(NamedTuple):
@@ -69,6 +70,33 @@ def tree_flatten(tree: Any) -> tuple[list, TreeDef]:
         leaves.extend(sub)
         defs.append(d)
     return leaves, TreeDef(kind, meta, tuple(defs))
+
+
+def tree_flatten_with_path(tree: Any) -> tuple[list[tuple[str, Any]], TreeDef]:
+    """As :func:`tree_flatten`, each leaf paired with its path as Python indexing
+    (``"['layer1']['w']"``, ``"[0]"``, ``".bias"`` for a namedtuple field), for messages.
+
+    Examples
+    --------
+    >>> tree_flatten_with_path({"w": [1, 2]})[0]
+    [("['w'][0]", 1), ("['w'][1]", 2)]
+    """
+    kind, meta, kids = _children(tree)
+    if kind == "leaf":
+        return [("", tree)], _LEAF
+    if kind == "dict":
+        keys = [f"[{k!r}]" for k in meta]
+    elif kind == "namedtuple":
+        keys = [f".{f}" for f in meta._fields]
+    else:
+        keys = [f"[{i}]" for i in range(len(kids))]
+    pairs: list = []
+    defs = []
+    for key, kid in zip(keys, kids):
+        sub, d = tree_flatten_with_path(kid)
+        pairs.extend((key + path, leaf) for path, leaf in sub)
+        defs.append(d)
+    return pairs, TreeDef(kind, meta, tuple(defs))
 
 
 def tree_unflatten(treedef: TreeDef, leaves: list) -> Any:

@@ -41,6 +41,17 @@ def _power_y(g, ans, x, y):
     return np.where(zero, 0, g * ans * np.log(np.where(zero, 1, x)))
 
 
+def _power_jvp_x(t, ans, x, y):
+    if type(y) in (int, float):
+        return t * (y * x ** (y - 1)) if y != 0 else 0 * t
+    return np.where(np.equal(y, 0), 0, t * (y * x ** (y - 1)))
+
+
+def _power_jvp_y(t, ans, x, y):
+    zero = np.equal(x, 0)
+    return np.where(zero, 0, t * ans * np.log(np.where(zero, 1, x)))
+
+
 def _where_tie(g, x, y, first):
     """The message of maximum/minimum to one argument: all of g where it wins, half on a tie."""
     return np.where(np.equal(x, y), 0.5 * g, np.where(first, g, 0))
@@ -205,8 +216,14 @@ def _astype_vjp(g, ans, x, dtype):
     return apply_op(ASTYPE, g, dtype=back)
 
 
+def _astype_jvp(t, ans, x, dtype):
+    if np.dtype(dtype).kind not in "fc":
+        return 0 * t
+    return apply_op(ASTYPE, t, dtype=dtype)
+
+
 ASTYPE = Op("astype", astype, (_astype_vjp,), lambda s, dtype: s,
-            lambda d, dtype: np.dtype(dtype), needs=("",),
+            lambda d, dtype: np.dtype(dtype), needs=("",), jvp=(_astype_jvp,),
             samples=chain(cases(((2, 3),), dtype=np.dtype(np.int64)),
                           cases(((3,),), dtype=np.dtype(bool))))
 
@@ -315,7 +332,7 @@ OPS = [
                         derivative="y x^(y-1) to x; x^y log x to y.", samples=BINARY_POSITIVE,
                         notes="Where y = 0 the message to x is 0; where x = 0 the message to y is "
                               "0 (PyTorch's conventions). The message to y is NaN for x < 0.",
-                        needs=("x y", "ans x")),
+                        needs=("x y", "ans x"), jvp=(_power_jvp_x, _power_jvp_y)),
     broadcasting_binary("maximum", np.maximum,
                         lambda g, ans, x, y: _where_tie(g, x, y, x > y),
                         lambda g, ans, x, y: _where_tie(g, x, y, y > x),
@@ -338,9 +355,11 @@ OPS = [
                             ([np.array([True, False, True]), rng.standard_normal((2, 1)),
                               rng.standard_normal(())], {})],
        differentiable_vjp=True, needs=("", "c", "c"),
+       jvp=(None, lambda t, ans, c, x, y: np.where(c, t, 0),
+            lambda t, ans, c, x, y: np.where(c, 0, t)),
        doc=doc("x where cond else y, elementwise (NumPy broadcasting of all three).",
                "1 to x where cond, 1 to y elsewhere; none to cond.")),
-    Op("clip", clip, (_clip_vjp,), _clip_shape,
+    Op("clip", clip, (_clip_vjp,), _clip_shape, jvp=(_clip_vjp,),
        samples=chain(cases(((3, 4),), a_min=-0.5, a_max=0.5), cases(((2, 3),), a_min=0.0),
                      lambda rng: [([rng.standard_normal((2, 3))],
                                    {"a_max": np.array([-0.5, 0.0, 0.5])})]),

@@ -978,7 +978,8 @@ def _svd_public(apply, a, full_matrices, compute_uv, hermitian, name):
 
 
 OPS = [
-    Op("matmul", np.matmul, (_matmul_a, _matmul_b), _matmul_shape, samples=_matmul_samples,
+    Op("matmul", np.matmul, (_matmul_a, _matmul_b), _matmul_shape,
+       jvp=(lambda t, ans, a, b: t @ b, lambda t, ans, a, b: a @ t), samples=_matmul_samples,
        differentiable_vjp=True, needs=("b", "a"),
        doc=doc("a @ b: matrix product, with NumPy's rules for 1-D operands and broadcast "
                "batch dims", "g @ b^T to a, a^T @ g to b (batch dims summed where broadcast).")),

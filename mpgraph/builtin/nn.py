@@ -154,8 +154,8 @@ def _softmax_samples(rng):
 # -- losses ------------------------------------------------------------------------------------
 
 def _reduce(per_element, reduction):
-    if reduction == "mean":
-        return np.mean(per_element)
+    if reduction == "mean":  # np.add.reduce: np.mean's sum, without its Python wrapper
+        return np.add.reduce(per_element, axis=None) / np.size(per_element)
     if reduction == "sum":
         return np.sum(per_element)
     return per_element
@@ -196,18 +196,28 @@ def _is_index(labels):
     return (np.asarray(labels).dtype if dtype is None else dtype).kind in "iu"
 
 
-def _class_index(labels, logits, axis):
+def _class_index(labels, logits, axis, check=True):
     """The index that picks from ``logits`` the class each label names along ``axis``
-    (``logits[index]`` has the labels' shape); the labels are checked to be classes."""
+    (``logits[index]`` has the labels' shape); with ``check``, the labels are checked to be
+    classes (the vjp skips it: the forward pass of the same run did it)."""
     labels = np.asarray(labels)
-    axis = normalize_axis(axis, np.ndim(logits))[0]
-    n = np.shape(logits)[axis]
-    if labels.size and (labels.min() < 0 or labels.max() >= n):
-        raise ValueError(f"class labels must lie in [0, {n}), got values from {labels.min()} "
-                         f"to {labels.max()}")
+    ndim = np.ndim(logits)
+    if ndim == 2 and axis in (-1, 1):  # a batch of examples: the common case, first
+        if check:
+            _check_labels(labels, np.shape(logits)[1])
+        return np.arange(len(labels)), labels
+    axis = normalize_axis(axis, ndim)[0]
+    if check:
+        _check_labels(labels, np.shape(logits)[axis])
     rest = [np.arange(d).reshape((d,) + (1,) * (labels.ndim - 1 - k))  # the other axes
             for k, d in enumerate(labels.shape)]
     return (*rest[:axis], labels, *rest[axis:])
+
+
+def _check_labels(labels, n):
+    if labels.size and (labels.min() < 0 or labels.max() >= n):
+        raise ValueError(f"class labels must lie in [0, {n}), got values from {labels.min()} "
+                         f"to {labels.max()}")
 
 
 def softmax_cross_entropy(logits, labels, axis=-1, reduction="mean"):
@@ -217,22 +227,72 @@ def softmax_cross_entropy(logits, labels, axis=-1, reduction="mean"):
     Derivative: to the logits, (softmax(z) sum_c t_c - t) g; to soft targets, -log softmax(z) g;
     none to class indices. (``mean`` divides g by the number of examples.)
     """
-    logp = log_softmax(logits, axis)
+    return _ce_fwd(logits, labels, axis, reduction)[0]
+
+
+def _ce_fwd(logits, labels, axis=-1, reduction="mean"):
+    """The loss and, as the residual its vjp reads, the softmax."""
+    logits = np.asarray(logits)
+    shifted = logits - logits.max(axis=axis, keepdims=True)
+    p = np.exp(shifted)
+    total = p.sum(axis=axis, keepdims=True)
+    p /= total
     if _is_index(labels):
-        return _reduce(-logp[_class_index(labels, logits, axis)], reduction)
+        index = _class_index(labels, logits, axis)
+        if logits.ndim == 2 and axis in (-1, 1):  # a batch: -log p = log(total) - shifted
+            return _reduce(np.log(total[:, 0]) - shifted[index], reduction), p
+        return _reduce(-(shifted - np.log(total))[index], reduction), p
     _check_probabilities(labels, logits)
-    return _reduce(-np.sum(labels * logp, axis=axis), reduction)
+    return _reduce(-np.sum(labels * (shifted - np.log(total)), axis=axis), reduction), p
 
 
 def _ce_signal(g, logits, axis, reduction):
-    g = _scale(g, np.size(logits) // np.shape(logits)[axis], reduction)
+    shape = logits.shape
+    if len(shape) == 2 and axis in (-1, 1):  # a batch of examples: the common case, first
+        n = shape[0]
+    else:
+        n = int(np.prod(shape, dtype=int)) // shape[normalize_axis(axis, len(shape))[0]]
+    g = _scale(g, n, reduction)
     return np.expand_dims(g, axis) if reduction == "none" else g
 
 
-def _ce_vjp_logits(g, ans, logits, labels, axis=-1, reduction="mean"):
-    p = softmax(logits, axis)  # a fresh array: updated in place below
+def _on_nodes(*values):
+    return any(is_graph_node(v) for v in values)
+
+
+def _op(name, x, **attrs):
+    """Op ``name`` on graph node ``x`` (or eagerly on an array), for vjps built as nodes."""
+    if is_graph_node(x):
+        return x.graph.apply(name, [x], attrs)
+    return {"softmax": softmax, "log_softmax": log_softmax}[name](x, **attrs)
+
+
+def _one_hot(labels, logits, axis):
+    """Class indices as one-hot targets of the logits' shape (graph nodes if labels is one)."""
+    ax = normalize_axis(axis, logits.ndim)[0]
+    n = logits.shape[ax]
+    classes = np.arange(n).reshape((n,) + (1,) * (logits.ndim - 1 - ax))
+    return np.where(np.equal(np.expand_dims(labels, ax), classes), 1.0, 0.0)
+
+
+def _index_labels(labels, logits):
+    """Class indices (rather than soft targets): known from the dtype of an array, and from
+    the number of dims for a graph node (whose dtype may be unknown)."""
+    if is_graph_node(labels):
+        return labels.ndim == logits.ndim - 1
+    return _is_index(labels)
+
+
+def _ce_vjp_logits(g, ans, logits, labels, axis=-1, reduction="mean", res=None):
+    if _on_nodes(g, logits, labels):  # a higher-order derivative: the same formula as nodes
+        p = _op("softmax", logits, axis=axis)
+        if _index_labels(labels, logits):
+            return (p - _one_hot(labels, logits, axis)) * _ce_signal(g, logits, axis, reduction)
+        return ((p * np.sum(labels, axis=axis, keepdims=True) - labels)
+                * _ce_signal(g, logits, axis, reduction))
+    p = softmax(logits, axis) if res is None else res.copy()  # updated in place below
     if _is_index(labels):
-        p[_class_index(labels, logits, axis)] -= 1
+        p[_class_index(labels, logits, axis, check=res is None)] -= 1
     else:
         p *= np.sum(labels, axis=axis, keepdims=True)
         p -= labels
@@ -240,10 +300,24 @@ def _ce_vjp_logits(g, ans, logits, labels, axis=-1, reduction="mean"):
     return p
 
 
-def _ce_vjp_labels(g, ans, logits, labels, axis=-1, reduction="mean"):
-    if _is_index(labels):
+def _ce_vjp_labels(g, ans, logits, labels, axis=-1, reduction="mean", res=None):
+    if _index_labels(labels, logits):
         return None  # class indices carry no gradient
-    return -log_softmax(logits, axis) * _ce_signal(g, logits, axis, reduction)
+    return -_op("log_softmax", logits, axis=axis) * _ce_signal(g, logits, axis, reduction)
+
+
+def _ce_jvp_logits(t, ans, logits, labels, axis=-1, reduction="mean", res=None):
+    p = softmax(logits, axis) if res is None else res
+    if _is_index(labels):
+        per_example = np.sum(t * p, axis=axis) - t[_class_index(labels, logits, axis)]
+    else:
+        per_example = np.sum(t * (p * np.sum(labels, axis=axis, keepdims=True) - labels),
+                             axis=axis)
+    return _reduce(per_example, reduction)
+
+
+def _ce_jvp_labels(t, ans, logits, labels, axis=-1, reduction="mean", res=None):
+    return _reduce(-np.sum(t * log_softmax(logits, axis), axis=axis), reduction)
 
 
 def _ce_shape(s, t, axis=-1, reduction="mean"):
@@ -314,16 +388,21 @@ def binary_cross_entropy_with_logits(logits, targets, reduction="mean"):
     return _reduce(per_element, reduction)
 
 
+def _shape_of(v):
+    return v.shape if is_graph_node(v) else np.shape(v)
+
+
 def _bce_logits(g, ans, logits, targets, reduction="mean"):
-    n = np.broadcast_shapes(logits.shape, np.shape(targets))
+    n = np.broadcast_shapes(_shape_of(logits), _shape_of(targets))
     return unbroadcast(_scale(g, int(np.prod(n, dtype=int)), reduction)
                        * (sigmoid(logits) - _as_float_targets(targets, logits)), logits)
 
 
 def _bce_targets(g, ans, logits, targets, reduction="mean"):
-    if np.asarray(targets).dtype.kind in "biu":
+    dtype = targets.dtype if is_graph_node(targets) else np.asarray(targets).dtype
+    if dtype is not None and dtype.kind in "biu":
         return None
-    n = np.broadcast_shapes(logits.shape, targets.shape)
+    n = np.broadcast_shapes(_shape_of(logits), _shape_of(targets))
     return unbroadcast(-_scale(g, int(np.prod(n, dtype=int)), reduction) * logits, targets)
 
 
@@ -347,16 +426,16 @@ def dropout(x, rate, rng):
     graph run twice sees two masks (what training wants), and a graph run from several threads
     draws in whatever order the threads reach it (pass an int seed where runs must repeat).
     """
+    return _dropout_fwd(x, rate, rng)[0]
+
+
+def _dropout_fwd(x, rate, rng):
+    """The output and, as the residual its vjp reads, this run's mask times the scale."""
     scale = _dropout_scale(rate)
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     x = np.asarray(x)
-    dtype = float_dtype(x.dtype)
-    # The vjp needs this run's mask, and an op passes nothing to its vjp but its output: the
-    # output is row 0 of a buffer whose row 1 holds the mask times the scale.
-    buf = np.empty((2,) + x.shape, dtype=dtype)
-    np.multiply(gen.random(x.shape) >= rate, scale, out=buf[1])
-    np.multiply(x, buf[1], out=buf[0])
-    return buf[0, ...]
+    mask = np.multiply(gen.random(x.shape) >= rate, scale, dtype=float_dtype(x.dtype))
+    return x * mask, mask
 
 
 def _dropout_scale(rate):
@@ -365,8 +444,11 @@ def _dropout_scale(rate):
     return 1 / (1 - rate)
 
 
-def _dropout_vjp(g, ans, x, rate, rng):
-    return g * ans.base[1]
+def _dropout_vjp(g, ans, x, rate, rng, res=None):
+    if res is None:
+        raise ValueError("dropout's message needs the mask of the run that drew it, which only a "
+                         "graph run keeps: differentiate dropout through a Graph or mg.grad, once")
+    return g * res
 
 
 def _dropout_shape(s, rate, rng):
@@ -996,6 +1078,21 @@ LOG_SOFTMAX = Op("log_softmax", log_softmax,
                  _axis_shape, float_dtype, needs=("ans",), samples=_softmax_samples,
                  differentiable_vjp=True)
 
+def _mse_jvp(sign):
+    def jvp(t, ans, prediction, target, reduction="mean"):
+        d = prediction - _as_float_targets(target, prediction)
+        return _reduce(sign * 2 * d * t, reduction)
+    return jvp
+
+
+def _bce_jvp_logits(t, ans, logits, targets, reduction="mean"):
+    return _reduce(t * (sigmoid(logits) - _as_float_targets(targets, logits)), reduction)
+
+
+def _bce_jvp_targets(t, ans, logits, targets, reduction="mean"):
+    return _reduce(-t * logits, reduction)
+
+
 OPS = [
     Op("sigmoid", sigmoid, (lambda g, ans, x: g * (ans * (1 - ans)),), same_shape, float_dtype,
        needs=("ans",), samples=_unary, differentiable_vjp=True),
@@ -1020,7 +1117,8 @@ OPS = [
     SOFTMAX,
     LOG_SOFTMAX,
     Op("softmax_cross_entropy", softmax_cross_entropy, (_ce_vjp_logits, _ce_vjp_labels),
-       _ce_shape, _ce_dtype, needs=("logits labels", "logits labels"), samples=_ce_samples),
+       _ce_shape, _ce_dtype, needs=("labels", "logits labels"), samples=_ce_samples,
+       fwd=_ce_fwd, jvp=(_ce_jvp_logits, _ce_jvp_labels), differentiable_vjp=True),
     Op("mean_squared_error", mean_squared_error, (_mse_vjp(1), _mse_vjp(-1)), _loss_shape,
        needs=("prediction target", "prediction target"),
        samples=lambda rng: [([rng.standard_normal((4, 3)), rng.standard_normal((4, 3))], {}),
@@ -1028,10 +1126,11 @@ OPS = [
                              {"reduction": "sum"}),
                             ([rng.standard_normal(5), rng.standard_normal(5)],
                              {"reduction": "none"})],
-       differentiable_vjp=True),
+       differentiable_vjp=True, jvp=(_mse_jvp(1), _mse_jvp(-1))),
     Op("binary_cross_entropy_with_logits", binary_cross_entropy_with_logits,
        (_bce_logits, _bce_targets), _loss_shape, lambda z, t, **_: float_dtype(z),
-       needs=("logits targets", "logits targets"), samples=_bce_samples),
+       needs=("logits targets", "logits targets"), samples=_bce_samples, differentiable_vjp=True,
+       jvp=(_bce_jvp_logits, _bce_jvp_targets)),
     Op("layer_norm", layer_norm, (_layer_norm_x, _layer_norm_weight,
                                   lambda g, ans, x, weight, bias, eps=1e-5: unbroadcast(g, bias)),
        _layer_norm_shape, needs=("x weight", "x", ""), differentiable_vjp=True,
@@ -1063,7 +1162,8 @@ OPS = [
     Op("kl_div", kl_div, (_kl_input, _kl_target), _kl_shape,
        lambda a, b, **_: float_dtype(a) if a is not None else None, differentiable_vjp=True,
        needs=("target", "input target"), samples=_kl_samples),
-    Op("dropout", dropout, (_dropout_vjp,), _dropout_shape, needs=("ans",),
+    Op("dropout", dropout, (_dropout_vjp,), _dropout_shape, needs=("",), fwd=_dropout_fwd,
+       jvp=(lambda t, ans, x, rate, rng, res=None: t * res,),
        samples=lambda rng: [([rng.standard_normal((4, 5))], {"rate": 0.3, "rng": 7}),
                             ([rng.standard_normal(6)], {"rate": 0.0, "rng": 1})]),
 ]

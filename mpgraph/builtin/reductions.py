@@ -8,7 +8,8 @@ import builtins
 
 import numpy as np
 
-from mpgraph.extend import Op, ShapeError, normalize_axis, reduce_shape, reduction
+from mpgraph.extend import (Op, ShapeError, is_graph_node, normalize_axis, reduce_shape,
+                            reduction)
 from mpgraph.extend import hookimpl
 
 from mpgraph.extend import cases, chain, float_dtype, positive
@@ -88,8 +89,12 @@ def min(x, axis=None, keepdims=False):  # noqa: A001 - NumPy's name
 
 
 def _extreme_vjp(g, ans, x, axis=None, keepdims=False):
-    hit = x == _expand(ans, x, axis, keepdims)
-    count = np.sum(hit, axis=_axis(axis), keepdims=True, dtype=np.result_type(g))
+    hit = np.equal(x, _expand(ans, x, axis, keepdims))
+    if is_graph_node(hit):  # as nodes: the count by summing a 0/1 float node
+        count = np.sum(np.where(hit, 1.0, 0.0), axis=_axis(axis), keepdims=True)
+    else:
+        dtype = (g.dtype or np.float64) if is_graph_node(g) else np.result_type(g)
+        count = np.sum(hit, axis=_axis(axis), keepdims=True, dtype=dtype)
     return np.where(hit, _expand(g, x, axis, keepdims) / count, 0)
 
 
@@ -107,6 +112,14 @@ def _prod_vjp(g, ans, x, axis=None, keepdims=False):
     axes = normalize_axis(_axis(axis), x.ndim)
     kept = [a for a in range(x.ndim) if a not in axes]
     moved = np.transpose(x, kept + list(axes))
+    if is_graph_node(moved):  # as nodes, without cumprod: row k of an n x n matrix is the
+        # reduced elements with element k replaced by 1, and its product is the others'
+        n = int(np.prod([x.shape[a] for a in axes], dtype=int))
+        flat = np.reshape(moved, moved.shape[:len(kept)] + (n,))
+        rows = np.where(np.eye(n, dtype=bool), 1.0, np.expand_dims(flat, -2))
+        others = np.transpose(np.reshape(np.prod(rows, axis=-1), moved.shape),
+                              tuple(np.argsort(kept + list(axes))))
+        return _expand(g, x, axis, keepdims) * others
     flat = moved.reshape(moved.shape[:len(kept)] + (-1,))
     ones = np.ones_like(flat[..., :1])
     before = np.cumprod(np.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1)
@@ -347,22 +360,24 @@ def _many(draw=None):
 
 
 def _reduction(name, forward, vjp, samples=None, shape=_shape, differentiable=True, dtype=None,
-               needs=None):
+               needs=None, jvp=None):
     return reduction(name, forward, vjp, samples=samples or _many(), shape=shape, dtype=dtype,
-                     needs=needs, differentiable=differentiable)
+                     needs=needs, differentiable=differentiable, jvp=jvp)
 
 
 _ddof = cases(((3, 4),), axis=0, ddof=1)
 
 OPS = [
     _reduction("sum", sum, lambda g, ans, x, axis=None, keepdims=False:
-               _restore(g, x, axis, keepdims), needs=("",)),
-    _reduction("mean", mean, _mean_vjp, dtype=float_dtype, needs=("",)),
-    _reduction("max", max, _extreme_vjp, differentiable=False, needs=("ans x",)),
-    _reduction("min", min, _extreme_vjp, differentiable=False, needs=("ans x",)),
+               _restore(g, x, axis, keepdims), needs=("",),
+               jvp=lambda t, ans, x, axis=None, keepdims=False: sum(t, axis, keepdims)),
+    _reduction("mean", mean, _mean_vjp, dtype=float_dtype, needs=("",),
+               jvp=lambda t, ans, x, axis=None, keepdims=False: mean(t, axis, keepdims)),
+    _reduction("max", max, _extreme_vjp, needs=("ans x",)),
+    _reduction("min", min, _extreme_vjp, needs=("ans x",)),
     _reduction("prod", prod, _prod_vjp, samples=chain(
         _many(positive), lambda rng: [([np.array([[2.0, 0.0, 3.0], [0.0, 1.5, 0.0]])],
-                                       {"axis": 1})]), differentiable=False, needs=("x",)),
+                                       {"axis": 1})]), needs=("x",)),
     _reduction("var", var, _var_vjp, chain(_many(), _ddof), _var_shape, dtype=float_dtype,
                needs=("x",)),
     _reduction("std", std, _std_vjp, chain(_many(), _ddof), _var_shape, dtype=float_dtype,

@@ -6,7 +6,7 @@ Shape rules accept unknown dims (``None``) wherever the result does not depend o
 """
 import numpy as np
 
-from mpgraph.extend import Op, broadcast_shapes, normalize_axis, unbroadcast
+from mpgraph.extend import Op, broadcast_shapes, is_graph_node, normalize_axis, unbroadcast
 from mpgraph.extend import hookimpl
 
 from mpgraph.extend import cases, chain
@@ -324,8 +324,14 @@ def _repeat_shape(s, repeats, axis=None):
 def _repeat_vjp(g, ans, x, repeats, axis=None):
     flat = axis is None
     ax = 0 if flat else normalize_axis(axis, x.ndim)[0]
-    size = x.size if flat else x.shape[ax]
+    size = _size(x.shape) if flat else x.shape[ax]
     owner = np.repeat(np.arange(size), repeats)  # which element each copy came from
+    if is_graph_node(g):  # as nodes: the sum over copies is a product with a 0/1 matrix
+        copies = np.equal(np.arange(size)[:, None], owner[None, :]).astype(float)
+        if flat:
+            return np.reshape(np.reshape(g, (-1,)) @ copies.T, x.shape)
+        last = tuple(d for d in range(x.ndim) if d != ax) + (ax,)  # the copies' axis last
+        return np.transpose(np.transpose(g, last) @ copies.T, tuple(np.argsort(last)))
     moved = np.moveaxis(g, ax, 0)
     out = np.zeros((size,) + moved.shape[1:], dtype=g.dtype)
     np.add.at(out, owner, moved)
@@ -381,6 +387,8 @@ def _is_basic(index):
 
 
 def _getitem_vjp(g, ans, x, index):
+    if is_graph_node(g):  # as a node: getitem_transpose, whose own message is getitem again
+        return g.graph.apply("getitem_transpose", [g], {"index": index, "shape": x.shape})
     out = np.zeros(x.shape, dtype=np.result_type(g))
     if _is_basic(index):  # a view: each element at most once, plain assignment suffices
         out[index] = g
@@ -435,6 +443,26 @@ def _getitem_shape(s, index):
     return tuple(a if a == b else None for a, b in zip(shapes[0], shapes[-1]))
 
 
+# -- jvps: these ops are linear, so the tangent goes through the op itself -------------------------
+
+def _linear(forward):
+    def jvp(t, ans, x, *attr_args, **attrs):
+        return forward(t, *attr_args, **attrs)
+    return (jvp,)
+
+
+def _pad_jvp(t, ans, x, pad_width, mode="constant", constant_values=0):
+    return np.pad(t, pad_width, mode=mode, constant_values=0)
+
+
+def _variadic_jvp(forward):
+    def jvp(argnum, t, ans, *arrays, **attrs):
+        parts = [np.zeros(np.shape(a), np.result_type(t)) for a in arrays]
+        parts[argnum] = t
+        return forward(*parts, **attrs)
+    return jvp
+
+
 # -- samples -----------------------------------------------------------------------------------
 
 def _index_samples(rng):
@@ -449,50 +477,57 @@ def _variadic(rng, shapes, **attrs):
 
 
 OPS = [
-    Op("transpose", transpose, (_transpose_vjp,), _transpose_shape, needs=("",),
-       differentiable_vjp=True,
+    Op("transpose", transpose, (_transpose_vjp,), _transpose_shape, jvp=_linear(transpose),
+       needs=("",), differentiable_vjp=True,
        samples=chain(cases(((2, 3),)), cases(((2, 3, 4),), axes=(1, 2, 0)),
                      cases(((2, 3, 4),), axes=(-1, 0, 1)))),
-    Op("reshape", reshape, (_back_to_shape,), _reshape_shape, needs=("",), differentiable_vjp=True,
+    Op("reshape", reshape, (_back_to_shape,), _reshape_shape, jvp=_linear(reshape), needs=("",),
+       differentiable_vjp=True,
        samples=chain(cases(((2, 3),), shape=(3, 2)), cases(((2, 3, 2),), shape=(-1, 4)),
                      cases(((6,),), shape=6))),
-    Op("expand_dims", expand_dims, (_back_to_shape,), _expand_dims_shape, needs=("",),
-       differentiable_vjp=True,
+    Op("expand_dims", expand_dims, (_back_to_shape,), _expand_dims_shape,
+       jvp=_linear(expand_dims), needs=("",), differentiable_vjp=True,
        samples=chain(cases(((2, 3),), axis=0), cases(((2, 3),), axis=(-1, 1)))),
-    Op("squeeze", squeeze, (_back_to_shape,), _squeeze_shape, needs=("",), differentiable_vjp=True,
+    Op("squeeze", squeeze, (_back_to_shape,), _squeeze_shape, jvp=_linear(squeeze), needs=("",),
+       differentiable_vjp=True,
        samples=chain(cases(((2, 1, 3, 1),)), cases(((2, 1, 3, 1),), axis=-1))),
     Op("broadcast_to", broadcast_to, (lambda g, ans, x, shape: unbroadcast(g, x),),
-       _broadcast_to_shape, needs=("",), differentiable_vjp=True,
+       _broadcast_to_shape, jvp=_linear(broadcast_to), needs=("",), differentiable_vjp=True,
        samples=chain(cases(((3,),), shape=(2, 3)), cases(((2, 1),), shape=(4, 2, 3)))),
     Op("flip", flip, (lambda g, ans, x, axis=None: np.flip(g, axis),), _flip_shape,
-       needs=("",), differentiable_vjp=True,
+       jvp=_linear(flip), needs=("",), differentiable_vjp=True,
        samples=chain(cases(((2, 3),)), cases(((2, 3, 4),), axis=1), cases(((2, 3),), axis=(0, 1)))),
     Op("concatenate", concatenate, _concatenate_vjp, _concatenate_shape, variadic=True,
-       differentiable_vjp=True,
+       jvp=_variadic_jvp(concatenate), differentiable_vjp=True,
        samples=lambda rng: [_variadic(rng, [(2, 3), (1, 3)]),
                             _variadic(rng, [(2, 3), (2, 1), (2, 2)], axis=1),
                             _variadic(rng, [(2, 2), (3,)], axis=None),
                             _variadic(rng, [(4,)])]),
     Op("stack", stack, _stack_vjp, _stack_shape, variadic=True, differentiable_vjp=True,
+       jvp=_variadic_jvp(stack),
        samples=lambda rng: [_variadic(rng, [(2, 3), (2, 3)]),
                             _variadic(rng, [(2, 3)] * 3, axis=-1),
                             _variadic(rng, [(3,), (3,)], axis=1)]),
-    Op("split", split, (_split_vjp,), _split_shape, needs=("",), differentiable_vjp=True,
+    Op("split", split, (_split_vjp,), _split_shape, jvp=_linear(split), needs=("",),
+       differentiable_vjp=True,
        public=_split_public,
        samples=chain(cases(((6, 2),), indices_or_sections=3, piece=1),
                      cases(((2, 7),), indices_or_sections=[2, 5], axis=1, piece=2),
                      cases(((2, 7),), indices_or_sections=[2, 5], axis=-1, piece=0),
                      cases(((5,),), indices_or_sections=[3, 9], piece=1))),
-    Op("tile", tile, (_tile_vjp,), _tile_shape, needs=("",), differentiable_vjp=True,
+    Op("tile", tile, (_tile_vjp,), _tile_shape, jvp=_linear(tile), needs=("",),
+       differentiable_vjp=True,
        samples=chain(cases(((2, 3),), reps=(2, 1)), cases(((3,),), reps=(2, 2)),
                      cases(((2, 3),), reps=3))),
-    Op("repeat", repeat, (_repeat_vjp,), _repeat_shape,
-       needs=("",), samples=chain(cases(((2, 3),), repeats=2, axis=1), cases(((2, 3),), repeats=2),
+    Op("repeat", repeat, (_repeat_vjp,), _repeat_shape, differentiable_vjp=True,
+       jvp=_linear(repeat), needs=("",),
+       samples=chain(cases(((2, 3),), repeats=2, axis=1), cases(((2, 3),), repeats=2),
                      cases(((3, 2),), repeats=[1, 0, 3], axis=0))),
-    Op("pad", pad, (_pad_vjp,), _pad_shape, needs=("",), differentiable_vjp=True,
+    Op("pad", pad, (_pad_vjp,), _pad_shape, jvp=(_pad_jvp,), needs=("",), differentiable_vjp=True,
        samples=chain(cases(((2, 3),), pad_width=1), cases(((2, 3),), pad_width=((0, 1), (2, 0))),
                      cases(((2, 3),), pad_width=(1, 2), constant_values=5.0))),
-    Op("getitem", getitem, (_getitem_vjp,), _getitem_shape, needs=("",), samples=_index_samples),
+    Op("getitem", getitem, (_getitem_vjp,), _getitem_shape, needs=("",), samples=_index_samples,
+       differentiable_vjp=True, jvp=(lambda t, ans, x, index: t[index],)),
 ]
 
 

@@ -17,6 +17,15 @@ An op knows nothing of the graph. Its author writes, in one place:
   whose values it reads, beyond their shape and dtype. A value that no vjp needs is freed by
   ``g.grad`` and ``mg.grad`` as soon as the forward pass is done with it; a vjp then gets a
   read-only stand-in with the right shape and dtype. By default a vjp needs everything.
+- ``fwd``, optionally: the forward pass that also saves *residuals* for the vjps,
+  ``fwd(*arrays, **attrs) -> (ans, res)`` (softmax cross-entropy saves its softmax, dropout
+  its mask). A graph run uses ``fwd``; the vjps (and jvps) then take the keyword ``res``: the
+  residuals of the same run, or ``None`` when the vjp is built as graph nodes (a higher-order
+  derivative), where it recomputes what it needs. Residuals are freed with the node's vjps.
+- ``jvp``, optionally: one function per array argument, ``jvp_i(t, ans, *arrays, **attrs)``,
+  the output's tangent from argument ``i``'s tangent ``t`` (the Jacobian-vector product; it
+  may broadcast to the output's shape). Without it, forward mode transposes the op's vjp,
+  which needs ``differentiable_vjp=True`` (see ``mpgraph.engine.tangents``).
 
 Examples
 --------
@@ -68,6 +77,13 @@ class Op:
         One entry per vjp entry: the names of that vjp's parameters whose values it reads
         (``"ans"``, array names as the vjp names them), space-separated, ``""`` for shapes
         only. Lets the engine free every other value early. Not for variadic ops.
+    fwd : callable, optional
+        ``fwd(*arrays, **attrs) -> (ans, res)``: ``forward`` that also returns the residuals
+        its vjps read (passed to them as the keyword ``res``).
+    jvp : tuple of (callable or None), or callable, optional
+        One entry per array argument, ``jvp_i(t, ans, *arrays, **attrs)``; ``None`` for an
+        argument that carries no tangent. A variadic op gives one callable
+        ``jvp(argnum, t, ans, *arrays, **attrs)``.
     doc : str, optional
         The formula and the local derivative; defaults to ``forward.__doc__``.
     public : callable, optional
@@ -91,13 +107,15 @@ class Op:
 
     __slots__ = ("name", "forward", "vjp", "shape", "dtype", "variadic", "samples",
                  "differentiable_vjp", "doc", "public", "nargs", "attr_names", "attr_defaults",
-                 "plugin", "needs", "reads")
+                 "plugin", "needs", "reads", "fwd", "jvp")
 
     def __init__(self, name: str, forward: Callable, vjp: Sequence[Callable | None] | Callable,
                  shape: Callable | None = None, dtype: Callable | None = None, *,
                  variadic: bool = False, samples: Callable | None = None,
                  differentiable_vjp: bool = False, doc: str | None = None,
-                 public: Callable | None = None, needs: Sequence[str] | None = None) -> None:
+                 public: Callable | None = None, needs: Sequence[str] | None = None,
+                 fwd: Callable | None = None,
+                 jvp: Sequence[Callable | None] | Callable | None = None) -> None:
         self.name = name
         self.forward = forward
         self.vjp = vjp if variadic or not isinstance(vjp, list) else tuple(vjp)
@@ -109,9 +127,12 @@ class Op:
         self.doc = doc if doc is not None else (getattr(forward, "__doc__", None) or "")
         self.public = public
         self.plugin: str | None = None  # set by the registry
+        self.fwd = fwd
+        self.jvp = jvp if variadic or not isinstance(jvp, list) else tuple(jvp)
         self.nargs, self.attr_names, self.attr_defaults = _signature(self)
         self.needs = needs
         self.reads = None if needs is None else _reads(self, needs)
+        _check_jvp(self)
 
     def __repr__(self) -> str:
         return f"<Op {self.name!r} nargs={self.nargs if not self.variadic else '*'}>"
@@ -148,7 +169,26 @@ class Op:
             raise GraphError(f"mpgraph: op '{self.name}' does not declare a differentiable vjp "
                              "(differentiable_vjp=False), so its messages cannot be built as graph "
                              "nodes for a higher-order derivative")
-        return self.vjp_function(argnum)(g, ans, *args, **{**self.attr_defaults, **attrs})
+        attrs = {**self.attr_defaults, **attrs}
+        if self.fwd is not None:
+            attrs.setdefault("res", None)  # no residuals for a message built as nodes
+        return self.vjp_function(argnum)(g, ans, *args, **attrs)
+
+    def carries_tangent(self, argnum: int) -> bool:
+        """Whether argument ``argnum``'s tangent reaches the output: it carries a gradient,
+        and a declared ``jvp`` does not mark it ``None``."""
+        if not self.carries_gradient(argnum):
+            return False
+        return self.jvp is None or self.variadic or self.jvp[argnum] is not None
+
+    def jvp_function(self, argnum: int) -> Callable | None:
+        """``jvp(t, ans, *arrays, **attrs)`` for argument ``argnum``, or ``None`` when the
+        op declares no jvp rule (or none for this argument)."""
+        if self.jvp is None:
+            return None
+        if self.variadic:
+            return functools.partial(self.jvp, argnum)
+        return self.jvp[argnum]
 
     def carries_gradient(self, argnum: int) -> bool:
         """Whether argument ``argnum`` receives a message (its vjp entry is not ``None``)."""
@@ -228,7 +268,8 @@ def _signature(op: Op) -> tuple[int, tuple[str, ...], dict[str, Any]]:
         if not callable(f):
             raise PluginError(f"mpgraph: op '{op.name}': vjp entry {i} is not callable")
         try:
-            inspect.signature(f).bind(*([None] * (2 + nargs)), **attrs)
+            inspect.signature(f).bind(*([None] * (2 + nargs)), **attrs,
+                                      **({"res": None} if op.fwd is not None else {}))
         except TypeError as e:
             raise PluginError(f"mpgraph: op '{op.name}': vjp entry {i} must accept "
                               f"(g, ans, {', '.join(p.name for p in arrays) or '*arrays'}"
@@ -236,6 +277,23 @@ def _signature(op: Op) -> tuple[int, tuple[str, ...], dict[str, Any]]:
         except ValueError:  # no signature to inspect
             pass
     return nargs, tuple(names), _defaults(params, names)
+
+
+def _check_jvp(op: Op) -> None:
+    if op.fwd is not None and not callable(op.fwd):
+        raise PluginError(f"mpgraph: op '{op.name}': fwd is not callable")
+    jvp = op.jvp
+    if jvp is None:
+        return
+    if op.variadic:
+        if not callable(jvp):
+            raise PluginError(f"mpgraph: op '{op.name}' is variadic: its jvp must be one callable "
+                              "jvp(argnum, t, ans, *arrays, **attrs)")
+        return
+    if not isinstance(jvp, tuple) or len(jvp) != op.nargs or not all(
+            f is None or callable(f) for f in jvp):
+        raise PluginError(f"mpgraph: op '{op.name}': jvp must be a tuple with one function (or "
+                          f"None) per array argument ({op.nargs}), got {jvp!r:.60}")
 
 
 def _reads(op: Op, needs: Sequence[str]) -> tuple:

@@ -77,7 +77,7 @@ def elementwise_unary(name: str, forward: Callable, vjp: Callable | None, *,
                       formula: str | None = None, derivative: str | None = None,
                       notes: str = "", samples: Callable = UNARY,
                       dtype: Callable | None = float_dtype, needs: str | None = None,
-                      differentiable: bool = True) -> Op:
+                      differentiable: bool = True, jvp: Callable | None = None) -> Op:
     """An elementwise op of one array: output shape = input shape.
 
     Parameters
@@ -102,6 +102,9 @@ def elementwise_unary(name: str, forward: Callable, vjp: Callable | None, *,
         What the vjp reads: ``"x"``, ``"ans"``, ``"ans x"`` or ``""``.
     differentiable : bool
         Whether the vjp is written so that it can itself be differentiated.
+    jvp : callable, optional
+        ``jvp(t, ans, x, **attrs)``, the tangent ``t * f'(x)``. By default the vjp given the
+        tangent: an elementwise function's Jacobian is diagonal, so the two are the same map.
 
     Returns
     -------
@@ -113,7 +116,8 @@ def elementwise_unary(name: str, forward: Callable, vjp: Callable | None, *,
     """
     return Op(name, forward, (vjp,), same_shape, dtype, samples=samples,
               differentiable_vjp=differentiable and vjp is not None,
-              doc=_doc(forward, formula, derivative, notes), needs=_needs(needs, 1))
+              doc=_doc(forward, formula, derivative, notes), needs=_needs(needs, 1),
+              jvp=(jvp or vjp,))
 
 
 def zero_gradient(name: str, forward: Callable, *, formula: str | None = None,
@@ -149,7 +153,8 @@ def broadcasting_binary(name: str, forward: Callable, vjp_x: Callable | None,
                         vjp_y: Callable | None, *, formula: str | None = None,
                         derivative: str | None = None, notes: str = "",
                         samples: Callable = BINARY, dtype: Callable | None = None,
-                        needs: Sequence[str] | None = None, differentiable: bool = True) -> Op:
+                        needs: Sequence[str] | None = None, differentiable: bool = True,
+                        jvp: Sequence[Callable | None] | None = None) -> Op:
     """An elementwise op of two arrays with NumPy broadcasting.
 
     Parameters
@@ -166,6 +171,10 @@ def broadcasting_binary(name: str, forward: Callable, vjp_x: Callable | None,
         The dtype rule; by default NumPy's promotion.
     needs : tuple of two str, optional
         What each vjp reads (``"x y"``, ``"ans y"``, ...).
+    jvp : tuple of two callables, optional
+        ``jvp(t, ans, x, y, **attrs)``, the output's tangent from that argument's tangent ``t``.
+        By default the vjps given the tangent, before they are summed back: each is
+        elementwise, ``t * df/dx`` broadcast as the output is.
 
     Returns
     -------
@@ -175,7 +184,8 @@ def broadcasting_binary(name: str, forward: Callable, vjp_x: Callable | None,
                  for k, f in enumerate((vjp_x, vjp_y)))
     return Op(name, forward, vjps, broadcast_shapes, dtype, samples=samples,
               differentiable_vjp=differentiable and any(vjps),
-              doc=_doc(forward, formula, derivative, notes), needs=needs)
+              doc=_doc(forward, formula, derivative, notes), needs=needs,
+              jvp=tuple(jvp) if jvp is not None else (vjp_x, vjp_y))
 
 
 def comparison(name: str, forward: Callable, symbol: str) -> Op:
@@ -206,7 +216,8 @@ def _reduction_shape(s, axis=None, keepdims=False, **_):
 def reduction(name: str, forward: Callable, vjp: Callable, *, samples: Callable,
               shape: Callable = _reduction_shape, dtype: Callable | None = None,
               formula: str | None = None, derivative: str | None = None, notes: str = "",
-              needs: str | None = None, differentiable: bool = True) -> Op:
+              needs: str | None = None, differentiable: bool = True,
+              jvp: Callable | None = None) -> Op:
     """A reduction over NumPy's ``axis`` (int, tuple or None) with ``keepdims``.
 
     Parameters
@@ -220,6 +231,10 @@ def reduction(name: str, forward: Callable, vjp: Callable, *, samples: Callable,
         The shape rule; by default the reduced shape, extra attributes ignored.
     dtype, formula, derivative, notes, needs, differentiable
         As for :func:`elementwise_unary`; the dtype defaults to NumPy's.
+    jvp : callable, optional
+        ``jvp(t, ans, x, axis=None, keepdims=False, **attrs)``; by default derived from the
+        vjp: each output element depends only on the elements it reduces, so the vjp of an
+        all-ones signal holds every local derivative and the tangent is their weighted sum.
 
     Returns
     -------
@@ -227,4 +242,13 @@ def reduction(name: str, forward: Callable, vjp: Callable, *, samples: Callable,
     """
     return Op(name, forward, (vjp,), shape, dtype, samples=samples,
               differentiable_vjp=differentiable, doc=_doc(forward, formula, derivative, notes),
-              needs=_needs(needs, 1))
+              needs=_needs(needs, 1), jvp=(jvp or _reduction_jvp(vjp),))
+
+
+def _reduction_jvp(vjp: Callable) -> Callable:
+    def jvp(t, ans, x, axis=None, keepdims=False, **attrs):
+        ones = np.ones(np.shape(ans), np.result_type(ans, t))
+        local = vjp(ones, ans, x, axis=axis, keepdims=keepdims, **attrs)
+        return np.sum(t * local, axis=tuple(axis) if isinstance(axis, list) else axis,
+                      keepdims=keepdims)
+    return jvp

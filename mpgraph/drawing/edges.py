@@ -6,7 +6,7 @@ import html
 from collections import defaultdict
 from typing import Any
 
-from .labels import MAX_TERMS_COMPACT, Labels, ink, plain
+from .labels import MAX_TERMS_COMPACT, TANGENT, Labels, ink, plain
 from .notation import magnitude_colour, scope_of, short_name, summary
 from .select import Item
 
@@ -61,6 +61,10 @@ class Edges:
         if self.lab.view in ("forward", "both"):
             label = (self._chip(key, msg if chips else None, arg) if self.lab.view == "forward"
                      else (arg and plain(arg)))
+            tangent = self.lab.tangent_message(key)
+            if tangent is not None:  # forward mode: the tangent message rides the forward edge
+                label = self._chip(key, tangent, arg, TANGENT)
+                forward["color"] = TANGENT
             dot.edge(tail, head, **{self.lab.label_attr: label or None}, **forward)
         if self.lab.view == "forward":
             return
@@ -105,10 +109,12 @@ class Edges:
             self._lone = {n for names in lone.values() if len(names) <= BESIDE for n in names}
         return {"minlen": "0"} if parent in self._lone else {}
 
-    def _chip(self, key: tuple, msg: Any, prefix: str) -> str | None:
+    def _chip(self, key: tuple, msg: Any, prefix: str, colour: str | None = None) -> str | None:
         if msg is None:
             return plain(prefix) if prefix else None
         text, fill, font = magnitude_colour(msg)
+        if colour is not None:
+            fill, font = "white", colour
         self.lab.coloured = True
         visible = self.lab.shown.message(key)
         pre = ink(html.escape(prefix), True, "#555555") if prefix else ""

@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 
 from ..engine.snapshot import Snapshot
-from .notation import NONFINITE, bar, fmt, magnitude_colour, nonfinite, scope_of, short_name, summary
+from .notation import (NONFINITE, bar, dot_over, fmt, magnitude_colour, nonfinite, scope_of,
+                       short_name, summary)
 from .select import Item
 
 __all__ = ["CURRENT", "GREY", "KINDS", "MAX_TERMS_COMPACT", "Labels", "Shown", "ink", "plain"]
@@ -23,6 +24,7 @@ KINDS = {  # header fill, table border, corner style
 INFIX = {"add": "+", "subtract": "-", "multiply": "×", "divide": "/", "power": "^", "matmul": "@"}
 CURRENT = "#ffd92f"  # the node whose step of the backward pass is shown
 GREY = "#666666"
+TANGENT = "#2166ac"  # forward-mode tangents, apart from the error signals' reds
 MAX_TERMS, MAX_TERMS_COMPACT = 6, 3  # messages written out in a fan-out's sum; beyond, a count
 
 
@@ -86,6 +88,16 @@ class Labels:
             return None
         return self.snap.messages.get(key)
 
+    def tangent(self, name: str) -> Any:
+        if self.snap is None or self.snap.tangents is None:
+            return None
+        return self.snap.tangents.get(name)
+
+    def tangent_message(self, key: tuple) -> Any:
+        if self.snap is None or self.snap.tangent_messages is None:
+            return None
+        return self.snap.tangent_messages.get(key)
+
     def local_derivative(self, parent: str, child: str, argnum: int) -> str | None:
         """``∂child/∂parent`` as a number, when both are scalars and the run has their values."""
         node = self.g[child]
@@ -138,6 +150,10 @@ class Labels:
             ink = NONFINITE[2] if bad else ("#333333" if self.view != "backward" else GREY)
             cell = f' BGCOLOR="{NONFINITE[1]}"' if bad else ""
             cells.append(f'<TD{cell}><FONT COLOR="{ink}">= {html.escape(summary(value))}</FONT></TD>')
+        tangent = self.tangent(node.name)
+        if tangent is not None:
+            cells.append(f'<TD><FONT COLOR="{TANGENT}">{dot_over(short_name(node.name))} = '
+                         f'{html.escape(summary(tangent))}</FONT></TD>')
         cells += self._signal_cells(node.name)
         pen, colour = (3 if node.name == self.focus else 1), ("#000000" if current else border)
         if any(nonfinite(x) for x in (value, self.signal(node.name)) if x is not None):

@@ -112,6 +112,20 @@ def nonfinite(x: Any) -> bool:
     return a.dtype.kind in "fc" and not np.isfinite(a).all()
 
 
+def dot_over(name: str, html_label: bool = True) -> str:
+    """Newton's dot for the tangent of ``name`` (forward mode): ``ż`` for a one-letter name,
+    ``d(name)`` for a longer one.
+
+    Examples
+    --------
+    >>> dot_over("z") == "z" + chr(0x307), dot_over("L_reg")
+    (True, 'd(L_reg)')
+    """
+    if len(name) == 1:
+        return (html.escape(name) if html_label else name) + "\u0307"
+    return f"d({html.escape(name) if html_label else name})"
+
+
 def bar(name: str, html_label: bool = True) -> str:
     """The error signal of ``name``: Grosse's bar notation for a name of one or two characters
     (``z̄``, an overline over ``h1``), ``∂L/∂name`` for a longer one, where an overline would read

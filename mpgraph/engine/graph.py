@@ -666,7 +666,8 @@ def zero_gradient(node: Node) -> np.ndarray:
         return np.zeros_like(node.fixed)
     if node.shape is None or None in node.shape:
         raise GraphError(f"mpgraph: the loss does not depend on '{node.name}', whose shape is "
-                         "unknown: no zero gradient can be made for it")
+                         "unknown: no zero gradient can be made for it; declare it, e.g. "
+                         f"g.input('{node.name}', shape=(2, 3))")
     return np.zeros(node.shape, node.dtype or np.float64)
 
 

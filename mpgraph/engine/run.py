@@ -8,6 +8,7 @@ never on the Graph, so one Graph runs many times, from many threads at once.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ from ..errors import FeedError, GraphError, MpgraphError, OpError, ShapeError, a
 from ..hooks.manager import describe, observers
 from .node import Node
 from .schedule import Schedule
+from .tangents import push_tangents
 
 __all__ = ["Run"]
 
@@ -36,13 +38,18 @@ class Run:
     7.0
     """
 
-    __slots__ = ("schedule", "values", "signals", "_messages", "_observers", "_freed")
+    __slots__ = ("schedule", "values", "signals", "_messages", "_observers", "_freed",
+                 "residuals", "tangents", "tangent_messages", "values_freed")
 
     def __init__(self, schedule: Schedule, feed: Mapping[Any, Any] | None = None) -> None:
         self.schedule = schedule
         self.signals: list | None = None
         self._messages: dict[tuple[str, str, int], Any] | None = None
         self._freed: tuple | None = None  # (plan, kept slots) when signals were freed
+        self.residuals: dict[int, Any] = {}  # by slot, for ops with Op.fwd
+        self.tangents: list | None = None
+        self.tangent_messages: dict[tuple[str, str, int], Any] | None = None
+        self.values_freed = False  # whether values were freed early (for_gradients)
         self._observers = observers()
         self.values = _forward(self, schedule, feed, schedule.steps)
 
@@ -73,6 +80,9 @@ class Run:
         run = cls.__new__(cls)
         run.schedule = schedule
         run.signals = run._messages = run._freed = None
+        run.tangents = run.tangent_messages = None
+        run.residuals = {}
+        run.values_freed = True
         run._observers = observers()
         li = run._slot(loss)
         sources = tuple(sorted({run._slot(w) for w in wrt}))
@@ -169,6 +179,76 @@ class Run:
                 s = np.array(s)  # the caller may update it in place: give it its own array
             seen.add(id(s))
             out.append(s)
+        return out
+
+    def jvp(self, tangents: Mapping[Node | str, Any], *, keep_messages: bool = False) -> Run:
+        """Forward mode: push ``tangents`` (node -> array of its shape) along the edges.
+
+        Each op node's tangent is the sum of the tangent messages on its in-edges, each the
+        op's Jacobian-vector product (``Op.jvp``, or the transpose of a differentiable vjp).
+        With one tangent on an input ``w``, every node's tangent is ``d node / dw`` in that
+        direction, the "forward pass" of Lee's lecture.
+
+        Parameters
+        ----------
+        tangents : mapping from node (or name) to array
+            The seeds, usually on inputs and parameters.
+        keep_messages : bool
+            Keep the tangent message on every edge, ``run.tangent_messages[(parent, child,
+            argnum)]``.
+
+        Returns
+        -------
+        Run
+            ``self``: read ``run.tangent(node)``.
+
+        Raises
+        ------
+        ShapeError
+            A seed whose shape is not its node's.
+        GraphError
+            A seed names a node this run did not compute, or an integer node; an op on the way
+            has neither a jvp rule nor a differentiable vjp; the run freed values (``g.grad``).
+        OpError
+            A jvp rule raised.
+
+        See also
+        --------
+        backward, mpgraph.jvp
+
+        Examples
+        --------
+        >>> import mpgraph as mg
+        >>> g = mg.Graph()
+        >>> w = g.input("w")
+        >>> z = w * w + 3.0 * w
+        >>> run = g.forward(z, {"w": 2.0}).jvp({w: 1.0}, keep_messages=True)
+        >>> float(run.tangent(z))                        # dz/dw = 2w + 3
+        7.0
+        >>> float(run.tangent_messages[("w", "multiply_2", 1)])   # w's tangent times 3
+        3.0
+        """
+        if self.values_freed:  # the stand-ins of freed values would give NaN tangents
+            raise GraphError("mpgraph: this run freed the values its gradients did not need "
+                             "(g.grad, Run.for_gradients), and forward mode needs them all: "
+                             "push tangents on a run from g.forward(outputs, feed)")
+        self.tangents, self.tangent_messages = push_tangents(self, tangents, keep_messages)
+        return self
+
+    def tangent(self, node: Node | str) -> Any:
+        """The tangent of ``node`` from the last :meth:`jvp`, or ``None`` if none reached it."""
+        if self.tangents is None:
+            raise MpgraphError("mpgraph: this run has no tangents yet: call run.jvp(tangents)")
+        return self.tangents[self._slot(node)]
+
+    def tangents_of(self, nodes: Iterable[Node | str]) -> list[np.ndarray]:
+        """Tangents as arrays of each node's shape, zeros where none arrived."""
+        out = []
+        for node in nodes:
+            t = self.tangent(node)
+            value = self.values[self._slot(node)]
+            out.append(np.zeros(np.shape(value), np.result_type(value, np.float64)) if t is None
+                       else np.array(t))
         return out
 
     @property
@@ -391,16 +471,22 @@ def _forward(run: Run, sched: Schedule, feed, steps: tuple) -> list:
         for i in range(len(vals)):
             if nodes[i].kind != "op":
                 on_value(run=run, node=nodes[i], value=vals[i])
+    residuals = run.residuals
     i = -1
     try:
-        for i, fn, a, free in zip(*steps):
+        for i, fn, a, free, save in zip(*steps):
             n = len(a)
             if n == 1:
-                vals[i] = fn(vals[a[0]])
+                v = fn(vals[a[0]])
             elif n == 2:
-                vals[i] = fn(vals[a[0]], vals[a[1]])
+                v = fn(vals[a[0]], vals[a[1]])
             else:
-                vals[i] = fn(*[vals[j] for j in a])
+                v = fn(*[vals[j] for j in a])
+            if save:  # Op.fwd: (ans, residuals)
+                v, res = v
+                if save == 1:
+                    residuals[i] = res
+            vals[i] = v
             if on_value is not None:
                 on_value(run=run, node=nodes[i], value=vals[i])
             if free:  # values no later step reads become stand-ins; a scalar is left as it is
@@ -426,6 +512,7 @@ def _backward(run: Run, plan, signals: list, messages: dict | None, keep: set | 
     nodes = run.schedule.nodes
     _, on_message, on_signal = run._observers
     owned = [False] * len(signals)  # whether the signal is a sum this pass allocated
+    residuals = run.residuals
     i = k = -1
     try:
         for i, a, edges, free in zip(*plan.steps):
@@ -442,6 +529,9 @@ def _backward(run: Run, plan, signals: list, messages: dict | None, keep: set | 
                 x0 = vals[a[0]]
             else:
                 args = [vals[j] for j in a]
+            if residuals and i in residuals:  # an op with Op.fwd: its vjps read them
+                res = residuals.pop(i) if free_values else residuals[i]
+                edges = [(k, partial(vjp, res=res)) for k, vjp in edges]
             for k, vjp in edges:
                 j = a[k]
                 msg = (vjp(g, ans, x0, x1) if n == 2 else vjp(g, ans, x0) if n == 1

@@ -72,15 +72,20 @@ class Schedule:
         self._plans: dict[tuple, BackwardPlan] = {}
 
     @property
-    def steps(self) -> tuple[list, list, list, list]:
+    def steps(self) -> tuple[list, list, list, list, list]:
         """The forward steps as parallel lists, one entry per op node: slots, bound forward
-        functions, argument slots, and the slots to free after each (none here). Parallel
-        lists rather than a tuple per step: fewer objects for the garbage collector to track."""
+        functions, argument slots, the slots to free after each (none here), and whether the
+        step returns residuals (``Op.fwd``): 0 no, 1 keep them, 2 drop them. Parallel lists
+        rather than a tuple per step: fewer objects for the garbage collector to track."""
         if self._steps is None:
             nodes = self.nodes
-            fns = [_bind(nodes[i].op.forward, nodes[i].attrs) for i in self.op_slots]
+            fns, saves = [], []
+            for i in self.op_slots:
+                op = nodes[i].op
+                fns.append(_bind(op.fwd or op.forward, nodes[i].attrs))
+                saves.append(0 if op.fwd is None else 1)
             self._steps = (self.op_slots, fns, [self.args[i] for i in self.op_slots],
-                           [()] * len(fns))
+                           [()] * len(fns), saves)
         return self._steps
 
     def graph(self):
@@ -109,7 +114,8 @@ class BackwardPlan:
         ``argument slots[argnum]`` through ``vjp``, bound to its attributes), and the values
         to free after it.
     forward_steps : tuple of lists
-        The schedule's forward steps, with the values to free once each has run.
+        The schedule's forward steps, with the values to free once each has run, and
+        residuals kept only for the nodes that send messages.
 
     Plans are built at every ``mg.grad`` call, so they allocate few objects per node: the
     edges that many steps share are made once, and empty free lists are ``()``.
@@ -129,8 +135,10 @@ class BackwardPlan:
         self._unreachable: dict[int, str | None] = {}
         forward_frees, backward_frees = _free_lists(sched, loss, src, last_read, len(self.steps[0]))
         self.steps += (backward_frees,)
-        _, fns, fargs, _ = sched.steps
-        self.forward_steps = (sched.op_slots, fns, fargs, forward_frees)
+        _, fns, fargs, _, saves = sched.steps
+        sends = set(self.steps[0])  # residuals only for the nodes whose vjps run
+        saves = [s and (1 if i in sends else 2) for i, s in zip(sched.op_slots, saves)]
+        self.forward_steps = (sched.op_slots, fns, fargs, forward_frees, saves)
 
     def unreachable(self, source: int) -> str | None:
         """Why ``source`` cannot get a gradient from the loss, or ``None`` if it can: it

@@ -30,6 +30,11 @@ class Snapshot:
         not keep them (``run.backward(..., keep_messages=True)`` does).
     outputs : list of str
         The outputs the run was asked for.
+    tangents : dict or None
+        Node name to tangent (forward mode, ``run.jvp``) for every node that got one.
+    tangent_messages : dict or None
+        ``(parent, child, argnum)`` to the tangent message on that edge
+        (``run.jvp(..., keep_messages=True)``).
 
     Examples
     --------
@@ -48,6 +53,8 @@ class Snapshot:
     signals: dict[str, Any] | None = None
     messages: dict[tuple[str, str, int], Any] | None = None
     outputs: list[str] = field(default_factory=list)
+    tangents: dict[str, Any] | None = None
+    tangent_messages: dict[tuple[str, str, int], Any] | None = None
 
     @classmethod
     def of(cls, run: Any) -> Snapshot:
@@ -62,9 +69,14 @@ class Snapshot:
         signals = None
         if run.signals is not None:
             signals = {n.name: s for n, s in zip(nodes, run.signals) if s is not None}
+        tangents = None
+        if run.tangents is not None:
+            tangents = {n.name: t for n, t in zip(nodes, run.tangents) if t is not None}
         return cls(values={n.name: v for n, v in zip(nodes, values)}, signals=signals,
                    messages=dict(run.messages) if run.has_messages else None,
-                   outputs=[nodes[i].name for i in run.schedule.outputs])
+                   outputs=[nodes[i].name for i in run.schedule.outputs], tangents=tangents,
+                   tangent_messages=None if run.tangent_messages is None
+                   else dict(run.tangent_messages))
 
 
 def graph_and_snapshot(graph: Any, run: Any = None) -> tuple[Any, Snapshot | None]:

@@ -68,6 +68,7 @@ def gradients(loss: Node, wrt: Sequence[Node], seed: Any = None) -> list[Node]:
     sources = tuple(sorted({sched.slot[w.name] for w in wrt if w.name in sched.slot}))
     active = sched.backward_plan(sched.slot[loss.name], sources).active
     reach = {n.name for n, on_path in zip(order, active) if on_path}  # wrt to loss, differentiably
+    _require_shapes([n for n in order if n.name in reach] + [w for w in wrt if w.name not in reach])
     with g.scope("grad"):
         signals: dict[str, Node] = {}
         if loss.name in reach:
@@ -103,6 +104,21 @@ def gradients(loss: Node, wrt: Sequence[Node], seed: Any = None) -> list[Node]:
                 old = signals.get(p.name)
                 signals[p.name] = msg if old is None else old + msg
         return [signals[w.name] if w.name in signals else g.constant(zero_gradient(w)) for w in wrt]
+
+
+def _require_shapes(nodes: list[Node]) -> None:
+    """Refuse, before building anything, a path with a shape left unknown: messages built as
+    nodes need their shapes (to broadcast a signal back, to make a zero gradient)."""
+    unknown = [n for n in nodes if n.shape is None or None in n.shape]
+    if not unknown:
+        return
+    inputs = [n for n in unknown if n.kind == "input"]
+    n = (inputs or unknown)[0]
+    shape = "unknown" if n.shape is None else str(tuple("?" if d is None else d for d in n.shape))
+    raise GraphError(f"mpgraph: gradients as graph nodes need every shape on the way known, and "
+                     f"{'input' if n.kind == 'input' else 'node'} '{n.name}' has shape "
+                     f"{shape.replace(chr(39), '')}: declare it, e.g. g.input('{n.name}', "
+                     "shape=(2, 3))")
 
 
 def _operands(node: Node, reach: set) -> list:

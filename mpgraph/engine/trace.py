@@ -5,6 +5,7 @@ function sees node handles), run forward, and backpropagated, as in HIPS autogra
 """
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 from collections.abc import Callable
@@ -22,6 +23,23 @@ __all__ = ["grad", "value_and_grad"]
 
 # The graph being traced by an enclosing mg.grad in this thread (or task), if any.
 _tracing: contextvars.ContextVar = contextvars.ContextVar("mpgraph_tracing", default=None)
+
+
+@contextlib.contextmanager
+def tracing(graph: Graph):
+    """Within the block, ``graph`` is the graph being traced: an ``mg.grad`` called inside
+    builds its gradient as nodes of it (how the transformations in ``mpgraph.transforms``
+    trace a function)."""
+    token = _tracing.set(graph)
+    try:
+        yield graph
+    finally:
+        _tracing.reset(token)
+
+
+def current_trace() -> Graph | None:
+    """The graph an enclosing transformation is tracing in this thread or task, if any."""
+    return _tracing.get()
 
 
 def value_and_grad(fn: Callable, argnums: int | tuple[int, ...] = 0, *,

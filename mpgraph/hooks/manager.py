@@ -46,7 +46,7 @@ hookimpl = pluggy.HookimplMarker("mpgraph")
 
 BUILTIN = ("mpgraph.builtin.elementwise", "mpgraph.builtin.reductions", "mpgraph.builtin.shape",
            "mpgraph.builtin.linalg", "mpgraph.builtin.nn", "mpgraph.builtin.indexing",
-           "mpgraph.builtin.arrange")
+           "mpgraph.builtin.arrange", "mpgraph.builtin.gradient")
 ENTRY_POINT_GROUP = "mpgraph"
 ENV_NO_AUTOLOAD = "MPGRAPH_DISABLE_PLUGIN_AUTOLOAD"
 ENV_BLOCK = "MPGRAPH_BLOCK_PLUGINS"

@@ -281,3 +281,15 @@ def test_a_backward_view_says_why_it_has_no_messages_or_signals():
     run.backward(y, keep_messages=True)
     source = mg.render(g, run, view="both").source
     assert "keeps them" not in source and "before rendering" not in source
+
+
+def test_a_run_with_tangents_draws_them_on_the_nodes_and_forward_edges():
+    g = mg.Graph()
+    w = g.param("w", 2.0)
+    y = mg.ops.multiply(w, w, name="y")
+    run = g.forward(y).jvp({w: 1.0}, keep_messages=True)
+    src = mg.render(g, run, view="both").source
+    dot = "\u0307"  # Newton's dot: the tangent of a one-letter name
+    assert f"y{dot} = 4" in src and f"w{dot} = 1" in src     # dy/dw = 2w, on the node
+    assert src.count("#2166ac") >= 4                  # the tangent messages' colour, on both edges
+    assert f"y{dot}" not in mg.render(g, g.forward(y), view="both").source

@@ -120,7 +120,8 @@ CASES = [
     # tracing
     ("mg.grad argnums", lambda c: mg.grad(lambda a: a * 2.0, argnums=3)(1.0), mg.MpgraphError, "argnums 3"),
     ("mg.grad of an int", lambda c: mg.grad(lambda a: a * 2.0)(1), mg.MpgraphError, "1.0, not 1"),
-    ("mg.grad of a dict", lambda c: mg.grad(lambda d: d["W"])({"W": c.W0}), mg.MpgraphError, "is a dict"),
+    ("mg.grad of a dict with a str leaf", lambda c: mg.grad(lambda d: mg.ops.sum(d["W"]))(
+        {"W": c.W0, "name": "w"}), mg.MpgraphError, "leaf ['name'] of <lambda> is str"),
     ("mg.grad of complex", lambda c: mg.grad(lambda a: a * 2.0)(1j), mg.MpgraphError, "complex"),
     ("mg.grad non-scalar", lambda c: mg.grad(lambda a: a * 2.0)(c.X), mg.MpgraphError, "shape (4, 3)"),
     ("mg.grad returns a tuple", lambda c: mg.grad(lambda a: (a, a))(1.0), mg.MpgraphError, "has_aux"),

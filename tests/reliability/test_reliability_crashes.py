@@ -236,9 +236,10 @@ def test_a_plugin_without_hookimpl_markers_is_refused():
     assert "Unmarked" not in [n for n, _ in mg.plugins.plugin_manager().list_name_plugin()]
 
 
-def test_grad_of_a_function_of_a_dict_says_so():
-    with pytest.raises(mg.MpgraphError, match="argument 0 of <lambda> is a dict"):
-        mg.grad(lambda d: d["a"] * 2.0)({"a": 1.0})
+def test_grad_of_a_function_of_a_dict_is_a_dict_and_a_bad_leaf_says_so():
+    assert mg.grad(lambda d: d["a"] * 2.0)({"a": 1.0}) == {"a": 2.0}
+    with pytest.raises(mg.MpgraphError, match=r"argument 0 leaf \['b'\]\['c'\] of <lambda> is object"):
+        mg.grad(lambda d: d["a"] * 2.0)({"a": 1.0, "b": {"c": object()}})
 
 
 def test_messages_and_freed_signals_say_why_they_are_missing():

@@ -185,6 +185,25 @@ def _max_pool2d_vjp(g, ans, x, kernel_size, stride=None, padding=0):
     return gxp[:, :, p[0]:p[0] + x.shape[2], p[1]:p[1] + x.shape[3]]
 
 
+def _max_pool2d_jvp(t, ans, x, kernel_size, stride=None, padding=0):
+    # the tangent of each window's first maximum, the element its message goes back to
+    k, s, p, out = _pool_geometry(x, kernel_size, stride, padding)
+    xp, tp = _pad(x, p, -np.inf), _pad(t, p)
+    nan = np.isnan(ans)
+    nan = nan if nan.any() else None
+    y = np.zeros(ans.shape, dtype=np.result_type(t))
+    left = np.ones_like(ans, dtype=bool)  # windows whose maximum is not yet found
+    for _, _, rows, cols in _offsets(k, s, out):
+        v = xp[:, :, rows, cols]
+        hit = v == ans
+        if nan is not None:
+            hit |= nan & np.isnan(v)
+        hit &= left
+        left ^= hit
+        np.copyto(y, tp[:, :, rows, cols], where=hit)
+    return y
+
+
 def avg_pool2d(x, kernel_size, stride=None, padding=0):
     """Mean over each window, as ``torch.nn.functional.avg_pool2d`` (padding counted).
 
@@ -231,12 +250,17 @@ def _pool_samples(rng):
 
 # needs: what each vjp reads beyond shapes, so that g.grad frees the rest early
 OPS = [
+    # conv2d is linear in each argument and avg_pool2d in its one: the tangent goes through
+    # the op itself (forward mode)
     mg.Op("conv2d", conv2d, (_conv2d_vjp_x, _conv2d_vjp_w), _conv2d_shape,
-          samples=_conv2d_samples, needs=("w", "x")),
+          samples=_conv2d_samples, needs=("w", "x"),
+          jvp=(lambda t, ans, x, w, stride=1, padding=0: conv2d(t, w, stride, padding),
+               lambda t, ans, x, w, stride=1, padding=0: conv2d(x, t, stride, padding))),
     mg.Op("max_pool2d", max_pool2d, (_max_pool2d_vjp,), _pool_shape, samples=_pool_samples,
-          needs=("ans x",)),
+          needs=("ans x",), jvp=(_max_pool2d_jvp,)),
     mg.Op("avg_pool2d", avg_pool2d, (_avg_pool2d_vjp,), _pool_shape, samples=_pool_samples,
-          needs=("",)),
+          needs=("",), jvp=(lambda t, ans, x, kernel_size, stride=None, padding=0:
+                            avg_pool2d(t, kernel_size, stride, padding),)),
 ]
 
 
