@@ -14,6 +14,7 @@ This module lives outside the ``mpgraph`` package and imports mpgraph only when 
 pytest loads it at start-up, before a checkout's ``pythonpath`` setting applies, and importing
 mpgraph then would pin the installed copy instead of the one under test.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -22,9 +23,16 @@ from typing import Any
 import pytest
 
 
-def check_registered_op(name: str, args: Sequence[Any] | None = None, attrs: dict | None = None,
-                        *, plugin: str | None = None, seed: int = 0, rtol: float = 1e-5,
-                        atol: float = 1e-7) -> int:
+def check_registered_op(
+    name: str,
+    args: Sequence[Any] | None = None,
+    attrs: dict | None = None,
+    *,
+    plugin: str | None = None,
+    seed: int = 0,
+    rtol: float = 1e-5,
+    atol: float = 1e-7,
+) -> int:
     """Check op ``name`` on ``args`` / ``attrs``, or on each of its declared samples.
 
     Parameters
@@ -54,10 +62,14 @@ def check_registered_op(name: str, args: Sequence[Any] | None = None, attrs: dic
 
     op = get_op(name)
     if plugin is not None:
-        assert op.plugin == plugin, (f"mpgraph: op '{name}' comes from plugin '{op.plugin}', "
-                                     f"expected plugin '{plugin}'")
-    cases = ([(list(args), dict(attrs or {}))] if args is not None
-             else samples(op, np.random.default_rng(seed)))
+        assert op.plugin == plugin, (
+            f"mpgraph: op '{name}' comes from plugin '{op.plugin}', expected plugin '{plugin}'"
+        )
+    cases = (
+        [(list(args), dict(attrs or {}))]
+        if args is not None
+        else samples(op, np.random.default_rng(seed))
+    )
     assert cases, f"mpgraph: op '{name}' declares no samples to check"
     for k, (a, kw) in enumerate(cases):
         try:
@@ -79,7 +91,8 @@ def _check_unknown_batch(op, args, attrs) -> None:
     got = tuple(op.shape(*shapes, **{**op.attr_defaults, **attrs}))
     assert len(got) == len(out) and all(d is None or d == n for d, n in zip(got, out)), (
         f"mpgraph: op '{op.name}': shape rule gives {got} for input shapes {shapes}, "
-        f"which does not fit forward's {out}")
+        f"which does not fit forward's {out}"
+    )
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ Workloads
   (branch by branch, as the graph runs it), re-running a built Graph, and ``mg.grad``.
 - scaling: the chain at 500, 2,000 and 8,000 steps (re-running a built Graph).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,6 +67,7 @@ CHAIN_A, CHAIN_B = -0.95, 0.1  # keeps the chain's gradient a normal float (0.9 
 
 # -- the MLP step ---------------------------------------------------------------------------------
 
+
 def mlp_data(layers=LAYERS, batch: int = 128, dtype=np.float64, seed: int = 0):
     """Weights, biases, a batch of inputs and integer labels."""
     rng = np.random.default_rng(seed)
@@ -102,8 +104,8 @@ def hand_step(params, x, labels):
     grads = [None] * len(params)
     for layer in range(len(params) // 2 - 1, -1, -1):
         a = activations[layer]
-        grads[2 * layer] = a.T @ delta               # BP4
-        grads[2 * layer + 1] = delta.sum(axis=0)     # BP3
+        grads[2 * layer] = a.T @ delta  # BP4
+        grads[2 * layer + 1] = delta.sum(axis=0)  # BP3
         if layer:
             delta = (delta @ params[2 * layer].T) * (1 - a * a)  # BP2, tanh' = 1 - tanh^2
     return loss, grads
@@ -175,9 +177,13 @@ def autograd_mlp(params, x, labels):
 def mlp_contenders(dtype, layers=LAYERS, batch: int = 128) -> dict[str, tuple[Callable, Callable]]:
     """Name -> (step, forward) for every contender available."""
     params, x, labels = mlp_data(layers, batch, dtype)
-    out = {"numpy (hand)": (lambda: hand_step(params, x, labels),
-                            lambda: hand_forward(params, x, labels)[0]),
-           "mpgraph": mpgraph_mlp(params, x, labels)}
+    out = {
+        "numpy (hand)": (
+            lambda: hand_step(params, x, labels),
+            lambda: hand_forward(params, x, labels)[0],
+        ),
+        "mpgraph": mpgraph_mlp(params, x, labels),
+    }
     if torch is not None:
         out["torch"] = torch_mlp(params, x, labels)
     if autograd is not None:
@@ -195,9 +201,14 @@ def cnn_data(batch: int = 64, side: int = 28, dtype=np.float64, seed: int = 0):
     conv 1->8 3x3, relu, max-pool 2, conv 8->16 3x3, relu, max-pool 2, linear -> 10."""
     rng = np.random.default_rng(seed)
     flat = 16 * cnn_side(side) ** 2
-    params = [rng.standard_normal((8, 1, 3, 3)) / 3, np.zeros(8),
-              rng.standard_normal((16, 8, 3, 3)) / np.sqrt(72), np.zeros(16),
-              rng.standard_normal((flat, 10)) / np.sqrt(flat), np.zeros(10)]
+    params = [
+        rng.standard_normal((8, 1, 3, 3)) / 3,
+        np.zeros(8),
+        rng.standard_normal((16, 8, 3, 3)) / np.sqrt(72),
+        np.zeros(16),
+        rng.standard_normal((flat, 10)) / np.sqrt(flat),
+        np.zeros(10),
+    ]
     x = rng.standard_normal((batch, 1, side, side))
     return [p.astype(dtype) for p in params], x.astype(dtype), rng.integers(0, 10, size=batch)
 
@@ -214,14 +225,14 @@ def _im2col(x, k: int):
     cols = np.empty((c, k, k, n, ho, wo), dtype=x.dtype)
     for i in range(k):
         for j in range(k):
-            cols[:, i, j] = x[:, :, i:i + ho, j:j + wo]
+            cols[:, i, j] = x[:, :, i : i + ho, j : j + wo]
     return cols.reshape(c * k * k, -1)
 
 
 def _pool2(a):
     """2x2 max-pooling of channel-major ``a``: the pooled values and where the maxima were."""
     c, n, h, w = a.shape
-    blocks = a[:, :, :h // 2 * 2, :w // 2 * 2].reshape(c, n, h // 2, 2, w // 2, 2)
+    blocks = a[:, :, : h // 2 * 2, : w // 2 * 2].reshape(c, n, h // 2, 2, w // 2, 2)
     p = blocks.max(axis=(3, 5))
     return p, blocks == p[:, :, :, None, :, None]
 
@@ -261,7 +272,7 @@ def hand_cnn_step(params, x, labels):
     gp1 = np.zeros_like(p1)
     for i in range(3):
         for j in range(3):
-            gp1[:, :, i:i + h2, j:j + h2] += gcols[:, i, j]
+            gp1[:, :, i : i + h2, j : j + h2] += gcols[:, i, j]
     ga1 = (m1 * gp1[:, :, :, None, :, None]).reshape(a1.shape)
     gz1 = ga1 * (z1 > 0)
     gw1 = (gz1.reshape(8, -1) @ c1.T).reshape(w1.shape)
@@ -273,8 +284,9 @@ def mpgraph_cnn(params, x, labels):
     g = mg.Graph()
     xin = g.input("x", shape=(None,) + x.shape[1:], dtype=x.dtype)
     t = g.input("labels", shape=(None,))
-    w1, b1, w2, b2, W, b = (g.param(name, p) for name, p in
-                            zip(("w1", "b1", "w2", "b2", "W", "b"), params))
+    w1, b1, w2, b2, W, b = (
+        g.param(name, p) for name, p in zip(("w1", "b1", "w2", "b2", "W", "b"), params)
+    )
     h = mg.ops.max_pool2d(mg.ops.relu(mg.ops.conv2d(xin, w1) + mg.ops.reshape(b1, (8, 1, 1))), 2)
     h = mg.ops.max_pool2d(mg.ops.relu(mg.ops.conv2d(h, w2) + mg.ops.reshape(b2, (16, 1, 1))), 2)
     logits = mg.ops.reshape(h, (-1, W.shape[0])) @ W + b
@@ -314,6 +326,7 @@ def cnn_contenders(dtype, batch: int = 64, side: int = 28) -> dict[str, Callable
 
 
 # -- the small-op chain and the fan-out -----------------------------------------------------------
+
 
 def chain(y, steps: int):
     """``steps`` times ``y = tanh(y * -0.95 + 0.1)``: three op nodes a step."""
@@ -368,8 +381,6 @@ def autograd_chain(steps: int):
     return lambda: grad(0.3)
 
 
-
-
 def fan(x, cs):
     """``sum_i sum(sin(x * c_i))``: one input fanning out to ``len(cs)`` branches."""
     total = None
@@ -386,6 +397,7 @@ def fan_by_hand(x: np.ndarray, cs: np.ndarray) -> np.ndarray:
 
 def fan_numpy(x: np.ndarray, cs: np.ndarray):
     """The fan-out by hand, branch by branch as the graph runs it: value and gradient."""
+
     def step():
         total, grad = 0.0, np.zeros_like(x)
         for c in cs:
@@ -416,6 +428,7 @@ def fan_data(n: int = 64, branches: int = 1000):
 
 # -- measuring ------------------------------------------------------------------------------------
 
+
 def set_threads(n: int) -> str:
     """Give every contender ``n`` threads: NumPy's BLAS (and any OpenMP runtime) through
     threadpoolctl, PyTorch through ``torch.set_num_threads``; returns what was set, for the
@@ -423,8 +436,9 @@ def set_threads(n: int) -> str:
     said = []
     if threadpoolctl is not None:
         threadpoolctl.threadpool_limits(n)
-        libs = sorted({f"{i['internal_api']} {i['num_threads']}"
-                       for i in threadpoolctl.threadpool_info()})
+        libs = sorted(
+            {f"{i['internal_api']} {i['num_threads']}" for i in threadpoolctl.threadpool_info()}
+        )
         said.append("threadpoolctl: " + ", ".join(libs))
     else:
         said.append("threadpoolctl not installed: NumPy's thread count not set")
@@ -434,8 +448,13 @@ def set_threads(n: int) -> str:
     return f"{n} thread{'s' if n != 1 else ''} each ({'; '.join(said)})"
 
 
-def measure(contenders: dict[str, Callable], repeats: int, warmup: int = 2,
-            collect: bool = False, pause: float = 0.0) -> dict[str, list[float]]:
+def measure(
+    contenders: dict[str, Callable],
+    repeats: int,
+    warmup: int = 2,
+    collect: bool = False,
+    pause: float = 0.0,
+) -> dict[str, list[float]]:
     """Seconds per call of each contender, one entry per repeat.
 
     Within each repeat every contender is timed once, in an order rotated from one repeat to
@@ -473,8 +492,13 @@ def ratio(times: dict[str, list[float]], name: str, base: str) -> float:
     return statistics.median([t / b for t, b in zip(times[name], times[base])])
 
 
-def interleaved(contenders: dict[str, Callable], repeats: int, warmup: int = 2,
-                collect: bool = False, pause: float = 0.0) -> dict[str, tuple[float, float]]:
+def interleaved(
+    contenders: dict[str, Callable],
+    repeats: int,
+    warmup: int = 2,
+    collect: bool = False,
+    pause: float = 0.0,
+) -> dict[str, tuple[float, float]]:
     """Each contender's median seconds per call, and its median ratio to the first one (see
     :func:`measure`)."""
     times = measure(contenders, repeats, warmup, collect, pause)
@@ -507,11 +531,12 @@ def resident_growth(who: str, steps: int) -> int:
     # the peers this child does not measure are kept from loading (None in sys.modules
     # blocks an import): importing PyTorch takes seconds
     blocked = ["autograd"] + (["torch"] if who != "torch" else [])
-    code = (f"import sys; sys.modules.update(dict.fromkeys({blocked!r})); "
-            f"sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r}); "
-            f"import benchmark; print(benchmark.grown_by({who!r}, {steps}))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True)
+    code = (
+        f"import sys; sys.modules.update(dict.fromkeys({blocked!r})); "
+        f"sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r}); "
+        f"import benchmark; print(benchmark.grown_by({who!r}, {steps}))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return int(done.stdout.split()[-1])
 
 
@@ -525,6 +550,7 @@ def grown_by(who: str, steps: int) -> int:
     def rss() -> int:
         with open("/proc/self/statm") as f:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
     gc.collect()
     before = rss()
     kept = build()
@@ -540,20 +566,27 @@ def machine() -> str:
             cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    peers = [f"torch {torch.__version__}" if torch is not None else
-             "torch not installed: no PyTorch column (pip install torch)",
-             f"autograd {autograd_version()}" if autograd is not None else "autograd not installed"]
-    load = ", load average %.1f" % os.getloadavg()[0] if hasattr(os, "getloadavg") else ""
-    return (f"{cpu}, {os.cpu_count()} cores{load}; Python {platform.python_version()}, "
-            f"NumPy {np.__version__}, mpgraph {mg.__version__}; {', '.join(peers)}")
+    peers = [
+        f"torch {torch.__version__}"
+        if torch is not None
+        else "torch not installed: no PyTorch column (pip install torch)",
+        f"autograd {autograd_version()}" if autograd is not None else "autograd not installed",
+    ]
+    load = f", load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
+    return (
+        f"{cpu}, {os.cpu_count()} cores{load}; Python {platform.python_version()}, "
+        f"NumPy {np.__version__}, mpgraph {mg.__version__}; {', '.join(peers)}"
+    )
 
 
 def autograd_version() -> str:
     from importlib.metadata import version
+
     return version("autograd")
 
 
 # -- the suite ------------------------------------------------------------------------------------
+
 
 def target(value: float, limit: float, unit: str = "x") -> str:
     """The issue's target for a figure, and whether this run met it."""
@@ -562,25 +595,30 @@ def target(value: float, limit: float, unit: str = "x") -> str:
 
 def chain_build(steps: int):
     """Building the chain's Graph alone (what tracing costs before anything runs)."""
+
     def build():
         g = mg.Graph()
         return g, chain(g.input("y0", shape=()), steps)
+
     return build
 
 
 def torch_chain_tape(steps: int):
     """The chain's forward in PyTorch, its recorded tape kept (nothing run backward)."""
+
     def build():
         y0 = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
         y = y0
         for _ in range(steps):
             y = torch.tanh(y * CHAIN_A + CHAIN_B)
         return y
+
     return build
 
 
-def run_suite(smoke: bool = False, repeats: int | None = None,
-              pause: float = 0.0) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
+def run_suite(
+    smoke: bool = False, repeats: int | None = None, pause: float = 0.0
+) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
     """Run every workload; return the table rows (workload, contender, figure, against hand,
     target) and the rows of the targets table (target, figure, met or missed)."""
     rows: list[tuple[str, ...]] = []
@@ -602,43 +640,76 @@ def run_suite(smoke: bool = False, repeats: int | None = None,
         cont = mlp_contenders(dtype, layers, batch)
         step = interleaved({k: v[0] for k, v in cont.items()}, r_mlp, pause=pause)
         for who, (t, r) in step.items():
-            rows.append((f"mlp step {name}", who, f"{t * 1e3:.2f} ms", f"{r:.2f}x",
-                         target(r, 1.05) if who == "mpgraph" else ""))
+            rows.append(
+                (
+                    f"mlp step {name}",
+                    who,
+                    f"{t * 1e3:.2f} ms",
+                    f"{r:.2f}x",
+                    target(r, 1.05) if who == "mpgraph" else "",
+                )
+            )
         for who, (step_fn, fwd_fn) in cont.items():
-            both = interleaved({"forward": fwd_fn, "forward+backward": step_fn}, r_mlp,
-                               pause=pause)
+            both = interleaved({"forward": fwd_fn, "forward+backward": step_fn}, r_mlp, pause=pause)
             t_fwd, r = both["forward"][0], both["forward+backward"][1]
-            rows.append((f"mlp backward/forward {name}", who,
-                         f"{r - 1:.2f} (forward {t_fwd * 1e3:.2f} ms)", "",
-                         target(r - 1, 1.6, "") if who == "mpgraph" else ""))
+            rows.append(
+                (
+                    f"mlp backward/forward {name}",
+                    who,
+                    f"{r - 1:.2f} (forward {t_fwd * 1e3:.2f} ms)",
+                    "",
+                    target(r - 1, 1.6, "") if who == "mpgraph" else "",
+                )
+            )
         for who in ("numpy (hand)", "mpgraph"):
             peak = peak_memory(cont[who][0])
             if who == "numpy (hand)":
                 hand_peak = peak
-            rows.append((f"mlp peak memory {name}", who, f"{peak / 2**20:.2f} MiB",
-                         f"{peak / hand_peak:.2f}x",
-                         target(peak / hand_peak, 1.2) if who == "mpgraph" else ""))
+            rows.append(
+                (
+                    f"mlp peak memory {name}",
+                    who,
+                    f"{peak / 2**20:.2f} MiB",
+                    f"{peak / hand_peak:.2f}x",
+                    target(peak / hand_peak, 1.2) if who == "mpgraph" else "",
+                )
+            )
 
     for dtype in (np.float64, np.float32):
         name = np.dtype(dtype).name
         cont = cnn_contenders(dtype, cnn_batch, cnn_side_)
         times = measure(cont, r_cnn, pause=pause)
         for who, ts in times.items():
-            vs_torch = (f", {ratio(times, who, 'torch'):.2f}x torch"
-                        if "torch" in times and who != "torch" else "")
-            rows.append((f"cnn step {name}", who, f"{statistics.median(ts) * 1e3:.2f} ms",
-                         f"{ratio(times, who, 'numpy (hand)'):.2f}x{vs_torch}", ""))
+            vs_torch = (
+                f", {ratio(times, who, 'torch'):.2f}x torch"
+                if "torch" in times and who != "torch"
+                else ""
+            )
+            rows.append(
+                (
+                    f"cnn step {name}",
+                    who,
+                    f"{statistics.median(ts) * 1e3:.2f} ms",
+                    f"{ratio(times, who, 'numpy (hand)'):.2f}x{vs_torch}",
+                    "",
+                )
+            )
         if "mpgraph" in times and "torch" in times:
             r = ratio(times, "mpgraph", "torch")
-            goal(f"CNN step {name} (batch {cnn_batch}), vs PyTorch eager", r, 1.5, "x",
-                 f"{r:.2f}x")
+            goal(f"CNN step {name} (batch {cnn_batch}), vs PyTorch eager", r, 1.5, "x", f"{r:.2f}x")
         elif "mpgraph" not in times:
-            print("cnn: the conv plugin is not installed (pip install -e plugins/conv): "
-                  "no mpgraph row", file=sys.stderr)
+            print(
+                "cnn: the conv plugin is not installed (pip install -e plugins/conv): "
+                "no mpgraph row",
+                file=sys.stderr,
+            )
 
     nodes = 3 * steps
-    chain_cont = {"mpgraph Graph re-run": chain_graph(steps), "mg.grad (trace+run)": chain_grad(steps),
-                  "graph construction": chain_build(steps)}
+    chain_cont = {
+        "mpgraph Graph re-run": chain_graph(steps),
+        "mg.grad (trace+run)": chain_grad(steps),
+        "graph construction": chain_build(steps),
+    }
     if torch is not None:
         chain_cont["torch"] = torch_chain(steps)
     if autograd is not None:
@@ -648,27 +719,57 @@ def run_suite(smoke: bool = False, repeats: int | None = None,
     for who, ts in times.items():
         per_node = statistics.median(ts) / nodes * 1e6
         vs_torch = ratio(times, who, "torch") if "torch" in times and who != "torch" else None
-        rows.append((f"chain {steps} steps ({nodes} nodes)", who, f"{per_node:.2f} us/node",
-                     f"{vs_torch:.2f}x torch" if vs_torch is not None else "",
-                     target(per_node, limits[who], " us/node") if who in limits else ""))
+        rows.append(
+            (
+                f"chain {steps} steps ({nodes} nodes)",
+                who,
+                f"{per_node:.2f} us/node",
+                f"{vs_torch:.2f}x torch" if vs_torch is not None else "",
+                target(per_node, limits[who], " us/node") if who in limits else "",
+            )
+        )
         if who == "graph construction":
-            goal(f"graph construction, chain of {nodes} nodes", per_node, 5, " us/node",
-                 f"{per_node:.2f} us/node")
+            goal(
+                f"graph construction, chain of {nodes} nodes",
+                per_node,
+                5,
+                " us/node",
+                f"{per_node:.2f} us/node",
+            )
         if who == "mg.grad (trace+run)" and vs_torch is not None:
-            goal(f"mg.grad on the chain of {nodes} nodes, vs PyTorch eager", vs_torch, 0.8, "x",
-                 f"{vs_torch:.2f}x ({per_node:.2f} us/node)")
+            goal(
+                f"mg.grad on the chain of {nodes} nodes, vs PyTorch eager",
+                vs_torch,
+                0.8,
+                "x",
+                f"{vs_torch:.2f}x ({per_node:.2f} us/node)",
+            )
 
     x, cs = fan_data(64 if not smoke else 4, branches)
-    fan_cont = {"numpy (hand)": fan_numpy(x, cs), "mpgraph Graph re-run": fan_graph(x, cs),
-                "mg.grad (trace+run)": fan_grad(x, cs)}
+    fan_cont = {
+        "numpy (hand)": fan_numpy(x, cs),
+        "mpgraph Graph re-run": fan_graph(x, cs),
+        "mg.grad (trace+run)": fan_grad(x, cs),
+    }
     fan_nodes = 4 * branches - 1
     for who, (t, r) in interleaved(fan_cont, r_small, collect=True).items():
-        rows.append((f"fan-out {branches} branches ({fan_nodes} nodes)", who,
-                     f"{t * 1e3:.2f} ms ({t / fan_nodes * 1e6:.2f} us/node)", f"{r:.2f}x",
-                     target(r, 2.5) if who == "mpgraph Graph re-run" else ""))
+        rows.append(
+            (
+                f"fan-out {branches} branches ({fan_nodes} nodes)",
+                who,
+                f"{t * 1e3:.2f} ms ({t / fan_nodes * 1e6:.2f} us/node)",
+                f"{r:.2f}x",
+                target(r, 2.5) if who == "mpgraph Graph re-run" else "",
+            )
+        )
         if who == "mpgraph Graph re-run":
-            goal(f"fan-out {branches} branches, Graph re-run vs a NumPy loop", r, 2.5, "x",
-                 f"{r:.2f}x")
+            goal(
+                f"fan-out {branches} branches, Graph re-run vs a NumPy loop",
+                r,
+                2.5,
+                "x",
+                f"{r:.2f}x",
+            )
 
     big = 200 if smoke else 20000  # enough nodes for the resident size to move by megabytes
     # smoke: in this process, without the seconds a child process takes to start
@@ -679,21 +780,32 @@ def run_suite(smoke: bool = False, repeats: int | None = None,
         rows.append((f"memory of a built chain ({3 * big} nodes)", who, f"{b:.0f} B/node", "", ""))
     if "torch tape" in per_node:
         mine, theirs = per_node["mpgraph"], per_node["torch tape"]
-        goal("memory of a built graph, vs PyTorch's recorded tape", mine / max(theirs, 1), 1, "x",
-             f"{mine:.0f} vs {theirs:.0f} B/node")
+        goal(
+            "memory of a built graph, vs PyTorch's recorded tape",
+            mine / max(theirs, 1),
+            1,
+            "x",
+            f"{mine:.0f} vs {theirs:.0f} B/node",
+        )
 
     scale = interleaved({s: chain_graph(s) for s in scales}, r_small, collect=True)
     for prev, s in zip((None,) + scales, scales):
         growth = scale[s][1] / scale[prev][1] if prev else None
-        rows.append((f"scaling chain {s} steps", "mpgraph Graph re-run",
-                     f"{scale[s][0] / (3 * s) * 1e6:.2f} us/node",
-                     f"{growth:.2f}x time for {s // prev}x nodes" if prev else "",
-                     target(growth, 4.4 * (s // prev) / 4) if prev else ""))
+        rows.append(
+            (
+                f"scaling chain {s} steps",
+                "mpgraph Graph re-run",
+                f"{scale[s][0] / (3 * s) * 1e6:.2f} us/node",
+                f"{growth:.2f}x time for {s // prev}x nodes" if prev else "",
+                target(growth, 4.4 * (s // prev) / 4) if prev else "",
+            )
+        )
     return rows, goals
 
 
-def print_table(rows, out=sys.stdout,
-                header=("workload", "contender", "median", "vs hand NumPy", "target")) -> None:
+def print_table(
+    rows, out=sys.stdout, header=("workload", "contender", "median", "vs hand NumPy", "target")
+) -> None:
     widths = [max(len(r[k]) for r in [header, *rows]) for k in range(len(header))]
     line = "| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |"
     print(line, file=out)
@@ -706,11 +818,19 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes and few repeats")
     parser.add_argument("--repeats", type=int, default=None, help="repeats per measurement")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="threads for every contender's BLAS / OpenMP (default 1)")
-    parser.add_argument("--pause", type=float, default=None,
-                        help="seconds of sleep before each timed call of the BLAS workloads "
-                             "(default 0.2 with more than one thread, else 0)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="threads for every contender's BLAS / OpenMP (default 1)",
+    )
+    parser.add_argument(
+        "--pause",
+        type=float,
+        default=None,
+        help="seconds of sleep before each timed call of the BLAS workloads "
+        "(default 0.2 with more than one thread, else 0)",
+    )
     args = parser.parse_args(argv)
     threads = set_threads(args.threads)
     pause = args.pause if args.pause is not None else (0.2 if args.threads > 1 else 0.0)

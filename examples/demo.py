@@ -8,6 +8,7 @@ and backward, prints every node's value and error signal, and the message on eve
 ``w``, then checks w̄ and b̄ against the closed form, and draws the annotated graph to
 out/demo.svg (values, error signals and the message on every edge).
 """
+
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ def build(lam: float = 0.1):
     z = mg.ops.add(w * x, b, name="z")
     y = mg.ops.sigmoid(z, name="y")
     L = mg.ops.multiply(0.5, (y - t) ** 2, name="L")
-    R = mg.ops.multiply(0.5, w ** 2, name="R")
+    R = mg.ops.multiply(0.5, w**2, name="R")
     L_reg = mg.ops.add(L, mg.ops.multiply(lam, R, name="λR"), name="L_reg")
     return g, L_reg
 

@@ -9,6 +9,7 @@ garbage collector on. Ray runs a local cluster, ``ray.init(num_cpus=2)``; on a s
 absolute times move with its load, so compare within one run. The figures feed the model of
 docs/distributed.md.
 """
+
 import argparse
 import os
 
@@ -36,11 +37,14 @@ def build(rng, hidden=64):
     g = mg.Graph()
     x, y = g.input("x", shape=(None, 64)), g.input("y", shape=(None,))
     with g.scope("layer1"):
-        h = mg.ops.tanh(x @ g.param("W", mg.nn_init.glorot_uniform((64, hidden), rng))
-                        + g.param("b", np.zeros(hidden)))
+        h = mg.ops.tanh(
+            x @ g.param("W", mg.nn_init.glorot_uniform((64, hidden), rng))
+            + g.param("b", np.zeros(hidden))
+        )
     with g.scope("layer2"):
-        logits = h @ g.param("W", mg.nn_init.glorot_uniform((hidden, 10), rng)) \
-            + g.param("b", np.zeros(10))
+        logits = h @ g.param("W", mg.nn_init.glorot_uniform((hidden, 10), rng)) + g.param(
+            "b", np.zeros(10)
+        )
     return g, logits, mg.ops.softmax_cross_entropy(logits, y)
 
 
@@ -53,7 +57,7 @@ def interleaved(contenders, repeats):
     times = {name: [] for name in contenders}
     names = list(contenders)
     for r in range(repeats):
-        for name in names[r % len(names):] + names[:r % len(names)]:
+        for name in names[r % len(names) :] + names[: r % len(names)]:
             start = time.perf_counter()
             contenders[name]()
             times[name].append(time.perf_counter() - start)
@@ -67,15 +71,21 @@ def main(epochs, repeats, batch_size):
     g, logits, loss = build(np.random.default_rng(0))
     initial = {p.name: p.value for p in g.params()}
     params_bytes = sum(v.nbytes for v in initial.values())
-    print(f"digits MLP 64-64-10: {len(initial)} parameter arrays, {params_bytes} bytes "
-          f"({len(pickle.dumps(initial))} pickled); {len(ytr)} training rows, batch {batch_size}")
+    print(
+        f"digits MLP 64-64-10: {len(initial)} parameter arrays, {params_bytes} bytes "
+        f"({len(pickle.dumps(initial))} pickled); {len(ytr)} training rows, batch {batch_size}"
+    )
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     setups = {"ray x1": ("ray", 1), "ray x2": ("ray", 2), "local x2": ("local", 2)}
     start = time.perf_counter()
-    dps = {name: DataParallel(g, loss, train, workers=w, backend=b) for name, (b, w) in setups.items()}
-    print(f"starting the {sum(w for _, w in setups.values())} workers: "
-          f"{time.perf_counter() - start:.1f} s")
+    dps = {
+        name: DataParallel(g, loss, train, workers=w, backend=b) for name, (b, w) in setups.items()
+    }
+    print(
+        f"starting the {sum(w for _, w in setups.values())} workers: "
+        f"{time.perf_counter() - start:.1f} s"
+    )
 
     # -- one step: a minibatch, and the full training set ------------------------------------
     rng = np.random.default_rng(1)
@@ -115,8 +125,17 @@ def main(epochs, repeats, batch_size):
         kw = {} if name == "one process" else {"parallel": dps[name]}
         run = mg.fit if name == "one process" else mg.distributed.fit
         start = time.perf_counter()
-        run(opt, loss, (Xtr, ytr), inputs=("x", "y"), epochs=epochs, batch_size=batch_size,
-            rng=np.random.default_rng(2), progress=False, **kw)
+        run(
+            opt,
+            loss,
+            (Xtr, ytr),
+            inputs=("x", "y"),
+            epochs=epochs,
+            batch_size=batch_size,
+            rng=np.random.default_rng(2),
+            progress=False,
+            **kw,
+        )
         seconds = time.perf_counter() - start
         acc = accuracy(g.forward(logits, {"x": Xte})[logits], yte)
         return seconds / epochs, acc
@@ -129,8 +148,10 @@ def main(epochs, repeats, batch_size):
         dp.close()
     ray.shutdown()
     load = os.getloadavg()[0]
-    print(f"\n(load average {load:.1f} on {os.cpu_count()} cores; Ray {ray.__version__}, "
-          f"NumPy {np.__version__})")
+    print(
+        f"\n(load average {load:.1f} on {os.cpu_count()} cores; Ray {ray.__version__}, "
+        f"NumPy {np.__version__})"
+    )
 
 
 def model(step_times, full_times, batch, rows, params_bytes, bandwidth=1.25e9):
@@ -142,18 +163,25 @@ def model(step_times, full_times, batch, rows, params_bytes, bandwidth=1.25e9):
     fixed = step_times["ray x1"] - step_times["one process"]
     c = step_times["ray no-op calls to 2 workers"] - step_times["ray round trip (no-op call)"]
     net = 2 * params_bytes / bandwidth
-    print(f"\nmodel: fixed {1e3 * fixed:.2f} ms per step, {1e3 * c:.3f} ms per further worker "
-          f"in the driver, {1e6 * net:.0f} us per worker on a 10 Gbit/s link "
-          f"(S = {params_bytes} bytes out and back)")
+    print(
+        f"\nmodel: fixed {1e3 * fixed:.2f} ms per step, {1e3 * c:.3f} ms per further worker "
+        f"in the driver, {1e6 * net:.0f} us per worker on a 10 Gbit/s link "
+        f"(S = {params_bytes} bytes out and back)"
+    )
     print("\n| P machines | " + " | ".join(["1", "2", "8", "16", "32", "64"]) + " | best P |")
     print("|---|" + "---|" * 7)
-    for label, T1 in [(f"batch {batch}", step_times["one process"]),
-                      (f"full data, {rows} rows", full_times["one process"]),
-                      ("100x the full data", 100 * full_times["one process"])]:
+    for label, T1 in [
+        (f"batch {batch}", step_times["one process"]),
+        (f"full data, {rows} rows", full_times["one process"]),
+        ("100x the full data", 100 * full_times["one process"]),
+    ]:
         cells = [T1 / P + fixed + (P - 1) * c + P * net for P in (1, 2, 8, 16, 32, 64)]
         best = max(1.0, (T1 / (c + net)) ** 0.5)
-        print(f"| {label} (T1 = {1e3 * T1:.1f} ms) | "
-              + " | ".join(f"{1e3 * t:.1f} ms" for t in cells) + f" | {best:.0f} |")
+        print(
+            f"| {label} (T1 = {1e3 * T1:.1f} ms) | "
+            + " | ".join(f"{1e3 * t:.1f} ms" for t in cells)
+            + f" | {best:.0f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ written in under 2 s; a 2,000-node graph open in the browser in under 3 s. It ne
 Debian's chromium at /usr/bin/chromium (``apt-get install chromium``) and playwright's Python
 package (``pip install playwright``; no browser download).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -70,14 +71,17 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     out = Path(tempfile.mkdtemp(prefix="mpgraph-explorer-"))
-    print(f"{'graph':26s} {'nodes':>6s} {'scopes':>6s} {'page MB':>8s} {'write s':>8s} {'open s':>7s} {'expand all s':>12s}")
+    print(
+        f"{'graph':26s} {'nodes':>6s} {'scopes':>6s} {'page MB':>8s} {'write s':>8s} {'open s':>7s} {'expand all s':>12s}"
+    )
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1400, "height": 820})
         for name, g, run in graphs():
             path = out / f"{len(g)}.html"
-            write = median_time(lambda g=g, run=run, path=path: mg.explore(g, run, path=path),
-                                args.repeats)
+            write = median_time(
+                lambda g=g, run=run, path=path: mg.explore(g, run, path=path), args.repeats
+            )
 
             def open_page(path=path):
                 page.goto("about:blank")
@@ -85,19 +89,26 @@ def main() -> None:
                 page.wait_for_selector("body[data-ready='1']")
 
             opened = median_time(open_page, args.repeats)
-            expand = median_time(lambda: page.evaluate(
-                "() => { const t = performance.now(); document.getElementById('collapse-all').click(); "
-                "document.getElementById('expand-all').click(); return performance.now() - t; }"),
-                args.repeats)
+            expand = median_time(
+                lambda: page.evaluate(
+                    "() => { const t = performance.now(); document.getElementById('collapse-all').click(); "
+                    "document.getElementById('expand-all').click(); return performance.now() - t; }"
+                ),
+                args.repeats,
+            )
             scopes = len(mg.explore(g, run).data["scopes"]) - 1
-            print(f"{name:26s} {len(g):6d} {scopes:6d} {os.path.getsize(path) / 1e6:8.2f} "
-                  f"{write:8.2f} {opened:7.2f} {expand:12.2f}")
+            print(
+                f"{name:26s} {len(g):6d} {scopes:6d} {os.path.getsize(path) / 1e6:8.2f} "
+                f"{write:8.2f} {opened:7.2f} {expand:12.2f}"
+            )
         browser.close()
     g, run = logistic()
     steps = out / "steps.html"
     write = median_time(lambda: write_steps(g, run, steps), args.repeats)
-    print(f"old step-through page of the logistic graph (one SVG per step): "
-          f"{os.path.getsize(steps) / 1e6:.2f} MB, written in {write:.2f} s")
+    print(
+        f"old step-through page of the logistic graph (one SVG per step): "
+        f"{os.path.getsize(steps) / 1e6:.2f} MB, written in {write:.2f} s"
+    )
 
 
 if __name__ == "__main__":

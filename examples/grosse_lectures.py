@@ -7,6 +7,7 @@
 
     PYTHONPATH=$PWD python examples/grosse_lectures.py          # --fast: fewer steps
 """
+
 import sys
 
 import numpy as np
@@ -45,6 +46,7 @@ def ridge_regression(lam=0.1, steps=2000):
 
 def _digits():
     from sklearn.datasets import load_digits
+
     X, y = load_digits(return_X_y=True)
     return X / 16.0, y
 
@@ -57,8 +59,16 @@ def multiclass_logistic(epochs=10):
     logits = Xi @ W + b
     loss = mg.ops.softmax_cross_entropy(logits, yi)
     opt = mg.optim.Optimizer.for_graph(mg.optim.adam(1e-2), g)
-    hist = mg.fit(opt, loss, (X[:1400], y[:1400]), inputs=("X", "y"), epochs=epochs,
-                  batch_size=64, rng=np.random.default_rng(0), progress=False)
+    hist = mg.fit(
+        opt,
+        loss,
+        (X[:1400], y[:1400]),
+        inputs=("X", "y"),
+        epochs=epochs,
+        batch_size=64,
+        rng=np.random.default_rng(0),
+        progress=False,
+    )
     acc = mg.training.accuracy(g.forward(logits, {"X": X[1400:]})[logits], y[1400:])
     return hist, acc
 
@@ -69,15 +79,26 @@ def vectorised_mlp(epochs=10, hidden=32):
     g = mg.Graph()
     Xi, yi = g.input("X", shape=(None, 64)), g.input("y", shape=(None,))
     with g.scope("hidden"):
-        H = mg.ops.tanh(Xi @ g.param("W1", mg.nn_init.glorot_uniform((64, hidden), rng))
-                        + g.param("b1", np.zeros(hidden)))
+        H = mg.ops.tanh(
+            Xi @ g.param("W1", mg.nn_init.glorot_uniform((64, hidden), rng))
+            + g.param("b1", np.zeros(hidden))
+        )
     with g.scope("output"):
-        logits = (H @ g.param("W2", mg.nn_init.glorot_uniform((hidden, 10), rng))
-                  + g.param("b2", np.zeros(10)))
+        logits = H @ g.param("W2", mg.nn_init.glorot_uniform((hidden, 10), rng)) + g.param(
+            "b2", np.zeros(10)
+        )
     loss = mg.ops.softmax_cross_entropy(logits, yi)
     opt = mg.optim.Optimizer.for_graph(mg.optim.adam(3e-3), g)
-    hist = mg.fit(opt, loss, (X[:1400], y[:1400]), inputs=("X", "y"), epochs=epochs,
-                  batch_size=32, rng=rng, progress=False)
+    hist = mg.fit(
+        opt,
+        loss,
+        (X[:1400], y[:1400]),
+        inputs=("X", "y"),
+        epochs=epochs,
+        batch_size=32,
+        rng=rng,
+        progress=False,
+    )
     acc = mg.training.accuracy(g.forward(logits, {"X": X[1400:]})[logits], y[1400:])
     return hist, acc
 

@@ -6,14 +6,17 @@ signal dl/dz at every neuron's input z, as the slides' reverse network computes 
 
     PYTHONPATH=$PWD python examples/lee_network.py
 """
+
 import numpy as np
 
 import mpgraph as mg
 
 # (weights into neuron 1, weights into neuron 2) and biases, layer by layer, from the slides
-LAYERS = [(np.array([[1.0, -1.0], [-2.0, 1.0]]), np.array([1.0, 0.0])),
-          (np.array([[2.0, -2.0], [-1.0, -1.0]]), np.array([0.0, 0.0])),
-          (np.array([[3.0, -1.0], [-1.0, 4.0]]), np.array([-2.0, 2.0]))]
+LAYERS = [
+    (np.array([[1.0, -1.0], [-2.0, 1.0]]), np.array([1.0, 0.0])),
+    (np.array([[2.0, -2.0], [-1.0, -1.0]]), np.array([0.0, 0.0])),
+    (np.array([[3.0, -1.0], [-1.0, 4.0]]), np.array([-2.0, 2.0])),
+]
 
 
 def build():
@@ -34,8 +37,10 @@ def main():
     g, zs, acts, loss = build()
     run = g.forward(loss, {"x": np.array([1.0, -1.0])}).backward(loss)
     for i, (z, a) in enumerate(zip(zs, acts), start=1):
-        print(f"layer {i}: z = {np.round(run[z], 4)}, sigmoid(z) = {np.round(run[a], 2)}, "
-              f"dl/dz = {np.round(run.grad(z), 4)}")
+        print(
+            f"layer {i}: z = {np.round(run[z], 4)}, sigmoid(z) = {np.round(run[a], 2)}, "
+            f"dl/dz = {np.round(run.grad(z), 4)}"
+        )
     return run, zs, acts
 
 

@@ -5,6 +5,7 @@ H e_i = grad(x -> grad(f)(x) . e_i), and each step solves H d = -grad f.
 
     PYTHONPATH=$PWD python examples/newton.py
 """
+
 import numpy as np
 
 import mpgraph as mg

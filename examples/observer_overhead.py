@@ -7,6 +7,7 @@ Rows: the built-in ops only (entry points not loaded); the installed plugins loa
 observer implementing all three hooks and doing nothing, enabled for the block; mpgraph-anomaly's
 detector. Medians of interleaved repeats, in microseconds per op node.
 """
+
 from __future__ import annotations
 
 import statistics
@@ -44,6 +45,7 @@ def main(steps: int = 2000, repeats: int = 21) -> None:
     contenders = {"built-ins only": "reload", "plugins installed": None, "3 empty hooks": Nothing()}
     try:
         import mpgraph_anomaly
+
         contenders["anomaly detector"] = mpgraph_anomaly.AnomalyDetector()
     except ImportError:
         pass
@@ -61,7 +63,9 @@ def main(steps: int = 2000, repeats: int = 21) -> None:
             times[name].append(time.perf_counter() - start)
             if plugin == "reload":
                 mg.plugins.reload()
-    plugins = [p.name for p in mg.plugins.list_plugins() if not p.name.startswith("mpgraph.builtin")]
+    plugins = [
+        p.name for p in mg.plugins.list_plugins() if not p.name.startswith("mpgraph.builtin")
+    ]
     print(f"installed plugins loaded: {', '.join(plugins) or 'none'}")
     for name, ts in times.items():
         print(f"{name:18s} {1e6 * statistics.median(ts) / nodes:6.2f} us per op node")

@@ -16,6 +16,7 @@ builds both, runs them forward and backward with their messages kept, and writes
 
 It needs Graphviz's ``dot`` (or graphviz-pure) on the PATH.
 """
+
 import sys
 from pathlib import Path
 
@@ -62,15 +63,20 @@ def mlp_units(rng, sizes=(8, 10, 3)):
         for i in range(m):
             with g.scope(f"unit{i + 1}"):
                 terms = [g.param(f"w{j + 1}", rng.normal(0, 0.6)) * x for j, x in enumerate(xs)]
-                z = mg.ops.add(mg.ops.sum(mg.ops.stack(terms), name="Σ"), g.param("b", 0.0), name="z")
+                z = mg.ops.add(
+                    mg.ops.sum(mg.ops.stack(terms), name="Σ"), g.param("b", 0.0), name="z"
+                )
                 hs.append(mg.ops.sigmoid(z, name="h"))
     ys = []
     with g.scope("output"):
         for c in range(k):
             with g.scope(f"unit{c + 1}"):
                 terms = [g.param(f"w{i + 1}", rng.normal(0, 0.6)) * h for i, h in enumerate(hs)]
-                ys.append(mg.ops.add(mg.ops.sum(mg.ops.stack(terms), name="Σ"),
-                                     g.param("b", 0.0), name="y"))
+                ys.append(
+                    mg.ops.add(
+                        mg.ops.sum(mg.ops.stack(terms), name="Σ"), g.param("b", 0.0), name="y"
+                    )
+                )
     with g.scope("loss"):
         ts = [g.input(f"t{c + 1}") for c in range(k)]
         sq = [(y - t) ** 2 for y, t in zip(ys, ts)]
@@ -87,7 +93,7 @@ def deep_sigmoid(depth: int = 10):
     for i in range(depth):
         with g.scope(f"layer{i + 1}"):
             h = mg.ops.sigmoid(mg.ops.multiply(g.param("w", 0.5), h, name="wh"), name="h")
-    L = mg.ops.multiply(0.5, h ** 2, name="L")
+    L = mg.ops.multiply(0.5, h**2, name="L")
     return g, g.forward(L, {"x": 1.0}).backward(keep_messages=True)
 
 
@@ -102,7 +108,9 @@ def main(out: Path) -> None:
     g, run = logistic()
     for view in ("forward", "backward", "both"):
         save(f"logistic_{view}", mg.render(g, run, view=view))
-    written.append(mg.explore(g, run, out / "logistic_steps.html", view="backward", start="steps").path)
+    written.append(
+        mg.explore(g, run, out / "logistic_steps.html", view="backward", start="steps").path
+    )
 
     g, run = mlp(rng)
     save("mlp_forward", mg.render(g, run))
@@ -120,4 +128,6 @@ def main(out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / "docs")
+    main(
+        Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / "docs"
+    )

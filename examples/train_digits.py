@@ -6,6 +6,7 @@ and a picture of the trained network's graph with the error signals of one batch
     PYTHONPATH=$PWD python examples/train_digits.py --plot docs/digits_learning_curve.png \
         --picture docs/digits_graph.svg                        # the pictures of docs/training.md
 """
+
 import argparse
 import time
 
@@ -34,6 +35,7 @@ def build(rng, hidden=64):
 def draw(g, loss, feed, path):
     """The trained network's graph with the error signals of one batch (format from the suffix)."""
     from mpgraph.drawing.dot import write  # Graphviz's dot, or graphviz-pure without it
+
     run = g.forward(loss, feed).backward(loss, keep_messages=True)
     write(mg.render(g, run, view="backward"), path)
 
@@ -46,10 +48,18 @@ def main(epochs=30, plot="digits_learning_curve.png", progress=True, picture=Non
     g, logits, loss = build(rng)
     opt = mg.optim.Optimizer.for_graph(mg.optim.adam(3e-3), g)
     start = time.perf_counter()
-    hist = mg.fit(opt, loss, (Xtr, ytr), inputs=("x", "y"), epochs=epochs, batch_size=32,
-                  rng=rng, val=(Xte, yte), progress=progress,
-                  metrics={"acc": lambda feed: accuracy(g.forward(logits, feed)[logits],
-                                                        feed["y"])})
+    hist = mg.fit(
+        opt,
+        loss,
+        (Xtr, ytr),
+        inputs=("x", "y"),
+        epochs=epochs,
+        batch_size=32,
+        rng=rng,
+        val=(Xte, yte),
+        progress=progress,
+        metrics={"acc": lambda feed: accuracy(g.forward(logits, feed)[logits], feed["y"])},
+    )
     seconds = time.perf_counter() - start
     acc = hist["val_acc"][-1]
     print(f"held-out accuracy {acc:.4f} after {len(hist['loss'])} epochs in {seconds:.2f} s")

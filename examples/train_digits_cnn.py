@@ -1,7 +1,8 @@
 """A small CNN on scikit-learn's digits with the conv plugin (mg.ops.conv2d, max_pool2d) and Adam.
 
-    PYTHONPATH=$PWD python examples/train_digits_cnn.py          # --fast: one epoch
+PYTHONPATH=$PWD python examples/train_digits_cnn.py          # --fast: one epoch
 """
+
 import sys
 import time
 
@@ -37,9 +38,18 @@ def main(epochs=30, progress=True):
     g, logits, loss = build(rng)
     opt = mg.optim.Optimizer.for_graph(mg.optim.adam(3e-3), g)
     start = time.perf_counter()
-    hist = mg.fit(opt, loss, (Xtr, ytr), inputs=("x", "y"), epochs=epochs, batch_size=32,
-                  rng=rng, val=(Xte, yte), progress=progress,
-                  metrics={"acc": lambda f: accuracy(g.forward(logits, f)[logits], f["y"])})
+    hist = mg.fit(
+        opt,
+        loss,
+        (Xtr, ytr),
+        inputs=("x", "y"),
+        epochs=epochs,
+        batch_size=32,
+        rng=rng,
+        val=(Xte, yte),
+        progress=progress,
+        metrics={"acc": lambda f: accuracy(g.forward(logits, f)[logits], f["y"])},
+    )
     acc = hist["val_acc"][-1]
     print(f"held-out accuracy {acc:.4f} in {time.perf_counter() - start:.2f} s")
     return acc, hist

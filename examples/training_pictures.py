@@ -11,6 +11,7 @@
 
 It needs Graphviz's ``dot`` (or graphviz-pure) on the PATH.
 """
+
 import sys
 from pathlib import Path
 
@@ -42,21 +43,26 @@ def main(out: Path, fast: bool = False) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     g, L = walk()
     run = g.forward(L, FEED).backward(L, keep_messages=True)
-    written = [write(mg.render(g, run, view="forward"), out / "walk_forward.svg"),
-               write(mg.render(g, run, view="backward"), out / "walk_backward.svg")]
+    written = [
+        write(mg.render(g, run, view="forward"), out / "walk_forward.svg"),
+        write(mg.render(g, run, view="backward"), out / "walk_backward.svg"),
+    ]
     opt = mg.optim.Optimizer.for_graph(mg.optim.sgd(1.0), g)
     for _ in range(200):
         opt.minimize(L, FEED)
     run = g.forward(L, FEED).backward(L, keep_messages=True)
     written.append(write(mg.render(g, run, view="both"), out / "walk_trained.svg"))
     plot, picture = out / "digits_learning_curve.png", out / "digits_graph.svg"
-    train_digits.main(epochs=2 if fast else 30, plot=str(plot), picture=str(picture),
-                      progress=False)
+    train_digits.main(
+        epochs=2 if fast else 30, plot=str(plot), picture=str(picture), progress=False
+    )
     return written + [plot, picture]
 
 
 if __name__ == "__main__":
     args = [a for a in sys.argv[1:] if a != "--fast"]
-    for path in main(Path(args[0]) if args else Path(__file__).resolve().parents[1] / "docs",
-                     fast="--fast" in sys.argv):
+    for path in main(
+        Path(args[0]) if args else Path(__file__).resolve().parents[1] / "docs",
+        fast="--fast" in sys.argv,
+    ):
         print(path)

@@ -7,6 +7,7 @@ Adam on the dict finds mu = the exact posterior mean and exp(2 rho_j) = 1 / (1 +
 
     PYTHONPATH=$PWD python examples/variational_regression.py
 """
+
 import numpy as np
 
 import mpgraph as mg
@@ -26,8 +27,10 @@ def neg_elbo(params, X, y):
 def train(X, y, steps=2000):
     params = {"mu": np.zeros(X.shape[1]), "rho": np.zeros(X.shape[1])}
     leaves, treedef = mg.tree.tree_flatten(params)
-    grad = mg.grad(lambda *ls: neg_elbo(mg.tree.tree_unflatten(treedef, ls), X, y),
-                   argnums=tuple(range(len(leaves))))
+    grad = mg.grad(
+        lambda *ls: neg_elbo(mg.tree.tree_unflatten(treedef, ls), X, y),
+        argnums=tuple(range(len(leaves))),
+    )
     opt = mg.optim.Optimizer(mg.optim.adam(0.05), params)
     for _ in range(steps):
         grads = grad(*mg.tree.tree_leaves(opt.params))

@@ -15,31 +15,56 @@ machinery) <- ``extend`` (the op author's kit) <- ``engine`` <- ``builtin``, ``t
 <- ``cli``. Drawing and the explorer are imported when first used (PEP 562), so
 ``import mpgraph`` does not need graphviz.
 """
+
 from __future__ import annotations
 
 import importlib
 from typing import Any
 
 from . import hooks as plugins
+from . import tree
 from .contract.op import Op
 from .engine import functions as ops
-from .engine import pickling as _pickling  # registers how a Graph pickles
+from .engine import pickling as _pickling  # noqa: F401 - registers how a Graph pickles
 from .engine.graph import Graph
 from .engine.index_tricks import c_, r_
 from .engine.node import Node
 from .engine.run import Run
 from .engine.symbolic import gradients
-from .transforms import (checkpoint, custom_jvp, custom_vjp, grad, hessian, hvp, jacfwd,
-                         jacrev, jvp, linearize, value_and_grad)
-from .errors import (ArityError, FeedError, GraphError, LayoutError, LoadError, MpgraphError,
-                     OpError, PluginError, SaveError, ShapeError, TreeError, UnknownOpError,
-                     UsageError, WorkerError)
+from .errors import (
+    ArityError,
+    FeedError,
+    GraphError,
+    LayoutError,
+    LoadError,
+    MpgraphError,
+    OpError,
+    PluginError,
+    SaveError,
+    ShapeError,
+    TreeError,
+    UnknownOpError,
+    UsageError,
+    WorkerError,
+)
 from .hooks.manager import hookimpl
-from . import tree
 from .testing import check_grads
 from .training import History, fit, layers, optim, schedules
 from .training import init as nn_init
 from .training.data import minibatches
+from .transforms import (
+    checkpoint,
+    custom_jvp,
+    custom_vjp,
+    grad,
+    hessian,
+    hvp,
+    jacfwd,
+    jacrev,
+    jvp,
+    linearize,
+    value_and_grad,
+)
 
 __version__ = "0.1.0"
 
@@ -56,13 +81,58 @@ _LAZY = {
     "distributed": ("mpgraph.distributed", None),  # Ray itself only when a Ray backend starts
 }
 
-__all__ = ["__version__", "ArityError", "c_", "check_grads", "checkpoint", "custom_jvp",
-           "custom_vjp", "distributed", "explore", "FeedError", "fit", "grad", "gradients",
-           "Graph", "GraphError", "hessian", "History", "hookimpl", "hvp", "jacfwd", "jacrev",
-           "jvp", "layers", "LayoutError", "linearize", "load", "LoadError", "minibatches",
-           "MpgraphError", "nn_init", "Node", "Op", "OpError", "ops", "optim", "PluginError",
-           "plugins", "r_", "render", "Run", "save", "SaveError", "schedules", "ShapeError",
-           "tree", "TreeError", "UnknownOpError", "UsageError", "value_and_grad", "WorkerError"]
+__all__ = [
+    "__version__",
+    "ArityError",
+    "c_",
+    "check_grads",
+    "checkpoint",
+    "custom_jvp",
+    "custom_vjp",
+    "distributed",
+    "explore",
+    "FeedError",
+    "fit",
+    "grad",
+    "gradients",
+    "Graph",
+    "GraphError",
+    "hessian",
+    "History",
+    "hookimpl",
+    "hvp",
+    "jacfwd",
+    "jacrev",
+    "jvp",
+    "layers",
+    "LayoutError",
+    "linearize",
+    "load",
+    "LoadError",
+    "minibatches",
+    "MpgraphError",
+    "nn_init",
+    "Node",
+    "Op",
+    "OpError",
+    "ops",
+    "optim",
+    "PluginError",
+    "plugins",
+    "r_",
+    "render",
+    "Run",
+    "save",
+    "SaveError",
+    "schedules",
+    "ShapeError",
+    "tree",
+    "TreeError",
+    "UnknownOpError",
+    "UsageError",
+    "value_and_grad",
+    "WorkerError",
+]
 
 
 def __getattr__(name: str) -> Any:

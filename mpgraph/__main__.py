@@ -1,4 +1,5 @@
 """``python -m mpgraph``: the ``mpgraph`` command."""
+
 import sys
 
 from .cli import main

@@ -5,11 +5,24 @@ plugin), what was expected and what came, e.g.::
 
     mpgraph: op 'matmul' at node 'layer1/matmul_2': shapes (3, 4) and (5, 2) do not align (4 != 5)
 """
+
 from __future__ import annotations
 
-__all__ = ["ArityError", "FeedError", "GraphError", "LayoutError", "LoadError",
-           "MpgraphError", "OpError", "PluginError", "SaveError", "ShapeError",
-           "UnknownOpError", "a_kind", "at"]
+__all__ = [
+    "ArityError",
+    "FeedError",
+    "GraphError",
+    "LayoutError",
+    "LoadError",
+    "MpgraphError",
+    "OpError",
+    "PluginError",
+    "SaveError",
+    "ShapeError",
+    "UnknownOpError",
+    "a_kind",
+    "at",
+]
 
 
 class MpgraphError(Exception):

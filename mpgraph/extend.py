@@ -8,18 +8,69 @@ plugin is::
 
 See ``docs/plugins.md`` for a worked example.
 """
+
 from .contract.op import Op, is_graph_node
-from .contract.rules import (apply_op, broadcasting_binary, comparison, elementwise_unary,
-                             reduction, zero_gradient)
-from .contract.samples import (BINARY, BINARY_POSITIVE, UNARY, UNARY_POSITIVE, UNARY_UNIT, cases,
-                               chain, doc, float_dtype, normal, positive, unit)
-from .contract.shapes import (Shape, broadcast_shapes, normalize_axis, reduce_shape, same_shape,
-                              unbroadcast)
+from .contract.rules import (
+    apply_op,
+    broadcasting_binary,
+    comparison,
+    elementwise_unary,
+    reduction,
+    zero_gradient,
+)
+from .contract.samples import (
+    BINARY,
+    BINARY_POSITIVE,
+    UNARY,
+    UNARY_POSITIVE,
+    UNARY_UNIT,
+    cases,
+    chain,
+    doc,
+    float_dtype,
+    normal,
+    positive,
+    unit,
+)
+from .contract.shapes import (
+    Shape,
+    broadcast_shapes,
+    normalize_axis,
+    reduce_shape,
+    same_shape,
+    unbroadcast,
+)
 from .errors import GraphError, ShapeError
 from .hooks.manager import hookimpl
 
-__all__ = ["BINARY", "BINARY_POSITIVE", "GraphError", "Op", "Shape", "ShapeError", "UNARY",
-           "UNARY_POSITIVE", "UNARY_UNIT", "apply_op", "broadcast_shapes", "broadcasting_binary",
-           "cases", "chain", "comparison", "doc", "elementwise_unary", "float_dtype", "hookimpl",
-           "is_graph_node", "normal", "normalize_axis", "positive", "reduce_shape", "reduction",
-           "same_shape", "unbroadcast", "unit", "zero_gradient"]
+__all__ = [
+    "BINARY",
+    "BINARY_POSITIVE",
+    "GraphError",
+    "Op",
+    "Shape",
+    "ShapeError",
+    "UNARY",
+    "UNARY_POSITIVE",
+    "UNARY_UNIT",
+    "apply_op",
+    "broadcast_shapes",
+    "broadcasting_binary",
+    "cases",
+    "chain",
+    "comparison",
+    "doc",
+    "elementwise_unary",
+    "float_dtype",
+    "hookimpl",
+    "is_graph_node",
+    "normal",
+    "normalize_axis",
+    "positive",
+    "reduce_shape",
+    "reduction",
+    "same_shape",
+    "unbroadcast",
+    "unit",
+    "zero_gradient",
+]

@@ -8,6 +8,7 @@ Public so that plugin authors check their ops the way mpgraph checks its own:
 >>> check_op("matmul", [np.ones((2, 3)), np.ones((3, 4))])
 >>> check_jvp("matmul", [np.ones((2, 3)), np.ones((3, 4))])
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -23,11 +24,12 @@ from .engine.trace import value_and_grad
 from .errors import ArityError, MpgraphError
 from .hooks.manager import get_op, ops
 
-__all__ = ["CheckResult", "check_grads", "check_op", "check_ops", "numerical_grad",
-           "samples"]
+__all__ = ["CheckResult", "check_grads", "check_op", "check_ops", "numerical_grad", "samples"]
 
 
-def numerical_grad(f: Callable[..., Any], args: Sequence[Any], k: int, eps: float = 1e-6) -> np.ndarray:
+def numerical_grad(
+    f: Callable[..., Any], args: Sequence[Any], k: int, eps: float = 1e-6
+) -> np.ndarray:
     """Central differences of scalar ``f(*args)`` with respect to ``args[k]``."""
     # C order: reshape(-1) below must be a view of x, also for a transposed argument
     x = np.array(args[k], dtype=np.float64, order="C")
@@ -44,8 +46,14 @@ def numerical_grad(f: Callable[..., Any], args: Sequence[Any], k: int, eps: floa
     return out
 
 
-def check_grads(fn: Callable[..., Any], *args: Any, argnums: Sequence[int] | None = None,
-                eps: float = 1e-6, rtol: float = 1e-5, atol: float = 1e-7) -> tuple:
+def check_grads(
+    fn: Callable[..., Any],
+    *args: Any,
+    argnums: Sequence[int] | None = None,
+    eps: float = 1e-6,
+    rtol: float = 1e-5,
+    atol: float = 1e-7,
+) -> tuple:
     """Assert that ``mg.grad(fn)`` matches central differences for every float argument.
 
     Returns
@@ -63,14 +71,29 @@ def check_grads(fn: Callable[..., Any], *args: Any, argnums: Sequence[int] | Non
     _, grads = value_and_grad(fn, tuple(argnums))(*args)
     for k, got in zip(argnums, grads):
         want = numerical_grad(fn, args, k, eps)
-        np.testing.assert_allclose(got, want, rtol=rtol, atol=atol, err_msg=(
-            f"mpgraph: gradient of {getattr(fn, '__name__', 'fn')} with respect to argument {k} "
-            "differs from central differences"))
+        np.testing.assert_allclose(
+            got,
+            want,
+            rtol=rtol,
+            atol=atol,
+            err_msg=(
+                f"mpgraph: gradient of {getattr(fn, '__name__', 'fn')} with respect to argument {k} "
+                "differs from central differences"
+            ),
+        )
     return tuple(grads)
 
 
-def check_op(op: str | Op, args: Sequence[Any], attrs: dict | None = None, *,
-             seed: int = 0, eps: float = 1e-6, rtol: float = 1e-5, atol: float = 1e-7) -> None:
+def check_op(
+    op: str | Op,
+    args: Sequence[Any],
+    attrs: dict | None = None,
+    *,
+    seed: int = 0,
+    eps: float = 1e-6,
+    rtol: float = 1e-5,
+    atol: float = 1e-7,
+) -> None:
     """Check one op on concrete arguments, through a real Graph.
 
     Checks that the shape rule agrees with ``forward``, and that the messages its vjp sends to
@@ -85,26 +108,37 @@ def check_op(op: str | Op, args: Sequence[Any], attrs: dict | None = None, *,
     op = get_op(op)
     attrs = dict(attrs or {})
     if not op.variadic and len(args) != op.nargs:
-        raise ArityError(f"mpgraph: check_op: op '{op.name}' takes {op.nargs} array argument"
-                         f"{'s' if op.nargs != 1 else ''} (one per vjp entry), got {len(args)}; "
-                         "attributes go in attrs")
+        raise ArityError(
+            f"mpgraph: check_op: op '{op.name}' takes {op.nargs} array argument"
+            f"{'s' if op.nargs != 1 else ''} (one per vjp entry), got {len(args)}; "
+            "attributes go in attrs"
+        )
     args = [np.asarray(a) if not np.isscalar(a) else a for a in args]
     out = np.asarray(op.forward(*args, **attrs))
     w = np.random.default_rng(seed).standard_normal(out.shape)
     g = Graph()
-    diff = [k for k, a in enumerate(args) if np.asarray(a).dtype.kind == "f"
-            and (op.variadic or op.vjp[k] is not None)]
-    inputs = {k: g.input(f"a{k}", np.shape(a), np.asarray(a).dtype) for k, a in enumerate(args)
-              if k in diff}
+    diff = [
+        k
+        for k, a in enumerate(args)
+        if np.asarray(a).dtype.kind == "f" and (op.variadic or op.vjp[k] is not None)
+    ]
+    inputs = {
+        k: g.input(f"a{k}", np.shape(a), np.asarray(a).dtype)
+        for k, a in enumerate(args)
+        if k in diff
+    }
     # Each float argument reaches the op through an op node (times 1), whose value g.grad
     # frees when the op's ``needs`` says that no vjp reads it: a vjp that reads it anyway
     # then gets a stand-in (NaN) and fails the check.
-    nodes = [g.apply("multiply", [inputs[k], 1.0]) if k in diff else g.constant(a)
-             for k, a in enumerate(args)]
+    nodes = [
+        g.apply("multiply", [inputs[k], 1.0]) if k in diff else g.constant(a)
+        for k, a in enumerate(args)
+    ]
     y = g.apply(op, nodes, {**op.attr_defaults, **attrs}, name="y")
     if y.shape is not None:
         assert tuple(y.shape) == out.shape, (
-            f"mpgraph: op '{op.name}': shape rule gives {y.shape}, forward gives {out.shape}")
+            f"mpgraph: op '{op.name}': shape rule gives {y.shape}, forward gives {out.shape}"
+        )
     if not diff:
         return
     loss = g.apply("sum", [g.apply("multiply", [y, w])])
@@ -120,24 +154,40 @@ def check_op(op: str | Op, args: Sequence[Any], attrs: dict | None = None, *,
                     f"(a freed value reads as NaN), and run.backward, which frees nothing: "
                     f"needs is the likely cause: a vjp reads a value its needs entry does not "
                     f"name\n g.grad: {np.array2string(np.asarray(got), threshold=12)}\n "
-                    f"run.backward: {np.array2string(np.asarray(full), threshold=12)}")
+                    f"run.backward: {np.array2string(np.asarray(full), threshold=12)}"
+                )
 
     def f(*a):
         return np.sum(w * op.forward(*a, **attrs))
 
     for k, got in zip(diff, grads):
         if np.shape(got) != np.shape(args[k]):
-            raise MpgraphError(f"mpgraph: op '{op.name}': message to argument {k} has shape "
-                               f"{np.shape(got)}, expected {np.shape(args[k])}")
-        np.testing.assert_allclose(got, numerical_grad(f, args, k, eps), rtol=rtol, atol=atol,
-                                   err_msg=f"mpgraph: op '{op.name}': vjp for argument {k} "
-                                           "differs from central differences (ACTUAL: the message "
-                                           "the vjp sends for a random error signal w; DESIRED: "
-                                           "central differences of sum(w * forward))")
+            raise MpgraphError(
+                f"mpgraph: op '{op.name}': message to argument {k} has shape "
+                f"{np.shape(got)}, expected {np.shape(args[k])}"
+            )
+        np.testing.assert_allclose(
+            got,
+            numerical_grad(f, args, k, eps),
+            rtol=rtol,
+            atol=atol,
+            err_msg=f"mpgraph: op '{op.name}': vjp for argument {k} "
+            "differs from central differences (ACTUAL: the message "
+            "the vjp sends for a random error signal w; DESIRED: "
+            "central differences of sum(w * forward))",
+        )
 
 
-def check_jvp(op: str | Op, args: Sequence[Any], attrs: dict | None = None, *,
-              seed: int = 0, eps: float = 1e-6, rtol: float = 1e-5, atol: float = 1e-7) -> None:
+def check_jvp(
+    op: str | Op,
+    args: Sequence[Any],
+    attrs: dict | None = None,
+    *,
+    seed: int = 0,
+    eps: float = 1e-6,
+    rtol: float = 1e-5,
+    atol: float = 1e-7,
+) -> None:
     """Check one op's forward mode on concrete arguments, through a real Graph.
 
     The tangent a run pushes through the op (its ``jvp`` rule, or the transpose of its
@@ -176,15 +226,18 @@ def check_jvp(op: str | Op, args: Sequence[Any], attrs: dict | None = None, *,
     op = get_op(op)
     attrs = dict(attrs or {})
     args = [np.asarray(a) if not np.isscalar(a) else a for a in args]
-    diff = [k for k, a in enumerate(args)
-            if np.asarray(a).dtype.kind == "f" and op.carries_tangent(k)]
+    diff = [
+        k for k, a in enumerate(args) if np.asarray(a).dtype.kind == "f" and op.carries_tangent(k)
+    ]
     if not diff:
         return
     rng = np.random.default_rng(seed)
     vs = {k: rng.standard_normal(np.shape(args[k])) for k in diff}
     g = Graph()
-    nodes = [g.input(f"a{k}", np.shape(a), np.asarray(a).dtype) if k in diff else g.constant(a)
-             for k, a in enumerate(args)]
+    nodes = [
+        g.input(f"a{k}", np.shape(a), np.asarray(a).dtype) if k in diff else g.constant(a)
+        for k, a in enumerate(args)
+    ]
     y = g.apply(op, nodes, {**op.attr_defaults, **attrs}, name="y")
     feed = {nodes[k]: args[k] for k in diff}
     run = g.forward(y, feed).jvp({nodes[k]: vs[k] for k in diff})
@@ -194,29 +247,48 @@ def check_jvp(op: str | Op, args: Sequence[Any], attrs: dict | None = None, *,
         jv = np.zeros(ans.shape, ans.dtype)
     assert np.shape(jv) == ans.shape, (
         f"mpgraph: op '{op.name}': the output's tangent has shape {np.shape(jv)}, expected "
-        f"{ans.shape}")
+        f"{ans.shape}"
+    )
 
     def moved(sign):
-        return np.asarray(op.forward(*[a + sign * eps * vs[k] if k in diff else a
-                                       for k, a in enumerate(args)], **attrs), dtype=float)
+        return np.asarray(
+            op.forward(
+                *[a + sign * eps * vs[k] if k in diff else a for k, a in enumerate(args)], **attrs
+            ),
+            dtype=float,
+        )
 
-    np.testing.assert_allclose(jv, (moved(1) - moved(-1)) / (2 * eps), rtol=rtol, atol=atol,
-                               err_msg=f"mpgraph: op '{op.name}': the tangent differs from "
-                                       "central differences of forward")
+    np.testing.assert_allclose(
+        jv,
+        (moved(1) - moved(-1)) / (2 * eps),
+        rtol=rtol,
+        atol=atol,
+        err_msg=f"mpgraph: op '{op.name}': the tangent differs from central differences of forward",
+    )
     u = rng.standard_normal(ans.shape)
-    grads = g.grad(g.apply("sum", [g.apply("multiply", [y, u])]), wrt=[nodes[k] for k in diff],
-                   feed=feed)
+    grads = g.grad(
+        g.apply("sum", [g.apply("multiply", [y, u])]), wrt=[nodes[k] for k in diff], feed=feed
+    )
     back = sum(float(np.sum(gk * vs[k])) for gk, k in zip(grads, diff))
-    np.testing.assert_allclose(float(np.sum(u * jv)), back, rtol=1e-9, atol=1e-10,
-                               err_msg=f"mpgraph: op '{op.name}': <u, J v> (its jvp) differs "
-                                       "from <J^T u, v> (its vjp)")
+    np.testing.assert_allclose(
+        float(np.sum(u * jv)),
+        back,
+        rtol=1e-9,
+        atol=1e-10,
+        err_msg=f"mpgraph: op '{op.name}': <u, J v> (its jvp) differs from <J^T u, v> (its vjp)",
+    )
     if op.jvp is not None and op.differentiable_vjp:
         values = [run[n] for n in nodes]
-        transposed = sum(np.broadcast_to(transposed_vjp(y, k, vs[k], ans, values), ans.shape)
-                         for k in diff)
-        np.testing.assert_allclose(transposed, jv, rtol=1e-9, atol=1e-11,
-                                   err_msg=f"mpgraph: op '{op.name}': its jvp rule and its "
-                                           "transposed vjp differ")
+        transposed = sum(
+            np.broadcast_to(transposed_vjp(y, k, vs[k], ans, values), ans.shape) for k in diff
+        )
+        np.testing.assert_allclose(
+            transposed,
+            jv,
+            rtol=1e-9,
+            atol=1e-11,
+            err_msg=f"mpgraph: op '{op.name}': its jvp rule and its transposed vjp differ",
+        )
 
 
 def samples(op: Op, rng: np.random.Generator):
@@ -243,8 +315,9 @@ class CheckResult:
     error: str | None = None  # the first failure, or None when every sample passed
 
 
-def check_ops(names: list[str] | None = None, *, seed: int = 0, rtol: float = 1e-5,
-              atol: float = 1e-7) -> list[CheckResult]:
+def check_ops(
+    names: list[str] | None = None, *, seed: int = 0, rtol: float = 1e-5, atol: float = 1e-7
+) -> list[CheckResult]:
     """Check every op (or those named) on each of its samples against finite differences.
 
     Raises
@@ -261,7 +334,9 @@ def check_ops(names: list[str] | None = None, *, seed: int = 0, rtol: float = 1e
         try:
             cases = samples(op, rng)
         except Exception as e:  # noqa: BLE001 - a broken samples() is a result to report
-            results.append(CheckResult(name, op.plugin, 0, f"samples() raised {type(e).__name__}: {e}"))
+            results.append(
+                CheckResult(name, op.plugin, 0, f"samples() raised {type(e).__name__}: {e}")
+            )
             continue
         error = None
         for k, (args, attrs) in enumerate(cases):

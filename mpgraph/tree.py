@@ -10,6 +10,7 @@ Dicts flatten in sorted-key order (as JAX does); ``None`` is an empty subtree.
 >>> tree_map(lambda x, y: x + y, [1, (2, 3)], [10, (20, 30)])
 [11, (22, 33)]
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -17,8 +18,14 @@ from typing import Any, NamedTuple
 
 from .errors import TreeError
 
-__all__ = ["TreeDef", "tree_flatten", "tree_flatten_with_path", "tree_leaves", "tree_map",
-           "tree_unflatten"]
+__all__ = [
+    "TreeDef",
+    "tree_flatten",
+    "tree_flatten_with_path",
+    "tree_leaves",
+    "tree_map",
+    "tree_unflatten",
+]
 
 
 class TreeDef(NamedTuple):
@@ -115,8 +122,9 @@ def tree_unflatten(treedef: TreeDef, leaves: list) -> Any:
     """
     leaves = list(leaves)
     if len(leaves) != treedef.num_leaves:
-        raise TreeError(f"mpgraph: tree structure holds {treedef.num_leaves} leaves, "
-                         f"got {len(leaves)}")
+        raise TreeError(
+            f"mpgraph: tree structure holds {treedef.num_leaves} leaves, got {len(leaves)}"
+        )
     it = iter(leaves)
     return _build(treedef, it)
 

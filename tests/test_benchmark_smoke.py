@@ -3,6 +3,7 @@
 What is checked is that every contender computes the same thing, so that the timings the full
 suite prints compare like with like.
 """
+
 import importlib.util
 import io
 from pathlib import Path
@@ -22,6 +23,7 @@ SMALL = (12, 7, 5, 3)
 
 def _closed_form_mlp(params, x, labels):
     """The MLP's loss and gradients by finite differences of a direct NumPy loss."""
+
     def loss(ps):
         return bench.hand_forward(ps, x, labels)[0]
 
@@ -112,9 +114,19 @@ def test_smoke_suite_prints_every_workload():
     out = io.StringIO()
     bench.print_table(rows, out)
     table = out.getvalue()
-    for workload in ("mlp step float64", "mlp step float32", "mlp backward/forward",
-                     "mlp peak memory", "cnn step float64", "cnn step float32", "chain",
-                     "graph construction", "fan-out", "memory of a built chain", "scaling"):
+    for workload in (
+        "mlp step float64",
+        "mlp step float32",
+        "mlp backward/forward",
+        "mlp peak memory",
+        "cnn step float64",
+        "cnn step float32",
+        "chain",
+        "graph construction",
+        "fan-out",
+        "memory of a built chain",
+        "scaling",
+    ):
         assert workload in table
     assert "mpgraph" in table and "numpy (hand)" in table
     targets = [g[0] for g in goals]

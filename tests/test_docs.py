@@ -1,4 +1,5 @@
 """The Python examples in README.md and docs/ (engine, training, transformations) run as written."""
+
 import pathlib
 import re
 
@@ -7,8 +8,14 @@ import pytest
 import mpgraph as mg
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-PAGES = ["README.md", "docs/engine.md", "docs/training.md", "docs/reliability.md",
-         "docs/distributed.md", "docs/transformations.md"]
+PAGES = [
+    "README.md",
+    "docs/engine.md",
+    "docs/training.md",
+    "docs/reliability.md",
+    "docs/distributed.md",
+    "docs/transformations.md",
+]
 
 
 @pytest.mark.parametrize("page", PAGES)

@@ -1,9 +1,10 @@
-"""The package's layers (docs/architecture.md) are a rule the build checks, not a convention.
+"""The package's layers (docs/architecture.md) and its style are rules the build checks.
 
 import-linter reads the contracts from pyproject.toml; these tests run it on the package as it is, on
 a copy with a back-arrow planted (to show the check can fail), and look for import cycles with
 NetworkX on grimp's import graph.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,8 +24,9 @@ JUPYTER_HOOK = "mpgraph.drawing.jupyter"
 def _lint_imports(root: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(root))
     lint = Path(sys.executable).with_name("lint-imports")
-    return subprocess.run([str(lint), "--no-cache"], cwd=root, env=env, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [str(lint), "--no-cache"], cwd=root, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_the_layer_contracts_hold():
@@ -33,14 +35,18 @@ def test_the_layer_contracts_hold():
     assert "0 broken" in result.stdout
 
 
-@pytest.mark.parametrize("module, back_arrow, contract", [
-    ("errors.py", "from .engine import graph as _graph\n", "mpgraph's layers"),
-    ("contract/op.py", "from ..hooks import manager as _manager\n", "mpgraph's layers"),
-    ("builtin/shape.py", "from ..engine import node as _node\n", "built-in ops use"),
-])
+@pytest.mark.parametrize(
+    "module, back_arrow, contract",
+    [
+        ("errors.py", "from .engine import graph as _graph\n", "mpgraph's layers"),
+        ("contract/op.py", "from ..hooks import manager as _manager\n", "mpgraph's layers"),
+        ("builtin/shape.py", "from ..engine import node as _node\n", "built-in ops use"),
+    ],
+)
 def test_a_back_arrow_breaks_the_build(tmp_path, module, back_arrow, contract):
-    shutil.copytree(ROOT / "mpgraph", tmp_path / "mpgraph",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / "mpgraph", tmp_path / "mpgraph", ignore=shutil.ignore_patterns("__pycache__")
+    )
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     planted = tmp_path / "mpgraph" / module
     planted.write_text(planted.read_text() + back_arrow)
@@ -64,10 +70,23 @@ def test_no_import_cycle_but_the_jupyter_hook():
 
 
 def test_import_mpgraph_needs_no_drawing_or_optional_package():
-    code = ("import sys, mpgraph; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('graphviz', 'tqdm', 'matplotlib', 'sklearn', 'ray', 'torch') "
-            "or m.startswith('mpgraph.drawing')))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
-                         check=True).stdout
+    code = (
+        "import sys, mpgraph; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('graphviz', 'tqdm', 'matplotlib', 'sklearn', 'ray', 'torch') "
+        "or m.startswith('mpgraph.drawing')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    ).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("command", [["check", "."], ["format", "--check", "."]])
+def test_ruff_lint_and_format_pass(command):
+    """The style the project keeps (pyproject's [tool.ruff]: lint rules, line length 100)."""
+    ruff = Path(sys.executable).with_name("ruff")
+    result = subprocess.run(
+        [str(ruff), *command], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -8,6 +8,7 @@ Each message puts the error signal back where the element came from, with ops th
 nodes dispatch to (slices, reshapes, transposes, pads, einsum), so every one of them can be
 differentiated again.
 """
+
 import string
 
 import numpy as np
@@ -35,14 +36,16 @@ def _join_shape(shapes, axis):
             if i == ax:
                 continue
             if a is not None and b is not None and a != b:
-                raise ValueError(f"arrays 0 and {k} differ on axis {i} ({a} != {b}); only axis "
-                                 f"{ax} may differ")
+                raise ValueError(
+                    f"arrays 0 and {k} differ on axis {i} ({a} != {b}); only axis {ax} may differ"
+                )
             out[i] = a if a is not None else b
     out[ax] = _known(*(s[ax] for s in shapes))
     return tuple(out)
 
 
 # -- stacking ----------------------------------------------------------------------------------
+
 
 def _lift_2d(s):
     return {0: (1, 1), 1: (1,) + tuple(s)}.get(len(s), tuple(s))
@@ -160,10 +163,12 @@ def _append_vjp(argnum):
             piece = slice(None, n) if argnum == 0 else slice(n, None)
             part = g[(slice(None),) * ax + (piece,)]
         return np.reshape(part, (arr, values)[argnum].shape)
+
     return vjp
 
 
 # -- splitting ---------------------------------------------------------------------------------
+
 
 def _split_axis(ndim, which):
     """The axis vsplit (0), hsplit (1, or 0 for 1-D) and dsplit (2) split along."""
@@ -202,6 +207,7 @@ def _bounds(n, indices_or_sections, piece, equal):
 
 def _splitter(name, which=None, equal=True):
     """Forward, shape rule, vjp and public function of a split into pieces, one node each."""
+
     def axis_of(ndim, axis):
         return _split_axis(ndim, which) if which else normalize_axis(axis, ndim)[0]
 
@@ -213,7 +219,7 @@ def _splitter(name, which=None, equal=True):
     def shape(s, indices_or_sections, axis=0, piece=0):
         ax = axis_of(len(s), axis)
         start, stop = _bounds(s[ax], indices_or_sections, piece, equal)
-        return s[:ax] + (None if start is None else stop - start,) + s[ax + 1:]
+        return s[:ax] + (None if start is None else stop - start,) + s[ax + 1 :]
 
     def vjp(g, ans, x, indices_or_sections, axis=0, piece=0):
         ax = axis_of(x.ndim, axis)
@@ -223,10 +229,17 @@ def _splitter(name, which=None, equal=True):
         return np.pad(g, width)
 
     def public(apply, x, indices_or_sections, axis=0, name=None):
-        count = (int(indices_or_sections) if isinstance(indices_or_sections, (int, np.integer))
-                 else len(indices_or_sections) + 1)
-        return [apply(x, indices_or_sections, axis, piece=k,
-                      name=None if name is None else f"{name}_{k}") for k in range(count)]
+        count = (
+            int(indices_or_sections)
+            if isinstance(indices_or_sections, (int, np.integer))
+            else len(indices_or_sections) + 1
+        )
+        return [
+            apply(
+                x, indices_or_sections, axis, piece=k, name=None if name is None else f"{name}_{k}"
+            )
+            for k in range(count)
+        ]
 
     forward.__name__ = name
     return forward, shape, vjp, public
@@ -244,6 +257,7 @@ def _split_op(name, which, equal, what, samples):
     forward, shape, vjp, public = _splitter(name, which, equal)
     doc = _SPLIT_DOC.format(name=name, axis="" if which else ", axis", what=what)
     if which:  # no axis: NumPy's vsplit/hsplit/dsplit fix it
+
         def fixed(x, indices_or_sections, piece=0):
             return forward(x, indices_or_sections, 0, piece)
 
@@ -254,15 +268,40 @@ def _split_op(name, which, equal, what, samples):
             return vjp(g, ans, x, indices_or_sections, 0, piece)
 
         def fixed_public(apply, x, indices_or_sections, name=None):
-            return public(lambda x, ios, _axis, piece, name: apply(x, ios, piece=piece, name=name),
-                          x, indices_or_sections, 0, name)
-        return Op(name, fixed, (fixed_vjp,), fixed_shape, needs=("",), differentiable_vjp=True,
-                  public=fixed_public, doc=doc, samples=samples)
-    return Op(name, forward, (vjp,), shape, needs=("",), differentiable_vjp=True, public=public,
-              doc=doc, samples=samples)
+            return public(
+                lambda x, ios, _axis, piece, name: apply(x, ios, piece=piece, name=name),
+                x,
+                indices_or_sections,
+                0,
+                name,
+            )
+
+        return Op(
+            name,
+            fixed,
+            (fixed_vjp,),
+            fixed_shape,
+            needs=("",),
+            differentiable_vjp=True,
+            public=fixed_public,
+            doc=doc,
+            samples=samples,
+        )
+    return Op(
+        name,
+        forward,
+        (vjp,),
+        shape,
+        needs=("",),
+        differentiable_vjp=True,
+        public=public,
+        doc=doc,
+        samples=samples,
+    )
 
 
 # -- dims --------------------------------------------------------------------------------------
+
 
 def _back(g, ans, x, *_, **__):
     return np.reshape(g, x.shape)
@@ -274,18 +313,29 @@ def _atleast(k):
 
     def forward(x):
         return fn(x)
+
     forward.__name__ = f"atleast_{k}d"
     where = "(n,) -> (1, n, 1), (m, n) -> (m, n, 1)" if k == 3 else "new axes in front"
-    forward.__doc__ = (f"x viewed with at least {k} dimension(s), as np.atleast_{k}d ({where})"
-                       "\n\nDerivative: the identity on elements: the message is g reshaped to "
-                       "x's shape.\n\nCalled as NumPy's: with several arrays, a list of nodes.")
+    forward.__doc__ = (
+        f"x viewed with at least {k} dimension(s), as np.atleast_{k}d ({where})"
+        "\n\nDerivative: the identity on elements: the message is g reshaped to "
+        "x's shape.\n\nCalled as NumPy's: with several arrays, a list of nodes."
+    )
 
     def public(apply, *arrays, name=None):
         out = [apply(a, name=name) for a in arrays]
         return out[0] if len(out) == 1 else out
-    return Op(f"atleast_{k}d", forward, (_back,), lift,
-              needs=("",), differentiable_vjp=True, public=public,
-              samples=cases(((),), ((3,),), ((2, 3),), ((2, 1, 2, 1),)))
+
+    return Op(
+        f"atleast_{k}d",
+        forward,
+        (_back,),
+        lift,
+        needs=("",),
+        differentiable_vjp=True,
+        public=public,
+        samples=cases(((),), ((3,),), ((2, 3),), ((2, 1, 2, 1),)),
+    )
 
 
 def ravel(a):
@@ -298,13 +348,14 @@ def ravel(a):
 
 def _permutation_op(name, forward, perm, samples):
     """A transpose: ``perm(ndim, **attrs)`` gives the axes of the result, as np.transpose's."""
+
     def vjp(g, ans, a, **attrs):
         return np.transpose(g, tuple(np.argsort(perm(a.ndim, **attrs))))
 
     def shape(s, **attrs):
         return tuple(s[i] for i in perm(len(s), **attrs))
-    return Op(name, forward, (vjp,), shape, needs=("",), differentiable_vjp=True,
-              samples=samples)
+
+    return Op(name, forward, (vjp,), shape, needs=("",), differentiable_vjp=True, samples=samples)
 
 
 def swapaxes(a, axis1, axis2):
@@ -369,6 +420,7 @@ def _roll_perm(ndim, axis, start=0):
 
 # -- flips, rotations, rolls -------------------------------------------------------------------
 
+
 def flipud(m):
     """m with the order of rows (axis 0) reversed, np.flipud
 
@@ -390,6 +442,7 @@ def _min_ndim(k):
         if len(s) < k:
             raise ValueError(f"needs at least {k} dimension(s), got shape {s}")
         return s
+
     return shape
 
 
@@ -435,6 +488,7 @@ def _roll_shape(s, shift, axis=None):
 
 # -- triangles and diagonals -------------------------------------------------------------------
 
+
 def tril(m, k=0):
     """the lower triangle of m (of its last two axes): elements with column <= row + k, 0
     elsewhere, np.tril
@@ -465,6 +519,7 @@ def _tri_vjp(fn):
         if m.ndim == 1:  # a 1-D m is broadcast to rows: sum them
             return np.sum(msg, axis=0)
         return msg
+
     return vjp
 
 
@@ -498,7 +553,7 @@ def _on_diagonal(g, k, shape):
     m, n = shape
     full = np.diag(g, k)  # square, of size len(g) + |k|; its diagonal fits in (m, n)
     size = full.shape[0]
-    cropped = full[:min(m, size), :min(n, size)]
+    cropped = full[: min(m, size), : min(n, size)]
     return np.pad(cropped, ((0, m - cropped.shape[0]), (0, n - cropped.shape[1])))
 
 
@@ -543,13 +598,14 @@ def _diagonal_vjp(g, ans, a, offset=0, axis1=0, axis2=1):
     i = np.arange(length)
     rows[i, i + max(-offset, 0)] = 1
     cols[i, i + max(offset, 0)] = 1
-    rest = "".join(string.ascii_letters[:a.ndim - 2])
+    rest = "".join(string.ascii_letters[: a.ndim - 2])
     placed = np.einsum(f"{rest}z,zy,zx->{rest}yx", g, rows, cols)  # rest..., n1, n2
     others = [d for d in range(a.ndim) if d not in (a1, a2)]
     return np.transpose(placed, tuple(np.argsort(others + [a1, a2])))
 
 
 # -- linspace ----------------------------------------------------------------------------------
+
 
 def linspace(start, stop, num=50, endpoint=True, axis=0):
     """num evenly spaced values from start to stop (stop excluded when not endpoint),
@@ -574,6 +630,7 @@ def _linspace_vjp(argnum):
         t = np.reshape(_steps(num, endpoint, g), (num,) + (1,) * (g.ndim - ax - 1))
         msg = np.sum(g * (1 - t if argnum == 0 else t), axis=ax)
         return unbroadcast(msg, (start, stop)[argnum])
+
     return vjp
 
 
@@ -592,10 +649,12 @@ def _linspace_dtype(a, b, **_):
 
 # -- samples -----------------------------------------------------------------------------------
 
+
 def _variadic(*shape_sets):
     def samples(rng):
         for shapes in shape_sets:
             yield [rng.standard_normal(s) for s in shapes], {}
+
     return samples
 
 
@@ -613,66 +672,195 @@ def _stacking_op(name, forward, samples):
 OPS = [
     _stacking_op("vstack", vstack, _variadic([(2, 3), (3,), (1, 3)], [(2,), (2,)], [(), ()])),
     _stacking_op("row_stack", row_stack, _variadic([(2, 3), (3,)])),
-    _stacking_op("hstack", hstack, _variadic([(2, 3), (2, 1)], [(2,), (3,)], [(), (2,)],
-                                             [(2, 1, 2), (2, 3, 2)])),
-    _stacking_op("dstack", dstack, _variadic([(2, 3), (2, 3)], [(3,), (3,)],
-                                             [(2, 2, 1), (2, 2, 3)])),
+    _stacking_op(
+        "hstack",
+        hstack,
+        _variadic([(2, 3), (2, 1)], [(2,), (3,)], [(), (2,)], [(2, 1, 2), (2, 3, 2)]),
+    ),
+    _stacking_op(
+        "dstack", dstack, _variadic([(2, 3), (2, 3)], [(3,), (3,)], [(2, 2, 1), (2, 2, 3)])
+    ),
     _stacking_op("column_stack", column_stack, _variadic([(3,), (3, 2)], [(2,), (2,)])),
-    Op("append", append, (_append_vjp(0), _append_vjp(1)), _append_shape, needs=("", ""),
-       differentiable_vjp=True,
-       samples=chain(cases(((2, 3), (4,))), cases(((2, 3), (1, 3)), axis=0),
-                     cases(((2, 3), (2, 2)), axis=-1))),
-    _split_op("array_split", None, False, "sections of sizes that differ by at most one "
-              "(the first ones longer) or cuts at the given indices",
-              chain(cases(((7, 2),), indices_or_sections=3, piece=0),
-                    cases(((2, 7),), indices_or_sections=3, axis=1, piece=2),
-                    cases(((5,),), indices_or_sections=[1, 3], piece=1))),
-    _split_op("vsplit", "v", True, "along axis 0",
-              cases(((4, 2),), indices_or_sections=2, piece=1)),
-    _split_op("hsplit", "h", True, "along axis 1 (axis 0 for 1-D x)",
-              chain(cases(((2, 6),), indices_or_sections=[1, 4], piece=1),
-                    cases(((6,),), indices_or_sections=3, piece=2))),
-    _split_op("dsplit", "d", True, "along axis 2",
-              cases(((2, 2, 4),), indices_or_sections=2, piece=0)),
+    Op(
+        "append",
+        append,
+        (_append_vjp(0), _append_vjp(1)),
+        _append_shape,
+        needs=("", ""),
+        differentiable_vjp=True,
+        samples=chain(
+            cases(((2, 3), (4,))), cases(((2, 3), (1, 3)), axis=0), cases(((2, 3), (2, 2)), axis=-1)
+        ),
+    ),
+    _split_op(
+        "array_split",
+        None,
+        False,
+        "sections of sizes that differ by at most one "
+        "(the first ones longer) or cuts at the given indices",
+        chain(
+            cases(((7, 2),), indices_or_sections=3, piece=0),
+            cases(((2, 7),), indices_or_sections=3, axis=1, piece=2),
+            cases(((5,),), indices_or_sections=[1, 3], piece=1),
+        ),
+    ),
+    _split_op(
+        "vsplit", "v", True, "along axis 0", cases(((4, 2),), indices_or_sections=2, piece=1)
+    ),
+    _split_op(
+        "hsplit",
+        "h",
+        True,
+        "along axis 1 (axis 0 for 1-D x)",
+        chain(
+            cases(((2, 6),), indices_or_sections=[1, 4], piece=1),
+            cases(((6,),), indices_or_sections=3, piece=2),
+        ),
+    ),
+    _split_op(
+        "dsplit", "d", True, "along axis 2", cases(((2, 2, 4),), indices_or_sections=2, piece=0)
+    ),
     _atleast(1),
     _atleast(2),
     _atleast(3),
-    Op("ravel", ravel, (_back,), lambda s: (_size(s),), needs=("",), differentiable_vjp=True,
-       samples=cases(((2, 3),), ((),), ((2, 1, 2),))),
-    _permutation_op("swapaxes", swapaxes, _swap_perm, chain(
-        cases(((2, 3, 4),), axis1=0, axis2=2), cases(((2, 3),), axis1=-1, axis2=0))),
-    _permutation_op("moveaxis", moveaxis, _move_perm, chain(
-        cases(((2, 3, 4),), source=0, destination=-1),
-        cases(((2, 3, 4, 1),), source=(0, 1), destination=(3, 0)))),
-    _permutation_op("rollaxis", rollaxis, _roll_perm, chain(
-        cases(((2, 3, 4),), axis=2), cases(((2, 3, 4),), axis=0, start=3),
-        cases(((2, 3, 4),), axis=1, start=-1))),
-    Op("flipud", flipud, (lambda g, ans, m: np.flipud(g),), _min_ndim(1), needs=("",),
-       differentiable_vjp=True, samples=cases(((3, 2),), ((4,),))),
-    Op("fliplr", fliplr, (lambda g, ans, m: np.fliplr(g),), _min_ndim(2), needs=("",),
-       differentiable_vjp=True, samples=cases(((3, 2),), ((2, 3, 2),))),
-    Op("rot90", rot90, (lambda g, ans, m, k=1, axes=(0, 1): np.rot90(g, -k, axes),),
-       _rot90_shape, needs=("",), differentiable_vjp=True,
-       samples=chain(cases(((2, 3),)), cases(((2, 3, 4),), k=2, axes=(1, 2)),
-                     cases(((2, 3, 4),), k=-1, axes=(2, 0)))),
-    Op("roll", roll, (_roll_vjp,), _roll_shape, needs=("",), differentiable_vjp=True,
-       samples=chain(cases(((2, 3),), shift=2), cases(((2, 3),), shift=-1, axis=1),
-                     cases(((2, 3, 2),), shift=(1, 2), axis=(0, 1)))),
-    Op("tril", tril, (_tri_vjp(np.tril),), _tri_shape, needs=("",), differentiable_vjp=True,
-       samples=_tri_samples),
-    Op("triu", triu, (_tri_vjp(np.triu),), _tri_shape, needs=("",), differentiable_vjp=True,
-       samples=_tri_samples),
-    Op("diag", diag, (_diag_vjp,), _diag_shape, needs=("",), differentiable_vjp=True,
-       samples=chain(cases(((3,),)), cases(((3,),), k=-2), cases(((3, 4),)),
-                     cases(((4, 3),), k=1), cases(((3, 4),), k=-1))),
-    Op("linspace", linspace, (_linspace_vjp(0), _linspace_vjp(1)), _linspace_shape,
-       _linspace_dtype, needs=("", ""), differentiable_vjp=True,
-       samples=chain(cases(((), ())), cases(((3,), (2, 1)), num=4, endpoint=False),
-                     cases(((2,), (2,)), num=3, axis=-1))),
-    Op("diagonal", diagonal, (_diagonal_vjp,), _diagonal_shape, needs=("",),
-       differentiable_vjp=True,
-       samples=chain(cases(((3, 4),)), cases(((3, 4),), offset=1),
-                     cases(((2, 3, 4),), offset=-1, axis1=2, axis2=0))),
+    Op(
+        "ravel",
+        ravel,
+        (_back,),
+        lambda s: (_size(s),),
+        needs=("",),
+        differentiable_vjp=True,
+        samples=cases(((2, 3),), ((),), ((2, 1, 2),)),
+    ),
+    _permutation_op(
+        "swapaxes",
+        swapaxes,
+        _swap_perm,
+        chain(cases(((2, 3, 4),), axis1=0, axis2=2), cases(((2, 3),), axis1=-1, axis2=0)),
+    ),
+    _permutation_op(
+        "moveaxis",
+        moveaxis,
+        _move_perm,
+        chain(
+            cases(((2, 3, 4),), source=0, destination=-1),
+            cases(((2, 3, 4, 1),), source=(0, 1), destination=(3, 0)),
+        ),
+    ),
+    _permutation_op(
+        "rollaxis",
+        rollaxis,
+        _roll_perm,
+        chain(
+            cases(((2, 3, 4),), axis=2),
+            cases(((2, 3, 4),), axis=0, start=3),
+            cases(((2, 3, 4),), axis=1, start=-1),
+        ),
+    ),
+    Op(
+        "flipud",
+        flipud,
+        (lambda g, ans, m: np.flipud(g),),
+        _min_ndim(1),
+        needs=("",),
+        differentiable_vjp=True,
+        samples=cases(((3, 2),), ((4,),)),
+    ),
+    Op(
+        "fliplr",
+        fliplr,
+        (lambda g, ans, m: np.fliplr(g),),
+        _min_ndim(2),
+        needs=("",),
+        differentiable_vjp=True,
+        samples=cases(((3, 2),), ((2, 3, 2),)),
+    ),
+    Op(
+        "rot90",
+        rot90,
+        (lambda g, ans, m, k=1, axes=(0, 1): np.rot90(g, -k, axes),),
+        _rot90_shape,
+        needs=("",),
+        differentiable_vjp=True,
+        samples=chain(
+            cases(((2, 3),)),
+            cases(((2, 3, 4),), k=2, axes=(1, 2)),
+            cases(((2, 3, 4),), k=-1, axes=(2, 0)),
+        ),
+    ),
+    Op(
+        "roll",
+        roll,
+        (_roll_vjp,),
+        _roll_shape,
+        needs=("",),
+        differentiable_vjp=True,
+        samples=chain(
+            cases(((2, 3),), shift=2),
+            cases(((2, 3),), shift=-1, axis=1),
+            cases(((2, 3, 2),), shift=(1, 2), axis=(0, 1)),
+        ),
+    ),
+    Op(
+        "tril",
+        tril,
+        (_tri_vjp(np.tril),),
+        _tri_shape,
+        needs=("",),
+        differentiable_vjp=True,
+        samples=_tri_samples,
+    ),
+    Op(
+        "triu",
+        triu,
+        (_tri_vjp(np.triu),),
+        _tri_shape,
+        needs=("",),
+        differentiable_vjp=True,
+        samples=_tri_samples,
+    ),
+    Op(
+        "diag",
+        diag,
+        (_diag_vjp,),
+        _diag_shape,
+        needs=("",),
+        differentiable_vjp=True,
+        samples=chain(
+            cases(((3,),)),
+            cases(((3,),), k=-2),
+            cases(((3, 4),)),
+            cases(((4, 3),), k=1),
+            cases(((3, 4),), k=-1),
+        ),
+    ),
+    Op(
+        "linspace",
+        linspace,
+        (_linspace_vjp(0), _linspace_vjp(1)),
+        _linspace_shape,
+        _linspace_dtype,
+        needs=("", ""),
+        differentiable_vjp=True,
+        samples=chain(
+            cases(((), ())),
+            cases(((3,), (2, 1)), num=4, endpoint=False),
+            cases(((2,), (2,)), num=3, axis=-1),
+        ),
+    ),
+    Op(
+        "diagonal",
+        diagonal,
+        (_diagonal_vjp,),
+        _diagonal_shape,
+        needs=("",),
+        differentiable_vjp=True,
+        samples=chain(
+            cases(((3, 4),)),
+            cases(((3, 4),), offset=1),
+            cases(((2, 3, 4),), offset=-1, axis1=2, axis2=0),
+        ),
+    ),
 ]
 
 

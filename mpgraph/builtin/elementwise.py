@@ -12,17 +12,35 @@ At points where a function has no derivative the message is PyTorch's: ``abs`` s
 ``maximum``/``minimum`` split the signal half and half between tied arguments; ``clip`` passes
 the signal where ``a_min <= x <= a_max`` (bounds included).
 """
+
 import math
 
 import numpy as np
 
-from mpgraph.extend import (BINARY, BINARY_POSITIVE, UNARY, UNARY_POSITIVE, UNARY_UNIT, Op,
-                            ShapeError, apply_op, broadcast_shapes, broadcasting_binary, cases,
-                            chain, comparison, doc, elementwise_unary, float_dtype, hookimpl,
-                            unbroadcast, zero_gradient)
-
+from mpgraph.extend import (
+    BINARY,
+    BINARY_POSITIVE,
+    UNARY,
+    UNARY_POSITIVE,
+    UNARY_UNIT,
+    Op,
+    ShapeError,
+    apply_op,
+    broadcast_shapes,
+    broadcasting_binary,
+    cases,
+    chain,
+    comparison,
+    doc,
+    elementwise_unary,
+    float_dtype,
+    hookimpl,
+    unbroadcast,
+    zero_gradient,
+)
 
 # -- binary vjps -------------------------------------------------------------------------------
+
 
 def _power_x(g, ans, x, y):
     if type(y) in (int, float):  # x ** 2, x ** 0.5: the common case, a Python exponent
@@ -165,8 +183,10 @@ def _above_one(rng, shape):
 def _specials(rng):
     x = rng.standard_normal((2, 4))
     x[0, 1], x[1, 2], x[1, 3] = np.nan, np.inf, -np.inf
-    return [([x], {"nan": 0.5, "posinf": 10.0, "neginf": -10.0}),
-            ([rng.standard_normal((2, 3))], {})]
+    return [
+        ([x], {"nan": 0.5, "posinf": 10.0, "neginf": -10.0}),
+        ([rng.standard_normal((2, 3))], {}),
+    ]
 
 
 def _remainder_samples(rng):
@@ -190,11 +210,13 @@ _LN2, _LN10 = math.log(2), math.log(10)
 _DEGREE = 180 / math.pi
 
 
-ERF = elementwise_unary("erf", erf,
-                        lambda g, ans, x: g * (_TWO_OVER_SQRT_PI * np.exp(-(x * x))), needs="x")
+ERF = elementwise_unary(
+    "erf", erf, lambda g, ans, x: g * (_TWO_OVER_SQRT_PI * np.exp(-(x * x))), needs="x"
+)
 
 
 # -- astype ------------------------------------------------------------------------------------
+
 
 def astype(x, dtype):
     """x converted to ``dtype`` (a copy), x.astype(dtype)
@@ -222,13 +244,20 @@ def _astype_jvp(t, ans, x, dtype):
     return apply_op(ASTYPE, t, dtype=dtype)
 
 
-ASTYPE = Op("astype", astype, (_astype_vjp,), lambda s, dtype: s,
-            lambda d, dtype: np.dtype(dtype), needs=("",), jvp=(_astype_jvp,),
-            samples=chain(cases(((2, 3),), dtype=np.dtype(np.int64)),
-                          cases(((3,),), dtype=np.dtype(bool))))
+ASTYPE = Op(
+    "astype",
+    astype,
+    (_astype_vjp,),
+    lambda s, dtype: s,
+    lambda d, dtype: np.dtype(dtype),
+    needs=("",),
+    jvp=(_astype_jvp,),
+    samples=chain(cases(((2, 3),), dtype=np.dtype(np.int64)), cases(((3,),), dtype=np.dtype(bool))),
+)
 
 
 # -- select ------------------------------------------------------------------------------------
+
 
 def select(*arrays, n):
     """np.select(condlist, choicelist, default): where the first true condition k holds,
@@ -240,7 +269,7 @@ def select(*arrays, n):
 
     Called as NumPy's: ``mg.ops.select([x < 0, x > 1], [x * 2, x], default=0.0)``.
     """
-    return np.select(list(arrays[:n]), list(arrays[n:2 * n]), arrays[2 * n])
+    return np.select(list(arrays[:n]), list(arrays[n : 2 * n]), arrays[2 * n])
 
 
 def _select_vjp(argnum, g, ans, *arrays, n):
@@ -258,8 +287,10 @@ def _select_vjp(argnum, g, ans, *arrays, n):
 
 def _select_shape(*shapes, n):
     if not isinstance(n, (int, np.integer)) or n < 0 or len(shapes) != 2 * n + 1:
-        raise ValueError(f"select needs n conditions, n choices and a default, got "
-                         f"{len(shapes)} arrays for n={n!r}")
+        raise ValueError(
+            f"select needs n conditions, n choices and a default, got "
+            f"{len(shapes)} arrays for n={n!r}"
+        )
     return broadcast_shapes(*shapes)
 
 
@@ -271,19 +302,29 @@ def _select_dtype(*dtypes, n):
 def _select_public(apply, condlist, choicelist, default=0, name=None):
     condlist, choicelist = list(condlist), list(choicelist)
     if len(condlist) != len(choicelist):
-        raise ShapeError(f"mpgraph: op 'select': {len(condlist)} conditions but "
-                         f"{len(choicelist)} choices")
+        raise ShapeError(
+            f"mpgraph: op 'select': {len(condlist)} conditions but {len(choicelist)} choices"
+        )
     return apply([*condlist, *choicelist, default], n=len(condlist), name=name)
 
 
 def _select_samples(rng):
     x = rng.standard_normal((3, 4))
-    yield [x < 0, x > 1, rng.standard_normal((3, 4)), rng.standard_normal(4),
-           rng.standard_normal((3, 1))], {"n": 2}
+    yield (
+        [
+            x < 0,
+            x > 1,
+            rng.standard_normal((3, 4)),
+            rng.standard_normal(4),
+            rng.standard_normal((3, 1)),
+        ],
+        {"n": 2},
+    )
     yield [x > 0, rng.standard_normal((3, 4)), np.asarray(rng.standard_normal(()))], {"n": 1}
 
 
 # -- clip ---------------------------------------------------------------------------------------
+
 
 def clip(x, a_min=None, a_max=None):
     """min(max(x, a_min), a_max); either bound may be None (no bound).
@@ -308,183 +349,494 @@ def _clip_shape(s, a_min=None, a_max=None):
         raise ValueError("clip needs a_min or a_max (both are None)")
     out = broadcast_shapes(s, np.shape(a_min), np.shape(a_max))
     if len(out) != len(s) or any(d is not None and d != n for d, n in zip(s, out)):
-        raise ValueError(f"the bounds (shapes {np.shape(a_min)}, {np.shape(a_max)}) would "
-                         f"broadcast x of shape {s} to {out}")
+        raise ValueError(
+            f"the bounds (shapes {np.shape(a_min)}, {np.shape(a_max)}) would "
+            f"broadcast x of shape {s} to {out}"
+        )
     return out
 
 
 OPS = [
-    broadcasting_binary("add", np.add, lambda g, ans, x, y: g, lambda g, ans, x, y: g,
-                        formula="x + y", derivative="1 to x, 1 to y: messages g, g (summed over "
-                        "broadcast dims).", needs=("", "")),
-    broadcasting_binary("subtract", np.subtract, lambda g, ans, x, y: g, lambda g, ans, x, y: -g,
-                        formula="x - y", derivative="1 to x, -1 to y: messages g, -g.",
-                        needs=("", "")),
-    broadcasting_binary("multiply", np.multiply, lambda g, ans, x, y: g * y,
-                        lambda g, ans, x, y: g * x, formula="x * y",
-                        derivative="y to x, x to y: messages g y, g x.", needs=("y", "x")),
-    broadcasting_binary("divide", np.divide, lambda g, ans, x, y: g / y,
-                        lambda g, ans, x, y: -g * ans / y, formula="x / y",
-                        derivative="1/y to x, -x/y^2 to y: messages g / y, -g (x/y) / y.",
-                        notes="Integer inputs give a float64 result (true division), as in NumPy.",
-                        samples=BINARY_POSITIVE, needs=("y", "ans y")),
-    broadcasting_binary("power", np.power, _power_x, _power_y, formula="x ** y",
-                        derivative="y x^(y-1) to x; x^y log x to y.", samples=BINARY_POSITIVE,
-                        notes="Where y = 0 the message to x is 0; where x = 0 the message to y is "
-                              "0 (PyTorch's conventions). The message to y is NaN for x < 0.",
-                        needs=("x y", "ans x"), jvp=(_power_jvp_x, _power_jvp_y)),
-    broadcasting_binary("maximum", np.maximum,
-                        lambda g, ans, x, y: _where_tie(g, x, y, x > y),
-                        lambda g, ans, x, y: _where_tie(g, x, y, y > x),
-                        formula="max(x, y), elementwise",
-                        derivative="1 to the larger argument, 0 to the other.",
-                        notes="On a tie (x = y) each argument gets half the signal, as in PyTorch.",
-                        needs=("x y", "x y")),
-    broadcasting_binary("minimum", np.minimum,
-                        lambda g, ans, x, y: _where_tie(g, x, y, x < y),
-                        lambda g, ans, x, y: _where_tie(g, x, y, y < x),
-                        formula="min(x, y), elementwise",
-                        derivative="1 to the smaller argument, 0 to the other.",
-                        notes="On a tie (x = y) each argument gets half the signal, as in PyTorch.",
-                        needs=("x y", "x y")),
-    Op("where", np.where, (None, lambda g, ans, c, x, y: unbroadcast(np.where(c, g, 0), x),
-                           lambda g, ans, c, x, y: unbroadcast(np.where(c, 0, g), y)),
-       _where_shape, _where_dtype,
-       samples=lambda rng: [([rng.standard_normal((2, 3)) > 0, rng.standard_normal((2, 3)),
-                              rng.standard_normal(3)], {}),
-                            ([np.array([True, False, True]), rng.standard_normal((2, 1)),
-                              rng.standard_normal(())], {})],
-       differentiable_vjp=True, needs=("", "c", "c"),
-       jvp=(None, lambda t, ans, c, x, y: np.where(c, t, 0),
-            lambda t, ans, c, x, y: np.where(c, 0, t)),
-       doc=doc("x where cond else y, elementwise (NumPy broadcasting of all three).",
-               "1 to x where cond, 1 to y elsewhere; none to cond.")),
-    Op("clip", clip, (_clip_vjp,), _clip_shape, jvp=(_clip_vjp,),
-       samples=chain(cases(((3, 4),), a_min=-0.5, a_max=0.5), cases(((2, 3),), a_min=0.0),
-                     lambda rng: [([rng.standard_normal((2, 3))],
-                                   {"a_max": np.array([-0.5, 0.0, 0.5])})]),
-       differentiable_vjp=True, needs=("x",)),
-    elementwise_unary("negative", np.negative, lambda g, ans, x: -g, formula="-x",
-                      derivative="-1.", dtype=None, needs=""),
-    elementwise_unary("exp", np.exp, lambda g, ans, x: g * ans, formula="e^x",
-                      derivative="e^x (the output).", needs="ans"),
-    elementwise_unary("expm1", np.expm1, lambda g, ans, x: g * (ans + 1),
-                      formula="e^x - 1, accurate near 0", derivative="e^x = output + 1.",
-                      needs="ans"),
-    elementwise_unary("log", np.log, lambda g, ans, x: g / x, formula="ln x, for x > 0",
-                      derivative="1/x.", samples=UNARY_POSITIVE, needs="x"),
-    elementwise_unary("log1p", np.log1p, lambda g, ans, x: g / (1 + x),
-                      formula="ln(1 + x), accurate near 0", derivative="1/(1 + x).",
-                      samples=UNARY_UNIT, needs="x"),
-    elementwise_unary("sqrt", np.sqrt, lambda g, ans, x: g / (2 * ans),
-                      formula="sqrt x, for x >= 0", derivative="1/(2 sqrt x); infinite at 0.",
-                      samples=UNARY_POSITIVE, needs="ans"),
-    elementwise_unary("square", np.square, lambda g, ans, x: g * (2 * x), formula="x^2",
-                      derivative="2x.", dtype=None, needs="x"),
-    elementwise_unary("abs", np.abs, lambda g, ans, x: g * np.sign(x), formula="|x|",
-                      derivative="sign(x).", dtype=None, needs="x",
-                      notes="The message at x = 0 is 0 (sign(0) = 0), as in PyTorch."),
-    elementwise_unary("sign", np.sign, None, formula="sign(x): -1, 0 or 1, elementwise",
-                      derivative="none: sign is flat wherever it is differentiable, so it "
-                                 "carries no gradient (like a comparison).", dtype=None, needs=""),
-    elementwise_unary("sin", np.sin, lambda g, ans, x: g * np.cos(x), formula="sin x",
-                      derivative="cos x.", needs="x"),
-    elementwise_unary("cos", np.cos, lambda g, ans, x: -g * np.sin(x), formula="cos x",
-                      derivative="-sin x.", needs="x"),
-    elementwise_unary("tan", np.tan, lambda g, ans, x: g * (1 + ans * ans), formula="tan x",
-                      derivative="1 + tan^2 x.", samples=UNARY_UNIT, needs="ans"),
-    elementwise_unary("tanh", np.tanh, lambda g, ans, x: g * (1 - ans * ans), formula="tanh x",
-                      derivative="1 - tanh^2 x (from the output).", needs="ans"),
-    elementwise_unary("sinh", np.sinh, lambda g, ans, x: g * np.cosh(x), formula="sinh x",
-                      derivative="cosh x.", needs="x"),
-    elementwise_unary("cosh", np.cosh, lambda g, ans, x: g * np.sinh(x), formula="cosh x",
-                      derivative="sinh x.", needs="x"),
-    elementwise_unary("arctan", np.arctan, lambda g, ans, x: g / (1 + x * x), formula="arctan x",
-                      derivative="1/(1 + x^2).", needs="x"),
-    elementwise_unary("log2", np.log2, lambda g, ans, x: g / (x * _LN2),
-                      formula="log2 x, for x > 0", derivative="1/(x ln 2).",
-                      samples=UNARY_POSITIVE, needs="x"),
-    elementwise_unary("log10", np.log10, lambda g, ans, x: g / (x * _LN10),
-                      formula="log10 x, for x > 0", derivative="1/(x ln 10).",
-                      samples=UNARY_POSITIVE, needs="x"),
-    elementwise_unary("exp2", np.exp2, lambda g, ans, x: g * (ans * _LN2), formula="2^x",
-                      derivative="2^x ln 2 (from the output).", needs="ans"),
-    elementwise_unary("reciprocal", np.reciprocal, lambda g, ans, x: -g * (ans * ans),
-                      formula="1/x", derivative="-1/x^2 (from the output).", dtype=None,
-                      samples=UNARY_POSITIVE, needs="ans",
-                      notes="Integer inputs stay integers (NumPy's integer reciprocal)."),
-    elementwise_unary("arcsin", np.arcsin, lambda g, ans, x: g / np.sqrt(1 - x * x),
-                      formula="arcsin x, for -1 <= x <= 1", derivative="1/sqrt(1 - x^2); "
-                      "infinite at +-1.", samples=UNARY_UNIT, needs="x"),
-    elementwise_unary("arccos", np.arccos, lambda g, ans, x: -g / np.sqrt(1 - x * x),
-                      formula="arccos x, for -1 <= x <= 1", derivative="-1/sqrt(1 - x^2); "
-                      "infinite at +-1.", samples=UNARY_UNIT, needs="x"),
-    elementwise_unary("arcsinh", np.arcsinh, lambda g, ans, x: g / np.sqrt(x * x + 1),
-                      formula="arcsinh x", derivative="1/sqrt(x^2 + 1).", needs="x"),
-    elementwise_unary("arccosh", np.arccosh, lambda g, ans, x: g / np.sqrt(x * x - 1),
-                      formula="arccosh x, for x >= 1", derivative="1/sqrt(x^2 - 1); infinite "
-                      "at 1.", samples=cases(((2, 3),), ((),), draw=_above_one), needs="x"),
-    elementwise_unary("arctanh", np.arctanh, lambda g, ans, x: g / (1 - x * x),
-                      formula="arctanh x, for -1 < x < 1", derivative="1/(1 - x^2).",
-                      samples=UNARY_UNIT, needs="x"),
-    elementwise_unary("degrees", np.degrees, lambda g, ans, x: g * _DEGREE,
-                      formula="x 180/pi (radians to degrees)", derivative="180/pi.", needs=""),
-    elementwise_unary("radians", np.radians, lambda g, ans, x: g * (1 / _DEGREE),
-                      formula="x pi/180 (degrees to radians)", derivative="pi/180.", needs=""),
-    elementwise_unary("sinc", np.sinc, _sinc_vjp, formula="sin(pi x)/(pi x), 1 at x = 0",
-                      derivative="(cos(pi x) - sinc x)/x; 0 at x = 0.", needs="ans x",
-                      notes="At x = 0 the message is the exact 0, but its own derivative there "
-                            "is 0 rather than -pi^2/3: differentiate sinc twice away from 0."),
-    elementwise_unary("fabs", np.fabs, lambda g, ans, x: g * np.sign(x), formula="|x|, as a "
-                      "float", derivative="sign(x).", needs="x",
-                      notes="The message at x = 0 is 0, as for abs. Integers become float64."),
+    broadcasting_binary(
+        "add",
+        np.add,
+        lambda g, ans, x, y: g,
+        lambda g, ans, x, y: g,
+        formula="x + y",
+        derivative="1 to x, 1 to y: messages g, g (summed over broadcast dims).",
+        needs=("", ""),
+    ),
+    broadcasting_binary(
+        "subtract",
+        np.subtract,
+        lambda g, ans, x, y: g,
+        lambda g, ans, x, y: -g,
+        formula="x - y",
+        derivative="1 to x, -1 to y: messages g, -g.",
+        needs=("", ""),
+    ),
+    broadcasting_binary(
+        "multiply",
+        np.multiply,
+        lambda g, ans, x, y: g * y,
+        lambda g, ans, x, y: g * x,
+        formula="x * y",
+        derivative="y to x, x to y: messages g y, g x.",
+        needs=("y", "x"),
+    ),
+    broadcasting_binary(
+        "divide",
+        np.divide,
+        lambda g, ans, x, y: g / y,
+        lambda g, ans, x, y: -g * ans / y,
+        formula="x / y",
+        derivative="1/y to x, -x/y^2 to y: messages g / y, -g (x/y) / y.",
+        notes="Integer inputs give a float64 result (true division), as in NumPy.",
+        samples=BINARY_POSITIVE,
+        needs=("y", "ans y"),
+    ),
+    broadcasting_binary(
+        "power",
+        np.power,
+        _power_x,
+        _power_y,
+        formula="x ** y",
+        derivative="y x^(y-1) to x; x^y log x to y.",
+        samples=BINARY_POSITIVE,
+        notes="Where y = 0 the message to x is 0; where x = 0 the message to y is "
+        "0 (PyTorch's conventions). The message to y is NaN for x < 0.",
+        needs=("x y", "ans x"),
+        jvp=(_power_jvp_x, _power_jvp_y),
+    ),
+    broadcasting_binary(
+        "maximum",
+        np.maximum,
+        lambda g, ans, x, y: _where_tie(g, x, y, x > y),
+        lambda g, ans, x, y: _where_tie(g, x, y, y > x),
+        formula="max(x, y), elementwise",
+        derivative="1 to the larger argument, 0 to the other.",
+        notes="On a tie (x = y) each argument gets half the signal, as in PyTorch.",
+        needs=("x y", "x y"),
+    ),
+    broadcasting_binary(
+        "minimum",
+        np.minimum,
+        lambda g, ans, x, y: _where_tie(g, x, y, x < y),
+        lambda g, ans, x, y: _where_tie(g, x, y, y < x),
+        formula="min(x, y), elementwise",
+        derivative="1 to the smaller argument, 0 to the other.",
+        notes="On a tie (x = y) each argument gets half the signal, as in PyTorch.",
+        needs=("x y", "x y"),
+    ),
+    Op(
+        "where",
+        np.where,
+        (
+            None,
+            lambda g, ans, c, x, y: unbroadcast(np.where(c, g, 0), x),
+            lambda g, ans, c, x, y: unbroadcast(np.where(c, 0, g), y),
+        ),
+        _where_shape,
+        _where_dtype,
+        samples=lambda rng: [
+            (
+                [
+                    rng.standard_normal((2, 3)) > 0,
+                    rng.standard_normal((2, 3)),
+                    rng.standard_normal(3),
+                ],
+                {},
+            ),
+            (
+                [
+                    np.array([True, False, True]),
+                    rng.standard_normal((2, 1)),
+                    rng.standard_normal(()),
+                ],
+                {},
+            ),
+        ],
+        differentiable_vjp=True,
+        needs=("", "c", "c"),
+        jvp=(
+            None,
+            lambda t, ans, c, x, y: np.where(c, t, 0),
+            lambda t, ans, c, x, y: np.where(c, 0, t),
+        ),
+        doc=doc(
+            "x where cond else y, elementwise (NumPy broadcasting of all three).",
+            "1 to x where cond, 1 to y elsewhere; none to cond.",
+        ),
+    ),
+    Op(
+        "clip",
+        clip,
+        (_clip_vjp,),
+        _clip_shape,
+        jvp=(_clip_vjp,),
+        samples=chain(
+            cases(((3, 4),), a_min=-0.5, a_max=0.5),
+            cases(((2, 3),), a_min=0.0),
+            lambda rng: [([rng.standard_normal((2, 3))], {"a_max": np.array([-0.5, 0.0, 0.5])})],
+        ),
+        differentiable_vjp=True,
+        needs=("x",),
+    ),
+    elementwise_unary(
+        "negative",
+        np.negative,
+        lambda g, ans, x: -g,
+        formula="-x",
+        derivative="-1.",
+        dtype=None,
+        needs="",
+    ),
+    elementwise_unary(
+        "exp",
+        np.exp,
+        lambda g, ans, x: g * ans,
+        formula="e^x",
+        derivative="e^x (the output).",
+        needs="ans",
+    ),
+    elementwise_unary(
+        "expm1",
+        np.expm1,
+        lambda g, ans, x: g * (ans + 1),
+        formula="e^x - 1, accurate near 0",
+        derivative="e^x = output + 1.",
+        needs="ans",
+    ),
+    elementwise_unary(
+        "log",
+        np.log,
+        lambda g, ans, x: g / x,
+        formula="ln x, for x > 0",
+        derivative="1/x.",
+        samples=UNARY_POSITIVE,
+        needs="x",
+    ),
+    elementwise_unary(
+        "log1p",
+        np.log1p,
+        lambda g, ans, x: g / (1 + x),
+        formula="ln(1 + x), accurate near 0",
+        derivative="1/(1 + x).",
+        samples=UNARY_UNIT,
+        needs="x",
+    ),
+    elementwise_unary(
+        "sqrt",
+        np.sqrt,
+        lambda g, ans, x: g / (2 * ans),
+        formula="sqrt x, for x >= 0",
+        derivative="1/(2 sqrt x); infinite at 0.",
+        samples=UNARY_POSITIVE,
+        needs="ans",
+    ),
+    elementwise_unary(
+        "square",
+        np.square,
+        lambda g, ans, x: g * (2 * x),
+        formula="x^2",
+        derivative="2x.",
+        dtype=None,
+        needs="x",
+    ),
+    elementwise_unary(
+        "abs",
+        np.abs,
+        lambda g, ans, x: g * np.sign(x),
+        formula="|x|",
+        derivative="sign(x).",
+        dtype=None,
+        needs="x",
+        notes="The message at x = 0 is 0 (sign(0) = 0), as in PyTorch.",
+    ),
+    elementwise_unary(
+        "sign",
+        np.sign,
+        None,
+        formula="sign(x): -1, 0 or 1, elementwise",
+        derivative="none: sign is flat wherever it is differentiable, so it "
+        "carries no gradient (like a comparison).",
+        dtype=None,
+        needs="",
+    ),
+    elementwise_unary(
+        "sin",
+        np.sin,
+        lambda g, ans, x: g * np.cos(x),
+        formula="sin x",
+        derivative="cos x.",
+        needs="x",
+    ),
+    elementwise_unary(
+        "cos",
+        np.cos,
+        lambda g, ans, x: -g * np.sin(x),
+        formula="cos x",
+        derivative="-sin x.",
+        needs="x",
+    ),
+    elementwise_unary(
+        "tan",
+        np.tan,
+        lambda g, ans, x: g * (1 + ans * ans),
+        formula="tan x",
+        derivative="1 + tan^2 x.",
+        samples=UNARY_UNIT,
+        needs="ans",
+    ),
+    elementwise_unary(
+        "tanh",
+        np.tanh,
+        lambda g, ans, x: g * (1 - ans * ans),
+        formula="tanh x",
+        derivative="1 - tanh^2 x (from the output).",
+        needs="ans",
+    ),
+    elementwise_unary(
+        "sinh",
+        np.sinh,
+        lambda g, ans, x: g * np.cosh(x),
+        formula="sinh x",
+        derivative="cosh x.",
+        needs="x",
+    ),
+    elementwise_unary(
+        "cosh",
+        np.cosh,
+        lambda g, ans, x: g * np.sinh(x),
+        formula="cosh x",
+        derivative="sinh x.",
+        needs="x",
+    ),
+    elementwise_unary(
+        "arctan",
+        np.arctan,
+        lambda g, ans, x: g / (1 + x * x),
+        formula="arctan x",
+        derivative="1/(1 + x^2).",
+        needs="x",
+    ),
+    elementwise_unary(
+        "log2",
+        np.log2,
+        lambda g, ans, x: g / (x * _LN2),
+        formula="log2 x, for x > 0",
+        derivative="1/(x ln 2).",
+        samples=UNARY_POSITIVE,
+        needs="x",
+    ),
+    elementwise_unary(
+        "log10",
+        np.log10,
+        lambda g, ans, x: g / (x * _LN10),
+        formula="log10 x, for x > 0",
+        derivative="1/(x ln 10).",
+        samples=UNARY_POSITIVE,
+        needs="x",
+    ),
+    elementwise_unary(
+        "exp2",
+        np.exp2,
+        lambda g, ans, x: g * (ans * _LN2),
+        formula="2^x",
+        derivative="2^x ln 2 (from the output).",
+        needs="ans",
+    ),
+    elementwise_unary(
+        "reciprocal",
+        np.reciprocal,
+        lambda g, ans, x: -g * (ans * ans),
+        formula="1/x",
+        derivative="-1/x^2 (from the output).",
+        dtype=None,
+        samples=UNARY_POSITIVE,
+        needs="ans",
+        notes="Integer inputs stay integers (NumPy's integer reciprocal).",
+    ),
+    elementwise_unary(
+        "arcsin",
+        np.arcsin,
+        lambda g, ans, x: g / np.sqrt(1 - x * x),
+        formula="arcsin x, for -1 <= x <= 1",
+        derivative="1/sqrt(1 - x^2); infinite at +-1.",
+        samples=UNARY_UNIT,
+        needs="x",
+    ),
+    elementwise_unary(
+        "arccos",
+        np.arccos,
+        lambda g, ans, x: -g / np.sqrt(1 - x * x),
+        formula="arccos x, for -1 <= x <= 1",
+        derivative="-1/sqrt(1 - x^2); infinite at +-1.",
+        samples=UNARY_UNIT,
+        needs="x",
+    ),
+    elementwise_unary(
+        "arcsinh",
+        np.arcsinh,
+        lambda g, ans, x: g / np.sqrt(x * x + 1),
+        formula="arcsinh x",
+        derivative="1/sqrt(x^2 + 1).",
+        needs="x",
+    ),
+    elementwise_unary(
+        "arccosh",
+        np.arccosh,
+        lambda g, ans, x: g / np.sqrt(x * x - 1),
+        formula="arccosh x, for x >= 1",
+        derivative="1/sqrt(x^2 - 1); infinite at 1.",
+        samples=cases(((2, 3),), ((),), draw=_above_one),
+        needs="x",
+    ),
+    elementwise_unary(
+        "arctanh",
+        np.arctanh,
+        lambda g, ans, x: g / (1 - x * x),
+        formula="arctanh x, for -1 < x < 1",
+        derivative="1/(1 - x^2).",
+        samples=UNARY_UNIT,
+        needs="x",
+    ),
+    elementwise_unary(
+        "degrees",
+        np.degrees,
+        lambda g, ans, x: g * _DEGREE,
+        formula="x 180/pi (radians to degrees)",
+        derivative="180/pi.",
+        needs="",
+    ),
+    elementwise_unary(
+        "radians",
+        np.radians,
+        lambda g, ans, x: g * (1 / _DEGREE),
+        formula="x pi/180 (degrees to radians)",
+        derivative="pi/180.",
+        needs="",
+    ),
+    elementwise_unary(
+        "sinc",
+        np.sinc,
+        _sinc_vjp,
+        formula="sin(pi x)/(pi x), 1 at x = 0",
+        derivative="(cos(pi x) - sinc x)/x; 0 at x = 0.",
+        needs="ans x",
+        notes="At x = 0 the message is the exact 0, but its own derivative there "
+        "is 0 rather than -pi^2/3: differentiate sinc twice away from 0.",
+    ),
+    elementwise_unary(
+        "fabs",
+        np.fabs,
+        lambda g, ans, x: g * np.sign(x),
+        formula="|x|, as a float",
+        derivative="sign(x).",
+        needs="x",
+        notes="The message at x = 0 is 0, as for abs. Integers become float64.",
+    ),
     ERF,
     ASTYPE,
-    Op("gelu", gelu, (_gelu_vjp,), _gelu_shape, float_dtype, needs=("x",), differentiable_vjp=True,
-       samples=chain(UNARY, cases(((2, 3),), approximate="tanh"),
-                     lambda rng: [([np.array([-30.0, -3.0, 0.0, 3.0, 30.0])], {})])),
-    elementwise_unary("erfc", erfc,
-                      lambda g, ans, x: g * (-_TWO_OVER_SQRT_PI * np.exp(-(x * x))), needs="x"),
-    elementwise_unary("nan_to_num", nan_to_num,
-                      lambda g, ans, x, nan=0.0, posinf=None, neginf=None:
-                      np.where(_finite(x), g, 0), samples=_specials, needs="x", dtype=None),
+    Op(
+        "gelu",
+        gelu,
+        (_gelu_vjp,),
+        _gelu_shape,
+        float_dtype,
+        needs=("x",),
+        differentiable_vjp=True,
+        samples=chain(
+            UNARY,
+            cases(((2, 3),), approximate="tanh"),
+            lambda rng: [([np.array([-30.0, -3.0, 0.0, 3.0, 30.0])], {})],
+        ),
+    ),
+    elementwise_unary(
+        "erfc", erfc, lambda g, ans, x: g * (-_TWO_OVER_SQRT_PI * np.exp(-(x * x))), needs="x"
+    ),
+    elementwise_unary(
+        "nan_to_num",
+        nan_to_num,
+        lambda g, ans, x, nan=0.0, posinf=None, neginf=None: np.where(_finite(x), g, 0),
+        samples=_specials,
+        needs="x",
+        dtype=None,
+    ),
     zero_gradient("floor", np.floor, formula="the largest integer <= x, elementwise"),
     zero_gradient("ceil", np.ceil, formula="the smallest integer >= x, elementwise"),
     zero_gradient("trunc", np.trunc, formula="x rounded towards 0, elementwise"),
-    zero_gradient("round", lambda x, decimals=0: np.round(x, decimals),
-                  formula="x rounded to ``decimals`` decimals, halves to even (NumPy's rule)",
-                  samples=_round_samples),
-    broadcasting_binary("logaddexp", np.logaddexp, lambda g, ans, x, y: g * np.exp(x - ans),
-                        lambda g, ans, x, y: g * np.exp(y - ans), formula="log(e^x + e^y), "
-                        "finite for large |x|, |y|", derivative="e^(x - out) to x, e^(y - out) "
-                        "to y (a softmax of the two).", dtype=_float_pair,
-                        needs=("ans x", "ans y")),
-    broadcasting_binary("logaddexp2", np.logaddexp2, lambda g, ans, x, y: g * np.exp2(x - ans),
-                        lambda g, ans, x, y: g * np.exp2(y - ans), formula="log2(2^x + 2^y), "
-                        "finite for large |x|, |y|", derivative="2^(x - out) to x, 2^(y - out) "
-                        "to y.", dtype=_float_pair, needs=("ans x", "ans y")),
-    broadcasting_binary("fmax", np.fmax,
-                        lambda g, ans, x, y: _where_tie(g, x, y, _fmax_first(x, y, x > y)),
-                        lambda g, ans, x, y: _where_tie(g, y, x, _fmax_first(y, x, y > x)),
-                        formula="max(x, y), elementwise, ignoring NaN (the other argument wins)",
-                        derivative="1 to the larger (or only non-NaN) argument, 0 to the other.",
-                        notes="On a tie each argument gets half the signal, as for maximum.",
-                        samples=_fmax_samples, needs=("x y", "x y")),
-    broadcasting_binary("fmin", np.fmin,
-                        lambda g, ans, x, y: _where_tie(g, x, y, _fmax_first(x, y, x < y)),
-                        lambda g, ans, x, y: _where_tie(g, y, x, _fmax_first(y, x, y < x)),
-                        formula="min(x, y), elementwise, ignoring NaN (the other argument wins)",
-                        derivative="1 to the smaller (or only non-NaN) argument, 0 to the other.",
-                        notes="On a tie each argument gets half the signal, as for minimum.",
-                        samples=_fmax_samples, needs=("x y", "x y")),
-    broadcasting_binary("remainder", np.remainder, lambda g, ans, x, y: g,
-                        lambda g, ans, x, y: -g * np.floor(x / y),
-                        formula="x mod y, with the sign of y (NumPy's and Python's %); x % y on "
-                        "nodes", derivative="1 to x, -floor(x/y) to y.", samples=_remainder_samples,
-                        notes="At the jumps (x/y an integer) the messages are those of the "
-                              "piece on the right, as in PyTorch.", needs=("", "x y")),
-    Op("select", select, _select_vjp, _select_shape, _select_dtype, variadic=True,
-       differentiable_vjp=True, public=_select_public, samples=_select_samples),
+    zero_gradient(
+        "round",
+        lambda x, decimals=0: np.round(x, decimals),
+        formula="x rounded to ``decimals`` decimals, halves to even (NumPy's rule)",
+        samples=_round_samples,
+    ),
+    broadcasting_binary(
+        "logaddexp",
+        np.logaddexp,
+        lambda g, ans, x, y: g * np.exp(x - ans),
+        lambda g, ans, x, y: g * np.exp(y - ans),
+        formula="log(e^x + e^y), finite for large |x|, |y|",
+        derivative="e^(x - out) to x, e^(y - out) to y (a softmax of the two).",
+        dtype=_float_pair,
+        needs=("ans x", "ans y"),
+    ),
+    broadcasting_binary(
+        "logaddexp2",
+        np.logaddexp2,
+        lambda g, ans, x, y: g * np.exp2(x - ans),
+        lambda g, ans, x, y: g * np.exp2(y - ans),
+        formula="log2(2^x + 2^y), finite for large |x|, |y|",
+        derivative="2^(x - out) to x, 2^(y - out) to y.",
+        dtype=_float_pair,
+        needs=("ans x", "ans y"),
+    ),
+    broadcasting_binary(
+        "fmax",
+        np.fmax,
+        lambda g, ans, x, y: _where_tie(g, x, y, _fmax_first(x, y, x > y)),
+        lambda g, ans, x, y: _where_tie(g, y, x, _fmax_first(y, x, y > x)),
+        formula="max(x, y), elementwise, ignoring NaN (the other argument wins)",
+        derivative="1 to the larger (or only non-NaN) argument, 0 to the other.",
+        notes="On a tie each argument gets half the signal, as for maximum.",
+        samples=_fmax_samples,
+        needs=("x y", "x y"),
+    ),
+    broadcasting_binary(
+        "fmin",
+        np.fmin,
+        lambda g, ans, x, y: _where_tie(g, x, y, _fmax_first(x, y, x < y)),
+        lambda g, ans, x, y: _where_tie(g, y, x, _fmax_first(y, x, y < x)),
+        formula="min(x, y), elementwise, ignoring NaN (the other argument wins)",
+        derivative="1 to the smaller (or only non-NaN) argument, 0 to the other.",
+        notes="On a tie each argument gets half the signal, as for minimum.",
+        samples=_fmax_samples,
+        needs=("x y", "x y"),
+    ),
+    broadcasting_binary(
+        "remainder",
+        np.remainder,
+        lambda g, ans, x, y: g,
+        lambda g, ans, x, y: -g * np.floor(x / y),
+        formula="x mod y, with the sign of y (NumPy's and Python's %); x % y on nodes",
+        derivative="1 to x, -floor(x/y) to y.",
+        samples=_remainder_samples,
+        notes="At the jumps (x/y an integer) the messages are those of the "
+        "piece on the right, as in PyTorch.",
+        needs=("", "x y"),
+    ),
+    Op(
+        "select",
+        select,
+        _select_vjp,
+        _select_shape,
+        _select_dtype,
+        variadic=True,
+        differentiable_vjp=True,
+        public=_select_public,
+        samples=_select_samples,
+    ),
     comparison("less", np.less, "<"),
     comparison("less_equal", np.less_equal, "<="),
     comparison("greater", np.greater, ">"),

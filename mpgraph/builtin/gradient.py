@@ -1,6 +1,7 @@
 """Ops about derivatives themselves: ``stop_gradient``, and ``getitem_transpose``, the transpose
 of indexing, which makes indexing differentiable to any order.
 """
+
 import numpy as np
 
 from mpgraph.extend import Op, cases, hookimpl, is_graph_node, same_shape
@@ -47,11 +48,24 @@ def _scatter_samples(rng):
 
 
 OPS = [
-    Op("stop_gradient", stop_gradient, (None,), same_shape, needs=("",),
-       samples=cases(((2, 3),), ((),))),
-    Op("getitem_transpose", getitem_transpose, (_scatter_vjp,), _scatter_shape, needs=("",),
-       differentiable_vjp=True, samples=_scatter_samples,
-       jvp=(lambda t, ans, g, index, shape: getitem_transpose(t, index, shape),)),
+    Op(
+        "stop_gradient",
+        stop_gradient,
+        (None,),
+        same_shape,
+        needs=("",),
+        samples=cases(((2, 3),), ((),)),
+    ),
+    Op(
+        "getitem_transpose",
+        getitem_transpose,
+        (_scatter_vjp,),
+        _scatter_shape,
+        needs=("",),
+        differentiable_vjp=True,
+        samples=_scatter_samples,
+        jvp=(lambda t, ans, g, index, shape: getitem_transpose(t, index, shape),),
+    ),
 ]
 
 

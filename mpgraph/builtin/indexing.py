@@ -10,6 +10,7 @@ array of the table's shape, zero on the rows no id used.
 
 Indices must be integers: float indices are refused when the node is built, naming the op.
 """
+
 import numpy as np
 
 from mpgraph.extend import Op, apply_op, broadcast_shapes, hookimpl, normalize_axis
@@ -18,10 +19,12 @@ from mpgraph.extend import Op, apply_op, broadcast_shapes, hookimpl, normalize_a
 def _integer_dtype(name):
     """A dtype rule: argument ``name`` (position 1) must hold integers; the result takes the
     dtype of argument 0."""
+
     def rule(a, indices, *rest, **_):
         if indices is not None and indices.kind not in "iu":
             raise ValueError(f"{name} must be integers, got {indices}")
         return a
+
     return rule
 
 
@@ -41,6 +44,7 @@ def _same_dims(a, b, what):
 
 # -- take / index_add --------------------------------------------------------------------------
 
+
 def take(a, indices, axis=None):
     """a indexed by the integer array ``indices`` along axis (a flattened when axis is None),
     as np.take; out-of-range indices are an error
@@ -55,7 +59,7 @@ def _take_shape(a, indices, axis=None):
     if axis is None:
         return tuple(indices)
     ax = normalize_axis(axis, len(a))[0]
-    return a[:ax] + tuple(indices) + a[ax + 1:]
+    return a[:ax] + tuple(indices) + a[ax + 1 :]
 
 
 def _take_vjp(g, ans, a, indices, axis=None):
@@ -79,8 +83,11 @@ def index_add(a, indices, values, axis=None):
 
 
 def _index_add_shape(a, indices, values, axis=None):
-    _same_dims(_take_shape(a, indices, axis), values, "index_add: the values must have the "
-               "shape take(a, indices, axis) has")
+    _same_dims(
+        _take_shape(a, indices, axis),
+        values,
+        "index_add: the values must have the shape take(a, indices, axis) has",
+    )
     return a
 
 
@@ -92,6 +99,7 @@ def _index_add_dtype(a, indices, values, **_):
 
 
 # -- take_along_axis / scatter_add -------------------------------------------------------------
+
 
 def take_along_axis(a, indices, axis):
     """a picked along axis at the integer ``indices``, which have a's number of dims (the
@@ -111,14 +119,14 @@ def _along_shape(a, indices, axis):
     if len(indices) != len(a):
         raise ValueError(f"indices of shape {indices} need the {len(a)} dims of a {a}")
     ax = normalize_axis(axis, len(a))[0]
-    return broadcast_shapes(a[:ax] + (1,) + a[ax + 1:], indices)
+    return broadcast_shapes(a[:ax] + (1,) + a[ax + 1 :], indices)
 
 
 def _grid(indices, axis, shape):
     """The full index tuple that puts ``indices`` along ``axis`` of an array of ``shape``
     (the other axes broadcast against them)."""
     ax = normalize_axis(axis, len(shape))[0]
-    out_shape = np.broadcast_shapes(shape[:ax] + (1,) + shape[ax + 1:], indices.shape)
+    out_shape = np.broadcast_shapes(shape[:ax] + (1,) + shape[ax + 1 :], indices.shape)
     index = []
     for k, n in enumerate(out_shape):
         if k == ax:
@@ -144,8 +152,11 @@ def scatter_add(a, indices, values, axis):
 
 
 def _scatter_add_shape(a, indices, values, axis):
-    _same_dims(_along_shape(a, indices, axis), values, "scatter_add: the values must have the "
-               "shape take_along_axis(a, indices, axis) has")
+    _same_dims(
+        _along_shape(a, indices, axis),
+        values,
+        "scatter_add: the values must have the shape take_along_axis(a, indices, axis) has",
+    )
     return a
 
 
@@ -153,6 +164,7 @@ _INT64 = np.dtype(np.int64)
 
 
 # -- embedding, one_hot ------------------------------------------------------------------------
+
 
 def embedding(ids, weight, padding_idx=None):
     """weight[ids]: the rows of the table ``weight`` (num_embeddings, dim) named by the
@@ -215,6 +227,7 @@ def _one_hot_dtype(d, num_classes, dtype=_INT64):
 
 
 # -- sort, topk, argsort, argmax, argmin -------------------------------------------------------
+
 
 def sort(a, axis=-1):
     """a sorted along axis (a stable sort: equal elements keep their order)
@@ -305,7 +318,7 @@ def _arg_shape(s, axis=None, keepdims=False):
     if axis is None:
         return (1,) * len(s) if keepdims else ()
     ax = normalize_axis(axis, len(s))[0]
-    return s[:ax] + ((1,) if keepdims else ()) + s[ax + 1:]
+    return s[:ax] + ((1,) if keepdims else ()) + s[ax + 1 :]
 
 
 def _index_dtype(*_, **__):
@@ -343,17 +356,20 @@ def _topk_vjp(g, ans, a, k, axis=-1, largest=True):
 def _topk_shape(s, k, axis=-1, largest=True):
     ax = normalize_axis(axis, len(s))[0]
     if not isinstance(k, (int, np.integer)) or k < 0 or (s[ax] is not None and k > s[ax]):
-        raise ValueError(f"k must be an int in [0, {s[ax]}] for axis {axis} of shape {s}, "
-                         f"got {k!r}")
-    return s[:ax] + (int(k),) + s[ax + 1:]
+        raise ValueError(
+            f"k must be an int in [0, {s[ax]}] for axis {axis} of shape {s}, got {k!r}"
+        )
+    return s[:ax] + (int(k),) + s[ax + 1 :]
 
 
 def _topk_public(apply, a, k, axis=-1, largest=True, name=None):
-    return apply(a, k, axis, largest, name=name), apply_op(ARGTOPK, a, k=k, axis=axis,
-                                                           largest=largest)
+    return apply(a, k, axis, largest, name=name), apply_op(
+        ARGTOPK, a, k=k, axis=axis, largest=largest
+    )
 
 
 # -- samples -----------------------------------------------------------------------------------
+
 
 def _take_samples(rng):
     yield [rng.standard_normal((5, 3)), np.array([0, 4, 0, 2])], {"axis": 0}
@@ -363,10 +379,11 @@ def _take_samples(rng):
 
 
 def _index_add_samples(rng):
-    yield [rng.standard_normal((5, 3)), np.array([0, 4, 0]), rng.standard_normal((3, 3))], {
-        "axis": 0}
-    yield [rng.standard_normal((2, 4)), np.array([3, 3]), rng.standard_normal((2, 2))], {
-        "axis": -1}
+    yield (
+        [rng.standard_normal((5, 3)), np.array([0, 4, 0]), rng.standard_normal((3, 3))],
+        {"axis": 0},
+    )
+    yield [rng.standard_normal((2, 4)), np.array([3, 3]), rng.standard_normal((2, 2))], {"axis": -1}
     yield [rng.standard_normal((2, 3)), np.array([5, 0, 5]), rng.standard_normal(3)], {}
 
 
@@ -377,10 +394,18 @@ def _along_samples(rng):
 
 
 def _scatter_samples(rng):
-    yield [rng.standard_normal((3, 4)), np.array([[0, 3], [1, 1], [2, 0]]),
-           rng.standard_normal((3, 2))], {"axis": 1}
-    yield [rng.standard_normal((3, 4)), np.array([[2, 0, 2, 1]]), rng.standard_normal((1, 4))], {
-        "axis": 0}
+    yield (
+        [
+            rng.standard_normal((3, 4)),
+            np.array([[0, 3], [1, 1], [2, 0]]),
+            rng.standard_normal((3, 2)),
+        ],
+        {"axis": 1},
+    )
+    yield (
+        [rng.standard_normal((3, 4)), np.array([[2, 0, 2, 1]]), rng.standard_normal((1, 4))],
+        {"axis": 0},
+    )
     yield [rng.standard_normal(5), np.array([4, 4, 1]), rng.standard_normal(3)], {"axis": None}
 
 
@@ -392,8 +417,10 @@ def _embedding_samples(rng):
 
 def _distinct(rng, shape):
     """Values with no ties (a permutation scaled), so that sorting is smooth around them."""
-    return np.asarray(rng.permutation(int(np.prod(shape, dtype=int))).reshape(shape) * 0.37
-                      + 0.05 * rng.random(shape))
+    return np.asarray(
+        rng.permutation(int(np.prod(shape, dtype=int))).reshape(shape) * 0.37
+        + 0.05 * rng.random(shape)
+    )
 
 
 def _sort_samples(rng):
@@ -414,46 +441,128 @@ def _arg_samples(rng):
     yield [rng.standard_normal((3, 4))], {"axis": 0, "keepdims": True}
 
 
-INDEX_ADD = Op("index_add", index_add, (lambda g, ans, a, indices, values, axis=None: g, None,
-                                        lambda g, ans, a, indices, values, axis=None:
-                                        np.take(g, indices, axis=axis)),
-               _index_add_shape, _index_add_dtype, needs=("", "", "indices"),
-               differentiable_vjp=True, samples=_index_add_samples)
-SCATTER_ADD = Op("scatter_add", scatter_add, (lambda g, ans, a, indices, values, axis: g, None,
-                                              lambda g, ans, a, indices, values, axis:
-                                              np.take_along_axis(g, indices, axis=axis)),
-                 _scatter_add_shape, _index_add_dtype, needs=("", "", "indices"),
-                 differentiable_vjp=True, samples=_scatter_samples)
-ARGTOPK = Op("argtopk", argtopk, (None,), _topk_shape, _index_dtype, needs=("",),
-             samples=_topk_samples)
-ARGPARTITION = Op("argpartition", argpartition, (None,), _partition_shape, _index_dtype,
-                  needs=("",), samples=_partition_samples)
-ARGSORT = Op("argsort", argsort, (None,), _axis_shape, _index_dtype, needs=("",),
-             samples=_sort_samples)
+INDEX_ADD = Op(
+    "index_add",
+    index_add,
+    (
+        lambda g, ans, a, indices, values, axis=None: g,
+        None,
+        lambda g, ans, a, indices, values, axis=None: np.take(g, indices, axis=axis),
+    ),
+    _index_add_shape,
+    _index_add_dtype,
+    needs=("", "", "indices"),
+    differentiable_vjp=True,
+    samples=_index_add_samples,
+)
+SCATTER_ADD = Op(
+    "scatter_add",
+    scatter_add,
+    (
+        lambda g, ans, a, indices, values, axis: g,
+        None,
+        lambda g, ans, a, indices, values, axis: np.take_along_axis(g, indices, axis=axis),
+    ),
+    _scatter_add_shape,
+    _index_add_dtype,
+    needs=("", "", "indices"),
+    differentiable_vjp=True,
+    samples=_scatter_samples,
+)
+ARGTOPK = Op(
+    "argtopk", argtopk, (None,), _topk_shape, _index_dtype, needs=("",), samples=_topk_samples
+)
+ARGPARTITION = Op(
+    "argpartition",
+    argpartition,
+    (None,),
+    _partition_shape,
+    _index_dtype,
+    needs=("",),
+    samples=_partition_samples,
+)
+ARGSORT = Op(
+    "argsort", argsort, (None,), _axis_shape, _index_dtype, needs=("",), samples=_sort_samples
+)
 
 
 OPS = [
-    Op("take", take, (_take_vjp, None), _take_shape, _integer_dtype("indices"),
-       needs=("indices", ""), differentiable_vjp=True, samples=_take_samples),
+    Op(
+        "take",
+        take,
+        (_take_vjp, None),
+        _take_shape,
+        _integer_dtype("indices"),
+        needs=("indices", ""),
+        differentiable_vjp=True,
+        samples=_take_samples,
+    ),
     INDEX_ADD,
-    Op("take_along_axis", take_along_axis,
-       (lambda g, ans, a, indices, axis: apply_op(SCATTER_ADD, _zeros(a, g), indices, g,
-                                                  axis=axis), None),
-       _along_shape, _integer_dtype("indices"), needs=("indices", ""), differentiable_vjp=True,
-       samples=_along_samples),
+    Op(
+        "take_along_axis",
+        take_along_axis,
+        (
+            lambda g, ans, a, indices, axis: apply_op(
+                SCATTER_ADD, _zeros(a, g), indices, g, axis=axis
+            ),
+            None,
+        ),
+        _along_shape,
+        _integer_dtype("indices"),
+        needs=("indices", ""),
+        differentiable_vjp=True,
+        samples=_along_samples,
+    ),
     SCATTER_ADD,
-    Op("embedding", embedding, (None, _embedding_vjp), _embedding_shape, _embedding_dtype,
-       needs=("", "ids"), differentiable_vjp=True, samples=_embedding_samples),
-    Op("one_hot", one_hot, (None,), _one_hot_shape, _one_hot_dtype, needs=("",),
-       samples=lambda rng: [([np.array([[0, 2], [1, 5]])], {"num_classes": 3})]),
-    Op("sort", sort, (_sort_vjp,), _axis_shape, needs=("a",), differentiable_vjp=True,
-       samples=_sort_samples),
+    Op(
+        "embedding",
+        embedding,
+        (None, _embedding_vjp),
+        _embedding_shape,
+        _embedding_dtype,
+        needs=("", "ids"),
+        differentiable_vjp=True,
+        samples=_embedding_samples,
+    ),
+    Op(
+        "one_hot",
+        one_hot,
+        (None,),
+        _one_hot_shape,
+        _one_hot_dtype,
+        needs=("",),
+        samples=lambda rng: [([np.array([[0, 2], [1, 5]])], {"num_classes": 3})],
+    ),
+    Op(
+        "sort",
+        sort,
+        (_sort_vjp,),
+        _axis_shape,
+        needs=("a",),
+        differentiable_vjp=True,
+        samples=_sort_samples,
+    ),
     ARGSORT,
-    Op("partition", partition, (_partition_vjp,), _partition_shape, needs=("a",),
-       differentiable_vjp=True, samples=_partition_samples),
+    Op(
+        "partition",
+        partition,
+        (_partition_vjp,),
+        _partition_shape,
+        needs=("a",),
+        differentiable_vjp=True,
+        samples=_partition_samples,
+    ),
     ARGPARTITION,
-    Op("topk", topk, (_topk_vjp,), _topk_shape, needs=("a",), differentiable_vjp=True,
-       public=_topk_public, samples=_topk_samples),
+    Op(
+        "topk",
+        topk,
+        (_topk_vjp,),
+        _topk_shape,
+        needs=("a",),
+        differentiable_vjp=True,
+        public=_topk_public,
+        samples=_topk_samples,
+    ),
     ARGTOPK,
     Op("argmax", argmax, (None,), _arg_shape, _index_dtype, needs=("",), samples=_arg_samples),
     Op("argmin", argmin, (None,), _arg_shape, _index_dtype, needs=("",), samples=_arg_samples),

@@ -3,13 +3,25 @@
 The vjps are written with operators and NumPy functions that graph nodes dispatch to these
 same ops (``@``, ``np.einsum``, ``np.linalg.solve``), so they can be differentiated again.
 """
+
 import functools
 import string
 
 import numpy as np
 
-from mpgraph.extend import (Op, ShapeError, apply_op, broadcast_shapes, chain, doc, float_dtype,
-                            hookimpl, is_graph_node, normalize_axis, unbroadcast)
+from mpgraph.extend import (
+    Op,
+    ShapeError,
+    apply_op,
+    broadcast_shapes,
+    chain,
+    doc,
+    float_dtype,
+    hookimpl,
+    is_graph_node,
+    normalize_axis,
+    unbroadcast,
+)
 
 
 def _mT(m):
@@ -24,6 +36,7 @@ def _dtype(v):
 
 
 # -- matmul ------------------------------------------------------------------------------------
+
 
 def _matmul_shape(a, b):
     if not a or not b:
@@ -61,13 +74,21 @@ def _matmul_b(g, ans, a, b):
 
 
 def _matmul_samples(rng):
-    for sa, sb in [((3, 4), (4, 2)), ((4,), (4, 2)), ((3, 4), (4,)), ((4,), (4,)),
-                   ((2, 3, 4), (4, 5)), ((2, 1, 3, 4), (5, 4, 2)), ((4,), (2, 4, 3)),
-                   ((2, 3, 4), (4,))]:
+    for sa, sb in [
+        ((3, 4), (4, 2)),
+        ((4,), (4, 2)),
+        ((3, 4), (4,)),
+        ((4,), (4,)),
+        ((2, 3, 4), (4, 5)),
+        ((2, 1, 3, 4), (5, 4, 2)),
+        ((4,), (2, 4, 3)),
+        ((2, 3, 4), (4,)),
+    ]:
         yield [rng.standard_normal(sa), rng.standard_normal(sb)], {}
 
 
 # -- dot, outer --------------------------------------------------------------------------------
+
 
 def _dot_subscripts(na, nb):
     """np.dot as einsum subscripts: a's last axis against b's second-to-last (or only) axis."""
@@ -107,12 +128,19 @@ def _dot_vjp(argnum):
         if argnum == 0:
             return np.einsum(f"{so},{sb}->{sa}", g, b)
         return np.einsum(f"{sa},{so}->{sb}", a, g)
+
     return vjp
 
 
 def _dot_samples(rng):
-    for sa, sb in [((3, 4), (4, 2)), ((4,), (4,)), ((3, 4), (4,)), ((), (2, 3)),
-                   ((2, 3, 4), (4,)), ((2, 3, 4), (5, 4, 2))]:
+    for sa, sb in [
+        ((3, 4), (4, 2)),
+        ((4,), (4,)),
+        ((3, 4), (4,)),
+        ((), (2, 3)),
+        ((2, 3, 4), (4,)),
+        ((2, 3, 4), (5, 4, 2)),
+    ]:
         yield [rng.standard_normal(sa), rng.standard_normal(sb)], {}
 
 
@@ -127,10 +155,12 @@ def outer(a, b):
 def _outer_shape(a, b):
     def size(s):
         return None if None in s else int(np.prod(s, dtype=int))
+
     return size(a), size(b)
 
 
 # -- einsum ------------------------------------------------------------------------------------
+
 
 def einsum(*operands, subscripts):
     """np.einsum(subscripts, *operands): any subscripts (implicit or explicit output,
@@ -158,8 +188,7 @@ def _parse_str(subscripts, ndims):
     lhs, arrow, rhs = spec.partition("->")
     subs = lhs.split(",")
     if len(subs) != len(ndims):
-        raise ValueError(f"subscripts {subscripts!r} name {len(subs)} operand(s), "
-                         f"got {len(ndims)}")
+        raise ValueError(f"subscripts {subscripts!r} name {len(subs)} operand(s), got {len(ndims)}")
     used = set(spec) - set(".,->")
     bad = [c for c in used if c not in string.ascii_letters]
     if bad:
@@ -174,12 +203,14 @@ def _parse_str(subscripts, ndims):
     for k, (s, nd) in enumerate(zip(subs, ndims)):
         named = len(s.replace("...", ""))
         if "..." in s:
-            s = s.replace("...", ell[n_ell - (nd - named):] if nd > named else "")
+            s = s.replace("...", ell[n_ell - (nd - named) :] if nd > named else "")
         elif "." in s:
             raise ValueError(f"subscripts {subscripts!r}: a lone '.' (ellipsis is '...')")
         if len(s) != nd:
-            raise ValueError(f"subscripts {subscripts!r}: operand {k} has {nd} dimension(s) "
-                             f"but its subscripts {subs[k]!r} name {len(s)}")
+            raise ValueError(
+                f"subscripts {subscripts!r}: operand {k} has {nd} dimension(s) "
+                f"but its subscripts {subs[k]!r} name {len(s)}"
+            )
         out_subs.append(s)
     if arrow:
         out = rhs.replace("...", ell)
@@ -207,8 +238,10 @@ def _einsum_dims(subs, shapes):
         try:
             out[c] = broadcast_shapes(*dims)[0]
         except ValueError:
-            raise ValueError(f"label {c!r} has sizes {', '.join(str(d) for (d,) in dims)} in "
-                             f"the operands {', '.join(map(str, shapes))}") from None
+            raise ValueError(
+                f"label {c!r} has sizes {', '.join(str(d) for (d,) in dims)} in "
+                f"the operands {', '.join(map(str, shapes))}"
+            ) from None
     return out
 
 
@@ -262,13 +295,13 @@ def _interleaved(first, rest):
     pairs, out = (args[:-1], args[-1]) if len(args) % 2 else (args, None)
     operands, lists = pairs[0::2], pairs[1::2]
     if not operands or len(lists) != len(operands):
-        raise ValueError("einsum takes a subscripts string, or operands each followed by its "
-                         "list of axis labels")
+        raise ValueError(
+            "einsum takes a subscripts string, or operands each followed by its list of axis labels"
+        )
 
     def letters(sub):
         try:
-            return "".join("..." if s is Ellipsis else string.ascii_letters[s]
-                           for s in sub)
+            return "".join("..." if s is Ellipsis else string.ascii_letters[s] for s in sub)
         except (TypeError, IndexError):
             raise ValueError(f"einsum axis labels are ints 0-51 or Ellipsis, got {sub!r}") from None
 
@@ -279,6 +312,7 @@ def _interleaved(first, rest):
 def _einsum_samples(rng):
     def case(subscripts, *shapes):
         return [rng.standard_normal(s) for s in shapes], {"subscripts": subscripts}
+
     yield case("ij,jk->ik", (2, 3), (3, 4))
     yield case("ij,jk", (2, 3), (3, 4))
     yield case("ii->i", (3, 3))
@@ -295,6 +329,7 @@ def _einsum_samples(rng):
 
 # -- trace, inv, solve, det --------------------------------------------------------------------
 
+
 def trace(x, offset=0, axis1=0, axis2=1):
     """sum of the diagonal x[..., i, i + offset] over the axes axis1, axis2
 
@@ -304,11 +339,14 @@ def trace(x, offset=0, axis1=0, axis2=1):
 
 
 def _trace_axes(ndim, axis1, axis2):
-    a1, a2 = axis1 % ndim if -ndim <= axis1 < ndim else None, \
-        axis2 % ndim if -ndim <= axis2 < ndim else None
+    a1, a2 = (
+        axis1 % ndim if -ndim <= axis1 < ndim else None,
+        axis2 % ndim if -ndim <= axis2 < ndim else None,
+    )
     if a1 is None or a2 is None or a1 == a2:
-        raise ValueError(f"axis1={axis1}, axis2={axis2} must be two different axes of "
-                         f"{ndim} dimension(s)")
+        raise ValueError(
+            f"axis1={axis1}, axis2={axis2} must be two different axes of {ndim} dimension(s)"
+        )
     return a1, a2
 
 
@@ -389,10 +427,12 @@ def _cases(*shape_sets, **attrs):
         for shapes in shape_sets:
             rest = [rng.standard_normal(s) for s in shapes[1:]]
             yield [_invertible(rng, shapes[0])] + rest, attrs
+
     return samples
 
 
 # -- tensordot, inner, kron, cross -------------------------------------------------------------
+
 
 def _tensordot_axes(na, nb, axes):
     """(a's summed axes, b's summed axes) of np.tensordot's ``axes``, non-negative."""
@@ -424,8 +464,9 @@ def _tensordot_subscripts(na, nb, axes):
     sb = [next(letters) for _ in range(nb)]
     for i, j in zip(xa, xb):
         sb[j] = sa[i]
-    out = [c for i, c in enumerate(sa) if i not in xa] + [c for j, c in enumerate(sb)
-                                                          if j not in xb]
+    out = [c for i, c in enumerate(sa) if i not in xa] + [
+        c for j, c in enumerate(sb) if j not in xb
+    ]
     return "".join(sa), "".join(sb), "".join(out)
 
 
@@ -442,10 +483,12 @@ def _tensordot_shape(a, b, axes=2):
     xa, xb = _tensordot_axes(len(a), len(b), axes)
     for i, j in zip(xa, xb):
         if None not in (a[i], b[j]) and a[i] != b[j]:
-            raise ValueError(f"shapes {a} and {b} do not align on axes {i} and {j} "
-                             f"({a[i]} != {b[j]})")
+            raise ValueError(
+                f"shapes {a} and {b} do not align on axes {i} and {j} ({a[i]} != {b[j]})"
+            )
     return tuple(n for i, n in enumerate(a) if i not in xa) + tuple(
-        n for j, n in enumerate(b) if j not in xb)
+        n for j, n in enumerate(b) if j not in xb
+    )
 
 
 def _tensordot_vjp(argnum):
@@ -454,6 +497,7 @@ def _tensordot_vjp(argnum):
         if argnum == 0:
             return np.einsum(f"{so},{sb}->{sa}", g, b)
         return np.einsum(f"{sa},{so}->{sb}", a, g)
+
     return vjp
 
 
@@ -479,6 +523,7 @@ def _inner_vjp(argnum):
         if a.ndim == 0 or b.ndim == 0:
             return unbroadcast(g * (b if argnum == 0 else a), (a, b)[argnum])
         return _tensordot_vjp(argnum)(g, ans, a, b, ([-1], [-1]))
+
     return vjp
 
 
@@ -507,13 +552,14 @@ def _kron_vjp(argnum):
         sa, sb = _kron_dims(a.shape, b.shape)
         n = len(sa)
         blocks = np.reshape(g, tuple(d for pair in zip(sa, sb) for d in pair))
-        la, lb = string.ascii_letters[:n], string.ascii_letters[n:2 * n]
+        la, lb = string.ascii_letters[:n], string.ascii_letters[n : 2 * n]
         sub = "".join(p + q for p, q in zip(la, lb))
         if argnum == 0:
             msg = np.einsum(f"{sub},{lb}->{la}", blocks, np.reshape(b, sb))
         else:
             msg = np.einsum(f"{sub},{la}->{lb}", blocks, np.reshape(a, sa))
         return np.reshape(msg, (a, b)[argnum].shape)
+
     return vjp
 
 
@@ -530,14 +576,16 @@ def _cross_shape(a, b, axis=-1):
         ax = normalize_axis(axis, len(s))[0]
         if s[ax] not in (3, None):
             raise ValueError(f"cross needs 3-vectors along axis {axis}, got shape {s}")
-    move = [tuple(d for i, d in enumerate(s) if i != normalize_axis(axis, len(s))[0])
-            for s in (a, b)]
+    move = [
+        tuple(d for i, d in enumerate(s) if i != normalize_axis(axis, len(s))[0]) for s in (a, b)
+    ]
     rest = broadcast_shapes(*move)
     ax = normalize_axis(axis, len(rest) + 1)[0]
     return rest[:ax] + (3,) + rest[ax:]
 
 
 # -- decompositions ----------------------------------------------------------------------------
+
 
 def _sym(a):
     return 0.5 * (a + _mT(a))
@@ -571,8 +619,11 @@ def _cholesky_vjp(g, ans, a):
 
 def _parts_public(count):
     def public(apply, a, *rest, name=None, **attrs):
-        return tuple(apply(a, *rest, part=k, name=None if name is None else f"{name}_{k}",
-                           **attrs) for k in range(count))
+        return tuple(
+            apply(a, *rest, part=k, name=None if name is None else f"{name}_{k}", **attrs)
+            for k in range(count)
+        )
+
     return public
 
 
@@ -593,8 +644,11 @@ def qr(a, part=0):
 
 
 def _qr_vjp(g, ans, a, part=0):
-    q, r = np.linalg.qr(a) if not is_graph_node(a) else (apply_op(QR, a, part=0),
-                                                        apply_op(QR, a, part=1))
+    q, r = (
+        np.linalg.qr(a)
+        if not is_graph_node(a)
+        else (apply_op(QR, a, part=0), apply_op(QR, a, part=1))
+    )
     gq, gr = (g, 0 * r) if part == 0 else (0 * q, g)
     m = r @ _mT(gr) - _mT(gq) @ q
     copyltu = np.tril(m) + _mT(np.tril(m, -1))
@@ -630,8 +684,11 @@ def _gap(w, g):
 
 
 def _eigh_vjp(g, ans, a, part=0):
-    w, v = np.linalg.eigh(_sym(a)) if not is_graph_node(a) else (apply_op(EIGH, a, part=0),
-                                                                  apply_op(EIGH, a, part=1))
+    w, v = (
+        np.linalg.eigh(_sym(a))
+        if not is_graph_node(a)
+        else (apply_op(EIGH, a, part=0), apply_op(EIGH, a, part=1))
+    )
     if part == 0:
         inner = np.expand_dims(g, -1) * _eye_like(w.shape[-1], g)
     else:
@@ -724,8 +781,11 @@ def _pinv_vjp(g, ans, a):
     x = ans
     m, n = a.shape[-2:]
     ax, xa = a @ x, x @ a
-    return (-(_mT(x) @ g @ _mT(x)) + (_eye_like(m, g) - ax) @ _mT(g) @ x @ _mT(x)
-            + _mT(x) @ x @ _mT(g) @ (_eye_like(n, g) - xa))
+    return (
+        -(_mT(x) @ g @ _mT(x))
+        + (_eye_like(m, g) - ax) @ _mT(g) @ x @ _mT(x)
+        + _mT(x) @ x @ _mT(g) @ (_eye_like(n, g) - xa)
+    )
 
 
 def _pinv_shape(s):
@@ -775,6 +835,7 @@ def _lstsq_vjp(argnum):
         if argnum == 1:
             return ptg[..., 0] if vector else ptg
         return -(ptg @ _mT(x2)) + r @ _mT(p @ ptg)
+
     return vjp
 
 
@@ -805,8 +866,9 @@ def _lstsq_dtype(a, b, rcond=None, part=0):
 
 
 def _lstsq_public(apply, a, b, rcond=None, name=None):
-    return tuple(apply(a, b, rcond, part=k, name=None if name is None else f"{name}_{k}")
-                 for k in range(4))
+    return tuple(
+        apply(a, b, rcond, part=k, name=None if name is None else f"{name}_{k}") for k in range(4)
+    )
 
 
 def matrix_power(a, n):
@@ -864,7 +926,7 @@ def _triangle(a, lower, unit_diagonal):
 def _solve_triangular_a(g, ans, a, b, lower=False, unit_diagonal=False):
     t = _triangle(a, lower, unit_diagonal)
     gb = _solve_gb(g, t, b)
-    full = (-(gb[..., :, None] * ans[..., None, :]) if b.ndim == 1 else -(gb @ _mT(ans)))
+    full = -(gb[..., :, None] * ans[..., None, :]) if b.ndim == 1 else -(gb @ _mT(ans))
     full = unbroadcast(full, a)
     if unit_diagonal:
         return np.tril(full, -1) if lower else np.triu(full, 1)
@@ -876,6 +938,7 @@ def _solve_triangular_shape(a, b, lower=False, unit_diagonal=False):
 
 
 # -- samples -----------------------------------------------------------------------------------
+
 
 def _spd(rng, n, batch=()):
     m = rng.standard_normal(batch + (n, n))
@@ -942,105 +1005,271 @@ def _matrix_power_samples(rng):
 def _triangular_samples(rng):
     yield [_invertible(rng, (3, 3)), rng.standard_normal(3)], {"lower": True}
     yield [_invertible(rng, (3, 3)), rng.standard_normal((3, 2))], {}
-    yield [_invertible(rng, (2, 3, 3)), rng.standard_normal((3, 2))], {"lower": True,
-                                                                        "unit_diagonal": True}
+    yield (
+        [_invertible(rng, (2, 3, 3)), rng.standard_normal((3, 2))],
+        {"lower": True, "unit_diagonal": True},
+    )
 
 
 def _product_samples(*shape_pairs, **attrs):
     def samples(rng):
         for sa, sb in shape_pairs:
             yield [rng.standard_normal(sa), rng.standard_normal(sb)], dict(attrs)
+
     return samples
 
 
-QR = Op("linalg.qr", qr, (_qr_vjp,), _qr_shape, float_dtype, differentiable_vjp=True,
-        public=_parts_public(2), samples=_qr_samples)
-EIGH = Op("linalg.eigh", eigh, (_eigh_vjp,), _eigh_shape, float_dtype, differentiable_vjp=True,
-          public=_parts_public(2), samples=_eigh_samples)
-SVD = Op("linalg.svd", svd, (_svd_vjp,), _svd_shape, float_dtype, differentiable_vjp=True,
-         samples=_svd_samples,
-         public=lambda apply, a, full_matrices=True, compute_uv=True, hermitian=False, name=None:
-         _svd_public(apply, a, full_matrices, compute_uv, hermitian, name))
-LSTSQ = Op("linalg.lstsq", lstsq, (_lstsq_vjp(0), _lstsq_vjp(1)), _lstsq_shape, _lstsq_dtype,
-           differentiable_vjp=True, public=_lstsq_public, samples=_lstsq_samples)
+QR = Op(
+    "linalg.qr",
+    qr,
+    (_qr_vjp,),
+    _qr_shape,
+    float_dtype,
+    differentiable_vjp=True,
+    public=_parts_public(2),
+    samples=_qr_samples,
+)
+EIGH = Op(
+    "linalg.eigh",
+    eigh,
+    (_eigh_vjp,),
+    _eigh_shape,
+    float_dtype,
+    differentiable_vjp=True,
+    public=_parts_public(2),
+    samples=_eigh_samples,
+)
+SVD = Op(
+    "linalg.svd",
+    svd,
+    (_svd_vjp,),
+    _svd_shape,
+    float_dtype,
+    differentiable_vjp=True,
+    samples=_svd_samples,
+    public=lambda apply, a, full_matrices=True, compute_uv=True, hermitian=False, name=None: (
+        _svd_public(apply, a, full_matrices, compute_uv, hermitian, name)
+    ),
+)
+LSTSQ = Op(
+    "linalg.lstsq",
+    lstsq,
+    (_lstsq_vjp(0), _lstsq_vjp(1)),
+    _lstsq_shape,
+    _lstsq_dtype,
+    differentiable_vjp=True,
+    public=_lstsq_public,
+    samples=_lstsq_samples,
+)
 
 
 def _svd_public(apply, a, full_matrices, compute_uv, hermitian, name):
     if full_matrices and compute_uv:
         shape = getattr(a, "shape", None) or np.shape(a)
         if shape[-1] != shape[-2]:
-            raise ShapeError("mpgraph: op 'linalg.svd': only the reduced SVD is differentiable "
-                             f"here (shape {shape}): pass full_matrices=False")
+            raise ShapeError(
+                "mpgraph: op 'linalg.svd': only the reduced SVD is differentiable "
+                f"here (shape {shape}): pass full_matrices=False"
+            )
     if not compute_uv:
         return apply(a, part=1, name=name)
-    return tuple(apply(a, part=k, name=None if name is None else f"{name}_{k}")
-                 for k in range(3))
+    return tuple(apply(a, part=k, name=None if name is None else f"{name}_{k}") for k in range(3))
 
 
 OPS = [
-    Op("matmul", np.matmul, (_matmul_a, _matmul_b), _matmul_shape,
-       jvp=(lambda t, ans, a, b: t @ b, lambda t, ans, a, b: a @ t), samples=_matmul_samples,
-       differentiable_vjp=True, needs=("b", "a"),
-       doc=doc("a @ b: matrix product, with NumPy's rules for 1-D operands and broadcast "
-               "batch dims", "g @ b^T to a, a^T @ g to b (batch dims summed where broadcast).")),
-    Op("dot", dot, (_dot_vjp(0), _dot_vjp(1)), _dot_shape, needs=("b", "a"),
-       differentiable_vjp=True,
-       samples=_dot_samples),
-    Op("outer", outer, (lambda g, ans, a, b: np.reshape(g @ np.reshape(b, (-1,)), a.shape),
-                        lambda g, ans, a, b: np.reshape(np.reshape(a, (-1,)) @ g, b.shape)),
-       _outer_shape, needs=("b", "a"), differentiable_vjp=True,
-       samples=lambda rng: [([rng.standard_normal(3), rng.standard_normal(4)], {}),
-                            ([rng.standard_normal((2, 2)), rng.standard_normal(3)], {})]),
-    Op("einsum", einsum, _einsum_vjp, _einsum_shape, variadic=True, differentiable_vjp=True,
-       public=_einsum_public, samples=_einsum_samples),
-    Op("trace", trace, (_trace_vjp,), _trace_shape, needs=("",), differentiable_vjp=True,
-       samples=lambda rng: [([rng.standard_normal((3, 3))], {}),
-                            ([rng.standard_normal((3, 4))], {"offset": 1}),
-                            ([rng.standard_normal((2, 3, 3))], {"axis1": 2, "axis2": 1})]),
-    Op("linalg.inv", inv, (lambda g, ans, a: -(_mT(ans) @ g @ _mT(ans)),), _square_shape,
-       float_dtype, needs=("ans",), differentiable_vjp=True,
-       samples=_cases(((3, 3),), ((2, 2, 2),))),
-    Op("linalg.solve", solve, (_solve_a, lambda g, ans, a, b: unbroadcast(_solve_gb(g, a, b), b)),
-       _solve_shape, needs=("ans a", "a"), differentiable_vjp=True,
-       samples=_cases(((3, 3), (3,)), ((3, 3), (3, 2)), ((2, 3, 3), (3, 2)), ((2, 3, 3), (3,)))),
-    Op("linalg.det", det,
-       (lambda g, ans, a: (g * ans)[..., None, None] * _mT(np.linalg.inv(a)),),
-       lambda s: _square_shape(s)[:-2], float_dtype, needs=("ans a",), differentiable_vjp=True,
-       samples=_cases(((3, 3),), ((2, 2, 2),))),
-    Op("tensordot", tensordot, (_tensordot_vjp(0), _tensordot_vjp(1)), _tensordot_shape,
-       needs=("b", "a"), differentiable_vjp=True,
-       samples=chain(_product_samples(((2, 3, 4), (3, 4, 5))),
-                     _product_samples(((2, 3), (3, 2)), axes=1),
-                     _product_samples(((2, 3, 4), (4, 2, 3)), axes=([1, 2], [2, 0])),
-                     _product_samples(((2,), (3,)), axes=0))),
-    Op("inner", inner, (_inner_vjp(0), _inner_vjp(1)), _inner_shape, needs=("b", "a"),
-       differentiable_vjp=True,
-       samples=_product_samples(((3,), (3,)), ((2, 3), (4, 3)), ((), (2, 3)), ((2, 2, 3), (3,)))),
-    Op("kron", kron, (_kron_vjp(0), _kron_vjp(1)), _kron_shape, needs=("b", "a"),
-       differentiable_vjp=True,
-       samples=_product_samples(((2, 3), (2, 2)), ((3,), (2,)), ((2,), (2, 3)))),
-    Op("cross", cross, (lambda g, ans, a, b, axis=-1: unbroadcast(np.cross(b, g, axis=axis), a),
-                        lambda g, ans, a, b, axis=-1: unbroadcast(np.cross(g, a, axis=axis), b)),
-       _cross_shape, needs=("b", "a"), differentiable_vjp=True,
-       samples=chain(_product_samples(((3,), (3,)), ((2, 3), (3,))),
-                     _product_samples(((3, 2), (3, 2)), axis=0))),
-    Op("linalg.cholesky", cholesky, (_cholesky_vjp,), _square_shape, float_dtype,
-       needs=("ans",), differentiable_vjp=True, samples=_decomposition_samples),
+    Op(
+        "matmul",
+        np.matmul,
+        (_matmul_a, _matmul_b),
+        _matmul_shape,
+        jvp=(lambda t, ans, a, b: t @ b, lambda t, ans, a, b: a @ t),
+        samples=_matmul_samples,
+        differentiable_vjp=True,
+        needs=("b", "a"),
+        doc=doc(
+            "a @ b: matrix product, with NumPy's rules for 1-D operands and broadcast batch dims",
+            "g @ b^T to a, a^T @ g to b (batch dims summed where broadcast).",
+        ),
+    ),
+    Op(
+        "dot",
+        dot,
+        (_dot_vjp(0), _dot_vjp(1)),
+        _dot_shape,
+        needs=("b", "a"),
+        differentiable_vjp=True,
+        samples=_dot_samples,
+    ),
+    Op(
+        "outer",
+        outer,
+        (
+            lambda g, ans, a, b: np.reshape(g @ np.reshape(b, (-1,)), a.shape),
+            lambda g, ans, a, b: np.reshape(np.reshape(a, (-1,)) @ g, b.shape),
+        ),
+        _outer_shape,
+        needs=("b", "a"),
+        differentiable_vjp=True,
+        samples=lambda rng: [
+            ([rng.standard_normal(3), rng.standard_normal(4)], {}),
+            ([rng.standard_normal((2, 2)), rng.standard_normal(3)], {}),
+        ],
+    ),
+    Op(
+        "einsum",
+        einsum,
+        _einsum_vjp,
+        _einsum_shape,
+        variadic=True,
+        differentiable_vjp=True,
+        public=_einsum_public,
+        samples=_einsum_samples,
+    ),
+    Op(
+        "trace",
+        trace,
+        (_trace_vjp,),
+        _trace_shape,
+        needs=("",),
+        differentiable_vjp=True,
+        samples=lambda rng: [
+            ([rng.standard_normal((3, 3))], {}),
+            ([rng.standard_normal((3, 4))], {"offset": 1}),
+            ([rng.standard_normal((2, 3, 3))], {"axis1": 2, "axis2": 1}),
+        ],
+    ),
+    Op(
+        "linalg.inv",
+        inv,
+        (lambda g, ans, a: -(_mT(ans) @ g @ _mT(ans)),),
+        _square_shape,
+        float_dtype,
+        needs=("ans",),
+        differentiable_vjp=True,
+        samples=_cases(((3, 3),), ((2, 2, 2),)),
+    ),
+    Op(
+        "linalg.solve",
+        solve,
+        (_solve_a, lambda g, ans, a, b: unbroadcast(_solve_gb(g, a, b), b)),
+        _solve_shape,
+        needs=("ans a", "a"),
+        differentiable_vjp=True,
+        samples=_cases(((3, 3), (3,)), ((3, 3), (3, 2)), ((2, 3, 3), (3, 2)), ((2, 3, 3), (3,))),
+    ),
+    Op(
+        "linalg.det",
+        det,
+        (lambda g, ans, a: (g * ans)[..., None, None] * _mT(np.linalg.inv(a)),),
+        lambda s: _square_shape(s)[:-2],
+        float_dtype,
+        needs=("ans a",),
+        differentiable_vjp=True,
+        samples=_cases(((3, 3),), ((2, 2, 2),)),
+    ),
+    Op(
+        "tensordot",
+        tensordot,
+        (_tensordot_vjp(0), _tensordot_vjp(1)),
+        _tensordot_shape,
+        needs=("b", "a"),
+        differentiable_vjp=True,
+        samples=chain(
+            _product_samples(((2, 3, 4), (3, 4, 5))),
+            _product_samples(((2, 3), (3, 2)), axes=1),
+            _product_samples(((2, 3, 4), (4, 2, 3)), axes=([1, 2], [2, 0])),
+            _product_samples(((2,), (3,)), axes=0),
+        ),
+    ),
+    Op(
+        "inner",
+        inner,
+        (_inner_vjp(0), _inner_vjp(1)),
+        _inner_shape,
+        needs=("b", "a"),
+        differentiable_vjp=True,
+        samples=_product_samples(((3,), (3,)), ((2, 3), (4, 3)), ((), (2, 3)), ((2, 2, 3), (3,))),
+    ),
+    Op(
+        "kron",
+        kron,
+        (_kron_vjp(0), _kron_vjp(1)),
+        _kron_shape,
+        needs=("b", "a"),
+        differentiable_vjp=True,
+        samples=_product_samples(((2, 3), (2, 2)), ((3,), (2,)), ((2,), (2, 3))),
+    ),
+    Op(
+        "cross",
+        cross,
+        (
+            lambda g, ans, a, b, axis=-1: unbroadcast(np.cross(b, g, axis=axis), a),
+            lambda g, ans, a, b, axis=-1: unbroadcast(np.cross(g, a, axis=axis), b),
+        ),
+        _cross_shape,
+        needs=("b", "a"),
+        differentiable_vjp=True,
+        samples=chain(
+            _product_samples(((3,), (3,)), ((2, 3), (3,))),
+            _product_samples(((3, 2), (3, 2)), axis=0),
+        ),
+    ),
+    Op(
+        "linalg.cholesky",
+        cholesky,
+        (_cholesky_vjp,),
+        _square_shape,
+        float_dtype,
+        needs=("ans",),
+        differentiable_vjp=True,
+        samples=_decomposition_samples,
+    ),
     QR,
     EIGH,
     SVD,
-    Op("linalg.slogdet", slogdet, (_slogdet_vjp,), _slogdet_shape, float_dtype,
-       differentiable_vjp=True, public=_parts_public(2), samples=_slogdet_samples),
-    Op("linalg.pinv", pinv, (_pinv_vjp,), _pinv_shape, float_dtype, needs=("ans a",),
-       differentiable_vjp=True, samples=_pinv_samples),
+    Op(
+        "linalg.slogdet",
+        slogdet,
+        (_slogdet_vjp,),
+        _slogdet_shape,
+        float_dtype,
+        differentiable_vjp=True,
+        public=_parts_public(2),
+        samples=_slogdet_samples,
+    ),
+    Op(
+        "linalg.pinv",
+        pinv,
+        (_pinv_vjp,),
+        _pinv_shape,
+        float_dtype,
+        needs=("ans a",),
+        differentiable_vjp=True,
+        samples=_pinv_samples,
+    ),
     LSTSQ,
-    Op("linalg.matrix_power", matrix_power, (_matrix_power_vjp,), _matrix_power_shape,
-       differentiable_vjp=True, samples=_matrix_power_samples),
-    Op("linalg.solve_triangular", solve_triangular,
-       (_solve_triangular_a, lambda g, ans, a, b, lower=False, unit_diagonal=False:
-        unbroadcast(_solve_gb(g, _triangle(a, lower, unit_diagonal), b), b)),
-       _solve_triangular_shape, needs=("ans a", "a"), differentiable_vjp=True,
-       samples=_triangular_samples),
+    Op(
+        "linalg.matrix_power",
+        matrix_power,
+        (_matrix_power_vjp,),
+        _matrix_power_shape,
+        differentiable_vjp=True,
+        samples=_matrix_power_samples,
+    ),
+    Op(
+        "linalg.solve_triangular",
+        solve_triangular,
+        (
+            _solve_triangular_a,
+            lambda g, ans, a, b, lower=False, unit_diagonal=False: unbroadcast(
+                _solve_gb(g, _triangle(a, lower, unit_diagonal), b), b
+            ),
+        ),
+        _solve_triangular_shape,
+        needs=("ans a", "a"),
+        differentiable_vjp=True,
+        samples=_triangular_samples,
+    ),
 ]
 
 

@@ -3,19 +3,31 @@
 Conventions at kinks follow PyTorch: ``relu`` sends 0 at x = 0, ``leaky_relu`` sends the
 slope at x = 0. Losses take ``reduction`` ("mean", the default, "sum" or "none") as PyTorch's do.
 """
+
 import math
 
 import numpy as np
 
-from mpgraph.extend import (Op, apply_op, broadcast_shapes, hookimpl, is_graph_node,
-                            normalize_axis, same_shape, unbroadcast)
-
-from mpgraph.extend import cases, chain, elementwise_unary, float_dtype
+from mpgraph.extend import (
+    Op,
+    apply_op,
+    broadcast_shapes,
+    cases,
+    chain,
+    elementwise_unary,
+    float_dtype,
+    hookimpl,
+    is_graph_node,
+    normalize_axis,
+    same_shape,
+    unbroadcast,
+)
 
 _unary = cases(((2, 3),), ((),), ((4, 1, 2),))
 
 
 # -- activations -------------------------------------------------------------------------------
+
 
 def sigmoid(x):
     """1 / (1 + e^-x), computed as (1 + tanh(x/2)) / 2, which never overflows
@@ -121,6 +133,7 @@ def _wide(rng, shape):
 
 # -- softmax -----------------------------------------------------------------------------------
 
+
 def softmax(x, axis=-1):
     """e^x / sum(e^x, axis), shifted by the max along axis so that it never overflows
 
@@ -153,6 +166,7 @@ def _softmax_samples(rng):
 
 # -- losses ------------------------------------------------------------------------------------
 
+
 def _reduce(per_element, reduction):
     if reduction == "mean":  # np.add.reduce: np.mean's sum, without its Python wrapper
         return np.add.reduce(per_element, axis=None) / np.size(per_element)
@@ -184,9 +198,11 @@ def _check_probabilities(target, logits):
     must be integers rather than fail later with a broadcasting error (or, with as many
     examples as classes, broadcast silently)."""
     if np.shape(target) != np.shape(logits):
-        raise ValueError(f"float targets of shape {np.shape(target)} are read as class "
-                         f"probabilities, which need the logits' shape {np.shape(logits)}; "
-                         f"class indices must be integers (got {np.asarray(target).dtype})")
+        raise ValueError(
+            f"float targets of shape {np.shape(target)} are read as class "
+            f"probabilities, which need the logits' shape {np.shape(logits)}; "
+            f"class indices must be integers (got {np.asarray(target).dtype})"
+        )
 
 
 def _is_index(labels):
@@ -209,15 +225,18 @@ def _class_index(labels, logits, axis, check=True):
     axis = normalize_axis(axis, ndim)[0]
     if check:
         _check_labels(labels, np.shape(logits)[axis])
-    rest = [np.arange(d).reshape((d,) + (1,) * (labels.ndim - 1 - k))  # the other axes
-            for k, d in enumerate(labels.shape)]
+    rest = [
+        np.arange(d).reshape((d,) + (1,) * (labels.ndim - 1 - k))  # the other axes
+        for k, d in enumerate(labels.shape)
+    ]
     return (*rest[:axis], labels, *rest[axis:])
 
 
 def _check_labels(labels, n):
     if labels.size and (labels.min() < 0 or labels.max() >= n):
-        raise ValueError(f"class labels must lie in [0, {n}), got values from {labels.min()} "
-                         f"to {labels.max()}")
+        raise ValueError(
+            f"class labels must lie in [0, {n}), got values from {labels.min()} to {labels.max()}"
+        )
 
 
 def softmax_cross_entropy(logits, labels, axis=-1, reduction="mean"):
@@ -288,8 +307,9 @@ def _ce_vjp_logits(g, ans, logits, labels, axis=-1, reduction="mean", res=None):
         p = _op("softmax", logits, axis=axis)
         if _index_labels(labels, logits):
             return (p - _one_hot(labels, logits, axis)) * _ce_signal(g, logits, axis, reduction)
-        return ((p * np.sum(labels, axis=axis, keepdims=True) - labels)
-                * _ce_signal(g, logits, axis, reduction))
+        return (p * np.sum(labels, axis=axis, keepdims=True) - labels) * _ce_signal(
+            g, logits, axis, reduction
+        )
     p = softmax(logits, axis) if res is None else res.copy()  # updated in place below
     if _is_index(labels):
         p[_class_index(labels, logits, axis, check=res is None)] -= 1
@@ -311,8 +331,7 @@ def _ce_jvp_logits(t, ans, logits, labels, axis=-1, reduction="mean", res=None):
     if _is_index(labels):
         per_example = np.sum(t * p, axis=axis) - t[_class_index(labels, logits, axis)]
     else:
-        per_example = np.sum(t * (p * np.sum(labels, axis=axis, keepdims=True) - labels),
-                             axis=axis)
+        per_example = np.sum(t * (p * np.sum(labels, axis=axis, keepdims=True) - labels), axis=axis)
     return _reduce(per_example, reduction)
 
 
@@ -323,12 +342,16 @@ def _ce_jvp_labels(t, ans, logits, labels, axis=-1, reduction="mean", res=None):
 def _ce_shape(s, t, axis=-1, reduction="mean"):
     _check_reduction(reduction)
     ax = normalize_axis(axis, len(s))[0]
-    per_example = s[:ax] + s[ax + 1:]
-    fits = [len(t) == len(want) and all(a is None or b is None or a == b for a, b in zip(t, want))
-            for want in (s, per_example)]
+    per_example = s[:ax] + s[ax + 1 :]
+    fits = [
+        len(t) == len(want) and all(a is None or b is None or a == b for a, b in zip(t, want))
+        for want in (s, per_example)
+    ]
     if not any(fits):
-        raise ValueError(f"labels of shape {t} fit neither logits {s} (soft targets) nor "
-                         f"{per_example} (class indices)")
+        raise ValueError(
+            f"labels of shape {t} fit neither logits {s} (soft targets) nor "
+            f"{per_example} (class indices)"
+        )
     return per_example if reduction == "none" else ()
 
 
@@ -343,8 +366,7 @@ def _ce_samples(rng):
     yield [z, soft / soft.sum(-1, keepdims=True)], {"reduction": "sum"}
     yield [rng.standard_normal((3, 5)), np.array([4, 0, 2])], {"reduction": "none"}
     yield [rng.standard_normal((3, 2)), np.array([1, 0])], {"axis": 0}
-    yield [rng.standard_normal((2, 3, 4)), rng.random((2, 3, 4))], {"axis": 1,
-                                                                     "reduction": "none"}
+    yield [rng.standard_normal((2, 3, 4)), rng.random((2, 3, 4))], {"axis": 1, "reduction": "none"}
 
 
 def mean_squared_error(prediction, target, reduction="mean"):
@@ -366,6 +388,7 @@ def _mse_vjp(sign):
         else:
             msg = _scale(g, int(np.prod(d.shape, dtype=int)), reduction) * (2 * d)
         return unbroadcast(msg if sign > 0 else -msg, prediction if sign > 0 else target)
+
     return vjp
 
 
@@ -394,8 +417,11 @@ def _shape_of(v):
 
 def _bce_logits(g, ans, logits, targets, reduction="mean"):
     n = np.broadcast_shapes(_shape_of(logits), _shape_of(targets))
-    return unbroadcast(_scale(g, int(np.prod(n, dtype=int)), reduction)
-                       * (sigmoid(logits) - _as_float_targets(targets, logits)), logits)
+    return unbroadcast(
+        _scale(g, int(np.prod(n, dtype=int)), reduction)
+        * (sigmoid(logits) - _as_float_targets(targets, logits)),
+        logits,
+    )
 
 
 def _bce_targets(g, ans, logits, targets, reduction="mean"):
@@ -414,6 +440,7 @@ def _bce_samples(rng):
 
 
 # -- dropout -----------------------------------------------------------------------------------
+
 
 def dropout(x, rate, rng):
     """x m / (1 - rate), where m is a random 0/1 mask keeping each element with probability
@@ -446,8 +473,10 @@ def _dropout_scale(rate):
 
 def _dropout_vjp(g, ans, x, rate, rng, res=None):
     if res is None:
-        raise ValueError("dropout's message needs the mask of the run that drew it, which only a "
-                         "graph run keeps: differentiate dropout through a Graph or mg.grad, once")
+        raise ValueError(
+            "dropout's message needs the mask of the run that drew it, which only a "
+            "graph run keeps: differentiate dropout through a Graph or mg.grad, once"
+        )
     return g * res
 
 
@@ -460,6 +489,7 @@ def _dropout_shape(s, rate, rng):
 
 # -- normalisation -----------------------------------------------------------------------------
 
+
 def _normalized(x, axes, eps):
     """(x - mean) / sqrt(var + eps) over axes, and 1 / sqrt(var + eps) (keepdims)."""
     centered = x - np.mean(x, axis=axes, keepdims=True)
@@ -469,8 +499,11 @@ def _normalized(x, axes, eps):
 
 def _normalized_vjp(gxhat, xhat, rstd, axes):
     """The message to x of xhat = normalized(x) over axes, given the one to xhat."""
-    return rstd * (gxhat - np.mean(gxhat, axis=axes, keepdims=True)
-                   - xhat * np.mean(gxhat * xhat, axis=axes, keepdims=True))
+    return rstd * (
+        gxhat
+        - np.mean(gxhat, axis=axes, keepdims=True)
+        - xhat * np.mean(gxhat * xhat, axis=axes, keepdims=True)
+    )
 
 
 def _trailing(ndim, k):
@@ -501,8 +534,9 @@ def _layer_norm_weight(g, ans, x, weight, bias, eps=1e-5):
 
 
 def _layer_norm_shape(s, w, b, eps=1e-5):
-    if len(w) > len(s) or any(p is not None and q is not None and p != q
-                              for p, q in zip(s[len(s) - len(w):], w)):
+    if len(w) > len(s) or any(
+        p is not None and q is not None and p != q for p, q in zip(s[len(s) - len(w) :], w)
+    ):
         raise ValueError(f"weight of shape {w} does not match the trailing dims of x {s}")
     if tuple(b) != tuple(w) and None not in b + w:
         raise ValueError(f"bias of shape {b} differs from weight of shape {w}")
@@ -516,12 +550,16 @@ def _dtype_of(x):
 
 def _layer_norm_public():
     def public(apply, x, normalized_shape, weight=None, bias=None, eps=1e-5, name=None):
-        shape = ((normalized_shape,) if isinstance(normalized_shape, (int, np.integer))
-                 else tuple(normalized_shape))
+        shape = (
+            (normalized_shape,)
+            if isinstance(normalized_shape, (int, np.integer))
+            else tuple(normalized_shape)
+        )
         dtype = _dtype_of(x)
         weight = np.ones(shape, dtype) if weight is None else weight
         bias = np.zeros(shape, dtype) if bias is None else bias
         return apply(x, weight, bias, eps=eps, name=name)
+
     return public
 
 
@@ -565,8 +603,11 @@ def _group_norm_weight(g, ans, x, weight, bias, num_groups, eps=1e-5):
 def _group_norm_shape(s, w, b, num_groups, eps=1e-5):
     if len(s) < 2:
         raise ValueError(f"x must be (N, C, *), got shape {s}")
-    if not isinstance(num_groups, (int, np.integer)) or num_groups < 1 or (
-            s[1] is not None and s[1] % num_groups):
+    if (
+        not isinstance(num_groups, (int, np.integer))
+        or num_groups < 1
+        or (s[1] is not None and s[1] % num_groups)
+    ):
         raise ValueError(f"{s[1]} channels do not split into num_groups={num_groups!r} groups")
     for what, v in (("weight", w), ("bias", b)):
         if len(v) != 1 or None not in (v[0], s[1]) and v[0] != s[1]:
@@ -615,8 +656,9 @@ def _batch_norm_x(g, ans, x, running_mean, running_var, weight, bias, training=F
     return _normalized_vjp(gxhat, xhat, rstd, _batch_axes(x)) if training else gxhat * rstd
 
 
-def _batch_norm_weight(g, ans, x, running_mean, running_var, weight, bias, training=False,
-                       eps=1e-5):
+def _batch_norm_weight(
+    g, ans, x, running_mean, running_var, weight, bias, training=False, eps=1e-5
+):
     xhat, _ = _batch_normalized(x, running_mean, running_var, training, eps)
     return _channel_sum(g * xhat, x)
 
@@ -641,8 +683,12 @@ def batch_norm_update(x, running_mean, running_var, momentum=0.1):
     n = int(np.prod([x.shape[a] for a in axes], dtype=int))
     mean = np.mean(x, axis=axes)
     var = np.var(x, axis=axes) * (n / max(n - 1, 1))
-    return np.stack([(1 - momentum) * running_mean + momentum * mean,
-                     (1 - momentum) * running_var + momentum * var])
+    return np.stack(
+        [
+            (1 - momentum) * running_mean + momentum * mean,
+            (1 - momentum) * running_var + momentum * var,
+        ]
+    )
 
 
 def _batch_norm_update_shape(s, m, v, momentum=0.1):
@@ -653,6 +699,7 @@ def _batch_norm_update_shape(s, m, v, momentum=0.1):
 
 
 # -- attention ---------------------------------------------------------------------------------
+
 
 def _attention_scores(q, k, mask, is_causal, scale):
     if scale is None:
@@ -716,13 +763,16 @@ def _attention_vjp(argnum):
         if argnum == 2:
             return unbroadcast(_mT(p) @ g, value)
         return unbroadcast(gs, attn_mask)
+
     return vjp
 
 
 def _attention_shape(q, k, v, m, is_causal=False, scale=None):
     if min(len(q), len(k), len(v)) < 2:
-        raise ValueError(f"query, key and value must be (..., L, E), (..., S, E), (..., S, Ev); "
-                         f"got {q}, {k}, {v}")
+        raise ValueError(
+            f"query, key and value must be (..., L, E), (..., S, E), (..., S, Ev); "
+            f"got {q}, {k}, {v}"
+        )
     if None not in (q[-1], k[-1]) and q[-1] != k[-1]:
         raise ValueError(f"query and key differ in their last dim ({q[-1]} != {k[-1]})")
     if None not in (k[-2], v[-2]) and k[-2] != v[-2]:
@@ -737,13 +787,15 @@ def _attention_dtype(q, k, v, m, **_):
     return float_dtype(np.result_type(*known)) if known else None
 
 
-def _attention_public(apply, query, key, value, attn_mask=None, is_causal=False, scale=None,
-                      name=None):
+def _attention_public(
+    apply, query, key, value, attn_mask=None, is_causal=False, scale=None, name=None
+):
     mask = np.ones((1, 1), dtype=bool) if attn_mask is None else attn_mask
     return apply(query, key, value, mask, is_causal=is_causal, scale=scale, name=name)
 
 
 # -- PyTorch's losses with class axis 1 --------------------------------------------------------
+
 
 def _class_axis(x):
     return 1 if x.ndim > 1 else 0
@@ -756,8 +808,9 @@ def _target_distribution(target, logits, label_smoothing):
     if _is_index(target):
         classes = np.reshape(np.arange(c), (c,) + (1,) * (logits.ndim - axis - 1))
         hit = np.equal(np.expand_dims(target, axis), classes)
-        return _like(np.where(hit, 1 - label_smoothing + label_smoothing / c,
-                              label_smoothing / c), logits)
+        return _like(
+            np.where(hit, 1 - label_smoothing + label_smoothing / c, label_smoothing / c), logits
+        )
     return target * (1 - label_smoothing) + label_smoothing / c
 
 
@@ -795,8 +848,13 @@ def _per_example_weight(g, target, logits, ignore_index, reduction):
     return g
 
 
-def cross_entropy(input, target, ignore_index=-100, reduction="mean",  # noqa: A002
-                  label_smoothing=0.0):
+def cross_entropy(
+    input,
+    target,
+    ignore_index=-100,
+    reduction="mean",  # noqa: A002
+    label_smoothing=0.0,
+):
     """-sum_c q_c log softmax(z)_c per example, classes on axis 1 (PyTorch's F.cross_entropy):
     ``target`` holds integer class indices (input's shape without axis 1) or class
     probabilities (input's shape); q is the target, smoothed to (1 - eps) q + eps / C by
@@ -823,8 +881,15 @@ def cross_entropy(input, target, ignore_index=-100, reduction="mean",  # noqa: A
     return _reduce(per_example, reduction)
 
 
-def _cross_entropy_input(g, ans, input, target, ignore_index=-100, reduction="mean",  # noqa: A002
-                         label_smoothing=0.0):
+def _cross_entropy_input(
+    g,
+    ans,
+    input,
+    target,
+    ignore_index=-100,
+    reduction="mean",  # noqa: A002
+    label_smoothing=0.0,
+):
     axis = _class_axis(input)
     q = _target_distribution(target, input, label_smoothing)
     p = apply_op(SOFTMAX, input, axis=axis)
@@ -832,8 +897,15 @@ def _cross_entropy_input(g, ans, input, target, ignore_index=-100, reduction="me
     return w * (p * np.sum(q, axis=axis, keepdims=True) - q)
 
 
-def _cross_entropy_target(g, ans, input, target, ignore_index=-100,  # noqa: A002
-                          reduction="mean", label_smoothing=0.0):
+def _cross_entropy_target(
+    g,
+    ans,
+    input,
+    target,
+    ignore_index=-100,  # noqa: A002
+    reduction="mean",
+    label_smoothing=0.0,
+):
     if _is_index(target):
         return None
     axis = _class_axis(input)
@@ -846,12 +918,16 @@ def _torch_loss_shape(s, t, reduction):
     if not s:
         raise ValueError("input must have a class axis (C,) or (N, C, *), got a scalar")
     axis = 1 if len(s) > 1 else 0
-    per_example = s[:axis] + s[axis + 1:]
-    fits = [len(t) == len(want) and all(a is None or b is None or a == b for a, b in zip(t, want))
-            for want in (per_example, s)]
+    per_example = s[:axis] + s[axis + 1 :]
+    fits = [
+        len(t) == len(want) and all(a is None or b is None or a == b for a, b in zip(t, want))
+        for want in (per_example, s)
+    ]
     if not any(fits):
-        raise ValueError(f"target of shape {t} fits neither input {s} (probabilities) nor "
-                         f"{per_example} (class indices)")
+        raise ValueError(
+            f"target of shape {t} fits neither input {s} (probabilities) nor "
+            f"{per_example} (class indices)"
+        )
     return per_example if reduction == "none" else ()
 
 
@@ -863,15 +939,18 @@ def _cross_entropy_shape(s, t, ignore_index=-100, reduction="mean", label_smooth
 
 def _cross_entropy_dtype(z, t, **_):
     if t is not None and t.kind not in "iuf":
-        raise ValueError(f"cross_entropy targets must be integer class indices or float "
-                         f"probabilities, got {t}")
+        raise ValueError(
+            f"cross_entropy targets must be integer class indices or float probabilities, got {t}"
+        )
     return float_dtype(z) if z is not None else None
 
 
 def _index_targets_dtype(z, t, **_):
     if t is not None and t.kind not in "iu":
-        raise ValueError(f"nll_loss expects integer class indices as targets, got {t} (for "
-                         "probabilities use cross_entropy)")
+        raise ValueError(
+            f"nll_loss expects integer class indices as targets, got {t} (for "
+            "probabilities use cross_entropy)"
+        )
     return z
 
 
@@ -883,8 +962,7 @@ def nll_loss(input, target, ignore_index=-100, reduction="mean"):  # noqa: A002
     Derivative: to the input, -g at each example's target class (/ the count for 'mean', 0
     where ignored), 0 elsewhere; none to the targets.
     """
-    per_example = -np.sum(_target_distribution(target, input, 0.0) * input,
-                          axis=_class_axis(input))
+    per_example = -np.sum(_target_distribution(target, input, 0.0) * input, axis=_class_axis(input))
     valid = _valid(target, ignore_index)
     per_example = np.where(valid, per_example, 0)
     if reduction == "mean":
@@ -923,6 +1001,7 @@ def _huber_vjp(sign):
         else:
             msg = g * msg
         return unbroadcast(msg if sign > 0 else -msg, input if sign > 0 else target)
+
     return vjp
 
 
@@ -947,8 +1026,9 @@ def kl_div(input, target, reduction="mean", log_target=False):  # noqa: A002
         per_element = np.exp(target) * (target - input)
     else:
         positive = np.greater(target, 0)
-        per_element = np.where(positive, target * (np.log(np.where(positive, target, 1))
-                                                   - input), 0)
+        per_element = np.where(
+            positive, target * (np.log(np.where(positive, target, 1)) - input), 0
+        )
     if reduction == "batchmean":
         return np.sum(per_element) / input.shape[0]
     return _reduce(per_element, reduction)
@@ -999,64 +1079,106 @@ def _log_probs(rng, shape):
 
 
 def _norm_samples(rng):
-    yield [rng.standard_normal((3, 4)), 1 + 0.3 * rng.standard_normal(4),
-           rng.standard_normal(4)], {}
-    yield [rng.standard_normal((2, 3, 2)), rng.standard_normal((3, 2)),
-           rng.standard_normal((3, 2))], {"eps": 1e-3}
+    yield (
+        [rng.standard_normal((3, 4)), 1 + 0.3 * rng.standard_normal(4), rng.standard_normal(4)],
+        {},
+    )
+    yield (
+        [rng.standard_normal((2, 3, 2)), rng.standard_normal((3, 2)), rng.standard_normal((3, 2))],
+        {"eps": 1e-3},
+    )
 
 
 def _group_norm_samples(rng):
-    yield [rng.standard_normal((2, 4, 3)), 1 + 0.3 * rng.standard_normal(4),
-           rng.standard_normal(4)], {"num_groups": 2}
-    yield [rng.standard_normal((3, 2, 2, 2)), rng.standard_normal(2), rng.standard_normal(2)], {
-        "num_groups": 1}
+    yield (
+        [rng.standard_normal((2, 4, 3)), 1 + 0.3 * rng.standard_normal(4), rng.standard_normal(4)],
+        {"num_groups": 2},
+    )
+    yield (
+        [rng.standard_normal((3, 2, 2, 2)), rng.standard_normal(2), rng.standard_normal(2)],
+        {"num_groups": 1},
+    )
 
 
 def _batch_norm_samples(rng):
     c = 3
     stats = [rng.standard_normal(c), 0.5 + rng.random(c)]
-    yield [rng.standard_normal((4, c)), *stats, 1 + 0.3 * rng.standard_normal(c),
-           rng.standard_normal(c)], {"training": True}
-    yield [rng.standard_normal((2, c, 3)), *stats, rng.standard_normal(c),
-           rng.standard_normal(c)], {"training": True}
-    yield [rng.standard_normal((2, c, 2)), *stats, rng.standard_normal(c),
-           rng.standard_normal(c)], {}
+    yield (
+        [
+            rng.standard_normal((4, c)),
+            *stats,
+            1 + 0.3 * rng.standard_normal(c),
+            rng.standard_normal(c),
+        ],
+        {"training": True},
+    )
+    yield (
+        [rng.standard_normal((2, c, 3)), *stats, rng.standard_normal(c), rng.standard_normal(c)],
+        {"training": True},
+    )
+    yield (
+        [rng.standard_normal((2, c, 2)), *stats, rng.standard_normal(c), rng.standard_normal(c)],
+        {},
+    )
 
 
 def _attention_samples(rng):
     q, k, v = (rng.standard_normal(s) for s in ((3, 2), (4, 2), (4, 3)))
     yield [q, k, v, np.ones((1, 1), dtype=bool)], {}
-    yield [rng.standard_normal((2, 3, 2)), rng.standard_normal((2, 3, 2)),
-           rng.standard_normal((2, 3, 2)), np.ones((1, 1), dtype=bool)], {"is_causal": True}
-    mask = np.array([[True, False, True, True], [True, True, False, True],
-                     [False, True, True, True]])
+    yield (
+        [
+            rng.standard_normal((2, 3, 2)),
+            rng.standard_normal((2, 3, 2)),
+            rng.standard_normal((2, 3, 2)),
+            np.ones((1, 1), dtype=bool),
+        ],
+        {"is_causal": True},
+    )
+    mask = np.array(
+        [[True, False, True, True], [True, True, False, True], [False, True, True, True]]
+    )
     yield [q, k, v, mask], {"scale": 0.7}
-    yield [rng.standard_normal((2, 1, 3, 2)), rng.standard_normal((2, 4, 2)),
-           rng.standard_normal((2, 4, 2)), rng.standard_normal((3, 4))], {}
+    yield (
+        [
+            rng.standard_normal((2, 1, 3, 2)),
+            rng.standard_normal((2, 4, 2)),
+            rng.standard_normal((2, 4, 2)),
+            rng.standard_normal((3, 4)),
+        ],
+        {},
+    )
 
 
 def _cross_entropy_samples(rng):
     yield [rng.standard_normal((4, 3)), np.array([0, 2, 1, 1])], {}
     yield [rng.standard_normal((4, 3)), np.array([0, -100, 2, 1])], {"label_smoothing": 0.1}
-    yield [rng.standard_normal((2, 3, 2)), np.array([[2, 0], [1, 7]])], {
-        "ignore_index": 7, "reduction": "sum"}
+    yield (
+        [rng.standard_normal((2, 3, 2)), np.array([[2, 0], [1, 7]])],
+        {"ignore_index": 7, "reduction": "sum"},
+    )
     soft = rng.random((4, 3))
-    yield [rng.standard_normal((4, 3)), soft / soft.sum(1, keepdims=True)], {
-        "label_smoothing": 0.2, "reduction": "none"}
+    yield (
+        [rng.standard_normal((4, 3)), soft / soft.sum(1, keepdims=True)],
+        {"label_smoothing": 0.2, "reduction": "none"},
+    )
     yield [rng.standard_normal(5), np.array(3)], {"reduction": "none"}
 
 
 def _nll_samples(rng):
     yield [_log_probs(rng, (4, 3)), np.array([0, 2, 1, 1])], {}
     yield [_log_probs(rng, (4, 3)), np.array([0, -100, 2, 1])], {"reduction": "sum"}
-    yield [np.moveaxis(_log_probs(rng, (2, 2, 3)), -1, 1), np.array([[2, 0], [1, 1]])], {
-        "reduction": "none"}
+    yield (
+        [np.moveaxis(_log_probs(rng, (2, 2, 3)), -1, 1), np.array([[2, 0], [1, 1]])],
+        {"reduction": "none"},
+    )
 
 
 def _huber_samples(rng):
     yield [2 * rng.standard_normal((4, 3)), rng.standard_normal((4, 3))], {}
-    yield [2 * rng.standard_normal((4, 3)), rng.standard_normal(3)], {"delta": 0.5,
-                                                                       "reduction": "sum"}
+    yield (
+        [2 * rng.standard_normal((4, 3)), rng.standard_normal(3)],
+        {"delta": 0.5, "reduction": "sum"},
+    )
     yield [2 * rng.standard_normal(5), rng.standard_normal(5)], {"reduction": "none"}
 
 
@@ -1068,20 +1190,33 @@ def _kl_samples(rng):
     yield [_log_probs(rng, (2, 3)), rng.random(3) + 0.1], {"reduction": "sum"}
 
 
-SOFTMAX = Op("softmax", softmax,
-             (lambda g, ans, x, axis=-1: ans * (g - np.sum(g * ans, axis=axis, keepdims=True)),),
-             _axis_shape, float_dtype, needs=("ans",), samples=_softmax_samples,
-             differentiable_vjp=True)
-LOG_SOFTMAX = Op("log_softmax", log_softmax,
-                 (lambda g, ans, x, axis=-1:
-                  g - np.exp(ans) * np.sum(g, axis=axis, keepdims=True),),
-                 _axis_shape, float_dtype, needs=("ans",), samples=_softmax_samples,
-                 differentiable_vjp=True)
+SOFTMAX = Op(
+    "softmax",
+    softmax,
+    (lambda g, ans, x, axis=-1: ans * (g - np.sum(g * ans, axis=axis, keepdims=True)),),
+    _axis_shape,
+    float_dtype,
+    needs=("ans",),
+    samples=_softmax_samples,
+    differentiable_vjp=True,
+)
+LOG_SOFTMAX = Op(
+    "log_softmax",
+    log_softmax,
+    (lambda g, ans, x, axis=-1: g - np.exp(ans) * np.sum(g, axis=axis, keepdims=True),),
+    _axis_shape,
+    float_dtype,
+    needs=("ans",),
+    samples=_softmax_samples,
+    differentiable_vjp=True,
+)
+
 
 def _mse_jvp(sign):
     def jvp(t, ans, prediction, target, reduction="mean"):
         d = prediction - _as_float_targets(target, prediction)
         return _reduce(sign * 2 * d * t, reduction)
+
     return jvp
 
 
@@ -1094,78 +1229,230 @@ def _bce_jvp_targets(t, ans, logits, targets, reduction="mean"):
 
 
 OPS = [
-    Op("sigmoid", sigmoid, (lambda g, ans, x: g * (ans * (1 - ans)),), same_shape, float_dtype,
-       needs=("ans",), samples=_unary, differentiable_vjp=True),
-    Op("relu", relu, (lambda g, ans, x: np.where(x > 0, g, 0),), same_shape, needs=("x",),
-       samples=_unary, differentiable_vjp=True),
-    Op("leaky_relu", leaky_relu,
-       (lambda g, ans, x, negative_slope=0.01: np.where(x > 0, g, g * negative_slope),),
-       same_shape, needs=("x",), samples=chain(_unary, cases(((3, 2),), negative_slope=0.2)),
-       differentiable_vjp=True),
-    Op("softplus", softplus, (lambda g, ans, x: g * sigmoid(x),), same_shape, float_dtype,
-       needs=("x",), samples=_unary, differentiable_vjp=True),
-    Op("elu", elu, (lambda g, ans, x, alpha=1.0: np.where(x > 0, g, g * (ans + alpha)),),
-       same_shape, float_dtype, needs=("ans x",),
-       samples=chain(_unary, cases(((3, 2),), alpha=0.5)), differentiable_vjp=True),
+    Op(
+        "sigmoid",
+        sigmoid,
+        (lambda g, ans, x: g * (ans * (1 - ans)),),
+        same_shape,
+        float_dtype,
+        needs=("ans",),
+        samples=_unary,
+        differentiable_vjp=True,
+    ),
+    Op(
+        "relu",
+        relu,
+        (lambda g, ans, x: np.where(x > 0, g, 0),),
+        same_shape,
+        needs=("x",),
+        samples=_unary,
+        differentiable_vjp=True,
+    ),
+    Op(
+        "leaky_relu",
+        leaky_relu,
+        (lambda g, ans, x, negative_slope=0.01: np.where(x > 0, g, g * negative_slope),),
+        same_shape,
+        needs=("x",),
+        samples=chain(_unary, cases(((3, 2),), negative_slope=0.2)),
+        differentiable_vjp=True,
+    ),
+    Op(
+        "softplus",
+        softplus,
+        (lambda g, ans, x: g * sigmoid(x),),
+        same_shape,
+        float_dtype,
+        needs=("x",),
+        samples=_unary,
+        differentiable_vjp=True,
+    ),
+    Op(
+        "elu",
+        elu,
+        (lambda g, ans, x, alpha=1.0: np.where(x > 0, g, g * (ans + alpha)),),
+        same_shape,
+        float_dtype,
+        needs=("ans x",),
+        samples=chain(_unary, cases(((3, 2),), alpha=0.5)),
+        differentiable_vjp=True,
+    ),
     elementwise_unary("silu", silu, _silu_vjp, needs="x"),
-    elementwise_unary("mish", mish, _mish_vjp, needs="x",
-                      samples=chain(_unary, lambda rng: [([np.array([-40.0, 0.0, 40.0])], {})])),
+    elementwise_unary(
+        "mish",
+        mish,
+        _mish_vjp,
+        needs="x",
+        samples=chain(_unary, lambda rng: [([np.array([-40.0, 0.0, 40.0])], {})]),
+    ),
     elementwise_unary("softsign", softsign, _softsign_vjp, needs="x"),
-    Op("hardtanh", hardtanh, (_hardtanh_vjp,), _hardtanh_shape, needs=("x",),
-       differentiable_vjp=True,
-       samples=chain(cases(((3, 4),), draw=_wide), cases(((2, 3),), min_val=-0.5, max_val=2.0))),
+    Op(
+        "hardtanh",
+        hardtanh,
+        (_hardtanh_vjp,),
+        _hardtanh_shape,
+        needs=("x",),
+        differentiable_vjp=True,
+        samples=chain(cases(((3, 4),), draw=_wide), cases(((2, 3),), min_val=-0.5, max_val=2.0)),
+    ),
     SOFTMAX,
     LOG_SOFTMAX,
-    Op("softmax_cross_entropy", softmax_cross_entropy, (_ce_vjp_logits, _ce_vjp_labels),
-       _ce_shape, _ce_dtype, needs=("labels", "logits labels"), samples=_ce_samples,
-       fwd=_ce_fwd, jvp=(_ce_jvp_logits, _ce_jvp_labels), differentiable_vjp=True),
-    Op("mean_squared_error", mean_squared_error, (_mse_vjp(1), _mse_vjp(-1)), _loss_shape,
-       needs=("prediction target", "prediction target"),
-       samples=lambda rng: [([rng.standard_normal((4, 3)), rng.standard_normal((4, 3))], {}),
-                            ([rng.standard_normal((4, 3)), rng.standard_normal(3)],
-                             {"reduction": "sum"}),
-                            ([rng.standard_normal(5), rng.standard_normal(5)],
-                             {"reduction": "none"})],
-       differentiable_vjp=True, jvp=(_mse_jvp(1), _mse_jvp(-1))),
-    Op("binary_cross_entropy_with_logits", binary_cross_entropy_with_logits,
-       (_bce_logits, _bce_targets), _loss_shape, lambda z, t, **_: float_dtype(z),
-       needs=("logits targets", "logits targets"), samples=_bce_samples, differentiable_vjp=True,
-       jvp=(_bce_jvp_logits, _bce_jvp_targets)),
-    Op("layer_norm", layer_norm, (_layer_norm_x, _layer_norm_weight,
-                                  lambda g, ans, x, weight, bias, eps=1e-5: unbroadcast(g, bias)),
-       _layer_norm_shape, needs=("x weight", "x", ""), differentiable_vjp=True,
-       public=_layer_norm_public(), samples=_norm_samples),
-    Op("group_norm", group_norm, (_group_norm_x, _group_norm_weight,
-                                  lambda g, ans, x, weight, bias, num_groups, eps=1e-5:
-                                  _channel_sum(g, x)),
-       _group_norm_shape, needs=("x weight", "x", ""), differentiable_vjp=True,
-       public=_group_norm_public, samples=_group_norm_samples),
-    Op("batch_norm", batch_norm,
-       (_batch_norm_x, None, None, _batch_norm_weight,
-        lambda g, ans, x, running_mean, running_var, weight, bias, training=False, eps=1e-5:
-        _channel_sum(g, x)),
-       _batch_norm_shape, differentiable_vjp=True, samples=_batch_norm_samples),
-    Op("batch_norm_update", batch_norm_update, (None, None, None), _batch_norm_update_shape,
-       samples=lambda rng: [([rng.standard_normal((5, 3, 2)), rng.standard_normal(3),
-                              rng.random(3) + 0.5], {"momentum": 0.2})]),
-    Op("scaled_dot_product_attention", scaled_dot_product_attention,
-       tuple(_attention_vjp(k) for k in range(4)), _attention_shape, _attention_dtype,
-       differentiable_vjp=True, public=_attention_public, samples=_attention_samples),
-    Op("cross_entropy", cross_entropy, (_cross_entropy_input, _cross_entropy_target),
-       _cross_entropy_shape, _cross_entropy_dtype, differentiable_vjp=True,
-       needs=("input target", "input target"), samples=_cross_entropy_samples),
-    Op("nll_loss", nll_loss, (_nll_input, None), _nll_shape, _index_targets_dtype,
-       differentiable_vjp=True, needs=("input target", ""), samples=_nll_samples),
-    Op("huber_loss", huber_loss, (_huber_vjp(1), _huber_vjp(-1)), _huber_shape,
-       lambda a, b, **_: float_dtype(a) if a is not None else None, differentiable_vjp=True,
-       needs=("input target", "input target"), samples=_huber_samples),
-    Op("kl_div", kl_div, (_kl_input, _kl_target), _kl_shape,
-       lambda a, b, **_: float_dtype(a) if a is not None else None, differentiable_vjp=True,
-       needs=("target", "input target"), samples=_kl_samples),
-    Op("dropout", dropout, (_dropout_vjp,), _dropout_shape, needs=("",), fwd=_dropout_fwd,
-       jvp=(lambda t, ans, x, rate, rng, res=None: t * res,),
-       samples=lambda rng: [([rng.standard_normal((4, 5))], {"rate": 0.3, "rng": 7}),
-                            ([rng.standard_normal(6)], {"rate": 0.0, "rng": 1})]),
+    Op(
+        "softmax_cross_entropy",
+        softmax_cross_entropy,
+        (_ce_vjp_logits, _ce_vjp_labels),
+        _ce_shape,
+        _ce_dtype,
+        needs=("labels", "logits labels"),
+        samples=_ce_samples,
+        fwd=_ce_fwd,
+        jvp=(_ce_jvp_logits, _ce_jvp_labels),
+        differentiable_vjp=True,
+    ),
+    Op(
+        "mean_squared_error",
+        mean_squared_error,
+        (_mse_vjp(1), _mse_vjp(-1)),
+        _loss_shape,
+        needs=("prediction target", "prediction target"),
+        samples=lambda rng: [
+            ([rng.standard_normal((4, 3)), rng.standard_normal((4, 3))], {}),
+            ([rng.standard_normal((4, 3)), rng.standard_normal(3)], {"reduction": "sum"}),
+            ([rng.standard_normal(5), rng.standard_normal(5)], {"reduction": "none"}),
+        ],
+        differentiable_vjp=True,
+        jvp=(_mse_jvp(1), _mse_jvp(-1)),
+    ),
+    Op(
+        "binary_cross_entropy_with_logits",
+        binary_cross_entropy_with_logits,
+        (_bce_logits, _bce_targets),
+        _loss_shape,
+        lambda z, t, **_: float_dtype(z),
+        needs=("logits targets", "logits targets"),
+        samples=_bce_samples,
+        differentiable_vjp=True,
+        jvp=(_bce_jvp_logits, _bce_jvp_targets),
+    ),
+    Op(
+        "layer_norm",
+        layer_norm,
+        (
+            _layer_norm_x,
+            _layer_norm_weight,
+            lambda g, ans, x, weight, bias, eps=1e-5: unbroadcast(g, bias),
+        ),
+        _layer_norm_shape,
+        needs=("x weight", "x", ""),
+        differentiable_vjp=True,
+        public=_layer_norm_public(),
+        samples=_norm_samples,
+    ),
+    Op(
+        "group_norm",
+        group_norm,
+        (
+            _group_norm_x,
+            _group_norm_weight,
+            lambda g, ans, x, weight, bias, num_groups, eps=1e-5: _channel_sum(g, x),
+        ),
+        _group_norm_shape,
+        needs=("x weight", "x", ""),
+        differentiable_vjp=True,
+        public=_group_norm_public,
+        samples=_group_norm_samples,
+    ),
+    Op(
+        "batch_norm",
+        batch_norm,
+        (
+            _batch_norm_x,
+            None,
+            None,
+            _batch_norm_weight,
+            lambda g, ans, x, running_mean, running_var, weight, bias, training=False, eps=1e-5: (
+                _channel_sum(g, x)
+            ),
+        ),
+        _batch_norm_shape,
+        differentiable_vjp=True,
+        samples=_batch_norm_samples,
+    ),
+    Op(
+        "batch_norm_update",
+        batch_norm_update,
+        (None, None, None),
+        _batch_norm_update_shape,
+        samples=lambda rng: [
+            (
+                [rng.standard_normal((5, 3, 2)), rng.standard_normal(3), rng.random(3) + 0.5],
+                {"momentum": 0.2},
+            )
+        ],
+    ),
+    Op(
+        "scaled_dot_product_attention",
+        scaled_dot_product_attention,
+        tuple(_attention_vjp(k) for k in range(4)),
+        _attention_shape,
+        _attention_dtype,
+        differentiable_vjp=True,
+        public=_attention_public,
+        samples=_attention_samples,
+    ),
+    Op(
+        "cross_entropy",
+        cross_entropy,
+        (_cross_entropy_input, _cross_entropy_target),
+        _cross_entropy_shape,
+        _cross_entropy_dtype,
+        differentiable_vjp=True,
+        needs=("input target", "input target"),
+        samples=_cross_entropy_samples,
+    ),
+    Op(
+        "nll_loss",
+        nll_loss,
+        (_nll_input, None),
+        _nll_shape,
+        _index_targets_dtype,
+        differentiable_vjp=True,
+        needs=("input target", ""),
+        samples=_nll_samples,
+    ),
+    Op(
+        "huber_loss",
+        huber_loss,
+        (_huber_vjp(1), _huber_vjp(-1)),
+        _huber_shape,
+        lambda a, b, **_: float_dtype(a) if a is not None else None,
+        differentiable_vjp=True,
+        needs=("input target", "input target"),
+        samples=_huber_samples,
+    ),
+    Op(
+        "kl_div",
+        kl_div,
+        (_kl_input, _kl_target),
+        _kl_shape,
+        lambda a, b, **_: float_dtype(a) if a is not None else None,
+        differentiable_vjp=True,
+        needs=("target", "input target"),
+        samples=_kl_samples,
+    ),
+    Op(
+        "dropout",
+        dropout,
+        (_dropout_vjp,),
+        _dropout_shape,
+        needs=("",),
+        fwd=_dropout_fwd,
+        jvp=(lambda t, ans, x, rate, rng, res=None: t * res,),
+        samples=lambda rng: [
+            ([rng.standard_normal((4, 5))], {"rate": 0.3, "rng": 7}),
+            ([rng.standard_normal(6)], {"rate": 0.0, "rng": 1}),
+        ],
+    ),
 ]
 
 

@@ -4,15 +4,24 @@ A reduction's message is its error signal with the reduced axes put back (``_exp
 the local derivative, which broadcasts it to the input's shape. ``max`` and ``min`` share the
 signal evenly between tied maxima, as PyTorch's ``amax`` does.
 """
+
 import builtins
 
 import numpy as np
 
-from mpgraph.extend import (Op, ShapeError, is_graph_node, normalize_axis, reduce_shape,
-                            reduction)
-from mpgraph.extend import hookimpl
-
-from mpgraph.extend import cases, chain, float_dtype, positive
+from mpgraph.extend import (
+    Op,
+    ShapeError,
+    cases,
+    chain,
+    float_dtype,
+    hookimpl,
+    is_graph_node,
+    normalize_axis,
+    positive,
+    reduce_shape,
+    reduction,
+)
 
 
 def _axis(axis):
@@ -115,12 +124,13 @@ def _prod_vjp(g, ans, x, axis=None, keepdims=False):
     if is_graph_node(moved):  # as nodes, without cumprod: row k of an n x n matrix is the
         # reduced elements with element k replaced by 1, and its product is the others'
         n = int(np.prod([x.shape[a] for a in axes], dtype=int))
-        flat = np.reshape(moved, moved.shape[:len(kept)] + (n,))
+        flat = np.reshape(moved, moved.shape[: len(kept)] + (n,))
         rows = np.where(np.eye(n, dtype=bool), 1.0, np.expand_dims(flat, -2))
-        others = np.transpose(np.reshape(np.prod(rows, axis=-1), moved.shape),
-                              tuple(np.argsort(kept + list(axes))))
+        others = np.transpose(
+            np.reshape(np.prod(rows, axis=-1), moved.shape), tuple(np.argsort(kept + list(axes)))
+        )
         return _expand(g, x, axis, keepdims) * others
-    flat = moved.reshape(moved.shape[:len(kept)] + (-1,))
+    flat = moved.reshape(moved.shape[: len(kept)] + (-1,))
     ones = np.ones_like(flat[..., :1])
     before = np.cumprod(np.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1)
     after = np.cumprod(np.concatenate([ones, flat[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
@@ -201,13 +211,17 @@ def _check_norm(ndim, ord, axis):  # noqa: A002
         raise ValueError(f"norm supports ord None, 2, 'fro' (Euclidean) and 1, got {ord!r}")
     one_axis = isinstance(axis, (int, np.integer)) or (axis is None and ndim == 1)
     if ord == 1 and not one_axis:
-        raise ValueError(f"norm with ord=1 is the vector 1-norm, over one axis; on {ndim} "
-                         f"dimension(s) with axis={axis!r} NumPy gives a matrix norm, which "
-                         "is not supported (pass axis=, or use mg.ops.sum(mg.ops.abs(x)))")
+        raise ValueError(
+            f"norm with ord=1 is the vector 1-norm, over one axis; on {ndim} "
+            f"dimension(s) with axis={axis!r} NumPy gives a matrix norm, which "
+            "is not supported (pass axis=, or use mg.ops.sum(mg.ops.abs(x)))"
+        )
     if ord == 2 and not one_axis:
-        raise ValueError(f"norm with ord=2 on {ndim} dimension(s) with axis={axis!r} is the "
-                         "spectral norm in NumPy, which is not supported; use ord=None or "
-                         "ord='fro' for the Frobenius norm")
+        raise ValueError(
+            f"norm with ord=2 on {ndim} dimension(s) with axis={axis!r} is the "
+            "spectral norm in NumPy, which is not supported; use ord=None or "
+            "ord='fro' for the Frobenius norm"
+        )
 
 
 def _norm_shape(s, ord=None, axis=None, keepdims=False):  # noqa: A002
@@ -224,6 +238,7 @@ def _shape(s, axis=None, keepdims=False):
 
 
 # -- cumulative --------------------------------------------------------------------------------
+
 
 def cumsum(a, axis=None):
     """running sums of a along axis (of the flattened a when axis is None), np.cumsum
@@ -294,7 +309,7 @@ def _diff_shape(s, n=1, axis=-1):
         raise ValueError(f"n must be a non-negative int, got {n!r}")
     ax = normalize_axis(axis, len(s))[0]
     # the builtin max: this module's max is the reduction
-    return s[:ax] + (None if s[ax] is None else builtins.max(s[ax] - n, 0),) + s[ax + 1:]
+    return s[:ax] + (None if s[ax] is None else builtins.max(s[ax] - n, 0),) + s[ax + 1 :]
 
 
 def gradient(f, spacing=1.0, axis=0):
@@ -322,8 +337,14 @@ def _gradient_vjp(g, ans, f, spacing=1.0, axis=0):
 
     inner = part(1, n - 1) * (0.5 / spacing)
     first, last = part(0, 1) * (1 / spacing), part(n - 1, n) * (1 / spacing)
-    return (pad(inner, 2, 0) - pad(inner, 0, 2) + pad(first, 1, n - 2) - pad(first, 0, n - 1)
-            + pad(last, n - 1, 0) - pad(last, n - 2, 1))
+    return (
+        pad(inner, 2, 0)
+        - pad(inner, 0, 2)
+        + pad(first, 1, n - 2)
+        - pad(first, 0, n - 1)
+        + pad(last, n - 1, 0)
+        - pad(last, n - 2, 1)
+    )
 
 
 def _gradient_shape(s, spacing=1.0, axis=0):
@@ -337,17 +358,25 @@ def _gradient_shape(s, spacing=1.0, axis=0):
 
 def _gradient_public(apply, f, spacing=1.0, axis=None, edge_order=1, name=None):
     if edge_order != 1:
-        raise ShapeError(f"mpgraph: op 'gradient': only edge_order=1 is supported, got "
-                         f"{edge_order!r}")
+        raise ShapeError(
+            f"mpgraph: op 'gradient': only edge_order=1 is supported, got {edge_order!r}"
+        )
     ndim = len(f.shape) if hasattr(f, "shape") else np.ndim(f)
     if axis is None and ndim > 1:
-        return [apply(f, spacing, k, name=None if name is None else f"{name}_{k}")
-                for k in range(ndim)]
+        return [
+            apply(f, spacing, k, name=None if name is None else f"{name}_{k}") for k in range(ndim)
+        ]
     return apply(f, spacing, 0 if axis is None else axis, name=name)
 
 
-_attrs = ({}, {"axis": 1}, {"axis": (0, 2), "keepdims": True}, {"axis": -1},
-          {"axis": [0, 1]}, {"axis": None, "keepdims": True})
+_attrs = (
+    {},
+    {"axis": 1},
+    {"axis": (0, 2), "keepdims": True},
+    {"axis": -1},
+    {"axis": [0, 1]},
+    {"axis": None, "keepdims": True},
+)
 
 
 def _many(draw=None):
@@ -356,50 +385,132 @@ def _many(draw=None):
             x = rng.standard_normal((2, 3, 4)) if draw is None else draw(rng, (2, 3, 4))
             yield [x], attrs
         yield [rng.standard_normal(5)], {"axis": 0}
+
     return samples
 
 
-def _reduction(name, forward, vjp, samples=None, shape=_shape, differentiable=True, dtype=None,
-               needs=None, jvp=None):
-    return reduction(name, forward, vjp, samples=samples or _many(), shape=shape, dtype=dtype,
-                     needs=needs, differentiable=differentiable, jvp=jvp)
+def _reduction(
+    name,
+    forward,
+    vjp,
+    samples=None,
+    shape=_shape,
+    differentiable=True,
+    dtype=None,
+    needs=None,
+    jvp=None,
+):
+    return reduction(
+        name,
+        forward,
+        vjp,
+        samples=samples or _many(),
+        shape=shape,
+        dtype=dtype,
+        needs=needs,
+        differentiable=differentiable,
+        jvp=jvp,
+    )
 
 
 _ddof = cases(((3, 4),), axis=0, ddof=1)
 
 OPS = [
-    _reduction("sum", sum, lambda g, ans, x, axis=None, keepdims=False:
-               _restore(g, x, axis, keepdims), needs=("",),
-               jvp=lambda t, ans, x, axis=None, keepdims=False: sum(t, axis, keepdims)),
-    _reduction("mean", mean, _mean_vjp, dtype=float_dtype, needs=("",),
-               jvp=lambda t, ans, x, axis=None, keepdims=False: mean(t, axis, keepdims)),
+    _reduction(
+        "sum",
+        sum,
+        lambda g, ans, x, axis=None, keepdims=False: _restore(g, x, axis, keepdims),
+        needs=("",),
+        jvp=lambda t, ans, x, axis=None, keepdims=False: sum(t, axis, keepdims),
+    ),
+    _reduction(
+        "mean",
+        mean,
+        _mean_vjp,
+        dtype=float_dtype,
+        needs=("",),
+        jvp=lambda t, ans, x, axis=None, keepdims=False: mean(t, axis, keepdims),
+    ),
     _reduction("max", max, _extreme_vjp, needs=("ans x",)),
     _reduction("min", min, _extreme_vjp, needs=("ans x",)),
-    _reduction("prod", prod, _prod_vjp, samples=chain(
-        _many(positive), lambda rng: [([np.array([[2.0, 0.0, 3.0], [0.0, 1.5, 0.0]])],
-                                       {"axis": 1})]), needs=("x",)),
-    _reduction("var", var, _var_vjp, chain(_many(), _ddof), _var_shape, dtype=float_dtype,
-               needs=("x",)),
-    _reduction("std", std, _std_vjp, chain(_many(), _ddof), _var_shape, dtype=float_dtype,
-               needs=("ans x",)),
+    _reduction(
+        "prod",
+        prod,
+        _prod_vjp,
+        samples=chain(
+            _many(positive),
+            lambda rng: [([np.array([[2.0, 0.0, 3.0], [0.0, 1.5, 0.0]])], {"axis": 1})],
+        ),
+        needs=("x",),
+    ),
+    _reduction(
+        "var", var, _var_vjp, chain(_many(), _ddof), _var_shape, dtype=float_dtype, needs=("x",)
+    ),
+    _reduction(
+        "std", std, _std_vjp, chain(_many(), _ddof), _var_shape, dtype=float_dtype, needs=("ans x",)
+    ),
     _reduction("logsumexp", logsumexp, _logsumexp_vjp, dtype=float_dtype, needs=("ans x",)),
-    _reduction("norm", norm, _norm_vjp, chain(
-        _many(), cases(((3, 4),), ord=1, axis=1), cases(((3, 4),), ord="fro", axis=(0, 1)),
-        cases(((3, 4),), ord=2, axis=0, keepdims=True)), _norm_shape, dtype=float_dtype,
-        needs=("ans x",)),
-    Op("cumsum", cumsum, (_cumsum_vjp,), _cumulative_shape, needs=("",), differentiable_vjp=True,
-       samples=chain(cases(((2, 3),)), cases(((2, 3),), axis=1), cases(((3, 2, 2),), axis=0))),
-    Op("cumprod", cumprod, (_cumprod_vjp,), _cumulative_shape, needs=("a",),
-       differentiable_vjp=True,
-       samples=chain(cases(((2, 3),), axis=1), cases(((4,),)), cases(((3, 2),), axis=0),
-                     lambda rng: [([np.array([[2.0, 0.0, 3.0, 1.5], [0.0, 0.5, 0.0, 2.0]])],
-                                   {"axis": 1})])),
-    Op("gradient", gradient, (_gradient_vjp,), _gradient_shape, float_dtype, needs=("",),
-       differentiable_vjp=True, public=_gradient_public,
-       samples=chain(cases(((5,),)), cases(((3, 4),), axis=1, spacing=0.5),
-                     cases(((2, 3),), axis=0, spacing=2.0))),
-    Op("diff", diff, (_diff_vjp,), _diff_shape, needs=("",), differentiable_vjp=True,
-       samples=chain(cases(((2, 5),)), cases(((4, 3),), axis=0), cases(((6,),), n=3))),
+    _reduction(
+        "norm",
+        norm,
+        _norm_vjp,
+        chain(
+            _many(),
+            cases(((3, 4),), ord=1, axis=1),
+            cases(((3, 4),), ord="fro", axis=(0, 1)),
+            cases(((3, 4),), ord=2, axis=0, keepdims=True),
+        ),
+        _norm_shape,
+        dtype=float_dtype,
+        needs=("ans x",),
+    ),
+    Op(
+        "cumsum",
+        cumsum,
+        (_cumsum_vjp,),
+        _cumulative_shape,
+        needs=("",),
+        differentiable_vjp=True,
+        samples=chain(cases(((2, 3),)), cases(((2, 3),), axis=1), cases(((3, 2, 2),), axis=0)),
+    ),
+    Op(
+        "cumprod",
+        cumprod,
+        (_cumprod_vjp,),
+        _cumulative_shape,
+        needs=("a",),
+        differentiable_vjp=True,
+        samples=chain(
+            cases(((2, 3),), axis=1),
+            cases(((4,),)),
+            cases(((3, 2),), axis=0),
+            lambda rng: [([np.array([[2.0, 0.0, 3.0, 1.5], [0.0, 0.5, 0.0, 2.0]])], {"axis": 1})],
+        ),
+    ),
+    Op(
+        "gradient",
+        gradient,
+        (_gradient_vjp,),
+        _gradient_shape,
+        float_dtype,
+        needs=("",),
+        differentiable_vjp=True,
+        public=_gradient_public,
+        samples=chain(
+            cases(((5,),)),
+            cases(((3, 4),), axis=1, spacing=0.5),
+            cases(((2, 3),), axis=0, spacing=2.0),
+        ),
+    ),
+    Op(
+        "diff",
+        diff,
+        (_diff_vjp,),
+        _diff_shape,
+        needs=("",),
+        differentiable_vjp=True,
+        samples=chain(cases(((2, 5),)), cases(((4, 3),), axis=0), cases(((6,),), n=3)),
+    ),
 ]
 
 

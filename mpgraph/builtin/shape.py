@@ -4,12 +4,19 @@ indices as ``np.add.at`` does.
 
 Shape rules accept unknown dims (``None``) wherever the result does not depend on them.
 """
+
 import numpy as np
 
-from mpgraph.extend import Op, broadcast_shapes, is_graph_node, normalize_axis, unbroadcast
-from mpgraph.extend import hookimpl
-
-from mpgraph.extend import cases, chain
+from mpgraph.extend import (
+    Op,
+    broadcast_shapes,
+    cases,
+    chain,
+    hookimpl,
+    is_graph_node,
+    normalize_axis,
+    unbroadcast,
+)
 
 
 def _axes(axis):
@@ -25,6 +32,7 @@ def _sum_dims(dims):
 
 
 # -- transpose, reshape, expand_dims, squeeze, broadcast_to, flip ------------------------------
+
 
 def transpose(x, axes=None):
     """x with its axes permuted (reversed by default)
@@ -57,17 +65,22 @@ def reshape(x, shape):
 def _reshape_shape(s, shape):
     shape = (shape,) if isinstance(shape, (int, np.integer)) else shape
     if isinstance(shape, str) or not all(
-            isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= -1
-            for d in np.atleast_1d(np.asarray(shape, dtype=object)).ravel()):
-        raise ValueError(f"the new shape must be an int or a sequence of ints (one may be -1), "
-                         f"got {shape!r}")
+        isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= -1
+        for d in np.atleast_1d(np.asarray(shape, dtype=object)).ravel()
+    ):
+        raise ValueError(
+            f"the new shape must be an int or a sequence of ints (one may be -1), got {shape!r}"
+        )
     shape = tuple(int(d) for d in shape)
     if None in s:
         return tuple(None if d == -1 else d for d in shape)
     size = int(np.prod(s, dtype=int))
     known = int(np.prod([d for d in shape if d != -1], dtype=int))
-    if shape.count(-1) > 1 or (-1 in shape and (known == 0 or size % known)) or (
-            -1 not in shape and known != size):
+    if (
+        shape.count(-1) > 1
+        or (-1 in shape and (known == 0 or size % known))
+        or (-1 not in shape and known != size)
+    ):
         raise ValueError(f"cannot reshape {s} (size {size}) into {shape}")
     return tuple(size // known if d == -1 else d for d in shape)
 
@@ -141,6 +154,7 @@ def _flip_shape(s, axis=None):
 
 # -- concatenate, stack, split -----------------------------------------------------------------
 
+
 def concatenate(*arrays, axis=0):
     """the arrays joined along an existing axis (axis=None: flattened first)
 
@@ -166,8 +180,9 @@ def _concatenate_shape(*shapes, axis=0):
             raise ValueError(f"array 0 has {len(first)} dimension(s) and array {k} has {len(s)}")
         for i, (a, b) in enumerate(zip(out, s)):
             if i != ax and a is not None and b is not None and a != b:
-                raise ValueError(f"arrays 0 and {k} differ on axis {i} ({a} != {b}); only "
-                                 f"axis {ax} may differ")
+                raise ValueError(
+                    f"arrays 0 and {k} differ on axis {i} ({a} != {b}); only axis {ax} may differ"
+                )
             if i != ax and a is None:
                 out[i] = b
     out[ax] = _sum_dims([s[ax] for s in shapes])
@@ -178,7 +193,7 @@ def _concatenate_vjp(argnum, g, ans, *arrays, axis=0):
     start = sum(_size(a.shape) if axis is None else a.shape[axis] for a in arrays[:argnum])
     x = arrays[argnum]
     if axis is None:
-        return np.reshape(g[start:start + _size(x.shape)], x.shape)
+        return np.reshape(g[start : start + _size(x.shape)], x.shape)
     ax = normalize_axis(axis, x.ndim)[0]
     return g[(slice(None),) * ax + (slice(start, start + x.shape[ax]),)]
 
@@ -197,10 +212,13 @@ def _stack_shape(*shapes, axis=0):
     if not shapes:
         raise ValueError("need at least one array to stack")
     for k, s in enumerate(shapes[1:], 1):
-        if len(s) != len(shapes[0]) or any(a is not None and b is not None and a != b
-                                           for a, b in zip(shapes[0], s)):
-            raise ValueError(f"all arrays must have the same shape: array 0 has shape "
-                             f"{shapes[0]}, array {k} has shape {s}")
+        if len(s) != len(shapes[0]) or any(
+            a is not None and b is not None and a != b for a, b in zip(shapes[0], s)
+        ):
+            raise ValueError(
+                f"all arrays must have the same shape: array 0 has shape "
+                f"{shapes[0]}, array {k} has shape {s}"
+            )
     inner = tuple(next((d for d in dims if d is not None), None) for dims in zip(*shapes))
     ax = normalize_axis(axis, len(inner) + 1)[0]
     return inner[:ax] + (len(shapes),) + inner[ax:]
@@ -245,7 +263,7 @@ def split(x, indices_or_sections, axis=0, piece=0):
 def _split_shape(s, indices_or_sections, axis=0, piece=0):
     ax = normalize_axis(axis, len(s))[0]
     start, stop = _bounds(s[ax], indices_or_sections, piece)
-    return s[:ax] + (None if start is None else stop - start,) + s[ax + 1:]
+    return s[:ax] + (None if start is None else stop - start,) + s[ax + 1 :]
 
 
 def _split_vjp(g, ans, x, indices_or_sections, axis=0, piece=0):
@@ -257,13 +275,19 @@ def _split_vjp(g, ans, x, indices_or_sections, axis=0, piece=0):
 
 
 def _split_public(apply, x, indices_or_sections, axis=0, name=None):
-    count = (int(indices_or_sections) if isinstance(indices_or_sections, (int, np.integer))
-             else len(indices_or_sections) + 1)
-    return [apply(x, indices_or_sections, axis, piece=k,
-                  name=None if name is None else f"{name}_{k}") for k in range(count)]
+    count = (
+        int(indices_or_sections)
+        if isinstance(indices_or_sections, (int, np.integer))
+        else len(indices_or_sections) + 1
+    )
+    return [
+        apply(x, indices_or_sections, axis, piece=k, name=None if name is None else f"{name}_{k}")
+        for k in range(count)
+    ]
 
 
 # -- tile, repeat, pad -------------------------------------------------------------------------
+
 
 def _tile_dims(s, reps):
     reps = _axes(reps)
@@ -310,15 +334,16 @@ def _repeat_shape(s, repeats, axis=None):
         ax = normalize_axis(axis, len(s))[0]
     r = np.asarray(repeats)
     if r.dtype.kind not in "iu" or r.ndim > 1 or np.any(r < 0):
-        raise ValueError(f"repeats must be a non-negative int or a 1-D array of them, "
-                         f"got {repeats!r}")
+        raise ValueError(
+            f"repeats must be a non-negative int or a 1-D array of them, got {repeats!r}"
+        )
     if r.ndim == 1:
         if s[ax] is not None and r.size not in (1, s[ax]):
             raise ValueError(f"{r.size} repeat counts for an axis of size {s[ax]}")
         n = int(r.sum()) if r.size != 1 else (None if s[ax] is None else s[ax] * int(r[0]))
     else:
         n = None if s[ax] is None else s[ax] * int(r)
-    return s[:ax] + (n,) + s[ax + 1:]
+    return s[:ax] + (n,) + s[ax + 1 :]
 
 
 def _repeat_vjp(g, ans, x, repeats, axis=None):
@@ -370,6 +395,7 @@ def _pad_vjp(g, ans, x, pad_width, mode="constant", constant_values=0):
 
 # -- indexing ----------------------------------------------------------------------------------
 
+
 def getitem(x, index):
     """x[index]: basic slices, integer arrays, boolean masks (NumPy's indexing); the index is
     an attribute, fixed when the node is built (not a graph node)
@@ -382,8 +408,7 @@ def getitem(x, index):
 
 def _is_basic(index):
     parts = index if isinstance(index, tuple) else (index,)
-    return all(p is None or p is Ellipsis or isinstance(p, (slice, int, np.integer))
-               for p in parts)
+    return all(p is None or p is Ellipsis or isinstance(p, (slice, int, np.integer)) for p in parts)
 
 
 def _getitem_vjp(g, ans, x, index):
@@ -422,10 +447,12 @@ def _dims_from_masks(s, index):
 def _getitem_shape(s, index):
     for part in index if isinstance(index, tuple) else (index,):
         if hasattr(part, "graph"):  # a Node: indices are attributes, fixed when the node is built
-            raise ValueError(f"the index is a graph node ('{part.name}'); indices must be "
-                             "concrete arrays: use mg.ops.where for data-dependent choices; "
-                             "integer indices fed per run go alone or among full slices "
-                             "(x[ids], x[:, ids]), or to mg.ops.take / take_along_axis")
+            raise ValueError(
+                f"the index is a graph node ('{part.name}'); indices must be "
+                "concrete arrays: use mg.ops.where for data-dependent choices; "
+                "integer indices fed per run go alone or among full slices "
+                "(x[ids], x[:, ids]), or to mg.ops.take / take_along_axis"
+            )
     s = _dims_from_masks(s, index) if None in s else s
     unknown = s.count(None)
     # Index a zero-strided stand-in twice, each unknown dim given one of two large sizes; a
@@ -433,11 +460,13 @@ def _getitem_shape(s, index):
     # a view whatever the size; integer arrays and masks visit every result element, so the
     # stand-in stays small enough for that.
     known = int(np.prod([d for d in s if d is not None], dtype=float))
-    budget = 2.0 ** 60 if _is_basic(index) else 2.0 ** 20
+    budget = 2.0**60 if _is_basic(index) else 2.0**20
     big = int((budget / max(known, 1)) ** (1 / max(unknown, 1)))
     try:
-        shapes = [np.broadcast_to(_NOTHING, tuple(u if d is None else d for d in s))[index].shape
-                  for u in ((big - 1, big - 2) if unknown else (0,))]
+        shapes = [
+            np.broadcast_to(_NOTHING, tuple(u if d is None else d for d in s))[index].shape
+            for u in ((big - 1, big - 2) if unknown else (0,))
+        ]
     except IndexError as e:
         raise ValueError(f"index {index!r} does not fit shape {s}: {e}") from None
     return tuple(a if a == b else None for a, b in zip(shapes[0], shapes[-1]))
@@ -445,9 +474,11 @@ def _getitem_shape(s, index):
 
 # -- jvps: these ops are linear, so the tangent goes through the op itself -------------------------
 
+
 def _linear(forward):
     def jvp(t, ans, x, *attr_args, **attrs):
         return forward(t, *attr_args, **attrs)
+
     return (jvp,)
 
 
@@ -460,15 +491,24 @@ def _variadic_jvp(forward):
         parts = [np.zeros(np.shape(a), np.result_type(t)) for a in arrays]
         parts[argnum] = t
         return forward(*parts, **attrs)
+
     return jvp
 
 
 # -- samples -----------------------------------------------------------------------------------
 
+
 def _index_samples(rng):
     x = rng.standard_normal((4, 3))
-    for index in [1, (slice(1, 3), 0), np.array([0, 2, 0]), x[:, 0] > 0, (Ellipsis, None, 1),
-                  (np.array([[0, 1], [3, 3]]), slice(None, None, -1)), x > 0]:
+    for index in [
+        1,
+        (slice(1, 3), 0),
+        np.array([0, 2, 0]),
+        x[:, 0] > 0,
+        (Ellipsis, None, 1),
+        (np.array([[0, 1], [3, 3]]), slice(None, None, -1)),
+        x > 0,
+    ]:
         yield [x], {"index": index}
 
 
@@ -477,57 +517,169 @@ def _variadic(rng, shapes, **attrs):
 
 
 OPS = [
-    Op("transpose", transpose, (_transpose_vjp,), _transpose_shape, jvp=_linear(transpose),
-       needs=("",), differentiable_vjp=True,
-       samples=chain(cases(((2, 3),)), cases(((2, 3, 4),), axes=(1, 2, 0)),
-                     cases(((2, 3, 4),), axes=(-1, 0, 1)))),
-    Op("reshape", reshape, (_back_to_shape,), _reshape_shape, jvp=_linear(reshape), needs=("",),
-       differentiable_vjp=True,
-       samples=chain(cases(((2, 3),), shape=(3, 2)), cases(((2, 3, 2),), shape=(-1, 4)),
-                     cases(((6,),), shape=6))),
-    Op("expand_dims", expand_dims, (_back_to_shape,), _expand_dims_shape,
-       jvp=_linear(expand_dims), needs=("",), differentiable_vjp=True,
-       samples=chain(cases(((2, 3),), axis=0), cases(((2, 3),), axis=(-1, 1)))),
-    Op("squeeze", squeeze, (_back_to_shape,), _squeeze_shape, jvp=_linear(squeeze), needs=("",),
-       differentiable_vjp=True,
-       samples=chain(cases(((2, 1, 3, 1),)), cases(((2, 1, 3, 1),), axis=-1))),
-    Op("broadcast_to", broadcast_to, (lambda g, ans, x, shape: unbroadcast(g, x),),
-       _broadcast_to_shape, jvp=_linear(broadcast_to), needs=("",), differentiable_vjp=True,
-       samples=chain(cases(((3,),), shape=(2, 3)), cases(((2, 1),), shape=(4, 2, 3)))),
-    Op("flip", flip, (lambda g, ans, x, axis=None: np.flip(g, axis),), _flip_shape,
-       jvp=_linear(flip), needs=("",), differentiable_vjp=True,
-       samples=chain(cases(((2, 3),)), cases(((2, 3, 4),), axis=1), cases(((2, 3),), axis=(0, 1)))),
-    Op("concatenate", concatenate, _concatenate_vjp, _concatenate_shape, variadic=True,
-       jvp=_variadic_jvp(concatenate), differentiable_vjp=True,
-       samples=lambda rng: [_variadic(rng, [(2, 3), (1, 3)]),
-                            _variadic(rng, [(2, 3), (2, 1), (2, 2)], axis=1),
-                            _variadic(rng, [(2, 2), (3,)], axis=None),
-                            _variadic(rng, [(4,)])]),
-    Op("stack", stack, _stack_vjp, _stack_shape, variadic=True, differentiable_vjp=True,
-       jvp=_variadic_jvp(stack),
-       samples=lambda rng: [_variadic(rng, [(2, 3), (2, 3)]),
-                            _variadic(rng, [(2, 3)] * 3, axis=-1),
-                            _variadic(rng, [(3,), (3,)], axis=1)]),
-    Op("split", split, (_split_vjp,), _split_shape, jvp=_linear(split), needs=("",),
-       differentiable_vjp=True,
-       public=_split_public,
-       samples=chain(cases(((6, 2),), indices_or_sections=3, piece=1),
-                     cases(((2, 7),), indices_or_sections=[2, 5], axis=1, piece=2),
-                     cases(((2, 7),), indices_or_sections=[2, 5], axis=-1, piece=0),
-                     cases(((5,),), indices_or_sections=[3, 9], piece=1))),
-    Op("tile", tile, (_tile_vjp,), _tile_shape, jvp=_linear(tile), needs=("",),
-       differentiable_vjp=True,
-       samples=chain(cases(((2, 3),), reps=(2, 1)), cases(((3,),), reps=(2, 2)),
-                     cases(((2, 3),), reps=3))),
-    Op("repeat", repeat, (_repeat_vjp,), _repeat_shape, differentiable_vjp=True,
-       jvp=_linear(repeat), needs=("",),
-       samples=chain(cases(((2, 3),), repeats=2, axis=1), cases(((2, 3),), repeats=2),
-                     cases(((3, 2),), repeats=[1, 0, 3], axis=0))),
-    Op("pad", pad, (_pad_vjp,), _pad_shape, jvp=(_pad_jvp,), needs=("",), differentiable_vjp=True,
-       samples=chain(cases(((2, 3),), pad_width=1), cases(((2, 3),), pad_width=((0, 1), (2, 0))),
-                     cases(((2, 3),), pad_width=(1, 2), constant_values=5.0))),
-    Op("getitem", getitem, (_getitem_vjp,), _getitem_shape, needs=("",), samples=_index_samples,
-       differentiable_vjp=True, jvp=(lambda t, ans, x, index: t[index],)),
+    Op(
+        "transpose",
+        transpose,
+        (_transpose_vjp,),
+        _transpose_shape,
+        jvp=_linear(transpose),
+        needs=("",),
+        differentiable_vjp=True,
+        samples=chain(
+            cases(((2, 3),)),
+            cases(((2, 3, 4),), axes=(1, 2, 0)),
+            cases(((2, 3, 4),), axes=(-1, 0, 1)),
+        ),
+    ),
+    Op(
+        "reshape",
+        reshape,
+        (_back_to_shape,),
+        _reshape_shape,
+        jvp=_linear(reshape),
+        needs=("",),
+        differentiable_vjp=True,
+        samples=chain(
+            cases(((2, 3),), shape=(3, 2)),
+            cases(((2, 3, 2),), shape=(-1, 4)),
+            cases(((6,),), shape=6),
+        ),
+    ),
+    Op(
+        "expand_dims",
+        expand_dims,
+        (_back_to_shape,),
+        _expand_dims_shape,
+        jvp=_linear(expand_dims),
+        needs=("",),
+        differentiable_vjp=True,
+        samples=chain(cases(((2, 3),), axis=0), cases(((2, 3),), axis=(-1, 1))),
+    ),
+    Op(
+        "squeeze",
+        squeeze,
+        (_back_to_shape,),
+        _squeeze_shape,
+        jvp=_linear(squeeze),
+        needs=("",),
+        differentiable_vjp=True,
+        samples=chain(cases(((2, 1, 3, 1),)), cases(((2, 1, 3, 1),), axis=-1)),
+    ),
+    Op(
+        "broadcast_to",
+        broadcast_to,
+        (lambda g, ans, x, shape: unbroadcast(g, x),),
+        _broadcast_to_shape,
+        jvp=_linear(broadcast_to),
+        needs=("",),
+        differentiable_vjp=True,
+        samples=chain(cases(((3,),), shape=(2, 3)), cases(((2, 1),), shape=(4, 2, 3))),
+    ),
+    Op(
+        "flip",
+        flip,
+        (lambda g, ans, x, axis=None: np.flip(g, axis),),
+        _flip_shape,
+        jvp=_linear(flip),
+        needs=("",),
+        differentiable_vjp=True,
+        samples=chain(cases(((2, 3),)), cases(((2, 3, 4),), axis=1), cases(((2, 3),), axis=(0, 1))),
+    ),
+    Op(
+        "concatenate",
+        concatenate,
+        _concatenate_vjp,
+        _concatenate_shape,
+        variadic=True,
+        jvp=_variadic_jvp(concatenate),
+        differentiable_vjp=True,
+        samples=lambda rng: [
+            _variadic(rng, [(2, 3), (1, 3)]),
+            _variadic(rng, [(2, 3), (2, 1), (2, 2)], axis=1),
+            _variadic(rng, [(2, 2), (3,)], axis=None),
+            _variadic(rng, [(4,)]),
+        ],
+    ),
+    Op(
+        "stack",
+        stack,
+        _stack_vjp,
+        _stack_shape,
+        variadic=True,
+        differentiable_vjp=True,
+        jvp=_variadic_jvp(stack),
+        samples=lambda rng: [
+            _variadic(rng, [(2, 3), (2, 3)]),
+            _variadic(rng, [(2, 3)] * 3, axis=-1),
+            _variadic(rng, [(3,), (3,)], axis=1),
+        ],
+    ),
+    Op(
+        "split",
+        split,
+        (_split_vjp,),
+        _split_shape,
+        jvp=_linear(split),
+        needs=("",),
+        differentiable_vjp=True,
+        public=_split_public,
+        samples=chain(
+            cases(((6, 2),), indices_or_sections=3, piece=1),
+            cases(((2, 7),), indices_or_sections=[2, 5], axis=1, piece=2),
+            cases(((2, 7),), indices_or_sections=[2, 5], axis=-1, piece=0),
+            cases(((5,),), indices_or_sections=[3, 9], piece=1),
+        ),
+    ),
+    Op(
+        "tile",
+        tile,
+        (_tile_vjp,),
+        _tile_shape,
+        jvp=_linear(tile),
+        needs=("",),
+        differentiable_vjp=True,
+        samples=chain(
+            cases(((2, 3),), reps=(2, 1)), cases(((3,),), reps=(2, 2)), cases(((2, 3),), reps=3)
+        ),
+    ),
+    Op(
+        "repeat",
+        repeat,
+        (_repeat_vjp,),
+        _repeat_shape,
+        differentiable_vjp=True,
+        jvp=_linear(repeat),
+        needs=("",),
+        samples=chain(
+            cases(((2, 3),), repeats=2, axis=1),
+            cases(((2, 3),), repeats=2),
+            cases(((3, 2),), repeats=[1, 0, 3], axis=0),
+        ),
+    ),
+    Op(
+        "pad",
+        pad,
+        (_pad_vjp,),
+        _pad_shape,
+        jvp=(_pad_jvp,),
+        needs=("",),
+        differentiable_vjp=True,
+        samples=chain(
+            cases(((2, 3),), pad_width=1),
+            cases(((2, 3),), pad_width=((0, 1), (2, 0))),
+            cases(((2, 3),), pad_width=(1, 2), constant_values=5.0),
+        ),
+    ),
+    Op(
+        "getitem",
+        getitem,
+        (_getitem_vjp,),
+        _getitem_shape,
+        needs=("",),
+        samples=_index_samples,
+        differentiable_vjp=True,
+        jvp=(lambda t, ans, x, index: t[index],),
+    ),
 ]
 
 

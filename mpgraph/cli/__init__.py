@@ -1,4 +1,5 @@
 """The ``mpgraph`` command line (also ``python -m mpgraph``)."""
+
 from .main import main
 
 __all__ = ["main"]

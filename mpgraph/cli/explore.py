@@ -4,6 +4,7 @@ FILE is a graph saved with ``mg.save`` (``NAME.json`` beside ``NAME.npz``). The 
 next to it as ``NAME.html`` unless ``--out`` says otherwise; it is one self-contained file (see
 :func:`mpgraph.explorer.explore`).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,16 +17,29 @@ from ..readwrite.saveload import load, paths
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", help="a graph saved with mg.save (NAME.json, with NAME.npz beside it)")
+    parser.add_argument(
+        "file", help="a graph saved with mg.save (NAME.json, with NAME.npz beside it)"
+    )
     parser.add_argument("--out", help="the page to write (default: NAME.html beside FILE)")
-    parser.add_argument("--compare", metavar="FILE",
-                        help="another saved run of the same graph: show the difference of the "
-                             "error signals per node")
-    parser.add_argument("--rankdir", choices=("LR", "TB"), default="LR",
-                        help="left to right (default) or top to bottom")
-    parser.add_argument("--layout", choices=("auto", "dot", "layered"), default="auto",
-                        help="Graphviz's dot where it is installed (auto, the default), or the "
-                             "layered layout built in")
+    parser.add_argument(
+        "--compare",
+        metavar="FILE",
+        help="another saved run of the same graph: show the difference of the "
+        "error signals per node",
+    )
+    parser.add_argument(
+        "--rankdir",
+        choices=("LR", "TB"),
+        default="LR",
+        help="left to right (default) or top to bottom",
+    )
+    parser.add_argument(
+        "--layout",
+        choices=("auto", "dot", "layered"),
+        default="auto",
+        help="Graphviz's dot where it is installed (auto, the default), or the "
+        "layered layout built in",
+    )
     parser.add_argument("--title", help="the page's title")
     parser.add_argument("--no-run", action="store_true", help="show the structure only")
 
@@ -44,8 +58,15 @@ def main(args: argparse.Namespace | list[str]) -> int:
             _, compare = load(args.compare)
             if compare is None:
                 raise GraphError(f"mpgraph: {args.compare} holds no saved run to compare with")
-        explore(graph, None if args.no_run else run, out, compare=compare, title=args.title,
-                rankdir=args.rankdir, engine=args.layout)
+        explore(
+            graph,
+            None if args.no_run else run,
+            out,
+            compare=compare,
+            title=args.title,
+            rankdir=args.rankdir,
+            engine=args.layout,
+        )
     except MpgraphError as e:
         print(e, file=sys.stderr)
         return 1

@@ -7,6 +7,7 @@ Each subcommand lives in the module that owns its subject and is imported only w
     mpgraph plugins
     mpgraph check-ops [NAME ...]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,20 +21,37 @@ __all__ = ["SUBCOMMANDS", "main"]
 
 # subcommand -> (help, module, function adding its arguments, function running it)
 SUBCOMMANDS = {
-    "render": ("draw a saved graph (and run) as svg, png, pdf, dot or a step-through html page",
-               "mpgraph.cli.render", "add_arguments", "main"),
-    "explore": ("write an interactive page exploring a saved graph (and run) at any size",
-                "mpgraph.cli.explore", "add_arguments", "main"),
-    "plugins": ("list the plugins, their distributions and versions, and the ops each provides",
-                "mpgraph.cli.plugins", "add_plugins_arguments", "plugins_main"),
-    "check-ops": ("check registered ops' vjps and shape rules against finite differences",
-                  "mpgraph.cli.plugins", "add_check_ops_arguments", "check_ops_main"),
+    "render": (
+        "draw a saved graph (and run) as svg, png, pdf, dot or a step-through html page",
+        "mpgraph.cli.render",
+        "add_arguments",
+        "main",
+    ),
+    "explore": (
+        "write an interactive page exploring a saved graph (and run) at any size",
+        "mpgraph.cli.explore",
+        "add_arguments",
+        "main",
+    ),
+    "plugins": (
+        "list the plugins, their distributions and versions, and the ops each provides",
+        "mpgraph.cli.plugins",
+        "add_plugins_arguments",
+        "plugins_main",
+    ),
+    "check-ops": (
+        "check registered ops' vjps and shape rules against finite differences",
+        "mpgraph.cli.plugins",
+        "add_check_ops_arguments",
+        "check_ops_main",
+    ),
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="mpgraph", description="mpgraph: backprop as message passing on a computation graph")
+        prog="mpgraph", description="mpgraph: backprop as message passing on a computation graph"
+    )
     parser.add_argument("--version", action="version", version=f"mpgraph {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     runners = {}

@@ -18,6 +18,7 @@ matmul  mpgraph.builtin.linalg       ...      ok
 2 ops checked, 0 failed
 0
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,13 +30,13 @@ from ..hooks import manager as registry
 from ..hooks.listing import list_plugins
 from ..testing import check_ops
 
-__all__ = ["add_check_ops_arguments", "add_plugins_arguments", "check_ops_main",
-           "plugins_main"]
+__all__ = ["add_check_ops_arguments", "add_plugins_arguments", "check_ops_main", "plugins_main"]
 
 
 def add_plugins_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--strict", action="store_true",
-                        help="exit with status 1 when a plugin has a problem")
+    parser.add_argument(
+        "--strict", action="store_true", help="exit with status 1 when a plugin has a problem"
+    )
 
 
 def plugins_main(args: argparse.Namespace) -> int:
@@ -48,13 +49,20 @@ def plugins_main(args: argparse.Namespace) -> int:
         return 1
     nops = sum(len(p.ops) for p in infos)
     print(f"mpgraph {__version__}: {len(infos)} plugins, {nops} ops")
-    blocked = [name for name, plugin in registry.plugin_manager().list_name_plugin() if plugin is None]
-    print(f"entry-point autoload: {'off' if os.environ.get(registry.ENV_NO_AUTOLOAD) else 'on'} "
-          f"({registry.ENV_NO_AUTOLOAD}); blocked: {', '.join(blocked) or 'none'} "
-          f"({registry.ENV_BLOCK}, mg.plugins.block)")
+    blocked = [
+        name for name, plugin in registry.plugin_manager().list_name_plugin() if plugin is None
+    ]
+    print(
+        f"entry-point autoload: {'off' if os.environ.get(registry.ENV_NO_AUTOLOAD) else 'on'} "
+        f"({registry.ENV_NO_AUTOLOAD}); blocked: {', '.join(blocked) or 'none'} "
+        f"({registry.ENV_BLOCK}, mg.plugins.block)"
+    )
     for p in infos:
-        origin = f"{p.distribution} {p.version}" if p.distribution else (
-            "built-in" if p.name.startswith("mpgraph.builtin") else "registered at run time")
+        origin = (
+            f"{p.distribution} {p.version}"
+            if p.distribution
+            else ("built-in" if p.name.startswith("mpgraph.builtin") else "registered at run time")
+        )
         print(f"\n{p.name}  [{origin}]")
         observers = [h for h in p.hooks if h in registry.OBSERVER_HOOKS]
         if observers:
@@ -69,8 +77,9 @@ def plugins_main(args: argparse.Namespace) -> int:
 
 
 def add_check_ops_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("names", nargs="*", metavar="NAME",
-                        help="ops to check (default: every registered op)")
+    parser.add_argument(
+        "names", nargs="*", metavar="NAME", help="ops to check (default: every registered op)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed of the samples")
     parser.add_argument("--rtol", type=float, default=1e-5)
     parser.add_argument("--atol", type=float, default=1e-7)
@@ -84,8 +93,10 @@ def check_ops_main(args: argparse.Namespace) -> int:
     except (GraphError, PluginError) as e:
         print(e)
         return 2
-    rows = [(r.op, r.plugin, str(r.samples), "ok" if r.error is None else "FAIL " + r.error)
-            for r in results]
+    rows = [
+        (r.op, r.plugin, str(r.samples), "ok" if r.error is None else "FAIL " + r.error)
+        for r in results
+    ]
     head = ("op", "plugin", "samples", "result")
     widths = [max(len(row[c]) for row in [head, *rows]) for c in range(3)]
     for row in [head, tuple("-" * max(w, len(h)) for w, h in zip(widths + [6], head)), *rows]:

@@ -6,6 +6,7 @@ DOT source, which needs no layout program; ``--format html`` writes the explorer
 :func:`mpgraph.explorer.explore`: one layout, the steps as numbers) opened at the start of the
 saved backward pass, to step through it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,9 +14,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..errors import MpgraphError
 from ..drawing.dot import pipe, write
 from ..drawing.render import VIEWS, render
+from ..errors import MpgraphError
 from ..explorer.page import explore
 from ..readwrite.saveload import load, paths
 
@@ -23,16 +24,32 @@ __all__ = ["add_arguments", "main"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", help="a graph saved with mg.save (NAME.json, with NAME.npz beside it)")
+    parser.add_argument(
+        "file", help="a graph saved with mg.save (NAME.json, with NAME.npz beside it)"
+    )
     parser.add_argument("--view", choices=VIEWS, default="forward")
-    parser.add_argument("--format", choices=("svg", "png", "pdf", "dot", "html"), default=None,
-                        help="default: the suffix of --out, else svg")
-    parser.add_argument("--out", help="the file to write (default: NAME.FORMAT beside FILE); "
-                                      "- for standard output")
-    parser.add_argument("--rankdir", choices=("LR", "TB"), default="LR",
-                        help="left to right (default) or top to bottom")
-    parser.add_argument("--collapse", action="append", default=[], metavar="SCOPE",
-                        help="draw this scope as one box (repeatable)")
+    parser.add_argument(
+        "--format",
+        choices=("svg", "png", "pdf", "dot", "html"),
+        default=None,
+        help="default: the suffix of --out, else svg",
+    )
+    parser.add_argument(
+        "--out", help="the file to write (default: NAME.FORMAT beside FILE); - for standard output"
+    )
+    parser.add_argument(
+        "--rankdir",
+        choices=("LR", "TB"),
+        default="LR",
+        help="left to right (default) or top to bottom",
+    )
+    parser.add_argument(
+        "--collapse",
+        action="append",
+        default=[],
+        metavar="SCOPE",
+        help="draw this scope as one box (repeatable)",
+    )
     parser.add_argument("--focus", metavar="NODE", help="draw only the neighbourhood of NODE")
     parser.add_argument("--radius", type=int, default=2, help="with --focus (default 2)")
     parser.add_argument("--max-nodes", type=int, default=400)
@@ -46,21 +63,36 @@ def main(args: argparse.Namespace | list[str]) -> int:
         add_arguments(parser)
         args = parser.parse_args(args)
     to_stdout = args.out == "-"
-    fmt = args.format or (Path(args.out).suffix.lstrip(".") if args.out and not to_stdout
-                          else "") or "svg"
+    fmt = (
+        args.format
+        or (Path(args.out).suffix.lstrip(".") if args.out and not to_stdout else "")
+        or "svg"
+    )
     out = Path(args.out) if args.out else paths(args.file)[0].with_suffix("." + fmt)
     try:
         graph, run = load(args.file)
-        options = {"rankdir": args.rankdir, "collapse": args.collapse, "focus": args.focus,
-                   "radius": args.radius, "max_nodes": args.max_nodes}
+        options = {
+            "rankdir": args.rankdir,
+            "collapse": args.collapse,
+            "focus": args.focus,
+            "radius": args.radius,
+            "max_nodes": args.max_nodes,
+        }
         if to_stdout:
-            sys.stdout.buffer.write(_image(graph, None if args.no_run else run, fmt, args.view,
-                                           options))
+            sys.stdout.buffer.write(
+                _image(graph, None if args.no_run else run, fmt, args.view, options)
+            )
             sys.stdout.flush()
             return 0
         if fmt == "html":
-            explore(graph, None if args.no_run else run, out, rankdir=args.rankdir,
-                    view=args.view, start="steps")
+            explore(
+                graph,
+                None if args.no_run else run,
+                out,
+                rankdir=args.rankdir,
+                view=args.view,
+                start="steps",
+            )
             print(out)
             return 0
         dot = render(graph, None if args.no_run else run, view=args.view, **options)

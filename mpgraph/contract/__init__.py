@@ -6,6 +6,7 @@ definitions share, :mod:`.rules` named constructors for the common shapes of rul
 :mod:`.samples` the inputs on which the registry-wide checks run them.
 Op authors import all of it from :mod:`mpgraph.extend`.
 """
+
 from .op import Op, is_graph_node, raise_arity
 
 __all__ = ["Op", "is_graph_node", "raise_arity"]

@@ -35,6 +35,7 @@ Examples
 >>> square.nargs, square.attr_names, square.reads
 (1, (), ((False, (0,)),))
 """
+
 from __future__ import annotations
 
 import functools
@@ -47,6 +48,7 @@ import numpy as np
 from ..errors import ArityError, GraphError, PluginError
 
 __all__ = ["Op", "is_graph_node", "raise_arity"]
+
 
 class Op:
     """The definition of one op.
@@ -105,17 +107,44 @@ class Op:
         ``None`` when every vjp reads everything.
     """
 
-    __slots__ = ("name", "forward", "vjp", "shape", "dtype", "variadic", "samples",
-                 "differentiable_vjp", "doc", "public", "nargs", "attr_names", "attr_defaults",
-                 "plugin", "needs", "reads", "fwd", "jvp")
+    __slots__ = (
+        "name",
+        "forward",
+        "vjp",
+        "shape",
+        "dtype",
+        "variadic",
+        "samples",
+        "differentiable_vjp",
+        "doc",
+        "public",
+        "nargs",
+        "attr_names",
+        "attr_defaults",
+        "plugin",
+        "needs",
+        "reads",
+        "fwd",
+        "jvp",
+    )
 
-    def __init__(self, name: str, forward: Callable, vjp: Sequence[Callable | None] | Callable,
-                 shape: Callable | None = None, dtype: Callable | None = None, *,
-                 variadic: bool = False, samples: Callable | None = None,
-                 differentiable_vjp: bool = False, doc: str | None = None,
-                 public: Callable | None = None, needs: Sequence[str] | None = None,
-                 fwd: Callable | None = None,
-                 jvp: Sequence[Callable | None] | Callable | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        forward: Callable,
+        vjp: Sequence[Callable | None] | Callable,
+        shape: Callable | None = None,
+        dtype: Callable | None = None,
+        *,
+        variadic: bool = False,
+        samples: Callable | None = None,
+        differentiable_vjp: bool = False,
+        doc: str | None = None,
+        public: Callable | None = None,
+        needs: Sequence[str] | None = None,
+        fwd: Callable | None = None,
+        jvp: Sequence[Callable | None] | Callable | None = None,
+    ) -> None:
         self.name = name
         self.forward = forward
         self.vjp = vjp if variadic or not isinstance(vjp, list) else tuple(vjp)
@@ -163,12 +192,16 @@ class Op:
         True
         """
         if not self.carries_gradient(argnum):
-            raise GraphError(f"mpgraph: op '{self.name}': argument {argnum} is not differentiable "
-                             "(its vjp entry is None)")
+            raise GraphError(
+                f"mpgraph: op '{self.name}': argument {argnum} is not differentiable "
+                "(its vjp entry is None)"
+            )
         if not self.differentiable_vjp and any(is_graph_node(v) for v in (g, ans, *args)):
-            raise GraphError(f"mpgraph: op '{self.name}' does not declare a differentiable vjp "
-                             "(differentiable_vjp=False), so its messages cannot be built as graph "
-                             "nodes for a higher-order derivative")
+            raise GraphError(
+                f"mpgraph: op '{self.name}' does not declare a differentiable vjp "
+                "(differentiable_vjp=False), so its messages cannot be built as graph "
+                "nodes for a higher-order derivative"
+            )
         attrs = {**self.attr_defaults, **attrs}
         if self.fwd is not None:
             attrs.setdefault("res", None)  # no residuals for a message built as nodes
@@ -214,21 +247,26 @@ class Op:
         for key, value in kwargs.items():
             if key not in names:
                 known = ", ".join(names) or "no attributes"
-                raise ArityError(f"mpgraph: op '{self.name}' has no attribute '{key}' "
-                                f"(it takes {known})")
+                raise ArityError(
+                    f"mpgraph: op '{self.name}' has no attribute '{key}' (it takes {known})"
+                )
             attrs[key] = value
         missing = [n for n in names if n not in attrs]
         if missing:
             where = f" at node '{node}'" if node else ""
-            raise ArityError(f"mpgraph: op '{self.name}'{where} needs the attribute"
-                            f"{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
+            raise ArityError(
+                f"mpgraph: op '{self.name}'{where} needs the attribute"
+                f"{'s' if len(missing) > 1 else ''} {', '.join(missing)}"
+            )
         return attrs
 
 
 def raise_arity(op: Op, got: int, node: str | None = None) -> None:
     where = f" at node '{node}'" if node else ""
-    raise ArityError(f"mpgraph: op '{op.name}'{where} takes {op.nargs} array argument"
-                    f"{'s' if op.nargs != 1 else ''}, got {got}")
+    raise ArityError(
+        f"mpgraph: op '{op.name}'{where} takes {op.nargs} array argument"
+        f"{'s' if op.nargs != 1 else ''}, got {got}"
+    )
 
 
 def _signature(op: Op) -> tuple[int, tuple[str, ...], dict[str, Any]]:
@@ -238,29 +276,41 @@ def _signature(op: Op) -> tuple[int, tuple[str, ...], dict[str, Any]]:
     if not callable(op.forward):
         raise PluginError(f"mpgraph: op '{op.name}': forward is not callable")
     try:  # a ufunc's signature lists out=, where=, ...: it takes arrays only
-        params = ([] if isinstance(op.forward, np.ufunc)
-                  else list(inspect.signature(op.forward).parameters.values()))
+        params = (
+            []
+            if isinstance(op.forward, np.ufunc)
+            else list(inspect.signature(op.forward).parameters.values())
+        )
     except (TypeError, ValueError):  # a builtin without a signature: arrays only
         params = []
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     star = any(p.kind is p.VAR_POSITIONAL for p in params)
     if op.variadic:
         if not callable(op.vjp):
-            raise PluginError(f"mpgraph: op '{op.name}' is variadic: its vjp must be one callable "
-                              "vjp(argnum, g, ans, *arrays, **attrs)")
+            raise PluginError(
+                f"mpgraph: op '{op.name}' is variadic: its vjp must be one callable "
+                "vjp(argnum, g, ans, *arrays, **attrs)"
+            )
         names = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
         return -1, tuple(names), _defaults(params, names)
     if callable(op.vjp) or not isinstance(op.vjp, tuple):
-        raise PluginError(f"mpgraph: op '{op.name}': vjp must be a tuple with one function (or None) "
-                          f"per array argument, got {type(op.vjp).__name__}")
+        raise PluginError(
+            f"mpgraph: op '{op.name}': vjp must be a tuple with one function (or None) "
+            f"per array argument, got {type(op.vjp).__name__}"
+        )
     nargs = len(op.vjp)
     if params and not star and len(positional) < nargs:
-        raise PluginError(f"mpgraph: op '{op.name}': forward takes {len(positional)} positional "
-                          f"argument(s) ({', '.join(p.name for p in positional)}) but vjp has "
-                          f"{nargs} entries, one per array argument")
+        raise PluginError(
+            f"mpgraph: op '{op.name}': forward takes {len(positional)} positional "
+            f"argument(s) ({', '.join(p.name for p in positional)}) but vjp has "
+            f"{nargs} entries, one per array argument"
+        )
     arrays = positional[:nargs]
-    names = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-             and p not in arrays]
+    names = [
+        p.name
+        for p in params
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p not in arrays
+    ]
     attrs = dict.fromkeys(names)
     for i, f in enumerate(op.vjp):
         if f is None:
@@ -268,12 +318,15 @@ def _signature(op: Op) -> tuple[int, tuple[str, ...], dict[str, Any]]:
         if not callable(f):
             raise PluginError(f"mpgraph: op '{op.name}': vjp entry {i} is not callable")
         try:
-            inspect.signature(f).bind(*([None] * (2 + nargs)), **attrs,
-                                      **({"res": None} if op.fwd is not None else {}))
+            inspect.signature(f).bind(
+                *([None] * (2 + nargs)), **attrs, **({"res": None} if op.fwd is not None else {})
+            )
         except TypeError as e:
-            raise PluginError(f"mpgraph: op '{op.name}': vjp entry {i} must accept "
-                              f"(g, ans, {', '.join(p.name for p in arrays) or '*arrays'}"
-                              f"{', **attrs' if attrs else ''}): {e}") from None
+            raise PluginError(
+                f"mpgraph: op '{op.name}': vjp entry {i} must accept "
+                f"(g, ans, {', '.join(p.name for p in arrays) or '*arrays'}"
+                f"{', **attrs' if attrs else ''}): {e}"
+            ) from None
         except ValueError:  # no signature to inspect
             pass
     return nargs, tuple(names), _defaults(params, names)
@@ -287,13 +340,20 @@ def _check_jvp(op: Op) -> None:
         return
     if op.variadic:
         if not callable(jvp):
-            raise PluginError(f"mpgraph: op '{op.name}' is variadic: its jvp must be one callable "
-                              "jvp(argnum, t, ans, *arrays, **attrs)")
+            raise PluginError(
+                f"mpgraph: op '{op.name}' is variadic: its jvp must be one callable "
+                "jvp(argnum, t, ans, *arrays, **attrs)"
+            )
         return
-    if not isinstance(jvp, tuple) or len(jvp) != op.nargs or not all(
-            f is None or callable(f) for f in jvp):
-        raise PluginError(f"mpgraph: op '{op.name}': jvp must be a tuple with one function (or "
-                          f"None) per array argument ({op.nargs}), got {jvp!r:.60}")
+    if (
+        not isinstance(jvp, tuple)
+        or len(jvp) != op.nargs
+        or not all(f is None or callable(f) for f in jvp)
+    ):
+        raise PluginError(
+            f"mpgraph: op '{op.name}': jvp must be a tuple with one function (or "
+            f"None) per array argument ({op.nargs}), got {jvp!r:.60}"
+        )
 
 
 def _reads(op: Op, needs: Sequence[str]) -> tuple:
@@ -302,24 +362,30 @@ def _reads(op: Op, needs: Sequence[str]) -> tuple:
     if op.variadic:
         raise PluginError(f"mpgraph: op '{op.name}' is variadic: it cannot declare needs")
     if not isinstance(needs, (tuple, list)) or len(needs) != op.nargs:
-        raise PluginError(f"mpgraph: op '{op.name}': needs must be a tuple with one string per "
-                          f"vjp entry ({op.nargs}), got {needs!r}")
+        raise PluginError(
+            f"mpgraph: op '{op.name}': needs must be a tuple with one string per "
+            f"vjp entry ({op.nargs}), got {needs!r}"
+        )
     out = []
     for i, (f, names) in enumerate(zip(op.vjp, needs)):
         if not isinstance(names, str):
-            raise PluginError(f"mpgraph: op '{op.name}': needs entry {i} must be a string of "
-                              f"space-separated parameter names (\"ans x\", \"\" for none), "
-                              f"got {type(names).__name__} {names!r}")
+            raise PluginError(
+                f"mpgraph: op '{op.name}': needs entry {i} must be a string of "
+                f'space-separated parameter names ("ans x", "" for none), '
+                f"got {type(names).__name__} {names!r}"
+            )
         try:
-            params = [] if f is None else list(inspect.signature(f).parameters)[1:2 + op.nargs]
+            params = [] if f is None else list(inspect.signature(f).parameters)[1 : 2 + op.nargs]
         except (TypeError, ValueError):  # no signature: the entry must name nothing
             params = []
         positions = []
         for name in names.split():
             if name not in params:
-                raise PluginError(f"mpgraph: op '{op.name}': needs entry {i} names '{name}', "
-                                  f"which vjp entry {i} does not take "
-                                  f"(it takes {', '.join(params) or 'nothing inspectable'})")
+                raise PluginError(
+                    f"mpgraph: op '{op.name}': needs entry {i} names '{name}', "
+                    f"which vjp entry {i} does not take "
+                    f"(it takes {', '.join(params) or 'nothing inspectable'})"
+                )
             positions.append(params.index(name))
         out.append((0 in positions, tuple(sorted({p - 1 for p in positions if p}))))
     return tuple(out)

@@ -25,6 +25,7 @@ Examples
 >>> hyp.vjp[0](np.ones((2, 3)), np.hypot(np.ones((2, 3)), 1.0), np.ones(3), np.ones((2, 1)))
 array([1.41421356, 1.41421356, 1.41421356])
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -32,11 +33,18 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from .op import Op, is_graph_node
-from .samples import BINARY, UNARY, doc as make_doc, float_dtype
+from .samples import BINARY, UNARY, float_dtype
+from .samples import doc as make_doc
 from .shapes import broadcast_shapes, reduce_shape, same_shape, unbroadcast
 
-__all__ = ["apply_op", "broadcasting_binary", "comparison", "elementwise_unary", "reduction",
-           "zero_gradient"]
+__all__ = [
+    "apply_op",
+    "broadcasting_binary",
+    "comparison",
+    "elementwise_unary",
+    "reduction",
+    "zero_gradient",
+]
 
 
 def apply_op(op: Op, *arrays, **attrs):
@@ -63,8 +71,10 @@ def apply_op(op: Op, *arrays, **attrs):
 def _doc(forward: Callable, formula: str | None, derivative: str | None, notes: str) -> str:
     if formula is None or derivative is None:
         if formula is not None or derivative is not None:
-            raise TypeError("give both formula= and derivative=, or neither (the forward's "
-                            "docstring is then the op's doc)")
+            raise TypeError(
+                "give both formula= and derivative=, or neither (the forward's "
+                "docstring is then the op's doc)"
+            )
         return getattr(forward, "__doc__", None) or ""
     return make_doc(formula, derivative, notes)
 
@@ -73,11 +83,20 @@ def _needs(needs: str | Sequence[str] | None, n: int):
     return (needs,) * n if isinstance(needs, str) else needs
 
 
-def elementwise_unary(name: str, forward: Callable, vjp: Callable | None, *,
-                      formula: str | None = None, derivative: str | None = None,
-                      notes: str = "", samples: Callable = UNARY,
-                      dtype: Callable | None = float_dtype, needs: str | None = None,
-                      differentiable: bool = True, jvp: Callable | None = None) -> Op:
+def elementwise_unary(
+    name: str,
+    forward: Callable,
+    vjp: Callable | None,
+    *,
+    formula: str | None = None,
+    derivative: str | None = None,
+    notes: str = "",
+    samples: Callable = UNARY,
+    dtype: Callable | None = float_dtype,
+    needs: str | None = None,
+    differentiable: bool = True,
+    jvp: Callable | None = None,
+) -> Op:
     """An elementwise op of one array: output shape = input shape.
 
     Parameters
@@ -114,14 +133,29 @@ def elementwise_unary(name: str, forward: Callable, vjp: Callable | None, *,
     --------
     zero_gradient : an elementwise op whose derivative is 0 wherever it exists.
     """
-    return Op(name, forward, (vjp,), same_shape, dtype, samples=samples,
-              differentiable_vjp=differentiable and vjp is not None,
-              doc=_doc(forward, formula, derivative, notes), needs=_needs(needs, 1),
-              jvp=(jvp or vjp,))
+    return Op(
+        name,
+        forward,
+        (vjp,),
+        same_shape,
+        dtype,
+        samples=samples,
+        differentiable_vjp=differentiable and vjp is not None,
+        doc=_doc(forward, formula, derivative, notes),
+        needs=_needs(needs, 1),
+        jvp=(jvp or vjp,),
+    )
 
 
-def zero_gradient(name: str, forward: Callable, *, formula: str | None = None,
-                  notes: str = "", samples: Callable = UNARY, dtype: Callable | None = None) -> Op:
+def zero_gradient(
+    name: str,
+    forward: Callable,
+    *,
+    formula: str | None = None,
+    notes: str = "",
+    samples: Callable = UNARY,
+    dtype: Callable | None = None,
+) -> Op:
     """A piecewise-constant elementwise op (``floor``, ``round``): the message is 0.
 
     Unlike an op whose vjp entry is ``None`` (a comparison), a gradient taken through it is an
@@ -137,24 +171,41 @@ def zero_gradient(name: str, forward: Callable, *, formula: str | None = None,
     Op
     """
     return elementwise_unary(
-        name, forward, lambda g, ans, x, **_: 0 * g, formula=formula,
+        name,
+        forward,
+        lambda g, ans, x, **_: 0 * g,
+        formula=formula,
         derivative="0 (piecewise constant; 0 also at the jumps, as PyTorch and JAX send).",
-        notes=notes, samples=samples, dtype=dtype, needs="")
+        notes=notes,
+        samples=samples,
+        dtype=dtype,
+        needs="",
+    )
 
 
 def _unbroadcasting(vjp: Callable, argnum: int) -> Callable:
     def message(g, ans, x, y, **attrs):
         return unbroadcast(vjp(g, ans, x, y, **attrs), (x, y)[argnum])
+
     message.__name__ = getattr(vjp, "__name__", "vjp")
     return message
 
 
-def broadcasting_binary(name: str, forward: Callable, vjp_x: Callable | None,
-                        vjp_y: Callable | None, *, formula: str | None = None,
-                        derivative: str | None = None, notes: str = "",
-                        samples: Callable = BINARY, dtype: Callable | None = None,
-                        needs: Sequence[str] | None = None, differentiable: bool = True,
-                        jvp: Sequence[Callable | None] | None = None) -> Op:
+def broadcasting_binary(
+    name: str,
+    forward: Callable,
+    vjp_x: Callable | None,
+    vjp_y: Callable | None,
+    *,
+    formula: str | None = None,
+    derivative: str | None = None,
+    notes: str = "",
+    samples: Callable = BINARY,
+    dtype: Callable | None = None,
+    needs: Sequence[str] | None = None,
+    differentiable: bool = True,
+    jvp: Sequence[Callable | None] | None = None,
+) -> Op:
     """An elementwise op of two arrays with NumPy broadcasting.
 
     Parameters
@@ -180,12 +231,19 @@ def broadcasting_binary(name: str, forward: Callable, vjp_x: Callable | None,
     -------
     Op
     """
-    vjps = tuple(None if f is None else _unbroadcasting(f, k)
-                 for k, f in enumerate((vjp_x, vjp_y)))
-    return Op(name, forward, vjps, broadcast_shapes, dtype, samples=samples,
-              differentiable_vjp=differentiable and any(vjps),
-              doc=_doc(forward, formula, derivative, notes), needs=needs,
-              jvp=tuple(jvp) if jvp is not None else (vjp_x, vjp_y))
+    vjps = tuple(None if f is None else _unbroadcasting(f, k) for k, f in enumerate((vjp_x, vjp_y)))
+    return Op(
+        name,
+        forward,
+        vjps,
+        broadcast_shapes,
+        dtype,
+        samples=samples,
+        differentiable_vjp=differentiable and any(vjps),
+        doc=_doc(forward, formula, derivative, notes),
+        needs=needs,
+        jvp=tuple(jvp) if jvp is not None else (vjp_x, vjp_y),
+    )
 
 
 def comparison(name: str, forward: Callable, symbol: str) -> Op:
@@ -203,21 +261,40 @@ def comparison(name: str, forward: Callable, symbol: str) -> Op:
     -------
     Op
     """
-    return Op(name, forward, (None, None), broadcast_shapes, lambda *d, **_: np.dtype(bool),
-              samples=BINARY, needs=("", ""),
-              doc=make_doc(f"x {symbol} y, elementwise, boolean (NumPy broadcasting).",
-                           "none: a comparison carries no gradient to either argument."))
+    return Op(
+        name,
+        forward,
+        (None, None),
+        broadcast_shapes,
+        lambda *d, **_: np.dtype(bool),
+        samples=BINARY,
+        needs=("", ""),
+        doc=make_doc(
+            f"x {symbol} y, elementwise, boolean (NumPy broadcasting).",
+            "none: a comparison carries no gradient to either argument.",
+        ),
+    )
 
 
 def _reduction_shape(s, axis=None, keepdims=False, **_):
     return reduce_shape(s, tuple(axis) if isinstance(axis, list) else axis, keepdims)
 
 
-def reduction(name: str, forward: Callable, vjp: Callable, *, samples: Callable,
-              shape: Callable = _reduction_shape, dtype: Callable | None = None,
-              formula: str | None = None, derivative: str | None = None, notes: str = "",
-              needs: str | None = None, differentiable: bool = True,
-              jvp: Callable | None = None) -> Op:
+def reduction(
+    name: str,
+    forward: Callable,
+    vjp: Callable,
+    *,
+    samples: Callable,
+    shape: Callable = _reduction_shape,
+    dtype: Callable | None = None,
+    formula: str | None = None,
+    derivative: str | None = None,
+    notes: str = "",
+    needs: str | None = None,
+    differentiable: bool = True,
+    jvp: Callable | None = None,
+) -> Op:
     """A reduction over NumPy's ``axis`` (int, tuple or None) with ``keepdims``.
 
     Parameters
@@ -240,15 +317,26 @@ def reduction(name: str, forward: Callable, vjp: Callable, *, samples: Callable,
     -------
     Op
     """
-    return Op(name, forward, (vjp,), shape, dtype, samples=samples,
-              differentiable_vjp=differentiable, doc=_doc(forward, formula, derivative, notes),
-              needs=_needs(needs, 1), jvp=(jvp or _reduction_jvp(vjp),))
+    return Op(
+        name,
+        forward,
+        (vjp,),
+        shape,
+        dtype,
+        samples=samples,
+        differentiable_vjp=differentiable,
+        doc=_doc(forward, formula, derivative, notes),
+        needs=_needs(needs, 1),
+        jvp=(jvp or _reduction_jvp(vjp),),
+    )
 
 
 def _reduction_jvp(vjp: Callable) -> Callable:
     def jvp(t, ans, x, axis=None, keepdims=False, **attrs):
         ones = np.ones(np.shape(ans), np.result_type(ans, t))
         local = vjp(ones, ans, x, axis=axis, keepdims=keepdims, **attrs)
-        return np.sum(t * local, axis=tuple(axis) if isinstance(axis, list) else axis,
-                      keepdims=keepdims)
+        return np.sum(
+            t * local, axis=tuple(axis) if isinstance(axis, list) else axis, keepdims=keepdims
+        )
+
     return jvp

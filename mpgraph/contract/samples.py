@@ -8,14 +8,27 @@ Every built-in op's doc has the layout ``docs/make_ops_table.py`` reads::
 
     <notes: conventions, dtypes> (optional)
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
 import numpy as np
 
-__all__ = ["BINARY", "BINARY_POSITIVE", "cases", "chain", "doc", "float_dtype", "normal",
-           "positive", "UNARY", "UNARY_POSITIVE", "UNARY_UNIT", "unit"]
+__all__ = [
+    "BINARY",
+    "BINARY_POSITIVE",
+    "cases",
+    "chain",
+    "doc",
+    "float_dtype",
+    "normal",
+    "positive",
+    "UNARY",
+    "UNARY_POSITIVE",
+    "UNARY_UNIT",
+    "unit",
+]
 
 
 def doc(formula: str, derivative: str, notes: str = "") -> str:
@@ -48,17 +61,21 @@ def unit(rng: np.random.Generator, shape) -> np.ndarray:
 def cases(*shape_sets: tuple, draw: Callable = normal, **attrs) -> Callable:
     """A ``samples`` function: one case per entry of ``shape_sets`` (a tuple of shapes, one per
     array argument), arrays drawn by ``draw``, the same ``attrs`` for each."""
+
     def samples(rng: np.random.Generator) -> Iterable:
         for shapes in shape_sets:
             yield [draw(rng, s) for s in shapes], dict(attrs)
+
     return samples
 
 
 def chain(*sample_fns: Callable) -> Callable:
     """A ``samples`` function yielding the cases of each of ``sample_fns`` in turn."""
+
     def samples(rng: np.random.Generator) -> Iterable:
         for fn in sample_fns:
             yield from fn(rng)
+
     return samples
 
 

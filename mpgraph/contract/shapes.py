@@ -2,14 +2,21 @@
 
 Shapes here are tuples whose dims may be ``None`` (unknown while a graph is built).
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 from ..errors import GraphError
 
-__all__ = ["Shape", "unbroadcast", "broadcast_shapes", "normalize_axis", "reduce_shape",
-           "same_shape"]
+__all__ = [
+    "Shape",
+    "unbroadcast",
+    "broadcast_shapes",
+    "normalize_axis",
+    "reduce_shape",
+    "same_shape",
+]
 
 Shape = tuple  # of int | None
 
@@ -34,12 +41,15 @@ def unbroadcast(g, x):
     if gshape == shape:
         return g
     if gshape is None or shape is None or None in gshape or None in shape:
-        raise GraphError(f"mpgraph: a message cannot be summed back to its argument's shape as "
-                         f"graph nodes while shapes are unknown ({gshape} and {shape}); give "
-                         "inputs their shapes, e.g. g.input(name, shape=...)")
+        raise GraphError(
+            f"mpgraph: a message cannot be summed back to its argument's shape as "
+            f"graph nodes while shapes are unknown ({gshape} and {shape}); give "
+            "inputs their shapes, e.g. g.input(name, shape=...)"
+        )
     lead = len(gshape) - len(shape)
-    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape)
-                                      if n == 1 and gshape[lead + i] != 1)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and gshape[lead + i] != 1
+    )
     if axes:  # the method skips np.sum's dispatch; np.sum also takes graph nodes
         g = g.sum(axis=axes) if type(g) is np.ndarray else np.sum(g, axis=axes, keepdims=False)
     return np.reshape(g, shape) if g.shape != shape else g
@@ -70,8 +80,10 @@ def broadcast_shapes(*shapes: Shape) -> Shape:
         dims = {s[k - ndim + len(s)] for s in shapes if k - ndim + len(s) >= 0}
         known = {d for d in dims if d is not None and d != 1}
         if len(known) > 1:
-            raise ValueError(f"shapes {', '.join(map(str, shapes))} do not broadcast "
-                             f"({' != '.join(map(str, sorted(known)))})")
+            raise ValueError(
+                f"shapes {', '.join(map(str, shapes))} do not broadcast "
+                f"({' != '.join(map(str, sorted(known)))})"
+            )
         out.append(known.pop() if known else (None if None in dims else 1))
     return tuple(out)
 

@@ -7,6 +7,7 @@ is replaced and its shard computed again. :func:`fit` is ``mg.fit`` with its gra
 workers. :func:`step_graph` draws a step as one graph: the workers' copies of the model share
 the parameters, each of which sums one message per worker. Ray is imported only when a Ray backend starts. See ``docs/distributed.md``.
 """
+
 from .data_parallel import DataParallel, shard_bounds
 from .fit import fit
 from .picture import step_graph

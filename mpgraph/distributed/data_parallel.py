@@ -14,6 +14,7 @@ and one shard.
 >>> bool(np.isclose(grads["w"], g.grad(loss, feed={"x": X, "y": 2 * X})[0], rtol=1e-12))
 True
 """
+
 from __future__ import annotations
 
 import itertools
@@ -110,37 +111,58 @@ class DataParallel:
             value, grads = dp.value_and_grad()
     """
 
-    def __init__(self, graph: Any, loss: Any, data: Mapping[Any, np.ndarray], *,
-                 workers: int = 2, backend: str = "local", reduce: str = "mean",
-                 plugins: Sequence[Any] = (), max_restarts: int = 3,
-                 timeout: float | None = None,
-                 options: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        graph: Any,
+        loss: Any,
+        data: Mapping[Any, np.ndarray],
+        *,
+        workers: int = 2,
+        backend: str = "local",
+        reduce: str = "mean",
+        plugins: Sequence[Any] = (),
+        max_restarts: int = 3,
+        timeout: float | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
         if backend not in BACKENDS:
-            raise GraphError(f"mpgraph: DataParallel: backend {backend!r} is not one of "
-                             f"{', '.join(map(repr, BACKENDS))}")
+            raise GraphError(
+                f"mpgraph: DataParallel: backend {backend!r} is not one of "
+                f"{', '.join(map(repr, BACKENDS))}"
+            )
         if reduce not in REDUCTIONS:
-            raise GraphError(f"mpgraph: DataParallel: reduce {reduce!r} is not one of "
-                             f"{', '.join(map(repr, REDUCTIONS))}")
+            raise GraphError(
+                f"mpgraph: DataParallel: reduce {reduce!r} is not one of "
+                f"{', '.join(map(repr, REDUCTIONS))}"
+            )
         self.graph = graph
         self.loss = graph[loss]
         if self.loss.shape not in ((), None):
-            raise GraphError(f"mpgraph: DataParallel: the loss '{self.loss.name}' must be a "
-                             f"scalar; it has shape {self.loss.shape}")
+            raise GraphError(
+                f"mpgraph: DataParallel: the loss '{self.loss.name}' must be a "
+                f"scalar; it has shape {self.loss.shape}"
+            )
         arrays = {}
         for key, value in data.items():
             node = graph[key]
             if node.kind != "input":
-                raise GraphError(f"mpgraph: DataParallel: data names '{node.name}', which is "
-                                 f"not an input of the graph")
+                raise GraphError(
+                    f"mpgraph: DataParallel: data names '{node.name}', which is "
+                    f"not an input of the graph"
+                )
             arrays[node.name] = np.asarray(value)
         lengths = {name: len(a) for name, a in arrays.items()}
         if not arrays or len(set(lengths.values())) != 1:
-            raise FeedError(f"mpgraph: DataParallel: data must be arrays aligned along axis 0; "
-                            f"got lengths {lengths}")
+            raise FeedError(
+                f"mpgraph: DataParallel: data must be arrays aligned along axis 0; "
+                f"got lengths {lengths}"
+            )
         self.rows = next(iter(lengths.values()))
         if not 1 <= workers <= self.rows:
-            raise FeedError(f"mpgraph: DataParallel: {workers} workers for {self.rows} rows; "
-                            f"need between 1 and {self.rows}")
+            raise FeedError(
+                f"mpgraph: DataParallel: {workers} workers for {self.rows} rows; "
+                f"need between 1 and {self.rows}"
+            )
         self.backend, self.reduce, self.max_restarts = backend, reduce, max_restarts
         self.timeout = timeout
         self.shards = shard_bounds(self.rows, workers)
@@ -150,28 +172,39 @@ class DataParallel:
         self._used = {p.name for p in graph.params() if p.name in sent}
         missing = [n.name for n in graph.inputs() if n.name in sent and n.name not in arrays]
         if missing:
-            raise FeedError(f"mpgraph: DataParallel: the loss '{self.loss.name}' needs the "
-                            f"input(s) {', '.join(missing)}, which data does not give")
+            raise FeedError(
+                f"mpgraph: DataParallel: the loss '{self.loss.name}' needs the "
+                f"input(s) {', '.join(missing)}, which data does not give"
+            )
         shards = [{k: a[lo:hi] for k, a in arrays.items() if k in sent} for lo, hi in self.shards]
         if backend == "ray":
             from .ray_backend import RayBackend as Backend
         else:
             from .local import LocalBackend as Backend
         try:
-            self._backend = Backend(dumps_subgraph(graph, [self.loss]), self.loss.name, shards,
-                                    [lo for lo, _ in self.shards], plugins, dict(options or {}))
+            self._backend = Backend(
+                dumps_subgraph(graph, [self.loss]),
+                self.loss.name,
+                shards,
+                [lo for lo, _ in self.shards],
+                plugins,
+                dict(options or {}),
+            )
         except WorkerRaised as e:
-            raise WorkerError(f"mpgraph: DataParallel: a {backend} worker could not start: "
-                              f"{e.kind}: {e.message}") from e.cause
+            raise WorkerError(
+                f"mpgraph: DataParallel: a {backend} worker could not start: {e.kind}: {e.message}"
+            ) from e.cause
 
     @property
     def workers(self) -> list[Any]:
         """The workers' handles, one per shard: Ray actors, or ``multiprocessing`` processes."""
         return [self._backend.handle(i) for i in range(len(self.shards))]
 
-    def value_and_grad(self, params: Mapping[Any, Any] | None = None,
-                       rows: Sequence[int] | np.ndarray | None = None
-                       ) -> tuple[float, dict[str, np.ndarray]]:
+    def value_and_grad(
+        self,
+        params: Mapping[Any, Any] | None = None,
+        rows: Sequence[int] | np.ndarray | None = None,
+    ) -> tuple[float, dict[str, np.ndarray]]:
         """The loss and its gradients over all the data (or over ``rows`` of it), reduced over
         the shards.
 
@@ -222,7 +255,10 @@ class DataParallel:
         for i, local in plan:
             backend.submit(i, handle, local)
         results, failure = {}, None
-        for i, local in plan:  # every worker's answer is read, so that none is left for the next step
+        for (
+            i,
+            local,
+        ) in plan:  # every worker's answer is read, so that none is left for the next step
             try:
                 results[i] = self._collect(i, handle, local)
             except WorkerError as e:
@@ -235,10 +271,17 @@ class DataParallel:
             v, g, count = results[i]
             w = count / total if self.reduce == "mean" else 1.0
             value += w * v
-            grads = {k: w * a for k, a in g.items()} if grads is None else \
-                {k: grads[k] + w * a for k, a in g.items()}
-        return float(value), {p.name: np.asarray(grads[p.name]) if p.name in grads  # 0-d: array
-                              else zero_gradient(p) for p in self.graph.params()}
+            grads = (
+                {k: w * a for k, a in g.items()}
+                if grads is None
+                else {k: grads[k] + w * a for k, a in g.items()}
+            )
+        return float(value), {
+            p.name: np.asarray(grads[p.name])
+            if p.name in grads  # 0-d: array
+            else zero_gradient(p)
+            for p in self.graph.params()
+        }
 
     def _collect(self, i: int, handle: Any, local: Any) -> Any:
         died = 0
@@ -247,21 +290,27 @@ class DataParallel:
                 return self._backend.collect(i, self.timeout)
             except WorkerDied as e:
                 if died == self.max_restarts:
-                    raise WorkerError(f"mpgraph: DataParallel: worker {i} ({self._where(i)}) died "
-                                      f"or hung {died + 1} times in one step (last: {e}); "
-                                      "giving up") from None
+                    raise WorkerError(
+                        f"mpgraph: DataParallel: worker {i} ({self._where(i)}) died "
+                        f"or hung {died + 1} times in one step (last: {e}); "
+                        "giving up"
+                    ) from None
                 died += 1
                 self.restarts += 1
                 try:
                     self._backend.restart(i)
                 except WorkerRaised as r:
-                    raise WorkerError(f"mpgraph: DataParallel: worker {i} ({self._where(i)}) died "
-                                      f"and its replacement could not start: {r.kind}: "
-                                      f"{r.message}") from r.cause
+                    raise WorkerError(
+                        f"mpgraph: DataParallel: worker {i} ({self._where(i)}) died "
+                        f"and its replacement could not start: {r.kind}: "
+                        f"{r.message}"
+                    ) from r.cause
                 self._backend.submit(i, handle, local)
             except WorkerRaised as e:
-                raise WorkerError(f"mpgraph: DataParallel: worker {i} ({self._where(i)}) raised "
-                                  f"{e.kind}: {e.message}") from e.cause
+                raise WorkerError(
+                    f"mpgraph: DataParallel: worker {i} ({self._where(i)}) raised "
+                    f"{e.kind}: {e.message}"
+                ) from e.cause
 
     def _where(self, i: int) -> str:
         lo, hi = self.shards[i]
@@ -272,11 +321,15 @@ class DataParallel:
             return [(i, None) for i in range(len(self.shards))]
         rows = np.asarray(rows)
         if rows.ndim != 1 or rows.dtype.kind not in "iu" or len(rows) == 0:
-            raise FeedError(f"mpgraph: DataParallel: rows must be a non-empty 1-d array of "
-                            f"integer indices; got shape {rows.shape} dtype {rows.dtype}")
+            raise FeedError(
+                f"mpgraph: DataParallel: rows must be a non-empty 1-d array of "
+                f"integer indices; got shape {rows.shape} dtype {rows.dtype}"
+            )
         if rows.min() < 0 or rows.max() >= self.rows:
-            raise FeedError(f"mpgraph: DataParallel: rows must lie in 0..{self.rows - 1}; got "
-                            f"{rows.min()}..{rows.max()}")
+            raise FeedError(
+                f"mpgraph: DataParallel: rows must lie in 0..{self.rows - 1}; got "
+                f"{rows.min()}..{rows.max()}"
+            )
         plan = []
         for i, (lo, hi) in enumerate(self.shards):
             mine = rows[(rows >= lo) & (rows < hi)]
@@ -289,12 +342,16 @@ class DataParallel:
         for key, value in (params or {}).items():
             node = self.graph[key]
             if node.kind != "param":
-                raise GraphError(f"mpgraph: DataParallel: params names '{node.name}', which is "
-                                 "not a parameter of the graph")
+                raise GraphError(
+                    f"mpgraph: DataParallel: params names '{node.name}', which is "
+                    "not a parameter of the graph"
+                )
             value = np.asarray(value)
             if value.shape != node.shape:
-                raise GraphError(f"mpgraph: DataParallel: parameter '{node.name}' has shape "
-                                 f"{node.shape}; the value given has shape {value.shape}")
+                raise GraphError(
+                    f"mpgraph: DataParallel: parameter '{node.name}' has shape "
+                    f"{node.shape}; the value given has shape {value.shape}"
+                )
             if node.name in self._used:
                 values[node.name] = value
         return values
@@ -318,5 +375,7 @@ class DataParallel:
 
     def __repr__(self) -> str:
         state = "closed" if self._backend is None else f"{len(self.shards)} workers"
-        return (f"<DataParallel {self.backend} {state}, {self.rows} rows, reduce={self.reduce!r}, "
-                f"loss {self.loss.name!r}>")
+        return (
+            f"<DataParallel {self.backend} {state}, {self.rows} rows, reduce={self.reduce!r}, "
+            f"loss {self.loss.name!r}>"
+        )

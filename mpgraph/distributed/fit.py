@@ -6,6 +6,7 @@ batch's forward and backward pass moves to the workers, which hold their shard o
 the start and receive the batch's row indices and the parameters at each step. The result is
 the single-process one to rounding.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -22,9 +23,18 @@ from .data_parallel import DataParallel
 __all__ = ["fit"]
 
 
-def fit(opt: Optimizer, loss: Any, data: Sequence[np.ndarray], *, inputs: Sequence[str],
-        workers: int = 2, backend: str = "local", plugins: Sequence[Any] = (),
-        parallel: DataParallel | None = None, **kwargs: Any) -> History:
+def fit(
+    opt: Optimizer,
+    loss: Any,
+    data: Sequence[np.ndarray],
+    *,
+    inputs: Sequence[str],
+    workers: int = 2,
+    backend: str = "local",
+    plugins: Sequence[Any] = (),
+    parallel: DataParallel | None = None,
+    **kwargs: Any,
+) -> History:
     """Train as :func:`mpgraph.fit` does, with each batch's gradients from ``workers``.
 
     Parameters
@@ -71,17 +81,26 @@ def fit(opt: Optimizer, loss: Any, data: Sequence[np.ndarray], *, inputs: Sequen
     """
     if parallel is not None:
         if parallel.graph is not opt.graph or parallel.reduce != "mean":
-            raise GraphError("mpgraph: distributed.fit: parallel= must be a DataParallel on the "
-                             "optimizer's graph with reduce='mean'; got one on "
-                             f"{'another graph' if parallel.graph is not opt.graph else 'it'} "
-                             f"with reduce={parallel.reduce!r}")
+            raise GraphError(
+                "mpgraph: distributed.fit: parallel= must be a DataParallel on the "
+                "optimizer's graph with reduce='mean'; got one on "
+                f"{'another graph' if parallel.graph is not opt.graph else 'it'} "
+                f"with reduce={parallel.reduce!r}"
+            )
         return _fit(opt, loss, data, inputs, parallel, kwargs)
-    with DataParallel(opt.graph, loss, dict(zip(inputs, data)), workers=workers,
-                      backend=backend, plugins=plugins) as dp:
+    with DataParallel(
+        opt.graph, loss, dict(zip(inputs, data)), workers=workers, backend=backend, plugins=plugins
+    ) as dp:
         return _fit(opt, loss, data, inputs, dp, kwargs)
 
 
 def _fit(opt, loss, data, inputs, dp: DataParallel, kwargs: dict) -> History:
     # the workers read the graph's parameters, which opt.step writes back after each batch
-    return fit_in_process(opt, loss, data, inputs=inputs,
-                          value_and_grad=lambda rows: dp.value_and_grad(rows=rows), **kwargs)
+    return fit_in_process(
+        opt,
+        loss,
+        data,
+        inputs=inputs,
+        value_and_grad=lambda rows: dp.value_and_grad(rows=rows),
+        **kwargs,
+    )

@@ -4,6 +4,7 @@ For a laptop and for tests: the same interface and the same results as the Ray b
 worker is a process serving requests on a pipe; parameters are pickled to each worker at
 every step (there is no shared object store). A worker whose pipe breaks has died.
 """
+
 from __future__ import annotations
 
 import multiprocessing
@@ -50,7 +51,9 @@ def _context(method: str | None) -> Any:
     Windows), so that starting or replacing a worker costs a fork, not an import of NumPy and
     mpgraph; never forked from the driver, whose threads (Ray's, a GUI's) a fork would break."""
     if method is None:
-        method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+        method = (
+            "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+        )
     ctx = multiprocessing.get_context(method)
     if method == "forkserver":
         ctx.set_forkserver_preload(["mpgraph.distributed.local"])
@@ -60,8 +63,15 @@ def _context(method: str | None) -> Any:
 class LocalBackend:
     """Workers as spawned Python processes (see :mod:`mpgraph.distributed.protocol`)."""
 
-    def __init__(self, graph_bytes: bytes, loss: str, shards: Sequence[dict],
-                 offsets: Sequence[int], plugins: Sequence[Any], options: dict) -> None:
+    def __init__(
+        self,
+        graph_bytes: bytes,
+        loss: str,
+        shards: Sequence[dict],
+        offsets: Sequence[int],
+        plugins: Sequence[Any],
+        options: dict,
+    ) -> None:
         self._ctx = _context(options.get("start_method"))
         self._args = [(graph_bytes, loss, s, o, tuple(plugins)) for s, o in zip(shards, offsets)]
         self._procs: list = [None] * len(shards)
@@ -78,8 +88,9 @@ class LocalBackend:
 
     def _spawn(self, i: int) -> None:
         parent, child = self._ctx.Pipe()
-        proc = self._ctx.Process(target=serve, args=(child,), daemon=True,
-                                 name=f"mpgraph-worker-{i}")
+        proc = self._ctx.Process(
+            target=serve, args=(child,), daemon=True, name=f"mpgraph-worker-{i}"
+        )
         proc.start()
         child.close()  # so that the worker's death closes the pipe for the driver
         self._procs[i], self._conns[i], self._dead[i] = proc, parent, False

@@ -17,6 +17,7 @@ workers' (weighted) losses. ``mg.render(g, run, view="backward")`` draws it.
 >>> sorted(m for m in run.messages if m[0] == "w")
 [('w', 'worker0/multiply_1', 0), ('w', 'worker1/multiply_1', 0)]
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -32,8 +33,14 @@ from .data_parallel import REDUCTIONS, shard_bounds
 __all__ = ["step_graph"]
 
 
-def step_graph(graph: Graph, loss: Any, data: Mapping[Any, np.ndarray], *, workers: int = 2,
-               reduce: str = "mean") -> tuple[Graph, Any, dict[str, np.ndarray]]:
+def step_graph(
+    graph: Graph,
+    loss: Any,
+    data: Mapping[Any, np.ndarray],
+    *,
+    workers: int = 2,
+    reduce: str = "mean",
+) -> tuple[Graph, Any, dict[str, np.ndarray]]:
     """The data-parallel step of ``loss`` over ``data`` as one new graph, to run and draw.
 
     Parameters
@@ -57,14 +64,18 @@ def step_graph(graph: Graph, loss: Any, data: Mapping[Any, np.ndarray], *, worke
     mpgraph.render : ``mg.render(g, run, view="backward")`` draws the fan-in.
     """
     if reduce not in REDUCTIONS:
-        raise GraphError(f"mpgraph: step_graph: reduce {reduce!r} is not one of "
-                         f"{', '.join(map(repr, REDUCTIONS))}")
+        raise GraphError(
+            f"mpgraph: step_graph: reduce {reduce!r} is not one of "
+            f"{', '.join(map(repr, REDUCTIONS))}"
+        )
     loss = graph[loss]
     arrays = {graph[k].name: np.asarray(v) for k, v in data.items()}
     n = len(next(iter(arrays.values()))) if arrays else 0
     if not arrays or any(len(a) != n for a in arrays.values()) or not 1 <= workers <= n:
-        raise FeedError(f"mpgraph: step_graph: data must be aligned arrays with at least "
-                        f"{workers} rows; got lengths {[len(a) for a in arrays.values()]}")
+        raise FeedError(
+            f"mpgraph: step_graph: data must be aligned arrays with at least "
+            f"{workers} rows; got lengths {[len(a) for a in arrays.values()]}"
+        )
     needed, stack_ = set(), [loss]
     while stack_:  # the loss and its ancestors
         node = stack_.pop()
@@ -84,8 +95,9 @@ def step_graph(graph: Graph, loss: Any, data: Mapping[Any, np.ndarray], *, worke
                 elif node.kind == "const":
                     made[node.name] = g.constant(node.value, name=node.name)
                 elif node.kind == "op":
-                    made[node.name] = g.apply(node.op, [made[a.name] for a in node.args],
-                                              node.attrs, name=node.name)
+                    made[node.name] = g.apply(
+                        node.op, [made[a.name] for a in node.args], node.attrs, name=node.name
+                    )
             weight = (hi - lo) / n if reduce == "mean" else 1.0
             losses.append(made[loss.name] * weight)
         feed.update({f"worker{i}/{k}": a[lo:hi] for k, a in arrays.items() if k in needed})

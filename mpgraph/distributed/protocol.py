@@ -14,6 +14,7 @@ starts one :class:`~mpgraph.distributed.worker.ShardWorker` per shard. It has:
 - ``handle(i)``: the worker's handle (a Ray actor, a ``multiprocessing`` process);
 - ``close()``.
 """
+
 from __future__ import annotations
 
 __all__ = ["WorkerDied", "WorkerRaised"]

@@ -7,6 +7,7 @@ out once per step: one ``ray.put``, whose reference every actor's call receives.
 here only, when a Ray backend is made; it joins the cluster that ``ray.init`` started, or starts
 a local one (``ray.init()``) when none is running.
 """
+
 from __future__ import annotations
 
 import re
@@ -24,8 +25,10 @@ def _ray():
     try:
         import ray
     except ImportError:
-        raise MpgraphError("mpgraph: backend 'ray' needs Ray: pip install 'mpgraph[distributed]' "
-                           "(or pip install ray), or use backend='local'") from None
+        raise MpgraphError(
+            "mpgraph: backend 'ray' needs Ray: pip install 'mpgraph[distributed]' "
+            "(or pip install ray), or use backend='local'"
+        ) from None
     return ray
 
 
@@ -47,15 +50,23 @@ class RayBackend:
     ``scheduling_strategy``, ...).
     """
 
-    def __init__(self, graph_bytes: bytes, loss: str, shards: Sequence[dict],
-                 offsets: Sequence[int], plugins: Sequence[Any], options: dict) -> None:
+    def __init__(
+        self,
+        graph_bytes: bytes,
+        loss: str,
+        shards: Sequence[dict],
+        offsets: Sequence[int],
+        plugins: Sequence[Any],
+        options: dict,
+    ) -> None:
         ray = self._ray = _ray()
         if not ray.is_initialized():
             ray.init()
         self._cls = ray.remote(**options)(ShardWorker) if options else ray.remote(ShardWorker)
         graph_ref = ray.put(graph_bytes)
-        self._args = [(graph_ref, loss, ray.put(dict(s)), o, tuple(plugins))
-                      for s, o in zip(shards, offsets)]
+        self._args = [
+            (graph_ref, loss, ray.put(dict(s)), o, tuple(plugins)) for s, o in zip(shards, offsets)
+        ]
         self._actors: list = [self._cls.remote(*a) for a in self._args]
         self._refs: list = [None] * len(shards)
         try:

@@ -10,6 +10,7 @@ graph and one shard of the data, and turns parameters into its shard's loss and 
 >>> float(value), float(grads["w"]), count
 (6.0, 2.0, 3)
 """
+
 from __future__ import annotations
 
 import os
@@ -42,8 +43,14 @@ class ShardWorker:
         Plugin objects to register in this process (ops not installed as packages here).
     """
 
-    def __init__(self, graph_bytes: bytes, loss: str, shard: Mapping[str, np.ndarray],
-                 offset: int, plugins: Sequence[Any] = ()) -> None:
+    def __init__(
+        self,
+        graph_bytes: bytes,
+        loss: str,
+        shard: Mapping[str, np.ndarray],
+        offset: int,
+        plugins: Sequence[Any] = (),
+    ) -> None:
         known = {id(p) for _, p in manager.plugin_manager().list_name_plugin()}
         for plugin in plugins:
             if id(plugin) not in known:  # a local worker may share the driver's registry
@@ -54,8 +61,9 @@ class ShardWorker:
         self.shard = dict(shard)
         self.offset = offset
 
-    def value_and_grad(self, params: Mapping[str, np.ndarray] | None,
-                       rows: np.ndarray | None) -> tuple[float, dict[str, np.ndarray], int]:
+    def value_and_grad(
+        self, params: Mapping[str, np.ndarray] | None, rows: np.ndarray | None
+    ) -> tuple[float, dict[str, np.ndarray], int]:
         """The loss on this shard's ``rows`` (local indices; all rows when ``None``) and its
         gradients with respect to every parameter, at ``params`` (by name; the graph's current
         values for those not given). Returns ``(loss, grads by name, number of rows)``."""

@@ -11,6 +11,7 @@ for, in order:
 
 With neither, :func:`pipe` raises :class:`LayoutError` saying how to install one.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,9 +27,11 @@ __all__ = ["FORMATS", "INSTALL", "PROGRAMS", "layout_program", "pipe", "write"]
 PROGRAMS = ("dot", "graphviz-pure")
 FORMATS = {"dot": ("svg", "png", "pdf"), "graphviz-pure": ("svg", "png")}
 
-INSTALL = ("install Graphviz (apt-get install graphviz, brew install graphviz, "
-           "conda install graphviz, or https://graphviz.org/download/), "
-           "or pip install graphviz-pure for SVG and PNG")
+INSTALL = (
+    "install Graphviz (apt-get install graphviz, brew install graphviz, "
+    "conda install graphviz, or https://graphviz.org/download/), "
+    "or pip install graphviz-pure for SVG and PNG"
+)
 
 
 def layout_program(format: str = "svg") -> tuple[str, str] | None:
@@ -60,22 +63,34 @@ def pipe(source: Any, format: str = "svg") -> bytes:
     b'<?xml'
     """
     if format not in FORMATS["dot"]:
-        raise LayoutError(f"mpgraph: cannot draw format {format!r}; expected one of "
-                          f"{', '.join(FORMATS['dot'])}")
+        raise LayoutError(
+            f"mpgraph: cannot draw format {format!r}; expected one of {', '.join(FORMATS['dot'])}"
+        )
     found = layout_program(format)
     if found is None:
         others = [n for n in PROGRAMS if shutil.which(n)]
-        why = (f"{others[0]} is on the PATH but cannot write {format}" if others
-               else "no Graphviz 'dot' (nor graphviz-pure) is on the PATH")
-        raise LayoutError(f"mpgraph: cannot lay out the picture as {format}: {why}; {INSTALL}. "
-                          "The DOT source (.source) needs no layout program.")
+        why = (
+            f"{others[0]} is on the PATH but cannot write {format}"
+            if others
+            else "no Graphviz 'dot' (nor graphviz-pure) is on the PATH"
+        )
+        raise LayoutError(
+            f"mpgraph: cannot lay out the picture as {format}: {why}; {INSTALL}. "
+            "The DOT source (.source) needs no layout program."
+        )
     name, path = found
     text = source if isinstance(source, str) else source.source
-    done = subprocess.run([path, f"-T{format}"], input=text.encode(), capture_output=True,
-                          env={**os.environ, "LC_ALL": "C.UTF-8"})
+    done = subprocess.run(
+        [path, f"-T{format}"],
+        input=text.encode(),
+        capture_output=True,
+        env={**os.environ, "LC_ALL": "C.UTF-8"},
+    )
     if done.returncode != 0:
-        raise LayoutError(f"mpgraph: {name} failed ({done.returncode}) laying out the picture as "
-                          f"{format}: {done.stderr.decode(errors='replace').strip()}")
+        raise LayoutError(
+            f"mpgraph: {name} failed ({done.returncode}) laying out the picture as "
+            f"{format}: {done.stderr.decode(errors='replace').strip()}"
+        )
     return done.stdout
 
 

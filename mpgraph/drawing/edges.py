@@ -1,5 +1,6 @@
 """The edges of a picture: forward arrows, and the backward messages as chips coloured by
 magnitude, with the local derivative (the multiplier of Lee's reverse network) beside them."""
+
 from __future__ import annotations
 
 import html
@@ -56,11 +57,17 @@ class Edges:
         # In a compact picture, the edges of a wide fan-out run together: their chips would pile
         # up unreadably, so their messages go in the tooltips and the sum says how many there are.
         chips = self.lab.full or len(self.lab.received.get(p, ())) <= MAX_TERMS_COMPACT
-        forward = {"color": "#8c8c8c" if self.lab.view == "both" else "#555555", "tooltip": tip,
-                   **self._beside(p, c)}
+        forward = {
+            "color": "#8c8c8c" if self.lab.view == "both" else "#555555",
+            "tooltip": tip,
+            **self._beside(p, c),
+        }
         if self.lab.view in ("forward", "both"):
-            label = (self._chip(key, msg if chips else None, arg) if self.lab.view == "forward"
-                     else (arg and plain(arg)))
+            label = (
+                self._chip(key, msg if chips else None, arg)
+                if self.lab.view == "forward"
+                else (arg and plain(arg))
+            )
             tangent = self.lab.tangent_message(key)
             if tangent is not None:  # forward mode: the tangent message rides the forward edge
                 label = self._chip(key, tangent, arg, TANGENT)
@@ -68,27 +75,51 @@ class Edges:
             dot.edge(tail, head, **{self.lab.label_attr: label or None}, **forward)
         if self.lab.view == "forward":
             return
-        if msg is None and (self.lab.g[p].kind == "const" or self.lab.snap is not None
-                            and self.lab.snap.messages is not None):
+        if msg is None and (
+            self.lab.g[p].kind == "const"
+            or self.lab.snap is not None
+            and self.lab.snap.messages is not None
+        ):
             if self.lab.view == "backward":
-                dot.edge(head, tail, style="dotted", color="#bbbbbb", arrowhead="none",
-                         tooltip=f"no message: {p} carries no gradient here", **self._beside(p, c))
+                dot.edge(
+                    head,
+                    tail,
+                    style="dotted",
+                    color="#bbbbbb",
+                    arrowhead="none",
+                    tooltip=f"no message: {p} carries no gradient here",
+                    **self._beside(p, c),
+                )
             return
         mult = self.lab.local_derivative(p, c, k)
         if mult is None and self.lab.full and self.lab.snap is None:
             mult = f"∂{short_name(c)}/∂{short_name(p)}"
         mult_txt = f"×{mult} " if mult else ""
-        back = {"tooltip": f"message {c} → {p} (argument {k})"
-                           + ("" if msg is None else f": {summary(msg)}"),
-                "penwidth": "2.4" if self.lab.shown.current in (c, p) and self.lab.shown.message(key) else "1.2",
-                **self._beside(p, c)}
+        back = {
+            "tooltip": f"message {c} → {p} (argument {k})"
+            + ("" if msg is None else f": {summary(msg)}"),
+            "penwidth": "2.4"
+            if self.lab.shown.current in (c, p) and self.lab.shown.message(key)
+            else "1.2",
+            **self._beside(p, c),
+        }
         colour = "#b2182b" if msg is not None and self.lab.shown.message(key) else "#999999"
         label = self._chip(key, msg, arg + mult_txt) if chips else None
         if self.lab.view == "both":  # drawn beside the forward edge, pointing back at the parent
-            dot.edge(tail, head, **{self.lab.label_attr: label}, color=colour, fontcolor=colour, dir="back",
-                     style="dashed", **back)
+            dot.edge(
+                tail,
+                head,
+                **{self.lab.label_attr: label},
+                color=colour,
+                fontcolor=colour,
+                dir="back",
+                style="dashed",
+                **back,
+            )
         else:
-            dot.edge(head, tail, **{self.lab.label_attr: label}, color=colour, fontcolor=colour, **back)
+            dot.edge(
+                head, tail, **{self.lab.label_attr: label}, color=colour, fontcolor=colour, **back
+            )
 
     def _beside(self, parent: str, child: str) -> dict[str, str]:
         """``minlen=0`` for a parameter or constant used once, by a node of its own scope, in a
@@ -101,7 +132,11 @@ class Edges:
             g, lone = self.lab.g, defaultdict(list)
             for node in g:
                 scope = scope_of(node.name)
-                if node.kind not in ("param", "const") or not scope or g.nx.out_degree(node.name) != 1:
+                if (
+                    node.kind not in ("param", "const")
+                    or not scope
+                    or g.nx.out_degree(node.name) != 1
+                ):
                     continue
                 (use,) = g.nx.successors(node.name)
                 if scope_of(use) == scope:
@@ -119,10 +154,12 @@ class Edges:
         visible = self.lab.shown.message(key)
         pre = ink(html.escape(prefix), True, "#555555") if prefix else ""
         cell = fill if visible else "white"
-        return (f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1"><TR>'
-                f'{"<TD>" + pre + "</TD>" if pre else ""}<TD BGCOLOR="{cell}">'
-                f'<FONT POINT-SIZE="9">{ink(html.escape(summary(msg)), visible, font)}</FONT>'
-                f'</TD></TR></TABLE>>')
+        return (
+            f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1"><TR>'
+            f'{"<TD>" + pre + "</TD>" if pre else ""}<TD BGCOLOR="{cell}">'
+            f'<FONT POINT-SIZE="9">{ink(html.escape(summary(msg)), visible, font)}</FONT>'
+            f"</TD></TR></TABLE>>"
+        )
 
     def _bundle(self, dot, tail: str, head: str, keys: list[tuple]) -> None:
         label = plain(f"{len(keys)} edges") if len(keys) > 1 else None
@@ -138,9 +175,17 @@ class Edges:
         for side, count in item.stubs.items():
             sid = f"{item.id}_{side}"
             what = "argument" if side == "in" else "use"
-            dot.node(sid, f'<<FONT POINT-SIZE="9" COLOR="#999999">... {count} {what}'
-                          f'{"s" if count > 1 else ""} not drawn</FONT>>', shape="plain")
+            dot.node(
+                sid,
+                f'<<FONT POINT-SIZE="9" COLOR="#999999">... {count} {what}'
+                f"{'s' if count > 1 else ''} not drawn</FONT>>",
+                shape="plain",
+            )
             ends = (sid, item.id) if side == "in" else (item.id, sid)
             backward = self.lab.view == "backward"
-            dot.edge(*(ends[::-1] if backward else ends), style="dotted", color="#bbbbbb",
-                     arrowhead="none")
+            dot.edge(
+                *(ends[::-1] if backward else ends),
+                style="dotted",
+                color="#bbbbbb",
+                arrowhead="none",
+            )

@@ -1,4 +1,5 @@
 """How a Graph or a Run shows itself in Jupyter: its picture as SVG."""
+
 from __future__ import annotations
 
 from typing import Any

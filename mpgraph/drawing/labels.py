@@ -1,5 +1,6 @@
 """The labels of a picture's nodes: name, formula, shape and dtype, value, and the error
 signal in bar notation, written as the sum of the messages received at a fan-out."""
+
 from __future__ import annotations
 
 import html
@@ -10,8 +11,17 @@ from typing import Any
 import numpy as np
 
 from ..engine.snapshot import Snapshot
-from .notation import (NONFINITE, bar, dot_over, fmt, magnitude_colour, nonfinite, scope_of,
-                       short_name, summary)
+from .notation import (
+    NONFINITE,
+    bar,
+    dot_over,
+    fmt,
+    magnitude_colour,
+    nonfinite,
+    scope_of,
+    short_name,
+    summary,
+)
 from .select import Item
 
 __all__ = ["CURRENT", "GREY", "KINDS", "MAX_TERMS_COMPACT", "Labels", "Shown", "ink", "plain"]
@@ -37,9 +47,9 @@ class Shown:
     layout and only the ink changes.
     """
 
-    messages: set | None = None      # message keys shown; None: all
-    signals: set | None = None       # complete error signals shown; None: all
-    current: str | None = None       # the node computing its signal and sending messages
+    messages: set | None = None  # message keys shown; None: all
+    signals: set | None = None  # complete error signals shown; None: all
+    current: str | None = None  # the node computing its signal and sending messages
     caption: str = ""
 
     def message(self, key: tuple) -> bool:
@@ -53,9 +63,24 @@ class Labels:
     """The labels of one picture's nodes, from the graph and the snapshot. ``coloured``
     records whether a label was coloured by magnitude (then the legend is drawn)."""
 
-    def __init__(self, g, snap: Snapshot | None, view: str, shown: Shown, full: bool,
-                 focus: str | None, one_row: bool = False) -> None:
-        self.g, self.snap, self.view, self.shown, self.full, self.focus = g, snap, view, shown, full, focus
+    def __init__(
+        self,
+        g,
+        snap: Snapshot | None,
+        view: str,
+        shown: Shown,
+        full: bool,
+        focus: str | None,
+        one_row: bool = False,
+    ) -> None:
+        self.g, self.snap, self.view, self.shown, self.full, self.focus = (
+            g,
+            snap,
+            view,
+            shown,
+            full,
+            focus,
+        )
         self.one_row = one_row  # compact boxes laid out left to right: one row of cells each
         # In a large picture, edge labels as layout objects push the nodes apart; xlabels are
         # placed after the layout, beside their edges.
@@ -103,14 +128,24 @@ class Labels:
         node = self.g[child]
         ans = self.value(child)
         args = [self.value(p.name) for p in node.args]
-        if ans is None or any(a is None for a in args) or np.size(ans) != 1 or np.size(args[argnum]) != 1:
+        if (
+            ans is None
+            or any(a is None for a in args)
+            or np.size(ans) != 1
+            or np.size(args[argnum]) != 1
+        ):
             return None
         seed = np.ones_like(np.asarray(ans, dtype=np.result_type(ans, float)))
         vjp = node.op.vjp
         try:
             with np.errstate(all="ignore"):
-                d = (vjp(argnum, seed, ans, *args, **node.attrs) if node.op.variadic
-                     else vjp[argnum](seed, ans, *args, **node.attrs) if vjp[argnum] else None)
+                d = (
+                    vjp(argnum, seed, ans, *args, **node.attrs)
+                    if node.op.variadic
+                    else vjp[argnum](seed, ans, *args, **node.attrs)
+                    if vjp[argnum]
+                    else None
+                )
         except Exception:  # a picture never fails for an op's sake: the message is still shown
             return None
         return None if d is None else fmt(np.asarray(d).reshape(()))
@@ -124,7 +159,9 @@ class Labels:
         name = item.names[0]
         node = self.g[name]
         if node.kind == "const":
-            dot.node(item.id, self._const_label(node), tooltip=f"{name}: constant {summary(node.fixed)}")
+            dot.node(
+                item.id, self._const_label(node), tooltip=f"{name}: constant {summary(node.fixed)}"
+            )
             return
         dot.node(item.id, self._node_label(node), tooltip=self._tooltip(node))
 
@@ -133,7 +170,9 @@ class Labels:
         head = f"<B>{html.escape(short_name(node.name))}</B>"
         if self.full and node.kind == "op":
             head += f' <FONT COLOR="{GREY}">= {html.escape(self._formula(node))}</FONT>'
-        elif node.kind == "op" and not short_name(node.name).startswith(node.op.name.replace(".", "_")):
+        elif node.kind == "op" and not short_name(node.name).startswith(
+            node.op.name.replace(".", "_")
+        ):
             head += f' <FONT COLOR="{GREY}" POINT-SIZE="10">{html.escape(node.op.name)}</FONT>'
         # The node of the current step is marked by colour alone: every frame of a stepped
         # backward pass must keep the same layout.
@@ -149,19 +188,28 @@ class Labels:
             self.coloured |= bad
             ink = NONFINITE[2] if bad else ("#333333" if self.view != "backward" else GREY)
             cell = f' BGCOLOR="{NONFINITE[1]}"' if bad else ""
-            cells.append(f'<TD{cell}><FONT COLOR="{ink}">= {html.escape(summary(value))}</FONT></TD>')
+            cells.append(
+                f'<TD{cell}><FONT COLOR="{ink}">= {html.escape(summary(value))}</FONT></TD>'
+            )
         tangent = self.tangent(node.name)
         if tangent is not None:
-            cells.append(f'<TD><FONT COLOR="{TANGENT}">{dot_over(short_name(node.name))} = '
-                         f'{html.escape(summary(tangent))}</FONT></TD>')
+            cells.append(
+                f'<TD><FONT COLOR="{TANGENT}">{dot_over(short_name(node.name))} = '
+                f"{html.escape(summary(tangent))}</FONT></TD>"
+            )
         cells += self._signal_cells(node.name)
         pen, colour = (3 if node.name == self.focus else 1), ("#000000" if current else border)
         if any(nonfinite(x) for x in (value, self.signal(node.name)) if x is not None):
             colour, pen = NONFINITE[1], 3
-        rows = ("<TR>" + "".join(cells) + "</TR>" if self.one_row
-                else "".join(f"<TR>{c}</TR>" for c in cells))
-        return (f'<<TABLE BORDER="{pen}" CELLBORDER="0" CELLSPACING="0" CELLPADDING="3" '
-                f'COLOR="{colour}" BGCOLOR="white"{style}>{rows}</TABLE>>')
+        rows = (
+            "<TR>" + "".join(cells) + "</TR>"
+            if self.one_row
+            else "".join(f"<TR>{c}</TR>" for c in cells)
+        )
+        return (
+            f'<<TABLE BORDER="{pen}" CELLBORDER="0" CELLSPACING="0" CELLPADDING="3" '
+            f'COLOR="{colour}" BGCOLOR="white"{style}>{rows}</TABLE>>'
+        )
 
     def _signal_cells(self, name: str) -> list[str]:
         signal = self.signal(name)
@@ -183,12 +231,18 @@ class Labels:
                     t = "+ " + t
                 terms.append(ink(t, self.shown.message(key), font, fill))
             listed = all(np.size(self.message(k)) == 1 for k in keys) and len(keys) <= (
-                MAX_TERMS if self.full else MAX_TERMS_COMPACT)
+                MAX_TERMS if self.full else MAX_TERMS_COMPACT
+            )
             sums = " ".join(terms) if listed else ink(f"Σ of {len(keys)} messages", True, font)
-            return [f'<TD BGCOLOR="{fill}">{ink(bar(short_name(name)) + " =", True, font)} {sums}</TD>',
-                    total + ink("= " + html.escape(summary(signal)), complete, font) + "</TD>"]
-        return [total + ink(f"{bar(short_name(name))} = {html.escape(summary(signal))}", complete, font)
-                + "</TD>"]
+            return [
+                f'<TD BGCOLOR="{fill}">{ink(bar(short_name(name)) + " =", True, font)} {sums}</TD>',
+                total + ink("= " + html.escape(summary(signal)), complete, font) + "</TD>",
+            ]
+        return [
+            total
+            + ink(f"{bar(short_name(name))} = {html.escape(summary(signal))}", complete, font)
+            + "</TD>"
+        ]
 
     def _const_label(self, node) -> str:
         text = html.escape(summary(node.fixed))
@@ -199,8 +253,12 @@ class Labels:
     def _formula(self, node) -> str:
         """What an op node computes from its arguments: ``w × x``, ``sigmoid(z)``,
         ``sum(h, axis=0)``; scalar constants by value, attributes other than defaults."""
-        args = [summary(p.fixed) if p.kind == "const" and np.size(p.fixed) == 1 else self._operand(p, node)
-                for p in node.args]
+        args = [
+            summary(p.fixed)
+            if p.kind == "const" and np.size(p.fixed) == 1
+            else self._operand(p, node)
+            for p in node.args
+        ]
         name = node.op.name
         if name in INFIX and len(args) == 2:
             return f"{args[0]} {INFIX[name]} {args[1]}"
@@ -209,8 +267,11 @@ class Labels:
         if len(args) > 3:
             args = [args[0], "...", args[-1], f"{len(node.args)} args"]
         defaults = node.op.attr_defaults
-        args += [f"{k}={v!r}" for k, v in node.attrs.items()
-                 if k not in defaults or not _same(v, defaults[k])]
+        args += [
+            f"{k}={v!r}"
+            for k, v in node.attrs.items()
+            if k not in defaults or not _same(v, defaults[k])
+        ]
         return f"{name}({', '.join(args)})"
 
     def _operand(self, arg, node) -> str:
@@ -230,28 +291,43 @@ class Labels:
         if dtype is None and value is not None and not isinstance(value, (int, float, complex)):
             dtype = np.result_type(value)
         return ["?" if shape is None else str(shape).replace("None", "?")] + (
-            [str(dtype)] if dtype is not None else [])
+            [str(dtype)] if dtype is not None else []
+        )
 
     def _box_label(self, item: Item) -> str:
         kinds: dict[str, int] = defaultdict(int)
         for n in item.names:
             kinds[self.g[n].kind] += 1
         parts = ", ".join(f"{v} {k}{'s' if v > 1 else ''}" for k, v in kinds.items())
-        rows = [f'<TR><TD BGCOLOR="#e6e6e6"><B>{html.escape(item.box)}/</B></TD></TR>',
-                f'<TR><TD><FONT POINT-SIZE="9" COLOR="{GREY}">collapsed: {len(item.names)} nodes '
-                f'({parts})</FONT></TD></TR>']
+        rows = [
+            f'<TR><TD BGCOLOR="#e6e6e6"><B>{html.escape(item.box)}/</B></TD></TR>',
+            f'<TR><TD><FONT POINT-SIZE="9" COLOR="{GREY}">collapsed: {len(item.names)} nodes '
+            f"({parts})</FONT></TD></TR>",
+        ]
         signals = [(n, self.signal(n)) for n in item.names if self.signal(n) is not None]
         if signals:
             bad = [n for n, s in signals if nonfinite(s)]
-            worst, s = max(signals, key=lambda ns: (nonfinite(ns[1]), float(np.nanmax(np.abs(ns[1])))
-                                                    if np.size(ns[1]) and not nonfinite(ns[1]) else 0.0))
+            worst, s = max(
+                signals,
+                key=lambda ns: (
+                    nonfinite(ns[1]),
+                    float(np.nanmax(np.abs(ns[1])))
+                    if np.size(ns[1]) and not nonfinite(ns[1])
+                    else 0.0,
+                ),
+            )
             text, fill, font = magnitude_colour(s)
             self.coloured = True
-            label = (f"{len(bad)} NaN/Inf signals, e.g. {short_name(bad[0])}" if bad
-                     else f"largest signal: {short_name(worst)}, max |·| {fmt(np.max(np.abs(s)))}")
+            label = (
+                f"{len(bad)} NaN/Inf signals, e.g. {short_name(bad[0])}"
+                if bad
+                else f"largest signal: {short_name(worst)}, max |·| {fmt(np.max(np.abs(s)))}"
+            )
             rows.append(f'<TR><TD BGCOLOR="{fill}">{ink(html.escape(label), True, font)}</TD></TR>')
-        return (f'<<TABLE BORDER="2" CELLBORDER="0" CELLSPACING="0" CELLPADDING="3" '
-                f'COLOR="#777777" BGCOLOR="white">{"".join(rows)}</TABLE>>')
+        return (
+            f'<<TABLE BORDER="2" CELLBORDER="0" CELLSPACING="0" CELLPADDING="3" '
+            f'COLOR="#777777" BGCOLOR="white">{"".join(rows)}</TABLE>>'
+        )
 
     def _tooltip(self, node) -> str:
         parts = [node.name, node.op.name if node.op else node.kind, *self._shape_dtype(node)]

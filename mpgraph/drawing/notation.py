@@ -1,5 +1,6 @@
 """How pictures write numbers and names: 4 significant digits, short summaries of arrays,
 Grosse's bar notation for error signals, colours by magnitude."""
+
 from __future__ import annotations
 
 import html
@@ -7,8 +8,18 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MAGNITUDES", "NONFINITE", "ZERO", "bar", "fmt", "magnitude_colour", "nonfinite",
-           "scope_of", "short_name", "summary"]
+__all__ = [
+    "MAGNITUDES",
+    "NONFINITE",
+    "ZERO",
+    "bar",
+    "fmt",
+    "magnitude_colour",
+    "nonfinite",
+    "scope_of",
+    "short_name",
+    "summary",
+]
 
 # Error-signal magnitudes (largest |entry|): upper bound, legend text, fill, font colour.
 MAGNITUDES = [

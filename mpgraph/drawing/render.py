@@ -35,6 +35,7 @@ Examples
 >>> "w̄ = 3" in dot.source and "z̄ = 1" in dot.source
 True
 """
+
 from __future__ import annotations
 
 import html
@@ -58,16 +59,29 @@ VIEWS = ("forward", "backward", "both")
 FONT = "Helvetica"
 CAPTION_WIDTH = 720  # points
 # How to read a backward edge's label: which number is the local derivative, which the message.
-READING = ("on a backward edge, ×0.2055 is the local derivative ∂child/∂parent; the number in "
-           "the coloured chip is the message, the child's error signal times that derivative")
+READING = (
+    "on a backward edge, ×0.2055 is the local derivative ∂child/∂parent; the number in "
+    "the coloured chip is the message, the child's error signal times that derivative"
+)
 FULL_DETAIL_UP_TO = 40  # drawn nodes; above this, "auto" detail drops the op/shape/dtype line
 
 
-def render(graph: Any, run: Any = None, view: str = "forward", *, rankdir: str = "LR",
-           focus: Any = None, radius: int = 2, depth: int | None = None,
-           max_nodes: int | None = 400, collapse: Iterable[str] | bool = (),
-           detail: str = "auto", legend: bool = True, title: str | None = None,
-           shown: Shown | None = None) -> graphviz.Digraph:
+def render(
+    graph: Any,
+    run: Any = None,
+    view: str = "forward",
+    *,
+    rankdir: str = "LR",
+    focus: Any = None,
+    radius: int = 2,
+    depth: int | None = None,
+    max_nodes: int | None = 400,
+    collapse: Iterable[str] | bool = (),
+    detail: str = "auto",
+    legend: bool = True,
+    title: str | None = None,
+    shown: Shown | None = None,
+) -> graphviz.Digraph:
     """Draw ``graph``, annotated with what ``run`` computed, as a ``graphviz.Digraph``.
 
     Parameters
@@ -127,7 +141,9 @@ def render(graph: Any, run: Any = None, view: str = "forward", *, rankdir: str =
     if view not in VIEWS:
         raise GraphError(f"mpgraph: render: view must be one of {', '.join(VIEWS)}, got {view!r}")
     if detail not in ("auto", "full", "compact"):
-        raise GraphError(f"mpgraph: render: detail must be 'auto', 'full' or 'compact', got {detail!r}")
+        raise GraphError(
+            f"mpgraph: render: detail must be 'auto', 'full' or 'compact', got {detail!r}"
+        )
     if rankdir not in ("LR", "TB", "RL", "BT"):
         raise GraphError(f"mpgraph: render: rankdir must be LR, TB, RL or BT, got {rankdir!r}")
     shown = shown or Shown()
@@ -136,20 +152,39 @@ def render(graph: Any, run: Any = None, view: str = "forward", *, rankdir: str =
         if snap.signals is None:
             notes.append("no error signals: call run.backward(loss) before rendering")
         elif snap.messages is None:
-            notes.append("no messages on the edges: run.backward(loss, keep_messages=True) keeps them")
+            notes.append(
+                "no messages on the edges: run.backward(loss, keep_messages=True) keeps them"
+            )
     keep = select(g, snap, focus, radius, depth, notes)
     items = items_of(g, keep, collapse)
     items = limit(g, items, max_nodes, snap, notes)
     full = detail == "full" or (detail == "auto" and len(items) <= FULL_DETAIL_UP_TO)
-    pic = Labels(g, snap, view, shown, full, focus=None if focus is None else g[focus].name,
-                   one_row=not full and rankdir in ("LR", "RL"))
+    pic = Labels(
+        g,
+        snap,
+        view,
+        shown,
+        full,
+        focus=None if focus is None else g[focus].name,
+        one_row=not full and rankdir in ("LR", "RL"),
+    )
 
-    dot = graphviz.Digraph(name="mpgraph", graph_attr={
-        "rankdir": rankdir, "fontname": FONT, "newrank": "true", "nodesep": "0.25",
-        # compact pictures label their edges with xlabels, which need room between the ranks
-        "ranksep": "0.45" if full else "0.9", "labelloc": "t", "labeljust": "l", "pad": "0.2"},
+    dot = graphviz.Digraph(
+        name="mpgraph",
+        graph_attr={
+            "rankdir": rankdir,
+            "fontname": FONT,
+            "newrank": "true",
+            "nodesep": "0.25",
+            # compact pictures label their edges with xlabels, which need room between the ranks
+            "ranksep": "0.45" if full else "0.9",
+            "labelloc": "t",
+            "labeljust": "l",
+            "pad": "0.2",
+        },
         node_attr={"fontname": FONT, "shape": "plain"},
-        edge_attr={"fontname": FONT, "arrowsize": "0.7"})
+        edge_attr={"fontname": FONT, "arrowsize": "0.7"},
+    )
     by_scope: dict[str, list[Item]] = defaultdict(list)
     for item in items.values():
         by_scope[item.scope].append(item)
@@ -165,46 +200,74 @@ def render(graph: Any, run: Any = None, view: str = "forward", *, rankdir: str =
     return dot
 
 
-def _emit_scope(dot, scope: str, by_scope: dict[str, list[Item]], tree: dict[str, list[str]],
-                pic: Labels) -> None:
+def _emit_scope(
+    dot, scope: str, by_scope: dict[str, list[Item]], tree: dict[str, list[str]], pic: Labels
+) -> None:
     for item in by_scope.get(scope, []):
         pic.item(dot, item)
     for child in tree.get(scope, []):
         with dot.subgraph(name=f"cluster_{child}") as sub:
-            sub.attr(label=short_name(child), tooltip=f"scope {child}", style="rounded,filled",
-                     fillcolor="#fafafa", color="#bbbbbb", fontcolor="#555555", fontsize="12",
-                     labeljust="l")
+            sub.attr(
+                label=short_name(child),
+                tooltip=f"scope {child}",
+                style="rounded,filled",
+                fillcolor="#fafafa",
+                color="#bbbbbb",
+                fontcolor="#555555",
+                fontsize="12",
+                labeljust="l",
+            )
             _emit_scope(sub, child, by_scope, tree, pic)
 
 
 def _title(g, snap, view, items, notes, title, shown, legend: bool) -> str:
     if title is None:
         drawn = sum(len(it.names) for it in items.values())
-        title = f"{view} view · {drawn} of {len(g)} nodes" if drawn != len(g) else f"{view} view · {len(g)} nodes"
-        if snap is not None and len(snap.outputs) == 1 and np.size(snap.values[snap.outputs[0]]) == 1:
+        title = (
+            f"{view} view · {drawn} of {len(g)} nodes"
+            if drawn != len(g)
+            else f"{view} view · {len(g)} nodes"
+        )
+        if (
+            snap is not None
+            and len(snap.outputs) == 1
+            and np.size(snap.values[snap.outputs[0]]) == 1
+        ):
             out = snap.outputs[0]
             title += f" · {short_name(out)} = {summary(snap.values[out])}"
     rows = [f'<TR><TD ALIGN="LEFT"><B>{html.escape(title)}</B></TD></TR>']
     if shown.caption:  # a fixed size, so that captions of any length keep the layout still
-        rows.append(f'<TR><TD ALIGN="LEFT" FIXEDSIZE="TRUE" WIDTH="{CAPTION_WIDTH}" HEIGHT="20">'
-                    f'{html.escape(shown.caption)}</TD></TR>')
+        rows.append(
+            f'<TR><TD ALIGN="LEFT" FIXEDSIZE="TRUE" WIDTH="{CAPTION_WIDTH}" HEIGHT="20">'
+            f"{html.escape(shown.caption)}</TD></TR>"
+        )
     for note in notes:
-        rows.append(f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="10" COLOR="#b45f06">{html.escape(note)}'
-                    f'</FONT></TD></TR>')
+        rows.append(
+            f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="10" COLOR="#b45f06">{html.escape(note)}'
+            f"</FONT></TD></TR>"
+        )
     if legend:
         rows.append(f'<TR><TD ALIGN="LEFT">{_legend()}</TD></TR>')
         if view != "forward" and snap is not None and snap.messages is not None:
-            rows.append(f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="9">{html.escape(READING)}</FONT></TD></TR>')
+            rows.append(
+                f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="9">{html.escape(READING)}</FONT></TD></TR>'
+            )
     return f'<<TABLE BORDER="0" CELLSPACING="0" CELLPADDING="1">{"".join(rows)}</TABLE>>'
 
 
 def _legend() -> str:
     cells = [(text, fill, font) for _, text, fill, font in MAGNITUDES] + [ZERO, NONFINITE]
-    swatches = "".join(f'<TD BGCOLOR="{fill}"><FONT POINT-SIZE="9" COLOR="{font}">{html.escape(text)}'
-                       f'</FONT></TD>' for text, fill, font in cells)
-    kinds = "".join(f'<TD BGCOLOR="{fill}" COLOR="{border}" BORDER="1"><FONT POINT-SIZE="9">{k}</FONT></TD>'
-                    for k, (fill, border, _) in KINDS.items())
-    return (f'<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2" CELLPADDING="2"><TR>'
-            f'<TD><FONT POINT-SIZE="9">error signal, message: largest |entry|</FONT></TD>{swatches}'
-            f'<TD>  </TD><TD><FONT POINT-SIZE="9">nodes:</FONT></TD>{kinds}'
-            f'<TD><FONT POINT-SIZE="9" COLOR="{GREY}">grey text: constant</FONT></TD></TR></TABLE>')
+    swatches = "".join(
+        f'<TD BGCOLOR="{fill}"><FONT POINT-SIZE="9" COLOR="{font}">{html.escape(text)}</FONT></TD>'
+        for text, fill, font in cells
+    )
+    kinds = "".join(
+        f'<TD BGCOLOR="{fill}" COLOR="{border}" BORDER="1"><FONT POINT-SIZE="9">{k}</FONT></TD>'
+        for k, (fill, border, _) in KINDS.items()
+    )
+    return (
+        f'<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2" CELLPADDING="2"><TR>'
+        f'<TD><FONT POINT-SIZE="9">error signal, message: largest |entry|</FONT></TD>{swatches}'
+        f'<TD>  </TD><TD><FONT POINT-SIZE="9">nodes:</FONT></TD>{kinds}'
+        f'<TD><FONT POINT-SIZE="9" COLOR="{GREY}">grey text: constant</FONT></TD></TR></TABLE>'
+    )

@@ -1,4 +1,5 @@
 """Choosing what a picture draws: a focus, a depth, collapsed scopes and a node budget."""
+
 from __future__ import annotations
 
 import re
@@ -13,8 +14,17 @@ from ..engine.snapshot import Snapshot
 from ..errors import GraphError
 from .notation import scope_of
 
-__all__ = ["Item", "by_scope", "items_of", "limit", "named_node", "outputs", "scope_tree",
-           "scope_names", "select"]
+__all__ = [
+    "Item",
+    "by_scope",
+    "items_of",
+    "limit",
+    "named_node",
+    "outputs",
+    "scope_tree",
+    "scope_names",
+    "select",
+]
 
 
 @dataclass
@@ -47,18 +57,22 @@ def select(g, snap, focus, radius: int, depth: int | None, notes: list[str]) -> 
     keep = [n.name for n in g]
     if focus is not None:
         centre = g[focus].name
-        near = nx.single_source_shortest_path_length(g.nx.to_undirected(as_view=True), centre,
-                                                     cutoff=radius)
+        near = nx.single_source_shortest_path_length(
+            g.nx.to_undirected(as_view=True), centre, cutoff=radius
+        )
         keep = [n for n in keep if n in near]
         notes.append(f"focus on '{centre}', radius {radius}: {len(keep)} of {len(g)} nodes")
     if depth is not None:
-        within = nx.multi_source_dijkstra_path_length(g.nx.reverse(copy=False),
-                                                      set(outputs(g, snap)), cutoff=depth)
+        within = nx.multi_source_dijkstra_path_length(
+            g.nx.reverse(copy=False), set(outputs(g, snap)), cutoff=depth
+        )
         dropped = [n for n in keep if n not in within]
         keep = [n for n in keep if n in within]
         if dropped:
-            notes.append(f"depth {depth}: {len(dropped)} nodes more than {depth} edges above "
-                         f"the outputs not drawn ({by_scope(dropped)})")
+            notes.append(
+                f"depth {depth}: {len(dropped)} nodes more than {depth} edges above "
+                f"the outputs not drawn ({by_scope(dropped)})"
+            )
     return keep
 
 
@@ -77,8 +91,10 @@ def items_of(g, keep: list[str], collapse) -> dict[str, Item]:
         scopes = [s.strip("/") for s in collapse]
         for s in scopes:
             if not any(n.startswith(s + "/") for n in g.nx):
-                raise GraphError(f"mpgraph: render: collapse names scope '{s}', which has no "
-                                 f"nodes (scopes: {', '.join(scope_names(g)) or 'none'})")
+                raise GraphError(
+                    f"mpgraph: render: collapse names scope '{s}', which has no "
+                    f"nodes (scopes: {', '.join(scope_names(g)) or 'none'})"
+                )
     items: dict[str, Item] = {}
     for n in keep:
         box = next((s for s in sorted(scopes, key=len) if n.startswith(s + "/")), None)
@@ -100,13 +116,21 @@ def limit(g, items: dict[str, Item], max_nodes: int | None, snap, notes) -> dict
         return items
     owner = {n: key for key, it in items.items() for n in it.names}
     dist = nx.multi_source_dijkstra_path_length(
-        g.nx.reverse(copy=False), {o for o in outputs(g, snap) if o in owner})
-    order = sorted(items, key=lambda k: (min(dist.get(n, np.inf) for n in items[k].names),
-                                         -max(g[n].index for n in items[k].names)))
+        g.nx.reverse(copy=False), {o for o in outputs(g, snap) if o in owner}
+    )
+    order = sorted(
+        items,
+        key=lambda k: (
+            min(dist.get(n, np.inf) for n in items[k].names),
+            -max(g[n].index for n in items[k].names),
+        ),
+    )
     kept = {k: items[k] for k in order[:max_nodes]}
     dropped = [n for k in order[max_nodes:] for n in items[k].names]
-    notes.append(f"max_nodes {max_nodes}: {len(dropped)} nodes farthest from the outputs not drawn "
-                 f"({by_scope(dropped)}); collapse scopes or raise max_nodes to see them")
+    notes.append(
+        f"max_nodes {max_nodes}: {len(dropped)} nodes farthest from the outputs not drawn "
+        f"({by_scope(dropped)}); collapse scopes or raise max_nodes to see them"
+    )
     return kept
 
 

@@ -20,6 +20,7 @@ Examples
 >>> len(frames), [caption(f) for f in frames][1]
 (4, 'step 1 of 2: L sends 2 messages: to multiply_1, to w')
 """
+
 from __future__ import annotations
 
 import html
@@ -31,8 +32,8 @@ from typing import Any
 
 import graphviz
 
-from ..errors import GraphError
 from ..engine.snapshot import graph_and_snapshot
+from ..errors import GraphError
 from .dot import pipe
 from .notation import bar, short_name, summary
 from .render import Shown, render
@@ -40,8 +41,9 @@ from .render import Shown, render
 __all__ = ["backward_steps", "caption", "write_steps"]
 
 
-def backward_steps(graph: Any, run: Any = None, view: str = "backward",
-                   **options: Any) -> Iterator[graphviz.Digraph]:
+def backward_steps(
+    graph: Any, run: Any = None, view: str = "backward", **options: Any
+) -> Iterator[graphviz.Digraph]:
     """Yield one picture per step of the backward pass of ``run``.
 
     The first frame shows the forward values and the seed (``L̄ = 1``); then one frame per node
@@ -68,8 +70,10 @@ def backward_steps(graph: Any, run: Any = None, view: str = "backward",
     """
     g, snap = graph_and_snapshot(graph, run)
     if snap is None or snap.signals is None or snap.messages is None:
-        raise GraphError("mpgraph: backward_steps needs the messages of a backward pass: call "
-                         "run.backward(loss, keep_messages=True) first")
+        raise GraphError(
+            "mpgraph: backward_steps needs the messages of a backward pass: call "
+            "run.backward(loss, keep_messages=True) first"
+        )
     arriving: dict[str, list[tuple]] = defaultdict(list)
     sending: dict[str, list[tuple]] = defaultdict(list)
     for key in snap.messages:
@@ -85,17 +89,27 @@ def backward_steps(graph: Any, run: Any = None, view: str = "backward",
         dot.caption = text
         return dot
 
-    loss = ", ".join(f"{bar(short_name(n), False)} = {summary(snap.signals[n])}" for n in sorted(seeds))
+    loss = ", ".join(
+        f"{bar(short_name(n), False)} = {summary(snap.signals[n])}" for n in sorted(seeds)
+    )
     yield frame(None, f"start: the forward values are known; the seed {loss}")
     for i, node in enumerate(senders, 1):
         got = arriving.get(node, [])
-        summed = (f"sums the {len(got)} messages from " + ", ".join(short_name(k[1]) for k in got) + " into its signal; "
-                  if len(got) > 1 else "")
+        summed = (
+            f"sums the {len(got)} messages from "
+            + ", ".join(short_name(k[1]) for k in got)
+            + " into its signal; "
+            if len(got) > 1
+            else ""
+        )
         sent.update(sending[node])
         to = ", ".join(f"to {short_name(k[0])}" for k in sending[node])
         n = len(sending[node])
-        yield frame(node, f"step {i} of {len(senders)}: {short_name(node)} {summed}sends "
-                          f"{n} message{'s' if n > 1 else ''}: {to}")
+        yield frame(
+            node,
+            f"step {i} of {len(senders)}: {short_name(node)} {summed}sends "
+            f"{n} message{'s' if n > 1 else ''}: {to}",
+        )
     yield frame(None, "done: every error signal is the sum of the messages its node received")
 
 
@@ -104,8 +118,13 @@ def caption(frame: graphviz.Digraph) -> str:
     return getattr(frame, "caption", "")
 
 
-def write_steps(graph: Any, run: Any = None, path: str | os.PathLike = "backprop.html",
-                view: str = "backward", **options: Any) -> Path | list[Path]:
+def write_steps(
+    graph: Any,
+    run: Any = None,
+    path: str | os.PathLike = "backprop.html",
+    view: str = "backward",
+    **options: Any,
+) -> Path | list[Path]:
     """Write the frames of :func:`backward_steps` as one HTML page or as SVG files.
 
     Parameters
@@ -124,7 +143,9 @@ def write_steps(graph: Any, run: Any = None, path: str | os.PathLike = "backprop
     mpgraph.drawing.dot.LayoutError
         No layout program on the PATH (see :mod:`mpgraph.drawing.dot`).
     """
-    frames = [(caption(f), pipe(f, "svg").decode()) for f in backward_steps(graph, run, view, **options)]
+    frames = [
+        (caption(f), pipe(f, "svg").decode()) for f in backward_steps(graph, run, view, **options)
+    ]
     path = Path(path)
     if path.suffix.lower() in (".html", ".htm"):
         path.write_text(_page(frames), encoding="utf-8")
@@ -140,7 +161,9 @@ def write_steps(graph: Any, run: Any = None, path: str | os.PathLike = "backprop
 def _page(frames: list[tuple[str, str]]) -> str:
     slides = "\n".join(
         f'<figure class="frame" data-caption="{html.escape(text)}"{"" if i == 0 else " hidden"}>'
-        f'{svg[svg.index("<svg"):]}</figure>' for i, (text, svg) in enumerate(frames))
+        f"{svg[svg.index('<svg') :]}</figure>"
+        for i, (text, svg) in enumerate(frames)
+    )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Backpropagation, step by step</title>
 <style>

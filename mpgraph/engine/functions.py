@@ -13,11 +13,13 @@ array([2., 2., 2.])
 >>> mg.ops.sum(x, axis=0)
 <Node 'sum_1' sum shape=(3,) dtype=None>
 """
+
 from __future__ import annotations
 
 from typing import Any
 
-from ..hooks.manager import get_op, on_rebuild, ops as _table
+from ..hooks.manager import get_op, on_rebuild
+from ..hooks.manager import ops as _table
 from .node import OpFunction, op_function
 
 
@@ -44,7 +46,7 @@ def _lookup(full: str) -> Any:
 
 
 def _names(prefix: str) -> list[str]:
-    return sorted({k[len(prefix):].split(".")[0] for k in _table() if k.startswith(prefix)})
+    return sorted({k[len(prefix) :].split(".")[0] for k in _table() if k.startswith(prefix)})
 
 
 def __getattr__(name: str) -> Any:

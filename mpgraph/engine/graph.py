@@ -11,6 +11,7 @@ The run schedule for a set of outputs is compiled once per graph version from th
 touch NetworkX. A throwaway graph (``mg.grad``'s trace, run once) skips NetworkX: nodes are created
 only from nodes that exist already, so its creation order is a topological order already.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -23,8 +24,7 @@ import networkx as nx
 import numpy as np
 
 from ..contract.op import Op
-from ..errors import (ArityError, GraphError, MpgraphError, ShapeError, UsageError, a_kind,
-                      at)
+from ..errors import ArityError, GraphError, MpgraphError, ShapeError, UsageError, a_kind, at
 from ..hooks.manager import get_op
 from .node import Node, holds_nodes
 from .run import Run
@@ -90,19 +90,31 @@ class Graph:
         """``g.nx`` with at least the first ``count`` nodes; the caller holds ``_nx_lock``."""
         G = self._nx
         if self._nx_count < count:
-            new = self._order[self._nx_count:count]
-            G.add_nodes_from((node.name, {"kind": node.kind, "handle": node,
-                                          "op": node.op.name if node.op is not None else None})
-                             for node in new)
-            G.add_edges_from((parent.name, node.name, argnum, {"argnum": argnum})
-                             for node in new for argnum, parent in enumerate(node.args))
+            new = self._order[self._nx_count : count]
+            G.add_nodes_from(
+                (
+                    node.name,
+                    {
+                        "kind": node.kind,
+                        "handle": node,
+                        "op": node.op.name if node.op is not None else None,
+                    },
+                )
+                for node in new
+            )
+            G.add_edges_from(
+                (parent.name, node.name, argnum, {"argnum": argnum})
+                for node in new
+                for argnum, parent in enumerate(node.args)
+            )
             self._nx_count = count
         return G
 
     # -- building -----------------------------------------------------------------------------
 
-    def input(self, name: str, shape: Sequence[int | None] | None = None,
-              dtype: Any = None) -> Node:
+    def input(
+        self, name: str, shape: Sequence[int | None] | None = None, dtype: Any = None
+    ) -> Node:
         """Add an input, fed at each run.
 
         Parameters
@@ -120,12 +132,15 @@ class Graph:
             try:
                 dtype = np.dtype(dtype)
             except TypeError as e:
-                raise GraphError(f"mpgraph: input '{name}': dtype {dtype!r} is not a NumPy "
-                                 f"dtype ({e})") from None
+                raise GraphError(
+                    f"mpgraph: input '{name}': dtype {dtype!r} is not a NumPy dtype ({e})"
+                ) from None
             if dtype.kind not in "biuf":
-                raise GraphError(f"mpgraph: input '{name}': dtype {dtype} is not a real number "
-                                 "type (bool, int, uint or float); mpgraph differentiates real "
-                                 "functions only")
+                raise GraphError(
+                    f"mpgraph: input '{name}': dtype {dtype} is not a real number "
+                    "type (bool, int, uint or float); mpgraph differentiates real "
+                    "functions only"
+                )
         with self._build_lock:
             return self._add(self._fresh(name, "input"), "input", shape=shape, dtype=dtype)
 
@@ -167,8 +182,13 @@ class Graph:
             value.flags.writeable = False
             return self._add(full, "const", value=value, shape=value.shape, dtype=value.dtype)
 
-    def apply(self, op: str | Op, args: Sequence[Any], attrs: Mapping[str, Any] | None = None,
-              name: str | None = None) -> Node:
+    def apply(
+        self,
+        op: str | Op,
+        args: Sequence[Any],
+        attrs: Mapping[str, Any] | None = None,
+        name: str | None = None,
+    ) -> Node:
         """Add a node applying ``op`` to ``args`` (nodes, or values that become constants).
 
         Raises
@@ -181,27 +201,37 @@ class Graph:
         if type(op) is not Op:
             op = get_op(op)
         if type(args) is Node or not isinstance(args, (list, tuple)):
-            raise ArityError(f"{at(op.name, name)}: args must be a list of the op's array "
-                             f"arguments, got {type(args).__name__}")
+            raise ArityError(
+                f"{at(op.name, name)}: args must be a list of the op's array "
+                f"arguments, got {type(args).__name__}"
+            )
         defaults = op.attr_defaults
         if attrs:
             if not isinstance(attrs, Mapping):
-                raise ArityError(f"{at(op.name, name)}: attrs must be a mapping from attribute "
-                                 f"name to value, got {type(attrs).__name__}")
+                raise ArityError(
+                    f"{at(op.name, name)}: attrs must be a mapping from attribute "
+                    f"name to value, got {type(attrs).__name__}"
+                )
             unknown = [k for k in attrs if k not in op.attr_names]
             if unknown:
-                raise ArityError(f"{at(op.name, name)}: no attribute '{unknown[0]}' (it takes "
-                                 f"{', '.join(op.attr_names) or 'no attributes'})")
+                raise ArityError(
+                    f"{at(op.name, name)}: no attribute '{unknown[0]}' (it takes "
+                    f"{', '.join(op.attr_names) or 'no attributes'})"
+                )
             attrs = {**defaults, **attrs}
         else:
             attrs = dict(defaults) if defaults else {}
         if len(defaults) != len(op.attr_names):  # some attribute has no default
             missing = [a for a in op.attr_names if a not in attrs]
             if missing:
-                raise GraphError(f"{at(op.name, name)}: needs the attribute(s) {', '.join(missing)}")
+                raise GraphError(
+                    f"{at(op.name, name)}: needs the attribute(s) {', '.join(missing)}"
+                )
         if not op.variadic and len(args) != op.nargs:
-            raise GraphError(f"{at(op.name, name)}: takes {op.nargs} array argument"
-                             f"{'s' if op.nargs != 1 else ''}, got {len(args)}")
+            raise GraphError(
+                f"{at(op.name, name)}: takes {op.nargs} array argument"
+                f"{'s' if op.nargs != 1 else ''}, got {len(args)}"
+            )
         ref = self._ref
         parents, shapes, dtypes = [], [], []
         for a in args:
@@ -211,8 +241,11 @@ class Graph:
             dtypes.append(p.dtype)
         parents = tuple(parents)
         with self._build_lock:
-            full = self._fresh(name, op.name) if name is not None or self._open_scopes else \
-                self._auto_name(_stem(op.name))
+            full = (
+                self._fresh(name, op.name)
+                if name is not None or self._open_scopes
+                else self._auto_name(_stem(op.name))
+            )
             if None in shapes:
                 shape = None
             elif op.shape is not None:
@@ -328,12 +361,13 @@ class Graph:
         """
         node = self[node]
         if node.kind != "param":
-            raise GraphError(f"mpgraph: node '{node.name}' is {a_kind(node.kind)}, "
-                             "not a parameter")
+            raise GraphError(f"mpgraph: node '{node.name}' is {a_kind(node.kind)}, not a parameter")
         value = _param_array(value, node.name)
         if value.shape != node.shape:
-            raise ShapeError(f"mpgraph: parameter '{node.name}' has shape {node.shape}; "
-                             f"the new value has shape {value.shape}")
+            raise ShapeError(
+                f"mpgraph: parameter '{node.name}' has shape {node.shape}; "
+                f"the new value has shape {value.shape}"
+            )
         if value.dtype != node.dtype:
             value = value.astype(node.dtype)
             value.flags.writeable = False
@@ -354,14 +388,18 @@ class Graph:
             are not numbered 0..n-1.
         """
         if not isinstance(G, nx.DiGraph):
-            raise GraphError(f"mpgraph: from_networkx takes a networkx DiGraph or "
-                             f"MultiDiGraph, got {type(G).__name__}")
+            raise GraphError(
+                f"mpgraph: from_networkx takes a networkx DiGraph or "
+                f"MultiDiGraph, got {type(G).__name__}"
+            )
         if not nx.is_directed_acyclic_graph(G):  # linear; find_cycle only to name the cycle
             cycle = nx.find_cycle(G)
             path = " -> ".join([str(e[0]) for e in cycle] + [str(cycle[0][0])])
             raise GraphError(f"mpgraph: the graph has a cycle: {path}")
         g = cls()
-        for name in nx.lexicographical_topological_sort(G, key=lambda n: G.nodes[n].get("index", 0)):
+        for name in nx.lexicographical_topological_sort(
+            G, key=lambda n: G.nodes[n].get("index", 0)
+        ):
             data = G.nodes[name]
             kind = data.get("kind")
             if kind == "input":
@@ -373,12 +411,16 @@ class Graph:
             elif kind == "op":
                 edges = sorted((d.get("argnum", 0), u) for u, _, d in G.in_edges(name, data=True))
                 if [k for k, _ in edges] != list(range(len(edges))):
-                    raise GraphError(f"{at(data.get('op'), name)}: arguments are numbered "
-                                     f"{[k for k, _ in edges]}, expected 0..{len(edges) - 1}")
+                    raise GraphError(
+                        f"{at(data.get('op'), name)}: arguments are numbered "
+                        f"{[k for k, _ in edges]}, expected 0..{len(edges) - 1}"
+                    )
                 g.apply(data.get("op"), [g[u] for _, u in edges], data.get("attrs") or None, name)
             else:
-                raise GraphError(f"mpgraph: node '{name}' has kind {kind!r}; expected one of "
-                                 "'input', 'param', 'const', 'op'")
+                raise GraphError(
+                    f"mpgraph: node '{name}' has kind {kind!r}; expected one of "
+                    "'input', 'param', 'const', 'op'"
+                )
         return g
 
     # -- looking up ---------------------------------------------------------------------------
@@ -412,8 +454,9 @@ class Graph:
 
     # -- running ------------------------------------------------------------------------------
 
-    def forward(self, outputs: NodeLike | Iterable[NodeLike],
-                feed: Mapping[NodeLike, Any] | None = None):
+    def forward(
+        self, outputs: NodeLike | Iterable[NodeLike], feed: Mapping[NodeLike, Any] | None = None
+    ):
         """Evaluate ``outputs`` and only their ancestors, in topological order.
 
         Parameters
@@ -435,8 +478,12 @@ class Graph:
         """
         return Run(self.schedule(outputs), feed)
 
-    def grad(self, loss: NodeLike, wrt: NodeLike | Sequence[NodeLike] | None = None,
-             feed: Mapping[NodeLike, Any] | None = None):
+    def grad(
+        self,
+        loss: NodeLike,
+        wrt: NodeLike | Sequence[NodeLike] | None = None,
+        feed: Mapping[NodeLike, Any] | None = None,
+    ):
         """The gradient of scalar ``loss`` with respect to ``wrt`` (all parameters by default).
 
         Returns
@@ -445,13 +492,16 @@ class Graph:
         that does not affect the loss gets zeros.
         """
         single = wrt is not None and (type(wrt) is Node or isinstance(wrt, str))
-        targets = [self[w] for w in ([wrt] if single else (self.params() if wrt is None
-                                                           else _listed(wrt, "wrt")))]
+        targets = [
+            self[w]
+            for w in ([wrt] if single else (self.params() if wrt is None else _listed(wrt, "wrt")))
+        ]
         grads = self.gradient_run(loss, targets, feed, strict=wrt is not None)[1]
         return grads[0] if single else grads
 
-    def gradient_run(self, loss: NodeLike, targets: list[Node], feed, *, strict: bool,
-                     keep: Sequence[Node] = ()):
+    def gradient_run(
+        self, loss: NodeLike, targets: list[Node], feed, *, strict: bool, keep: Sequence[Node] = ()
+    ):
         """``(run, gradients)``: the gradient run and the gradients of ``targets``: zeros for those the loss does not
         depend on and, unless ``strict``, for those it reaches only through non-differentiable
         arguments (a comparison's step has a zero derivative almost everywhere). The values
@@ -471,8 +521,11 @@ class Graph:
 
     def schedule(self, outputs: NodeLike | Iterable[NodeLike]):
         """The cached :class:`~mpgraph.engine.schedule.Schedule` that computes ``outputs``."""
-        outs = [outputs] if (type(outputs) is Node or isinstance(outputs, str)) else _listed(
-            outputs, "outputs")
+        outs = (
+            [outputs]
+            if (type(outputs) is Node or isinstance(outputs, str))
+            else _listed(outputs, "outputs")
+        )
         if not outs:
             raise GraphError("mpgraph: forward needs at least one output node")
         key = tuple(self[o].name for o in outs)
@@ -504,7 +557,7 @@ class Graph:
     def _order_from_args(self, outs: list[Node]) -> list[Node]:
         """The same as :meth:`_order_from_nx`, from the nodes' argument lists."""
         last = max(node.index for node in outs)
-        order = self._order[:last + 1]
+        order = self._order[: last + 1]
         needed = [False] * len(order)
         for node in outs:
             needed[node.index] = True
@@ -526,8 +579,9 @@ class Graph:
         parts = [f"{len(nodes)} node{'s' if len(nodes) != 1 else ''}"]
         for kind in ("input", "param"):
             if kinds[kind]:
-                parts.append(f"{kind}s " + _names([f"{n.name} {_shape_text(n.shape)}"
-                                                   for n in kinds[kind]]))
+                parts.append(
+                    f"{kind}s " + _names([f"{n.name} {_shape_text(n.shape)}" for n in kinds[kind]])
+                )
         for kind in ("const", "op"):
             if kinds[kind]:
                 parts.append(f"{len(kinds[kind])} {kind}{'s' if len(kinds[kind]) != 1 else ''}")
@@ -539,6 +593,7 @@ class Graph:
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
         """The graph's picture in Jupyter (see :func:`mpgraph.drawing.render`)."""
         from ..drawing.jupyter import repr_mimebundle  # the one upward import: display only
+
         return repr_mimebundle(self)
 
     def _repr_svg_(self) -> str | None:
@@ -549,8 +604,10 @@ class Graph:
     def _fresh(self, name: str | None, base: str) -> str:
         if name is not None:
             if not isinstance(name, str) or not name:
-                raise GraphError(f"mpgraph: a node name must be a non-empty string, got "
-                                 f"{type(name).__name__} {name!r}")
+                raise GraphError(
+                    f"mpgraph: a node name must be a non-empty string, got "
+                    f"{type(name).__name__} {name!r}"
+                )
             full = self._prefix + name
             if full in self._nodes:
                 raise GraphError(f"mpgraph: node name '{full}' is already used in this graph")
@@ -569,8 +626,17 @@ class Graph:
         counts[stem] = k
         return full
 
-    def _add(self, name: str, kind: str, op: Op | None = None, attrs: dict | None = None,
-             args: tuple = (), shape=None, dtype=None, value: Any = None) -> Node:
+    def _add(
+        self,
+        name: str,
+        kind: str,
+        op: Op | None = None,
+        attrs: dict | None = None,
+        args: tuple = (),
+        shape=None,
+        dtype=None,
+        value: Any = None,
+    ) -> Node:
         node = Node(self, name, kind, len(self._order), op, attrs, args, shape, dtype, value)
         self._nodes[name] = node
         self._order.append(node)
@@ -582,17 +648,16 @@ class Graph:
         if type(x) in (float, int):  # the common constant (``y * 0.5``), without the checks
             with self._build_lock:
                 name = self._auto_name(self._prefix + "const" if self._open_scopes else "const")
-                node = self._nodes[name] = Node(self, name, "const", len(self._order), None,
-                                                None, (), (), None, x)
+                node = self._nodes[name] = Node(
+                    self, name, "const", len(self._order), None, None, (), (), None, x
+                )
                 self._order.append(node)
             return node
         if holds_nodes(x):
             return self.array(x)
         return self.constant(x)
 
-
-    def _infer_shape(self, op: Op, parents: tuple[Node, ...], shapes: list, attrs: dict,
-                     name: str):
+    def _infer_shape(self, op: Op, parents: tuple[Node, ...], shapes: list, attrs: dict, name: str):
         try:
             if op.shape is not None:
                 return tuple(op.shape(*shapes, **attrs))
@@ -610,8 +675,10 @@ class Graph:
             raise ShapeError(f"{at(op.name, name)}: {e}") from None
         except Exception as e:  # a broken shape rule: say whose
             what = "shape rule" if op.shape is not None else "forward, run to find the shape,"
-            raise GraphError(f"{at(op.name, name)}: the {what} raised {type(e).__name__}: {e}"
-                             f" (plugin '{op.plugin}')") from e
+            raise GraphError(
+                f"{at(op.name, name)}: the {what} raised {type(e).__name__}: {e}"
+                f" (plugin '{op.plugin}')"
+            ) from e
 
 
 def _listed(items: Any, what: str) -> list:
@@ -619,8 +686,10 @@ def _listed(items: Any, what: str) -> list:
     try:
         return list(items)
     except TypeError:
-        raise GraphError(f"mpgraph: {what} must be a node, a node name or a list of them; got "
-                         f"{type(items).__name__} {items!r:.40}") from None
+        raise GraphError(
+            f"mpgraph: {what} must be a node, a node name or a list of them; got "
+            f"{type(items).__name__} {items!r:.40}"
+        ) from None
 
 
 def _names(items: list[str], most: int = 6) -> str:
@@ -631,7 +700,12 @@ def _names(items: list[str], most: int = 6) -> str:
 def _shape_text(shape) -> str:
     if shape is None:
         return "(shape ?)"
-    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+    return (
+        "("
+        + ", ".join("?" if d is None else str(d) for d in shape)
+        + ("," if len(shape) == 1 else "")
+        + ")"
+    )
 
 
 _stems: dict[str, str] = {}
@@ -651,7 +725,8 @@ def _refuse_node_attrs(op: Op, attrs: dict, name: str) -> None:
             raise ArityError(
                 f"{at(op.name, name)}: attribute '{key}' got the graph node '{value.name}', but "
                 f"attributes are constants fixed when the node is built; the op takes "
-                f"{op.nargs} array argument{'s' if op.nargs != 1 else ''}, one per vjp entry")
+                f"{op.nargs} array argument{'s' if op.nargs != 1 else ''}, one per vjp entry"
+            )
 
 
 def _stand_in(node: Node) -> Any:
@@ -665,9 +740,11 @@ def zero_gradient(node: Node) -> np.ndarray:
     if node.kind == "param":
         return np.zeros_like(node.fixed)
     if node.shape is None or None in node.shape:
-        raise GraphError(f"mpgraph: the loss does not depend on '{node.name}', whose shape is "
-                         "unknown: no zero gradient can be made for it; declare it, e.g. "
-                         f"g.input('{node.name}', shape=(2, 3))")
+        raise GraphError(
+            f"mpgraph: the loss does not depend on '{node.name}', whose shape is "
+            "unknown: no zero gradient can be made for it; declare it, e.g. "
+            f"g.input('{node.name}', shape=(2, 3))"
+        )
     return np.zeros(node.shape, node.dtype or np.float64)
 
 
@@ -696,13 +773,18 @@ def _input_shape(name: str, shape: Any) -> tuple | None:
             raise TypeError
         dims = tuple(shape)
     except TypeError:
-        raise GraphError(f"mpgraph: input '{name}': shape must be a sequence of ints (None for "
-                         f"a dim of any size); got {type(shape).__name__} {shape!r}") from None
+        raise GraphError(
+            f"mpgraph: input '{name}': shape must be a sequence of ints (None for "
+            f"a dim of any size); got {type(shape).__name__} {shape!r}"
+        ) from None
     for d in dims:
-        if d is not None and (isinstance(d, (bool, np.bool_)) or not isinstance(d, (int, np.integer))
-                              or d < 0):
-            raise GraphError(f"mpgraph: input '{name}': shape {shape!r} has the dim {d!r}; dims "
-                             "are ints >= 0, or None for a dim of any size (a batch dim), not -1")
+        if d is not None and (
+            isinstance(d, (bool, np.bool_)) or not isinstance(d, (int, np.integer)) or d < 0
+        ):
+            raise GraphError(
+                f"mpgraph: input '{name}': shape {shape!r} has the dim {d!r}; dims "
+                "are ints >= 0, or None for a dim of any size (a batch dim), not -1"
+            )
     return tuple(None if d is None else int(d) for d in dims)
 
 
@@ -713,8 +795,11 @@ def _constant_array(value: Any, name: str | None) -> np.ndarray:
     except (ValueError, TypeError) as e:  # a ragged list
         raise GraphError(f"mpgraph: {where} is not an array: {e}") from None
     if arr.dtype.kind not in "biuf":
-        what = ("complex: mpgraph differentiates real functions only" if arr.dtype.kind == "c"
-                else f"of dtype {arr.dtype} ({type(value).__name__}), not numbers")
+        what = (
+            "complex: mpgraph differentiates real functions only"
+            if arr.dtype.kind == "c"
+            else f"of dtype {arr.dtype} ({type(value).__name__}), not numbers"
+        )
         raise GraphError(f"mpgraph: {where} is {what}")
     return arr
 
@@ -726,11 +811,14 @@ def _param_array(value: Any, name: str) -> np.ndarray:
     except (ValueError, TypeError) as e:  # a ragged list
         raise GraphError(f"mpgraph: parameter '{name}' is not an array: {e}") from None
     if value.dtype.kind == "c":
-        raise GraphError(f"mpgraph: parameter '{name}' is complex; mpgraph differentiates real "
-                         "functions only")
+        raise GraphError(
+            f"mpgraph: parameter '{name}' is complex; mpgraph differentiates real functions only"
+        )
     if value.dtype.kind not in "biuf":
-        raise GraphError(f"mpgraph: parameter '{name}' needs a numeric value; got "
-                         f"{type(given).__name__} (dtype {value.dtype})")
+        raise GraphError(
+            f"mpgraph: parameter '{name}' needs a numeric value; got "
+            f"{type(given).__name__} (dtype {value.dtype})"
+        )
     if value.dtype.kind in "biu":
         value = value.astype(np.float64)
     value.flags.writeable = False

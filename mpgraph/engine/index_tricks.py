@@ -18,6 +18,7 @@ array([5., 6., 0., 1., 2.])
 >>> mg.c_[x, x].shape
 (2, 2)
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -58,13 +59,15 @@ def _directive(text: str, defaults: tuple) -> tuple:
     try:
         values = [int(v) for v in text.split(",")]
     except ValueError:
-        raise ShapeError(f"mpgraph: r_/c_: the directive {text!r} must be up to three ints "
-                         "'axis,ndmin,trans1d' (matrix directives 'r'/'c' are not supported)"
-                         ) from None
+        raise ShapeError(
+            f"mpgraph: r_/c_: the directive {text!r} must be up to three ints "
+            "'axis,ndmin,trans1d' (matrix directives 'r'/'c' are not supported)"
+        ) from None
     if not 1 <= len(values) <= 3:
-        raise ShapeError(f"mpgraph: r_/c_: the directive {text!r} has {len(values)} numbers, "
-                         "expected 1 to 3")
-    return tuple(values) + defaults[len(values):]
+        raise ShapeError(
+            f"mpgraph: r_/c_: the directive {text!r} has {len(values)} numbers, expected 1 to 3"
+        )
+    return tuple(values) + defaults[len(values) :]
 
 
 def _as_piece(item: Any) -> Any:

@@ -8,6 +8,7 @@ handles (``np.exp(x)``, ``np.sum(x, axis=0)``) add the registered op of the same
 A handle refers to its graph weakly, so that no node sits in a reference cycle: a graph and
 its nodes are freed by reference counting alone.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -18,7 +19,8 @@ import numpy as np
 
 from ..contract.op import Op, raise_arity
 from ..errors import GraphError, ShapeError, UsageError, a_kind
-from ..hooks.manager import get_op, on_rebuild, ops as op_table
+from ..hooks.manager import get_op, on_rebuild
+from ..hooks.manager import ops as op_table
 
 __all__ = ["KINDS", "Node", "OpFunction", "op_function"]
 
@@ -48,14 +50,35 @@ class Node:
     dtype : numpy.dtype or None
     """
 
-    __slots__ = ("name", "kind", "op", "attrs", "args", "shape", "dtype", "index", "fixed",
-                 "_graph", "__weakref__")
+    __slots__ = (
+        "name",
+        "kind",
+        "op",
+        "attrs",
+        "args",
+        "shape",
+        "dtype",
+        "index",
+        "fixed",
+        "_graph",
+        "__weakref__",
+    )
     __array_priority__ = 1000
     is_graph_node = True  # how op definitions tell a handle from a value (contract.op)
 
-    def __init__(self, graph: Graph, name: str, kind: str, index: int, op: Op | None = None,
-                 attrs: dict | None = None, args: tuple = (), shape=None, dtype=None,
-                 value: Any = None) -> None:
+    def __init__(
+        self,
+        graph: Graph,
+        name: str,
+        kind: str,
+        index: int,
+        op: Op | None = None,
+        attrs: dict | None = None,
+        args: tuple = (),
+        shape=None,
+        dtype=None,
+        value: Any = None,
+    ) -> None:
         self.name = name
         self.kind = kind
         self.op = op
@@ -79,8 +102,10 @@ class Node:
         """The value of a parameter or constant (read-only; set a parameter with
         ``g.set_param`` or by assigning ``node.value``)."""
         if self.kind not in ("param", "const"):
-            raise GraphError(f"mpgraph: node '{self.name}' is {a_kind(self.kind)}: its value "
-                             "lives in a Run (run[node])")
+            raise GraphError(
+                f"mpgraph: node '{self.name}' is {a_kind(self.kind)}: its value "
+                "lives in a Run (run[node])"
+            )
         return self.fixed
 
     @value.setter
@@ -112,18 +137,24 @@ class Node:
         return f"<Node {self.name!r} {what} shape={self.shape} dtype={self.dtype}>"
 
     def __bool__(self) -> bool:
-        raise UsageError(f"mpgraph: node '{self.name}' has no truth value while the graph is built; "
-                        "use mg.ops.where for data-dependent choices")
+        raise UsageError(
+            f"mpgraph: node '{self.name}' has no truth value while the graph is built; "
+            "use mg.ops.where for data-dependent choices"
+        )
 
     def __float__(self) -> float:
-        raise UsageError(f"mpgraph: node '{self.name}' has no value while the graph is built; "
-                         "run the graph and read run[node]")
+        raise UsageError(
+            f"mpgraph: node '{self.name}' has no value while the graph is built; "
+            "run the graph and read run[node]"
+        )
 
     __int__ = __complex__ = __float__
 
     def __len__(self) -> int:
         if not self.shape or self.shape[0] is None:
-            raise UsageError(f"mpgraph: node '{self.name}' has no known length (shape {self.shape})")
+            raise UsageError(
+                f"mpgraph: node '{self.name}' has no known length (shape {self.shape})"
+            )
         return self.shape[0]
 
     def __iter__(self):
@@ -131,31 +162,76 @@ class Node:
         return (self[i] for i in range(len(self)))
 
     # Operators follow NumPy; each builds one op node, as the public op function would.
-    def __add__(self, other): return _operator("add", self, (self, other))
-    def __radd__(self, other): return _operator("add", self, (other, self))
-    def __sub__(self, other): return _operator("subtract", self, (self, other))
-    def __rsub__(self, other): return _operator("subtract", self, (other, self))
-    def __mul__(self, other): return _operator("multiply", self, (self, other))
-    def __rmul__(self, other): return _operator("multiply", self, (other, self))
-    def __truediv__(self, other): return _operator("divide", self, (self, other))
-    def __rtruediv__(self, other): return _operator("divide", self, (other, self))
-    def __pow__(self, other): return _operator("power", self, (self, other))
-    def __rpow__(self, other): return _operator("power", self, (other, self))
-    def __mod__(self, other): return _operator("remainder", self, (self, other))
-    def __rmod__(self, other): return _operator("remainder", self, (other, self))
-    def __matmul__(self, other): return _operator("matmul", self, (self, other))
-    def __rmatmul__(self, other): return _operator("matmul", self, (other, self))
-    def __neg__(self): return _call("negative", self)
-    def __pos__(self): return self
-    def __lt__(self, other): return _call("less", self, other)
-    def __le__(self, other): return _call("less_equal", self, other)
-    def __gt__(self, other): return _call("greater", self, other)
-    def __ge__(self, other): return _call("greater_equal", self, other)
+    def __add__(self, other):
+        return _operator("add", self, (self, other))
+
+    def __radd__(self, other):
+        return _operator("add", self, (other, self))
+
+    def __sub__(self, other):
+        return _operator("subtract", self, (self, other))
+
+    def __rsub__(self, other):
+        return _operator("subtract", self, (other, self))
+
+    def __mul__(self, other):
+        return _operator("multiply", self, (self, other))
+
+    def __rmul__(self, other):
+        return _operator("multiply", self, (other, self))
+
+    def __truediv__(self, other):
+        return _operator("divide", self, (self, other))
+
+    def __rtruediv__(self, other):
+        return _operator("divide", self, (other, self))
+
+    def __pow__(self, other):
+        return _operator("power", self, (self, other))
+
+    def __rpow__(self, other):
+        return _operator("power", self, (other, self))
+
+    def __mod__(self, other):
+        return _operator("remainder", self, (self, other))
+
+    def __rmod__(self, other):
+        return _operator("remainder", self, (other, self))
+
+    def __matmul__(self, other):
+        return _operator("matmul", self, (self, other))
+
+    def __rmatmul__(self, other):
+        return _operator("matmul", self, (other, self))
+
+    def __neg__(self):
+        return _call("negative", self)
+
+    def __pos__(self):
+        return self
+
+    def __lt__(self, other):
+        return _call("less", self, other)
+
+    def __le__(self, other):
+        return _call("less_equal", self, other)
+
+    def __gt__(self, other):
+        return _call("greater", self, other)
+
+    def __ge__(self, other):
+        return _call("greater_equal", self, other)
+
     # == and != are elementwise, as in NumPy, PyTorch and JAX; hashing stays by identity, so
     # nodes still work as dict keys and set members.
-    def __eq__(self, other): return _call("equal", self, other)  # type: ignore[override]
-    def __ne__(self, other): return _call("not_equal", self, other)  # type: ignore[override]
+    def __eq__(self, other):
+        return _call("equal", self, other)  # type: ignore[override]
+
+    def __ne__(self, other):
+        return _call("not_equal", self, other)  # type: ignore[override]
+
     __hash__ = object.__hash__
+
     def __getitem__(self, index):
         node_axis = _node_index_axis(index)
         if node_axis is not None:  # x[ids], x[:, ids]: integer indices fed per run
@@ -175,16 +251,6 @@ class Node:
 
     def reshape(self, *shape) -> Node:
         return _call("reshape", self, shape[0] if len(shape) == 1 else shape)
-
-    @property
-    def size(self) -> int | None:
-        """The number of elements; ``None`` while a dim is unknown."""
-        if self.shape is None or None in self.shape:
-            return None
-        n = 1
-        for d in self.shape:
-            n *= d
-        return n
 
     def ravel(self) -> Node:
         return _call("ravel", self)
@@ -244,8 +310,9 @@ def _node_index_axis(index):
     if isinstance(index, tuple):
         nodes = [k for k, part in enumerate(index) if type(part) is Node and not _is_mask(part)]
         full = slice(None)
-        if len(nodes) == 1 and all(type(p) is slice and p == full for k, p in enumerate(index)
-                                   if k != nodes[0]):
+        if len(nodes) == 1 and all(
+            type(p) is slice and p == full for k, p in enumerate(index) if k != nodes[0]
+        ):
             return nodes[0], index[nodes[0]]
     return None
 
@@ -257,6 +324,7 @@ def _is_mask(node: Node) -> bool:
 class OpFunction:
     """The public function of an op (``mg.ops.tanh``): eager on arrays, and on graph nodes
     it adds an op node to their graph and returns its handle."""
+
     # No __slots__: each instance carries its op's docstring as __doc__, for help().
 
     def __init__(self, op: Op) -> None:
@@ -298,8 +366,10 @@ class OpFunction:
                     break
         if graph is None:
             if name is not None:
-                raise UsageError(f"mpgraph: op '{op.name}': name= names a graph node, and "
-                                 "these arguments are plain arrays (computed at once, no node)")
+                raise UsageError(
+                    f"mpgraph: op '{op.name}': name= names a graph node, and "
+                    "these arguments are plain arrays (computed at once, no node)"
+                )
             attrs = op.bind_attrs(extra, kwargs)
             if op.shape is not None:  # the check a node gets when built (norm's ord, ...)
                 try:
@@ -336,10 +406,12 @@ def public_signature(op: Op) -> inspect.Signature:
         arrays = [P("arrays", P.POSITIONAL_OR_KEYWORD)]
     else:
         given = [p.name for p in forward if p.kind in (P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD)]
-        names = (given + [f"x{k}" for k in range(len(given), op.nargs)])[:op.nargs]
+        names = (given + [f"x{k}" for k in range(len(given), op.nargs)])[: op.nargs]
         arrays = [P(n, P.POSITIONAL_OR_KEYWORD) for n in names]
-    attrs = [P(a, P.POSITIONAL_OR_KEYWORD, default=op.attr_defaults.get(a, P.empty))
-             for a in op.attr_names]
+    attrs = [
+        P(a, P.POSITIONAL_OR_KEYWORD, default=op.attr_defaults.get(a, P.empty))
+        for a in op.attr_names
+    ]
     # attributes without a default (``reshape``'s shape) come before those with one
     attrs.sort(key=lambda p: p.default is not P.empty)
     return inspect.Signature(arrays + attrs + [name])
@@ -418,14 +490,18 @@ _STATIC = (np.shape, np.ndim, np.size)
 def _static(name: str, node: Node) -> Any:
     """``np.shape``, ``np.ndim`` and ``np.size`` of a node, from its shape known when built."""
     if node.shape is None or (name != "ndim" and None in node.shape):
-        raise ShapeError(f"mpgraph: numpy.{name} of node '{node.name}': its shape is not known "
-                         f"while the graph is built ({node.shape}); give its inputs a shape")
+        raise ShapeError(
+            f"mpgraph: numpy.{name} of node '{node.name}': its shape is not known "
+            f"while the graph is built ({node.shape}); give its inputs a shape"
+        )
     return {"shape": node.shape, "ndim": node.ndim, "size": node.size}[name]
 
 
 def _numpy_call(name: str, args, kwargs):
     name = _ALIASES.get(name, name)
     if name not in op_table():
-        raise UsageError(f"mpgraph: numpy.{name} was called on a graph node, and no op named "
-                        f"'{name}' is registered; use mg.ops or register one")
+        raise UsageError(
+            f"mpgraph: numpy.{name} was called on a graph node, and no op named "
+            f"'{name}' is registered; use mg.ops or register one"
+        )
     return _call(name, *args, **kwargs)

@@ -24,6 +24,7 @@ Examples
 >>> bool(np.array_equal(g.grad(loss, feed=feed)[0], g2.grad(loss2, feed=feed)[0]))
 True
 """
+
 from __future__ import annotations
 
 import copyreg
@@ -57,9 +58,19 @@ def graph_state(graph: Graph, outputs: Sequence[Any] | None = None) -> tuple:
         if keep is not None and node.name not in keep:
             continue
         op = node.op
-        nodes.append((node.name, node.kind, None if op is None else op.name,
-                      None if op is None else op.plugin, dict(node.attrs) or None,
-                      tuple(p.name for p in node.args), node.shape, node.dtype, node.fixed))
+        nodes.append(
+            (
+                node.name,
+                node.kind,
+                None if op is None else op.name,
+                None if op is None else op.plugin,
+                dict(node.attrs) or None,
+                tuple(p.name for p in node.args),
+                node.shape,
+                node.dtype,
+                node.fixed,
+            )
+        )
     return STATE_VERSION, tuple(nodes)
 
 
@@ -76,8 +87,10 @@ def graph_from_state(state: tuple) -> Graph:
     """
     version, nodes = state
     if version != STATE_VERSION:
-        raise GraphError(f"mpgraph: a pickled graph of structure version {version!r}; this mpgraph "
-                         f"reads version {STATE_VERSION}")
+        raise GraphError(
+            f"mpgraph: a pickled graph of structure version {version!r}; this mpgraph "
+            f"reads version {STATE_VERSION}"
+        )
     g = Graph()
     table = op_table()
     for name, kind, op_name, plugin, attrs, args, shape, dtype, value in nodes:
@@ -94,7 +107,8 @@ def graph_from_state(state: tuple) -> Graph:
                     f"where the graph was unpickled; it came from plugin '{plugin}' in the "
                     "process that pickled it. Install that plugin as a package with an 'mpgraph' "
                     "entry point, or register it here before unpickling (mpgraph.distributed "
-                    "takes plugins=[...] for its workers)")
+                    "takes plugins=[...] for its workers)"
+                )
             g.apply(table[op_name], [g[a] for a in args], attrs, name)
     return g
 

@@ -5,6 +5,7 @@ a node's error signal (``x̄ = dL/dx``) is the sum of the messages from its chil
 op's vjp turns that signal into one message per parent. Everything a run computes lives here,
 never on the Graph, so one Graph runs many times, from many threads at once.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -38,8 +39,18 @@ class Run:
     7.0
     """
 
-    __slots__ = ("schedule", "values", "signals", "_messages", "_observers", "_freed",
-                 "residuals", "tangents", "tangent_messages", "values_freed")
+    __slots__ = (
+        "schedule",
+        "values",
+        "signals",
+        "_messages",
+        "_observers",
+        "_freed",
+        "residuals",
+        "tangents",
+        "tangent_messages",
+        "values_freed",
+    )
 
     def __init__(self, schedule: Schedule, feed: Mapping[Any, Any] | None = None) -> None:
         self.schedule = schedule
@@ -54,8 +65,9 @@ class Run:
         self.values = _forward(self, schedule, feed, schedule.steps)
 
     @classmethod
-    def for_gradients(cls, schedule: Schedule, loss: Node, wrt: list[Node],
-                      feed: Mapping[Any, Any] | None = None) -> Run:
+    def for_gradients(
+        cls, schedule: Schedule, loss: Node, wrt: list[Node], feed: Mapping[Any, Any] | None = None
+    ) -> Run:
         """Run forward, then backward from scalar ``loss``, keeping only what the gradients
         with respect to ``wrt`` need (what ``g.grad`` and ``mg.grad`` do).
 
@@ -100,18 +112,21 @@ class Run:
             if i is not None and self.schedule.nodes[i] is node:
                 return i
             if not _of_graph(node, self.schedule.graph()):  # the same name in another graph
-                raise GraphError(f"mpgraph: node '{name}' belongs to another graph than this "
-                                 "run's")
+                raise GraphError(f"mpgraph: node '{name}' belongs to another graph than this run's")
         else:
             name = node
             try:
                 return self.schedule.slot[name]
             except (KeyError, TypeError):
                 if not isinstance(name, str):
-                    raise GraphError(f"mpgraph: a run is read by node or node name; got "
-                                     f"{type(name).__name__} {name!r:.60}") from None
-        raise GraphError(f"mpgraph: node '{name}' was not computed by this run "
-                         f"(outputs: {', '.join(self._output_names())})")
+                    raise GraphError(
+                        f"mpgraph: a run is read by node or node name; got "
+                        f"{type(name).__name__} {name!r:.60}"
+                    ) from None
+        raise GraphError(
+            f"mpgraph: node '{name}' was not computed by this run "
+            f"(outputs: {', '.join(self._output_names())})"
+        )
 
     def _output_names(self) -> list[str]:
         return [self.schedule.nodes[i].name for i in self.schedule.outputs]
@@ -133,7 +148,9 @@ class Run:
             No backward pass yet, or the signal was freed (``keep=False``, or ``g.grad``).
         """
         if self.signals is None:
-            raise MpgraphError("mpgraph: this run has no error signals yet: call run.backward(loss)")
+            raise MpgraphError(
+                "mpgraph: this run has no error signals yet: call run.backward(loss)"
+            )
         i = self._slot(node)
         s = self.signals[i]
         if s is None and self._freed is not None:
@@ -143,7 +160,8 @@ class Run:
                     f"mpgraph: the error signal of node '{self.schedule.nodes[i].name}' was freed "
                     "once its messages were sent: this backward pass kept only the signals of "
                     f"its wrt nodes ({', '.join(self.schedule.nodes[j].name for j in sorted(kept))})"
-                    "; call run.backward(loss, keep=True) to keep every signal")
+                    "; call run.backward(loss, keep=True) to keep every signal"
+                )
         return s
 
     @property
@@ -157,8 +175,10 @@ class Run:
             The backward pass did not keep its messages (see :attr:`has_messages`).
         """
         if self._messages is None:
-            raise MpgraphError("mpgraph: this run kept no messages: call "
-                               "run.backward(loss, keep_messages=True) to keep them")
+            raise MpgraphError(
+                "mpgraph: this run kept no messages: call "
+                "run.backward(loss, keep_messages=True) to keep them"
+            )
         return self._messages
 
     @property
@@ -229,9 +249,11 @@ class Run:
         3.0
         """
         if self.values_freed:  # the stand-ins of freed values would give NaN tangents
-            raise GraphError("mpgraph: this run freed the values its gradients did not need "
-                             "(g.grad, Run.for_gradients), and forward mode needs them all: "
-                             "push tangents on a run from g.forward(outputs, feed)")
+            raise GraphError(
+                "mpgraph: this run freed the values its gradients did not need "
+                "(g.grad, Run.for_gradients), and forward mode needs them all: "
+                "push tangents on a run from g.forward(outputs, feed)"
+            )
         self.tangents, self.tangent_messages = push_tangents(self, tangents, keep_messages)
         return self
 
@@ -247,8 +269,11 @@ class Run:
         for node in nodes:
             t = self.tangent(node)
             value = self.values[self._slot(node)]
-            out.append(np.zeros(np.shape(value), np.result_type(value, np.float64)) if t is None
-                       else np.array(t))
+            out.append(
+                np.zeros(np.shape(value), np.result_type(value, np.float64))
+                if t is None
+                else np.array(t)
+            )
         return out
 
     @property
@@ -280,6 +305,7 @@ class Run:
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
         """The run's annotated picture in Jupyter (see :func:`mpgraph.drawing.render`)."""
         from ..drawing.jupyter import repr_mimebundle  # the one upward import: display only
+
         return repr_mimebundle(self)
 
     def _repr_svg_(self) -> str | None:
@@ -287,9 +313,15 @@ class Run:
 
     # -- backward -------------------------------------------------------------------------------
 
-    def backward(self, loss: Node | str | None = None, seed: Any = None,
-                 wrt: Iterable[Node | str] | None = None, *, keep: bool = True,
-                 keep_messages: bool = False) -> Run:
+    def backward(
+        self,
+        loss: Node | str | None = None,
+        seed: Any = None,
+        wrt: Iterable[Node | str] | None = None,
+        *,
+        keep: bool = True,
+        keep_messages: bool = False,
+    ) -> Run:
         """Backpropagate from ``loss`` by message passing.
 
         Parameters
@@ -326,18 +358,22 @@ class Run:
         sched = self.schedule
         if loss is None:
             if len(sched.outputs) != 1:
-                raise GraphError("mpgraph: this run has several outputs "
-                                 f"({', '.join(self._output_names())}): name the loss")
+                raise GraphError(
+                    "mpgraph: this run has several outputs "
+                    f"({', '.join(self._output_names())}): name the loss"
+                )
             li = sched.outputs[0]
         else:
             li = self._slot(loss)
         sources = None if wrt is None else tuple(sorted({self._slot(w) for w in wrt}))
         plan = sched.backward_plan(li, sources)
-        return self._backpropagate(plan, li, seed, keep=keep, keep_messages=keep_messages,
-                                   free_values=False)
+        return self._backpropagate(
+            plan, li, seed, keep=keep, keep_messages=keep_messages, free_values=False
+        )
 
-    def _backpropagate(self, plan, li: int, seed: Any, *, keep: bool, keep_messages: bool,
-                       free_values: bool) -> Run:
+    def _backpropagate(
+        self, plan, li: int, seed: Any, *, keep: bool, keep_messages: bool, free_values: bool
+    ) -> Run:
         if plan.wrt is not None:
             self._check_sources(plan)
         signals = [None] * len(self.schedule.nodes)
@@ -357,8 +393,10 @@ class Run:
         for s in plan.wrt:
             dtype = _shape_dtype(self.values[s])[1]
             if dtype.kind not in "fc":
-                raise GraphError(f"mpgraph: node '{nodes[s].name}' has dtype {dtype}: only float "
-                                 "values carry gradients")
+                raise GraphError(
+                    f"mpgraph: node '{nodes[s].name}' has dtype {dtype}: only float "
+                    "values carry gradients"
+                )
             why = plan.unreachable(s)
             if why is not None:
                 raise GraphError(why)
@@ -375,56 +413,74 @@ def _seed(node: Node, value: Any, seed: Any) -> Any:
     shape, dtype = _shape_dtype(value)
     if dtype.kind not in "biuf":
         what = "complex" if dtype.kind == "c" else f"of dtype {dtype}"
-        raise GraphError(f"mpgraph: backward from node '{node.name}': its value is {what}; a "
-                         "loss is a real number (mpgraph differentiates real functions only)")
+        raise GraphError(
+            f"mpgraph: backward from node '{node.name}': its value is {what}; a "
+            "loss is a real number (mpgraph differentiates real functions only)"
+        )
     if seed is None:
         if shape != ():
-            raise ShapeError(f"mpgraph: backward from node '{node.name}' needs a seed: its value has "
-                             f"shape {shape}, not a scalar (reduce it, e.g. with mg.ops.sum, "
-                             "or pass seed= to run.backward)")
+            raise ShapeError(
+                f"mpgraph: backward from node '{node.name}' needs a seed: its value has "
+                f"shape {shape}, not a scalar (reduce it, e.g. with mg.ops.sum, "
+                "or pass seed= to run.backward)"
+            )
         return np.ones((), dtype=dtype)
     try:
         seed = np.array(seed, dtype=dtype)  # a copy: the caller's array is never aliased
     except (TypeError, ValueError):
-        raise FeedError(f"mpgraph: the seed for node '{node.name}' must be an array of numbers "
-                        f"of shape {shape}; got {type(seed).__name__} {seed!r:.60}") from None
+        raise FeedError(
+            f"mpgraph: the seed for node '{node.name}' must be an array of numbers "
+            f"of shape {shape}; got {type(seed).__name__} {seed!r:.60}"
+        ) from None
     if seed.shape != shape:
-        raise ShapeError(f"mpgraph: the seed for node '{node.name}' has shape {seed.shape}; "
-                         f"expected {shape}, the shape of its value")
+        raise ShapeError(
+            f"mpgraph: the seed for node '{node.name}' has shape {seed.shape}; "
+            f"expected {shape}, the shape of its value"
+        )
     return seed
 
 
 def _feed_values(sched: Schedule, feed: Mapping[Any, Any] | None, vals: list) -> None:
     if feed is not None and not isinstance(feed, Mapping):
-        raise FeedError(f"mpgraph: the feed must be a mapping from input (node or name) to "
-                        f"value, e.g. {{'x': array}}; got {type(feed).__name__}")
+        raise FeedError(
+            f"mpgraph: the feed must be a mapping from input (node or name) to "
+            f"value, e.g. {{'x': array}}; got {type(feed).__name__}"
+        )
     graph = sched.graph()
     given = {}
     for key, value in (feed or {}).items():
         if type(key) is Node:
             if not _of_graph(key, graph):
-                raise FeedError(f"mpgraph: the feed is keyed by node '{key.name}' of another "
-                                "graph")
+                raise FeedError(f"mpgraph: the feed is keyed by node '{key.name}' of another graph")
             name = key.name
         elif isinstance(key, str):
             name = key
         else:
-            raise FeedError(f"mpgraph: the feed's keys are inputs (nodes or names); got "
-                            f"{type(key).__name__} {key!r:.60}")
+            raise FeedError(
+                f"mpgraph: the feed's keys are inputs (nodes or names); got "
+                f"{type(key).__name__} {key!r:.60}"
+            )
         given[name] = value
     for name in given:
         node = graph[name] if name in graph else None
         if node is None or node.kind != "input":
             what = "no node" if node is None else f"{a_kind(node.kind)}, not an input"
-            hint = "; set a parameter with g.set_param" if node is not None and node.kind == "param" else ""
+            hint = (
+                "; set a parameter with g.set_param"
+                if node is not None and node.kind == "param"
+                else ""
+            )
             inputs = ", ".join(n.name for n in graph.inputs()) or "none"
-            raise FeedError(f"mpgraph: the feed names '{name}', which is {what}{hint} "
-                            f"(inputs: {inputs})")
+            raise FeedError(
+                f"mpgraph: the feed names '{name}', which is {what}{hint} (inputs: {inputs})"
+            )
     for i in sched.inputs:
         node = sched.nodes[i]
         if node.name not in given:
-            raise FeedError(f"mpgraph: input '{node.name}' is not fed; the outputs "
-                            f"{', '.join(repr(sched.nodes[o].name) for o in sched.outputs)} need it")
+            raise FeedError(
+                f"mpgraph: input '{node.name}' is not fed; the outputs "
+                f"{', '.join(repr(sched.nodes[o].name) for o in sched.outputs)} need it"
+            )
         vals[i] = _convert_feed(node, given[node.name])
 
 
@@ -435,20 +491,27 @@ def _convert_feed(node: Node, value: Any) -> np.ndarray:
         raise FeedError(f"mpgraph: the feed for input '{node.name}' is not an array: {e}") from None
     if node.dtype is not None and arr.dtype != node.dtype:
         if not np.can_cast(arr.dtype, node.dtype, "same_kind"):
-            raise FeedError(f"mpgraph: input '{node.name}' has dtype {node.dtype}; "
-                            f"the feed has dtype {arr.dtype}")
+            raise FeedError(
+                f"mpgraph: input '{node.name}' has dtype {node.dtype}; "
+                f"the feed has dtype {arr.dtype}"
+            )
         arr = arr.astype(node.dtype)
     if arr.dtype.kind not in "biuf":
         what = "complex" if arr.dtype.kind == "c" else f"dtype {arr.dtype}"
-        raise FeedError(f"mpgraph: the feed for input '{node.name}' is {what}; feeds are real "
-                        "numbers (booleans, integers or floats)"
-                        + (": mpgraph differentiates real functions only" if arr.dtype.kind == "c"
-                           else ""))
-    if node.shape is not None and (arr.ndim != len(node.shape) or any(
-            d is not None and d != n for d, n in zip(node.shape, arr.shape))):
-        raise FeedError(f"mpgraph: input '{node.name}' has shape "
-                        f"{tuple('?' if d is None else d for d in node.shape)}; ".replace("'?'", "?")
-                        + f"the feed has shape {arr.shape}")
+        raise FeedError(
+            f"mpgraph: the feed for input '{node.name}' is {what}; feeds are real "
+            "numbers (booleans, integers or floats)"
+            + (": mpgraph differentiates real functions only" if arr.dtype.kind == "c" else "")
+        )
+    if node.shape is not None and (
+        arr.ndim != len(node.shape)
+        or any(d is not None and d != n for d, n in zip(node.shape, arr.shape))
+    ):
+        raise FeedError(
+            f"mpgraph: input '{node.name}' has shape "
+            f"{tuple('?' if d is None else d for d in node.shape)}; ".replace("'?'", "?")
+            + f"the feed has shape {arr.shape}"
+        )
     if arr.flags.writeable:
         # A read-only view: a vjp that hands the feed back as a message makes a gradient
         # that g.grad then copies, so no gradient the caller updates in place is their feed.
@@ -501,13 +564,16 @@ def _forward(run: Run, sched: Schedule, feed, steps: tuple) -> list:
     except Exception as e:
         node = nodes[i]
         _blame_non_array(nodes, vals, sched.args[i], node, e)
-        raise OpError(f"{at(node.op.name, node.name)}: forward raised {type(e).__name__}: {e}"
-                      f"{_plugin_note(node)}") from e
+        raise OpError(
+            f"{at(node.op.name, node.name)}: forward raised {type(e).__name__}: {e}"
+            f"{_plugin_note(node)}"
+        ) from e
     return vals
 
 
-def _backward(run: Run, plan, signals: list, messages: dict | None, keep: set | None,
-              free_values: bool) -> None:
+def _backward(
+    run: Run, plan, signals: list, messages: dict | None, keep: set | None, free_values: bool
+) -> None:
     vals = run.values
     nodes = run.schedule.nodes
     _, on_message, on_signal = run._observers
@@ -534,8 +600,13 @@ def _backward(run: Run, plan, signals: list, messages: dict | None, keep: set | 
                 edges = [(k, partial(vjp, res=res)) for k, vjp in edges]
             for k, vjp in edges:
                 j = a[k]
-                msg = (vjp(g, ans, x0, x1) if n == 2 else vjp(g, ans, x0) if n == 1
-                       else vjp(g, ans, *args))
+                msg = (
+                    vjp(g, ans, x0, x1)
+                    if n == 2
+                    else vjp(g, ans, x0)
+                    if n == 1
+                    else vjp(g, ans, *args)
+                )
                 if msg is None:
                     continue
                 try:
@@ -572,8 +643,10 @@ def _backward(run: Run, plan, signals: list, messages: dict | None, keep: set | 
     except Exception as e:
         node = nodes[i]
         _blame_non_array(nodes, vals, (i, *run.schedule.args[i]), node, e)
-        raise OpError(f"{at(node.op.name, node.name)}: vjp for argument {k} "
-                      f"('{node.args[k].name}') raised {type(e).__name__}: {e}{_plugin_note(node)}") from e
+        raise OpError(
+            f"{at(node.op.name, node.name)}: vjp for argument {k} "
+            f"('{node.args[k].name}') raised {type(e).__name__}: {e}{_plugin_note(node)}"
+        ) from e
     if on_signal is not None:
         for j in plan.sources:
             if signals[j] is not None:
@@ -585,9 +658,11 @@ def _blame_non_array(nodes, vals: list, slots, user: Node, error: Exception) -> 
     is not at fault: raise an OpError naming the op that returned it."""
     for j in slots:
         if nodes[j].kind == "op" and isinstance(vals[j], (list, tuple, dict, str)):
-            raise OpError(f"{at(nodes[j].op.name, nodes[j].name)}: forward returned a "
-                          f"{type(vals[j]).__name__}, not an array (found when '{user.name}' "
-                          f"failed on it){_plugin_note(nodes[j])}") from error
+            raise OpError(
+                f"{at(nodes[j].op.name, nodes[j].name)}: forward returned a "
+                f"{type(vals[j]).__name__}, not an array (found when '{user.name}' "
+                f"failed on it){_plugin_note(nodes[j])}"
+            ) from error
 
 
 def _shape_dtype(value: Any) -> tuple[tuple, np.dtype]:
@@ -617,34 +692,44 @@ def _stand_in(value: np.ndarray) -> np.ndarray:
 def _check_message(nodes, i: int, k: int, j: int, msg: Any, parent_value: Any) -> Any:
     node = nodes[i]
     if isinstance(msg, (tuple, list)):  # a vjp written as one function for every argument
-        raise ShapeError(f"{at(node.op.name, node.name)}: vjp for argument {k} ('{nodes[j].name}') "
-                         f"returned {len(msg)} messages in a {type(msg).__name__}; each vjp entry "
-                         f"returns the one message for its argument{_plugin_note(node)}")
+        raise ShapeError(
+            f"{at(node.op.name, node.name)}: vjp for argument {k} ('{nodes[j].name}') "
+            f"returned {len(msg)} messages in a {type(msg).__name__}; each vjp entry "
+            f"returns the one message for its argument{_plugin_note(node)}"
+        )
     got, want = np.shape(msg), np.shape(parent_value)
     if got != want:
-        raise ShapeError(f"{at(node.op.name, node.name)}: vjp for argument {k} ('{nodes[j].name}') "
-                         f"returned a message of shape {got}; expected {want}, the shape of "
-                         f"'{nodes[j].name}'{_plugin_note(node)}")
+        raise ShapeError(
+            f"{at(node.op.name, node.name)}: vjp for argument {k} ('{nodes[j].name}') "
+            f"returned a message of shape {got}; expected {want}, the shape of "
+            f"'{nodes[j].name}'{_plugin_note(node)}"
+        )
     dtype = _shape_dtype(parent_value)[1]
     if dtype.kind == "f" and _shape_dtype(msg)[1] != dtype:
         if _shape_dtype(msg)[1].kind == "c":
-            raise OpError(f"{at(node.op.name, node.name)}: vjp for argument {k} "
-                          f"('{nodes[j].name}') returned a complex message; mpgraph "
-                          f"differentiates real functions only{_plugin_note(node)}")
+            raise OpError(
+                f"{at(node.op.name, node.name)}: vjp for argument {k} "
+                f"('{nodes[j].name}') returned a complex message; mpgraph "
+                f"differentiates real functions only{_plugin_note(node)}"
+            )
         msg = np.asarray(msg).astype(dtype)
     return msg
 
 
 def _relay(hook, run: Run, parent: Node, child: Node, argnum: int, msg: Any) -> Any:
     """Pass ``msg`` through every ``mpgraph_message`` implementation in turn."""
+
     def check(impl, old, new) -> None:
         if np.shape(new) != np.shape(old):
-            raise ShapeError(f"mpgraph: plugin '{impl.plugin_name}' replaced the message from "
-                             f"'{child.name}' to '{parent.name}' (shape {np.shape(old)}) by one "
-                             f"of shape {np.shape(new)}")
+            raise ShapeError(
+                f"mpgraph: plugin '{impl.plugin_name}' replaced the message from "
+                f"'{child.name}' to '{parent.name}' (shape {np.shape(old)}) by one "
+                f"of shape {np.shape(new)}"
+            )
 
-    return hook.relay("message", check, run=run, parent=parent, child=child, argnum=argnum,
-                      message=msg)
+    return hook.relay(
+        "message", check, run=run, parent=parent, child=child, argnum=argnum, message=msg
+    )
 
 
 def _plugin_note(node: Node) -> str:

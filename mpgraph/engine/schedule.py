@@ -9,6 +9,7 @@ A backward plan also says when each value can be freed in a run that only wants 
 its last consumer in the forward pass has run, and a value that some vjp reads is freed once
 the last of those vjps has run.
 """
+
 from __future__ import annotations
 
 from functools import partial
@@ -84,8 +85,13 @@ class Schedule:
                 op = nodes[i].op
                 fns.append(_bind(op.fwd or op.forward, nodes[i].attrs))
                 saves.append(0 if op.fwd is None else 1)
-            self._steps = (self.op_slots, fns, [self.args[i] for i in self.op_slots],
-                           [()] * len(fns), saves)
+            self._steps = (
+                self.op_slots,
+                fns,
+                [self.args[i] for i in self.op_slots],
+                [()] * len(fns),
+                saves,
+            )
         return self._steps
 
     def graph(self):
@@ -123,8 +129,11 @@ class BackwardPlan:
 
     def __init__(self, sched: Schedule, loss: int, sources: tuple[int, ...] | None) -> None:
         nodes = sched.nodes
-        src = (set(sources) if sources is not None
-               else {i for i, nd in enumerate(nodes) if nd.kind in ("input", "param")})
+        src = (
+            set(sources)
+            if sources is not None
+            else {i for i, nd in enumerate(nodes) if nd.kind in ("input", "param")}
+        )
         reach = _reached_from(sched, src)
         below, last_read, self.steps = _steps_to(sched, loss, reach)
         self.active = [r and b for r, b in zip(reach, below)]
@@ -164,9 +173,11 @@ class BackwardPlan:
                 continue
             cut = [k for k in hits if not nodes[i].op.variadic and nodes[i].op.vjp[k] is None]
             if cut and len(cut) == len(hits):
-                return (f"{at(nodes[i].op.name, nodes[i].name)}: argument {cut[0]} "
-                        f"('{nodes[args[i][cut[0]]].name}') is not differentiable, and "
-                        f"'{nodes[s].name}' reaches the loss only through it")
+                return (
+                    f"{at(nodes[i].op.name, nodes[i].name)}: argument {cut[0]} "
+                    f"('{nodes[args[i][cut[0]]].name}') is not differentiable, and "
+                    f"'{nodes[s].name}' reaches the loss only through it"
+                )
             reach.add(i)
         return None
 
@@ -220,7 +231,8 @@ def _steps_to(sched: Schedule, loss: int, reach: list[bool]) -> tuple[list, list
         edges = shared.get(key)
         if edges is None:  # the same edges for every node of this op and mask
             edges = shared[key] = tuple(
-                (k, None if op.variadic else op.vjp[k]) for k in range(len(a)) if mask >> k & 1)
+                (k, None if op.variadic else op.vjp[k]) for k in range(len(a)) if mask >> k & 1
+            )
         _note_reads(op, i, a, edges, len(slots), last_read)
         if op.variadic or nodes[i].attrs:  # vjps bound to this node's attributes
             attrs = nodes[i].attrs
@@ -247,8 +259,9 @@ def _note_reads(op, i: int, a: tuple[int, ...], edges: tuple, pos: int, last_rea
             last_read[a[p]] = pos
 
 
-def _free_lists(sched: Schedule, loss: int, src: set[int], last_read: list[int],
-                n_steps: int) -> tuple[list, list]:
+def _free_lists(
+    sched: Schedule, loss: int, src: set[int], last_read: list[int], n_steps: int
+) -> tuple[list, list]:
     """The values to free after each forward and each backward step.
 
     Only op nodes' values (the others belong to the graph or the caller), never what the
@@ -279,4 +292,3 @@ def _bind_vjp(op, argnum: int, attrs: dict[str, Any]):
     if op.variadic:
         return partial(op.vjp, argnum, **attrs)
     return _bind(op.vjp[argnum], attrs)
-

@@ -3,6 +3,7 @@
 Pictures, exports and saved files read a run through this one shape (values, error signals and
 messages keyed by node name), so that a run loaded from a file draws like a live one.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -65,18 +66,23 @@ class Snapshot:
         try:
             nodes, values = run.schedule.nodes, run.values
         except AttributeError:
-            raise GraphError(f"mpgraph: expected a Run or a Snapshot, got {type(run).__name__}") from None
+            raise GraphError(
+                f"mpgraph: expected a Run or a Snapshot, got {type(run).__name__}"
+            ) from None
         signals = None
         if run.signals is not None:
             signals = {n.name: s for n, s in zip(nodes, run.signals) if s is not None}
         tangents = None
         if run.tangents is not None:
             tangents = {n.name: t for n, t in zip(nodes, run.tangents) if t is not None}
-        return cls(values={n.name: v for n, v in zip(nodes, values)}, signals=signals,
-                   messages=dict(run.messages) if run.has_messages else None,
-                   outputs=[nodes[i].name for i in run.schedule.outputs], tangents=tangents,
-                   tangent_messages=None if run.tangent_messages is None
-                   else dict(run.tangent_messages))
+        return cls(
+            values={n.name: v for n, v in zip(nodes, values)},
+            signals=signals,
+            messages=dict(run.messages) if run.has_messages else None,
+            outputs=[nodes[i].name for i in run.schedule.outputs],
+            tangents=tangents,
+            tangent_messages=None if run.tangent_messages is None else dict(run.tangent_messages),
+        )
 
 
 def graph_and_snapshot(graph: Any, run: Any = None) -> tuple[Any, Snapshot | None]:
@@ -95,8 +101,9 @@ def graph_and_snapshot(graph: Any, run: Any = None) -> tuple[Any, Snapshot | Non
         try:
             graph = run.schedule.graph()
         except AttributeError:
-            raise GraphError(f"mpgraph: expected a Graph or a Run, got "
-                             f"{type(graph).__name__}") from None
+            raise GraphError(
+                f"mpgraph: expected a Graph or a Run, got {type(graph).__name__}"
+            ) from None
     schedule = getattr(run, "schedule", None)
     if schedule is not None and schedule.graph() is not graph:
         raise GraphError("mpgraph: the run is of another graph")
@@ -104,6 +111,8 @@ def graph_and_snapshot(graph: Any, run: Any = None) -> tuple[Any, Snapshot | Non
     if snap is not None:
         missing = [n for n in snap.values if n not in graph]
         if missing:
-            raise GraphError(f"mpgraph: the run has values for nodes that are not in "
-                             f"this graph ({', '.join(missing[:3])}): a run of another graph?")
+            raise GraphError(
+                f"mpgraph: the run has values for nodes that are not in "
+                f"this graph ({', '.join(missing[:3])}): a run of another graph?"
+            )
     return graph, snap

@@ -6,6 +6,7 @@ graph nodes: each op's vjp is applied to node handles, so every message and ever
 becomes a node of the same graph, in the scope ``grad/``. This is Lee's reverse network made
 explicit. Only ops that declare ``differentiable_vjp=True`` can take part.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -59,8 +60,9 @@ def gradients(loss: Node, wrt: Sequence[Node], seed: Any = None) -> list[Node]:
     True
     """
     if type(loss) is not Node:
-        raise GraphError(f"mpgraph: gradients: the loss must be a graph node, got "
-                         f"{type(loss).__name__}")
+        raise GraphError(
+            f"mpgraph: gradients: the loss must be a graph node, got {type(loss).__name__}"
+        )
     g = loss.graph
     wrt = [g[w] if type(w) is Node else _refuse_wrt(w) for w in wrt]  # from this graph
     sched = g.schedule(loss)
@@ -74,8 +76,10 @@ def gradients(loss: Node, wrt: Sequence[Node], seed: Any = None) -> list[Node]:
         if loss.name in reach:
             if seed is None:
                 if loss.shape not in ((), None):
-                    raise ShapeError(f"mpgraph: gradients from node '{loss.name}' need a seed: its "
-                                     f"shape is {loss.shape}, not a scalar")
+                    raise ShapeError(
+                        f"mpgraph: gradients from node '{loss.name}' need a seed: its "
+                        f"shape is {loss.shape}, not a scalar"
+                    )
                 seed = g.constant(np.ones((), loss.dtype or np.float64))
             signals[loss.name] = g[seed] if type(seed) is Node else g.constant(seed)
         for n in reversed(order):
@@ -83,9 +87,11 @@ def gradients(loss: Node, wrt: Sequence[Node], seed: Any = None) -> list[Node]:
             if s is None or n.kind != "op":
                 continue
             if not n.op.differentiable_vjp:
-                raise GraphError(f"{at(n.op.name, n.name)}: its vjp is not declared differentiable "
-                                 "(differentiable_vjp=False), so the backward pass cannot be built "
-                                 "through it as graph nodes")
+                raise GraphError(
+                    f"{at(n.op.name, n.name)}: its vjp is not declared differentiable "
+                    "(differentiable_vjp=False), so the backward pass cannot be built "
+                    "through it as graph nodes"
+                )
             for k, p in enumerate(n.args):
                 if p.name not in reach or not (n.op.variadic or n.op.vjp[k] is not None):
                     continue
@@ -94,10 +100,12 @@ def gradients(loss: Node, wrt: Sequence[Node], seed: Any = None) -> list[Node]:
                 except MpgraphError:
                     raise
                 except Exception as e:  # most often a vjp that needs a shape left unknown
-                    raise GraphError(f"{at(n.op.name, n.name)}: the vjp for argument {k} could "
-                                     f"not be built as graph nodes ({type(e).__name__}: {e}); "
-                                     "give inputs their full shapes, e.g. g.input(name, "
-                                     "shape=...)") from e
+                    raise GraphError(
+                        f"{at(n.op.name, n.name)}: the vjp for argument {k} could "
+                        f"not be built as graph nodes ({type(e).__name__}: {e}); "
+                        "give inputs their full shapes, e.g. g.input(name, "
+                        "shape=...)"
+                    ) from e
                 if msg is None:
                     continue
                 msg = msg if type(msg) is Node else g.constant(msg)
@@ -115,10 +123,12 @@ def _require_shapes(nodes: list[Node]) -> None:
     inputs = [n for n in unknown if n.kind == "input"]
     n = (inputs or unknown)[0]
     shape = "unknown" if n.shape is None else str(tuple("?" if d is None else d for d in n.shape))
-    raise GraphError(f"mpgraph: gradients as graph nodes need every shape on the way known, and "
-                     f"{'input' if n.kind == 'input' else 'node'} '{n.name}' has shape "
-                     f"{shape.replace(chr(39), '')}: declare it, e.g. g.input('{n.name}', "
-                     "shape=(2, 3))")
+    raise GraphError(
+        f"mpgraph: gradients as graph nodes need every shape on the way known, and "
+        f"{'input' if n.kind == 'input' else 'node'} '{n.name}' has shape "
+        f"{shape.replace(chr(39), '')}: declare it, e.g. g.input('{n.name}', "
+        "shape=(2, 3))"
+    )
 
 
 def _operands(node: Node, reach: set) -> list:
@@ -128,5 +138,6 @@ def _operands(node: Node, reach: set) -> list:
 
 
 def _refuse_wrt(w: Any) -> Node:
-    raise GraphError(f"mpgraph: gradients: each wrt entry must be a graph node, got "
-                     f"{type(w).__name__} {w!r:.40}")
+    raise GraphError(
+        f"mpgraph: gradients: each wrt entry must be a graph node, got {type(w).__name__} {w!r:.40}"
+    )

@@ -11,6 +11,7 @@ mode: its vjp ``u -> J^T u`` is linear in ``u``, so ``J t`` is the gradient of `
 with respect to ``u``, computed by building the vjp as graph nodes (which needs
 ``differentiable_vjp=True``) and backpropagating through it.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -81,8 +82,10 @@ def transposed_vjp(node: Node, k: int, t: Any, ans: Any, args: list) -> Any:
     """
     op = node.op
     if not op.differentiable_vjp:
-        raise GraphError(f"{at(op.name, node.name)}: has no jvp rule (Op.jvp) and its vjp is not "
-                         "declared differentiable, so forward mode cannot transpose it")
+        raise GraphError(
+            f"{at(op.name, node.name)}: has no jvp rule (Op.jvp) and its vjp is not "
+            "declared differentiable, so forward mode cannot transpose it"
+        )
     g = type(node.graph)()  # a scratch graph of the same class: no import of the graph module
     shape, dtype = np.shape(ans), np.result_type(ans)
     u = g.input("u", shape, dtype)
@@ -93,8 +96,9 @@ def transposed_vjp(node: Node, k: int, t: Any, ans: Any, args: list) -> Any:
     return g.grad(loss, wrt=u, feed={u: np.zeros(shape, dtype)})
 
 
-def push_tangents(run, seeds: Mapping[Any, Any],
-                  keep_messages: bool = False) -> tuple[list, dict | None]:
+def push_tangents(
+    run, seeds: Mapping[Any, Any], keep_messages: bool = False
+) -> tuple[list, dict | None]:
     """The forward tangent pass over ``run`` from ``seeds`` (node -> tangent).
 
     Returns
@@ -117,17 +121,21 @@ def push_tangents(run, seeds: Mapping[Any, Any],
         name = key.name if type(key) is Node else key
         i = sched.slot.get(name)
         if i is None:
-            raise GraphError(f"mpgraph: the tangents name node '{name}', which this run did "
-                             "not compute")
+            raise GraphError(
+                f"mpgraph: the tangents name node '{name}', which this run did not compute"
+            )
         value = vals[i]
         dtype = np.result_type(value)
         if dtype.kind not in "fc":
-            raise GraphError(f"mpgraph: node '{name}' has dtype {dtype}: only float values carry "
-                             "tangents")
+            raise GraphError(
+                f"mpgraph: node '{name}' has dtype {dtype}: only float values carry tangents"
+            )
         t = np.array(t, dtype=dtype)  # a copy: the caller's array is never aliased
         if t.shape != np.shape(value):
-            raise ShapeError(f"mpgraph: the tangent for node '{nodes[i].name}' has shape "
-                             f"{t.shape}; expected {np.shape(value)}, the shape of its value")
+            raise ShapeError(
+                f"mpgraph: the tangent for node '{nodes[i].name}' has shape "
+                f"{t.shape}; expected {np.shape(value)}, the shape of its value"
+            )
         tangents[i] = t
     seeded = {i for i, t in enumerate(tangents) if t is not None}
     messages: dict | None = {} if keep_messages else None
@@ -150,17 +158,21 @@ def push_tangents(run, seeds: Mapping[Any, Any],
             except MpgraphError:
                 raise
             except Exception as e:
-                raise OpError(f"{at(op.name, node.name)}: the tangent message from argument {k} "
-                              f"('{nodes[j].name}') raised {type(e).__name__}: {e}") from e
+                raise OpError(
+                    f"{at(op.name, node.name)}: the tangent message from argument {k} "
+                    f"('{nodes[j].name}') raised {type(e).__name__}: {e}"
+                ) from e
             if msg is None:
                 continue
             if np.shape(msg) != np.shape(ans):
                 try:
                     msg = np.broadcast_to(msg, np.shape(ans))
                 except ValueError:
-                    raise ShapeError(f"{at(op.name, node.name)}: the tangent message from argument "
-                                     f"{k} ('{nodes[j].name}') has shape {np.shape(msg)}; expected "
-                                     f"{np.shape(ans)}, the shape of the node's value") from None
+                    raise ShapeError(
+                        f"{at(op.name, node.name)}: the tangent message from argument "
+                        f"{k} ('{nodes[j].name}') has shape {np.shape(msg)}; expected "
+                        f"{np.shape(ans)}, the shape of the node's value"
+                    ) from None
             if messages is not None:
                 messages[(nodes[j].name, node.name, k)] = msg
             total = msg if total is None else total + msg

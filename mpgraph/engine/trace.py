@@ -3,6 +3,7 @@
 The function is traced into a fresh Graph (its differentiated arguments become inputs, so the
 function sees node handles), run forward, and backpropagated, as in HIPS autograd and JAX.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -42,8 +43,9 @@ def current_trace() -> Graph | None:
     return _tracing.get()
 
 
-def value_and_grad(fn: Callable, argnums: int | tuple[int, ...] = 0, *,
-                   has_aux: bool = False) -> Callable:
+def value_and_grad(
+    fn: Callable, argnums: int | tuple[int, ...] = 0, *, has_aux: bool = False
+) -> Callable:
     """Return a function that computes ``(fn(*args), gradient)``.
 
     Parameters
@@ -82,20 +84,27 @@ def value_and_grad(fn: Callable, argnums: int | tuple[int, ...] = 0, *,
     def wrapped(*args: Any, **kwargs: Any):
         for k in nums:
             if not -len(args) <= k < len(args):
-                raise MpgraphError(f"mpgraph: argnums {argnums} asks for argument {k}, but "
-                                   f"{_name(fn)} got {len(args)}")
+                raise MpgraphError(
+                    f"mpgraph: argnums {argnums} asks for argument {k}, but "
+                    f"{_name(fn)} got {len(args)}"
+                )
         outer = next((a.graph for a in args if type(a) is Node), None) or _tracing.get()
         if outer is not None:  # inside another trace: build the gradient as nodes of its graph
             args = list(args)
             with outer.scope("grad"):
                 for k in nums:  # a fresh variable per argument, so that an outer node the
                     # function also closes over is not differentiated as if it were the argument
-                    args[k] = outer.apply("add", [args[k] if type(args[k]) is Node
-                                                  else outer.constant(args[k]), 0.0])
+                    args[k] = outer.apply(
+                        "add", [args[k] if type(args[k]) is Node else outer.constant(args[k]), 0.0]
+                    )
             nodes = [args[k] for k in nums]
             out, aux = _loss(fn, fn(*args, **kwargs), has_aux)
-            value, grads = out, gradients(out, nodes) if type(out) is Node else [
-                nodes[0].graph.constant(zero_gradient(n)) for n in nodes]
+            value, grads = (
+                out,
+                gradients(out, nodes)
+                if type(out) is Node
+                else [nodes[0].graph.constant(zero_gradient(n)) for n in nodes],
+            )
         else:
             value, grads, aux = _numeric(fn, args, kwargs, nums, has_aux)
         grads = grads[0] if isinstance(argnums, int) else tuple(grads)
@@ -114,17 +123,23 @@ def _numeric(fn: Callable, args: tuple, kwargs: dict, nums: tuple[int, ...], has
             raise MpgraphError(
                 f"mpgraph: argument {k} of {_name(fn)} is a {type(args[k]).__name__}; mg.grad "
                 "differentiates float arrays: pass the arrays as separate arguments with "
-                "argnums=(0, 1, ...), or flatten a pytree of them with mg.tree.tree_flatten")
+                "argnums=(0, 1, ...), or flatten a pytree of them with mg.tree.tree_flatten"
+            )
         try:
             arr = np.asarray(args[k])
         except ValueError as e:
-            raise MpgraphError(f"mpgraph: argument {k} of {_name(fn)} is not an array: {e}") from None
+            raise MpgraphError(
+                f"mpgraph: argument {k} of {_name(fn)} is not an array: {e}"
+            ) from None
         if arr.dtype.kind == "c":
-            raise MpgraphError(f"mpgraph: argument {k} is complex; mpgraph differentiates real "
-                               "functions only")
+            raise MpgraphError(
+                f"mpgraph: argument {k} is complex; mpgraph differentiates real functions only"
+            )
         if arr.dtype.kind not in "fc":
-            raise MpgraphError(f"mpgraph: argument {k} has dtype {arr.dtype}: only float "
-                               "arguments can be differentiated (pass e.g. 1.0, not 1)")
+            raise MpgraphError(
+                f"mpgraph: argument {k} has dtype {arr.dtype}: only float "
+                "arguments can be differentiated (pass e.g. 1.0, not 1)"
+            )
         traced[k] = g.input(f"arg{k % len(args)}", shape=arr.shape, dtype=arr.dtype)
         inputs.append((traced[k], arr))
     token = _tracing.set(g)  # an mg.grad inside fn builds on this graph, closures included
@@ -135,8 +150,13 @@ def _numeric(fn: Callable, args: tuple, kwargs: dict, nums: tuple[int, ...], has
     if type(out) is not Node:  # the output does not depend on the arguments
         return out, [np.zeros_like(arr) for _, arr in inputs], _evaluate(aux, None)
     aux_nodes = [a for a in _leaves(aux) if type(a) is Node]
-    run, grads = g.gradient_run(out, [node for node, _ in inputs],
-                                 {node: arr for node, arr in inputs}, strict=False, keep=aux_nodes)
+    run, grads = g.gradient_run(
+        out,
+        [node for node, _ in inputs],
+        {node: arr for node, arr in inputs},
+        strict=False,
+        keep=aux_nodes,
+    )
     return run[out], grads, _evaluate(aux, run)
 
 
@@ -162,20 +182,29 @@ def _loss(fn: Callable, out: Any, has_aux: bool) -> tuple[Any, Any]:
     aux = None
     if has_aux:
         if not (isinstance(out, tuple) and len(out) == 2):
-            raise MpgraphError(f"mpgraph: with has_aux=True, {_name(fn)} must return "
-                               f"(loss, aux); it returned {type(out).__name__}")
+            raise MpgraphError(
+                f"mpgraph: with has_aux=True, {_name(fn)} must return "
+                f"(loss, aux); it returned {type(out).__name__}"
+            )
         out, aux = out
     if isinstance(out, np.ndarray) and holds_nodes(out):  # np.array([x, y]): an array node
         out = first_node(out).graph.array(out)
     if type(out) is Node:
         if out.shape not in ((), None):
-            raise MpgraphError(f"mpgraph: {_name(fn)} must return a scalar to be "
-                               f"differentiated; it returned shape {out.shape}")
+            raise MpgraphError(
+                f"mpgraph: {_name(fn)} must return a scalar to be "
+                f"differentiated; it returned shape {out.shape}"
+            )
     elif not _is_number(out):
-        raise MpgraphError(f"mpgraph: {_name(fn)} must return a scalar loss to be "
-                           f"differentiated; it returned {type(out).__name__}"
-                           + (" (to return more, use has_aux=True and return (loss, aux))"
-                              if isinstance(out, (tuple, list, dict)) else ""))
+        raise MpgraphError(
+            f"mpgraph: {_name(fn)} must return a scalar loss to be "
+            f"differentiated; it returned {type(out).__name__}"
+            + (
+                " (to return more, use has_aux=True and return (loss, aux))"
+                if isinstance(out, (tuple, list, dict))
+                else ""
+            )
+        )
     return out, aux
 
 

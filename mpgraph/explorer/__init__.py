@@ -2,6 +2,7 @@
 
 ``mg.explore`` is this package's :func:`~mpgraph.explorer.page.explore`, imported on first use.
 """
+
 from .page import Page, explore
 
 __all__ = ["Page", "explore"]

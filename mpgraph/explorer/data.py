@@ -20,6 +20,7 @@ Examples
 >>> data["nodes"][0]["signal"]["full"], [data["messages"][m]["full"] for m in (0, 1)]
 (6.0, [3.0, 3.0])
 """
+
 from __future__ import annotations
 
 import math
@@ -35,7 +36,7 @@ from .layout import Box, lay_out
 
 __all__ = ["FULL_LIMIT", "HIST_BINS", "explorer_data", "summarise"]
 
-FULL_LIMIT = 64   # arrays with at most this many entries are shipped whole
+FULL_LIMIT = 64  # arrays with at most this many entries are shipped whole
 HIST_BINS = 12
 CHAR, LINE, PAD = 6.6, 14.0, 12.0  # pixels per character and per text line of a box, padding
 
@@ -85,8 +86,11 @@ def summarise(x: Any) -> dict[str, Any] | None:
     integer = kind in "biu"
     if a.size == 1:
         v = a.reshape(())[()]
-        out.update(text=fmt(v), full=(int(v) if integer else _num(float(v))),
-                   absmax=_num(abs(float(v))) if math.isfinite(float(v)) else 0.0)
+        out.update(
+            text=fmt(v),
+            full=(int(v) if integer else _num(float(v))),
+            absmax=_num(abs(float(v))) if math.isfinite(float(v)) else 0.0,
+        )
         if not integer and not math.isfinite(float(v)):
             out["nan" if math.isnan(float(v)) else "inf"] = 1
         return out
@@ -106,9 +110,15 @@ def summarise(x: Any) -> dict[str, Any] | None:
         if abs(mean) <= 1e-12 * scale:  # cancellation leaves noise of size eps * scale: say 0
             mean = 0.0
         counts, _ = np.histogram(finite, bins=HIST_BINS)
-        out.update(mean=_num(mean), std=_num(float(finite.std())),
-                   min=int(lo) if integer else _num(lo), max=int(hi) if integer else _num(hi),
-                   absmax=_num(scale), hist=counts.tolist(), range=[_num(lo), _num(hi)])
+        out.update(
+            mean=_num(mean),
+            std=_num(float(finite.std())),
+            min=int(lo) if integer else _num(lo),
+            max=int(hi) if integer else _num(hi),
+            absmax=_num(scale),
+            hist=counts.tolist(),
+            range=[_num(lo), _num(hi)],
+        )
         if integer:
             out["sum"] = int(a.sum())
     else:
@@ -126,10 +136,16 @@ def summarise(x: Any) -> dict[str, Any] | None:
     return out
 
 
-def explorer_data(graph: Any, run: Any = None, *, compare: Any = None,
-                  metrics: Mapping[str, Mapping[Any, float]] | None = None,
-                  title: str | None = None, rankdir: str = "LR",
-                  engine: str = "auto") -> dict[str, Any]:
+def explorer_data(
+    graph: Any,
+    run: Any = None,
+    *,
+    compare: Any = None,
+    metrics: Mapping[str, Mapping[Any, float]] | None = None,
+    title: str | None = None,
+    rankdir: str = "LR",
+    engine: str = "auto",
+) -> dict[str, Any]:
     """The data of an explorer page (see :func:`mpgraph.explorer.explore`).
 
     Parameters
@@ -166,8 +182,10 @@ def explorer_data(graph: Any, run: Any = None, *, compare: Any = None,
     if compare is not None:
         _, other = graph_and_snapshot(g, compare)
         if other.signals is None or snap is None or snap.signals is None:
-            raise GraphError("mpgraph: explore: compare needs two runs with error signals "
-                             "(call run.backward(loss) on both)")
+            raise GraphError(
+                "mpgraph: explore: compare needs two runs with error signals "
+                "(call run.backward(loss) on both)"
+            )
     order = list(g)
     index = {n.name: i for i, n in enumerate(order)}
     metric_values = _metrics(metrics, g, index)
@@ -181,18 +199,28 @@ def explorer_data(graph: Any, run: Any = None, *, compare: Any = None,
         if found is None:
             parent = scope_id(scope_of(name))
             found = scope_index[name] = len(scopes)
-            scopes.append({"name": name, "short": short_name(name), "parent": parent,
-                           "depth": scopes[parent]["depth"] + 1})
+            scopes.append(
+                {
+                    "name": name,
+                    "short": short_name(name),
+                    "parent": parent,
+                    "depth": scopes[parent]["depth"] + 1,
+                }
+            )
         return found
 
     nodes = []
     for i, node in enumerate(order):
-        entry = {"name": node.name, "short": short_name(node.name), "kind": node.kind,
-                 "op": node.op.name if node.op is not None else None,
-                 "shape": None if node.shape is None else [d for d in node.shape],
-                 "dtype": None if node.dtype is None else str(node.dtype),
-                 "scope": scope_id(scope_of(node.name)),
-                 "args": [index[p.name] for p in node.args]}
+        entry = {
+            "name": node.name,
+            "short": short_name(node.name),
+            "kind": node.kind,
+            "op": node.op.name if node.op is not None else None,
+            "shape": None if node.shape is None else [d for d in node.shape],
+            "dtype": None if node.dtype is None else str(node.dtype),
+            "scope": scope_id(scope_of(node.name)),
+            "args": [index[p.name] for p in node.args],
+        }
         value = None
         if snap is not None and node.name in snap.values:
             value = snap.values[node.name]
@@ -204,7 +232,9 @@ def explorer_data(graph: Any, run: Any = None, *, compare: Any = None,
         if other is not None:
             a, b = snap.signals.get(node.name), other.signals.get(node.name)
             if a is not None or b is not None:
-                entry["diff"] = summarise(np.subtract(0.0 if a is None else a, 0.0 if b is None else b))
+                entry["diff"] = summarise(
+                    np.subtract(0.0 if a is None else a, 0.0 if b is None else b)
+                )
         for name, values in metric_values.items():
             if i in values:
                 entry.setdefault("metrics", {})[name] = values[i]
@@ -224,33 +254,50 @@ def explorer_data(graph: Any, run: Any = None, *, compare: Any = None,
 
     _lay_out_scopes(scopes, nodes, edges, rankdir, engine)
     steps, seeds = _steps(snap, index, edge_of)
-    return {"title": title or f"{len(nodes)} nodes, {len(scopes) - 1} scopes",
-            "rankdir": rankdir, "nodes": nodes, "edges": edges, "messages": messages,
-            "scopes": scopes, "steps": steps, "seeds": seeds,
-            "has_run": snap is not None, "has_signals": snap is not None and snap.signals is not None,
-            "has_diff": other is not None, "metrics": list(metric_values),
-            "magnitudes": [[None if math.isinf(b) else b, text, fill, font]
-                           for b, text, fill, font in MAGNITUDES],
-            "zero": list(ZERO), "nonfinite": list(NONFINITE)}
+    return {
+        "title": title or f"{len(nodes)} nodes, {len(scopes) - 1} scopes",
+        "rankdir": rankdir,
+        "nodes": nodes,
+        "edges": edges,
+        "messages": messages,
+        "scopes": scopes,
+        "steps": steps,
+        "seeds": seeds,
+        "has_run": snap is not None,
+        "has_signals": snap is not None and snap.signals is not None,
+        "has_diff": other is not None,
+        "metrics": list(metric_values),
+        "magnitudes": [
+            [None if math.isinf(b) else b, text, fill, font] for b, text, fill, font in MAGNITUDES
+        ],
+        "zero": list(ZERO),
+        "nonfinite": list(NONFINITE),
+    }
 
 
 def _metrics(metrics, g, index: dict[str, int]) -> dict[str, dict[int, float]]:
     out: dict[str, dict[int, float]] = {}
     for name, values in (metrics or {}).items():
         if not isinstance(values, Mapping):
-            raise GraphError(f"mpgraph: explore: metric {name!r} should map nodes to numbers, "
-                             f"got {type(values).__name__}")
+            raise GraphError(
+                f"mpgraph: explore: metric {name!r} should map nodes to numbers, "
+                f"got {type(values).__name__}"
+            )
         column = out[str(name)] = {}
         for node, value in values.items():
             node_name = getattr(node, "name", node)
             if node_name not in index:
-                raise GraphError(f"mpgraph: explore: metric {name!r} names {node_name!r}, which "
-                                 "is not a node of this graph")
+                raise GraphError(
+                    f"mpgraph: explore: metric {name!r} names {node_name!r}, which "
+                    "is not a node of this graph"
+                )
             try:
                 number = float(value)
             except (TypeError, ValueError):
-                raise GraphError(f"mpgraph: explore: metric {name!r} at node '{node_name}' is "
-                                 f"{value!r}; expected a number") from None
+                raise GraphError(
+                    f"mpgraph: explore: metric {name!r} at node '{node_name}' is "
+                    f"{value!r}; expected a number"
+                ) from None
             column[index[node_name]] = _num(number)
     return out
 
@@ -275,9 +322,13 @@ def _lay_out_scopes(scopes, nodes, edges, rankdir: str, engine: str) -> None:
             s["width"], s["height"] = _box_width(label, "…" * 10), round(PAD + 2 * LINE, 1)
             members[s["parent"]].append(Box(f"s{k}", s["width"], s["height"]))
     for i, n in enumerate(nodes):
-        texts = [n["short"]] + [n[key]["text"][:24] for key in ("value", "signal")
-                                if n.get(key) is not None]
-        n["width"], n["height"] = _box_width(*texts) + 3 * CHAR, round(PAD + 3 * LINE, 1)  # "= ", "∇ "
+        texts = [n["short"]] + [
+            n[key]["text"][:24] for key in ("value", "signal") if n.get(key) is not None
+        ]
+        n["width"], n["height"] = (
+            _box_width(*texts) + 3 * CHAR,
+            round(PAD + 3 * LINE, 1),
+        )  # "= ", "∇ "
         members[n["scope"]].append(Box(f"n{i}", n["width"], n["height"]))
     # chain[i]: node i's scopes from the top level down
     chains = []
@@ -300,9 +351,12 @@ def _lay_out_scopes(scopes, nodes, edges, rankdir: str, engine: str) -> None:
             lifted[at][(a, b)] = None
     layouts = lay_out([(members[k], list(lifted[k])) for k in range(len(scopes))], rankdir, engine)
     for s, layout, boxes in zip(scopes, layouts, members):
-        s["layout"] = {"width": round(layout.width, 1), "height": round(layout.height, 1),
-                       "engine": layout.engine,
-                       "items": [[b.key, *layout.centres[b.key]] for b in boxes]}
+        s["layout"] = {
+            "width": round(layout.width, 1),
+            "height": round(layout.height, 1),
+            "engine": layout.engine,
+            "items": [[b.key, *layout.centres[b.key]] for b in boxes],
+        }
 
 
 def _steps(snap: Snapshot | None, index, edge_of) -> tuple[list, list]:

@@ -12,6 +12,7 @@ PATH, or for a scope with more than :data:`DOT_LIMIT` boxes (dot's crossing mini
 faster than linearly), a layered layout computed here is used: ranks by longest path from the
 sources, order within a rank by the mean position of the predecessors.
 """
+
 from __future__ import annotations
 
 import os
@@ -49,8 +50,11 @@ class ScopeLayout:
     engine: str = "dot"
 
 
-def lay_out(scopes: Sequence[tuple[list[Box], list[tuple[str, str]]]], rankdir: str = "LR",
-            engine: str = "auto") -> list[ScopeLayout]:
+def lay_out(
+    scopes: Sequence[tuple[list[Box], list[tuple[str, str]]]],
+    rankdir: str = "LR",
+    engine: str = "auto",
+) -> list[ScopeLayout]:
     """Lay out each ``(boxes, edges)`` pair, edges as pairs of box keys.
 
     Parameters
@@ -77,14 +81,19 @@ def lay_out(scopes: Sequence[tuple[list[Box], list[tuple[str, str]]]], rankdir: 
     True
     """
     if engine not in ("auto", "dot", "layered"):
-        raise LayoutError(f"mpgraph: explorer layout engine {engine!r}; expected 'auto', 'dot' "
-                          "or 'layered'")
+        raise LayoutError(
+            f"mpgraph: explorer layout engine {engine!r}; expected 'auto', 'dot' or 'layered'"
+        )
     dot = shutil.which("dot")
     if engine == "dot" and dot is None:
-        raise LayoutError("mpgraph: the explorer's layout engine 'dot' is not on the PATH; install "
-                          "Graphviz or pass engine='layered'")
-    use_dot = [dot is not None and engine != "layered" and len(b) <= DOT_LIMIT and len(b) > 1
-               for b, _ in scopes]
+        raise LayoutError(
+            "mpgraph: the explorer's layout engine 'dot' is not on the PATH; install "
+            "Graphviz or pass engine='layered'"
+        )
+    use_dot = [
+        dot is not None and engine != "layered" and len(b) <= DOT_LIMIT and len(b) > 1
+        for b, _ in scopes
+    ]
     out: list[ScopeLayout | None] = [None] * len(scopes)
     if any(use_dot):
         chosen = [i for i, u in enumerate(use_dot) if u]
@@ -99,17 +108,28 @@ def lay_out(scopes: Sequence[tuple[list[Box], list[tuple[str, str]]]], rankdir: 
 def _dot_layouts(dot: str, scopes, rankdir: str) -> list[ScopeLayout]:
     parts = []
     for k, (boxes, edges) in enumerate(scopes):
-        lines = [f"digraph g{k} {{ rankdir={rankdir}; ranksep={RANKSEP / 72:.3f}; "
-                 f"nodesep={NODESEP / 72:.3f}; node [shape=box, fixedsize=true, label=\"\"];"]
-        lines += [f'"{b.key}" [width={b.width / 72:.3f}, height={b.height / 72:.3f}];' for b in boxes]
+        lines = [
+            f"digraph g{k} {{ rankdir={rankdir}; ranksep={RANKSEP / 72:.3f}; "
+            f'nodesep={NODESEP / 72:.3f}; node [shape=box, fixedsize=true, label=""];'
+        ]
+        lines += [
+            f'"{b.key}" [width={b.width / 72:.3f}, height={b.height / 72:.3f}];' for b in boxes
+        ]
         lines += [f'"{u}" -> "{v}";' for u, v in edges]
         lines.append("}")
         parts.append("\n".join(lines))
-    done = subprocess.run([dot, "-Tplain"], input="\n".join(parts).encode(), capture_output=True,
-                          check=False, env={**os.environ, "LC_ALL": "C"})
+    done = subprocess.run(
+        [dot, "-Tplain"],
+        input="\n".join(parts).encode(),
+        capture_output=True,
+        check=False,
+        env={**os.environ, "LC_ALL": "C"},
+    )
     if done.returncode != 0:
-        raise LayoutError(f"mpgraph: dot failed ({done.returncode}) laying out the explorer's "
-                          f"scopes: {done.stderr.decode(errors='replace').strip()}")
+        raise LayoutError(
+            f"mpgraph: dot failed ({done.returncode}) laying out the explorer's "
+            f"scopes: {done.stderr.decode(errors='replace').strip()}"
+        )
     layouts, current = [], None
     for line in done.stdout.decode().splitlines():
         words = line.split()
@@ -149,9 +169,14 @@ def _layered(boxes: list[Box], edges: list[tuple[str, str]], rankdir: str) -> Sc
     placed: list[tuple[str, float, float]] = []
     for r in sorted(ranks):
         members = ranks[r]
-        members.sort(key=lambda k: (sum(position[p] for p in preds[k] if p in position) /
-                                    max(1, sum(1 for p in preds[k] if p in position))
-                                    if any(p in position for p in preds[k]) else float("inf")))
+        members.sort(
+            key=lambda k: (
+                sum(position[p] for p in preds[k] if p in position)
+                / max(1, sum(1 for p in preds[k] if p in position))
+                if any(p in position for p in preds[k])
+                else float("inf")
+            )
+        )
         thickness = max(size[k][along] for k in members)
         across = 0.0
         for k in members:

@@ -12,6 +12,7 @@ Examples
 >>> page.path.name, "<script" in page.html and "http://" not in page.html.replace(SVGNS, "")
 ('y.html', True)
 """
+
 from __future__ import annotations
 
 import html as html_lib
@@ -47,8 +48,10 @@ class Page:
         self.html, self.data, self.path = html, data, path
 
     def _repr_html_(self) -> str:
-        return (f'<iframe srcdoc="{html_lib.escape(self.html, quote=True)}" width="100%" '
-                'height="640" style="border: 1px solid #ccc"></iframe>')
+        return (
+            f'<iframe srcdoc="{html_lib.escape(self.html, quote=True)}" width="100%" '
+            'height="640" style="border: 1px solid #ccc"></iframe>'
+        )
 
     def __repr__(self) -> str:
         where = f" written to {self.path}" if self.path else ""
@@ -94,10 +97,19 @@ def page_html(data: dict[str, Any]) -> str:
 """
 
 
-def explore(graph: Any, run: Any = None, path: str | os.PathLike | None = None, *,
-            compare: Any = None, metrics: dict[str, dict[Any, float]] | None = None,
-            title: str | None = None, rankdir: str = "LR", engine: str = "auto",
-            view: str | None = None, start: str = "overview") -> Page:
+def explore(
+    graph: Any,
+    run: Any = None,
+    path: str | os.PathLike | None = None,
+    *,
+    compare: Any = None,
+    metrics: dict[str, dict[Any, float]] | None = None,
+    title: str | None = None,
+    rankdir: str = "LR",
+    engine: str = "auto",
+    view: str | None = None,
+    start: str = "overview",
+) -> Page:
     """An interactive page for exploring ``graph`` and what ``run`` computed, at any size.
 
     Each scope is laid out by Graphviz once (see :mod:`mpgraph.explorer.layout`) and starts
@@ -163,14 +175,19 @@ def explore(graph: Any, run: Any = None, path: str | os.PathLike | None = None, 
     ('2.285', 3)
     """
     if view not in (None, "forward", "backward", "both"):
-        raise GraphError(f"mpgraph: explore: view {view!r}; expected 'forward', 'backward' or 'both'")
+        raise GraphError(
+            f"mpgraph: explore: view {view!r}; expected 'forward', 'backward' or 'both'"
+        )
     if start not in ("overview", "steps"):
         raise GraphError(f"mpgraph: explore: start {start!r}; expected 'overview' or 'steps'")
-    data = explorer_data(graph, run, compare=compare, metrics=metrics, title=title,
-                         rankdir=rankdir, engine=engine)
+    data = explorer_data(
+        graph, run, compare=compare, metrics=metrics, title=title, rankdir=rankdir, engine=engine
+    )
     if start == "steps" and not data["steps"]:
-        raise GraphError("mpgraph: explore: stepping through the backward pass needs its "
-                         "messages: call run.backward(loss, keep_messages=True) first")
+        raise GraphError(
+            "mpgraph: explore: stepping through the backward pass needs its "
+            "messages: call run.backward(loss, keep_messages=True) first"
+        )
     data["view"], data["start"] = view, start
     text = page_html(data)
     written = None

@@ -25,12 +25,40 @@ Examples
 >>> float(g.grad(L, wrt=x, feed={"x": 1.0}))
 3.0
 """
+
 from __future__ import annotations
 
 from .listing import PluginInfo, list_plugins
-from .manager import (block, describe, distribution, enabled, get_op, hookimpl, observers, ops,
-                      plugin_manager, problems, register, reload, unregister)
+from .manager import (
+    block,
+    describe,
+    distribution,
+    enabled,
+    get_op,
+    hookimpl,
+    observers,
+    ops,
+    plugin_manager,
+    problems,
+    register,
+    reload,
+    unregister,
+)
 
-__all__ = ["PluginInfo", "block", "describe", "distribution", "enabled", "get_op", "hookimpl",
-           "list_plugins", "observers", "ops", "plugin_manager", "problems", "register", "reload",
-           "unregister"]
+__all__ = [
+    "PluginInfo",
+    "block",
+    "describe",
+    "distribution",
+    "enabled",
+    "get_op",
+    "hookimpl",
+    "list_plugins",
+    "observers",
+    "ops",
+    "plugin_manager",
+    "problems",
+    "register",
+    "reload",
+    "unregister",
+]

@@ -1,4 +1,5 @@
 """Listing the registered plugins: what ``mpgraph plugins`` prints."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -37,6 +38,13 @@ def list_plugins() -> list[PluginInfo]:
             continue
         dist = distribution(name)
         hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
-        out.append(PluginInfo(name, dist[0] if dist else None, dist[1] if dist else None,
-                              sorted(n for n, op in table.items() if op.plugin == name), hooks))
+        out.append(
+            PluginInfo(
+                name,
+                dist[0] if dist else None,
+                dist[1] if dist else None,
+                sorted(n for n, op in table.items() if op.plugin == name),
+                hooks,
+            )
+        )
     return out

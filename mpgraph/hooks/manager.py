@@ -18,6 +18,7 @@ Environment variables, read when the plugin manager is (re)built (:func:`reload`
     Any non-empty value: a plugin problem (an import that fails, a malformed op, a clash) is an
     error instead of a warning, raised by every use of the op table until it is fixed.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -37,16 +38,42 @@ from ..contract.op import Op
 from ..errors import MpgraphError, PluginError, UnknownOpError
 from . import specs
 
-__all__ = ["BUILTIN", "ENTRY_POINT_GROUP", "ENV_BLOCK", "ENV_NO_AUTOLOAD", "ENV_STRICT",
-           "OBSERVER_HOOKS", "Observer", "block", "describe", "distribution", "enabled",
-           "get_op", "hookimpl", "observers", "on_rebuild", "ops", "plugin_manager",
-           "problems", "register", "reload", "unregister"]
+__all__ = [
+    "BUILTIN",
+    "ENTRY_POINT_GROUP",
+    "ENV_BLOCK",
+    "ENV_NO_AUTOLOAD",
+    "ENV_STRICT",
+    "OBSERVER_HOOKS",
+    "Observer",
+    "block",
+    "describe",
+    "distribution",
+    "enabled",
+    "get_op",
+    "hookimpl",
+    "observers",
+    "on_rebuild",
+    "ops",
+    "plugin_manager",
+    "problems",
+    "register",
+    "reload",
+    "unregister",
+]
 
 hookimpl = pluggy.HookimplMarker("mpgraph")
 
-BUILTIN = ("mpgraph.builtin.elementwise", "mpgraph.builtin.reductions", "mpgraph.builtin.shape",
-           "mpgraph.builtin.linalg", "mpgraph.builtin.nn", "mpgraph.builtin.indexing",
-           "mpgraph.builtin.arrange", "mpgraph.builtin.gradient")
+BUILTIN = (
+    "mpgraph.builtin.elementwise",
+    "mpgraph.builtin.reductions",
+    "mpgraph.builtin.shape",
+    "mpgraph.builtin.linalg",
+    "mpgraph.builtin.nn",
+    "mpgraph.builtin.indexing",
+    "mpgraph.builtin.arrange",
+    "mpgraph.builtin.gradient",
+)
 ENTRY_POINT_GROUP = "mpgraph"
 ENV_NO_AUTOLOAD = "MPGRAPH_DISABLE_PLUGIN_AUTOLOAD"
 ENV_BLOCK = "MPGRAPH_BLOCK_PLUGINS"
@@ -62,10 +89,12 @@ _load_problems: list[str] = []
 _strict = False
 # the observer plugins enabled for the current block, in a manager of their own
 _scoped: contextvars.ContextVar[pluggy.PluginManager | None] = contextvars.ContextVar(
-    "mpgraph_scoped", default=None)
+    "mpgraph_scoped", default=None
+)
 
 
 # -- the plugin manager -----------------------------------------------------------------------
+
 
 def plugin_manager() -> pluggy.PluginManager:
     """The process-wide plugin manager, with the built-in and installed plugins loaded."""
@@ -76,8 +105,12 @@ def plugin_manager() -> pluggy.PluginManager:
     return _pm
 
 
-def reload(*, autoload: bool | None = None, block: str | list[str] | None = None,
-           strict: bool | None = None) -> list[str]:
+def reload(
+    *,
+    autoload: bool | None = None,
+    block: str | list[str] | None = None,
+    strict: bool | None = None,
+) -> list[str]:
     """Rebuild the plugin manager from scratch: built-ins, then the installed entry points.
 
     Plugins registered at run time are dropped. Each argument left as ``None`` is read from
@@ -136,8 +169,9 @@ def _load_entry_points(pm: pluggy.PluginManager, blocked: set[str]) -> list[str]
             pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP, name=ep.name)
         except Exception as e:  # noqa: BLE001 - a broken plugin must not stop the others
             where = f" (distribution {dist} {ep.dist.version})" if ep.dist is not None else ""
-            problems.append(f"plugin '{ep.name}'{where} failed to load {ep.value!r}: "
-                            f"{type(e).__name__}: {e}")
+            problems.append(
+                f"plugin '{ep.name}'{where} failed to load {ep.value!r}: {type(e).__name__}: {e}"
+            )
     return problems
 
 
@@ -159,6 +193,7 @@ def describe(plugin_name: str) -> str:
 
 
 # -- registering at run time -------------------------------------------------------------------
+
 
 def register(plugin: Any, name: str | None = None) -> str:
     """Register a plugin (a module or an object with ``@mg.hookimpl`` functions) for the
@@ -194,14 +229,19 @@ def register(plugin: Any, name: str | None = None) -> str:
             unmarked = [h for h in ("mpgraph_ops", *OBSERVER_HOOKS) if hasattr(plugin, h)]
             raise PluginError(
                 f"mpgraph: plugin '{name}' was not registered: it implements no mpgraph hook"
-                + (f"; its {', '.join(unmarked)} must be marked with @mg.hookimpl" if unmarked
-                   else f" (mark mpgraph_ops or an observer hook with @mg.hookimpl)"))
+                + (
+                    f"; its {', '.join(unmarked)} must be marked with @mg.hookimpl"
+                    if unmarked
+                    else " (mark mpgraph_ops or an observer hook with @mg.hookimpl)"
+                )
+            )
         problems = [p for p in _rebuild() if f"plugin '{name}'" in p]
         if problems:
             pm.unregister(name=name)
             _rebuild()
-            raise PluginError(f"mpgraph: plugin '{name}' was not registered:\n  "
-                              + "\n  ".join(problems))
+            raise PluginError(
+                f"mpgraph: plugin '{name}' was not registered:\n  " + "\n  ".join(problems)
+            )
         return name
 
 
@@ -216,8 +256,10 @@ def unregister(name: str) -> None:
     with _lock:
         pm = plugin_manager()
         if pm.get_plugin(name) is None:
-            raise PluginError(f"mpgraph: no plugin named '{name}' is registered "
-                              f"(registered: {', '.join(sorted(n for n, _ in pm.list_name_plugin()))})")
+            raise PluginError(
+                f"mpgraph: no plugin named '{name}' is registered "
+                f"(registered: {', '.join(sorted(n for n, _ in pm.list_name_plugin()))})"
+            )
         pm.unregister(name=name)
         _rebuild()
 
@@ -265,7 +307,7 @@ def enabled(*plugins: Any) -> Iterator[None]:
     outer = _scoped.get()
     pm = pluggy.PluginManager("mpgraph")
     pm.add_hookspecs(specs)
-    for _, p in (outer.list_name_plugin() if outer is not None else ()):  # in order
+    for _, p in outer.list_name_plugin() if outer is not None else ():  # in order
         pm.register(p)
     for p in plugins:
         try:
@@ -274,9 +316,11 @@ def enabled(*plugins: Any) -> Iterator[None]:
             raise PluginError(f"mpgraph: plugin {p!r} cannot be enabled: {e}") from None
         hooks = [h.name for h in pm.get_hookcallers(p) or []]
         if "mpgraph_ops" in hooks or not any(h in OBSERVER_HOOKS for h in hooks):
-            raise PluginError(f"mpgraph: plugin {p!r} cannot be enabled for a block: only observer "
-                              f"hooks ({', '.join(OBSERVER_HOOKS)}) can be; it implements "
-                              f"{', '.join(hooks) or 'no hook'} (use mg.plugins.register)")
+            raise PluginError(
+                f"mpgraph: plugin {p!r} cannot be enabled for a block: only observer "
+                f"hooks ({', '.join(OBSERVER_HOOKS)}) can be; it implements "
+                f"{', '.join(hooks) or 'no hook'} (use mg.plugins.register)"
+            )
     token = _scoped.set(pm)
     try:
         yield
@@ -285,6 +329,7 @@ def enabled(*plugins: Any) -> Iterator[None]:
 
 
 # -- the op table -------------------------------------------------------------------------------
+
 
 def ops() -> dict[str, Op]:
     """The registered ops by name."""
@@ -314,7 +359,9 @@ def problems() -> list[str]:
 def _report(found: list[str], stacklevel: int) -> list[str]:
     global _ops, _observers
     if found:
-        text = "mpgraph: plugin problems (those plugins or ops are left out):\n  " + "\n  ".join(found)
+        text = "mpgraph: plugin problems (those plugins or ops are left out):\n  " + "\n  ".join(
+            found
+        )
         if _strict:  # no op table until the problems are fixed: every reader gets the error
             _ops = _observers = None
             raise PluginError(text)
@@ -426,14 +473,20 @@ class Observer:
                 result, error = stop.value, None
                 if key is not None:
                     if result is None:
-                        raise PluginError(f"mpgraph: hook wrapper {impl.plugin_name!r} returned "
-                                          f"None from {key!r}: return what its yield gave")
+                        raise PluginError(
+                            f"mpgraph: hook wrapper {impl.plugin_name!r} returned "
+                            f"None from {key!r}: return what its yield gave"
+                        ) from None
                     check(impl, kwargs[key], result)
             except Exception as e:  # the next wrapper out sees it
                 error, culprit = e, (culprit if e is error else impl)
             else:
-                error, culprit = PluginError(f"mpgraph: hook wrapper {impl.plugin_name!r} "
-                                             "yielded more than once"), impl
+                error, culprit = (
+                    PluginError(
+                        f"mpgraph: hook wrapper {impl.plugin_name!r} yielded more than once"
+                    ),
+                    impl,
+                )
         if error is not None:
             raise observer_error(culprit, self.hook, error, kwargs) from error
         return result
@@ -449,8 +502,9 @@ def observer_error(impl: Any, hook: str, error: Exception, kwargs: dict) -> Exce
     where = f" on node '{node.name}'" if node is not None else ""
     name = impl.plugin_name  # pluggy names an unnamed plugin by its id: name its class then
     name = type(impl.plugin).__name__ if name.isdigit() else name
-    return PluginError(f"mpgraph: {describe(name)}: its {hook} hook raised"
-                       f"{where}: {type(error).__name__}: {error}")
+    return PluginError(
+        f"mpgraph: {describe(name)}: its {hook} hook raised{where}: {type(error).__name__}: {error}"
+    )
 
 
 def _observer(*callers, hook: str = "") -> Observer | None:
@@ -459,15 +513,19 @@ def _observer(*callers, hook: str = "") -> Observer | None:
     impls = [impl for c in callers if c is not None for impl in c.get_hookimpls()]
     for impl in impls:
         if impl.hookwrapper:
-            raise PluginError(f"mpgraph: plugin {impl.plugin_name!r} implements "
-                              f"{impl.function.__name__} as an old-style hookwrapper: use "
-                              "@mg.hookimpl(wrapper=True)")
+            raise PluginError(
+                f"mpgraph: plugin {impl.plugin_name!r} implements "
+                f"{impl.function.__name__} as an old-style hookwrapper: use "
+                "@mg.hookimpl(wrapper=True)"
+            )
     return Observer(impls, hook) if impls else None
 
 
 def _with_scoped(obs: tuple, pm: pluggy.PluginManager) -> tuple:
-    return tuple(_observer(glob, getattr(pm.hook, name), hook=name)
-                 for glob, name in zip(obs, OBSERVER_HOOKS))
+    return tuple(
+        _observer(glob, getattr(pm.hook, name), hook=name)
+        for glob, name in zip(obs, OBSERVER_HOOKS)
+    )
 
 
 def _rebuild() -> list[str]:
@@ -490,9 +548,12 @@ def _rebuild() -> list[str]:
                 continue
             if op.name in table:
                 other = table[op.name].plugin
-                problems.append(f"op '{op.name}' is defined twice by {describe(plugin)}" if other == plugin
-                                else f"op '{op.name}' is defined by both {describe(other)} and "
-                                     f"{describe(plugin)}")
+                problems.append(
+                    f"op '{op.name}' is defined twice by {describe(plugin)}"
+                    if other == plugin
+                    else f"op '{op.name}' is defined by both {describe(other)} and "
+                    f"{describe(plugin)}"
+                )
                 continue
             op.plugin = plugin
             table[op.name] = op
@@ -509,8 +570,10 @@ def _malformed(op: Any) -> str | None:
     if not isinstance(op, Op):
         return f"mpgraph_ops() returned {op!r}, not an mpgraph.Op"
     if not op.variadic and op.nargs == 0:
-        return (f"op '{op.name}' has no array argument: its vjp is empty (give one vjp "
-                "function, or None, per array argument of forward)")
+        return (
+            f"op '{op.name}' has no array argument: its vjp is empty (give one vjp "
+            "function, or None, per array argument of forward)"
+        )
     if not op.variadic and (not isinstance(op.vjp, tuple) or len(op.vjp) != op.nargs):
         return f"op '{op.name}': vjp no longer has one entry per array argument ({op.nargs})"
     return None

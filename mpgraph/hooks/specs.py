@@ -14,12 +14,18 @@ are looked up once per run: when no plugin implements them, the engine's loops d
 them at all. Enable an observer plugin for a block with ``mg.plugins.enabled(plugin)`` or for
 the process with ``mg.plugins.register(plugin)``; ``docs/plugins.md`` is the author's guide.
 """
+
 from __future__ import annotations
 
 import pluggy
 
-__all__ = ["hookspec", "mpgraph_error_signal", "mpgraph_message", "mpgraph_node_value",
-           "mpgraph_ops"]
+__all__ = [
+    "hookspec",
+    "mpgraph_error_signal",
+    "mpgraph_message",
+    "mpgraph_node_value",
+    "mpgraph_ops",
+]
 
 hookspec = pluggy.HookspecMarker("mpgraph")
 

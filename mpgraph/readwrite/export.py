@@ -19,6 +19,7 @@ Examples
 >>> mg.Graph.from_networkx(G)["y"].op.name
 'multiply'
 """
+
 from __future__ import annotations
 
 import json
@@ -52,9 +53,14 @@ def to_networkx(graph: Any, run: Any = None) -> nx.MultiDiGraph:
     g, snap = graph_and_snapshot(graph, run)
     G = nx.MultiDiGraph()
     for node in g:
-        data: dict[str, Any] = {"kind": node.kind, "op": node.op.name if node.op else None,
-                                "attrs": dict(node.attrs), "shape": node.shape,
-                                "dtype": node.dtype, "index": node.index}
+        data: dict[str, Any] = {
+            "kind": node.kind,
+            "op": node.op.name if node.op else None,
+            "attrs": dict(node.attrs),
+            "shape": node.shape,
+            "dtype": node.dtype,
+            "index": node.index,
+        }
         if snap is not None and node.name in snap.values:
             data["value"] = snap.values[node.name]
         elif node.kind in ("param", "const"):

@@ -23,6 +23,7 @@ Examples
 >>> g2["getitem_1"].attrs["index"], float(snap.values["y"]), snap.signals["w"].tolist()
 (slice(1, None, None), 13.0, [2.0, 3.0])
 """
+
 from __future__ import annotations
 
 import json
@@ -40,8 +41,10 @@ from ..errors import LoadError, MpgraphError, SaveError
 __all__ = ["Loaded", "SAVABLE", "load", "paths", "save"]
 
 FORMAT, VERSION = "mpgraph-graph", 1
-SAVABLE = ("None, bools, numbers, strings, lists, tuples, dicts with string keys, slices, "
-           "Ellipsis, NumPy scalars, dtypes, arrays and numpy.random.Generator (its state)")
+SAVABLE = (
+    "None, bools, numbers, strings, lists, tuples, dicts with string keys, slices, "
+    "Ellipsis, NumPy scalars, dtypes, arrays and numpy.random.Generator (its state)"
+)
 
 
 class Loaded(NamedTuple):
@@ -61,6 +64,7 @@ def paths(path: str | os.PathLike) -> tuple[Path, Path]:
 
 
 # -- saving ---------------------------------------------------------------------------------
+
 
 def save(graph: Any, path: str | os.PathLike, run: Any = None) -> tuple[Path, Path]:
     """Save ``graph`` (and what ``run`` computed, if given) as ``path.json`` and ``path.npz``.
@@ -95,8 +99,9 @@ def save(graph: Any, path: str | os.PathLike, run: Any = None) -> tuple[Path, Pa
         if node.kind == "op":
             entry["op"] = node.op.name
             entry["args"] = [p.name for p in node.args]
-            entry["attrs"] = {k: _encode(v, arrays, f"{where}: attribute '{k}'")
-                              for k, v in node.attrs.items()}
+            entry["attrs"] = {
+                k: _encode(v, arrays, f"{where}: attribute '{k}'") for k, v in node.attrs.items()
+            }
         if node.shape is not None:
             entry["shape"] = list(node.shape)
         if node.dtype is not None:
@@ -116,12 +121,21 @@ def save(graph: Any, path: str | os.PathLike, run: Any = None) -> tuple[Path, Pa
 def _encode_run(snap: Snapshot, arrays: dict) -> dict:
     def enc(v, where):
         return _encode(np.asarray(v), arrays, where)
-    out: dict[str, Any] = {"outputs": list(snap.outputs),
-                           "values": {n: enc(v, f"run value of '{n}'") for n, v in snap.values.items()}}
-    out["signals"] = None if snap.signals is None else {
-        n: enc(s, f"error signal of '{n}'") for n, s in snap.signals.items()}
-    out["messages"] = None if snap.messages is None else [
-        [p, c, k, enc(m, f"message {c} -> {p}")] for (p, c, k), m in snap.messages.items()]
+
+    out: dict[str, Any] = {
+        "outputs": list(snap.outputs),
+        "values": {n: enc(v, f"run value of '{n}'") for n, v in snap.values.items()},
+    }
+    out["signals"] = (
+        None
+        if snap.signals is None
+        else {n: enc(s, f"error signal of '{n}'") for n, s in snap.signals.items()}
+    )
+    out["messages"] = (
+        None
+        if snap.messages is None
+        else [[p, c, k, enc(m, f"message {c} -> {p}")] for (p, c, k), m in snap.messages.items()]
+    )
     return out
 
 
@@ -142,8 +156,9 @@ def _encode(v: Any, arrays: dict, where: str) -> Any:
         return {"$complex": [_encode(v.real, arrays, where), _encode(v.imag, arrays, where)]}
     if isinstance(v, np.ndarray):
         if v.dtype.hasobject:
-            raise SaveError(f"mpgraph: cannot save {where}: an array of Python objects; "
-                            f"savable: {SAVABLE}")
+            raise SaveError(
+                f"mpgraph: cannot save {where}: an array of Python objects; savable: {SAVABLE}"
+            )
         key = f"a{len(arrays)}"
         arrays[key] = v
         return {"$array": key}
@@ -165,15 +180,23 @@ def _encode(v: Any, arrays: dict, where: str) -> Any:
             return {"$generator": {"shared": shared[id(v)]}}
         shared[id(v)] = key = f"g{len(shared)}"
         bits = v.bit_generator
-        return {"$generator": {"bit_generator": type(bits).__name__, "shared": key,
-                               "state": _encode(bits.state, arrays, where)}}
+        return {
+            "$generator": {
+                "bit_generator": type(bits).__name__,
+                "shared": key,
+                "state": _encode(bits.state, arrays, where),
+            }
+        }
     if isinstance(v, dict) and all(isinstance(k, str) for k in v):
         return {"$dict": {k: _encode(x, arrays, where) for k, x in v.items()}}
-    raise SaveError(f"mpgraph: cannot save {where}: it holds a {type(v).__name__} ({v!r:.60}); "
-                    f"savable: {SAVABLE}")
+    raise SaveError(
+        f"mpgraph: cannot save {where}: it holds a {type(v).__name__} ({v!r:.60}); "
+        f"savable: {SAVABLE}"
+    )
 
 
 # -- loading --------------------------------------------------------------------------------
+
 
 def load(path: str | os.PathLike) -> Loaded:
     """Load a graph saved by :func:`save`, and the run saved with it.
@@ -202,11 +225,15 @@ def load(path: str | os.PathLike) -> Loaded:
     except RecursionError:
         raise LoadError(f"mpgraph: {json_path}: nested too deeply to be a saved graph") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise LoadError(f"mpgraph: {json_path}: not a saved mpgraph graph (its 'format' is "
-                        f"{doc.get('format') if isinstance(doc, dict) else None!r}, expected {FORMAT!r})")
+        raise LoadError(
+            f"mpgraph: {json_path}: not a saved mpgraph graph (its 'format' is "
+            f"{doc.get('format') if isinstance(doc, dict) else None!r}, expected {FORMAT!r})"
+        )
     if doc.get("version") != VERSION:
-        raise LoadError(f"mpgraph: {json_path}: 'version' is {doc.get('version')!r}; this mpgraph "
-                        f"reads version {VERSION}")
+        raise LoadError(
+            f"mpgraph: {json_path}: 'version' is {doc.get('version')!r}; this mpgraph "
+            f"reads version {VERSION}"
+        )
     arrays = _arrays(npz_path)
     reader = _Reader(json_path, arrays)
     try:
@@ -214,11 +241,13 @@ def load(path: str | os.PathLike) -> Loaded:
     except LoadError:
         raise
     except RecursionError:
-        raise LoadError(f"mpgraph: {json_path}: {reader.part}: nested too deeply to be a saved "
-                        "graph") from None
+        raise LoadError(
+            f"mpgraph: {json_path}: {reader.part}: nested too deeply to be a saved graph"
+        ) from None
     except Exception as e:  # noqa: BLE001 - whatever a damaged file provokes, name the part
-        raise LoadError(f"mpgraph: {json_path}: {reader.part}: cannot be read "
-                        f"({type(e).__name__}: {e})") from e
+        raise LoadError(
+            f"mpgraph: {json_path}: {reader.part}: cannot be read ({type(e).__name__}: {e})"
+        ) from e
 
 
 def _read(reader: _Reader, doc: dict, json_path: Path) -> Loaded:
@@ -227,14 +256,18 @@ def _read(reader: _Reader, doc: dict, json_path: Path) -> Loaded:
     try:
         graph = Graph.from_networkx(G)
     except MpgraphError as e:
-        raise LoadError(f"mpgraph: {json_path}: 'nodes' do not make a valid graph: "
-                        f"{str(e).removeprefix('mpgraph: ')}") from e
+        raise LoadError(
+            f"mpgraph: {json_path}: 'nodes' do not make a valid graph: "
+            f"{str(e).removeprefix('mpgraph: ')}"
+        ) from e
     for i, name in enumerate(G):
         saved = G.nodes[name].get("shape")
         built = graph[name].shape
         if saved is not None and built is not None and tuple(saved) != built:
-            raise LoadError(f"mpgraph: {json_path}: nodes[{i}] ('{name}'): saved shape "
-                            f"{tuple(saved)}, but its op gives {built} on the saved arguments")
+            raise LoadError(
+                f"mpgraph: {json_path}: nodes[{i}] ('{name}'): saved shape "
+                f"{tuple(saved)}, but its op gives {built} on the saved arguments"
+            )
     reader.part = "'run'"
     run = None if doc.get("run") is None else reader.run(doc["run"], graph)
     return Loaded(graph, run)
@@ -245,18 +278,24 @@ def _arrays(npz_path: Path) -> dict[str, np.ndarray]:
         with open(npz_path, "rb") as f:
             magic = f.read(4)
     except FileNotFoundError:
-        raise LoadError(f"mpgraph: {npz_path}: no such file (the arrays of {npz_path.stem}.json)") from None
+        raise LoadError(
+            f"mpgraph: {npz_path}: no such file (the arrays of {npz_path.stem}.json)"
+        ) from None
     except OSError as e:
         raise LoadError(f"mpgraph: {npz_path}: cannot be read: {e.strerror or e}") from None
     if magic not in (b"PK\x03\x04", b"PK\x05\x06"):  # what every zip file starts with
-        raise LoadError(f"mpgraph: {npz_path}: not a .npz file (a zip archive of arrays); it "
-                        f"starts with {magic!r}")
+        raise LoadError(
+            f"mpgraph: {npz_path}: not a .npz file (a zip archive of arrays); it "
+            f"starts with {magic!r}"
+        )
     try:
         with np.load(npz_path, allow_pickle=False) as npz:
             return {k: npz[k] for k in npz.files}
     except Exception as e:  # noqa: BLE001 - a truncated or damaged archive: BadZipFile, EOF, ...
-        raise LoadError(f"mpgraph: {npz_path}: a damaged .npz file ({type(e).__name__}: "
-                        f"{str(e).split('. ')[0]})") from None
+        raise LoadError(
+            f"mpgraph: {npz_path}: a damaged .npz file ({type(e).__name__}: "
+            f"{str(e).split('. ')[0]})"
+        ) from None
 
 
 class _Reader:
@@ -289,25 +328,38 @@ class _Reader:
                 attrs = entry.get("attrs", {})
                 if not isinstance(attrs, dict):
                     raise self.fail(where, f"'attrs' must be an object, got {type(attrs).__name__}")
-                data["attrs"] = {k: self.decode(v, f"{where}: attribute '{k}'") for k, v in attrs.items()}
+                data["attrs"] = {
+                    k: self.decode(v, f"{where}: attribute '{k}'") for k, v in attrs.items()
+                }
                 args = entry.get("args", [])
                 if not isinstance(args, list):
-                    raise self.fail(where, f"'args' must be a list of node names, got {type(args).__name__}")
+                    raise self.fail(
+                        where, f"'args' must be a list of node names, got {type(args).__name__}"
+                    )
                 for argnum, parent in enumerate(args):
                     if parent not in G:
-                        raise self.fail(where, f"argument {argnum} is {parent!r}, which is not a node "
-                                               "saved before this one")
+                        raise self.fail(
+                            where,
+                            f"argument {argnum} is {parent!r}, which is not a node "
+                            "saved before this one",
+                        )
                     G.add_edge(parent, name, key=argnum, argnum=argnum)
             if "shape" in entry:
                 shape = entry["shape"]
-                if not isinstance(shape, list) or not all(d is None or isinstance(d, int) for d in shape):
-                    raise self.fail(where, f"'shape' must be a list of ints or nulls, got {shape!r}")
+                if not isinstance(shape, list) or not all(
+                    d is None or isinstance(d, int) for d in shape
+                ):
+                    raise self.fail(
+                        where, f"'shape' must be a list of ints or nulls, got {shape!r}"
+                    )
                 data["shape"] = tuple(shape)
             if "dtype" in entry:
                 try:
                     data["dtype"] = np.dtype(entry["dtype"])
                 except TypeError:
-                    raise self.fail(where, f"'dtype' {entry['dtype']!r} is not a NumPy dtype") from None
+                    raise self.fail(
+                        where, f"'dtype' {entry['dtype']!r} is not a NumPy dtype"
+                    ) from None
             if kind in ("param", "const"):
                 if "value" not in entry:
                     raise self.fail(where, f"a {kind} needs a 'value'")
@@ -318,17 +370,21 @@ class _Reader:
     def run(self, part: Any, graph) -> Snapshot:
         if not isinstance(part, dict) or not isinstance(part.get("values"), dict):
             raise self.fail("'run'", "expected an object with 'values'")
+
         def named(mapping, what):
             self.part = f"run {what}"
             if not isinstance(mapping, dict):
-                raise self.fail(f"run {what}", f"expected an object from node name to value, "
-                                               f"got {type(mapping).__name__}")
+                raise self.fail(
+                    f"run {what}",
+                    f"expected an object from node name to value, got {type(mapping).__name__}",
+                )
             out = {}
             for n, v in mapping.items():
                 if n not in graph:
                     raise self.fail(f"run {what}", f"'{n}' is not a node of the saved graph")
                 out[n] = self.decode(v, f"run {what} of '{n}'")
             return out
+
         values = named(part["values"], "values")
         signals = None if part.get("signals") is None else named(part["signals"], "signals")
         messages = None
@@ -336,18 +392,29 @@ class _Reader:
             messages = {}
             self.part = "run messages"
             if not isinstance(part["messages"], list):
-                raise self.fail("run messages", f"expected a list, got "
-                                                f"{type(part['messages']).__name__}")
+                raise self.fail(
+                    "run messages", f"expected a list, got {type(part['messages']).__name__}"
+                )
             for i, m in enumerate(part["messages"]):
-                if not (isinstance(m, list) and len(m) == 4 and isinstance(m[2], int)
-                        and isinstance(m[0], str) and isinstance(m[1], str)
-                        and graph.nx.has_edge(m[0], m[1], key=m[2])):
-                    raise self.fail(f"run messages[{i}]", f"expected [parent, child, argnum, value] "
-                                                          f"naming an edge of the graph, got {m!r:.80}")
+                if not (
+                    isinstance(m, list)
+                    and len(m) == 4
+                    and isinstance(m[2], int)
+                    and isinstance(m[0], str)
+                    and isinstance(m[1], str)
+                    and graph.nx.has_edge(m[0], m[1], key=m[2])
+                ):
+                    raise self.fail(
+                        f"run messages[{i}]",
+                        f"expected [parent, child, argnum, value] "
+                        f"naming an edge of the graph, got {m!r:.80}",
+                    )
                 messages[(m[0], m[1], m[2])] = self.decode(m[3], f"run messages[{i}]")
         outputs = part.get("outputs", [])
         if not isinstance(outputs, list) or any(o not in values for o in outputs):
-            raise self.fail("run outputs", f"expected names of nodes with saved values, got {outputs!r}")
+            raise self.fail(
+                "run outputs", f"expected names of nodes with saved values, got {outputs!r}"
+            )
         return Snapshot(values=values, signals=signals, messages=messages, outputs=outputs)
 
     def decode(self, v: Any, where: str) -> Any:
@@ -358,8 +425,9 @@ class _Reader:
         try:
             return self._tagged(v, where)
         except (TypeError, ValueError, AttributeError, KeyError) as e:
-            raise self.fail(where, f"cannot read {json.dumps(v)[:80]}: "
-                                   f"{type(e).__name__}: {e}") from None
+            raise self.fail(
+                where, f"cannot read {json.dumps(v)[:80]}: {type(e).__name__}: {e}"
+            ) from None
 
     def _tagged(self, v: dict, where: str) -> Any:
         if set(v) == {"$scalar", "dtype"}:
@@ -389,8 +457,9 @@ class _Reader:
                     return self.generators[body["shared"]]
                 bits = getattr(np.random, str(body["bit_generator"]), None)
                 if not (isinstance(bits, type) and issubclass(bits, np.random.BitGenerator)):
-                    raise self.fail(where, f"{body['bit_generator']!r} is not a NumPy bit "
-                                           "generator")
+                    raise self.fail(
+                        where, f"{body['bit_generator']!r} is not a NumPy bit generator"
+                    )
                 state = bits()
                 state.state = self.decode(body["state"], where)
                 generator = np.random.Generator(state)

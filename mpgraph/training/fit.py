@@ -16,6 +16,7 @@ a :class:`~mpgraph.training.layers.Dropout` drops in the steps, not in validatio
 >>> round(float(g["w"].value), 4), len(hist["loss"])
 (2.0, 30)
 """
+
 from __future__ import annotations
 
 import pickle
@@ -38,11 +39,13 @@ class History(dict):
     def to_pandas(self):
         """The history as a pandas DataFrame (needs pandas)."""
         import pandas as pd
+
         return pd.DataFrame(dict(self))
 
     def plot(self, path: str | None = None):
         """Learning curves with matplotlib; saved to ``path`` when given. Returns the figure."""
         import matplotlib.pyplot as plt
+
         fig, ax = plt.subplots(figsize=(6, 4))
         for name, values in self.items():
             ax.plot(range(1, len(values) + 1), values, marker="o", label=name)
@@ -63,13 +66,23 @@ def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(np.argmax(logits, axis=1) == labels))
 
 
-def fit(opt: Optimizer, loss: Any, data: Sequence[np.ndarray], *, inputs: Sequence[str],
-        epochs: int = 1, batch_size: int = 32, rng: np.random.Generator | None = None,
-        val: Sequence[np.ndarray] | None = None,
-        metrics: Mapping[str, Callable[[dict], float]] | None = None,
-        patience: int | None = None, callbacks: Sequence[Callable] = (),
-        progress: bool = True, drop_last: bool = False,
-        value_and_grad: Callable[[np.ndarray], tuple[float, dict]] | None = None) -> History:
+def fit(
+    opt: Optimizer,
+    loss: Any,
+    data: Sequence[np.ndarray],
+    *,
+    inputs: Sequence[str],
+    epochs: int = 1,
+    batch_size: int = 32,
+    rng: np.random.Generator | None = None,
+    val: Sequence[np.ndarray] | None = None,
+    metrics: Mapping[str, Callable[[dict], float]] | None = None,
+    patience: int | None = None,
+    callbacks: Sequence[Callable] = (),
+    progress: bool = True,
+    drop_last: bool = False,
+    value_and_grad: Callable[[np.ndarray], tuple[float, dict]] | None = None,
+) -> History:
     """Train ``opt`` (made with :meth:`Optimizer.for_graph`) on ``loss``.
 
     The steps run in training mode and the validation (loss and metrics) in evaluation mode
@@ -98,6 +111,7 @@ def fit(opt: Optimizer, loss: Any, data: Sequence[np.ndarray], *, inputs: Sequen
         The arrays of ``data`` are not aligned along axis 0.
     """
     from tqdm.auto import tqdm
+
     lengths = [len(a) for a in data]
     if len(set(lengths)) != 1:
         raise FeedError(f"mpgraph: fit: data arrays of lengths {lengths} do not align along axis 0")
@@ -108,8 +122,9 @@ def fit(opt: Optimizer, loss: Any, data: Sequence[np.ndarray], *, inputs: Sequen
     for epoch in bar:
         losses, sizes = [], []
         with mode(graph, training=True):
-            for rows in batch_indices(len(data[0]), batch_size=batch_size, rng=rng,
-                                      drop_last=drop_last):
+            for rows in batch_indices(
+                len(data[0]), batch_size=batch_size, rng=rng, drop_last=drop_last
+            ):
                 if value_and_grad is None:
                     losses.append(opt.minimize(loss, {k: a[rows] for k, a in zip(inputs, data)}))
                 else:
@@ -166,9 +181,11 @@ def load_checkpoint(path: str, opt: Optimizer) -> dict:
     gens = _generators(opt.graph)
     missing = sorted(set(saved.get("generators", {})) - set(gens))
     if missing:
-        raise LoadError(f"mpgraph: checkpoint '{path}' holds the random state of "
-                        f"{', '.join(missing)}, which this graph does not have "
-                        f"(its Generators: {', '.join(sorted(gens)) or 'none'})")
+        raise LoadError(
+            f"mpgraph: checkpoint '{path}' holds the random state of "
+            f"{', '.join(missing)}, which this graph does not have "
+            f"(its Generators: {', '.join(sorted(gens)) or 'none'})"
+        )
     opt.load_state_dict(saved["optimizer"])
     for key, state in saved.get("generators", {}).items():
         gens[key].bit_generator.state = state
@@ -179,5 +196,10 @@ def _generators(graph: Any) -> dict[str, np.random.Generator]:
     """``node/attribute`` -> Generator, for the Generators held by the nodes of ``graph``."""
     if graph is None:
         return {}
-    return {f"{node.name}.{k}": v for node in graph if node.attrs
-            for k, v in node.attrs.items() if isinstance(v, np.random.Generator)}
+    return {
+        f"{node.name}.{k}": v
+        for node in graph
+        if node.attrs
+        for k, v in node.attrs.items()
+        if isinstance(v, np.random.Generator)
+    }

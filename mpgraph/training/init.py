@@ -5,6 +5,7 @@
 >>> bool(np.abs(W).max() <= np.sqrt(6 / 74))
 True
 """
+
 from __future__ import annotations
 
 import numpy as np

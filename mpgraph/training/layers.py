@@ -24,6 +24,7 @@ Examples
 >>> g.forward(logits, {"x": np.ones((2, 4))})[logits].shape
 (2, 3)
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -40,8 +41,19 @@ from ..errors import GraphError, PluginError, ShapeError
 from ..hooks.manager import ops as registered_ops
 from . import init as nn_init
 
-__all__ = ["Conv2d", "Dropout", "Embedding", "Layer", "LayerNorm", "Linear", "MLP", "eval",
-           "is_training", "mode", "train"]
+__all__ = [
+    "Conv2d",
+    "Dropout",
+    "Embedding",
+    "Layer",
+    "LayerNorm",
+    "Linear",
+    "MLP",
+    "eval",
+    "is_training",
+    "mode",
+    "train",
+]
 
 Init = Callable[[tuple, np.random.Generator], np.ndarray]
 
@@ -79,8 +91,10 @@ class Layer:
             ``x`` is not a graph node, or the layer was built on another graph.
         """
         if type(x) is not Node:
-            raise GraphError(f"mpgraph: layer {type(self).__name__} takes a graph node (an input "
-                             f"or the output of another layer), got {type(x).__name__}")
+            raise GraphError(
+                f"mpgraph: layer {type(self).__name__} takes a graph node (an input "
+                f"or the output of another layer), got {type(x).__name__}"
+            )
         g = x.graph
         self._check(x)
         built = self._graph() if self._graph is not None else None
@@ -97,8 +111,10 @@ class Layer:
                 self._build(g)
             self._graph = weakref.ref(g)
         elif built is not g:
-            raise GraphError(f"mpgraph: layer '{self.name}' was built on another graph; make a "
-                             "new layer for this one")
+            raise GraphError(
+                f"mpgraph: layer '{self.name}' was built on another graph; make a "
+                "new layer for this one"
+            )
         with g.scope(self.name):
             return self._apply(g, x)
 
@@ -165,9 +181,17 @@ class Linear(Layer):
 
     kind = "linear"
 
-    def __init__(self, in_features: int, out_features: int, *, rng: np.random.Generator,
-                 bias: bool = True, init: Init = nn_init.glorot_uniform, dtype: Any = np.float64,
-                 name: str | None = None) -> None:
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        rng: np.random.Generator,
+        bias: bool = True,
+        init: Init = nn_init.glorot_uniform,
+        dtype: Any = np.float64,
+        name: str | None = None,
+    ) -> None:
         super().__init__(name)
         self.in_features, self.out_features, self.bias = int(in_features), int(out_features), bias
         self.rng, self.init, self.dtype = rng, init, np.dtype(dtype)
@@ -228,18 +252,33 @@ class MLP(Layer):
 
     kind = "mlp"
 
-    def __init__(self, sizes: Sequence[int], *, rng: np.random.Generator,
-                 activation: Callable[[Node], Node] = ops.tanh, dropout: float = 0.0,
-                 bias: bool = True, init: Init = nn_init.glorot_uniform, dtype: Any = np.float64,
-                 name: str | None = None) -> None:
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        *,
+        rng: np.random.Generator,
+        activation: Callable[[Node], Node] = ops.tanh,
+        dropout: float = 0.0,
+        bias: bool = True,
+        init: Init = nn_init.glorot_uniform,
+        dtype: Any = np.float64,
+        name: str | None = None,
+    ) -> None:
         super().__init__(name)
         if len(sizes) < 2:
-            raise GraphError(f"mpgraph: MLP needs at least two sizes (in and out), got {list(sizes)}")
+            raise GraphError(
+                f"mpgraph: MLP needs at least two sizes (in and out), got {list(sizes)}"
+            )
         self.sizes, self.activation = [int(s) for s in sizes], activation
-        self.layers = [Linear(a, b, rng=rng, bias=bias, init=init, dtype=dtype, name=f"layer{i}")
-                       for i, (a, b) in enumerate(zip(self.sizes, self.sizes[1:]), start=1)]
-        self.dropouts = [Dropout(dropout, rng=rng, name=f"dropout{i}")
-                         for i in range(1, len(self.layers))] if dropout else []
+        self.layers = [
+            Linear(a, b, rng=rng, bias=bias, init=init, dtype=dtype, name=f"layer{i}")
+            for i, (a, b) in enumerate(zip(self.sizes, self.sizes[1:]), start=1)
+        ]
+        self.dropouts = (
+            [Dropout(dropout, rng=rng, name=f"dropout{i}") for i in range(1, len(self.layers))]
+            if dropout
+            else []
+        )
 
     def params(self) -> list[Node]:
         return [p for layer in self.layers for p in layer.params()]
@@ -292,12 +331,20 @@ class LayerNorm(Layer):
 
     kind = "layernorm"
 
-    def __init__(self, normalized_shape: int | Sequence[int], eps: float = 1e-5,
-                 elementwise_affine: bool = True, dtype: Any = np.float64,
-                 name: str | None = None) -> None:
+    def __init__(
+        self,
+        normalized_shape: int | Sequence[int],
+        eps: float = 1e-5,
+        elementwise_affine: bool = True,
+        dtype: Any = np.float64,
+        name: str | None = None,
+    ) -> None:
         super().__init__(name)
-        shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) \
+        shape = (
+            (normalized_shape,)
+            if isinstance(normalized_shape, (int, np.integer))
             else tuple(normalized_shape)
+        )
         self.normalized_shape = tuple(int(d) for d in shape)
         self.eps, self.affine, self.dtype = float(eps), elementwise_affine, np.dtype(dtype)
 
@@ -358,8 +405,9 @@ class Dropout(Layer):
 
     kind = "dropout"
 
-    def __init__(self, rate: float, *, rng: np.random.Generator | int,
-                 name: str | None = None) -> None:
+    def __init__(
+        self, rate: float, *, rng: np.random.Generator | int, name: str | None = None
+    ) -> None:
         super().__init__(name)
         if not 0 <= rate < 1:
             raise GraphError(f"mpgraph: Dropout rate must be in [0, 1), got {rate!r}")
@@ -419,9 +467,16 @@ class Embedding(Layer):
 
     kind = "embedding"
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, *, rng: np.random.Generator,
-                 init: Init | None = None, dtype: Any = np.float64,
-                 name: str | None = None) -> None:
+    def __init__(
+        self,
+        num_embeddings: int,
+        embedding_dim: int,
+        *,
+        rng: np.random.Generator,
+        init: Init | None = None,
+        dtype: Any = np.float64,
+        name: str | None = None,
+    ) -> None:
         super().__init__(name)
         self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
         self.rng, self.init, self.dtype = rng, init, np.dtype(dtype)
@@ -434,9 +489,11 @@ class Embedding(Layer):
 
     def _check(self, ids: Node) -> None:
         if ids.dtype is not None and ids.dtype.kind not in "iu":
-            raise GraphError(f"mpgraph: {self._what()} takes integer ids; node "
-                             f"'{ids.name}' has dtype {ids.dtype} (feed ids through "
-                             "g.input(name, dtype=np.int64))")
+            raise GraphError(
+                f"mpgraph: {self._what()} takes integer ids; node "
+                f"'{ids.name}' has dtype {ids.dtype} (feed ids through "
+                "g.input(name, dtype=np.int64))"
+            )
 
     def _apply(self, g: Graph, ids: Node) -> Node:
         return ops.equal(ops.expand_dims(ids, axis=-1), self.rows) @ self.W
@@ -485,17 +542,32 @@ class Conv2d(Layer):
 
     kind = "conv2d"
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
-                 *, rng: np.random.Generator, stride: int = 1, padding: int = 0,
-                 bias: bool = True, init: Init = nn_init.he_normal, dtype: Any = np.float64,
-                 name: str | None = None) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        *,
+        rng: np.random.Generator,
+        stride: int = 1,
+        padding: int = 0,
+        bias: bool = True,
+        init: Init = nn_init.he_normal,
+        dtype: Any = np.float64,
+        name: str | None = None,
+    ) -> None:
         if "conv2d" not in registered_ops():
-            raise PluginError("mpgraph: Conv2d needs the op 'conv2d' of the conv plugin, which is "
-                              "not registered: install it with `pip install ./plugins/conv` "
-                              "(distribution mpgraph-conv), and do not block the plugin 'conv'")
+            raise PluginError(
+                "mpgraph: Conv2d needs the op 'conv2d' of the conv plugin, which is "
+                "not registered: install it with `pip install ./plugins/conv` "
+                "(distribution mpgraph-conv), and do not block the plugin 'conv'"
+            )
         super().__init__(name)
-        kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, (int, np.integer)) \
+        kh, kw = (
+            (kernel_size, kernel_size)
+            if isinstance(kernel_size, (int, np.integer))
             else kernel_size
+        )
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size, self.stride, self.padding = (int(kh), int(kw)), stride, padding
         self.rng, self.bias, self.init, self.dtype = rng, bias, init, np.dtype(dtype)
@@ -503,13 +575,20 @@ class Conv2d(Layer):
     def _build(self, g: Graph) -> None:
         shape = (self.out_channels, self.in_channels) + self.kernel_size
         self.W = self._param(g, "W", np.asarray(self.init(shape, self.rng), dtype=self.dtype))
-        self.b = self._param(g, "b", np.zeros((self.out_channels, 1, 1), self.dtype)) \
-            if self.bias else None
+        self.b = (
+            self._param(g, "b", np.zeros((self.out_channels, 1, 1), self.dtype))
+            if self.bias
+            else None
+        )
 
     def _check(self, x: Node) -> None:
-        if x.shape is not None and (len(x.shape) != 4 or x.shape[1] not in (None, self.in_channels)):
-            raise ShapeError(f"mpgraph: {self._what()} takes (N, {self.in_channels}, "
-                             f"H, W) inputs; node '{x.name}' has shape {_show(x.shape)}")
+        if x.shape is not None and (
+            len(x.shape) != 4 or x.shape[1] not in (None, self.in_channels)
+        ):
+            raise ShapeError(
+                f"mpgraph: {self._what()} takes (N, {self.in_channels}, "
+                f"H, W) inputs; node '{x.name}' has shape {_show(x.shape)}"
+            )
 
     def _apply(self, g: Graph, x: Node) -> Node:
         y = ops.conv2d(x, self.W, stride=self.stride, padding=self.padding)
@@ -517,6 +596,7 @@ class Conv2d(Layer):
 
 
 # -- training and evaluation mode --------------------------------------------------------------
+
 
 def is_training(graph: Graph) -> bool:
     """Whether ``graph``'s mode-dependent layers are in training mode (``True`` for a graph
@@ -585,14 +665,21 @@ def mode(graph: Graph, training: bool) -> Iterator[None]:
 
 
 def _show(shape: tuple) -> str:
-    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+    return (
+        "("
+        + ", ".join("?" if d is None else str(d) for d in shape)
+        + ("," if len(shape) == 1 else "")
+        + ")"
+    )
 
 
 def _check_last(layer: Layer, x: Node, expected: tuple[int, ...]) -> None:
     if x.shape is None:
         return
-    tail = x.shape[len(x.shape) - len(expected):] if len(x.shape) >= len(expected) else None
+    tail = x.shape[len(x.shape) - len(expected) :] if len(x.shape) >= len(expected) else None
     if tail is None or any(d is not None and d != e for d, e in zip(tail, expected)):
-        raise ShapeError(f"mpgraph: {layer._what()} takes inputs "
-                         f"whose trailing shape is {_show(expected)}; node '{x.name}' has shape "
-                         f"{_show(x.shape)}")
+        raise ShapeError(
+            f"mpgraph: {layer._what()} takes inputs "
+            f"whose trailing shape is {_show(expected)}; node '{x.name}' has shape "
+            f"{_show(x.shape)}"
+        )

@@ -13,6 +13,7 @@ array([0.94, 1.92])
 >>> opt.lr
 0.1
 """
+
 from __future__ import annotations
 
 import copy
@@ -67,6 +68,7 @@ def apply_updates(params: Any, updates: Any) -> Any:
 
 def chain(*transforms: GradientTransformation) -> GradientTransformation:
     """Apply ``transforms`` one after the other (as ``optax.chain``)."""
+
     def init(params):
         return tuple(t.init(params) for t in transforms)
 
@@ -87,29 +89,39 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
 def clip_by_global_norm(max_norm: float) -> GradientTransformation:
     """Scale gradients so their global 2-norm is at most ``max_norm``, as torch's
     ``clip_grad_norm_`` (factor ``max_norm / (norm + 1e-6)``, clamped to 1)."""
+
     def update(grads, state, params=None):
         norm = np.sqrt(sum(float(np.sum(np.square(g))) for g in tree_leaves(grads)))
         coef = min(max_norm / (norm + 1e-6), 1.0)
         return tree_map(lambda g: np.asarray(g) * coef, grads), state
+
     return GradientTransformation(lambda params: (), update)
 
 
 def add_weight_decay(weight_decay: float) -> GradientTransformation:
     """Add ``weight_decay * param`` to each gradient (L2 penalty, coupled, as torch's
     ``weight_decay`` argument)."""
+
     def update(grads, state, params):
-        return tree_map(lambda g, p: np.asarray(g) + weight_decay * np.asarray(p),
-                        grads, params), state
+        return tree_map(
+            lambda g, p: np.asarray(g) + weight_decay * np.asarray(p), grads, params
+        ), state
+
     return GradientTransformation(lambda params: (), update)
 
 
 def _stateful(lr: LR, init_slots: Callable, step: Callable) -> GradientTransformation:
     """A transformation with a step count and one dict of slot arrays per leaf;
     ``step(g, p, slots, t, rate)`` returns ``(update, slots)`` for one leaf, ``t`` counting from 1."""
-    if not callable(lr) and (isinstance(lr, (bool, np.bool_))
-                             or not isinstance(lr, (int, float, np.integer, np.floating))):
-        raise UsageError(f"mpgraph: the learning rate must be a number or a schedule (a "
-                         f"function of the step count), got {type(lr).__name__} {lr!r:.40}")
+    if not callable(lr) and (
+        isinstance(lr, (bool, np.bool_))
+        or not isinstance(lr, (int, float, np.integer, np.floating))
+    ):
+        raise UsageError(
+            f"mpgraph: the learning rate must be a number or a schedule (a "
+            f"function of the step count), got {type(lr).__name__} {lr!r:.40}"
+        )
+
     def init(params):
         return {"count": 0, "slots": [init_slots(_f64(p)) for p in tree_leaves(params)]}
 
@@ -117,18 +129,28 @@ def _stateful(lr: LR, init_slots: Callable, step: Callable) -> GradientTransform
         t = state["count"] + 1
         rate = _rate(lr, state["count"])
         g_leaves, treedef = tree_flatten(grads)
-        done = [step(_f64(g), _f64(p), s, t, rate)
-                for g, p, s in zip(g_leaves, tree_leaves(params), state["slots"])]
-        return (tree_unflatten(treedef, [u for u, _ in done]),
-                {"count": t, "slots": [s for _, s in done]})
+        done = [
+            step(_f64(g), _f64(p), s, t, rate)
+            for g, p, s in zip(g_leaves, tree_leaves(params), state["slots"])
+        ]
+        return (
+            tree_unflatten(treedef, [u for u, _ in done]),
+            {"count": t, "slots": [s for _, s in done]},
+        )
 
     return GradientTransformation(init, update, lambda state: _rate(lr, state["count"]))
 
 
-def sgd(lr: LR = 1e-3, momentum: float = 0.0, dampening: float = 0.0, weight_decay: float = 0.0,
-        nesterov: bool = False) -> GradientTransformation:
+def sgd(
+    lr: LR = 1e-3,
+    momentum: float = 0.0,
+    dampening: float = 0.0,
+    weight_decay: float = 0.0,
+    nesterov: bool = False,
+) -> GradientTransformation:
     """torch.optim.SGD: ``b = mu b + (1 - dampening) g`` (``b = g`` on the first step),
     ``g = g + mu b`` if Nesterov else ``b``; ``p -= lr g``. ``lr`` may be a schedule."""
+
     def step(g, p, s, t, rate):
         g = g + weight_decay * p
         if momentum:
@@ -136,11 +158,17 @@ def sgd(lr: LR = 1e-3, momentum: float = 0.0, dampening: float = 0.0, weight_dec
             s = {"b": b}
             g = g + momentum * b if nesterov else b
         return -rate * g, s
+
     return _stateful(lr, lambda p: {"b": np.zeros_like(p)}, step)
 
 
-def adam(lr: LR = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-         weight_decay: float = 0.0, decoupled: bool = False) -> GradientTransformation:
+def adam(
+    lr: LR = 1e-3,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    decoupled: bool = False,
+) -> GradientTransformation:
     """torch.optim.Adam: bias-corrected moments, ``p -= lr m_hat / (sqrt(v_hat) + eps)``.
     With ``decoupled=True`` the decay is AdamW's ``p *= 1 - lr weight_decay``."""
     b1, b2 = betas
@@ -153,37 +181,52 @@ def adam(lr: LR = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 
             g = g + weight_decay * p
         m = b1 * s["m"] + (1 - b1) * g
         v = b2 * s["v"] + (1 - b2) * g * g
-        m_hat = m / (1 - b1 ** t)
-        v_hat = v / (1 - b2 ** t)
+        m_hat = m / (1 - b1**t)
+        v_hat = v / (1 - b2**t)
         return shrink - rate * m_hat / (np.sqrt(v_hat) + eps), {"m": m, "v": v}
+
     return _stateful(lr, lambda p: {"m": np.zeros_like(p), "v": np.zeros_like(p)}, step)
 
 
-def adamw(lr: LR = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-          weight_decay: float = 1e-2) -> GradientTransformation:
+def adamw(
+    lr: LR = 1e-3,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 1e-2,
+) -> GradientTransformation:
     """torch.optim.AdamW: Adam with decoupled weight decay (default 1e-2)."""
     return adam(lr, betas, eps, weight_decay, decoupled=True)
 
 
-def rmsprop(lr: LR = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
-            weight_decay: float = 0.0) -> GradientTransformation:
+def rmsprop(
+    lr: LR = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0
+) -> GradientTransformation:
     """torch.optim.RMSprop: ``v = alpha v + (1 - alpha) g^2``, ``p -= lr g / (sqrt(v) + eps)``
     (eps outside the square root, unlike optax)."""
+
     def step(g, p, s, t, rate):
         g = g + weight_decay * p
         v = alpha * s["v"] + (1 - alpha) * g * g
         return -rate * g / (np.sqrt(v) + eps), {"v": v}
+
     return _stateful(lr, lambda p: {"v": np.zeros_like(p)}, step)
 
 
-def adagrad(lr: LR = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
-            initial_accumulator_value: float = 0.0, eps: float = 1e-10) -> GradientTransformation:
+def adagrad(
+    lr: LR = 1e-2,
+    lr_decay: float = 0.0,
+    weight_decay: float = 0.0,
+    initial_accumulator_value: float = 0.0,
+    eps: float = 1e-10,
+) -> GradientTransformation:
     """torch.optim.Adagrad: ``s += g^2``, ``p -= lr / (1 + (t-1) lr_decay) g / (sqrt(s) + eps)``
     (accumulator starts at 0, optax's at 0.1)."""
+
     def step(g, p, s, t, rate):
         g = g + weight_decay * p
         acc = s["s"] + g * g
         return -rate / (1 + (t - 1) * lr_decay) * g / (np.sqrt(acc) + eps), {"s": acc}
+
     return _stateful(lr, lambda p: {"s": np.full_like(p, initial_accumulator_value)}, step)
 
 
@@ -234,13 +277,17 @@ class Optimizer:
         the loss is being rebuilt each iteration; build it once and run it many times.
         """
         size = len(self.graph)
-        self._growths = self._growths + 1 if self._graph_size is not None and \
-            size > self._graph_size else 0
+        self._growths = (
+            self._growths + 1 if self._graph_size is not None and size > self._graph_size else 0
+        )
         self._graph_size = size
         if self._growths == 3:
-            warnings.warn(f"mpgraph: the graph grew to {size} nodes across training steps; "
-                          "build the loss once, outside the loop, and run it many times",
-                          RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"mpgraph: the graph grew to {size} nodes across training steps; "
+                "build the loss once, outside the loop, and run it many times",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         run = self.graph.forward(loss, feed).backward(loss)
         names = list(self.params)
         grads = dict(zip(names, run.grads_of(names)))

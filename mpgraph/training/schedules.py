@@ -4,6 +4,7 @@
 >>> s(0), round(s(5), 6), s(10)
 (1.0, 0.5, 0.0)
 """
+
 from __future__ import annotations
 
 import math
@@ -28,14 +29,17 @@ def step_decay(lr: float, step_size: int, gamma: float = 0.1) -> Callable[[int],
 
 def cosine_decay(lr: float, decay_steps: int, alpha: float = 0.0) -> Callable[[int], float]:
     """Cosine from ``lr`` to ``alpha * lr`` over ``decay_steps``, then flat."""
+
     def f(step):
         c = 0.5 * (1 + math.cos(math.pi * min(step, decay_steps) / decay_steps))
         return lr * ((1 - alpha) * c + alpha)
+
     return f
 
 
-def warmup_cosine_decay(peak: float, warmup_steps: int, decay_steps: int,
-                        end: float = 0.0) -> Callable[[int], float]:
+def warmup_cosine_decay(
+    peak: float, warmup_steps: int, decay_steps: int, end: float = 0.0
+) -> Callable[[int], float]:
     """Linear warm-up from 0 to ``peak`` then cosine down to ``end`` by ``decay_steps`` in all.
 
     Examples
@@ -44,16 +48,23 @@ def warmup_cosine_decay(peak: float, warmup_steps: int, decay_steps: int,
     >>> [round(s(i), 3) for i in range(5)]
     [0.0, 0.5, 1.0, 0.5, 0.0]
     """
+
     def f(step):
         if step < warmup_steps:
             return peak * step / warmup_steps
         frac = min(step - warmup_steps, decay_steps - warmup_steps) / (decay_steps - warmup_steps)
         return end + (peak - end) * 0.5 * (1 + math.cos(math.pi * frac))
+
     return f
 
 
-def one_cycle(max_lr: float, total_steps: int, pct_start: float = 0.3, div_factor: float = 25.0,
-              final_div_factor: float = 1e4) -> Callable[[int], float]:
+def one_cycle(
+    max_lr: float,
+    total_steps: int,
+    pct_start: float = 0.3,
+    div_factor: float = 25.0,
+    final_div_factor: float = 1e4,
+) -> Callable[[int], float]:
     """torch's OneCycleLR (cosine annealing): up from ``max_lr/div_factor`` to ``max_lr``, then
     down to ``max_lr/(div_factor*final_div_factor)``.
 
@@ -71,4 +82,5 @@ def one_cycle(max_lr: float, total_steps: int, pct_start: float = 0.3, div_facto
         if step <= up:
             return anneal(start, max_lr, step / up)
         return anneal(max_lr, low, (step - up) / (total_steps - 1 - up))
+
     return f

@@ -22,6 +22,7 @@ Examples
 >>> bool(np.array_equal(d.dense(), g.grad(loss, wrt=E, feed=feed)))
 True
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -66,13 +67,17 @@ class RowSparse:
         row_grads = np.asarray(row_grads)
         if ids.dtype.kind not in "iu":
             raise FeedError(f"mpgraph: RowSparse: ids must be integers, got {ids.dtype}")
-        if row_grads.shape[:ids.ndim] != ids.shape:
-            raise FeedError(f"mpgraph: RowSparse: row gradients of shape {row_grads.shape} do "
-                            f"not start with the shape of the ids {ids.shape}")
+        if row_grads.shape[: ids.ndim] != ids.shape:
+            raise FeedError(
+                f"mpgraph: RowSparse: row gradients of shape {row_grads.shape} do "
+                f"not start with the shape of the ids {ids.shape}"
+            )
         if ids.size and (ids.min() < -num_rows or ids.max() >= num_rows):
-            raise FeedError(f"mpgraph: RowSparse: ids from {ids.min()} to {ids.max()} are not "
-                            f"all rows of a table of {num_rows} rows")
-        row_shape = row_grads.shape[ids.ndim:]
+            raise FeedError(
+                f"mpgraph: RowSparse: ids from {ids.min()} to {ids.max()} are not "
+                f"all rows of a table of {num_rows} rows"
+            )
+        row_shape = row_grads.shape[ids.ndim :]
         unique, inverse = np.unique(ids.reshape(-1) % num_rows, return_inverse=True)
         values = np.zeros((len(unique),) + row_shape, dtype=row_grads.dtype)
         np.add.at(values, inverse, row_grads.reshape((-1,) + row_shape))

@@ -5,6 +5,7 @@ Every transformation takes pytrees (nested dicts, lists, tuples and namedtuples 
 into a call of a function of leaves, which the engine knows how to trace, and puts results
 back into the arguments' structures.
 """
+
 from __future__ import annotations
 
 import functools
@@ -43,11 +44,15 @@ def check_leaf(fn: Callable, k: int, path: str, leaf: Any) -> None:
     if dtype.kind in "fc":
         return
     if dtype.kind in "biu":
-        raise MpgraphError(f"mpgraph: {where} has dtype {dtype}: only float arguments can be "
-                           "differentiated (pass e.g. 1.0, not 1)")
-    raise MpgraphError(f"mpgraph: {where} of {fn_name(fn)} is {type(leaf).__name__} "
-                       f"({leaf!r:.40}), not an array: a differentiated argument must be a float "
-                       "array or number, or nested dicts, lists, tuples and namedtuples of them")
+        raise MpgraphError(
+            f"mpgraph: {where} has dtype {dtype}: only float arguments can be "
+            "differentiated (pass e.g. 1.0, not 1)"
+        )
+    raise MpgraphError(
+        f"mpgraph: {where} of {fn_name(fn)} is {type(leaf).__name__} "
+        f"({leaf!r:.40}), not an array: a differentiated argument must be a float "
+        "array or number, or nested dicts, lists, tuples and namedtuples of them"
+    )
 
 
 class FlatArgs:
@@ -90,8 +95,9 @@ class FlatArgs:
         n = len(args)
         for k in nums:
             if not -n <= k < n:
-                raise MpgraphError(f"mpgraph: argnums {argnums} asks for argument {k}, but "
-                                   f"{fn_name(fn)} got {n}")
+                raise MpgraphError(
+                    f"mpgraph: argnums {argnums} asks for argument {k}, but {fn_name(fn)} got {n}"
+                )
         self.nums = tuple(k % n for k in nums)
         self.fn = fn
         self.flat: list = []
@@ -107,16 +113,18 @@ class FlatArgs:
             else:
                 self.flat.append(a)
                 self.spans[k] = (start, start + 1, None)
-        self.leaf_argnums = tuple(i for k in dict.fromkeys(self.nums)
-                                  for i in range(*self.spans[k][:2]))
+        self.leaf_argnums = tuple(
+            i for k in dict.fromkeys(self.nums) for i in range(*self.spans[k][:2])
+        )
 
     def rebuild(self, flat: Sequence[Any]) -> list:
         """The positional arguments from a flat list like :attr:`flat`."""
         out = []
         for k in sorted(self.spans):
             start, stop, treedef = self.spans[k]
-            out.append(flat[start] if treedef is None
-                       else tree_unflatten(treedef, flat[start:stop]))
+            out.append(
+                flat[start] if treedef is None else tree_unflatten(treedef, flat[start:stop])
+            )
         return out
 
     def function(self, kwargs: dict) -> Callable:

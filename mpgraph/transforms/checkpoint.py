@@ -8,6 +8,7 @@ segment's messages are out. Peak memory then holds the segments' outputs plus on
 values, instead of every value of every segment, at the price of running each segment's
 forward twice.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -12,6 +12,7 @@ PyTorch's ``autograd.Function``. Called on arrays it simply runs.
 
 A rule written with operators and ``mg.ops`` can itself be differentiated (higher orders).
 """
+
 from __future__ import annotations
 
 import functools
@@ -50,9 +51,11 @@ class _Custom:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if kwargs:
-            raise MpgraphError(f"mpgraph: {self.__name__} (a {type(self).__name__} function) "
-                               "takes its arguments by position only; bind keywords with "
-                               "functools.partial first")
+            raise MpgraphError(
+                f"mpgraph: {self.__name__} (a {type(self).__name__} function) "
+                "takes its arguments by position only; bind keywords with "
+                "functools.partial first"
+            )
         graph = next((a.graph for a in args if type(a) is Node), None)
         if graph is None:
             return self.fun(*args)
@@ -66,10 +69,15 @@ class _Custom:
 
     def _check(self, what: str, out: Any, nargs: int) -> tuple:
         if not isinstance(out, (tuple, list)) or len(out) != nargs:
-            got = f"a {type(out).__name__} of {len(out)}" if isinstance(out, (tuple, list)) \
+            got = (
+                f"a {type(out).__name__} of {len(out)}"
+                if isinstance(out, (tuple, list))
                 else type(out).__name__
-            raise MpgraphError(f"mpgraph: {what} of {self.__name__} must return a tuple with one "
-                               f"entry per argument ({nargs}); it returned {got}")
+            )
+            raise MpgraphError(
+                f"mpgraph: {what} of {self.__name__} must return a tuple with one "
+                f"entry per argument ({nargs}); it returned {got}"
+            )
         return tuple(out)
 
 
@@ -129,8 +137,10 @@ class custom_vjp(_Custom):
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self.bwd is None:
-            raise MpgraphError(f"mpgraph: custom_vjp function {self.__name__} has no rule: call "
-                               f"{self.__name__}.defvjp(fwd, bwd) first")
+            raise MpgraphError(
+                f"mpgraph: custom_vjp function {self.__name__} has no rule: call "
+                f"{self.__name__}.defvjp(fwd, bwd) first"
+            )
         return super().__call__(*args, **kwargs)
 
     def _op(self, nargs: int) -> Op:
@@ -150,10 +160,17 @@ class custom_vjp(_Custom):
                 if res.g is not g:
                     res.cotangents, res.g = self._check("bwd", bwd(res.res, g), nargs), g
                 return res.cotangents[k]
+
             return vjp
 
-        return Op(self.__name__, forward, tuple(cotangent(k) for k in range(nargs)), fwd=save,
-                  differentiable_vjp=True, doc=fun.__doc__ or f"custom_vjp {self.__name__}")
+        return Op(
+            self.__name__,
+            forward,
+            tuple(cotangent(k) for k in range(nargs)),
+            fwd=save,
+            differentiable_vjp=True,
+            doc=fun.__doc__ or f"custom_vjp {self.__name__}",
+        )
 
 
 class custom_jvp(_Custom):
@@ -206,8 +223,10 @@ class custom_jvp(_Custom):
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self.rule is None:
-            raise MpgraphError(f"mpgraph: custom_jvp function {self.__name__} has no rule: call "
-                               f"{self.__name__}.defjvp(rule) first")
+            raise MpgraphError(
+                f"mpgraph: custom_jvp function {self.__name__} has no rule: call "
+                f"{self.__name__}.defjvp(rule) first"
+            )
         return super().__call__(*args, **kwargs)
 
     def _op(self, nargs: int) -> Op:
@@ -221,16 +240,23 @@ class custom_jvp(_Custom):
                 tangents = [np.zeros_like(a, dtype=np.result_type(a, float)) for a in arrays]
                 tangents[k] = t
                 return rule(tuple(arrays), tuple(tangents))[1]
+
             return jvp
 
         def cotangent(k: int) -> Callable:
             def vjp(g, ans, *arrays):
                 return _transpose_rule(rule, k, g, arrays, self.__name__)
+
             return vjp
 
-        return Op(self.__name__, forward, tuple(cotangent(k) for k in range(nargs)),
-                  jvp=tuple(tangent(k) for k in range(nargs)), differentiable_vjp=True,
-                  doc=fun.__doc__ or f"custom_jvp {self.__name__}")
+        return Op(
+            self.__name__,
+            forward,
+            tuple(cotangent(k) for k in range(nargs)),
+            jvp=tuple(tangent(k) for k in range(nargs)),
+            differentiable_vjp=True,
+            doc=fun.__doc__ or f"custom_jvp {self.__name__}",
+        )
 
 
 def _transpose_rule(rule: Callable, k: int, g: Any, arrays: tuple, name: str) -> Any:
@@ -246,9 +272,14 @@ def _transpose_rule(rule: Callable, k: int, g: Any, arrays: tuple, name: str) ->
         primals = [a if type(a) is Node else graph.constant(a) for a in arrays]
         # The rule is linear in the tangents, so their values do not matter: zeros, the one
         # for argument k a node of its own to differentiate with respect to.
-        tangents = [graph.constant(np.zeros(p.shape, p.dtype if p.dtype is not None
-                                            and p.dtype.kind in "fc" else np.float64))
-                    for p in primals]
+        tangents = [
+            graph.constant(
+                np.zeros(
+                    p.shape, p.dtype if p.dtype is not None and p.dtype.kind in "fc" else np.float64
+                )
+            )
+            for p in primals
+        ]
         t = tangents[k] = graph.apply("add", [tangents[k], 0.0])
         out_t = rule(tuple(primals), tuple(tangents))[1]
         if type(out_t) is not Node:  # the output's tangent does not depend on argument k

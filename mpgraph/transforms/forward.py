@@ -7,6 +7,7 @@ reverse mode pulls error signals back (``run.backward``). Arguments and outputs 
 ``hessian`` and ``hvp`` are forward over reverse: the gradient is built as graph nodes (as a
 nested ``mg.grad`` does) and tangents are pushed through it.
 """
+
 from __future__ import annotations
 
 import functools
@@ -24,8 +25,9 @@ def _all(n: int) -> tuple[int, ...]:
     return tuple(range(n))
 
 
-def jvp(fun: Callable, primals: Sequence[Any], tangents: Sequence[Any], *,
-        has_aux: bool = False) -> tuple:
+def jvp(
+    fun: Callable, primals: Sequence[Any], tangents: Sequence[Any], *, has_aux: bool = False
+) -> tuple:
     """Forward mode: ``fun``'s output and its Jacobian-vector product at ``primals``.
 
     Parameters
@@ -65,8 +67,10 @@ def jvp(fun: Callable, primals: Sequence[Any], tangents: Sequence[Any], *,
     """
     for what, seq in (("primals", primals), ("tangents", tangents)):
         if not isinstance(seq, (tuple, list)):
-            raise MpgraphError(f"mpgraph: jvp takes {what} as a tuple (one entry per argument), "
-                               f"got {type(seq).__name__}")
+            raise MpgraphError(
+                f"mpgraph: jvp takes {what} as a tuple (one entry per argument), "
+                f"got {type(seq).__name__}"
+            )
     tr = Traced(fun, tuple(primals), {}, _all(len(primals)), has_aux, "jvp")
     out, t = tr.outputs(), tr.output_tangents(tr.input_tangents(tuple(tangents)))
     return (out, t, tr.aux) if has_aux else (out, t)
@@ -121,6 +125,7 @@ def _jacobian(fun: Callable, argnums, has_aux: bool, mode: str, name: str) -> Ca
         tr = Traced(fun, args, kwargs, argnums, has_aux, name)
         out = tr.jacobian(mode)
         return (out, tr.aux) if has_aux else out
+
     return jac
 
 
@@ -198,8 +203,9 @@ def jacrev(fun: Callable, argnums: int | tuple[int, ...] = 0, *, has_aux: bool =
     return _jacobian(fun, argnums, has_aux, "rev", "jacrev")
 
 
-def hessian(fun: Callable, argnums: int | tuple[int, ...] = 0, *,
-            has_aux: bool = False) -> Callable:
+def hessian(
+    fun: Callable, argnums: int | tuple[int, ...] = 0, *, has_aux: bool = False
+) -> Callable:
     """The Hessian of scalar ``fun``: forward mode over reverse mode, ``jacfwd(grad(fun))``.
 
     The gradient is built as graph nodes (every op on the way needs a differentiable vjp);

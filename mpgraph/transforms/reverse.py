@@ -5,6 +5,7 @@ arguments named by ``argnums`` may be pytrees (``{"layer1": {"w": ..., "b": ...}
 flattened to leaves, the function of the leaves is differentiated, and the gradients come back
 in the arguments' structures, as in JAX.
 """
+
 from __future__ import annotations
 
 import functools
@@ -17,8 +18,9 @@ from .arguments import FlatArgs
 __all__ = ["grad", "value_and_grad"]
 
 
-def value_and_grad(fn: Callable, argnums: int | tuple[int, ...] = 0, *,
-                   has_aux: bool = False) -> Callable:
+def value_and_grad(
+    fn: Callable, argnums: int | tuple[int, ...] = 0, *, has_aux: bool = False
+) -> Callable:
     """Return a function that computes ``(fn(*args), gradient)``.
 
     Parameters

@@ -5,6 +5,7 @@ function on them (so an ``mg.grad`` inside builds its gradient as nodes of the s
 runs the graph forward once, and keeps the Run, on which tangent passes (``run.jvp``) and
 backward passes (``run.backward``) can then be repeated.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -61,13 +62,22 @@ class Traced:
         Jacobians compute on arrays; or, with ``has_aux``, ``fn`` does not return a pair.
     """
 
-    def __init__(self, fn: Callable, args: Sequence[Any], kwargs: dict,
-                 argnums: int | Sequence[int], has_aux: bool, what: str) -> None:
+    def __init__(
+        self,
+        fn: Callable,
+        args: Sequence[Any],
+        kwargs: dict,
+        argnums: int | Sequence[int],
+        has_aux: bool,
+        what: str,
+    ) -> None:
         if current_trace() is not None or any(type(a) is Node for a in tree_flatten(list(args))[0]):
-            raise MpgraphError(f"mpgraph: {what} of {fn_name(fn)} was called inside a traced "
-                               f"function (on graph nodes); {what} computes on arrays: apply it "
-                               "outermost, e.g. mg.jacfwd(mg.grad(f)) rather than "
-                               "mg.grad(mg.jacfwd(f))")
+            raise MpgraphError(
+                f"mpgraph: {what} of {fn_name(fn)} was called inside a traced "
+                f"function (on graph nodes); {what} computes on arrays: apply it "
+                "outermost, e.g. mg.jacfwd(mg.grad(f)) rather than "
+                "mg.grad(mg.jacfwd(f))"
+            )
         self.flat = FlatArgs(fn, args, argnums)
         g = self.graph = Graph()
         flat = list(self.flat.flat)
@@ -84,8 +94,10 @@ class Traced:
         aux = None
         if has_aux:
             if not (isinstance(out, tuple) and len(out) == 2):
-                raise MpgraphError(f"mpgraph: with has_aux=True, {fn_name(fn)} must return "
-                                   f"(output, aux); it returned {type(out).__name__}")
+                raise MpgraphError(
+                    f"mpgraph: with has_aux=True, {fn_name(fn)} must return "
+                    f"(output, aux); it returned {type(out).__name__}"
+                )
             out, aux = out
         self.out_leaves, self.out_def = tree_flatten(out)
         aux_nodes = [a for a in tree_flatten(aux)[0] if type(a) is Node]
@@ -99,8 +111,10 @@ class Traced:
 
     def outputs(self) -> Any:
         """The function's output, with values for nodes."""
-        return tree_unflatten(self.out_def, [np.asarray(self.value(o)) if type(o) is Node else o
-                                             for o in self.out_leaves])
+        return tree_unflatten(
+            self.out_def,
+            [np.asarray(self.value(o)) if type(o) is Node else o for o in self.out_leaves],
+        )
 
     def output_tangents(self, tangents: dict) -> Any:
         """Forward mode: the output's tangent for ``tangents`` (input node -> array)."""
@@ -111,8 +125,11 @@ class Traced:
         for o in self.out_leaves:
             t = run.tangent(o) if type(o) is Node else None
             value = np.asarray(self.value(o))
-            out.append(np.zeros(value.shape, np.result_type(value, np.float64)) if t is None
-                       else np.array(t))
+            out.append(
+                np.zeros(value.shape, np.result_type(value, np.float64))
+                if t is None
+                else np.array(t)
+            )
         return tree_unflatten(self.out_def, out)
 
     def input_tangents(self, tangents: Sequence[Any]) -> dict:
@@ -132,14 +149,18 @@ class Traced:
             start, stop, treedef = self.flat.spans[k]
             lv, tdef = tree_flatten(t)
             if tdef != treedef:
-                raise MpgraphError(f"mpgraph: the tangent for argument {k} has structure {tdef}; "
-                                   f"its primal has {treedef}")
+                raise MpgraphError(
+                    f"mpgraph: the tangent for argument {k} has structure {tdef}; "
+                    f"its primal has {treedef}"
+                )
             leaves.extend(lv)
         out = {}
         for node, t in zip(self.inputs, leaves):
             if np.shape(t) != node.shape:
-                raise MpgraphError(f"mpgraph: a tangent has shape {np.shape(t)}; its primal "
-                                   f"('{node.name}') has shape {node.shape}")
+                raise MpgraphError(
+                    f"mpgraph: a tangent has shape {np.shape(t)}; its primal "
+                    f"('{node.name}') has shape {node.shape}"
+                )
             out[node] = t
         return out
 
@@ -149,8 +170,10 @@ class Traced:
         (``"rev"``); in the output's structure, each entry in the arguments' structure, each
         block of shape ``out_leaf.shape + in_leaf.shape``."""
         outs = [np.asarray(self.value(o)) for o in self.out_leaves]
-        blocks = [[np.zeros(o.shape + tuple(x.shape), np.result_type(o, np.float64))
-                   for x in self.inputs] for o in outs]
+        blocks = [
+            [np.zeros(o.shape + tuple(x.shape), np.result_type(o, np.float64)) for x in self.inputs]
+            for o in outs
+        ]
         run = self.run
         if run is not None and mode == "fwd":
             for b, x in enumerate(self.inputs):
@@ -173,4 +196,3 @@ class Traced:
                     for b, row in enumerate(run.grads_of(self.inputs)):
                         blocks[a][b][e] = row
         return tree_unflatten(self.out_def, [self.flat.regroup(row) for row in blocks])
-

@@ -1,5 +1,6 @@
 """Stacking, splitting, rotating and cumulative ops: NumPy's results on arrays and on graph
 nodes (through NumPy's own function names), gradients against hand computations."""
+
 import numpy as np
 import pytest
 
@@ -12,16 +13,28 @@ def test_numpy_functions_on_nodes_build_the_ops_and_match_numpy():
     g = mg.Graph()
     A, B, M = g.input("a", (2, 3)), g.input("b", (3,)), g.input("m", (3, 4))
     pairs = [
-        (np.vstack([A, B]), np.vstack([a, b])), (np.hstack([B, B]), np.hstack([b, b])),
-        (np.dstack([A, A]), np.dstack([a, a])), (np.column_stack([B, M]), np.column_stack([b, m])),
-        (np.append(A, B), np.append(a, b)), (np.atleast_3d(B), np.atleast_3d(b)),
-        (np.ravel(M), np.ravel(m)), (np.swapaxes(M, 0, 1), np.swapaxes(m, 0, 1)),
-        (np.moveaxis(A, 0, -1), np.moveaxis(a, 0, -1)), (np.rollaxis(M, 1), np.rollaxis(m, 1)),
-        (np.flipud(M), np.flipud(m)), (np.fliplr(M), np.fliplr(m)), (np.rot90(M), np.rot90(m)),
-        (np.roll(M, 2), np.roll(m, 2)), (np.tril(M, 1), np.tril(m, 1)), (np.triu(M), np.triu(m)),
-        (np.diag(B, 1), np.diag(b, 1)), (np.diag(M, -1), np.diag(m, -1)),
-        (np.diagonal(M, 1), np.diagonal(m, 1)), (np.cumsum(M, axis=0), np.cumsum(m, axis=0)),
-        (np.cumprod(A), np.cumprod(a)), (np.diff(M, 2), np.diff(m, 2)),
+        (np.vstack([A, B]), np.vstack([a, b])),
+        (np.hstack([B, B]), np.hstack([b, b])),
+        (np.dstack([A, A]), np.dstack([a, a])),
+        (np.column_stack([B, M]), np.column_stack([b, m])),
+        (np.append(A, B), np.append(a, b)),
+        (np.atleast_3d(B), np.atleast_3d(b)),
+        (np.ravel(M), np.ravel(m)),
+        (np.swapaxes(M, 0, 1), np.swapaxes(m, 0, 1)),
+        (np.moveaxis(A, 0, -1), np.moveaxis(a, 0, -1)),
+        (np.rollaxis(M, 1), np.rollaxis(m, 1)),
+        (np.flipud(M), np.flipud(m)),
+        (np.fliplr(M), np.fliplr(m)),
+        (np.rot90(M), np.rot90(m)),
+        (np.roll(M, 2), np.roll(m, 2)),
+        (np.tril(M, 1), np.tril(m, 1)),
+        (np.triu(M), np.triu(m)),
+        (np.diag(B, 1), np.diag(b, 1)),
+        (np.diag(M, -1), np.diag(m, -1)),
+        (np.diagonal(M, 1), np.diagonal(m, 1)),
+        (np.cumsum(M, axis=0), np.cumsum(m, axis=0)),
+        (np.cumprod(A), np.cumprod(a)),
+        (np.diff(M, 2), np.diff(m, 2)),
     ]
     run = g.forward([node for node, _ in pairs], {A: a, B: b, M: m})
     for node, want in pairs:
@@ -59,11 +72,25 @@ def test_array_methods_on_nodes():
     x = g.input("x", (2, 1, 3))
     assert x.size == 6 and x.ndim == 3 and g.input("u", (None, 3)).size is None
     xv = np.arange(6.0).reshape(2, 1, 3)
-    nodes = [x.ravel(), x.flatten(), x.squeeze(), x.squeeze(axis=1), x.sum(axis=2), x.mean(),
-             x.reshape(3, 2)]
+    nodes = [
+        x.ravel(),
+        x.flatten(),
+        x.squeeze(),
+        x.squeeze(axis=1),
+        x.sum(axis=2),
+        x.mean(),
+        x.reshape(3, 2),
+    ]
     run = g.forward(nodes, {x: xv})
-    wants = [xv.ravel(), xv.flatten(), xv.squeeze(), xv.squeeze(axis=1), xv.sum(axis=2),
-             xv.mean(), xv.reshape(3, 2)]
+    wants = [
+        xv.ravel(),
+        xv.flatten(),
+        xv.squeeze(),
+        xv.squeeze(axis=1),
+        xv.sum(axis=2),
+        xv.mean(),
+        xv.reshape(3, 2),
+    ]
     for node, want in zip(nodes, wants):
         np.testing.assert_array_equal(run[node], want)
 
@@ -87,8 +114,9 @@ def test_select_partition_gradient_and_linspace_with_node_endpoints():
     np.testing.assert_array_equal(dx, np.select([xv < 0, xv > 1], [2.0, 2 * xv], 0.0))
     dlo, dhi = g.grad(mg.ops.sum(line * np.arange(4.0)), wrt=[lo, hi], feed=feed)
     t = np.linspace(0, 1, 4)
-    np.testing.assert_allclose([dlo, dhi], [np.sum((1 - t) * np.arange(4)),
-                                            np.sum(t * np.arange(4))])
+    np.testing.assert_allclose(
+        [dlo, dhi], [np.sum((1 - t) * np.arange(4)), np.sum(t * np.arange(4))]
+    )
     grads = mg.ops.gradient(np.arange(12.0).reshape(3, 4) ** 2)
     assert len(grads) == 2
 
@@ -115,16 +143,20 @@ def test_r_and_c_take_nodes_with_numpys_rules():
     g = mg.Graph()
     x, m = g.input("x", (3,)), g.input("m", (3, 2))
     xv, mv = np.arange(3.0), np.arange(6.0).reshape(3, 2)
-    pairs = [(mg.c_[x, m], np.c_[xv, mv]), (mg.r_["0,2", x, x], np.r_["0,2", xv, xv]),
-             (mg.r_["0,2,0", x, x], np.r_["0,2,0", xv, xv]),
-             (mg.r_["1,2,0", x, m], np.r_["1,2,0", xv, mv]),
-             (mg.r_[x, 1:4, 7.0], np.r_[xv, 1:4, 7.0])]
+    pairs = [
+        (mg.c_[x, m], np.c_[xv, mv]),
+        (mg.r_["0,2", x, x], np.r_["0,2", xv, xv]),
+        (mg.r_["0,2,0", x, x], np.r_["0,2,0", xv, xv]),
+        (mg.r_["1,2,0", x, m], np.r_["1,2,0", xv, mv]),
+        (mg.r_[x, 1:4, 7.0], np.r_[xv, 1:4, 7.0]),
+    ]
     run = g.forward([n for n, _ in pairs], {x: xv, m: mv})
     for node, want in pairs:
         assert node.shape == want.shape
         np.testing.assert_array_equal(run[node], want)
-    d = g.grad(mg.ops.sum(mg.c_[x, m] * np.arange(9.0).reshape(3, 3)), wrt=[x, m],
-               feed={x: xv, m: mv})
+    d = g.grad(
+        mg.ops.sum(mg.c_[x, m] * np.arange(9.0).reshape(3, 3)), wrt=[x, m], feed={x: xv, m: mv}
+    )
     np.testing.assert_array_equal(d[0], [0.0, 3.0, 6.0])
     np.testing.assert_array_equal(d[1], [[1.0, 2.0], [4.0, 5.0], [7.0, 8.0]])
     np.testing.assert_array_equal(mg.r_[1:3, [5]], np.r_[1:3, [5]])  # no node: NumPy's own

@@ -1,5 +1,6 @@
 """The ops of the second catalogue against independent computations (the registry-wide checks
 in test_registry_gradcheck.py cover their gradients against finite differences)."""
+
 import math
 
 import numpy as np
@@ -20,12 +21,13 @@ def test_gelu_exact_and_tanh_against_pytorch_formulas():
     x = np.linspace(-5, 5, 11)
     cdf = np.array([0.5 * (1 + math.erf(v / math.sqrt(2))) for v in x])
     np.testing.assert_allclose(mg.ops.gelu(x), x * cdf, rtol=1e-15, atol=1e-15)
-    tanh = 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+    tanh = 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
     np.testing.assert_allclose(mg.ops.gelu(x, approximate="tanh"), tanh, rtol=1e-15)
     # d/dx x Phi(x) = Phi(x) + x phi(x)
     dx = mg.grad(lambda v: mg.ops.sum(mg.ops.gelu(v)))(x)
-    np.testing.assert_allclose(dx, cdf + x * np.exp(-x * x / 2) / math.sqrt(2 * math.pi),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        dx, cdf + x * np.exp(-x * x / 2) / math.sqrt(2 * math.pi), rtol=1e-12
+    )
     g = mg.Graph()
     with pytest.raises(mg.ShapeError, match="approximate"):
         mg.ops.gelu(g.input("x", (2,)), approximate="erf")
@@ -87,10 +89,26 @@ def test_fmax_ignores_nan_and_splits_ties():
 def test_numpy_names_on_nodes_reach_the_new_ops():
     g = mg.Graph()
     x = g.input("x", (3,))
-    nodes = [np.log2(x), np.rad2deg(x), np.deg2rad(x), np.fabs(x), np.sinc(x), np.round(x, 1),
-             np.logaddexp(x, x), np.nan_to_num(x)]
-    assert [n.op.name for n in nodes] == ["log2", "degrees", "radians", "fabs", "sinc", "round",
-                                          "logaddexp", "nan_to_num"]
+    nodes = [
+        np.log2(x),
+        np.rad2deg(x),
+        np.deg2rad(x),
+        np.fabs(x),
+        np.sinc(x),
+        np.round(x, 1),
+        np.logaddexp(x, x),
+        np.nan_to_num(x),
+    ]
+    assert [n.op.name for n in nodes] == [
+        "log2",
+        "degrees",
+        "radians",
+        "fabs",
+        "sinc",
+        "round",
+        "logaddexp",
+        "nan_to_num",
+    ]
     xv = np.array([0.25, 1.5, 3.0])
     run = g.forward(nodes, {x: xv})
     np.testing.assert_allclose(run[nodes[1]], xv * 180 / np.pi)
@@ -99,13 +117,20 @@ def test_numpy_names_on_nodes_reach_the_new_ops():
 
 def test_op_functions_show_their_real_parameters():
     import inspect
+
     assert str(inspect.signature(mg.ops.softmax)) == "(x, axis=-1, *, name=None)"
     assert str(inspect.signature(mg.ops.gelu)) == "(x, approximate='none', *, name=None)"
     assert str(inspect.signature(mg.ops.concatenate)) == "(arrays, axis=0, *, name=None)"
     assert str(inspect.signature(mg.ops.layer_norm)) == (
-        "(x, normalized_shape, weight=None, bias=None, eps=1e-05, name=None)")
+        "(x, normalized_shape, weight=None, bias=None, eps=1e-05, name=None)"
+    )
     assert list(inspect.signature(mg.ops.linalg.solve_triangular).parameters) == [
-        "a", "b", "lower", "unit_diagonal", "name"]
+        "a",
+        "b",
+        "lower",
+        "unit_diagonal",
+        "name",
+    ]
     # the signature is the truth: binding by it works for every op
     for name in ("exp", "add", "clip", "reshape", "take", "cross_entropy"):
         assert "name" in inspect.signature(getattr(mg.ops, name)).parameters
@@ -113,6 +138,7 @@ def test_op_functions_show_their_real_parameters():
 
 def test_help_shows_the_signature_and_the_formula():
     import pydoc
+
     text = pydoc.render_doc(mg.ops.gelu, renderer=pydoc.plaintext)
     assert "gelu(x, approximate='none', *, name=None)" in text
     assert "Derivative: Phi(x) + x phi(x)" in text
@@ -129,9 +155,13 @@ def test_elementwise_ops_differentiate_three_times(name):
     autograd's tests differentiate these functions to third order."""
     from mpgraph.hooks.manager import ops
     from mpgraph.testing import check_grads, samples
+
     op = ops()[name]
-    x = next(np.asarray(a[0], dtype=float) for a, _ in samples(op, np.random.default_rng(0))
-             if np.ndim(a[0]) == 2)
+    x = next(
+        np.asarray(a[0], dtype=float)
+        for a, _ in samples(op, np.random.default_rng(0))
+        if np.ndim(a[0]) == 2
+    )
     f = getattr(mg.ops, name)
     rng = np.random.default_rng(1)
     v, u = rng.standard_normal(x.shape), rng.standard_normal(x.shape)

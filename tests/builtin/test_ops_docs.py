@@ -1,4 +1,5 @@
 """docs/ops.md is generated from the registry and must not fall behind it."""
+
 import importlib.util
 from pathlib import Path
 
@@ -26,7 +27,9 @@ linalg.matrix_power linalg.solve_triangular select partition argpartition gradie
 
 
 def _generator():
-    spec = importlib.util.spec_from_file_location("make_ops_table", ROOT / "docs" / "make_ops_table.py")
+    spec = importlib.util.spec_from_file_location(
+        "make_ops_table", ROOT / "docs" / "make_ops_table.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -34,7 +37,8 @@ def _generator():
 
 def test_docs_ops_md_is_up_to_date_with_the_registry():
     assert (ROOT / "docs" / "ops.md").read_text() == _generator().render(), (
-        "docs/ops.md is out of date: run python docs/make_ops_table.py")
+        "docs/ops.md is out of date: run python docs/make_ops_table.py"
+    )
 
 
 def test_every_builtin_op_documents_its_formula_and_derivative():
@@ -42,7 +46,9 @@ def test_every_builtin_op_documents_its_formula_and_derivative():
     for name, op in ops().items():
         if op.plugin in BUILTIN:
             formula, derivative, _ = parts(op.doc)
-            assert formula and derivative, f"op '{name}' lacks a formula or a 'Derivative:' paragraph"
+            assert formula and derivative, (
+                f"op '{name}' lacks a formula or a 'Derivative:' paragraph"
+            )
 
 
 def test_the_whole_catalogue_is_registered_by_the_builtin_plugins():

@@ -1,5 +1,6 @@
 """The indexing and neural-network ops of the second catalogue against independent NumPy
 computations; their gradients are checked registry-wide (test_registry_gradcheck.py)."""
+
 import numpy as np
 import pytest
 
@@ -12,6 +13,7 @@ def _log_softmax(z, axis):
 
 
 # -- indices as graph inputs -------------------------------------------------------------------
+
 
 def test_fed_integer_ids_gather_rows_and_repeated_rows_sum_their_messages():
     g = mg.Graph()
@@ -27,8 +29,9 @@ def test_fed_integer_ids_gather_rows_and_repeated_rows_sum_their_messages():
         np.testing.assert_array_equal(d, want)
     cols = table[:, ids]
     assert cols.shape == (4, None)
-    np.testing.assert_array_equal(g.forward(cols, {ids: np.array([2, 0])})[cols],
-                                  np.arange(12.0).reshape(4, 3)[:, [2, 0]])
+    np.testing.assert_array_equal(
+        g.forward(cols, {ids: np.array([2, 0])})[cols], np.arange(12.0).reshape(4, 3)[:, [2, 0]]
+    )
 
 
 def test_float_indices_are_refused_when_the_node_is_built():
@@ -77,20 +80,24 @@ def test_sort_sends_each_element_its_slot_and_topk_returns_values_and_indices():
 
 # -- normalisation -----------------------------------------------------------------------------
 
+
 def test_layer_norm_and_group_norm_match_hand_computations():
     rng = np.random.default_rng(0)
     x, w, b = rng.standard_normal((3, 4)), rng.standard_normal(4), rng.standard_normal(4)
     mu, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
-    np.testing.assert_allclose(mg.ops.layer_norm(x, 4, w, b),
-                               (x - mu) / np.sqrt(var + 1e-5) * w + b)
+    np.testing.assert_allclose(
+        mg.ops.layer_norm(x, 4, w, b), (x - mu) / np.sqrt(var + 1e-5) * w + b
+    )
     np.testing.assert_allclose(mg.ops.layer_norm(x, (4,)), (x - mu) / np.sqrt(var + 1e-5))
     x = rng.standard_normal((2, 6, 3))
     w, b = rng.standard_normal(6), rng.standard_normal(6)
     groups = x.reshape(2, 3, 6)
-    xhat = ((groups - groups.mean(-1, keepdims=True))
-            / np.sqrt(groups.var(-1, keepdims=True) + 1e-5)).reshape(x.shape)
-    np.testing.assert_allclose(mg.ops.group_norm(x, 3, w, b),
-                               xhat * w[:, None] + b[:, None], rtol=1e-12)
+    xhat = (
+        (groups - groups.mean(-1, keepdims=True)) / np.sqrt(groups.var(-1, keepdims=True) + 1e-5)
+    ).reshape(x.shape)
+    np.testing.assert_allclose(
+        mg.ops.group_norm(x, 3, w, b), xhat * w[:, None] + b[:, None], rtol=1e-12
+    )
 
 
 def test_batch_norm_trains_on_batch_statistics_and_evaluates_on_running_ones():
@@ -105,12 +112,14 @@ def test_batch_norm_trains_on_batch_statistics_and_evaluates_on_running_ones():
     np.testing.assert_allclose(stats[0], 0.1 * mean)
     np.testing.assert_allclose(stats[1], 0.9 + 0.1 * x.var(axis=(0, 2), ddof=1))
     evaluate = mg.ops.batch_norm(x, stats[0], stats[1], w, b)
-    np.testing.assert_allclose(evaluate, (x - stats[0][:, None]) / np.sqrt(stats[1][:, None] + 1e-5)
-                               * 2 + 0.5)
+    np.testing.assert_allclose(
+        evaluate, (x - stats[0][:, None]) / np.sqrt(stats[1][:, None] + 1e-5) * 2 + 0.5
+    )
     assert np.all(rm == 0) and np.all(rv == 1)  # the running statistics are not mutated
 
 
 # -- attention ---------------------------------------------------------------------------------
+
 
 def test_attention_matches_a_hand_softmax_with_masks():
     rng = np.random.default_rng(2)
@@ -123,16 +132,22 @@ def test_attention_matches_a_hand_softmax_with_masks():
     p /= p.sum(-1, keepdims=True)
     np.testing.assert_allclose(mg.ops.scaled_dot_product_attention(q, k, v, attn_mask=mask), p @ v)
     causal = mg.ops.scaled_dot_product_attention(q, k[:3], v[:3], is_causal=True)
-    np.testing.assert_allclose(causal, mg.ops.scaled_dot_product_attention(
-        q, k[:3], v[:3], attn_mask=np.tril(np.ones((3, 3), bool))))
+    np.testing.assert_allclose(
+        causal,
+        mg.ops.scaled_dot_product_attention(
+            q, k[:3], v[:3], attn_mask=np.tril(np.ones((3, 3), bool))
+        ),
+    )
     additive = rng.standard_normal((3, 4))
     s = q @ k.T * 0.3 + additive
     p = np.exp(s) / np.exp(s).sum(-1, keepdims=True)
-    np.testing.assert_allclose(mg.ops.scaled_dot_product_attention(q, k, v, additive, scale=0.3),
-                               p @ v)
+    np.testing.assert_allclose(
+        mg.ops.scaled_dot_product_attention(q, k, v, additive, scale=0.3), p @ v
+    )
 
 
 # -- losses ------------------------------------------------------------------------------------
+
 
 def test_cross_entropy_with_label_smoothing_and_ignore_index_follows_pytorch():
     rng = np.random.default_rng(3)
@@ -142,10 +157,13 @@ def test_cross_entropy_with_label_smoothing_and_ignore_index_follows_pytorch():
     eps = 0.2
     per = -(1 - eps) * logp[np.arange(4), np.maximum(t, 0)] - eps * logp.mean(1)
     keep = t != -100
-    np.testing.assert_allclose(mg.ops.cross_entropy(z, t, label_smoothing=eps),
-                               per[keep].sum() / keep.sum())
-    np.testing.assert_allclose(mg.ops.cross_entropy(z, t, reduction="none"),
-                               np.where(keep, -logp[np.arange(4), np.maximum(t, 0)], 0))
+    np.testing.assert_allclose(
+        mg.ops.cross_entropy(z, t, label_smoothing=eps), per[keep].sum() / keep.sum()
+    )
+    np.testing.assert_allclose(
+        mg.ops.cross_entropy(z, t, reduction="none"),
+        np.where(keep, -logp[np.arange(4), np.maximum(t, 0)], 0),
+    )
     np.testing.assert_allclose(mg.ops.nll_loss(logp, t), mg.ops.cross_entropy(z, t))
     # classes on axis 1, as PyTorch: (N, C, L) logits with (N, L) targets
     z3, t3 = rng.standard_normal((2, 3, 4)), rng.integers(0, 3, (2, 4))
@@ -158,8 +176,9 @@ def test_cross_entropy_with_label_smoothing_and_ignore_index_follows_pytorch():
 
 def test_huber_and_kl_div_match_their_formulas():
     a, b = np.array([0.0, 0.5, 3.0, -4.0]), np.zeros(4)
-    np.testing.assert_allclose(mg.ops.huber_loss(a, b, reduction="none", delta=1.0),
-                               [0.0, 0.125, 2.5, 3.5])
+    np.testing.assert_allclose(
+        mg.ops.huber_loss(a, b, reduction="none", delta=1.0), [0.0, 0.125, 2.5, 3.5]
+    )
     d = mg.grad(lambda x: mg.ops.huber_loss(x, b, reduction="sum"))(a)
     np.testing.assert_allclose(d, [0.0, 0.5, 1.0, -1.0])
     logq = _log_softmax(np.array([[0.1, 0.7, -0.3], [1.0, 0.0, 0.0]]), 1)
@@ -167,9 +186,10 @@ def test_huber_and_kl_div_match_their_formulas():
     with np.errstate(all="ignore"):
         terms = np.where(p > 0, p * (np.log(p) - logq), 0)
     np.testing.assert_allclose(mg.ops.kl_div(logq, p, reduction="batchmean"), terms.sum() / 2)
-    np.testing.assert_allclose(mg.ops.kl_div(logq, np.log(p[1]), reduction="sum",
-                                             log_target=True),
-                               (p[1] * (np.log(p[1]) - logq)).sum())
+    np.testing.assert_allclose(
+        mg.ops.kl_div(logq, np.log(p[1]), reduction="sum", log_target=True),
+        (p[1] * (np.log(p[1]) - logq)).sum(),
+    )
 
 
 def test_float_class_labels_are_refused_with_a_message_about_integers():

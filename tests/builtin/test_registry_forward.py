@@ -6,6 +6,7 @@
 - Third derivatives of every op with a differentiable vjp, against finite differences of the
   second, and the Hessian of a cross-entropy MLP against finite differences of a NumPy gradient.
 """
+
 import numpy as np
 import pytest
 
@@ -27,8 +28,13 @@ def test_jvp_matches_finite_differences_and_the_vjp(name, args, attrs):
 
 
 def test_check_jvp_catches_a_wrong_rule_and_an_op_without_forward_mode():
-    wrong = mg.Op("test_sin_wrong_jvp", np.sin, (lambda g, ans, x: g * np.cos(x),),
-                  jvp=(lambda t, ans, x: t * np.sin(x),), differentiable_vjp=True)
+    wrong = mg.Op(
+        "test_sin_wrong_jvp",
+        np.sin,
+        (lambda g, ans, x: g * np.cos(x),),
+        jvp=(lambda t, ans, x: t * np.sin(x),),
+        differentiable_vjp=True,
+    )
     with pytest.raises(AssertionError, match="the tangent differs from central differences"):
         check_jvp(wrong, [np.array([0.3, 1.2])])
     opaque = mg.Op("test_sin_opaque", np.sin, (lambda g, ans, x: g * np.cos(np.asarray(x)),))
@@ -42,8 +48,9 @@ def _third_order_cases():
         if not op.differentiable_vjp:
             continue
         args, attrs = samples(op, rng)[0]
-        if any(np.asarray(a).dtype.kind == "f" and op.carries_gradient(k)
-               for k, a in enumerate(args)):
+        if any(
+            np.asarray(a).dtype.kind == "f" and op.carries_gradient(k) for k, a in enumerate(args)
+        ):
             yield pytest.param(name, args, attrs, id=name)
 
 
@@ -52,8 +59,9 @@ def test_differentiable_vjps_give_third_derivatives(name, args, attrs):
     """The gradient of ``sum(v2 * grad(sum(v1 * grad(sum(w * op)))))``, three nested mg.grad,
     against central differences."""
     op = ops()[name]
-    diff = tuple(k for k, a in enumerate(args)
-                 if np.asarray(a).dtype.kind == "f" and op.carries_gradient(k))
+    diff = tuple(
+        k for k, a in enumerate(args) if np.asarray(a).dtype.kind == "f" and op.carries_gradient(k)
+    )
     rng = np.random.default_rng(8)
     w = rng.standard_normal(np.shape(op.forward(*args, **attrs)))
     v1 = [rng.standard_normal(np.shape(args[k])) for k in diff]
@@ -64,8 +72,7 @@ def test_differentiable_vjps_give_third_derivatives(name, args, attrs):
         return op.forward(*a, **attrs) if node is None else node.graph.apply(op, a, attrs)
 
     first = mg.grad(lambda *a: mg.ops.sum(w * call(*a)), argnums=diff)
-    second = mg.grad(lambda *a: sum(mg.ops.sum(v * d) for v, d in zip(v1, first(*a))),
-                     argnums=diff)
+    second = mg.grad(lambda *a: sum(mg.ops.sum(v * d) for v, d in zip(v1, first(*a))), argnums=diff)
 
     def h(*a):
         return sum(mg.ops.sum(v * d) for v, d in zip(v2, second(*a)))
@@ -82,7 +89,7 @@ def _unpack(theta):
     out, start = [], 0
     for s in _SHAPES:
         n = int(np.prod(s))
-        out.append(np.reshape(theta[start:start + n], s))
+        out.append(np.reshape(theta[start : start + n], s))
         start += n
     return out
 
@@ -97,8 +104,9 @@ def _numpy_grad(theta, x, labels):
     p[np.arange(len(labels)), labels] -= 1
     delta2 = p / len(labels)
     delta1 = (delta2 @ W2.T) * (1 - h * h)
-    return np.concatenate([(x.T @ delta1).ravel(), delta1.sum(0), (h.T @ delta2).ravel(),
-                           delta2.sum(0)])
+    return np.concatenate(
+        [(x.T @ delta1).ravel(), delta1.sum(0), (h.T @ delta2).ravel(), delta2.sum(0)]
+    )
 
 
 def test_hessian_of_a_cross_entropy_mlp_matches_finite_differences():
@@ -113,10 +121,15 @@ def test_hessian_of_a_cross_entropy_mlp_matches_finite_differences():
 
     np.testing.assert_allclose(mg.grad(loss)(theta), _numpy_grad(theta, x, labels), rtol=1e-10)
     eps = 1e-6
-    fd = np.stack([(_numpy_grad(theta + eps * e, x, labels)
-                    - _numpy_grad(theta - eps * e, x, labels)) / (2 * eps)
-                   for e in np.eye(theta.size)], axis=1)
-    H = mg.hessian(loss)(theta)                 # forward over reverse
+    fd = np.stack(
+        [
+            (_numpy_grad(theta + eps * e, x, labels) - _numpy_grad(theta - eps * e, x, labels))
+            / (2 * eps)
+            for e in np.eye(theta.size)
+        ],
+        axis=1,
+    )
+    H = mg.hessian(loss)(theta)  # forward over reverse
     np.testing.assert_allclose(H, fd, rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(H, H.T, atol=1e-12)
     np.testing.assert_allclose(mg.jacrev(mg.grad(loss))(theta), H, atol=1e-12)  # reverse twice

@@ -2,6 +2,7 @@
 
 The cases come from each op's ``samples``; an op added later is checked without a new test.
 """
+
 import numpy as np
 import pytest
 
@@ -46,10 +47,15 @@ def test_float32_in_gives_float32_values_and_error_signals(name, args, attrs):
     args32 = [_float32(a) for a in args]
     attrs32 = {k: _float32(v) for k, v in attrs.items()}
     g = mg.Graph()
-    diff = [k for k, a in enumerate(args32) if np.asarray(a).dtype == np.float32
-            and (op.variadic or op.vjp[k] is not None)]
-    nodes = [g.input(f"a{k}", np.shape(a), np.float32) if k in diff else g.constant(a)
-             for k, a in enumerate(args32)]
+    diff = [
+        k
+        for k, a in enumerate(args32)
+        if np.asarray(a).dtype == np.float32 and (op.variadic or op.vjp[k] is not None)
+    ]
+    nodes = [
+        g.input(f"a{k}", np.shape(a), np.float32) if k in diff else g.constant(a)
+        for k, a in enumerate(args32)
+    ]
     y = g.apply(op, nodes, {**op.attr_defaults, **attrs32}, name="y")
     run = g.forward(y, {nodes[k]: args32[k] for k in diff})
     value = np.asarray(run[y])
@@ -65,20 +71,30 @@ def test_float32_in_gives_float32_values_and_error_signals(name, args, attrs):
     run.backward(loss, keep_messages=True)
     for node, signal in run.error_signals.items():
         assert np.result_type(signal) == np.float32, (
-            f"op '{name}': the error signal of '{node}' is {np.result_type(signal)}")
+            f"op '{name}': the error signal of '{node}' is {np.result_type(signal)}"
+        )
     for edge, message in run.messages.items():
         assert np.result_type(message) == np.float32, (
-            f"op '{name}': the message on {edge} is {np.result_type(message)}")
+            f"op '{name}': the message on {edge} is {np.result_type(message)}"
+        )
     want = mg.Graph()
-    nodes64 = [want.input(f"a{k}", np.shape(a)) if k in diff else want.constant(a)
-               for k, a in enumerate(args)]
+    nodes64 = [
+        want.input(f"a{k}", np.shape(a)) if k in diff else want.constant(a)
+        for k, a in enumerate(args)
+    ]
     y64 = want.apply(op, nodes64, {**op.attr_defaults, **attrs}, name="y")
     loss64 = mg.ops.sum(y64 * w.astype(np.float64))
-    grads64 = want.grad(loss64, wrt=[nodes64[k] for k in diff],
-                        feed={nodes64[k]: args[k] for k in diff})
+    grads64 = want.grad(
+        loss64, wrt=[nodes64[k] for k in diff], feed={nodes64[k]: args[k] for k in diff}
+    )
     for k, g64 in zip(diff, grads64):
-        np.testing.assert_allclose(run.grad(nodes[k]), g64, rtol=2e-3, atol=2e-3 * (
-            1 + np.max(np.abs(g64), initial=0)), err_msg=f"op '{name}' argument {k} in float32")
+        np.testing.assert_allclose(
+            run.grad(nodes[k]),
+            g64,
+            rtol=2e-3,
+            atol=2e-3 * (1 + np.max(np.abs(g64), initial=0)),
+            err_msg=f"op '{name}' argument {k} in float32",
+        )
 
 
 def _differentiable_cases():
@@ -99,8 +115,10 @@ def test_a_differentiable_vjp_builds_the_same_messages_on_graph_nodes(name, args
     g_value = np.random.default_rng(3).standard_normal(ans.shape)
     g = mg.Graph()
     floats = [k for k, a in enumerate(args) if a.dtype.kind == "f"]
-    nodes = [g.input(f"a{k}", a.shape, a.dtype) if k in floats else g.constant(a)
-             for k, a in enumerate(args)]
+    nodes = [
+        g.input(f"a{k}", a.shape, a.dtype) if k in floats else g.constant(a)
+        for k, a in enumerate(args)
+    ]
     g_node, ans_node = g.input("g", ans.shape, ans.dtype), g.input("ans", ans.shape, ans.dtype)
     feed = {g_node: g_value, ans_node: ans, **{nodes[k]: args[k] for k in floats}}
     for k in floats:
@@ -113,8 +131,13 @@ def test_a_differentiable_vjp_builds_the_same_messages_on_graph_nodes(name, args
         else:
             continue
         assert isinstance(got, mg.Node), f"op '{name}': vjp {k} on nodes gave {type(got)}"
-        np.testing.assert_allclose(g.forward(got, feed)[got], want, rtol=1e-12, atol=1e-12,
-                                   err_msg=f"op '{name}': vjp {k} on nodes")
+        np.testing.assert_allclose(
+            g.forward(got, feed)[got],
+            want,
+            rtol=1e-12,
+            atol=1e-12,
+            err_msg=f"op '{name}': vjp {k} on nodes",
+        )
 
 
 def _builtin_cases():
@@ -134,16 +157,21 @@ def test_shape_rules_accept_unknown_dims_and_agree_with_forward(name, args, attr
     args = [np.asarray(a) for a in args]
     want = np.shape(op.forward(*args, **attrs))
     g = mg.Graph()
-    nodes = [g.input(f"a{k}", (None,) + a.shape[1:] if unknown == "first" else (None,) * a.ndim,
-                     a.dtype) if a.ndim and a.dtype.kind == "f" else g.constant(a)
-             for k, a in enumerate(args)]
+    nodes = [
+        g.input(f"a{k}", (None,) + a.shape[1:] if unknown == "first" else (None,) * a.ndim, a.dtype)
+        if a.ndim and a.dtype.kind == "f"
+        else g.constant(a)
+        for k, a in enumerate(args)
+    ]
     if name == "squeeze" and attrs.get("axis") is None:
         with pytest.raises(mg.ShapeError, match="squeeze without axis needs known dims"):
             g.apply(op, nodes, {**op.attr_defaults, **attrs})
         return
     y = g.apply(op, nodes, {**op.attr_defaults, **attrs})
     assert y.shape is not None and len(y.shape) == len(want), f"op '{name}': {y.shape} vs {want}"
-    assert all(d is None or d == n for d, n in zip(y.shape, want)), f"op '{name}': {y.shape} vs {want}"
+    assert all(d is None or d == n for d, n in zip(y.shape, want)), (
+        f"op '{name}': {y.shape} vs {want}"
+    )
 
 
 def _second_order_cases():

@@ -1,6 +1,7 @@
 """Done-when test of the op catalogue: a tiny transformer block (embedding by fed token ids,
 layer norm, causal multi-head attention, GELU MLP, cross-entropy with label smoothing and a
 padding id), its gradients against central differences, then a few steps of training."""
+
 import numpy as np
 
 import mpgraph as mg
@@ -11,14 +12,15 @@ PAD = 0
 
 
 def _block(g, p, ids, targets):
-    x = p["E"][ids] + p["pos"]                                   # (T, D), gathered by fed ids
+    x = p["E"][ids] + p["pos"]  # (T, D), gathered by fed ids
     h = mg.ops.layer_norm(x, (D,), p["ln1_w"], p["ln1_b"])
 
-    def heads(m):                                                # (T, D) -> (H, T, D/H)
+    def heads(m):  # (T, D) -> (H, T, D/H)
         return mg.ops.transpose(mg.ops.reshape(m, (T, H, D // H)), (1, 0, 2))
 
-    a = mg.ops.scaled_dot_product_attention(heads(h @ p["Wq"]), heads(h @ p["Wk"]),
-                                            heads(h @ p["Wv"]), is_causal=True)
+    a = mg.ops.scaled_dot_product_attention(
+        heads(h @ p["Wq"]), heads(h @ p["Wk"]), heads(h @ p["Wv"]), is_causal=True
+    )
     x = x + mg.ops.reshape(mg.ops.transpose(a, (1, 0, 2)), (T, D)) @ p["Wo"]
     h = mg.ops.layer_norm(x, (D,), p["ln2_w"], p["ln2_b"])
     x = x + mg.ops.gelu(h @ p["W1"] + p["c1"]) @ p["W2"] + p["c2"]
@@ -27,9 +29,23 @@ def _block(g, p, ids, targets):
 
 
 def _params(rng):
-    shapes = {"E": (V, D), "pos": (T, D), "ln1_w": (D,), "ln1_b": (D,), "Wq": (D, D),
-              "Wk": (D, D), "Wv": (D, D), "Wo": (D, D), "ln2_w": (D,), "ln2_b": (D,),
-              "W1": (D, F), "c1": (F,), "W2": (F, D), "c2": (D,), "Wout": (D, V)}
+    shapes = {
+        "E": (V, D),
+        "pos": (T, D),
+        "ln1_w": (D,),
+        "ln1_b": (D,),
+        "Wq": (D, D),
+        "Wk": (D, D),
+        "Wv": (D, D),
+        "Wo": (D, D),
+        "ln2_w": (D,),
+        "ln2_b": (D,),
+        "W1": (D, F),
+        "c1": (F,),
+        "W2": (F, D),
+        "c2": (D,),
+        "Wout": (D, V),
+    }
     values = {k: 0.5 * rng.standard_normal(s) for k, s in shapes.items()}
     values["ln1_w"] += 1
     values["ln2_w"] += 1
@@ -58,9 +74,10 @@ def test_transformer_block_gradients_match_central_differences():
                 return float(g.forward(loss, feed)[loss])
             finally:
                 g.set_param(p[name], values[name])
+
         return f
 
-    for (name, node), got in zip(p.items(), grads):
+    for name, got in zip(p, grads):
         want = numerical_grad(loss_at(name), [values[name]], 0)
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-8, err_msg=name)
     # the embedding's message is dense, and zero on the rows no fed id used (0, 4, 5)
@@ -87,6 +104,7 @@ def test_transformer_block_trains_on_fed_batches():
 
 def test_row_sparse_gradient_of_the_embedding_equals_the_dense_one():
     from mpgraph.training.sparse import RowSparse
+
     values = _params(np.random.default_rng(2))
     g, p, ids, targets, loss = _graph(values)
     rows = next(n for n in g if n.kind == "op" and n.op.name == "take")

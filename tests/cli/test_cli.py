@@ -1,4 +1,5 @@
 """The mpgraph command line: its help, its version, and strict mode from the environment."""
+
 import pytest
 
 import mpgraph as mg
@@ -23,7 +24,9 @@ def test_strict_mode_from_the_environment_fails_mpgraph_plugins(monkeypatch, cap
             raise RuntimeError("cannot build my ops")
 
     pm = mg.plugins.plugin_manager()
-    pm.register(Broken(), name="broken-at-build")  # behind the registry's back, as a bad entry point
+    pm.register(
+        Broken(), name="broken-at-build"
+    )  # behind the registry's back, as a bad entry point
     try:
         assert main(["plugins"]) == 0  # reported, not fatal
         assert "cannot build my ops" in capsys.readouterr().out

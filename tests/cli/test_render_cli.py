@@ -1,4 +1,5 @@
 """``mpgraph render FILE``: a saved graph and run to svg, png, pdf or DOT."""
+
 import json
 import os
 import pathlib
@@ -36,7 +37,7 @@ def test_formats_and_out(tmp_path):
     path, _ = saved(tmp_path)
     assert main([str(path), "--format", "png", "--out", str(tmp_path / "a.png")]) == 0
     assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
-    assert main([str(path), "--out", str(tmp_path / "a.pdf")]) == 0       # format from suffix
+    assert main([str(path), "--out", str(tmp_path / "a.pdf")]) == 0  # format from suffix
     assert (tmp_path / "a.pdf").read_bytes()[:4] == b"%PDF"
     assert main([str(path), "--format", "dot", "--no-run", "--out", str(tmp_path / "a.gv")]) == 0
     src = (tmp_path / "a.gv").read_text()
@@ -45,10 +46,24 @@ def test_formats_and_out(tmp_path):
 
 def test_through_the_mpgraph_command(tmp_path):
     path, zbar = saved(tmp_path)
-    done = subprocess.run([sys.executable, "-m", "mpgraph", "render", str(path), "--view",
-                           "both", "--collapse", "unit", "--out", str(tmp_path / "c.svg")],
-                          capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(pathlib.Path(__file__).parents[2])})
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mpgraph",
+            "render",
+            str(path),
+            "--view",
+            "both",
+            "--collapse",
+            "unit",
+            "--out",
+            str(tmp_path / "c.svg"),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(pathlib.Path(__file__).parents[2])},
+    )
     assert done.returncode == 0, done.stderr
     assert "collapsed: 2 nodes" in (tmp_path / "c.svg").read_text()
 
@@ -62,12 +77,16 @@ def test_a_bad_file_is_reported_not_raised(tmp_path, capsys):
 def test_html_steps_through_the_saved_backward_pass(tmp_path):
     path, zbar = saved(tmp_path)
     assert main([str(path), "--format", "html", "--view", "backward"]) == 0
-    page = (tmp_path / "net.html").read_text()   # the explorer, opened at the first step
+    page = (tmp_path / "net.html").read_text()  # the explorer, opened at the first step
     data = json.loads(re.search(r'id="mpgraph-data">(.*?)</script>', page, re.S).group(1))
     names = [n["name"] for n in data["nodes"]]
-    steps = [(names[s["node"]], [names[data["edges"][k][0]] for k in s["edges"]]) for s in data["steps"]]
+    steps = [
+        (names[s["node"]], [names[data["edges"][k][0]] for k in s["edges"]]) for s in data["steps"]
+    ]
     assert steps == [("y", ["unit/z"]), ("unit/z", ["unit/w", "x"])] and data["start"] == "steps"
-    assert data["view"] == "backward" and page.count("<svg id=") == 1   # one drawing, not one per step
+    assert (
+        data["view"] == "backward" and page.count("<svg id=") == 1
+    )  # one drawing, not one per step
 
 
 def test_html_without_saved_messages_is_reported(tmp_path, capsys):

@@ -1,4 +1,5 @@
 """The op contract: ops from a plugin class, eager and graph calls, and registration checks."""
+
 import numpy as np
 import pytest
 
@@ -9,8 +10,9 @@ from mpgraph.testing import check_op
 class Cube:
     @mg.hookimpl
     def mpgraph_ops(self):
-        return [mg.Op("cube", lambda x: x ** 3, vjp=(lambda g, ans, x: g * 3 * x ** 2,),
-                      shape=lambda s: s)]
+        return [
+            mg.Op("cube", lambda x: x**3, vjp=(lambda g, ans, x: g * 3 * x**2,), shape=lambda s: s)
+        ]
 
 
 class Scale:
@@ -21,6 +23,7 @@ class Scale:
         def scale(x, factor=2.0):
             """factor * x.  d/dx = factor."""
             return x * factor
+
         return [mg.Op("scale", scale, vjp=(lambda g, ans, x, factor=2.0: g * factor,))]
 
 
@@ -49,27 +52,42 @@ def test_a_plugin_op_is_callable_eagerly_and_on_nodes(registered):
 def test_unknown_attribute_and_missing_attribute_are_errors(registered):
     g = mg.Graph()
     x = g.input("x")
-    with pytest.raises(TypeError, match="op 'scale' has no attribute 'fator' \\(it takes factor\\)"):
+    with pytest.raises(
+        TypeError, match="op 'scale' has no attribute 'fator' \\(it takes factor\\)"
+    ):
         mg.ops.scale(x, fator=2.0)
     with pytest.raises(TypeError, match="op 'reshape' needs the attribute shape"):
         mg.ops.reshape(x)
 
 
 def test_two_plugins_defining_one_name_are_refused_naming_both(registered):
-    with pytest.raises(mg.PluginError, match="op 'cube' is defined by both plugin 'cube' and plugin 'cube-again'"):
+    with pytest.raises(
+        mg.PluginError, match="op 'cube' is defined by both plugin 'cube' and plugin 'cube-again'"
+    ):
         mg.plugins.register(Cube(), name="cube-again")
     assert mg.ops.cube(3.0) == 27.0  # the first stays
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda: mg.Op("", lambda x: x, vjp=(None,)), "an op definition has no name"),
-    (lambda: mg.Op("f", 3, vjp=(None,)), "op 'f': forward is not callable"),
-    (lambda: mg.Op("f", lambda x: x, vjp=lambda g, ans, x: g), "vjp must be a tuple with one function"),
-    (lambda: mg.Op("f", lambda x: x, vjp=(lambda g, ans, x: g, lambda g, ans, x: g)),
-     "forward takes 1 positional argument\\(s\\) \\(x\\) but vjp has 2 entries"),
-    (lambda: mg.Op("f", lambda x, y: x, vjp=(lambda g, x: g, None)), "vjp entry 0 must accept \\(g, ans, x, y\\)"),
-    (lambda: mg.Op("f", lambda x: x, vjp=("no",)), "vjp entry 0 is not callable"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: mg.Op("", lambda x: x, vjp=(None,)), "an op definition has no name"),
+        (lambda: mg.Op("f", 3, vjp=(None,)), "op 'f': forward is not callable"),
+        (
+            lambda: mg.Op("f", lambda x: x, vjp=lambda g, ans, x: g),
+            "vjp must be a tuple with one function",
+        ),
+        (
+            lambda: mg.Op("f", lambda x: x, vjp=(lambda g, ans, x: g, lambda g, ans, x: g)),
+            "forward takes 1 positional argument\\(s\\) \\(x\\) but vjp has 2 entries",
+        ),
+        (
+            lambda: mg.Op("f", lambda x, y: x, vjp=(lambda g, x: g, None)),
+            "vjp entry 0 must accept \\(g, ans, x, y\\)",
+        ),
+        (lambda: mg.Op("f", lambda x: x, vjp=("no",)), "vjp entry 0 is not callable"),
+    ],
+)
 def test_malformed_definitions_are_refused(make, message):
     with pytest.raises(mg.PluginError, match=message):
         make()
@@ -81,7 +99,9 @@ def test_a_plugin_with_a_malformed_op_is_not_registered():
         def mpgraph_ops(self):
             return [mg.Op("broken", lambda x: x, vjp=(lambda g: g,))]
 
-    with pytest.raises(mg.PluginError, match="(?s)plugin .broken. was not registered.*vjp entry 0 must accept"):
+    with pytest.raises(
+        mg.PluginError, match="(?s)plugin .broken. was not registered.*vjp entry 0 must accept"
+    ):
         mg.plugins.register(Broken(), name="broken")
     assert not hasattr(mg.ops, "broken")
 
@@ -99,11 +119,13 @@ def test_binary_ops_broadcast_and_sum_messages_back_to_each_shape():
     L = mg.ops.sum((a * b) ** 2)
     av, bv = np.arange(4.0).reshape(4, 1), np.array([1.0, -2.0, 0.5])
     da, db = g.grad(L, wrt=[a, b], feed={a: av, b: bv})
-    np.testing.assert_allclose(da, (2 * av * bv ** 2).sum(1, keepdims=True))
-    np.testing.assert_allclose(db, (2 * av ** 2 * bv).sum(0))
+    np.testing.assert_allclose(da, (2 * av * bv**2).sum(1, keepdims=True))
+    np.testing.assert_allclose(db, (2 * av**2 * bv).sum(0))
 
 
 def test_registering_a_blocked_plugin_names_it():
     mg.plugins.block("blocked-cube")
-    with pytest.raises(mg.PluginError, match="plugin 'blocked-cube' is blocked and was not registered"):
+    with pytest.raises(
+        mg.PluginError, match="plugin 'blocked-cube' is blocked and was not registered"
+    ):
         mg.plugins.register(Cube(), name="blocked-cube")

@@ -1,5 +1,6 @@
 """Op plugins for tests/distributed/test_distributed.py, in a module of their own so that the worker
 processes that unpickle them import only this (not the test module and its imports)."""
+
 import os
 import time
 
@@ -16,6 +17,7 @@ class Sleepy:
         def slow(x):
             time.sleep(0.4)
             return x
+
         return [mg.Op("sleepy_identity", slow, vjp=(lambda g, ans, x: g,), shape=lambda s: s)]
 
 
@@ -28,8 +30,8 @@ class Fragile:
             if np.any(x < 0):
                 raise ValueError("fragile_identity got a negative number")
             return x
-        return [mg.Op("fragile_identity", fragile, vjp=(lambda g, ans, x: g,),
-                      shape=lambda s: s)]
+
+        return [mg.Op("fragile_identity", fragile, vjp=(lambda g, ans, x: g,), shape=lambda s: s)]
 
 
 class StallOnce:
@@ -48,4 +50,5 @@ class StallOnce:
                 return x
             time.sleep(30)
             return x
+
         return [mg.Op("stall_once", stall_once, vjp=(lambda g, ans, x: g,), shape=lambda s: s)]

@@ -2,6 +2,7 @@
 cluster (backend "ray", ``ray.init(num_cpus=2)`` once for this module). Results are checked
 against the single-process gradients of the same graph; faults are real: a worker process is
 killed (SIGKILL, ``ray.kill``) while it computes."""
+
 import os
 import signal
 import subprocess
@@ -24,10 +25,15 @@ TESTS = os.path.dirname(os.path.abspath(__file__))
 @pytest.fixture(scope="module")
 def ray_cluster():
     import ray
+
     # the workers import distributed_plugins, next to this file
     path = os.pathsep.join([TESTS, *filter(None, [os.environ.get("PYTHONPATH")])])
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": path}})
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"env_vars": {"PYTHONPATH": path}},
+    )
     yield ray
     ray.shutdown()
 
@@ -45,11 +51,14 @@ def digits_mlp(seed=0, hidden=16):
     g = mg.Graph()
     x, t = g.input("x", shape=(None, 64)), g.input("y", shape=(None,))
     with g.scope("layer1"):
-        h = mg.ops.tanh(x @ g.param("W", mg.nn_init.glorot_uniform((64, hidden), rng))
-                        + g.param("b", np.zeros(hidden)))
+        h = mg.ops.tanh(
+            x @ g.param("W", mg.nn_init.glorot_uniform((64, hidden), rng))
+            + g.param("b", np.zeros(hidden))
+        )
     with g.scope("layer2"):
-        logits = h @ g.param("W", mg.nn_init.glorot_uniform((hidden, 10), rng)) \
-            + g.param("b", np.zeros(10))
+        logits = h @ g.param("W", mg.nn_init.glorot_uniform((hidden, 10), rng)) + g.param(
+            "b", np.zeros(10)
+        )
     loss = mg.ops.softmax_cross_entropy(logits, t)
     return g, loss, logits, {"x": X / 16.0, "y": y}
 
@@ -118,8 +127,9 @@ def test_unequal_shards_and_the_sum_reduction():
     # by hand: d/dw sum_i (tanh(x_i w) - t_i)^2 = sum_i 2 (tanh - t)(1 - tanh^2) x_i
     a = np.tanh(data["x"] @ w.value)
     assert value == pytest.approx(np.sum((a - data["t"]) ** 2), rel=1e-12)
-    np.testing.assert_allclose(grads["w"], (2 * (a - data["t"]) * (1 - a ** 2)) @ data["x"],
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        grads["w"], (2 * (a - data["t"]) * (1 - a**2)) @ data["x"], rtol=1e-12
+    )
 
 
 @pytest.fixture
@@ -133,6 +143,7 @@ def registered():
 def kill(worker, backend):
     if backend == "ray":
         import ray
+
         ray.kill(worker)
     else:
         os.kill(worker.pid, signal.SIGKILL)
@@ -171,10 +182,11 @@ def test_a_worker_that_hangs_past_the_timeout_is_replaced(backend, registered, t
     registered(stall)
     stalling = mg.ops.stall_once(loss)
     expected = g.grad(loss, feed=data)
-    with DataParallel(g, stalling, data, workers=1, backend=backend, plugins=[stall],
-                      timeout=3.0) as dp:
+    with DataParallel(
+        g, stalling, data, workers=1, backend=backend, plugins=[stall], timeout=3.0
+    ) as dp:
         start = time.perf_counter()
-        _, grads = dp.value_and_grad()   # the worker sleeps 30 s: it is replaced after 3
+        _, grads = dp.value_and_grad()  # the worker sleeps 30 s: it is replaced after 3
         assert time.perf_counter() - start < 25 and dp.restarts == 1
         assert_same_grads(grads, expected, g)
 
@@ -184,16 +196,28 @@ def test_a_worker_that_always_hangs_is_given_up_on(registered):
     registered(sleepy)
     g, loss, _, data = digits_mlp()
     data = {k: a[:200] for k, a in data.items()}
-    with DataParallel(g, mg.ops.sleepy_identity(loss), data, workers=1, backend="local",
-                      plugins=[sleepy], timeout=0.05, max_restarts=1) as dp:
-        with pytest.raises(mg.WorkerError, match=r"worker 0 \(shard 0: rows 0 to 199 of 200\) "
-                                                 r"died or hung 2 times in one step \(last: no "
-                                                 r"answer within 0.05 s\)"):
+    with DataParallel(
+        g,
+        mg.ops.sleepy_identity(loss),
+        data,
+        workers=1,
+        backend="local",
+        plugins=[sleepy],
+        timeout=0.05,
+        max_restarts=1,
+    ) as dp:
+        with pytest.raises(
+            mg.WorkerError,
+            match=r"worker 0 \(shard 0: rows 0 to 199 of 200\) "
+            r"died or hung 2 times in one step \(last: no "
+            r"answer within 0.05 s\)",
+        ):
             dp.value_and_grad()
 
 
-def test_a_worker_that_raises_is_named_with_its_shard_and_the_driver_stays_usable(backend,
-                                                                                  registered):
+def test_a_worker_that_raises_is_named_with_its_shard_and_the_driver_stays_usable(
+    backend, registered
+):
     registered(Fragile())
     g = mg.Graph()
     x = g.input("x", shape=(None,))
@@ -251,10 +275,11 @@ def test_bad_arguments_are_refused_with_what_was_expected():
 
 
 def test_import_mpgraph_does_not_import_ray():
-    code = ("import sys, mpgraph as mg; mg.distributed.DataParallel; "
-            "assert 'ray' not in sys.modules, 'ray imported'")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=False)
+    code = (
+        "import sys, mpgraph as mg; mg.distributed.DataParallel; "
+        "assert 'ray' not in sys.modules, 'ray imported'"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
 
 
@@ -277,17 +302,28 @@ def train(g, loss, data, initial, *, epochs, rng, opt=None, **kw):
             g.set_param(name, value)
         opt = mg.optim.Optimizer.for_graph(mg.optim.adam(3e-3), g)
     fit = mg.distributed.fit if ("workers" in kw or "parallel" in kw) else mg.fit
-    hist = fit(opt, loss, (data["x"], data["y"]), inputs=("x", "y"), epochs=epochs,
-               batch_size=64, rng=rng, progress=False, **kw)
+    hist = fit(
+        opt,
+        loss,
+        (data["x"], data["y"]),
+        inputs=("x", "y"),
+        epochs=epochs,
+        batch_size=64,
+        rng=rng,
+        progress=False,
+        **kw,
+    )
     return opt, hist, {p.name: p.value for p in g.params()}
 
 
 def test_distributed_fit_is_single_process_fit_and_survives_a_kill_mid_epoch(ray_training):
     import ray
+
     g, loss, data, initial, dp = ray_training
     _, single, trained = train(g, loss, data, initial, epochs=2, rng=np.random.default_rng(1))
-    _, hist, clean = train(g, loss, data, initial, epochs=2, rng=np.random.default_rng(1),
-                           parallel=dp)
+    _, hist, clean = train(
+        g, loss, data, initial, epochs=2, rng=np.random.default_rng(1), parallel=dp
+    )
     np.testing.assert_allclose(hist["loss"], single["loss"], rtol=1e-10)
     for name, value in clean.items():
         np.testing.assert_allclose(value, trained[name], rtol=1e-9, atol=1e-12)
@@ -300,8 +336,10 @@ def test_distributed_fit_is_single_process_fit_and_survives_a_kill_mid_epoch(ray
         if len(steps) == 5:
             ray.kill(dp.workers[0])
         return dp.value_and_grad(rows=rows)
-    _, _, survived = train(g, loss, data, initial, epochs=2, rng=np.random.default_rng(1),
-                           value_and_grad=step)
+
+    _, _, survived = train(
+        g, loss, data, initial, epochs=2, rng=np.random.default_rng(1), value_and_grad=step
+    )
     assert dp.restarts == restarts + 1 and len(steps) == 20
     for name, value in survived.items():
         np.testing.assert_array_equal(value, clean[name])
@@ -309,8 +347,9 @@ def test_distributed_fit_is_single_process_fit_and_survives_a_kill_mid_epoch(ray
 
 def test_a_checkpoint_resumes_distributed_training_exactly(ray_training, tmp_path):
     g, loss, data, initial, dp = ray_training
-    _, whole, expected = train(g, loss, data, initial, epochs=2, rng=np.random.default_rng(2),
-                               parallel=dp)
+    _, whole, expected = train(
+        g, loss, data, initial, epochs=2, rng=np.random.default_rng(2), parallel=dp
+    )
     rng = np.random.default_rng(2)
     opt, first, _ = train(g, loss, data, initial, epochs=1, rng=rng, parallel=dp)
     save_checkpoint(tmp_path / "ckpt.pkl", opt, rng=rng.bit_generator.state)
@@ -331,8 +370,9 @@ def test_distributed_fit_refuses_workers_on_another_graph(ray_training):
     _, _, data, _, dp = ray_training
     g2, loss2, _, _ = digits_mlp()
     opt = mg.optim.Optimizer.for_graph(mg.optim.sgd(0.1), g2)
-    with pytest.raises(mg.GraphError, match="on the optimizer's graph with reduce='mean'; got "
-                                            "one on another graph"):
+    with pytest.raises(
+        mg.GraphError, match="on the optimizer's graph with reduce='mean'; got one on another graph"
+    ):
         mg.distributed.fit(opt, loss2, (data["x"], data["y"]), inputs=("x", "y"), parallel=dp)
 
 
@@ -345,7 +385,7 @@ def test_a_step_drawn_as_one_graph_sums_one_message_per_worker_at_each_parameter
     expected = g.grad(loss, feed=data)
     for p, grad in zip(g.params(), expected):
         messages = [m for (parent, child, _), m in run.messages.items() if parent == p.name]
-        assert len(messages) == 3                      # one per worker
+        assert len(messages) == 3  # one per worker
         np.testing.assert_allclose(run.grad(p.name), sum(messages), rtol=1e-13)
         np.testing.assert_allclose(run.grad(p.name), grad, rtol=1e-12, atol=1e-15)
     source = mg.render(dg, run, view="backward").source
@@ -362,7 +402,7 @@ def test_the_workers_get_the_loss_and_its_ancestors_only(registered):
     unused = g.param("unused", np.ones((2, 2)))
     mg.ops.fragile_identity(unused @ unused)
     data = {k: a[:50] for k, a in data.items()}
-    g.input("unused_input")   # fed, but not needed by the loss
+    g.input("unused_input")  # fed, but not needed by the loss
     with DataParallel(g, loss, {**data, "unused_input": np.ones(50)}, workers=2) as dp:
         _, grads = dp.value_and_grad(params={"unused": np.zeros((2, 2))})
     expected = g.grad(loss, feed=data)

@@ -1,4 +1,5 @@
 """Pictures: the DOT source carries the right annotations, and real Graphviz draws it."""
+
 import math
 import re
 
@@ -42,7 +43,7 @@ def test_nodes_show_value_and_error_signal_in_bar_notation():
     y_line = line_of(src, rf"^\s*{node_id(g, 'y')} \[")
     assert f"= {fmt(want['y'])}" in y_line
     assert f"y\u0304 = {fmt(want['ybar'])}" in y_line
-    assert "sigmoid · () · float64" in y_line          # op, shape, dtype
+    assert "sigmoid · () · float64" in y_line  # op, shape, dtype
     assert "= sigmoid(z)<" in y_line and "= wx + b<" in src and "= 0.5 × power_1<" in src
     assert f"z̄ = {fmt(want['zbar'])}" in line_of(src, rf"^\s*{node_id(g, 'z')} \[")
     assert f"w̄ = {fmt(want['wbar'])}" in line_of(src, rf"^\s*{node_id(g, 'w')} \[")
@@ -53,7 +54,7 @@ def test_edge_shows_the_message_it_carried():
     g, run, want = logistic()
     src = mg.render(g, run).source
     edge = line_of(src, rf"{node_id(g, 'w')} -> {node_id(g, 'wx')}")
-    assert f">{fmt(want['wbar'])}<" in edge       # z̄ x, the message from w*x to w
+    assert f">{fmt(want['wbar'])}<" in edge  # z̄ x, the message from w*x to w
     edge = line_of(src, rf"{node_id(g, 'x')} -> {node_id(g, 'wx')}")
     assert f">{fmt(want['zbar'] * 2.0)}<" in edge  # z̄ w, to x
 
@@ -61,12 +62,12 @@ def test_edge_shows_the_message_it_carried():
 def test_fan_out_shows_the_sum_of_the_messages():
     g = mg.Graph()
     x = g.input("x")
-    y = mg.ops.add(mg.ops.multiply(x, x, name="sq"), x, name="y")   # x̄ = x + x + 1
+    y = mg.ops.add(mg.ops.multiply(x, x, name="sq"), x, name="y")  # x̄ = x + x + 1
     run = g.forward(y, {"x": 3.0}).backward(keep_messages=True)
     src = mg.render(g, run).source
     x_line = line_of(src, rf"^\s*{node_id(g, 'x')} \[")
     terms = re.search("x\u0304 =</FONT>(.*?)</TD>", x_line).group(1)
-    assert sorted(re.findall(r">([^<]*\d)<", terms)) == ["+ 3", "+ 3", "1"]   # in arrival order
+    assert sorted(re.findall(r">([^<]*\d)<", terms)) == ["+ 3", "+ 3", "1"]  # in arrival order
     assert "= 7<" in x_line
     # x * x: two edges from x into sq, one per argument
     edges = [ln for ln in src.splitlines() if f"{node_id(g, 'x')} -> {node_id(g, 'sq')}" in ln]
@@ -78,10 +79,10 @@ def test_backward_view_reverses_the_arrows_and_labels_local_derivatives():
     src = mg.render(g, run, view="backward").source
     assert f"{node_id(g, 'z')} -> {node_id(g, 'y')}" not in src
     edge = line_of(src, rf"{node_id(g, 'y')} -> {node_id(g, 'z')}")
-    dsig = want["y"] * (1 - want["y"])                  # σ'(z), the multiplier of Lee's network
+    dsig = want["y"] * (1 - want["y"])  # σ'(z), the multiplier of Lee's network
     assert f"×{fmt(dsig)}" in edge and f">{fmt(want['zbar'])}<" in edge
     edge = line_of(src, rf"{node_id(g, 'wx')} -> {node_id(g, 'w')}")
-    assert "×1.5" in edge                               # ∂(wx)/∂w = x
+    assert "×1.5" in edge  # ∂(wx)/∂w = x
 
 
 def test_both_view_has_forward_and_backward_arrows():
@@ -95,8 +96,8 @@ def test_both_view_has_forward_and_backward_arrows():
 def test_without_a_run_shows_structure_and_parameter_values():
     g, _, _ = logistic()
     src = mg.render(g).source
-    assert "param · () · float64" in src and "= 2<" in src   # w's value lives on the graph
-    assert "\u0304 =" not in src and "largest |entry|" not in src      # no signals, no legend
+    assert "param · () · float64" in src and "= 2<" in src  # w's value lives on the graph
+    assert "\u0304 =" not in src and "largest |entry|" not in src  # no signals, no legend
 
 
 def test_scopes_become_nested_clusters():
@@ -111,7 +112,7 @@ def test_scopes_become_nested_clusters():
     outer = src.index("subgraph cluster_layer1 {")
     inner = src.index('subgraph "cluster_layer1/inner" {')
     assert outer < src.index(f"{node_id(g, h)} [") < inner < src.index(f"{node_id(g, k)} [")
-    assert src.index(f"{node_id(g, x)} [") < outer        # x sits outside every cluster
+    assert src.index(f"{node_id(g, x)} [") < outer  # x sits outside every cluster
     assert "(2, 3) · float64" in src
 
 
@@ -120,7 +121,9 @@ def mlp(hidden_layers=2):
     h = g.input("x", shape=(4,))
     for i in range(hidden_layers):
         with g.scope(f"layer{i + 1}"):
-            h = mg.ops.tanh(g.param("W", np.full((4, 4), 0.1)) @ h + g.param("b", np.zeros(4)), name="h")
+            h = mg.ops.tanh(
+                g.param("W", np.full((4, 4), 0.1)) @ h + g.param("b", np.zeros(4)), name="h"
+            )
     return g, mg.ops.sum(h * h, name="L")
 
 
@@ -149,7 +152,7 @@ def test_node_limit_keeps_the_nodes_nearest_the_loss_and_notes_the_rest():
     src = mg.render(g, max_nodes=5).source
     assert f"{node_id(g, 'L')} [" in src and f"{node_id(g, 'x')} [" not in src
     assert re.search(rf"max_nodes 5: {len(g) - 5} nodes farthest from the outputs not drawn", src)
-    src = mg.render(g, depth=2).source                  # L <- multiply <- layer3/h
+    src = mg.render(g, depth=2).source  # L <- multiply <- layer3/h
     assert "depth 2:" in src and f"{node_id(g, 'layer3/h')} [" in src
     assert f"{node_id(g, 'layer3/add_1')} [" not in src
 
@@ -162,8 +165,8 @@ def test_nan_and_inf_get_their_own_colour():
         run = g.forward(y, {"x": -1.0}).backward()
     src = mg.render(g, run).source
     y_line = line_of(src, rf"^\s*{node_id(g, 'y')} \[")
-    assert "= nan" in y_line and '#e7298a' in y_line
-    assert "NaN or Inf" in src   # the legend
+    assert "= nan" in y_line and "#e7298a" in y_line
+    assert "NaN or Inf" in src  # the legend
 
 
 def test_magnitude_colours_follow_the_legend():
@@ -172,7 +175,7 @@ def test_magnitude_colours_follow_the_legend():
     y = mg.ops.multiply(1e-9, x, name="y")
     run = g.forward(y, {"x": 1.0}).backward()
     x_line = line_of(mg.render(g, run).source, rf"^\s*{node_id(g, 'x')} \[")
-    assert "x̄ = 1e-09" in x_line and "#4575b4" in x_line   # the "vanishing" colour
+    assert "x̄ = 1e-09" in x_line and "#4575b4" in x_line  # the "vanishing" colour
 
 
 def test_formula_shows_attributes_other_than_defaults():
@@ -221,13 +224,13 @@ def test_collapse_true_boxes_every_top_level_scope_and_bundles_parallel_edges():
     g, L = mlp(2)
     src = mg.render(g, collapse=True).source
     assert "layer1/</B>" in src and "layer2/</B>" in src and "cluster_" not in src
-    assert src.count(">2 edges<") == 1     # layer2/h into h * h, twice; every other link is one edge
+    assert src.count(">2 edges<") == 1  # layer2/h into h * h, twice; every other link is one edge
     g2 = mg.Graph()
     x = g2.input("x", shape=(2,))
     with g2.scope("a"):
         h = mg.ops.tanh(x, name="h")
     with g2.scope("b"):
-        mg.ops.sum(h * h, name="y")                      # two edges from a/h into b
+        mg.ops.sum(h * h, name="y")  # two edges from a/h into b
     src = mg.render(g2, collapse=["a", "b"]).source
     assert ">2 edges<" in src
 
@@ -235,8 +238,10 @@ def test_collapse_true_boxes_every_top_level_scope_and_bundles_parallel_edges():
 def test_compact_boxes_are_one_row_left_to_right_and_stacked_top_to_bottom():
     g, run, want = logistic()
     lr = line_of(mg.render(g, run, detail="compact").source, rf"^\s*{node_id(g, 'z')} \[")
-    tb = line_of(mg.render(g, run, detail="compact", rankdir="TB").source, rf"^\s*{node_id(g, 'z')} \[")
-    assert lr.count("<TR>") == 1 and tb.count("<TR>") == 3            # name, value, signal
+    tb = line_of(
+        mg.render(g, run, detail="compact", rankdir="TB").source, rf"^\s*{node_id(g, 'z')} \["
+    )
+    assert lr.count("<TR>") == 1 and tb.count("<TR>") == 3  # name, value, signal
     assert "· float64" not in lr and f"z\u0304 = {fmt(want['zbar'])}" in lr
 
 
@@ -249,9 +254,9 @@ def test_title_and_legend_can_be_replaced_or_left_out():
 def test_focus_on_the_node_an_error_names():
     g, L = mlp(3)
     with pytest.raises(mg.FeedError) as info:
-        g.forward(L, {"x": np.ones(5)})                 # x has shape (4,)
+        g.forward(L, {"x": np.ones(5)})  # x has shape (4,)
     src = mg.render(g, focus=info.value, radius=1).source
-    assert "focus on &#x27;x&#x27;, radius 1: 2 of" in src   # x and the matmul that uses it
+    assert "focus on &#x27;x&#x27;, radius 1: 2 of" in src  # x and the matmul that uses it
     with pytest.raises(mg.GraphError, match="the error names no node"):
         mg.render(g, focus=ValueError("nothing here"))
 
@@ -263,8 +268,8 @@ def test_a_wide_fan_out_counts_its_messages():
     run = g.forward(L, {"x": 1.0}).backward(keep_messages=True)
     for detail in ("full", "compact"):
         x_line = line_of(mg.render(g, run, detail=detail).source, rf"^\s*{node_id(g, 'x')} \[")
-        assert "Σ of 10 messages" in x_line and "= 55<" in x_line      # x̄ = 1 + 2 + ... + 10
-    src = mg.render(g, run, detail="compact").source           # the ten edges: messages in tooltips
+        assert "Σ of 10 messages" in x_line and "= 55<" in x_line  # x̄ = 1 + 2 + ... + 10
+    src = mg.render(g, run, detail="compact").source  # the ten edges: messages in tooltips
     edges = [ln for ln in src.splitlines() if re.match(rf"\s*{node_id(g, 'x')} -> ", ln)]
     assert len(edges) == 10 and not any("xlabel" in e for e in edges)
     assert any("message 7" in e for e in edges)
@@ -290,6 +295,6 @@ def test_a_run_with_tangents_draws_them_on_the_nodes_and_forward_edges():
     run = g.forward(y).jvp({w: 1.0}, keep_messages=True)
     src = mg.render(g, run, view="both").source
     dot = "\u0307"  # Newton's dot: the tangent of a one-letter name
-    assert f"y{dot} = 4" in src and f"w{dot} = 1" in src     # dy/dw = 2w, on the node
-    assert src.count("#2166ac") >= 4                  # the tangent messages' colour, on both edges
+    assert f"y{dot} = 4" in src and f"w{dot} = 1" in src  # dy/dw = 2w, on the node
+    assert src.count("#2166ac") >= 4  # the tangent messages' colour, on both edges
     assert f"y{dot}" not in mg.render(g, g.forward(y), view="both").source

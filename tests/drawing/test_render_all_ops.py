@@ -1,16 +1,19 @@
 """Every registered op draws, exports and saves: a picture or a file never fails for an op."""
+
 import numpy as np
 import pytest
 
 import mpgraph as mg
-from mpgraph.readwrite.export import to_networkx
 from mpgraph.hooks.manager import ops
+from mpgraph.readwrite.export import to_networkx
 from mpgraph.testing import samples
 
 
 def op_graph(op, args, attrs):
     g = mg.Graph()
-    nodes = [g.input(f"a{i}", shape=np.shape(a), dtype=np.asarray(a).dtype) for i, a in enumerate(args)]
+    nodes = [
+        g.input(f"a{i}", shape=np.shape(a), dtype=np.asarray(a).dtype) for i, a in enumerate(args)
+    ]
     out = g.apply(op, nodes, attrs, name="out")
     feed = {f"a{i}": a for i, a in enumerate(args)}
     return g, out, feed
@@ -25,7 +28,9 @@ def test_every_op_renders_exports_and_round_trips(name, tmp_path):
     value = run[out]
     if np.result_type(value).kind == "f":
         with np.errstate(all="ignore"):
-            run.backward(out, seed=np.ones(np.shape(value), np.result_type(value)), keep_messages=True)
+            run.backward(
+                out, seed=np.ones(np.shape(value), np.result_type(value)), keep_messages=True
+            )
     for view in ("forward", "backward", "both"):
         for detail in ("full", "compact"):
             src = mg.render(g, run, view=view, detail=detail).source

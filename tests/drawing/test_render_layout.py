@@ -1,5 +1,6 @@
 """Images with Graphviz's dot, with graphviz-pure where there is no dot, and a clear error
 where there is neither. "No dot" is a PATH without it."""
+
 import shutil
 import sysconfig
 from pathlib import Path
@@ -46,16 +47,20 @@ def test_without_dot_graphviz_pure_draws_svg_and_png(only_graphviz_pure, tmp_pat
 
 
 def test_without_dot_pdf_says_what_to_install(only_graphviz_pure):
-    with pytest.raises(LayoutError, match="graphviz-pure is on the PATH but cannot write pdf; "
-                                          "install Graphviz"):
+    with pytest.raises(
+        LayoutError, match="graphviz-pure is on the PATH but cannot write pdf; install Graphviz"
+    ):
         pipe(mg.render(*small()), "pdf")
 
 
 def test_without_any_layout_program_source_works_and_images_fail_clearly(no_layout_program):
     g, run = small()
     assert "w\u0304 = 3" in mg.render(g, run).source
-    with pytest.raises(LayoutError, match=r"no Graphviz 'dot' \(nor graphviz-pure\) is on the PATH; "
-                                          r"install Graphviz \(apt-get install graphviz"):
+    with pytest.raises(
+        LayoutError,
+        match=r"no Graphviz 'dot' \(nor graphviz-pure\) is on the PATH; "
+        r"install Graphviz \(apt-get install graphviz",
+    ):
         pipe(mg.render(g, run), "svg")
     bundle = run._repr_mimebundle_()
     assert "image/svg+xml" not in bundle and "install Graphviz" in bundle["text/plain"]
@@ -63,5 +68,7 @@ def test_without_any_layout_program_source_works_and_images_fail_clearly(no_layo
 
 
 def test_unknown_format_is_refused():
-    with pytest.raises(LayoutError, match="cannot draw format 'gif'; expected one of svg, png, pdf"):
+    with pytest.raises(
+        LayoutError, match="cannot draw format 'gif'; expected one of svg, png, pdf"
+    ):
         pipe("digraph { a }", "gif")

@@ -1,4 +1,5 @@
 """The shortcuts the engine takes for speed behave exactly like the general paths."""
+
 import threading
 
 import numpy as np
@@ -12,8 +13,15 @@ def _cube_plugin(scale):
     class Cube:
         @mg.hookimpl
         def mpgraph_ops(self):
-            return [mg.Op("fastpath_cube", lambda x: scale * x ** 3,
-                          vjp=(lambda g, ans, x: g * 3 * scale * x ** 2,), shape=lambda s: s)]
+            return [
+                mg.Op(
+                    "fastpath_cube",
+                    lambda x: scale * x**3,
+                    vjp=(lambda g, ans, x: g * 3 * scale * x**2,),
+                    shape=lambda s: s,
+                )
+            ]
+
     return Cube()
 
 
@@ -23,14 +31,14 @@ def test_the_cached_op_functions_follow_the_registry():
     mg.plugins.register(_cube_plugin(1.0), name="fastpath-cube")
     try:
         assert mg.ops.fastpath_cube(2.0) == 8.0
-        assert mg.ops.fastpath_cube(2.0) == 8.0      # the cached attribute
+        assert mg.ops.fastpath_cube(2.0) == 8.0  # the cached attribute
     finally:
         mg.plugins.unregister("fastpath-cube")
     with pytest.raises(AttributeError):
-        mg.ops.fastpath_cube                        # gone with its plugin
+        mg.ops.fastpath_cube  # gone with its plugin
     mg.plugins.register(_cube_plugin(10.0), name="fastpath-cube")
     try:
-        assert mg.ops.fastpath_cube(2.0) == 80.0    # the new definition, not a stale one
+        assert mg.ops.fastpath_cube(2.0) == 80.0  # the new definition, not a stale one
     finally:
         mg.plugins.unregister("fastpath-cube")
 
@@ -39,8 +47,13 @@ def test_operators_build_the_same_nodes_as_the_op_functions():
     g = mg.Graph()
     x = g.input("x", shape=(3,))
     w = g.param("w", np.arange(3.0))
-    pairs = [(x * w, mg.ops.multiply(x, w)), (2.0 - x, mg.ops.subtract(2.0, x)),
-             (x / 4, mg.ops.divide(x, 4)), (w @ x, mg.ops.matmul(w, x)), (x ** 2, mg.ops.power(x, 2))]
+    pairs = [
+        (x * w, mg.ops.multiply(x, w)),
+        (2.0 - x, mg.ops.subtract(2.0, x)),
+        (x / 4, mg.ops.divide(x, 4)),
+        (w @ x, mg.ops.matmul(w, x)),
+        (x**2, mg.ops.power(x, 2)),
+    ]
     for a, b in pairs:
         assert (a.op, a.attrs, a.shape, a.dtype) == (b.op, b.attrs, b.shape, b.dtype)
         assert [p.kind for p in a.args] == [p.kind for p in b.args]
@@ -56,18 +69,18 @@ def test_operators_refuse_a_node_of_another_graph_and_keep_numpy_promotion():
     z = g.input("z", shape=(2,), dtype=np.float32)
     assert (z * 0.5).dtype == np.float32 and (z * 2).dtype == np.float32
     assert (z + np.ones(2)).dtype == np.float64
-    assert (True * x).args[0].value is True         # a bool stays a bool constant
+    assert (True * x).args[0].value is True  # a bool stays a bool constant
 
 
 def test_a_schedule_holds_only_the_outputs_ancestors():
     g = mg.Graph()
     x, u = g.input("x"), g.input("unused")
     a = mg.ops.exp(x)
-    mg.ops.sin(u)                                   # not an ancestor of b
+    mg.ops.sin(u)  # not an ancestor of b
     b = a * 3.0
     sched = g.schedule(b)
     assert [n.name for n in sched.nodes] == ["x", a.name, "const_1", b.name]
-    run = g.forward(b, {"x": 0.0})                  # "unused" need not be fed
+    run = g.forward(b, {"x": 0.0})  # "unused" need not be fed
     assert float(run[b]) == 3.0
 
 
@@ -77,20 +90,24 @@ def test_the_networkx_view_is_complete_when_read_from_several_threads():
     for _ in range(300):
         y = mg.ops.tanh(y * 0.5)
     views = []
-    threads = [threading.Thread(target=lambda: views.append(
-        (g.nx.number_of_nodes(), g.nx.number_of_edges()))) for _ in range(4)]
+    threads = [
+        threading.Thread(
+            target=lambda: views.append((g.nx.number_of_nodes(), g.nx.number_of_edges()))
+        )
+        for _ in range(4)
+    ]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert views == [(len(g), 900)] * 4   # x * 0.5: two edges a step, tanh: one
+    assert views == [(len(g), 900)] * 4  # x * 0.5: two edges a step, tanh: one
 
 
 def test_freed_scalars_are_left_in_place():
     # A 0-d value is not worth a stand-in; the gradient is the same either way.
     dy = mg.grad(lambda y: mg.ops.tanh(mg.ops.tanh(y * 2.0) * 3.0))(0.1)
     t1 = np.tanh(0.2)
-    assert dy == pytest.approx((1 - np.tanh(3 * t1) ** 2) * 3 * (1 - t1 ** 2) * 2)
+    assert dy == pytest.approx((1 - np.tanh(3 * t1) ** 2) * 3 * (1 - t1**2) * 2)
 
 
 def test_scope_names_are_per_thread_while_another_thread_has_a_scope_open():
@@ -108,7 +125,7 @@ def test_scope_names_are_per_thread_while_another_thread_has_a_scope_open():
     t = threading.Thread(target=other)
     t.start()
     inside.wait(5)
-    names["main"] = mg.ops.tanh(x).name          # no scope open in this thread
+    names["main"] = mg.ops.tanh(x).name  # no scope open in this thread
     with g.scope("main"):
         names["main scoped"] = mg.ops.tanh(x).name
     leave.set()
@@ -117,7 +134,7 @@ def test_scope_names_are_per_thread_while_another_thread_has_a_scope_open():
     with pytest.raises(ValueError):
         with g.scope("failed"):
             raise ValueError
-    assert mg.ops.tanh(x).name == "tanh_2"          # the scope closed with the exception
+    assert mg.ops.tanh(x).name == "tanh_2"  # the scope closed with the exception
 
 
 def test_generated_names_skip_names_given_explicitly():
@@ -135,8 +152,8 @@ def test_a_full_reductions_message_is_read_only_and_the_gradient_is_the_callers(
     run = g.forward(L, {"x": np.ones((3, 2), np.float32)}).backward(L)
     signal = run.grad(x)
     assert signal.shape == (3, 2) and signal.dtype == np.float32
-    assert not signal.flags.writeable               # a view of one number: no writes through it
+    assert not signal.flags.writeable  # a view of one number: no writes through it
     dx = g.grad(L, wrt=x, feed={"x": np.ones((3, 2), np.float32)})
-    dx += 1                                         # the caller's own array
+    dx += 1  # the caller's own array
     np.testing.assert_array_equal(dx, np.full((3, 2), 2.0, np.float32))
     np.testing.assert_array_equal(mg.grad(lambda x: mg.ops.mean(x))(np.ones(4)), np.full(4, 0.25))

@@ -4,6 +4,7 @@ A value that no vjp reads (``Op.needs``) is freed as soon as its last consumer i
 pass has run, a value some vjp reads once the last of them has run, an error signal once its
 messages are sent. Freed values become read-only stand-ins of their shape and dtype.
 """
+
 import threading
 import tracemalloc
 
@@ -11,8 +12,8 @@ import numpy as np
 import pytest
 
 import mpgraph as mg
-from mpgraph.errors import PluginError
 from mpgraph.engine.run import Run
+from mpgraph.errors import PluginError
 from mpgraph.testing import check_op
 
 
@@ -38,7 +39,7 @@ def _mlp(rng, dtype=np.float64):
 
 def test_freeing_does_not_change_the_gradients():
     g, loss, ws, feed = _mlp(np.random.default_rng(0))
-    kept = g.forward(loss, feed).backward(loss, wrt=ws)   # keeps every value and signal
+    kept = g.forward(loss, feed).backward(loss, wrt=ws)  # keeps every value and signal
     lean = g.grad(loss, wrt=ws, feed=feed)
     for w, got in zip(ws, lean):
         np.testing.assert_array_equal(got, kept.grad(w))
@@ -64,8 +65,8 @@ def test_gradients_of_the_freeing_run_match_finite_differences():
 def test_values_no_vjp_reads_are_freed_and_the_rest_survive_until_read():
     g = mg.Graph()
     x = g.input("x", shape=(4,))
-    u = x * 2.0                       # read by no vjp (exp reads its output): freed at once
-    v = mg.ops.exp(u, name="v")       # read by exp's vjp (ans) and by the multiply below
+    u = x * 2.0  # read by no vjp (exp reads its output): freed at once
+    v = mg.ops.exp(u, name="v")  # read by exp's vjp (ans) and by the multiply below
     w = v * v
     loss = mg.ops.sum(w)
     seen = {}
@@ -73,18 +74,22 @@ def test_values_no_vjp_reads_are_freed_and_the_rest_survive_until_read():
     class Spy:
         @mg.hookimpl
         def mpgraph_node_value(self, run, node):
-            seen[node.name] = {k: _freed(run.values[run.schedule.slot[k]])
-                               for k in (u.name, "v") if k in run.schedule.slot
-                               and run.values[run.schedule.slot[k]] is not None}
+            seen[node.name] = {
+                k: _freed(run.values[run.schedule.slot[k]])
+                for k in (u.name, "v")
+                if k in run.schedule.slot and run.values[run.schedule.slot[k]] is not None
+            }
 
     with mg.plugins.enabled(Spy()):
         run = Run.for_gradients(g.schedule(loss), loss, [x], {"x": np.linspace(0, 1, 4)})
-    assert seen[w.name] == {u.name: True, "v": False}   # u went as soon as exp had run
+    assert seen[w.name] == {u.name: True, "v": False}  # u went as soon as exp had run
     assert _freed(run[u]) and _freed(run["v"]) and _freed(run[w])  # all read, then freed
     assert run[u].shape == (4,) and run[u].dtype == np.float64
-    assert not _freed(run[x]) and float(run[loss]) == pytest.approx(np.sum(np.exp(4 * np.linspace(0, 1, 4))))
+    assert not _freed(run[x]) and float(run[loss]) == pytest.approx(
+        np.sum(np.exp(4 * np.linspace(0, 1, 4)))
+    )
     np.testing.assert_allclose(run.grad(x), 4 * np.exp(4 * np.linspace(0, 1, 4)))
-    assert set(run.error_signals) == {x.name}       # signals freed once their messages went
+    assert set(run.error_signals) == {x.name}  # signals freed once their messages went
 
 
 def test_a_plain_run_keeps_every_value():
@@ -107,18 +112,25 @@ def test_a_value_a_later_vjp_reads_is_intact_when_it_runs():
     class Probe:
         @mg.hookimpl
         def mpgraph_ops(self):
-            return [mg.Op("probe_mul", np.multiply, (lambda g, ans, x, y: g * y, probe_vjp),
-                          lambda a, b: a, needs=("y", "x"))]
+            return [
+                mg.Op(
+                    "probe_mul",
+                    np.multiply,
+                    (lambda g, ans, x, y: g * y, probe_vjp),
+                    lambda a, b: a,
+                    needs=("y", "x"),
+                )
+            ]
 
     mg.plugins.register(Probe(), name="probe-needs")
     try:
         g = mg.Graph()
         a = g.input("a", shape=(3,))
         b = g.param("b", np.ones(3))
-        x = mg.ops.sin(a)               # read by probe's vjp to b, after everything else
-        y = mg.ops.sin(b) * 1.0         # probe's vjp to b does not read y: it may be freed
+        x = mg.ops.sin(a)  # read by probe's vjp to b, after everything else
+        y = mg.ops.sin(b) * 1.0  # probe's vjp to b does not read y: it may be freed
         loss = mg.ops.sum(mg.ops.probe_mul(x, y) * 3.0)
-        gb, = g.grad(loss, wrt=[b], feed={"a": np.array([0.1, 0.2, 0.3])})
+        (gb,) = g.grad(loss, wrt=[b], feed={"a": np.array([0.1, 0.2, 0.3])})
     finally:
         mg.plugins.unregister("probe-needs")
     np.testing.assert_allclose(got[0][0], np.sin([0.1, 0.2, 0.3]))
@@ -127,18 +139,21 @@ def test_a_value_a_later_vjp_reads_is_intact_when_it_runs():
 
 
 def test_check_op_catches_a_needs_that_leaves_out_what_the_vjp_reads():
-    wrong = mg.Op("sin_wrong_needs", np.sin, (lambda g, ans, x: g * np.cos(x),),
-                  lambda s: s, needs=("ans",))  # the vjp reads x, not ans
+    wrong = mg.Op(
+        "sin_wrong_needs", np.sin, (lambda g, ans, x: g * np.cos(x),), lambda s: s, needs=("ans",)
+    )  # the vjp reads x, not ans
     with pytest.raises(AssertionError, match="sin_wrong_needs"):
         check_op(wrong, [np.array([0.3, -1.2, 2.0])])
-    right = mg.Op("sin_right_needs", np.sin, (lambda g, ans, x: g * np.cos(x),),
-                  lambda s: s, needs=("x",))
+    right = mg.Op(
+        "sin_right_needs", np.sin, (lambda g, ans, x: g * np.cos(x),), lambda s: s, needs=("x",)
+    )
     check_op(right, [np.array([0.3, -1.2, 2.0])])
 
 
 def test_a_wrong_needs_gives_nan_gradients_not_plausible_zeros():
-    wrong = mg.Op("sq_wrong_needs", np.square, (lambda g, ans, x: 2 * g * x,),
-                  lambda s: s, needs=("ans",))  # the vjp reads x, which g.grad then frees
+    wrong = mg.Op(
+        "sq_wrong_needs", np.square, (lambda g, ans, x: 2 * g * x,), lambda s: s, needs=("ans",)
+    )  # the vjp reads x, which g.grad then frees
     g = mg.Graph()
     w = g.param("w", np.array([0.5, 1.5]))
     loss = mg.ops.sum(g.apply(wrong, [mg.ops.sin(w)]))
@@ -175,7 +190,7 @@ def test_freeing_lowers_the_peak_memory_of_a_gradient():
     x = g.input("x", shape=(64, 256))
     W = g.param("W", rng.standard_normal((256, 256)) / 16)
     a = x
-    for _ in range(6):                  # each layer: matmul, then tanh
+    for _ in range(6):  # each layer: matmul, then tanh
         a = mg.ops.tanh(a @ W)
     loss = mg.ops.sum(a)
     feed = {"x": rng.standard_normal((64, 256))}
@@ -193,7 +208,7 @@ def test_freeing_lowers_the_peak_memory_of_a_gradient():
     keeping = peak(lambda: g.forward(loss, feed).backward(loss, wrt=[W]).grad(W))
     freeing = peak(lambda: g.grad(loss, wrt=[W], feed=feed))
     layer = 64 * 256 * 8
-    assert keeping >= 12 * layer        # every matmul and tanh output is kept
+    assert keeping >= 12 * layer  # every matmul and tanh output is kept
     assert freeing <= keeping - 10 * layer  # matmul outputs and signals go as soon as used
 
 

@@ -1,4 +1,5 @@
 """Building graphs: names, scopes, constants, the NetworkX structure, and build-time errors."""
+
 import networkx as nx
 import numpy as np
 import pytest
@@ -61,7 +62,9 @@ def test_params_copy_the_users_array_and_change_only_explicitly():
     g.set_param(p, [4.0, 5.0, 6.0])
     np.testing.assert_array_equal(p.value, [4.0, 5.0, 6.0])
     np.testing.assert_array_equal(user, [1, 2, 3])
-    with pytest.raises(mg.ShapeError, match="parameter 'p' has shape \\(3,\\); the new value has shape \\(2,\\)"):
+    with pytest.raises(
+        mg.ShapeError, match="parameter 'p' has shape \\(3,\\); the new value has shape \\(2,\\)"
+    ):
         p.value = [1.0, 2.0]
 
 
@@ -77,7 +80,9 @@ def test_unknown_op_is_refused_with_suggestions():
 def test_wrong_arity_is_refused_naming_the_op():
     g = mg.Graph()
     x = g.input("x")
-    with pytest.raises(mg.GraphError, match="op 'add' at node 'bad': takes 2 array arguments, got 1"):
+    with pytest.raises(
+        mg.GraphError, match="op 'add' at node 'bad': takes 2 array arguments, got 1"
+    ):
         g.apply("add", [x], name="bad")
     with pytest.raises(TypeError, match="op 'add' takes 2 array arguments, got 1"):
         mg.ops.add(x)
@@ -90,9 +95,14 @@ def test_shape_mismatch_is_refused_at_build_naming_node_and_op():
         g.input("pad")
         with pytest.raises(mg.ShapeError) as e:
             mg.ops.matmul(a, b, name="matmul_2")
-    assert str(e.value) == ("mpgraph: op 'matmul' at node 'layer1/matmul_2': shapes (3, 4) and "
-                            "(5, 2) do not align (4 != 5)")
-    with pytest.raises(mg.ShapeError, match="op 'add' at node 'add_1': shapes \\(3, 4\\), \\(5, 2\\) do not broadcast"):
+    assert str(e.value) == (
+        "mpgraph: op 'matmul' at node 'layer1/matmul_2': shapes (3, 4) and "
+        "(5, 2) do not align (4 != 5)"
+    )
+    with pytest.raises(
+        mg.ShapeError,
+        match="op 'add' at node 'add_1': shapes \\(3, 4\\), \\(5, 2\\) do not broadcast",
+    ):
         a + b
 
 
@@ -126,8 +136,15 @@ def test_from_networkx_rebuilds_a_graph_that_computes_the_same():
     L = mg.ops.sum(mg.ops.tanh(w * x) * x, name="L")
     G = nx.MultiDiGraph()
     for n in g:
-        G.add_node(n.name, kind=n.kind, op=n.op.name if n.op else None, attrs=n.attrs,
-                   shape=n.shape, value=n.fixed, index=n.index)
+        G.add_node(
+            n.name,
+            kind=n.kind,
+            op=n.op.name if n.op else None,
+            attrs=n.attrs,
+            shape=n.shape,
+            value=n.fixed,
+            index=n.index,
+        )
     G.add_edges_from(g.nx.edges(keys=True, data=True))
     h = mg.Graph.from_networkx(G)
     feed = {"x": np.array([0.3, 0.8])}
@@ -194,9 +211,12 @@ def test_a_plugin_op_with_too_few_vjp_entries_is_named_when_used():
     assert twoargs.nargs == 1 and twoargs.attr_names == ("y",)
     g = mg.Graph()
     a, b = g.input("a", (2,)), g.input("b", (2,))
-    with pytest.raises(mg.GraphError, match="op 'twoargs' at node 'twoargs_1': attribute 'y' got the "
-                                            "graph node 'b', but attributes are constants.*takes 1 "
-                                            "array argument, one per vjp entry"):
+    with pytest.raises(
+        mg.GraphError,
+        match="op 'twoargs' at node 'twoargs_1': attribute 'y' got the "
+        "graph node 'b', but attributes are constants.*takes 1 "
+        "array argument, one per vjp entry",
+    ):
         g.apply(twoargs, [a], {"y": b})
     with pytest.raises(mg.ArityError) as e:
         g.apply(twoargs, [a], {"y": b})
@@ -207,15 +227,24 @@ def test_a_broken_shape_rule_is_reported_naming_op_node_and_plugin():
     class Beta:
         @mg.hookimpl
         def mpgraph_ops(self):
-            return [mg.Op("scaled", lambda x, beta=1.0: x * beta,
-                          vjp=(lambda g, ans, x, beta=1.0: g * beta,), shape=lambda s: s)]
+            return [
+                mg.Op(
+                    "scaled",
+                    lambda x, beta=1.0: x * beta,
+                    vjp=(lambda g, ans, x, beta=1.0: g * beta,),
+                    shape=lambda s: s,
+                )
+            ]
 
     name = mg.plugins.register(Beta())
     try:
         assert name == "Beta"
         g = mg.Graph()
-        with pytest.raises(mg.GraphError, match="op 'scaled' at node 'scaled_1': the shape rule raised "
-                                                "TypeError: .*beta.* \\(plugin 'Beta'\\)"):
+        with pytest.raises(
+            mg.GraphError,
+            match="op 'scaled' at node 'scaled_1': the shape rule raised "
+            "TypeError: .*beta.* \\(plugin 'Beta'\\)",
+        ):
             mg.ops.scaled(g.input("x", (2,)))
     finally:
         mg.plugins.unregister(name)

@@ -1,5 +1,6 @@
 """The worked examples of Grosse's lecture 6 and Nielsen's four equations, by message passing,
 against closed forms and hand-written NumPy."""
+
 import numpy as np
 import pytest
 
@@ -42,7 +43,7 @@ def test_l2_regularised_regression_sums_the_messages_at_the_fan_out():
     z = w * x + b
     y = mg.ops.sigmoid(z)
     L = 0.5 * (y - t) ** 2
-    R = 0.5 * w ** 2
+    R = 0.5 * w**2
     L_reg = L + lam * R
     run = g.forward(L_reg, {"x": 0.5, "t": 0.0}).backward(keep_messages=True)
 
@@ -132,15 +133,16 @@ def test_two_layer_mlp_equals_nielsens_four_equations():
     a1 = sigma(z1)
     z2 = W2 @ a1 + b2
     a2 = sigma(z2)
-    delta2 = (a2 - Y) * sigma(z2) * (1 - sigma(z2))            # BP1
-    delta1 = (W2.T @ delta2) * sigma(z1) * (1 - sigma(z1))     # BP2
+    delta2 = (a2 - Y) * sigma(z2) * (1 - sigma(z2))  # BP1
+    delta1 = (W2.T @ delta2) * sigma(z1) * (1 - sigma(z1))  # BP2
     db2, db1 = delta2.sum(1, keepdims=True), delta1.sum(1, keepdims=True)  # BP3
-    dW2, dW1 = delta2 @ a1.T, delta1 @ X.T                     # BP4
+    dW2, dW1 = delta2 @ a1.T, delta1 @ X.T  # BP4
 
     g = mg.Graph()
     x, y = g.input("X", (n_in, None)), g.input("Y", (n_out, None))
-    pW1, pb1, pW2, pb2 = (g.param(n, v) for n, v in
-                          [("W1", W1), ("b1", b1), ("W2", W2), ("b2", b2)])
+    pW1, pb1, pW2, pb2 = (
+        g.param(n, v) for n, v in [("W1", W1), ("b1", b1), ("W2", W2), ("b2", b2)]
+    )
     out = mg.ops.sigmoid(pW2 @ mg.ops.sigmoid(pW1 @ x + pb1) + pb2)
     C = mg.ops.sum((out - y) ** 2) / 2
     grads = g.grad(C, wrt=[pW1, pb1, pW2, pb2], feed={"X": X, "Y": Y})

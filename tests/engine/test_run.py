@@ -1,4 +1,5 @@
 """Running graphs: feeds, the schedule, backward message passing, error signals and messages."""
+
 import threading
 
 import networkx as nx
@@ -38,8 +39,12 @@ def test_gradients_match_finite_differences(net):
     rng = np.random.default_rng(0)
     xv, tv = rng.standard_normal((5, 3)), rng.standard_normal(5)
     dW, db = g.grad(L, wrt=[W, b], feed={x: xv, t: tv})
-    np.testing.assert_allclose(dW, _numeric(lambda v: _loss(v, b.value, xv, tv), W.value), rtol=1e-6)
-    np.testing.assert_allclose(db, _numeric(lambda v: _loss(W.value, v, xv, tv), b.value), rtol=1e-6)
+    np.testing.assert_allclose(
+        dW, _numeric(lambda v: _loss(v, b.value, xv, tv), W.value), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        db, _numeric(lambda v: _loss(W.value, v, xv, tv), b.value), rtol=1e-6
+    )
     assert g.grad(L, feed={x: xv, t: tv})[0].shape == (3, 1)  # default: every parameter
 
 
@@ -56,7 +61,9 @@ def test_feed_errors_are_clear(net):
     g, x, t, W, b, y, L = net
     with pytest.raises(mg.FeedError, match="input 't' is not fed; the outputs 'L' need it"):
         g.forward(L, {"x": np.ones((2, 3))})
-    with pytest.raises(mg.FeedError, match=r"input 'x' has shape \(\?, 3\); the feed has shape \(2, 4\)"):
+    with pytest.raises(
+        mg.FeedError, match=r"input 'x' has shape \(\?, 3\); the feed has shape \(2, 4\)"
+    ):
         g.forward(y, {"x": np.ones((2, 4))})
     with pytest.raises(mg.FeedError, match="the feed names 'z', which is no node .*inputs: x, t"):
         g.forward(y, {"x": np.ones((2, 3)), "z": 1.0})
@@ -77,7 +84,7 @@ def test_feed_dtype_is_converted_when_safe_and_refused_otherwise():
 def test_the_users_feed_and_seed_are_never_mutated():
     g = mg.Graph()
     x = g.input("x", (3,))
-    y = x + x + x * 2.0          # x's signal is a sum of messages, accumulated in place
+    y = x + x + x * 2.0  # x's signal is a sum of messages, accumulated in place
     xv = np.array([1.0, 2.0, 3.0])
     seed = np.array([1.0, 1.0, 1.0])
     run = g.forward(y, {x: xv}).backward(y, seed=seed)
@@ -91,9 +98,13 @@ def test_a_non_scalar_loss_needs_a_seed_of_its_shape():
     x = g.input("x", (2,))
     y = x * 3.0
     run = g.forward(y, {x: np.ones(2)})
-    with pytest.raises(mg.ShapeError, match="node 'multiply_1' needs a seed: its value has shape \\(2,\\)"):
+    with pytest.raises(
+        mg.ShapeError, match="node 'multiply_1' needs a seed: its value has shape \\(2,\\)"
+    ):
         run.backward(y)
-    with pytest.raises(mg.ShapeError, match="seed for node 'multiply_1' has shape \\(3,\\); expected \\(2,\\)"):
+    with pytest.raises(
+        mg.ShapeError, match="seed for node 'multiply_1' has shape \\(3,\\); expected \\(2,\\)"
+    ):
         run.backward(y, seed=np.ones(3))
     np.testing.assert_array_equal(run.backward(y, seed=[1.0, -2.0]).grad(x), [3.0, -6.0])
 
@@ -102,8 +113,8 @@ def test_every_node_that_affects_the_loss_gets_an_error_signal_and_messages_are_
     g = mg.Graph()
     x = g.input("x")
     a = mg.ops.exp(x, name="a")
-    b = mg.ops.multiply(a, a, name="b")        # a feeds one op twice
-    c = mg.ops.add(b, a, name="c")             # and another op: fan-out of 3 edges
+    b = mg.ops.multiply(a, a, name="b")  # a feeds one op twice
+    c = mg.ops.add(b, a, name="c")  # and another op: fan-out of 3 edges
     run = g.forward(c, {"x": 0.5}).backward(c, keep_messages=True)
     av = np.exp(0.5)
     assert run.messages[("a", "b", 0)] == pytest.approx(av)
@@ -130,8 +141,10 @@ def test_constants_get_no_messages_and_unreached_params_get_zeros():
     w, unused = g.param("w", 2.0), g.param("unused", np.ones(2))
     y = w * x + 3.0
     run = g.forward(y, {x: 1.5}).backward(y, keep_messages=True)
-    assert all(not child.startswith("const") and not parent.startswith("const")
-               for parent, child, _ in run.messages)
+    assert all(
+        not child.startswith("const") and not parent.startswith("const")
+        for parent, child, _ in run.messages
+    )
     dw, du = g.grad(y, wrt=[w, unused], feed={x: 1.5})
     assert dw == pytest.approx(1.5)
     np.testing.assert_array_equal(du, np.zeros(2))
@@ -194,7 +207,9 @@ def test_integer_labels_carry_no_gradient_and_asking_for_one_is_an_error():
     feed = {z: np.zeros((2, 3)), labels: np.array([0, 2])}
     dz = g.grad(L, wrt=[z], feed=feed)[0]
     np.testing.assert_allclose(dz, (np.full((2, 3), 1 / 3) - np.eye(3)[[0, 2]]) / 2)
-    with pytest.raises(mg.GraphError, match="node 'labels' has dtype int64: only float values carry gradients"):
+    with pytest.raises(
+        mg.GraphError, match="node 'labels' has dtype int64: only float values carry gradients"
+    ):
         g.grad(L, wrt=[labels], feed=feed)
 
 
@@ -202,8 +217,11 @@ def test_a_path_through_a_non_differentiable_argument_is_an_error_when_asked_for
     g = mg.Graph()
     x = g.input("x", (3,))
     L = mg.ops.sum(mg.ops.less(x, 0.5) * 2.0)
-    with pytest.raises(mg.GraphError, match="op 'less' at node 'less_1': argument 0 \\('x'\\) is not "
-                                            "differentiable, and 'x' reaches the loss only through it"):
+    with pytest.raises(
+        mg.GraphError,
+        match="op 'less' at node 'less_1': argument 0 \\('x'\\) is not "
+        "differentiable, and 'x' reaches the loss only through it",
+    ):
         g.grad(L, wrt=[x], feed={x: np.zeros(3)})
 
 
@@ -229,9 +247,12 @@ def test_a_vjp_of_the_wrong_shape_is_an_error_naming_op_node_and_plugin(bad_ops)
     x = g.input("x", (2,))
     y = mg.ops.sum(mg.ops.bad_shape(x))
     run = g.forward(y, {x: np.ones(2)})
-    with pytest.raises(mg.ShapeError, match="op 'bad_shape' at node 'bad_shape_1': vjp for argument 0 "
-                                            "\\('x'\\) returned a message of shape \\(3,\\); expected "
-                                            "\\(2,\\).*plugin 'bad-ops'"):
+    with pytest.raises(
+        mg.ShapeError,
+        match="op 'bad_shape' at node 'bad_shape_1': vjp for argument 0 "
+        "\\('x'\\) returned a message of shape \\(3,\\); expected "
+        "\\(2,\\).*plugin 'bad-ops'",
+    ):
         run.backward(y)
 
 
@@ -239,12 +260,16 @@ def test_an_op_that_raises_is_reported_with_node_op_and_cause(bad_ops):
     g = mg.Graph()
     x = g.input("x")
     y = mg.ops.bad_forward(x)
-    with pytest.raises(mg.OpError, match="op 'bad_forward' at node 'bad_forward_1': forward raised") as e:
+    with pytest.raises(
+        mg.OpError, match="op 'bad_forward' at node 'bad_forward_1': forward raised"
+    ) as e:
         g.forward(y, {x: np.ones(2)})
     assert isinstance(e.value.__cause__, ValueError)
     z = mg.ops.bad_vjp(x)
     run = g.forward(z, {x: 1.0})
-    with pytest.raises(mg.OpError, match="op 'bad_vjp' at node 'bad_vjp_1': vjp for argument 0 \\('x'\\) raised"):
+    with pytest.raises(
+        mg.OpError, match="op 'bad_vjp' at node 'bad_vjp_1': vjp for argument 0 \\('x'\\) raised"
+    ):
         run.backward(z)
 
 

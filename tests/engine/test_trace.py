@@ -1,4 +1,5 @@
 """mg.grad and mg.value_and_grad on Python functions, against closed forms and finite differences."""
+
 import numpy as np
 import pytest
 
@@ -20,12 +21,14 @@ def test_argnums_tuple_returns_a_tuple_in_order():
     W, b, x = rng.standard_normal((3, 4)), rng.standard_normal(3), rng.standard_normal(4)
     value, (db, dW) = mg.value_and_grad(loss, argnums=(1, 0))(W, b, x)
     s = 1 / (1 + np.exp(-(W @ x + b)))
-    assert float(value) == pytest.approx(np.sum(s ** 2))
+    assert float(value) == pytest.approx(np.sum(s**2))
     delta = 2 * s * s * (1 - s)
     np.testing.assert_allclose(db, delta)
     np.testing.assert_allclose(dW, np.outer(delta, x))
     dx = mg.grad(loss, argnums=2)(W, b, x)
-    np.testing.assert_allclose(dx, numerical_grad(lambda *a: float(loss(*a)), [W, b, x], 2), rtol=1e-6)
+    np.testing.assert_allclose(
+        dx, numerical_grad(lambda *a: float(loss(*a)), [W, b, x], 2), rtol=1e-6
+    )
 
 
 def test_check_grads_on_a_traced_function_with_fan_out():
@@ -47,11 +50,16 @@ def test_float32_arguments_get_float32_gradients():
 
 
 def test_a_function_that_ignores_its_argument_has_a_zero_gradient():
-    np.testing.assert_array_equal(mg.grad(lambda x, y: mg.ops.sum(y))(np.ones(3), np.ones(2)), np.zeros(3))
+    np.testing.assert_array_equal(
+        mg.grad(lambda x, y: mg.ops.sum(y))(np.ones(3), np.ones(2)), np.zeros(3)
+    )
 
 
 def test_bad_uses_are_clear_errors():
-    with pytest.raises(mg.MpgraphError, match="must return a scalar to be differentiated; it returned shape \\(3,\\)"):
+    with pytest.raises(
+        mg.MpgraphError,
+        match="must return a scalar to be differentiated; it returned shape \\(3,\\)",
+    ):
         mg.grad(lambda x: x * 2.0)(np.ones(3))
     with pytest.raises(mg.MpgraphError, match="argument 0 has dtype int64: only float arguments"):
         mg.grad(lambda x: mg.ops.sum(x))(np.arange(3))
@@ -66,9 +74,12 @@ def test_numpy_functions_inside_a_traced_function():
 
 
 def test_a_function_returning_more_than_a_loss_is_refused_unless_has_aux():
-    f = lambda a: (mg.ops.sum(a ** 2), a)  # noqa: E731
-    with pytest.raises(mg.MpgraphError, match="must return a scalar loss to be differentiated; it "
-                                              "returned tuple \\(to return more, use has_aux=True"):
+    f = lambda a: (mg.ops.sum(a**2), a)  # noqa: E731
+    with pytest.raises(
+        mg.MpgraphError,
+        match="must return a scalar loss to be differentiated; it "
+        "returned tuple \\(to return more, use has_aux=True",
+    ):
         mg.grad(f)(np.ones(2))
     with pytest.raises(mg.MpgraphError, match="returned list"):
         mg.value_and_grad(lambda a: [mg.ops.sum(a)])(np.ones(2))
@@ -79,7 +90,9 @@ def test_a_function_returning_more_than_a_loss_is_refused_unless_has_aux():
     da, aux = mg.grad(lambda a: (mg.ops.sum(a * a), "note"), has_aux=True)(np.array([2.0]))
     np.testing.assert_array_equal(da, [4.0])
     assert aux == "note"
-    with pytest.raises(mg.MpgraphError, match="with has_aux=True, <lambda> must return \\(loss, aux\\)"):
+    with pytest.raises(
+        mg.MpgraphError, match="with has_aux=True, <lambda> must return \\(loss, aux\\)"
+    ):
         mg.grad(lambda a: mg.ops.sum(a), has_aux=True)(np.ones(2))
 
 
@@ -98,7 +111,7 @@ def test_equality_on_nodes_is_elementwise_as_in_numpy():
 
 def test_higher_order_derivatives_by_nesting_grad():
     t = np.tanh(0.5)
-    assert float(mg.grad(mg.grad(mg.ops.tanh))(0.5)) == pytest.approx(-2 * t * (1 - t ** 2))
+    assert float(mg.grad(mg.grad(mg.ops.tanh))(0.5)) == pytest.approx(-2 * t * (1 - t**2))
 
     def derivative(f):  # of a separable sum_i f(x_i): the vector of f'(x_i), summed again
         return lambda x: mg.ops.sum(mg.grad(f)(x))
@@ -127,8 +140,10 @@ def test_a_hessian_vector_product_matches_the_closed_form():
 def test_an_op_without_a_differentiable_vjp_is_named_when_a_higher_order_is_asked():
     name = "dropout"  # its message needs the mask of a run: it cannot be built as nodes
     assert not mg.plugins.ops()[name].differentiable_vjp
-    with pytest.raises(mg.GraphError, match=f"op '{name}' at node '{name}_1': its vjp is not declared "
-                                            "differentiable"):
+    with pytest.raises(
+        mg.GraphError,
+        match=f"op '{name}' at node '{name}_1': its vjp is not declared differentiable",
+    ):
         mg.grad(mg.grad(lambda x: mg.ops.sum(mg.ops.dropout(x * x, 0.5, 0))))(np.array([0.5, 2.0]))
 
 
@@ -145,8 +160,11 @@ def test_gradients_builds_the_backward_pass_as_nodes_in_a_grad_scope():
     (unused,) = mg.gradients(L, [g.param("u", np.ones(2))])
     np.testing.assert_array_equal(unused.value, np.zeros(2))
     y = g.input("y")  # no shape: broadcasting cannot be undone as nodes
-    with pytest.raises(mg.GraphError, match=r"input 'y' has shape unknown: declare it, e.g. "
-                                            r"g.input\('y', shape=\(2, 3\)\)"):
+    with pytest.raises(
+        mg.GraphError,
+        match=r"input 'y' has shape unknown: declare it, e.g. "
+        r"g.input\('y', shape=\(2, 3\)\)",
+    ):
         mg.gradients(y * np.ones(3), [y], seed=np.ones(3))
     z = g.input("z", shape=(None, 3))  # a batch dim left open: refused before anything is built
     before = len(g)
@@ -178,5 +196,5 @@ def test_nested_grad_keeps_a_closed_over_variable_apart_from_the_argument():
 
 
 def test_second_derivatives_keep_float32():
-    d2 = mg.grad(mg.grad(lambda x: x ** 3))(np.float32(0.3))
+    d2 = mg.grad(mg.grad(lambda x: x**3))(np.float32(0.3))
     assert d2.dtype == np.float32 and d2 == pytest.approx(1.8, rel=1e-6)

@@ -1,5 +1,6 @@
 """The explorer's data and page: what it ships is what the run computed, its layouts do not
 overlap, its backward steps are the order the messages were sent, and the page is one file."""
+
 import importlib.util
 import json
 import os
@@ -17,7 +18,9 @@ from mpgraph.explorer.data import FULL_LIMIT, explorer_data, summarise
 from mpgraph.explorer.layout import Box, lay_out
 
 ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("render_lectures", ROOT / "examples" / "render_lectures.py")
+_spec = importlib.util.spec_from_file_location(
+    "render_lectures", ROOT / "examples" / "render_lectures.py"
+)
 lectures = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(lectures)
 
@@ -46,7 +49,9 @@ def test_summaries_are_the_arrays_statistics():
     s = summarise(a)
     assert s["shape"] == [30, 7] and s["dtype"] == "float64" and "full" not in s  # 210 > 64
     assert s["mean"] == r4(a.mean()) and s["std"] == r4(a.std())
-    assert s["min"] == r4(a.min()) and s["max"] == r4(a.max()) and s["absmax"] == r4(np.abs(a).max())
+    assert (
+        s["min"] == r4(a.min()) and s["max"] == r4(a.max()) and s["absmax"] == r4(np.abs(a).max())
+    )
     counts, _ = np.histogram(a, bins=len(s["hist"]))
     assert s["hist"] == counts.tolist() and sum(s["hist"]) == a.size
     small = rng.normal(size=(4, 4))
@@ -56,7 +61,9 @@ def test_summaries_are_the_arrays_statistics():
 
 def test_summaries_of_integers_zeros_and_nonfinite_entries():
     ints = summarise(np.arange(10, dtype=np.int64))
-    assert ints["min"] == 0 and ints["max"] == 9 and isinstance(ints["max"], int) and ints["sum"] == 45
+    assert (
+        ints["min"] == 0 and ints["max"] == 9 and isinstance(ints["max"], int) and ints["sum"] == 45
+    )
     assert ints["full"] == list(range(10)) and ints["text"] == "μ 4.5 [0, 9]"
     # a mean that cancels to rounding noise reads 0, not 8.7e-19
     centred = np.array([0.1, 0.2, 0.3]) - np.mean([0.1, 0.2, 0.3])
@@ -76,7 +83,9 @@ def test_nodes_edges_and_messages_are_the_runs(logistic):
     for node in g:
         entry = names[node.name][1]
         assert entry["value"]["full"] == r4(float(run[node]))
-        signal = run.signals[run.schedule.slot[node.name]] if node.name in run.schedule.slot else None
+        signal = (
+            run.signals[run.schedule.slot[node.name]] if node.name in run.schedule.slot else None
+        )
         if signal is None:
             assert entry["signal"] is None
         else:
@@ -112,7 +121,7 @@ def test_steps_are_the_backward_pass_in_reverse_topological_order(logistic):
         assert arriving <= sent
         assert step["edges"] and all(edges[k][1] == node for k in step["edges"])
         sent.update(step["edges"])
-    assert sent == {k for k, e in enumerate(edges) if e[3] >= 0}   # every message, once
+    assert sent == {k for k, e in enumerate(edges) if e[3] >= 0}  # every message, once
     order = [nodes[s["node"]]["name"] for s in data["steps"]]
     index = {n.name: n.index for n in g}
     assert [index[n] for n in order] == sorted((index[n] for n in order), reverse=True)
@@ -120,7 +129,7 @@ def test_steps_are_the_backward_pass_in_reverse_topological_order(logistic):
 
 def overlaps(boxes):
     for i, (a, ax, ay, aw, ah) in enumerate(boxes):
-        for b, bx, by, bw, bh in boxes[i + 1:]:
+        for b, bx, by, bw, bh in boxes[i + 1 :]:
             if abs(ax - bx) * 2 < aw + bw - 0.5 and abs(ay - by) * 2 < ah + bh - 0.5:
                 return a, b
     return None
@@ -156,7 +165,7 @@ def test_the_layered_layout_ranks_by_longest_path():
     boxes = [Box(k, 30, 20) for k in "abcd"]
     (lay,) = lay_out([(boxes, [("a", "b"), ("b", "c"), ("a", "c"), ("a", "d")])], "TB", "layered")
     y = {k: c[1] for k, c in lay.centres.items()}
-    assert y["a"] < y["b"] == y["d"] < y["c"]      # c waits for b, d does not
+    assert y["a"] < y["b"] == y["d"] < y["c"]  # c waits for b, d does not
     with pytest.raises(mg.LayoutError, match="'spring'"):
         lay_out([(boxes, [])], engine="spring")
 
@@ -191,19 +200,29 @@ def test_the_page_is_one_file_holding_the_data(logistic, tmp_path):
     page = mg.explore(g, run, path=tmp_path / "logistic.html", title="lecture 6 </script>")
     text = (tmp_path / "logistic.html").read_text(encoding="utf-8")
     assert text == page.html and page.path == tmp_path / "logistic.html"
-    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text)   # loads nothing
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text)  # loads nothing
     assert "<link" not in text and "@import" not in text
-    payload = re.search(r'<script type="application/json" id="mpgraph-data">(.*?)</script>', text, re.S)
-    assert json.loads(payload.group(1)) == page.data    # "</script>" in the title was escaped
+    payload = re.search(
+        r'<script type="application/json" id="mpgraph-data">(.*?)</script>', text, re.S
+    )
+    assert json.loads(payload.group(1)) == page.data  # "</script>" in the title was escaped
     assert 'srcdoc="&lt;!DOCTYPE html&gt;' in page._repr_html_()
     assert "19 nodes" in repr(page) and "logistic.html" in repr(page)
 
 
 def test_import_mpgraph_does_not_import_the_explorer():
-    done = subprocess.run([sys.executable, "-c", "import sys, mpgraph; "
-                           "print('mpgraph.explorer' in sys.modules, callable(mpgraph.explore), "
-                           "'mpgraph.explorer' in sys.modules)"],
-                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, mpgraph; "
+            "print('mpgraph.explorer' in sys.modules, callable(mpgraph.explore), "
+            "'mpgraph.explorer' in sys.modules)",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert done.stdout.split() == ["False", "True", "True"], done.stderr
 
 
@@ -215,12 +234,26 @@ def test_the_command_line_writes_the_page_of_a_saved_graph(logistic, tmp_path, c
     assert cli(["explore", str(tmp_path / "net.json"), "--compare", str(tmp_path / "other")]) == 0
     out = tmp_path / "net.html"
     assert capsys.readouterr().out.strip() == str(out)
-    data = json.loads(re.search(r'id="mpgraph-data">(.*?)</script>', out.read_text(), re.S).group(1))
+    data = json.loads(
+        re.search(r'id="mpgraph-data">(.*?)</script>', out.read_text(), re.S).group(1)
+    )
     w = by_name(data)["w"][1]
     assert w["signal"]["full"] == r4(float(run.grad("w")))
     assert w["diff"]["full"] == r4(float(run.grad("w") - other.grad("w")))
-    assert cli(["explore", str(tmp_path / "net"), "--no-run", "--out", str(tmp_path / "s.html"),
-                "--layout", "layered"]) == 0
+    assert (
+        cli(
+            [
+                "explore",
+                str(tmp_path / "net"),
+                "--no-run",
+                "--out",
+                str(tmp_path / "s.html"),
+                "--layout",
+                "layered",
+            ]
+        )
+        == 0
+    )
     assert '"has_run":false' in (tmp_path / "s.html").read_text()
     assert cli(["explore", str(tmp_path / "missing.json")]) == 1
     assert "missing.json" in capsys.readouterr().err
@@ -230,7 +263,7 @@ def test_the_explorer_page_examples_run(tmp_path, monkeypatch):
     text = (ROOT / "docs" / "explorer.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
     assert len(blocks) == 2
-    monkeypatch.chdir(tmp_path)              # the examples write files
+    monkeypatch.chdir(tmp_path)  # the examples write files
     namespace: dict = {}
     for block in blocks:
         exec(compile(block, "docs/explorer.md:example", "exec"), namespace)
@@ -246,10 +279,13 @@ def test_every_lifted_edge_runs_left_to_right(units, engine):
     scopes = data["scopes"]
     index = {s["name"]: k for k, s in enumerate(scopes)}
 
-    def item(name, level):   # the box standing for node `name` in the layout of scope `level`
-        inside = name[len(level) + 1:] if level else name
-        return f"n{by_name(data)[name][0]}" if "/" not in inside else \
-            f"s{index[(level + '/' if level else '') + inside.split('/')[0]]}"
+    def item(name, level):  # the box standing for node `name` in the layout of scope `level`
+        inside = name[len(level) + 1 :] if level else name
+        return (
+            f"n{by_name(data)[name][0]}"
+            if "/" not in inside
+            else f"s{index[(level + '/' if level else '') + inside.split('/')[0]]}"
+        )
 
     for node in g:
         for parent in node.args:
@@ -272,9 +308,9 @@ def test_edges_lifted_into_a_cycle_are_laid_out(engine):
     x = g.input("x")
     with g.scope("A"):
         a = mg.ops.exp(x, name="a")
-    n = mg.ops.negative(a, name="n")          # reads from A ...
+    n = mg.ops.negative(a, name="n")  # reads from A ...
     with g.scope("A"):
-        mg.ops.add(a, n, name="b")            # ... and feeds it: A -> n -> A at the top level
+        mg.ops.add(a, n, name="b")  # ... and feeds it: A -> n -> A at the top level
     data = explorer_data(g, engine=engine)
     top = {key: (x, y) for key, x, y in data["scopes"][0]["layout"]["items"]}
     assert set(top) == {"n0", "s1", "n2"}

@@ -6,6 +6,7 @@ of an expanded scope, the node a search finds. Screenshots go to ``$MPGRAPH_SCRE
 docs' pictures: ``MPGRAPH_SCREENSHOTS=docs pytest tests/explorer/test_explorer_browser.py``) or to a
 temporary directory.
 """
+
 import importlib.util
 import os
 import shutil
@@ -19,7 +20,9 @@ import mpgraph as mg
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-_spec = importlib.util.spec_from_file_location("render_lectures", ROOT / "examples" / "render_lectures.py")
+_spec = importlib.util.spec_from_file_location(
+    "render_lectures", ROOT / "examples" / "render_lectures.py"
+)
 lectures = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(lectures)
 
@@ -63,7 +66,7 @@ def open_page(browser, tmp_path):
 
     yield open_
     for page in pages:
-        assert page.errors == [], page.errors   # no console error at any point
+        assert page.errors == [], page.errors  # no console error at any point
         page.close()
 
 
@@ -74,19 +77,19 @@ def panel(page, field):
 def test_clicking_a_node_shows_its_value_signal_and_messages(open_page, shots):
     g, run = lectures.logistic()
     page = open_page(g, run, "logistic")
-    assert page.locator(".box").count() == len(g)          # 19 nodes: opens expanded
+    assert page.locator(".box").count() == len(g)  # 19 nodes: opens expanded
     page.click("[data-name='w']")
     assert panel(page, "name") == ["w"]
     assert panel(page, "value-full") == [fmt(g["w"].value)]
     assert panel(page, "signal-full") == [fmt(run.grad("w"))]
     uses = [(p.name, n.name, k) for n in g for k, p in enumerate(n.args) if p.name == "w"]
-    into_w = [run.messages[key] for key in uses]        # w fans out to two uses
+    into_w = [run.messages[key] for key in uses]  # w fans out to two uses
     assert panel(page, "message-in") == [fmt(m) for m in into_w]
-    total = " + ".join(fmt(m) for m in into_w)          # the signal as the sum of the messages
+    total = " + ".join(fmt(m) for m in into_w)  # the signal as the sum of the messages
     assert panel(page, "sum") == [f"{total} = {fmt(run.grad('w'))}"]
     assert np.isclose(sum(into_w), run.grad("w"))
     page.click("[data-name='y']")
-    (sent,) = panel(page, "message-out")      # y sends z̄ = ȳ σ'(z): the local derivative is σ'(z)
+    (sent,) = panel(page, "message-out")  # y sends z̄ = ȳ σ'(z): the local derivative is σ'(z)
     sigma = 1 / (1 + np.exp(-run["z"]))
     assert sent.startswith(fmt(run.grad("z"))) and f"× {fmt(sigma * (1 - sigma))}" in sent
     page.screenshot(path=str(shots / "explorer_logistic.png"))
@@ -102,11 +105,17 @@ def test_stepping_highlights_the_edges_of_each_step(open_page, shots):
     assert "seed L_reg" in page.inner_text("#step-caption")
     for step, node in enumerate(senders, 1):
         page.click("#step-next")
-        hot = {int(k) for e in page.locator(".edge.hot").all() for k in e.get_attribute("data-edges").split(",")}
+        hot = {
+            int(k)
+            for e in page.locator(".edge.hot").all()
+            for k in e.get_attribute("data-edges").split(",")
+        }
         expected = {edges.index(key) for key in run.messages if key[1] == node}
         assert hot == expected, (step, node)
         assert page.locator(".box.current").get_attribute("data-name") == node
-        assert page.inner_text("#step-caption").startswith(f"step {step} of {len(senders)}: {node} ")
+        assert page.inner_text("#step-caption").startswith(
+            f"step {step} of {len(senders)}: {node} "
+        )
         if step == 3:
             page.screenshot(path=str(shots / "explorer_step.png"))
     page.click("#step-prev")
@@ -120,21 +129,23 @@ def test_stepping_highlights_the_edges_of_each_step(open_page, shots):
 def test_expanding_a_scope_shows_its_nodes_and_search_finds_a_node(open_page, shots):
     g, run = lectures.mlp_units(np.random.default_rng(6))
     page = open_page(g, run, "units")
-    assert page.locator("[data-name='hidden/unit3/h']").count() == 0     # collapsed at first
-    assert page.locator(".box.scope").count() == 3                        # hidden, output, loss
+    assert page.locator("[data-name='hidden/unit3/h']").count() == 0  # collapsed at first
+    assert page.locator(".box.scope").count() == 3  # hidden, output, loss
     page.screenshot(path=str(shots / "explorer_units_collapsed.png"))
     page.click("[data-scope='hidden']")
-    assert page.locator(".box.scope").count() == 10 + 2                   # ten hidden units
+    assert page.locator(".box.scope").count() == 10 + 2  # ten hidden units
     page.click("[data-scope='hidden/unit3']")
     inside = {n.name for n in g if n.name.startswith("hidden/unit3/")}
-    shown = {e.get_attribute("data-name") for e in page.locator(".box[data-name^='hidden/unit3/']").all()}
+    shown = {
+        e.get_attribute("data-name") for e in page.locator(".box[data-name^='hidden/unit3/']").all()
+    }
     assert shown == inside
     page.click("[data-name='hidden/unit3/h']")
     assert panel(page, "signal-full") == [fmt(run.grad("hidden/unit3/h"))]
-    assert len(panel(page, "message-in")) == 3                             # one per output unit
+    assert len(panel(page, "message-in")) == 3  # one per output unit
     page.screenshot(path=str(shots / "explorer_units_expanded.png"))
-    page.click("#fit")                                                    # the whole graph in view
-    page.click("[data-collapse='1']")                                     # the header of hidden/
+    page.click("#fit")  # the whole graph in view
+    page.click("[data-collapse='1']")  # the header of hidden/
     assert page.locator("[data-name='hidden/unit3/h']").count() == 0
 
     page.fill("#search", "unit7/z")
@@ -154,12 +165,15 @@ def test_views_and_colours(open_page):
     assert page.locator(".box text.value").count() == 0
     page.select_option("#view", "forward")
     assert page.locator(".box text.signal").count() == 0
-    assert page.locator(".elabel").count() == 0                          # messages: not forward
+    assert page.locator(".elabel").count() == 0  # messages: not forward
     options = page.locator("#colour option").all_inner_texts()
     assert options == ["kind", "|error signal|", "|value|", "|Δ error signal|", "depth"]
     page.select_option("#colour", "metric:depth")
     fill = page.locator("[data-name='L_reg'] rect").get_attribute("fill")
-    assert fill == "#b10026" and page.locator("[data-name='x'] rect").get_attribute("fill") == "#ffffcc"
+    assert (
+        fill == "#b10026"
+        and page.locator("[data-name='x'] rect").get_attribute("fill") == "#ffffcc"
+    )
     page.select_option("#colour", "diff")
     page.click("[data-name='b']")
     assert panel(page, "diff-full") == [fmt(run.grad("b") - other.grad("b"))]
@@ -172,14 +186,14 @@ def test_a_two_thousand_node_graph_opens_collapsed(open_page, shots):
     assert page.locator(".box").count() == 16 + 3
     page.click("#expand-all")
     assert sorted(page.evaluate("mpgraphExplorer.shown()")) == sorted(n.name for n in g)
-    assert page.locator(".box").count() == 0     # zoomed out: boxes drawn as one path per colour
+    assert page.locator(".box").count() == 0  # zoomed out: boxes drawn as one path per colour
     x, y = page.evaluate("mpgraphExplorer.locate('hidden/unit5/z')")
     page.mouse.move(x, y)
-    for _ in range(7):                           # zoom in on it, staying below the text's zoom
+    for _ in range(7):  # zoom in on it, staying below the text's zoom
         page.mouse.wheel(0, -300)
     assert page.locator(".box").count() == 0 and page.evaluate("mpgraphExplorer.state.k") < 0.4
     x, y = page.evaluate("mpgraphExplorer.locate('hidden/unit5/z')")
-    page.mouse.click(x, y)                       # a click still finds the node under the pointer
+    page.mouse.click(x, y)  # a click still finds the node under the pointer
     assert panel(page, "name") == ["hidden/unit5/z"]
     assert panel(page, "value-full") == [fmt(run["hidden/unit5/z"])]
     page.click("#collapse-all")
@@ -195,33 +209,39 @@ def test_a_two_thousand_node_graph_opens_collapsed(open_page, shots):
 def test_arrays_show_their_statistics_entries_and_histogram(open_page):
     g, run = lectures.mlp(np.random.default_rng(6))
     page = open_page(g, run, "matrices", start="steps", view="backward")
-    assert page.inner_text("#step-count") == f"0 / {len(page.evaluate('mpgraphExplorer.data.steps')) + 1}"
+    assert (
+        page.inner_text("#step-count")
+        == f"0 / {len(page.evaluate('mpgraphExplorer.data.steps')) + 1}"
+    )
     page.click("#step-end")
     page.click("[data-name='layer1/W']")
     W, Wbar = run["layer1/W"], run.grad("layer1/W")
     rows = panel(page, "value-full")[0].splitlines()
-    assert [[float(v) for v in r.strip(" [],").split(", ")] for r in rows] == \
-        [[float(fmt(v)) for v in row] for row in W]
+    assert [[float(v) for v in r.strip(" [],").split(", ")] for r in rows] == [
+        [float(fmt(v)) for v in row] for row in W
+    ]
     assert panel(page, "signal-mean") == [fmt(Wbar.mean())]
     assert panel(page, "signal-max") == [fmt(Wbar.max())]
-    assert page.locator("#panel svg.hist").count() == 2            # value and signal
+    assert page.locator("#panel svg.hist").count() == 2  # value and signal
     bars = page.locator("#panel svg.hist").first.locator("rect")
     counts = [int(b.locator("title").text_content()) for b in bars.all()]
     assert counts == np.histogram(W, bins=len(counts))[0].tolist()
 
 
 def test_lees_network_shows_the_slides_error_signals(open_page):
-    spec = importlib.util.spec_from_file_location("lee_network", ROOT / "examples" / "lee_network.py")
+    spec = importlib.util.spec_from_file_location(
+        "lee_network", ROOT / "examples" / "lee_network.py"
+    )
     lee = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(lee)
     g, zs, _, loss = lee.build()
     run = g.forward(loss, {"x": np.array([1.0, -1.0])}).backward(loss, keep_messages=True)
     page = open_page(g, run, "lee")
-    assert page.locator(".box").count() == len(g)           # 15 nodes: opens expanded
+    assert page.locator(".box").count() == len(g)  # 15 nodes: opens expanded
     for z in zs:
         page.click(f"[data-name='{z.name}']")
         shown = [float(v) for v in panel(page, "signal-full")[0].strip("[]").split(", ")]
-        assert shown == [float(fmt(v)) for v in run.grad(z)]   # dl/dz of the slides' reverse network
+        assert shown == [float(fmt(v)) for v in run.grad(z)]  # dl/dz of the slides' reverse network
 
 
 def test_pan_and_zoom(open_page):
@@ -229,17 +249,19 @@ def test_pan_and_zoom(open_page):
     page = open_page(g, run, "pan")
 
     def where():
-        return page.evaluate("({k: mpgraphExplorer.state.k, x: mpgraphExplorer.state.x, y: mpgraphExplorer.state.y})")
+        return page.evaluate(
+            "({k: mpgraphExplorer.state.k, x: mpgraphExplorer.state.x, y: mpgraphExplorer.state.y})"
+        )
 
     box = page.locator("#canvas").bounding_box()
     before = where()
     page.mouse.move(box["x"] + 300, box["y"] + 300)
-    page.mouse.wheel(0, -300)                                   # zoom in around the pointer
+    page.mouse.wheel(0, -300)  # zoom in around the pointer
     after = where()
     assert after["k"] > before["k"] * 1.2
     # the point under the pointer stays put: (300 - x) / k is the same before and after
     assert np.isclose((300 - before["x"]) / before["k"], (300 - after["x"]) / after["k"], rtol=1e-6)
-    page.mouse.move(box["x"] + 500, box["y"] + 600)             # drag the background
+    page.mouse.move(box["x"] + 500, box["y"] + 600)  # drag the background
     page.mouse.down()
     page.mouse.move(box["x"] + 560, box["y"] + 640, steps=4)
     page.mouse.up()
@@ -254,14 +276,16 @@ def test_the_page_works_inside_jupyters_iframe_and_without_a_run(browser, tmp_pa
     notebook = browser.new_page(viewport={"width": 1200, "height": 800})
     errors = []
     notebook.on("pageerror", lambda e: errors.append(str(e)))
-    (tmp_path / "cell.html").write_text(f"<html><body>{mg.explore(g, run)._repr_html_()}</body></html>")
+    (tmp_path / "cell.html").write_text(
+        f"<html><body>{mg.explore(g, run)._repr_html_()}</body></html>"
+    )
     notebook.goto((tmp_path / "cell.html").as_uri())
     frame = notebook.frame_locator("iframe")
     frame.locator("body[data-ready='1']").wait_for()
     frame.locator("[data-name='b']").click()
     assert frame.locator("#panel [data-field='signal-full']").inner_text() == fmt(run.grad("b"))
     structure = tmp_path / "structure.html"
-    mg.explore(g, path=structure)                               # no run: structure and parameters
+    mg.explore(g, path=structure)  # no run: structure and parameters
     notebook.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     notebook.goto(structure.as_uri())
     notebook.wait_for_selector("body[data-ready='1']")
@@ -284,5 +308,11 @@ def test_an_array_fan_out_shows_its_messages_and_their_sum(open_page):
         return "[" + ", ".join(fmt(x) for x in a) + "]"
 
     x = v.value
-    assert panel(page, "message-in") == [listed(np.cos(x)), listed(x), listed(x)]  # sin's, then v*v's two
-    assert panel(page, "sum") == [f"Σ of these 3 messages = the signal, {listed(np.cos(x) + 2 * x)}"]
+    assert panel(page, "message-in") == [
+        listed(np.cos(x)),
+        listed(x),
+        listed(x),
+    ]  # sin's, then v*v's two
+    assert panel(page, "sum") == [
+        f"Σ of these 3 messages = the signal, {listed(np.cos(x) + 2 * x)}"
+    ]

@@ -3,6 +3,7 @@
 pluggy's semantics: a wrapper runs up to its ``yield`` before the other implementations, gets
 their outcome from the ``yield``, and what it returns is the outcome.
 """
+
 from __future__ import annotations
 
 import numpy as np

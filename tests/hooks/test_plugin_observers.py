@@ -1,4 +1,5 @@
 """Observer hooks: enabled for a block or for the process, thread-safe, free when unused."""
+
 import threading
 
 import numpy as np
@@ -92,12 +93,21 @@ def test_every_hook_sees_every_node_and_edge_in_order():
     rec = Recorder()
     with mg.plugins.enabled(rec):
         run = g.forward(L, {"x": 3.0})
-    run.backward(L)   # after the block: the run keeps the observers it started with
+    run.backward(L)  # after the block: the run keeps the observers it started with
     assert rec.calls == [
-        ("value", "x"), ("value", "w"), ("value", "y"), ("value", "L"),
-        ("signal", "L"), ("message", "L->y/0"), ("message", "L->y/1"),
-        ("signal", "y"), ("message", "y->w/0"), ("message", "y->x/1"),
-        ("signal", "x"), ("signal", "w")]  # sources last, once their signals are complete
+        ("value", "x"),
+        ("value", "w"),
+        ("value", "y"),
+        ("value", "L"),
+        ("signal", "L"),
+        ("message", "L->y/0"),
+        ("message", "L->y/1"),
+        ("signal", "y"),
+        ("message", "y->w/0"),
+        ("message", "y->x/1"),
+        ("signal", "x"),
+        ("signal", "w"),
+    ]  # sources last, once their signals are complete
     rec.calls.clear()
     g.forward(L, {"x": 3.0}).backward(L)
     assert rec.calls == []
@@ -187,8 +197,10 @@ def test_registration_is_thread_safe():
         class Op:
             @mg.hookimpl
             def mpgraph_ops(self):
-                return [mg.Op(f"times_{k}", lambda x: k * x, (lambda g, ans, x: k * g,),
-                              lambda s: s)]
+                return [
+                    mg.Op(f"times_{k}", lambda x: k * x, (lambda g, ans, x: k * g,), lambda s: s)
+                ]
+
         try:
             barrier.wait()
             for _ in range(25):

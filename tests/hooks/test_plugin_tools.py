@@ -1,17 +1,18 @@
 """Tools for plugin authors: ``mpgraph plugins``, ``mpgraph check-ops`` and the pytest plugin."""
+
 import os
 import subprocess
 import sys
 import textwrap
-import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
+import tomllib
 
 import mpgraph as mg
-from mpgraph.hooks import manager as registry
 from mpgraph.cli import main
+from mpgraph.hooks import manager as registry
 from mpgraph.testing import samples
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,7 +58,7 @@ def test_plugins_shows_observers_and_problems(capsys):
 
     name = mg.plugins.register(Watch(), name="watch")
     pm = mg.plugins.plugin_manager()
-    pm.register(Clash(), name="clash")   # behind the registry's back: a problem to report
+    pm.register(Clash(), name="clash")  # behind the registry's back: a problem to report
     try:
         assert main(["plugins", "--strict"]) == 1
     finally:
@@ -65,8 +66,10 @@ def test_plugins_shows_observers_and_problems(capsys):
         mg.plugins.unregister(name)
     out = capsys.readouterr().out
     assert "watch  [registered at run time]\n  observes: mpgraph_node_value" in out
-    assert ("1 problem:\n  op 'tanh' is defined by both plugin 'mpgraph.builtin.elementwise' "
-            "and plugin 'clash'") in out
+    assert (
+        "1 problem:\n  op 'tanh' is defined by both plugin 'mpgraph.builtin.elementwise' "
+        "and plugin 'clash'"
+    ) in out
 
 
 def test_plugins_shows_blocked_plugins_and_autoload(capsys, monkeypatch):
@@ -80,8 +83,10 @@ def test_plugins_shows_blocked_plugins_and_autoload(capsys, monkeypatch):
         monkeypatch.undo()
         mg.plugins.reload()
     out = capsys.readouterr().out
-    assert ("entry-point autoload: off (MPGRAPH_DISABLE_PLUGIN_AUTOLOAD); blocked: "
-            "mpgraph.builtin.linalg, mpgraph.builtin.nn") in out
+    assert (
+        "entry-point autoload: off (MPGRAPH_DISABLE_PLUGIN_AUTOLOAD); blocked: "
+        "mpgraph.builtin.linalg, mpgraph.builtin.nn"
+    ) in out
     assert "\nconv  [" not in out and "matmul" not in out and "softmax" not in out
     assert "conv2d" in mg.plugins.ops() and "matmul" in mg.plugins.ops()
 
@@ -96,9 +101,10 @@ def test_check_ops_prints_a_table_and_fails_for_a_wrong_vjp(capsys, wrong):
     assert rows["tanh"][1:] == ["mpgraph.builtin.elementwise", str(n_tanh), "ok"]
     assert rows["wrong_square"][1:4] == ["wrong-square", "1", "FAIL"]
     failure = next(line for line in lines if line.startswith("wrong_square"))
-    assert ("FAIL sample 0 (): AssertionError: Not equal to tolerance rtol=1e-05, atol=1e-07 "
-            "mpgraph: op 'wrong_square': vjp for argument 0 differs from central differences"
-            ) in failure
+    assert (
+        "FAIL sample 0 (): AssertionError: Not equal to tolerance rtol=1e-05, atol=1e-07 "
+        "mpgraph: op 'wrong_square': vjp for argument 0 differs from central differences"
+    ) in failure
     assert lines[-1] == "3 ops checked, 1 failed"
 
 
@@ -109,8 +115,15 @@ def test_check_ops_reports_samples_that_raise(capsys):
     class NoSamples:
         @mg.hookimpl
         def mpgraph_ops(self):
-            return [mg.Op("cube_nosamples", lambda x: x ** 3, (lambda g, ans, x: 3 * g * x * x,),
-                          lambda s: s, samples=samples)]
+            return [
+                mg.Op(
+                    "cube_nosamples",
+                    lambda x: x**3,
+                    (lambda g, ans, x: 3 * g * x * x,),
+                    lambda s: s,
+                    samples=samples,
+                )
+            ]
 
     name = mg.plugins.register(NoSamples(), name="no-samples")
     try:
@@ -118,8 +131,12 @@ def test_check_ops_reports_samples_that_raise(capsys):
     finally:
         mg.plugins.unregister(name)
     row = capsys.readouterr().out.splitlines()[2]
-    assert row.split(None, 3) == ["cube_nosamples", "no-samples", "0",
-                                  "FAIL samples() raised RuntimeError: no sample today"]
+    assert row.split(None, 3) == [
+        "cube_nosamples",
+        "no-samples",
+        "0",
+        "FAIL samples() raised RuntimeError: no sample today",
+    ]
 
 
 def test_strict_mode_makes_the_tools_report_problems_instead_of_a_table(capsys, monkeypatch):
@@ -131,8 +148,8 @@ def test_strict_mode_makes_the_tools_report_problems_instead_of_a_table(capsys, 
     monkeypatch.setenv("MPGRAPH_STRICT_PLUGINS", "1")
     mg.plugins.reload()
     pm = mg.plugins.plugin_manager()
-    pm.register(Clash(), name="clash")   # behind the registry's back, as a broken install would
-    registry._ops = None                 # the next reader rebuilds the table, strictly
+    pm.register(Clash(), name="clash")  # behind the registry's back, as a broken install would
+    registry._ops = None  # the next reader rebuilds the table, strictly
     try:
         assert main(["plugins"]) == 1
         assert main(["check-ops", "tanh"]) == 2
@@ -141,8 +158,13 @@ def test_strict_mode_makes_the_tools_report_problems_instead_of_a_table(capsys, 
         monkeypatch.undo()
         mg.plugins.reload()
     out = capsys.readouterr().out
-    assert out.count("mpgraph: plugin problems (those plugins or ops are left out):\n  op 'tanh' "
-                     "is defined by both plugin 'mpgraph.builtin.elementwise' and plugin 'clash'") == 2
+    assert (
+        out.count(
+            "mpgraph: plugin problems (those plugins or ops are left out):\n  op 'tanh' "
+            "is defined by both plugin 'mpgraph.builtin.elementwise' and plugin 'clash'"
+        )
+        == 2
+    )
 
 
 def test_check_ops_on_every_op_passes(capsys):
@@ -153,7 +175,9 @@ def test_check_ops_on_every_op_passes(capsys):
 
 def test_check_ops_names_an_unknown_op(capsys):
     assert main(["check-ops", "conv3d"]) == 2
-    assert capsys.readouterr().out.strip() == "mpgraph: unknown op 'conv3d' (did you mean 'conv2d'?)"
+    assert (
+        capsys.readouterr().out.strip() == "mpgraph: unknown op 'conv3d' (did you mean 'conv2d'?)"
+    )
 
 
 def test_mpgraph_declares_its_pytest_plugin():
@@ -163,8 +187,11 @@ def test_mpgraph_declares_its_pytest_plugin():
 
 
 def test_each_plugin_package_declares_an_mpgraph_entry_point():
-    for name, module in (("conv", "mpgraph_conv"), ("anomaly", "mpgraph_anomaly"),
-                         ("clip", "mpgraph_clip")):
+    for name, module in (
+        ("conv", "mpgraph_conv"),
+        ("anomaly", "mpgraph_anomaly"),
+        ("clip", "mpgraph_clip"),
+    ):
         meta = tomllib.loads((ROOT / "plugins" / name / "pyproject.toml").read_text())
         assert meta["project"]["name"] == f"mpgraph-{name}"
         assert meta["project"]["entry-points"]["mpgraph"] == {name: module}
@@ -172,7 +199,8 @@ def test_each_plugin_package_declares_an_mpgraph_entry_point():
 
 def test_the_fixture_checks_an_op_in_one_line(tmp_path):
     """A plugin author's test session: mpgraph-conv's own tests, and a test of a wrong op."""
-    (tmp_path / "test_author.py").write_text(textwrap.dedent('''
+    (tmp_path / "test_author.py").write_text(
+        textwrap.dedent("""
         import mpgraph as mg
 
         class Wrong:
@@ -184,16 +212,35 @@ def test_the_fixture_checks_an_op_in_one_line(tmp_path):
         def test_wrong_shape_rule(mpgraph_check_op):
             mg.plugins.register(Wrong(), name="wrong")
             mpgraph_check_op("half_square")
-    '''))
+    """)
+    )
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "pytest_mpgraph", "-p", "no:cacheprovider",
-         "-c", str(tmp_path / "pytest.ini"), "--rootdir", str(tmp_path),
-         str(tmp_path / "test_author.py"),
-         str(ROOT / "plugins" / "conv" / "tests" / "test_mpgraph_conv.py")],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "pytest_mpgraph",
+            "-p",
+            "no:cacheprovider",
+            "-c",
+            str(tmp_path / "pytest.ini"),
+            "--rootdir",
+            str(tmp_path),
+            str(tmp_path / "test_author.py"),
+            str(ROOT / "plugins" / "conv" / "tests" / "test_mpgraph_conv.py"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
     out = proc.stdout
     assert "1 failed, 5 passed" in out, out
-    assert ("case 0 (attrs {}): mpgraph: op 'half_square': shape rule gives (3,), forward gives "
-            "(2, 3)") in out, out
+    assert (
+        "case 0 (attrs {}): mpgraph: op 'half_square': shape rule gives (3,), forward gives (2, 3)"
+    ) in out, out

@@ -1,4 +1,5 @@
 """Saving and loading graphs and runs; exporting the annotated graph through NetworkX."""
+
 import json
 
 import networkx as nx
@@ -17,10 +18,10 @@ def scoped_net():
     with g.scope("layer1"):
         W = g.param("W", np.arange(6.0, dtype=np.float32).reshape(3, 2) / 10)
         h = mg.ops.tanh(x @ W, name="h")
-    picked = h[np.array([0, 2, 0])]                      # an array index, repeated on purpose
-    part = picked[(slice(None), Ellipsis, 1)]            # a tuple holding a slice and Ellipsis
+    picked = h[np.array([0, 2, 0])]  # an array index, repeated on purpose
+    part = picked[(slice(None), Ellipsis, 1)]  # a tuple holding a slice and Ellipsis
     s = mg.ops.sum(part * np.float32(0.5), axis=(0,), keepdims=False, name="s")
-    mg.ops.mean(h, axis=np.int64(1), name="m")            # a NumPy scalar attribute, off the loss path
+    mg.ops.mean(h, axis=np.int64(1), name="m")  # a NumPy scalar attribute, off the loss path
     L = mg.ops.softmax_cross_entropy(mg.ops.reshape(s, (1, 1)) + h[:1], labels, name="L")
     return g, L
 
@@ -37,14 +38,21 @@ def test_round_trip_keeps_structure_attributes_and_run(tmp_path):
     g2, snap = mg.load(tmp_path / "net.json")
     assert [n.name for n in g2] == [n.name for n in g]
     for a, b in zip(g, g2):
-        assert (a.kind, a.op and a.op.name, a.shape, a.dtype) == (b.kind, b.op and b.op.name, b.shape, b.dtype)
+        assert (a.kind, a.op and a.op.name, a.shape, a.dtype) == (
+            b.kind,
+            b.op and b.op.name,
+            b.shape,
+            b.dtype,
+        )
         assert [p.name for p in a.args] == [p.name for p in b.args]
         for k, v in a.attrs.items():
             assert type(b.attrs[k]) is type(v) and repr(b.attrs[k]) == repr(v), (a.name, k)
     assert g2["W" if "W" in g2 else "layer1/W"].value.dtype == np.float32
     # the loaded graph computes the same loss and gradients as the original
     run2 = g2.forward("L", feed()).backward(keep_messages=True)
-    assert np.allclose(run2["L"], run["L"]) and np.allclose(run2.grad("layer1/W"), run.grad("layer1/W"))
+    assert np.allclose(run2["L"], run["L"]) and np.allclose(
+        run2.grad("layer1/W"), run.grad("layer1/W")
+    )
     # the saved run is what the original run computed
     assert snap.outputs == ["L"] and np.array_equal(snap.values["L"], run["L"])
     assert np.array_equal(snap.signals["layer1/W"], run.grad("layer1/W"))
@@ -71,8 +79,14 @@ class Apply:
 
     @mg.hookimpl
     def mpgraph_ops(self):
-        return [mg.Op("apply_fn", lambda x, fn=None: fn(x), vjp=(lambda g, ans, x, fn=None: g,),
-                      shape=lambda s, fn=None: s)]
+        return [
+            mg.Op(
+                "apply_fn",
+                lambda x, fn=None: fn(x),
+                vjp=(lambda g, ans, x, fn=None: g,),
+                shape=lambda s, fn=None: s,
+            )
+        ]
 
 
 def test_unsavable_attribute_is_refused_naming_node_and_attribute(tmp_path):
@@ -80,7 +94,9 @@ def test_unsavable_attribute_is_refused_naming_node_and_attribute(tmp_path):
     try:
         g = mg.Graph()
         mg.ops.apply_fn(g.input("x", shape=(3,)), fn=np.negative, name="neg")
-        with pytest.raises(SaveError, match="cannot save node 'neg': attribute 'fn': it holds a ufunc"):
+        with pytest.raises(
+            SaveError, match="cannot save node 'neg': attribute 'fn': it holds a ufunc"
+        ):
             mg.save(g, tmp_path / "bad")
     finally:
         mg.plugins.unregister(name)
@@ -96,26 +112,42 @@ def broken(tmp_path, edit):
     return tmp_path / "net"
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda d: d["nodes"][3].update(op="no_such_op"),
-     r"'nodes' do not make a valid graph: .*no_such_op"),
-    (lambda d: d["nodes"][3].update(args=["nowhere"]),
-     r"nodes\[3\] \('layer1/matmul_1'\): argument 0 is 'nowhere', which is not a node saved before"),
-    (lambda d: d["nodes"][2].update(value={"$array": "a99"}),
-     r"nodes\[2\] \('layer1/W'\): value: array 'a99' is not in the .npz file"),
-    (lambda d: d["nodes"][0].update(shape="3"),
-     r"nodes\[0\] \('x'\): 'shape' must be a list"),
-    (lambda d: d["nodes"][4].update(shape=[7, 7]),
-     r"nodes\[4\] \('layer1/h'\): saved shape \(7, 7\), but its op gives"),
-    (lambda d: d.update(version=99), r"'version' is 99"),
-    (lambda d: d["nodes"][5]["attrs"].update(index={"$float": "lots"}),
-     r"nodes\[5\] \('getitem_1'\): attribute 'index': cannot read .*could not convert"),
-    (lambda d: d["nodes"][5]["attrs"].update(index={"$what": 1}),
-     r"nodes\[5\] \('getitem_1'\): attribute 'index': unknown tagged value"),
-    (lambda d: d["run"]["messages"][0].__setitem__(1, "x"),
-     r"run messages\[0\]: expected \[parent, child, argnum, value\] naming an edge"),
-    (lambda d: d["run"]["signals"].update(ghost=1.0), r"run signals: 'ghost' is not a node"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (
+            lambda d: d["nodes"][3].update(op="no_such_op"),
+            r"'nodes' do not make a valid graph: .*no_such_op",
+        ),
+        (
+            lambda d: d["nodes"][3].update(args=["nowhere"]),
+            r"nodes\[3\] \('layer1/matmul_1'\): argument 0 is 'nowhere', which is not a node saved before",
+        ),
+        (
+            lambda d: d["nodes"][2].update(value={"$array": "a99"}),
+            r"nodes\[2\] \('layer1/W'\): value: array 'a99' is not in the .npz file",
+        ),
+        (lambda d: d["nodes"][0].update(shape="3"), r"nodes\[0\] \('x'\): 'shape' must be a list"),
+        (
+            lambda d: d["nodes"][4].update(shape=[7, 7]),
+            r"nodes\[4\] \('layer1/h'\): saved shape \(7, 7\), but its op gives",
+        ),
+        (lambda d: d.update(version=99), r"'version' is 99"),
+        (
+            lambda d: d["nodes"][5]["attrs"].update(index={"$float": "lots"}),
+            r"nodes\[5\] \('getitem_1'\): attribute 'index': cannot read .*could not convert",
+        ),
+        (
+            lambda d: d["nodes"][5]["attrs"].update(index={"$what": 1}),
+            r"nodes\[5\] \('getitem_1'\): attribute 'index': unknown tagged value",
+        ),
+        (
+            lambda d: d["run"]["messages"][0].__setitem__(1, "x"),
+            r"run messages\[0\]: expected \[parent, child, argnum, value\] naming an edge",
+        ),
+        (lambda d: d["run"]["signals"].update(ghost=1.0), r"run signals: 'ghost' is not a node"),
+    ],
+)
 def test_a_broken_file_says_which_part_is_wrong(tmp_path, edit, message):
     with pytest.raises(LoadError, match=message):
         mg.load(broken(tmp_path, edit))
@@ -150,7 +182,7 @@ def test_to_networkx_carries_values_signals_and_messages_and_builds_again():
     G = to_networkx(g, run)
     zbar = 1 - np.tanh(1.0) ** 2
     assert G.nodes["z"]["value"] == 1.0 and np.isclose(G.nodes["z"]["signal"], zbar)
-    assert np.isclose(G.edges["w", "z", 0]["message"], zbar * 0.5)   # z̄ x
+    assert np.isclose(G.edges["w", "z", 0]["message"], zbar * 0.5)  # z̄ x
     assert G.nodes["w"]["kind"] == "param" and G.nodes["z"]["op"] == "multiply"
     g2 = mg.Graph.from_networkx(G)
     assert np.isclose(g2.grad("y", wrt="w", feed={"x": 0.5}), zbar * 0.5)
@@ -176,7 +208,7 @@ def test_export_of_arrays_and_nan_stays_valid_json(tmp_path):
     with np.errstate(all="ignore"):
         run = g.forward(y, {"x": np.array([[1.0, -1.0, 2.0], [0.0, 1.0, 1.0]])}).backward()
     write_json(g, tmp_path / "nan.json", run)
-    data = json.loads((tmp_path / "nan.json").read_text())      # strict JSON: no NaN tokens
+    data = json.loads((tmp_path / "nan.json").read_text())  # strict JSON: no NaN tokens
     node = next(n for n in data["nodes"] if n["id"] == "log_1")
     assert json.loads(node["value"])[0][1] == "nan" and json.loads(node["value"])[1][0] == "-inf"
     assert node["value_summary"].startswith("1 NaN 1 Inf")

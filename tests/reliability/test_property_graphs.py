@@ -17,6 +17,7 @@ must not promote float32). The loss is a weighted sum of every value nothing els
 The example count is fixed and the search derandomized, so CI runs the same examples each
 time; set ``MPGRAPH_HYPOTHESIS_EXAMPLES`` (e.g. 2000) to search further.
 """
+
 import os
 
 import numpy as np
@@ -27,14 +28,21 @@ from hypothesis import strategies as st
 import mpgraph as mg
 
 EXAMPLES = int(os.environ.get("MPGRAPH_HYPOTHESIS_EXAMPLES", "40"))
-SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 # -- the two libraries a program runs with ----------------------------------------------------
 
+
 class MG:
     """Programs on graph nodes: every call adds a node (or, on arrays, computes eagerly)."""
+
     tanh, sin, sigmoid, softplus = mg.ops.tanh, mg.ops.sin, mg.ops.sigmoid, mg.ops.softplus
     sum, mean, reshape, transpose = mg.ops.sum, mg.ops.mean, mg.ops.reshape, mg.ops.transpose
     matmul, stack = mg.ops.matmul, mg.ops.stack
@@ -42,6 +50,7 @@ class MG:
 
 class NP:
     """The same program in NumPy alone: the independent reference."""
+
     tanh, sin, sum, mean = np.tanh, np.sin, np.sum, np.mean
     reshape, transpose, matmul, stack = np.reshape, np.transpose, np.matmul, np.stack
 
@@ -65,9 +74,9 @@ def apply_step(step, vals, lib):
         if extra == "cube":
             return a * a * a
         if extra == "square":
-            return a ** 2.0
+            return a**2.0
         if extra == "exp2":  # a Python base: float32 must stay float32
-            return 2.0 ** a
+            return 2.0**a
         return getattr(lib, extra)(a)
     if kind == "binary":
         b = vals[args[1]]
@@ -118,7 +127,7 @@ shapes = st.lists(dims, min_size=0, max_size=3).map(tuple)
 @st.composite
 def programs(draw):
     dtype = draw(st.sampled_from([np.float32, np.float64]))
-    rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     kinds = []  # per leaf: "input" or "param"
     vshapes = []  # per value, leaves and steps in order
     leaves = []
@@ -137,8 +146,22 @@ def programs(draw):
         leaf(draw(st.sampled_from(["input", "param"])), draw(shapes))
     pick = lambda: draw(st.integers(0, len(vshapes) - 1))  # noqa: E731 - fan-out: any earlier value
     for _ in range(draw(st.integers(1, 7))):
-        kind = draw(st.sampled_from(["unary", "binary", "binary", "reduce", "index", "reshape",
-                                     "transpose", "matmul", "matmul", "stack"]))
+        kind = draw(
+            st.sampled_from(
+                [
+                    "unary",
+                    "binary",
+                    "binary",
+                    "reduce",
+                    "index",
+                    "reshape",
+                    "transpose",
+                    "matmul",
+                    "matmul",
+                    "stack",
+                ]
+            )
+        )
         i = pick()
         s = vshapes[i]
         if kind == "unary":
@@ -190,15 +213,23 @@ def programs(draw):
     used = {j for _, args, _ in steps for j in args}
     sinks = [k for k in range(len(vshapes)) if k not in used and steps[k][0] != "leaf"]
     weights = {k: rng.standard_normal(vshapes[k]).astype(dtype) for k in sinks or [0]}
-    return {"dtype": dtype, "kinds": kinds, "leaves": leaves, "steps": steps,
-            "weights": weights, "shapes": vshapes, "slots": slots}
+    return {
+        "dtype": dtype,
+        "kinds": kinds,
+        "leaves": leaves,
+        "steps": steps,
+        "weights": weights,
+        "shapes": vshapes,
+        "slots": slots,
+    }
 
 
 def build(prog):
     g = mg.Graph()
-    handles = [g.input(f"in{k}", shape=v.shape, dtype=v.dtype) if kind == "input"
-               else g.param(f"p{k}", v)
-               for k, (kind, v) in enumerate(zip(prog["kinds"], prog["leaves"]))]
+    handles = [
+        g.input(f"in{k}", shape=v.shape, dtype=v.dtype) if kind == "input" else g.param(f"p{k}", v)
+        for k, (kind, v) in enumerate(zip(prog["kinds"], prog["leaves"]))
+    ]
     nodes, loss = execute(prog, handles, MG)
     feed = {h: v for h, v, kind in zip(handles, prog["leaves"], prog["kinds"]) if kind == "input"}
     return g, handles, nodes, loss, feed
@@ -209,6 +240,7 @@ def _tol(dtype):
 
 
 # -- the properties -----------------------------------------------------------------------------
+
 
 @SETTINGS
 @given(programs())
@@ -257,7 +289,8 @@ def test_graph_grad_matches_traced_grad(prog):
     by_graph = g.grad(loss, wrt=handles, feed=feed)
     n = len(handles)
     by_trace = mg.grad(lambda *leaves: execute(prog, leaves, MG)[1], argnums=tuple(range(n)))(
-        *prog["leaves"])
+        *prog["leaves"]
+    )
     rtol = 1e-4 if dtype == np.float32 else 1e-10
     for h, a, b in zip(handles, by_graph, by_trace):
         assert a.shape == b.shape == h.shape
@@ -289,16 +322,37 @@ def _features(prog):
     return seen
 
 
-@pytest.mark.parametrize("feature", [np.float32, np.float64, "unary", "binary", "reduce",
-                                     "index", "reshape", "transpose", "matmul", "stack",
-                                     "repeats", "batched matmul", "keepdims", "broadcasting",
-                                     "fan-out"], ids=str)
+@pytest.mark.parametrize(
+    "feature",
+    [
+        np.float32,
+        np.float64,
+        "unary",
+        "binary",
+        "reduce",
+        "index",
+        "reshape",
+        "transpose",
+        "matmul",
+        "stack",
+        "repeats",
+        "batched matmul",
+        "keepdims",
+        "broadcasting",
+        "fan-out",
+    ],
+    ids=str,
+)
 def test_the_generator_reaches_every_kind_of_step(feature):
     """The strategy is not vacuous: it draws each step kind, both dtypes, fan-out,
     broadcasting, repeated indices and batched matmuls."""
-    found = find(programs(), lambda prog: feature in _features(prog),
-                 settings=settings(max_examples=2000, database=None, derandomize=True,
-                                   phases=[Phase.generate]))  # the first one found: no shrinking
+    found = find(
+        programs(),
+        lambda prog: feature in _features(prog),
+        settings=settings(
+            max_examples=2000, database=None, derandomize=True, phases=[Phase.generate]
+        ),
+    )  # the first one found: no shrinking
     assert feature in _features(found)
 
 

@@ -1,6 +1,7 @@
 """Regression tests for the crashes and raw tracebacks of issue 16: each input once ended in an
 AttributeError, a RecursionError or a traceback from deep inside; now it works, or raises an
 MpgraphError that names what was wrong."""
+
 import json
 import os
 import subprocess
@@ -18,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 # -- NumPy calls and ops that crashed ----------------------------------------------------------
+
 
 def test_dot_with_a_python_number_inside_grad():
     A = np.arange(4.0).reshape(2, 2)
@@ -59,6 +61,7 @@ def test_einsum_vjp_where_a_size_one_dim_broadcasts_against_a_label():
 
 # -- damaged files -------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def saved(tmp_path):
     g = mg.Graph()
@@ -82,7 +85,7 @@ def _node(doc, name):
 def test_a_truncated_npz_is_a_load_error(saved):
     json_path, npz_path = saved
     data = npz_path.read_bytes()
-    npz_path.write_bytes(data[:len(data) // 2])
+    npz_path.write_bytes(data[: len(data) // 2])
     with pytest.raises(mg.LoadError, match=r"net\.npz: a damaged \.npz"):
         mg.load(json_path)
 
@@ -95,16 +98,23 @@ def test_a_non_zip_npz_is_described_without_numpys_pickle_advice(saved):
     assert "pickle" not in str(e.value)
 
 
-@pytest.mark.parametrize("change, part", [
-    (lambda d: _node(d, "y")["attrs"].update(axis={"$dict": [1, 2]}), "attribute 'axis'"),
-    (lambda d: _node(d, "w").update(value=[[1.0, 2.0], [3.0]]), "'w'"),
-    (lambda d: d["run"].update(messages=5), "run messages"),
-    (lambda d: d["run"].update(messages=[[["w"], "multiply_1", 0, 1.0]]), "run messages"),
-    (lambda d: d["run"].update(signals=[1, 2]), "run signals"),
-    (lambda d: d["run"].update(values={"y": {"$tuple": 5}}), "run values"),
-    (lambda d: d["run"].update(values={"y": {"$generator": {"bit_generator": "os", "state": {}}}}),
-     "run values"),
-])
+@pytest.mark.parametrize(
+    "change, part",
+    [
+        (lambda d: _node(d, "y")["attrs"].update(axis={"$dict": [1, 2]}), "attribute 'axis'"),
+        (lambda d: _node(d, "w").update(value=[[1.0, 2.0], [3.0]]), "'w'"),
+        (lambda d: d["run"].update(messages=5), "run messages"),
+        (lambda d: d["run"].update(messages=[[["w"], "multiply_1", 0, 1.0]]), "run messages"),
+        (lambda d: d["run"].update(signals=[1, 2]), "run signals"),
+        (lambda d: d["run"].update(values={"y": {"$tuple": 5}}), "run values"),
+        (
+            lambda d: d["run"].update(
+                values={"y": {"$generator": {"bit_generator": "os", "state": {}}}}
+            ),
+            "run values",
+        ),
+    ],
+)
 def test_damaged_json_parts_are_load_errors_naming_the_part(saved, change, part):
     json_path, _ = saved
     _edit(json_path, change)
@@ -116,7 +126,9 @@ def test_damaged_json_parts_are_load_errors_naming_the_part(saved, change, part)
 def test_deeply_nested_json_is_a_load_error(saved):
     json_path, _ = saved
     doc = json.loads(json_path.read_text())
-    text = json.dumps(doc).replace('"attrs": {}', '"attrs": {"deep": ' + "[" * 100000 + "]" * 100000 + "}", 1)
+    text = json.dumps(doc).replace(
+        '"attrs": {}', '"attrs": {"deep": ' + "[" * 100000 + "]" * 100000 + "}", 1
+    )
     json_path.write_text(text)
     with pytest.raises(mg.LoadError, match="nested too deeply"):
         mg.load(json_path)
@@ -155,6 +167,7 @@ def test_dropout_nodes_sharing_a_generator_share_it_after_loading(tmp_path):
 
 # -- wrong arguments to running ----------------------------------------------------------------
 
+
 def test_a_feed_given_as_a_list_and_a_seed_given_as_a_word():
     g = mg.Graph()
     x = g.input("x", shape=(3,))
@@ -168,6 +181,7 @@ def test_a_feed_given_as_a_list_and_a_seed_given_as_a_word():
 
 
 # -- plugins -----------------------------------------------------------------------------------------
+
 
 class _Raising:
     @mg.hookimpl
@@ -196,6 +210,7 @@ def test_a_message_observer_that_raises_is_named():
         @mg.hookimpl
         def mpgraph_message(self, parent, child, message):
             raise KeyError("oops")
+
     g = mg.Graph()
     x = g.input("x")
     y = x * 3.0
@@ -213,15 +228,24 @@ def test_a_forward_returning_a_list_is_blamed_on_its_op():
     class Listy:
         @mg.hookimpl
         def mpgraph_ops(self):
-            return [mg.Op("rel_listy", lambda x: [1.0, 2.0], vjp=(lambda g, ans, x: g,),
-                          shape=lambda s: (2,))]
+            return [
+                mg.Op(
+                    "rel_listy",
+                    lambda x: [1.0, 2.0],
+                    vjp=(lambda g, ans, x: g,),
+                    shape=lambda s: (2,),
+                )
+            ]
+
     name = mg.plugins.register(Listy())
     try:
         g = mg.Graph()
         x = g.input("x")
         y = mg.ops.sum(mg.ops.rel_listy(x))
-        with pytest.raises(mg.OpError, match="op 'rel_listy' at node 'rel_listy_1': forward "
-                                             "returned a list, not an array"):
+        with pytest.raises(
+            mg.OpError,
+            match="op 'rel_listy' at node 'rel_listy_1': forward returned a list, not an array",
+        ):
             g.grad(y, wrt=x, feed={"x": 1.0})  # sum's vjp reads the list's shape
     finally:
         mg.plugins.unregister(name)
@@ -231,6 +255,7 @@ def test_a_plugin_without_hookimpl_markers_is_refused():
     class Unmarked:
         def mpgraph_ops(self):
             return []
+
     with pytest.raises(mg.PluginError, match="must be marked with @mg.hookimpl"):
         mg.plugins.register(Unmarked())
     assert "Unmarked" not in [n for n, _ in mg.plugins.plugin_manager().list_name_plugin()]
@@ -238,7 +263,9 @@ def test_a_plugin_without_hookimpl_markers_is_refused():
 
 def test_grad_of_a_function_of_a_dict_is_a_dict_and_a_bad_leaf_says_so():
     assert mg.grad(lambda d: d["a"] * 2.0)({"a": 1.0}) == {"a": 2.0}
-    with pytest.raises(mg.MpgraphError, match=r"argument 0 leaf \['b'\]\['c'\] of <lambda> is object"):
+    with pytest.raises(
+        mg.MpgraphError, match=r"argument 0 leaf \['b'\]\['c'\] of <lambda> is object"
+    ):
         mg.grad(lambda d: d["a"] * 2.0)({"a": 1.0, "b": {"c": object()}})
 
 
@@ -260,6 +287,7 @@ def test_messages_and_freed_signals_say_why_they_are_missing():
 
 # -- building ---------------------------------------------------------------------------------
 
+
 def test_an_input_shape_with_minus_one_is_refused():
     g = mg.Graph()
     with pytest.raises(mg.GraphError, match=r"shape \(-1, 3\) has the dim -1"):
@@ -278,12 +306,15 @@ def test_a_reshape_to_non_ints_is_refused_when_built():
     assert mg.ops.reshape(h, (np.int64(3), -1)).shape == (3, 2)
 
 
-@pytest.mark.parametrize("call", [
-    lambda x: bool(x),
-    lambda x: np.median(x),
-    lambda x: mg.ops.tanh(np.ones(2), name="t"),
-    lambda x: len(mg.Graph().input("u")),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda x: bool(x),
+        lambda x: np.median(x),
+        lambda x: mg.ops.tanh(np.ones(2), name="t"),
+        lambda x: len(mg.Graph().input("u")),
+    ],
+)
 def test_errors_the_docs_promise_are_mpgraph_errors(call):
     g = mg.Graph()
     x = g.input("x", shape=(2,))
@@ -298,18 +329,30 @@ def test_tree_mismatches_are_mpgraph_errors():
 
 # -- the command line --------------------------------------------------------------------------------
 
+
 def _env():
-    path = os.pathsep.join([str(ROOT)] + [str(p) for p in (ROOT / "plugins").iterdir()]
-                           + [os.environ.get("PYTHONPATH", "")])
+    path = os.pathsep.join(
+        [str(ROOT)]
+        + [str(p) for p in (ROOT / "plugins").iterdir()]
+        + [os.environ.get("PYTHONPATH", "")]
+    )
     return {**os.environ, "PYTHONPATH": path}
 
 
-@pytest.mark.parametrize("command, reader", [("plugins", "head -1"), ("plugins", "true"),
-                                             ("check-ops tanh add multiply", "true")])
+@pytest.mark.parametrize(
+    "command, reader",
+    [("plugins", "head -1"), ("plugins", "true"), ("check-ops tanh add multiply", "true")],
+)
 def test_a_closed_pipe_ends_the_command_quietly(command, reader):
     # `true` reads nothing and exits at once: mpgraph's first write meets a closed pipe
-    done = subprocess.run(f"{sys.executable} -m mpgraph {command} | {reader}", shell=True,
-                          capture_output=True, text=True, env=_env(), cwd=ROOT)
+    done = subprocess.run(
+        f"{sys.executable} -m mpgraph {command} | {reader}",
+        shell=True,
+        capture_output=True,
+        text=True,
+        env=_env(),
+        cwd=ROOT,
+    )
     assert done.stdout.count("\n") == (1 if reader == "head -1" else 0)
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
 

@@ -1,5 +1,6 @@
 """``repr(Graph)`` and ``repr(Run)`` say what they hold: nodes by kind, inputs and parameters with
 their shapes, outputs; what a run computed and what its backward pass kept."""
+
 import numpy as np
 
 import mpgraph as mg
@@ -16,8 +17,10 @@ def _model():
 
 def test_graph_repr_names_inputs_params_counts_and_outputs():
     g, *_ = _model()
-    assert repr(g) == ("<Graph: 11 nodes; inputs x (?, 3), t (shape ?); params w (3,), b (); "
-                       "1 const; 6 ops; outputs L>")
+    assert repr(g) == (
+        "<Graph: 11 nodes; inputs x (?, 3), t (shape ?); params w (3,), b (); "
+        "1 const; 6 ops; outputs L>"
+    )
     assert repr(mg.Graph()) == "<Graph: 0 nodes>"
 
 
@@ -36,8 +39,12 @@ def test_run_repr_says_what_was_computed_and_kept():
     assert repr(run) == "<Run of L () float64: 11 values; no backward pass yet>"
     run.backward(L, keep_messages=True)
     n_signals = sum(s is not None for s in run.signals)
-    assert repr(run) == (f"<Run of L () float64: 11 values; backward: {n_signals} error signals, "
-                         f"{len(run.messages)} messages>")
+    assert repr(run) == (
+        f"<Run of L () float64: 11 values; backward: {n_signals} error signals, "
+        f"{len(run.messages)} messages>"
+    )
     run = g.forward([L, y], feed).backward(L, wrt=[w], keep=False)
-    assert repr(run) == ("<Run of L () float64, y (4,) float64: 11 values; backward: 1 error "
-                         "signal (the others freed)>")
+    assert repr(run) == (
+        "<Run of L () float64, y (4,) float64: 11 values; backward: 1 error "
+        "signal (the others freed)>"
+    )

@@ -1,5 +1,6 @@
 """Regression tests for the silent wrong results of issue 16: each once gave a plausible
 number (or no error) where the right answer differs."""
+
 import sys
 import threading
 
@@ -12,6 +13,7 @@ W = np.array([[1.0, 2.0], [3.0, 4.0]])
 
 
 # -- norm: NumPy's value or a refusal ----------------------------------------------------------
+
 
 def test_norm_ord2_of_a_matrix_node_is_refused_not_frobenius():
     g = mg.Graph()
@@ -33,13 +35,22 @@ def test_norm_on_plain_arrays_refuses_what_it_cannot_compute_as_numpy():
 
 def test_norm_gives_numpys_value_wherever_it_answers():
     v = np.array([3.0, 4.0, -12.0])
-    for x, kw in [(v, {}), (v, {"ord": 1}), (v, {"ord": 2}), (W, {}), (W, {"ord": "fro"}),
-                  (W, {"ord": 1, "axis": 0}), (W, {"ord": 2, "axis": 1})]:
+    for x, kw in [
+        (v, {}),
+        (v, {"ord": 1}),
+        (v, {"ord": 2}),
+        (W, {}),
+        (W, {"ord": "fro"}),
+        (W, {"ord": 1, "axis": 0}),
+        (W, {"ord": 2, "axis": 1}),
+    ]:
         assert np.allclose(mg.ops.norm(x, **kw), np.linalg.norm(x, **kw)), kw
         g = mg.Graph()
         node = g.param("x", x)
-        assert np.allclose(g.forward(mg.ops.norm(node, **kw))[g.schedule(
-            list(g)[-1]).nodes[-1]], np.linalg.norm(x, **kw)), kw
+        assert np.allclose(
+            g.forward(mg.ops.norm(node, **kw))[g.schedule(list(g)[-1]).nodes[-1]],
+            np.linalg.norm(x, **kw),
+        ), kw
 
 
 def test_norm_ord1_of_a_vector_has_the_sign_gradient():
@@ -48,6 +59,7 @@ def test_norm_ord1_of_a_vector_has_the_sign_gradient():
 
 
 # -- a run answers only for its own graph's nodes ----------------------------------------------
+
 
 def _two_graphs():
     g1, g2 = mg.Graph(), mg.Graph()
@@ -85,14 +97,20 @@ def test_backward_wrt_another_graphs_node_is_refused():
 
 # -- returned gradients are the caller's own arrays ---------------------------------------------
 
+
 class _PassY:
     """An op whose vjp to y returns y itself, as a vjp may."""
 
     @mg.hookimpl
     def mpgraph_ops(self):
-        return [mg.Op("rel_pass_y", lambda x, y: x + 0.0 * y,
-                      vjp=(lambda g, ans, x, y: g, lambda g, ans, x, y: y),
-                      shape=lambda a, b: a)]
+        return [
+            mg.Op(
+                "rel_pass_y",
+                lambda x, y: x + 0.0 * y,
+                vjp=(lambda g, ans, x, y: g, lambda g, ans, x, y: y),
+                shape=lambda a, b: a,
+            )
+        ]
 
 
 def test_g_grad_never_hands_back_the_callers_feed():
@@ -107,7 +125,8 @@ def test_g_grad_never_hands_back_the_callers_feed():
         dy += 100.0  # updating the gradient in place leaves the feed alone
         assert Y.tolist() == [1.0, 2.0, 3.0]
         (dy2,) = mg.grad(lambda x, y: mg.ops.sum(mg.ops.rel_pass_y(x, y)), argnums=(1,))(
-            np.ones(3), Y)
+            np.ones(3), Y
+        )
         assert not np.shares_memory(dy2, Y)
     finally:
         mg.plugins.unregister(name)
@@ -118,13 +137,16 @@ def test_g_grad_never_hands_back_the_callers_feed():
 X32 = np.array([0.5, 1.0, 2.0], np.float32)
 
 
-@pytest.mark.parametrize("f", [
-    lambda x: mg.ops.sum(2.0 ** x),
-    lambda x: mg.ops.sum(x * np.float64(0.5)),
-    lambda x: mg.ops.sum(x * np.array(0.5)),
-    lambda x: mg.ops.sum(x + np.int64(3)),
-    lambda x: mg.ops.sum(np.float64(3.0) ** x),
-])
+@pytest.mark.parametrize(
+    "f",
+    [
+        lambda x: mg.ops.sum(2.0**x),
+        lambda x: mg.ops.sum(x * np.float64(0.5)),
+        lambda x: mg.ops.sum(x * np.array(0.5)),
+        lambda x: mg.ops.sum(x + np.int64(3)),
+        lambda x: mg.ops.sum(np.float64(3.0) ** x),
+    ],
+)
 def test_scalar_constants_keep_a_float32_graph_in_float32(f):
     value, dx = mg.value_and_grad(f)(X32)
     assert np.asarray(value).dtype == np.float32
@@ -134,7 +156,7 @@ def test_scalar_constants_keep_a_float32_graph_in_float32(f):
 
 
 def test_power_gradient_to_the_exponent_is_float32_and_right():
-    dx = mg.grad(lambda x: mg.ops.sum(2.0 ** x))(X32)
+    dx = mg.grad(lambda x: mg.ops.sum(2.0**x))(X32)
     assert dx.dtype == np.float32
     assert np.allclose(dx, 2.0 ** X32.astype(np.float64) * np.log(2.0), rtol=1e-6)
 
@@ -153,8 +175,15 @@ def test_a_float64_vjp_message_is_cast_to_its_float32_parent():
     class Up:
         @mg.hookimpl
         def mpgraph_ops(self):
-            return [mg.Op("rel_up", lambda x: x * 2, vjp=(lambda g, ans, x: (g * 2).astype(np.float64),),
-                          shape=lambda s: s)]
+            return [
+                mg.Op(
+                    "rel_up",
+                    lambda x: x * 2,
+                    vjp=(lambda g, ans, x: (g * 2).astype(np.float64),),
+                    shape=lambda s: s,
+                )
+            ]
+
     name = mg.plugins.register(Up())
     try:
         dx = mg.grad(lambda x: mg.ops.sum(mg.ops.rel_up(x) * x))(X32)
@@ -166,14 +195,21 @@ def test_a_float64_vjp_message_is_cast_to_its_float32_parent():
 
 # -- a wrong needs is named ---------------------------------------------------------------------
 
+
 def test_check_op_names_needs_when_only_the_freeing_path_is_wrong():
-    bad = mg.Op("rel_bad_needs", lambda x: np.exp(x) * 1.0, vjp=(lambda g, ans, x: g * np.exp(x),),
-                shape=lambda s: s, needs=("ans",))  # the vjp reads x, not ans
+    bad = mg.Op(
+        "rel_bad_needs",
+        lambda x: np.exp(x) * 1.0,
+        vjp=(lambda g, ans, x: g * np.exp(x),),
+        shape=lambda s: s,
+        needs=("ans",),
+    )  # the vjp reads x, not ans
     with pytest.raises(AssertionError, match="needs is the likely cause"):
         mg.testing.check_op(bad, [np.array([0.1, 0.2, 0.3])])
 
 
 # -- building from several threads ---------------------------------------------------------------
+
 
 def test_building_one_graph_from_several_threads_gives_distinct_nodes():
     g = mg.Graph()
@@ -183,11 +219,13 @@ def test_building_one_graph_from_several_threads_gives_distinct_nodes():
     old = sys.getswitchinterval()
     sys.setswitchinterval(1e-6)  # switch threads as often as possible: races show up
     try:
+
         def build(t):
             y = x
             for _ in range(per_thread):
                 y = y * 1.0 + 0.0
             outs[t] = y
+
         ts = [threading.Thread(target=build, args=(t,)) for t in range(threads)]
         for t in ts:
             t.start()
@@ -205,6 +243,7 @@ def test_building_one_graph_from_several_threads_gives_distinct_nodes():
 
 # -- arrays of nodes -------------------------------------------------------------------------------
 
+
 def test_an_object_array_of_nodes_is_built_with_stack():
     # autograd's test_1d_array: np.array([x, x * 1.0, x + 2.5]), here through tanh
     f = lambda x: mg.ops.sum(mg.ops.tanh(np.array([x, x * 1.0, x + 2.5])))  # noqa: E731
@@ -221,7 +260,7 @@ def test_autograd_style_array_of_boxes_inside_nested_grad():
     inner = lambda y: mg.ops.sum(y * np.array([y, 2 * y]))  # 3 y^2  # noqa: E731
     outer = lambda x: mg.grad(inner)(x) * x  # 6 x^2  # noqa: E731
     value, dx = mg.value_and_grad(outer)(1.5)
-    assert float(value) == pytest.approx(6 * 1.5 ** 2)
+    assert float(value) == pytest.approx(6 * 1.5**2)
     assert float(dx) == pytest.approx(12 * 1.5)
 
 
@@ -246,6 +285,7 @@ def test_an_array_of_nodes_returned_by_the_function_is_its_loss():
 
 
 # -- complex is refused ---------------------------------------------------------------------------
+
 
 def test_complex_constants_inputs_params_and_feeds_are_refused():
     with pytest.raises(mg.GraphError, match="complex"):

@@ -1,4 +1,5 @@
 """The lecture examples against the slides' numbers and a hand-written NumPy backprop."""
+
 import runpy
 
 import numpy as np
@@ -55,8 +56,7 @@ def test_variational_regression_finds_the_exact_mean_field_posterior():
     # mean-field optimum: mu solves (I + X^T X / noise) mu = X^T y / noise; var_j as below
     mu = np.linalg.solve(np.eye(3) + X.T @ X / noise, X.T @ y / noise)
     np.testing.assert_allclose(p["mu"], mu, atol=1e-4)
-    np.testing.assert_allclose(np.exp(2 * p["rho"]), 1 / (1 + np.sum(X * X, 0) / noise),
-                               rtol=1e-4)
+    np.testing.assert_allclose(np.exp(2 * p["rho"]), 1 / (1 + np.sum(X * X, 0) / noise), rtol=1e-4)
 
 
 grosse = runpy.run_path("examples/grosse_lectures.py", run_name="grosse")
@@ -69,7 +69,7 @@ def test_logistic_least_squares_gradient_is_the_lectures_formula():
     t = (x > 0).astype(float)
     w, b = float(g["w"].value), float(g["b"].value)
     y = _sigmoid(w * x + b)
-    zbar = (y - t) * y * (1 - y) / len(x)           # lecture 6: z̄ = ȳ σ'(z), mean loss
+    zbar = (y - t) * y * (1 - y) / len(x)  # lecture 6: z̄ = ȳ σ'(z), mean loss
     L = next(n for n in g if n.op is not None and n.op.name == "mean")
     gw, gb = g.grad(L, wrt=["w", "b"], feed={"x": x, "t": t})
     np.testing.assert_allclose([gw, gb], [np.sum(zbar * x), np.sum(zbar)], rtol=1e-12)
@@ -79,8 +79,9 @@ def test_ridge_regression_reaches_the_closed_form():
     X, t, g = grosse["ridge_regression"](lam=0.1, steps=2000)
     n = len(t)
     # stationarity: X^T r / n + lam w = 0 and mean(r) = 0, with r = X w + b - t
-    A = np.block([[X.T @ X / n + 0.1 * np.eye(4), X.mean(0)[:, None]],
-                  [X.mean(0)[None, :], np.ones((1, 1))]])
+    A = np.block(
+        [[X.T @ X / n + 0.1 * np.eye(4), X.mean(0)[:, None]], [X.mean(0)[None, :], np.ones((1, 1))]]
+    )
     sol = np.linalg.solve(A, np.concatenate([X.T @ t / n, [t.mean()]]))
     np.testing.assert_allclose(g["w"].value, sol[:4], atol=1e-8)
     np.testing.assert_allclose(g["b"].value, sol[4], atol=1e-8)

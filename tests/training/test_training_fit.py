@@ -1,4 +1,5 @@
 """The fit loop on real data (scikit-learn's digits), checkpoints, and the digits example."""
+
 import runpy
 import sys
 
@@ -14,8 +15,9 @@ digits = runpy.run_path("examples/train_digits.py", run_name="digits")
 
 
 def test_digits_mlp_reaches_97_percent_and_plots(tmp_path):
-    acc, _, hist = digits["main"](epochs=30, plot=str(tmp_path / "lc.png"), progress=False,
-                                  picture=str(tmp_path / "g.svg"))
+    acc, _, hist = digits["main"](
+        epochs=30, plot=str(tmp_path / "lc.png"), progress=False, picture=str(tmp_path / "g.svg")
+    )
     svg = (tmp_path / "g.svg").read_text()
     assert "softmax_cross_entropy" in svg and "layer1" in svg
     assert acc >= 0.97
@@ -24,12 +26,14 @@ def test_digits_mlp_reaches_97_percent_and_plots(tmp_path):
 
 
 def _train(g, loss, opt, X, y, rng, epochs):
-    return mg.fit(opt, loss, (X, y), inputs=("x", "y"), epochs=epochs, batch_size=32, rng=rng,
-                  progress=False)["loss"]
+    return mg.fit(
+        opt, loss, (X, y), inputs=("x", "y"), epochs=epochs, batch_size=32, rng=rng, progress=False
+    )["loss"]
 
 
 def test_checkpoint_resumes_with_the_same_losses(tmp_path):
     from sklearn.datasets import load_digits
+
     X, y = load_digits(return_X_y=True)
     X, y = X[:300] / 16.0, y[:300]
     g, _, loss = digits["build"](np.random.default_rng(1), hidden=16)
@@ -61,8 +65,17 @@ def test_early_stopping_stops_when_validation_stalls():
     X = np.linspace(-1, 1, 16)
     opt = mg.optim.Optimizer.for_graph(mg.optim.sgd(0.5), g)
     # validation targets no w can fit better than the first epochs do: it stalls at once
-    hist = mg.fit(opt, loss, (X, 2 * X), inputs=("x", "y"), epochs=50, batch_size=16,
-                  val=(X, -2 * X), patience=3, progress=False)
+    hist = mg.fit(
+        opt,
+        loss,
+        (X, 2 * X),
+        inputs=("x", "y"),
+        epochs=50,
+        batch_size=16,
+        val=(X, -2 * X),
+        patience=3,
+        progress=False,
+    )
     assert len(hist["loss"]) == 4
 
 

@@ -1,5 +1,6 @@
 """Layer helpers: values against NumPy written out by hand, every gradient (parameters and the
 layer's input) against central finite differences, names and scopes, errors."""
+
 import numpy as np
 import pytest
 
@@ -30,7 +31,7 @@ def test_linear_is_x_w_plus_b_with_finite_difference_gradients():
     rng = np.random.default_rng(0)
     g = mg.Graph()
     X = rng.normal(size=(5, 3))
-    x = g.param("x", X)                      # a parameter, so the input's gradient is checked too
+    x = g.param("x", X)  # a parameter, so the input's gradient is checked too
     lin = mg.layers.Linear(3, 4, rng=rng)
     y = lin(x)
     W = lin.W.value
@@ -59,8 +60,14 @@ def test_mlp_is_the_composition_written_out_and_its_gradients_match():
     (W1, b1), (W2, b2), (W3, b3) = [(layer.W.value, layer.b.value) for layer in net.layers]
     hand = np.tanh(np.tanh(X @ W1 + b1) @ W2 + b2) @ W3 + b3
     np.testing.assert_allclose(g.forward(y)[y], hand, rtol=1e-13)
-    assert [p.name for p in net.params()] == ["net/layer1/W", "net/layer1/b", "net/layer2/W",
-                                              "net/layer2/b", "net/layer3/W", "net/layer3/b"]
+    assert [p.name for p in net.params()] == [
+        "net/layer1/W",
+        "net/layer1/b",
+        "net/layer2/W",
+        "net/layer2/b",
+        "net/layer3/W",
+        "net/layer3/b",
+    ]
     _fd_check(g, y)
 
 
@@ -74,13 +81,16 @@ def test_layernorm_matches_the_formula_and_its_gradients():
     ln.weight.value = rng.normal(size=(3, 4))
     ln.bias.value = rng.normal(size=(3, 4))
     mu = X.mean(axis=(1, 2), keepdims=True)
-    var = ((X - mu) ** 2).mean(axis=(1, 2), keepdims=True)    # biased, as torch
+    var = ((X - mu) ** 2).mean(axis=(1, 2), keepdims=True)  # biased, as torch
     hand = (X - mu) / np.sqrt(var + 1e-5) * ln.weight.value + ln.bias.value
     np.testing.assert_allclose(g.forward(y)[y], hand, rtol=1e-12)
-    assert [p.name for p in _fd_check(g, y, rtol=1e-5)] == ["x", "layernorm_1/weight",
-                                                             "layernorm_1/bias"]
+    assert [p.name for p in _fd_check(g, y, rtol=1e-5)] == [
+        "x",
+        "layernorm_1/weight",
+        "layernorm_1/bias",
+    ]
     ops = sorted(n.op.name for n in g if n.op is not None and n.name.startswith("layernorm_1/"))
-    assert {"mean", "var", "sqrt"} <= set(ops)          # built from the ordinary ops, visible
+    assert {"mean", "var", "sqrt"} <= set(ops)  # built from the ordinary ops, visible
 
 
 def test_layernorm_without_affine_has_no_parameters():
@@ -98,7 +108,7 @@ def test_dropout_gradient_uses_the_runs_mask():
     g = mg.Graph()
     X = np.random.default_rng(3).normal(size=(4, 6))
     x = g.param("x", X)
-    y = mg.layers.Dropout(0.5, rng=11)(x)    # an int seed: the same mask at every run (for FD)
+    y = mg.layers.Dropout(0.5, rng=11)(x)  # an int seed: the same mask at every run (for FD)
     out = g.forward(y)[y]
     mask = out != 0
     np.testing.assert_allclose(out[mask], 2 * X[mask], rtol=1e-15)
@@ -120,14 +130,16 @@ def test_embedding_picks_rows_and_sums_their_error_signals():
     signal = rng.normal(size=(2, 3, 2))
     (dW,) = g.grad(mg.ops.sum(e * signal), wrt=[emb.W], feed={"ids": picked})
     hand = np.zeros((6, 2))
-    np.add.at(hand, picked, signal)                       # rows picked twice get both signals
+    np.add.at(hand, picked, signal)  # rows picked twice get both signals
     np.testing.assert_allclose(dW, hand, rtol=1e-14)
     _fd_check(g, e, {"ids": picked})
 
 
 def test_embedding_refuses_float_ids_and_keeps_a_float32_table():
     g = mg.Graph()
-    with pytest.raises(mg.GraphError, match=r"layer Embedding takes integer ids.*'x' has dtype float64"):
+    with pytest.raises(
+        mg.GraphError, match=r"layer Embedding takes integer ids.*'x' has dtype float64"
+    ):
         mg.layers.Embedding(3, 2, rng=np.random.default_rng(0))(g.input("x", dtype=np.float64))
     ids = g.input("ids", shape=(None,), dtype=np.int32)
     e = mg.layers.Embedding(3, 2, rng=np.random.default_rng(0), dtype=np.float32)(ids)
@@ -142,7 +154,7 @@ def _conv_by_hand(X, K, padding):
     out = np.zeros((n, o, h - kh + 1, w - kw + 1))
     for i in range(out.shape[2]):
         for j in range(out.shape[3]):
-            out[:, :, i, j] = np.einsum("nchw,ochw->no", X[:, :, i:i + kh, j:j + kw], K)
+            out[:, :, i, j] = np.einsum("nchw,ochw->no", X[:, :, i : i + kh, j : j + kw], K)
     return out
 
 
@@ -155,8 +167,9 @@ def test_conv2d_from_the_plugin_is_cross_correlation_plus_bias():
     y = conv(x)
     conv.b.value = rng.normal(size=(3, 1, 1))
     assert y.shape == (2, 3, 5, 5)
-    np.testing.assert_allclose(g.forward(y)[y], _conv_by_hand(X, conv.W.value, 1) + conv.b.value,
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        g.forward(y)[y], _conv_by_hand(X, conv.W.value, 1) + conv.b.value, rtol=1e-12
+    )
     assert [p.name for p in _fd_check(g, y)] == ["x", "conv2d_1/W", "conv2d_1/b"]
 
 
@@ -173,8 +186,11 @@ def test_conv2d_says_which_plugin_to_install_when_conv2d_is_missing():
 
 def test_conv2d_refuses_the_wrong_number_of_channels():
     g = mg.Graph()
-    with pytest.raises(mg.ShapeError, match=r"layer Conv2d takes \(N, 3, H, W\).*"
-                                            r"'x' has shape \(\?, 1, 8, 8\)"):
+    with pytest.raises(
+        mg.ShapeError,
+        match=r"layer Conv2d takes \(N, 3, H, W\).*"
+        r"'x' has shape \(\?, 1, 8, 8\)",
+    ):
         mg.layers.Conv2d(3, 2, 3, rng=np.random.default_rng(0))(g.input("x", (None, 1, 8, 8)))
 
 
@@ -185,15 +201,20 @@ def test_every_layer_has_its_own_scope_and_reuse_shares_parameters():
     a, b = mg.layers.Linear(2, 2, rng=rng), mg.layers.Linear(2, 2, rng=rng)
     with g.scope("encoder"):
         h = a(x)
-    y = a(b(h))                                  # `a` again: the same W and b, new op nodes
+    y = a(b(h))  # `a` again: the same W and b, new op nodes
     assert (a.name, b.name) == ("linear_1", "linear_2")
-    assert [p.name for p in g.params()] == ["encoder/linear_1/W", "encoder/linear_1/b",
-                                            "linear_2/W", "linear_2/b"]
+    assert [p.name for p in g.params()] == [
+        "encoder/linear_1/W",
+        "encoder/linear_1/b",
+        "linear_2/W",
+        "linear_2/b",
+    ]
     X = rng.normal(size=(3, 2))
     Wa, ba, Wb, bb = (p.value for p in g.params())
-    np.testing.assert_allclose(g.forward(y, {"x": X})[y],
-                               (((X @ Wa + ba) @ Wb + bb) @ Wa + ba), rtol=1e-13)
-    source = mg.render(g).source                # each layer a cluster, each node shown
+    np.testing.assert_allclose(
+        g.forward(y, {"x": X})[y], (((X @ Wa + ba) @ Wb + bb) @ Wa + ba), rtol=1e-13
+    )
+    source = mg.render(g).source  # each layer a cluster, each node shown
     assert "cluster_linear_2" in source and source.count("matmul") >= 3
 
 
@@ -201,10 +222,13 @@ def test_layers_refuse_what_they_cannot_build():
     rng = np.random.default_rng(0)
     g = mg.Graph()
     lin = mg.layers.Linear(3, 2, rng=rng, name="layer1")
-    with pytest.raises(mg.ShapeError, match=r"'layer1' \(Linear\) takes inputs whose trailing "
-                                            r"shape is \(3,\); node 'x' has shape \(\?, 4\)"):
+    with pytest.raises(
+        mg.ShapeError,
+        match=r"'layer1' \(Linear\) takes inputs whose trailing "
+        r"shape is \(3,\); node 'x' has shape \(\?, 4\)",
+    ):
         lin(g.input("x", shape=(None, 4)))
-    assert g.params() == [] and lin.name == "layer1"    # refused before anything was added
+    assert g.params() == [] and lin.name == "layer1"  # refused before anything was added
     with pytest.raises(mg.GraphError, match="takes a graph node"):
         lin(np.ones((2, 3)))
     lin(g.input("z", shape=(None, 3)))

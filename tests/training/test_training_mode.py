@@ -1,5 +1,6 @@
 """Training and evaluation mode: dropout drops in training, is the identity in evaluation,
 mg.fit validates in evaluation mode, and checkpoints resume dropout's masks exactly."""
+
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
@@ -19,15 +20,15 @@ def test_dropout_drops_in_training_and_is_the_identity_in_evaluation():
     g, x, y = _dropout_graph()
     X = np.random.default_rng(1).normal(size=(50, 8))
     L = mg.ops.sum(y * y)
-    assert mg.layers.is_training(g)                         # layers start in training mode
+    assert mg.layers.is_training(g)  # layers start in training mode
     out = g.forward(y, {"x": X})[y]
     kept = out != 0
-    assert 0.4 < kept.mean() < 0.6                          # rate 0.5
+    assert 0.4 < kept.mean() < 0.6  # rate 0.5
     np.testing.assert_allclose(out[kept], 2 * X[kept], rtol=1e-15)
     mg.layers.eval(g)
     assert not mg.layers.is_training(g) and g["dropout_1/training"].value is False
     np.testing.assert_array_equal(g.forward(y, {"x": X})[y], X)
-    (dx,) = g.grad(L, wrt=[x], feed={"x": X})               # no mask in the gradient either
+    (dx,) = g.grad(L, wrt=[x], feed={"x": X})  # no mask in the gradient either
     np.testing.assert_allclose(dx, 2 * X, rtol=1e-15)
     mg.layers.train(g)
     assert (g.forward(y, {"x": X})[y] == 0).any()
@@ -44,13 +45,13 @@ def test_mode_is_graph_wide_and_the_context_restores_it():
     with mg.layers.mode(g, training=False):
         assert [f.value for f in flags] == [False, False]
         a, b = g.forward(y, {"x": X})[y], g.forward(y, {"x": X})[y]
-        np.testing.assert_array_equal(a, b)                 # deterministic in evaluation
+        np.testing.assert_array_equal(a, b)  # deterministic in evaluation
     assert [f.value for f in flags] == [True, True]
     assert not np.array_equal(g.forward(y, {"x": X})[y], a)
     mg.layers.eval(g)
-    z = mg.layers.Dropout(0.5, rng=0)(y)                    # a layer added later joins the mode
+    z = mg.layers.Dropout(0.5, rng=0)(y)  # a layer added later joins the mode
     assert z.args[0].name == "dropout_1/training" and z.args[0].value is False
-    assert mg.layers.is_training(mg.Graph())                # nothing to switch: training
+    assert mg.layers.is_training(mg.Graph())  # nothing to switch: training
 
 
 def test_fit_steps_in_training_mode_and_validates_in_evaluation_mode():
@@ -74,14 +75,24 @@ def test_fit_steps_in_training_mode_and_validates_in_evaluation_mode():
             return super().minimize(loss, feed)
 
     opt = Watched.for_graph(mg.optim.adam(1e-2), g)
-    mg.layers.eval(g)                                       # fit trains in training mode anyway
-    hist = mg.fit(opt, loss, (X, T), inputs=("x", "t"), epochs=2, batch_size=10, rng=rng,
-                  val=(X, T), metrics={"mse": metric}, progress=False)
+    mg.layers.eval(g)  # fit trains in training mode anyway
+    hist = mg.fit(
+        opt,
+        loss,
+        (X, T),
+        inputs=("x", "t"),
+        epochs=2,
+        batch_size=10,
+        rng=rng,
+        val=(X, T),
+        metrics={"mse": metric},
+        progress=False,
+    )
     epoch = [("step", True)] * 4 + [("metric", False)]
-    assert seen == epoch * 2 and not mg.layers.is_training(g)   # and the mode is restored
-    assert hist["val_loss"] == hist["val_mse"]              # validation without dropout: repeatable
+    assert seen == epoch * 2 and not mg.layers.is_training(g)  # and the mode is restored
+    assert hist["val_loss"] == hist["val_mse"]  # validation without dropout: repeatable
     assert hist["val_loss"][-1] == float(g.forward(loss, {"x": X, "t": T})[loss])
-    with mg.layers.mode(g, training=True):                   # ... and differs from a training run
+    with mg.layers.mode(g, training=True):  # ... and differs from a training run
         assert float(g.forward(loss, {"x": X, "t": T})[loss]) != hist["val_loss"][-1]
 
 
@@ -94,8 +105,17 @@ def _digits_with_dropout(seed):
 
 
 def _train(g, loss, opt, data, rng, epochs):
-    return mg.fit(opt, loss, data, inputs=("x", "y"), epochs=epochs, batch_size=32, rng=rng,
-                  val=data, progress=False)
+    return mg.fit(
+        opt,
+        loss,
+        data,
+        inputs=("x", "y"),
+        epochs=epochs,
+        batch_size=32,
+        rng=rng,
+        val=data,
+        progress=False,
+    )
 
 
 def test_resume_with_dropout_gives_the_same_losses(tmp_path):
@@ -108,17 +128,18 @@ def test_resume_with_dropout_gives_the_same_losses(tmp_path):
     straight = _train(g, loss, opt, data, rng, 3)
 
     def resumed(restore_masks):
-        g2, loss2, opt2 = _digits_with_dropout(99)          # other weights and mask Generator
+        g2, loss2, opt2 = _digits_with_dropout(99)  # other weights and mask Generator
         extra = load_checkpoint(tmp_path / "ck.pkl", opt2)
-        if not restore_masks:                               # what a checkpoint without them does
-            g2["mlp_1/dropout1/dropout_1"].attrs["rng"].bit_generator.state = \
-                np.random.default_rng(99).bit_generator.state
+        if not restore_masks:  # what a checkpoint without them does
+            g2["mlp_1/dropout1/dropout_1"].attrs["rng"].bit_generator.state = np.random.default_rng(
+                99
+            ).bit_generator.state
         rng2 = np.random.default_rng()
         rng2.bit_generator.state = extra["rng"]
         return _train(g2, loss2, opt2, data, rng2, 3)
 
-    assert resumed(True) == straight                        # loss and val_loss, every epoch
-    assert resumed(False)["loss"] != straight["loss"]       # the masks' state is what it takes
+    assert resumed(True) == straight  # loss and val_loss, every epoch
+    assert resumed(False)["loss"] != straight["loss"]  # the masks' state is what it takes
 
 
 def test_a_checkpoint_refuses_a_graph_without_its_generators(tmp_path):
@@ -128,4 +149,4 @@ def test_a_checkpoint_refuses_a_graph_without_its_generators(tmp_path):
     w = other.param("mlp_1/layer1/W", np.zeros((64, 16)))
     with pytest.raises(mg.LoadError, match=r"random state of mlp_1/dropout1/dropout_1\.rng"):
         load_checkpoint(tmp_path / "ck.pkl", mg.optim.Optimizer.for_graph(mg.optim.sgd(), other))
-    assert w.value.sum() == 0                               # nothing was loaded
+    assert w.value.sum() == 0  # nothing was loaded

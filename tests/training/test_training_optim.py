@@ -1,4 +1,5 @@
 """Optimizers against torch.optim's published update rules, written out by hand in NumPy."""
+
 import numpy as np
 import pytest
 
@@ -17,6 +18,7 @@ def _problem():
     def grads(p):
         r = A @ p["w"] + p["c"][0] - b
         return {"w": A.T @ r, "c": (np.sum(r),)}
+
     return params, grads
 
 
@@ -45,8 +47,9 @@ def _close(a, b):
     np.testing.assert_allclose(a["c"][0], b["c"][0], rtol=0, atol=1e-10)
 
 
-@pytest.mark.parametrize("mu,nesterov,wd", [(0.0, False, 0.0), (0.9, False, 0.0),
-                                            (0.9, True, 1e-2)])
+@pytest.mark.parametrize(
+    "mu,nesterov,wd", [(0.0, False, 0.0), (0.9, False, 0.0), (0.9, True, 1e-2)]
+)
 def test_sgd(mu, nesterov, wd):
     lr = 0.01
 
@@ -56,6 +59,7 @@ def test_sgd(mu, nesterov, wd):
             s["b"] = g if t == 1 else mu * s["b"] + g
             g = g + mu * s["b"] if nesterov else s["b"]
         return p - lr * g
+
     _close(_run(optim.sgd(lr, momentum=mu, nesterov=nesterov, weight_decay=wd)), _by_hand(rule))
 
 
@@ -66,8 +70,9 @@ def test_adam(wd):
     def rule(g, p, s, t):
         g = g + wd * p
         s["m"] = b1 * s.get("m", 0) + (1 - b1) * g
-        s["v"] = b2 * s.get("v", 0) + (1 - b2) * g ** 2
-        return p - lr * (s["m"] / (1 - b1 ** t)) / (np.sqrt(s["v"] / (1 - b2 ** t)) + eps)
+        s["v"] = b2 * s.get("v", 0) + (1 - b2) * g**2
+        return p - lr * (s["m"] / (1 - b1**t)) / (np.sqrt(s["v"] / (1 - b2**t)) + eps)
+
     _close(_run(optim.adam(lr, weight_decay=wd)), _by_hand(rule))
 
 
@@ -77,8 +82,9 @@ def test_adamw_decoupled_decay():
     def rule(g, p, s, t):
         p = p * (1 - lr * wd)
         s["m"] = b1 * s.get("m", 0) + (1 - b1) * g
-        s["v"] = b2 * s.get("v", 0) + (1 - b2) * g ** 2
-        return p - lr * (s["m"] / (1 - b1 ** t)) / (np.sqrt(s["v"] / (1 - b2 ** t)) + eps)
+        s["v"] = b2 * s.get("v", 0) + (1 - b2) * g**2
+        return p - lr * (s["m"] / (1 - b1**t)) / (np.sqrt(s["v"] / (1 - b2**t)) + eps)
+
     _close(_run(optim.adamw(lr)), _by_hand(rule))
 
 
@@ -86,8 +92,9 @@ def test_rmsprop_eps_outside_sqrt():
     lr, alpha, eps = 1e-2, 0.99, 1e-8
 
     def rule(g, p, s, t):
-        s["v"] = alpha * s.get("v", 0) + (1 - alpha) * g ** 2
+        s["v"] = alpha * s.get("v", 0) + (1 - alpha) * g**2
         return p - lr * g / (np.sqrt(s["v"]) + eps)
+
     _close(_run(optim.rmsprop()), _by_hand(rule))
 
 
@@ -95,8 +102,9 @@ def test_adagrad_with_lr_decay():
     lr, decay, eps = 1e-2, 1e-3, 1e-10
 
     def rule(g, p, s, t):
-        s["s"] = s.get("s", 0) + g ** 2
+        s["s"] = s.get("s", 0) + g**2
         return p - lr / (1 + (t - 1) * decay) * g / (np.sqrt(s["s"]) + eps)
+
     _close(_run(optim.adagrad(lr_decay=decay)), _by_hand(rule))
 
 
@@ -166,12 +174,14 @@ def test_graph_optimizer_warns_when_the_loss_is_rebuilt_each_step():
     def train_rebuilding_the_loss():
         for _ in range(5):
             opt.minimize(mg.ops.sum(w * w - w))
+
     with pytest.warns(RuntimeWarning, match="build the loss once"):
         train_rebuilding_the_loss()
 
 
 def test_graph_optimizer_built_once_does_not_warn_and_converges():
     import warnings
+
     g = mg.Graph()
     w = g.param("w", np.zeros(2))
     loss = mg.ops.sum(w * w - w)

@@ -1,5 +1,6 @@
 """stop_gradient, mg.custom_vjp, mg.custom_jvp, and residuals (Op.fwd), against closed forms
 and finite differences."""
+
 import numpy as np
 import pytest
 
@@ -8,18 +9,21 @@ from mpgraph.testing import check_grads, numerical_grad
 
 # -- stop_gradient -------------------------------------------------------------------------------
 
+
 def test_stop_gradient_passes_the_value_and_no_message_nor_tangent():
     f = lambda x: mg.ops.sum(x * mg.ops.stop_gradient(x))  # noqa: E731 - d/dx = x, not 2x
     x = np.array([1.0, -2.0, 3.0])
     assert float(f(x)) == pytest.approx(14.0)
     np.testing.assert_allclose(mg.grad(f)(x), x)
     np.testing.assert_allclose(mg.jvp(f, (x,), (np.ones(3),))[1], np.sum(x))
-    assert mg.ops.stop_gradient(x) is not x                      # never the caller's array
-    np.testing.assert_array_equal(mg.grad(lambda x: mg.ops.sum(mg.ops.stop_gradient(x)))(x),
-                                  np.zeros(3))
+    assert mg.ops.stop_gradient(x) is not x  # never the caller's array
+    np.testing.assert_array_equal(
+        mg.grad(lambda x: mg.ops.sum(mg.ops.stop_gradient(x)))(x), np.zeros(3)
+    )
 
 
 # -- custom_vjp -----------------------------------------------------------------------------------
+
 
 @mg.custom_vjp
 def clip_gradient(x, lo, hi):
@@ -47,13 +51,13 @@ def test_custom_vjp_uses_the_users_rule_once_per_node_and_is_one_node():
     x = np.array([0.5, -2.0, 3.0])
     f = lambda x: mg.ops.sum(clip_gradient(x, -1.0, 1.0) ** 2)  # noqa: E731
     calls["bwd"] = 0
-    np.testing.assert_allclose(mg.grad(f)(x), np.clip(2 * x, -1, 1))   # not 2x
+    np.testing.assert_allclose(mg.grad(f)(x), np.clip(2 * x, -1, 1))  # not 2x
     assert calls["bwd"] == 1
     g = mg.Graph()
     xn = g.input("x", shape=(3,))
     y = clip_gradient(xn, -1.0, 1.0)
     assert y.op.name == "clip_gradient" and [p.kind for p in y.args] == ["input", "const", "const"]
-    np.testing.assert_array_equal(clip_gradient(x, -1.0, 1.0), x)           # eager: just runs
+    np.testing.assert_array_equal(clip_gradient(x, -1.0, 1.0), x)  # eager: just runs
 
 
 @mg.custom_vjp
@@ -85,12 +89,16 @@ def test_custom_vjp_errors_name_the_function():
     with pytest.raises(mg.MpgraphError, match=r"custom_vjp function f has no rule: call f.defvjp"):
         mg.grad(lambda x: mg.ops.sum(f(x)))(np.ones(2))
     f.defvjp(lambda x: (f(x), None), lambda res, g: g * 2.0)
-    with pytest.raises(mg.MpgraphError, match=r"bwd of f must return a tuple with one entry per "
-                                              r"argument \(1\)"):
+    with pytest.raises(
+        mg.MpgraphError,
+        match=r"bwd of f must return a tuple with one entry per "
+        r"argument \(1\)",
+    ):
         mg.grad(lambda x: mg.ops.sum(f(x)))(np.ones(2))
 
 
 # -- custom_jvp -----------------------------------------------------------------------------------
+
 
 @mg.custom_jvp
 def safe_norm(x):
@@ -111,13 +119,15 @@ def test_custom_jvp_gives_forward_mode_and_reverse_mode_by_transposing_it():
     out, t = mg.jvp(safe_norm, (x,), (np.array([1.0, 1.0]),))
     assert float(out) == pytest.approx(5.0) and float(t) == pytest.approx(-1 / 5)
     np.testing.assert_allclose(mg.grad(safe_norm)(x), x / 5)
-    np.testing.assert_allclose(mg.grad(safe_norm)(np.zeros(2)), np.zeros(2))   # no 0/0
+    np.testing.assert_allclose(mg.grad(safe_norm)(np.zeros(2)), np.zeros(2))  # no 0/0
     # the transposed rule is differentiable: the Hessian of the norm, (I - x x^T / n^2) / n
-    np.testing.assert_allclose(mg.hessian(safe_norm)(x),
-                               (np.eye(2) - np.outer(x, x) / 25) / 5, rtol=1e-10)
+    np.testing.assert_allclose(
+        mg.hessian(safe_norm)(x), (np.eye(2) - np.outer(x, x) / 25) / 5, rtol=1e-10
+    )
 
 
 # -- residuals -------------------------------------------------------------------------------------
+
 
 def test_an_op_with_fwd_runs_it_once_and_its_vjps_read_the_residuals():
     seen = {"fwd": 0}
@@ -125,11 +135,16 @@ def test_an_op_with_fwd_runs_it_once_and_its_vjps_read_the_residuals():
     def fwd(x):
         seen["fwd"] += 1
         e = np.exp(x)
-        return np.log1p(e), e / (1 + e)          # softplus, saving its derivative
+        return np.log1p(e), e / (1 + e)  # softplus, saving its derivative
 
-    op = mg.Op("test_softplus_res", lambda x: np.log1p(np.exp(x)),
-               (lambda g, ans, x, res=None: g * res,), fwd=fwd, needs=("",),
-               jvp=(lambda t, ans, x, res=None: t * res,))
+    op = mg.Op(
+        "test_softplus_res",
+        lambda x: np.log1p(np.exp(x)),
+        (lambda g, ans, x, res=None: g * res,),
+        fwd=fwd,
+        needs=("",),
+        jvp=(lambda t, ans, x, res=None: t * res,),
+    )
     g = mg.Graph()
     x = g.input("x", shape=(3,))
     y = g.apply(op, [mg.ops.multiply(x, 2.0)])
@@ -142,7 +157,7 @@ def test_an_op_with_fwd_runs_it_once_and_its_vjps_read_the_residuals():
     np.testing.assert_allclose(run.residuals[run.schedule.slot[y.name]], s)
     np.testing.assert_allclose(run.jvp({x: np.ones(3)}).tangent(y), 2 * s)
     run = mg.Run.for_gradients(g.schedule(L), L, [x], {"x": xs})
-    assert run.residuals == {}                   # freed once the node's vjps have run
+    assert run.residuals == {}  # freed once the node's vjps have run
     np.testing.assert_allclose(run.grad(x), 2 * s)
 
 
@@ -157,16 +172,18 @@ def test_cross_entropy_keeps_its_softmax_and_frees_its_logits():
     p = np.exp(2 * z) / np.exp(2 * z).sum(1, keepdims=True)
     np.testing.assert_allclose(run.residuals[run.schedule.slot[L.name]], p)
     run = mg.Run.for_gradients(g.schedule(L), L, [x], {"x": z})
-    assert run[logits].strides == (0, 0)         # the logits were freed: the vjp reads p
+    assert run[logits].strides == (0, 0)  # the logits were freed: the vjp reads p
     want = numerical_grad(lambda v: float(mg.ops.softmax_cross_entropy(2 * v, labels)), [z], 0)
     np.testing.assert_allclose(run.grad(x), want, rtol=1e-6)
 
 
 # -- checkpoint -----------------------------------------------------------------------------------
 
+
 def _peak(fn):
     import gc
     import tracemalloc
+
     fn()
     gc.collect()
     tracemalloc.start()
@@ -206,7 +223,7 @@ def test_checkpoint_gives_the_same_gradient_with_a_lower_peak_memory():
     np.testing.assert_allclose(mg.grad(remat)(w, x), want, rtol=1e-12)
     # 32 kept values of 512 KiB each, against 4 segment outputs plus one segment's 8 values
     low, high = _peak(lambda: mg.grad(remat)(w, x)), _peak(lambda: mg.grad(plain)(w, x))
-    assert high > 14 * 2 ** 20 and low < 0.6 * high, (low / 2 ** 20, high / 2 ** 20)
+    assert high > 14 * 2**20 and low < 0.6 * high, (low / 2**20, high / 2**20)
     # a second derivative through a checkpointed segment (bwd traced as nodes)
     small = rng.standard_normal((3, 4))
     check_grads(lambda w: mg.ops.sum(mg.grad(remat)(w, small) ** 2), w[:4] * 1.0)

@@ -1,5 +1,6 @@
 """Forward mode and Jacobians (mg.jvp, linearize, jacfwd, jacrev, hessian, hvp, Run.jvp)
 against central finite differences, closed forms and reverse mode."""
+
 import collections
 
 import numpy as np
@@ -13,22 +14,35 @@ Pair = collections.namedtuple("Pair", "w b")
 
 def _fd_directional(f, primals, tangents, eps=1e-6):
     """(f(x + eps v) - f(x - eps v)) / 2 eps, leaf by leaf of f's output."""
-    hi = f(*[tree_map(lambda x, v: np.asarray(x) + eps * np.asarray(v), p, t)
-             for p, t in zip(primals, tangents)])
-    lo = f(*[tree_map(lambda x, v: np.asarray(x) - eps * np.asarray(v), p, t)
-             for p, t in zip(primals, tangents)])
+    hi = f(
+        *[
+            tree_map(lambda x, v: np.asarray(x) + eps * np.asarray(v), p, t)
+            for p, t in zip(primals, tangents)
+        ]
+    )
+    lo = f(
+        *[
+            tree_map(lambda x, v: np.asarray(x) - eps * np.asarray(v), p, t)
+            for p, t in zip(primals, tangents)
+        ]
+    )
     return tree_map(lambda a, b: (np.asarray(a) - np.asarray(b)) / (2 * eps), hi, lo)
 
 
 def _model(params, x):
     h = mg.ops.tanh(x @ params["w1"] + params["b1"])
-    return {"out": mg.ops.softmax(h @ params["pair"].w + params["pair"].b),
-            "norm": mg.ops.sum(h ** 2)}
+    return {
+        "out": mg.ops.softmax(h @ params["pair"].w + params["pair"].b),
+        "norm": mg.ops.sum(h**2),
+    }
 
 
 def _params(rng):
-    return {"w1": rng.standard_normal((4, 3)), "b1": rng.standard_normal(3),
-            "pair": Pair(rng.standard_normal((3, 2)), rng.standard_normal(2))}
+    return {
+        "w1": rng.standard_normal((4, 3)),
+        "b1": rng.standard_normal(3),
+        "pair": Pair(rng.standard_normal((3, 2)), rng.standard_normal(2)),
+    }
 
 
 def test_jvp_on_pytrees_matches_directional_finite_differences():
@@ -46,15 +60,16 @@ def test_jvp_on_pytrees_matches_directional_finite_differences():
 def test_linearize_reuses_one_run_and_agrees_with_jvp():
     rng = np.random.default_rng(1)
     x = rng.standard_normal(3)
-    f = lambda x: mg.ops.exp(x) * mg.ops.sum(x ** 2)  # noqa: E731
+    f = lambda x: mg.ops.exp(x) * mg.ops.sum(x**2)  # noqa: E731
     y, f_jvp = mg.linearize(f, x)
-    np.testing.assert_allclose(y, np.exp(x) * np.sum(x ** 2))
+    np.testing.assert_allclose(y, np.exp(x) * np.sum(x**2))
     for _ in range(3):
         v = rng.standard_normal(3)
         np.testing.assert_allclose(f_jvp(v), mg.jvp(f, (x,), (v,))[1], rtol=1e-12)
         # closed form: J v = e^x sum(x^2) v + e^x 2 <x, v>
-        np.testing.assert_allclose(f_jvp(v), np.exp(x) * np.sum(x ** 2) * v
-                                   + np.exp(x) * (2 * x @ v), rtol=1e-12)
+        np.testing.assert_allclose(
+            f_jvp(v), np.exp(x) * np.sum(x**2) * v + np.exp(x) * (2 * x @ v), rtol=1e-12
+        )
 
 
 def test_jacfwd_and_jacrev_agree_with_finite_differences_on_pytrees():
@@ -91,9 +106,9 @@ def test_hessian_and_hvp_match_the_closed_form():
     x = np.array([0.5, -0.2, 0.1])
 
     def f(x):  # 1/2 x^T A x + sum(x^4) / 4: Hessian A + diag(3 x^2)
-        return 0.5 * mg.ops.sum(x * (A @ x)) + mg.ops.sum(x ** 4) / 4
+        return 0.5 * mg.ops.sum(x * (A @ x)) + mg.ops.sum(x**4) / 4
 
-    H = A + np.diag(3 * x ** 2)
+    H = A + np.diag(3 * x**2)
     np.testing.assert_allclose(mg.hessian(f)(x), H, rtol=1e-12)
     v = np.array([1.0, -2.0, 0.5])
     np.testing.assert_allclose(mg.hvp(f, (x,), (v,)), H @ v, rtol=1e-12)
@@ -109,11 +124,11 @@ def test_a_built_graph_carries_tangent_messages_like_lees_forward_pass():
     L = mg.ops.multiply(0.5, (y - 1.0) ** 2, name="L")
     run = g.forward(L, {"x": 1.5}).jvp({w: 1.0}, keep_messages=True)
     s = 1 / (1 + np.exp(-(2.0 * 1.5 - 1.0)))
-    assert float(run.tangent(z)) == pytest.approx(1.5)             # dz/dw = x
+    assert float(run.tangent(z)) == pytest.approx(1.5)  # dz/dw = x
     assert float(run.tangent(y)) == pytest.approx(s * (1 - s) * 1.5)
     assert float(run.tangent(L)) == pytest.approx((s - 1) * s * (1 - s) * 1.5)
     assert float(run.tangent(L)) == pytest.approx(float(g.grad(L, wrt=w, feed={"x": 1.5})))
-    assert run.tangent(b) is None                                  # nothing flows into b
+    assert run.tangent(b) is None  # nothing flows into b
     for node in (z, y, L):
         into = [m for (p, c, k), m in run.tangent_messages.items() if c == node.name]
         assert float(sum(into)) == pytest.approx(float(run.tangent(node)))
@@ -140,18 +155,26 @@ def test_forward_mode_errors_are_clear():
 
 
 def test_an_op_without_jvp_rule_transposes_its_differentiable_vjp_and_otherwise_says_why():
-    smooth = mg.Op("test_cube_nojvp", lambda x: x ** 3, (lambda g, ans, x: g * 3 * x ** 2,),
-                   differentiable_vjp=True)
-    rough = mg.Op("test_cube_numpy", lambda x: x ** 3,
-                  (lambda g, ans, x: np.multiply(g, 3 * np.asarray(x) ** 2),))
+    smooth = mg.Op(
+        "test_cube_nojvp",
+        lambda x: x**3,
+        (lambda g, ans, x: g * 3 * x**2,),
+        differentiable_vjp=True,
+    )
+    rough = mg.Op(
+        "test_cube_numpy",
+        lambda x: x**3,
+        (lambda g, ans, x: np.multiply(g, 3 * np.asarray(x) ** 2),),
+    )
     g = mg.Graph()
     x = g.input("x", shape=(2,))
     ys = [g.apply(smooth, [x]), g.apply(rough, [x])]
     run = g.forward(ys[0], {"x": np.array([1.0, 2.0])}).jvp({x: np.array([1.0, -1.0])})
     np.testing.assert_allclose(run.tangent(ys[0]), [3.0, -12.0])
     run = g.forward(ys[1], {"x": np.array([1.0, 2.0])})
-    with pytest.raises(mg.GraphError, match="op 'test_cube_numpy' at node 'test_cube_numpy_1': "
-                                            "has no jvp rule"):
+    with pytest.raises(
+        mg.GraphError, match="op 'test_cube_numpy' at node 'test_cube_numpy_1': has no jvp rule"
+    ):
         run.jvp({x: np.ones(2)})
     with pytest.raises(mg.PluginError, match="jvp must be a tuple with one function"):
         mg.Op("bad", lambda x: x, (lambda g, ans, x: g,), jvp=(None, None))

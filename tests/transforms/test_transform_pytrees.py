@@ -1,4 +1,5 @@
 """mg.grad and mg.value_and_grad on pytrees of parameters, against finite differences."""
+
 import collections
 
 import numpy as np
@@ -14,13 +15,15 @@ Dense = collections.namedtuple("Dense", "w b")
 def _mlp(params, x):
     h = mg.ops.tanh(params["layer1"]["w"] @ x + params["layer1"]["b"])
     out = params["layer2"][0].w @ h + params["layer2"][0].b
-    return mg.ops.sum(out ** 2) + params["scale"][1] * mg.ops.sum(h)
+    return mg.ops.sum(out**2) + params["scale"][1] * mg.ops.sum(h)
 
 
 def _params(rng):
-    return {"layer1": {"w": rng.standard_normal((3, 4)), "b": rng.standard_normal(3)},
-            "layer2": [Dense(rng.standard_normal((2, 3)), rng.standard_normal(2))],
-            "scale": (None, 0.5)}
+    return {
+        "layer1": {"w": rng.standard_normal((3, 4)), "b": rng.standard_normal(3)},
+        "layer2": [Dense(rng.standard_normal((2, 3)), rng.standard_normal(2))],
+        "scale": (None, 0.5),
+    }
 
 
 def _fd(f, params, *rest):
@@ -29,7 +32,8 @@ def _fd(f, params, *rest):
 
     def of_leaf(i):
         def g(leaf):
-            return float(f(tree_unflatten(treedef, leaves[:i] + [leaf] + leaves[i + 1:]), *rest))
+            return float(f(tree_unflatten(treedef, leaves[:i] + [leaf] + leaves[i + 1 :]), *rest))
+
         return numerical_grad(g, [np.asarray(leaves[i], float)], 0)
 
     return tree_unflatten(treedef, [of_leaf(i) for i in range(len(leaves))])
@@ -56,10 +60,10 @@ def test_argnums_tuple_over_a_tree_and_an_array_and_has_aux():
 
     (grads, dx), aux = mg.grad(f, argnums=(0, 1), has_aux=True)(params, x)
     np.testing.assert_allclose(aux["h"], params["layer1"]["w"] @ x)
-    np.testing.assert_allclose(dx, numerical_grad(lambda x: float(_mlp(params, x)), [x], 0),
-                               rtol=1e-6)
-    np.testing.assert_allclose(grads["layer1"]["b"], _fd(_mlp, params, x)["layer1"]["b"],
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        dx, numerical_grad(lambda x: float(_mlp(params, x)), [x], 0), rtol=1e-6
+    )
+    np.testing.assert_allclose(grads["layer1"]["b"], _fd(_mlp, params, x)["layer1"]["b"], rtol=1e-6)
 
 
 def test_the_callers_tree_is_not_mutated():
@@ -79,16 +83,21 @@ def test_nested_grad_of_a_dict_gives_a_hessian_vector_product():
 
     hvp = mg.grad(lambda p: mg.ops.sum(mg.grad(f)(p)["a"] * v))({"a": a})
     t = np.tanh(a)  # d2/da2 tanh^2 = 2 (1 - t^2)(1 - 3 t^2), diagonal
-    np.testing.assert_allclose(hvp["a"], 2 * (1 - t ** 2) * (1 - 3 * t ** 2) * v, rtol=1e-10)
+    np.testing.assert_allclose(hvp["a"], 2 * (1 - t**2) * (1 - 3 * t**2) * v, rtol=1e-10)
 
 
 def test_a_leaf_that_is_not_an_array_is_named_by_its_path():
-    with pytest.raises(mg.MpgraphError, match=r"argument 0 leaf \['layer1'\]\['w'\] of _mlp is "
-                                              r"str \('oops'\), not an array"):
+    with pytest.raises(
+        mg.MpgraphError,
+        match=r"argument 0 leaf \['layer1'\]\['w'\] of _mlp is "
+        r"str \('oops'\), not an array",
+    ):
         mg.grad(_mlp)({"layer1": {"w": "oops", "b": 1.0}}, np.ones(4))
     with pytest.raises(mg.MpgraphError, match=r"argument 1 leaf \[0\] has dtype int64"):
         mg.grad(lambda x, p: mg.ops.sum(p[0]), argnums=1)(1.0, [np.arange(3)])
     with pytest.raises(mg.MpgraphError, match="argument 0 leaf .w of f is object"):
+
         def f(p):
             return p.w
+
         mg.grad(f)(Dense(object(), 1.0))

@@ -21,6 +21,7 @@ Traceback (most recent call last):
 mpgraph_anomaly.AnomalyError: mpgraph: op 'log' at node 'y': forward value has 1 NaN (shape (2,), float64)
   input 0 'x': shape (2,) float64, min -1, max 1
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -87,8 +88,10 @@ class AnomalyDetector:
         bad = _bad(np.asarray(value))
         if bad:
             what = at(node.op.name if node.op else None, node.name)
-            raise AnomalyError(f"{what}: forward value has {bad} (shape {np.shape(value)}, "
-                               f"{np.asarray(value).dtype}){self._inputs(run, node)}")
+            raise AnomalyError(
+                f"{what}: forward value has {bad} (shape {np.shape(value)}, "
+                f"{np.asarray(value).dtype}){self._inputs(run, node)}"
+            )
 
     @mg.hookimpl
     def mpgraph_message(self, run, parent, child, argnum, message) -> None:
@@ -97,7 +100,8 @@ class AnomalyDetector:
             raise AnomalyError(
                 f"{at(child.op.name, child.name)}: vjp for argument {argnum} ('{parent.name}') "
                 f"returned a message with {bad}; error signal of '{child.name}': "
-                f"{summary(self._local.signal)}{self._inputs(run, child)}")
+                f"{summary(self._local.signal)}{self._inputs(run, child)}"
+            )
         return None
 
     @mg.hookimpl
@@ -106,8 +110,10 @@ class AnomalyDetector:
         bad = _bad(np.asarray(signal))
         if bad:
             what = at(node.op.name if node.op else None, node.name)
-            raise AnomalyError(f"{what}: error signal has {bad} (the sum of finite messages "
-                               f"from its children){self._inputs(run, node)}")
+            raise AnomalyError(
+                f"{what}: error signal has {bad} (the sum of finite messages "
+                f"from its children){self._inputs(run, node)}"
+            )
 
 
 @contextlib.contextmanager

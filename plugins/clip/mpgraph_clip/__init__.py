@@ -18,6 +18,7 @@ array([3., 3.])
 >>> clip.clipped
 1
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -49,8 +50,9 @@ class ClipMessages:
         Neither ``value`` nor ``max_norm`` is given, or one is not positive.
     """
 
-    def __init__(self, value: float | None = None, max_norm: float | None = None,
-                 scope: str = "") -> None:
+    def __init__(
+        self, value: float | None = None, max_norm: float | None = None, scope: str = ""
+    ) -> None:
         if value is None and max_norm is None:
             raise ValueError("mpgraph-clip: give value= or max_norm=")
         for name, v in (("value", value), ("max_norm", max_norm)):
@@ -80,8 +82,9 @@ class ClipMessages:
 
 
 @contextlib.contextmanager
-def clip_messages(value: float | None = None, max_norm: float | None = None,
-                  scope: str = "") -> Iterator[ClipMessages]:
+def clip_messages(
+    value: float | None = None, max_norm: float | None = None, scope: str = ""
+) -> Iterator[ClipMessages]:
     """Clip the messages of the runs started inside the block, in this thread."""
     plugin = ClipMessages(value, max_norm, scope)
     with mg.plugins.enabled(plugin):

@@ -1,14 +1,15 @@
 """mpgraph-clip, installed from plugins/clip: messages replaced by clipped ones on their way,
 so that every node upstream backpropagates the clipped signal."""
+
 import doctest
 
+import mpgraph_clip
 import numpy as np
 import pytest
-
-import mpgraph as mg
-import mpgraph_clip
 from mpgraph_anomaly import AnomalyError, detect_anomaly
 from mpgraph_clip import clip_messages
+
+import mpgraph as mg
 
 
 def chain():
@@ -34,7 +35,7 @@ def test_clipping_by_value_changes_what_flows_upstream():
 def test_clipping_by_norm_rescales_only_large_messages():
     g = mg.Graph()
     x = g.input("x", shape=(2,))
-    L = x @ np.array([3.0, 4.0])                     # the one message, to x, is (3, 4): norm 5
+    L = x @ np.array([3.0, 4.0])  # the one message, to x, is (3, 4): norm 5
     with clip_messages(max_norm=1.0) as clip:
         np.testing.assert_allclose(g.grad(L, wrt=x, feed={"x": np.ones(2)}), [0.6, 0.8])
     with clip_messages(max_norm=10.0) as loose:

@@ -19,6 +19,7 @@ array([[[[10., 18.],
 array([[[[ 5.,  7.],
          [13., 15.]]]])
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -55,11 +56,15 @@ def _offsets(kernel, stride, out):
     """For each kernel offset (i, j), in row-major order, the slices of the padded input that
     the offset reads in every window: rows i, i + s_h, ..., and likewise columns."""
     (kh, kw), (sh, sw), (ho, wo) = kernel, stride, out
-    return [(i, j, slice(i, i + sh * (ho - 1) + 1, sh), slice(j, j + sw * (wo - 1) + 1, sw))
-            for i in range(kh) for j in range(kw)]
+    return [
+        (i, j, slice(i, i + sh * (ho - 1) + 1, sh), slice(j, j + sw * (wo - 1) + 1, sw))
+        for i in range(kh)
+        for j in range(kw)
+    ]
 
 
 # -- conv2d -------------------------------------------------------------------------------------
+
 
 def _geometry(x, w, stride, padding):
     s, p = _pair(stride, "stride"), _pair(padding, "padding", 0)
@@ -90,7 +95,7 @@ def conv2d(x, w, stride=1, padding=0):
     kernel's transpose times the error signal, summed back over the windows.
     """
     cols, (ho, wo) = _im2col(x, w, stride, padding)
-    y = w.reshape(w.shape[0], -1) @ cols                     # (O, N * Ho * Wo): one matmul
+    y = w.reshape(w.shape[0], -1) @ cols  # (O, N * Ho * Wo): one matmul
     # a (N, O, Ho, Wo) view of the channel-major result: elementwise ops downstream keep its
     # layout, and the vjps read the error signal back without a copy
     return y.reshape(w.shape[0], x.shape[0], ho, wo).transpose(1, 0, 2, 3)
@@ -115,12 +120,14 @@ def _conv2d_vjp_x(g, ans, x, w, stride=1, padding=0):
     for i, j, rows, cols in _offsets((kh, kw), s, out):  # col2im: windows overlap, so add
         gxp[:, :, rows, cols] += gcols[:, i, j]
     # rows and columns no window reached keep their zeros; crop the padding
-    return gxp[:, :, ph:ph + h, pw:pw + wd].transpose(1, 0, 2, 3)
+    return gxp[:, :, ph : ph + h, pw : pw + wd].transpose(1, 0, 2, 3)
 
 
 def _conv2d_shape(xs, ws, stride=1, padding=0):
     if len(xs) != 4 or len(ws) != 4:
-        raise ValueError(f"x must be (N, C, H, W) and w (out, in, kh, kw); got shapes {xs} and {ws}")
+        raise ValueError(
+            f"x must be (N, C, H, W) and w (out, in, kh, kw); got shapes {xs} and {ws}"
+        )
     if None not in (xs[1], ws[1]) and xs[1] != ws[1]:
         raise ValueError(f"x has {xs[1]} channels but w expects {ws[1]} (shapes {xs} and {ws})")
     (sh, sw), (ph, pw) = _pair(stride, "stride"), _pair(padding, "padding", 0)
@@ -132,20 +139,28 @@ def _conv2d_shape(xs, ws, stride=1, padding=0):
 
 def _conv2d_samples(rng):
     yield [rng.standard_normal((2, 2, 5, 5)), rng.standard_normal((3, 2, 3, 3))], {}
-    yield [rng.standard_normal((1, 3, 6, 5)), rng.standard_normal((2, 3, 3, 2))], \
-        {"stride": 2, "padding": 1}
-    yield [rng.standard_normal((2, 1, 4, 4)), rng.standard_normal((2, 1, 1, 1))], \
-        {"stride": (1, 2), "padding": (0, 1)}
+    yield (
+        [rng.standard_normal((1, 3, 6, 5)), rng.standard_normal((2, 3, 3, 2))],
+        {"stride": 2, "padding": 1},
+    )
+    yield (
+        [rng.standard_normal((2, 1, 4, 4)), rng.standard_normal((2, 1, 1, 1))],
+        {"stride": (1, 2), "padding": (0, 1)},
+    )
 
 
 # -- pooling ------------------------------------------------------------------------------------
+
 
 def _pool_geometry(x, kernel_size, stride, padding):
     k = _pair(kernel_size, "kernel_size")
     s = _pair(k if stride is None else stride, "stride")
     p = _pair(padding, "padding", 0)
-    out = None if x is None else (_out_size(x.shape[2], k[0], s[0], p[0]),
-                                  _out_size(x.shape[3], k[1], s[1], p[1]))
+    out = (
+        None
+        if x is None
+        else (_out_size(x.shape[2], k[0], s[0], p[0]), _out_size(x.shape[3], k[1], s[1], p[1]))
+    )
     return k, s, p, out
 
 
@@ -182,7 +197,7 @@ def _max_pool2d_vjp(g, ans, x, kernel_size, stride=None, padding=0):
         hit &= left
         left ^= hit
         gxp[:, :, rows, cols] += np.where(hit, g, zero)
-    return gxp[:, :, p[0]:p[0] + x.shape[2], p[1]:p[1] + x.shape[3]]
+    return gxp[:, :, p[0] : p[0] + x.shape[2], p[1] : p[1] + x.shape[3]]
 
 
 def _max_pool2d_jvp(t, ans, x, kernel_size, stride=None, padding=0):
@@ -227,7 +242,7 @@ def _avg_pool2d_vjp(g, ans, x, kernel_size, stride=None, padding=0):
     gxp = np.zeros((n, c, h + 2 * p[0], w + 2 * p[1]), dtype=share.dtype)
     for _, _, rows, cols in _offsets(k, s, out):
         gxp[:, :, rows, cols] += share
-    return gxp[:, :, p[0]:p[0] + x.shape[2], p[1]:p[1] + x.shape[3]]
+    return gxp[:, :, p[0] : p[0] + x.shape[2], p[1] : p[1] + x.shape[3]]
 
 
 def _pool_shape(xs, kernel_size, stride=None, padding=0):
@@ -252,15 +267,40 @@ def _pool_samples(rng):
 OPS = [
     # conv2d is linear in each argument and avg_pool2d in its one: the tangent goes through
     # the op itself (forward mode)
-    mg.Op("conv2d", conv2d, (_conv2d_vjp_x, _conv2d_vjp_w), _conv2d_shape,
-          samples=_conv2d_samples, needs=("w", "x"),
-          jvp=(lambda t, ans, x, w, stride=1, padding=0: conv2d(t, w, stride, padding),
-               lambda t, ans, x, w, stride=1, padding=0: conv2d(x, t, stride, padding))),
-    mg.Op("max_pool2d", max_pool2d, (_max_pool2d_vjp,), _pool_shape, samples=_pool_samples,
-          needs=("ans x",), jvp=(_max_pool2d_jvp,)),
-    mg.Op("avg_pool2d", avg_pool2d, (_avg_pool2d_vjp,), _pool_shape, samples=_pool_samples,
-          needs=("",), jvp=(lambda t, ans, x, kernel_size, stride=None, padding=0:
-                            avg_pool2d(t, kernel_size, stride, padding),)),
+    mg.Op(
+        "conv2d",
+        conv2d,
+        (_conv2d_vjp_x, _conv2d_vjp_w),
+        _conv2d_shape,
+        samples=_conv2d_samples,
+        needs=("w", "x"),
+        jvp=(
+            lambda t, ans, x, w, stride=1, padding=0: conv2d(t, w, stride, padding),
+            lambda t, ans, x, w, stride=1, padding=0: conv2d(x, t, stride, padding),
+        ),
+    ),
+    mg.Op(
+        "max_pool2d",
+        max_pool2d,
+        (_max_pool2d_vjp,),
+        _pool_shape,
+        samples=_pool_samples,
+        needs=("ans x",),
+        jvp=(_max_pool2d_jvp,),
+    ),
+    mg.Op(
+        "avg_pool2d",
+        avg_pool2d,
+        (_avg_pool2d_vjp,),
+        _pool_shape,
+        samples=_pool_samples,
+        needs=("",),
+        jvp=(
+            lambda t, ans, x, kernel_size, stride=None, padding=0: avg_pool2d(
+                t, kernel_size, stride, padding
+            ),
+        ),
+    ),
 ]
 
 

@@ -3,6 +3,7 @@
 ``mpgraph_check_op`` comes with mpgraph (its pytest plugin): one line checks an op's shape
 rule and its vjps against finite differences on every sample the op declares.
 """
+
 import numpy as np
 import pytest
 
@@ -16,8 +17,11 @@ def test_op_on_its_samples(mpgraph_check_op, name):
 
 def test_conv2d_with_stride_and_padding(mpgraph_check_op):
     rng = np.random.default_rng(1)
-    mpgraph_check_op("conv2d", [rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((4, 3, 3, 2))],
-                     {"stride": (2, 3), "padding": (1, 2)})
+    mpgraph_check_op(
+        "conv2d",
+        [rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((4, 3, 3, 2))],
+        {"stride": (2, 3), "padding": (1, 2)},
+    )
 
 
 def test_conv2d_of_a_one_by_one_kernel_is_a_channel_mix():
