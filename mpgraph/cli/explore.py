@@ -15,6 +15,8 @@ from ..errors import GraphError, MpgraphError
 from ..explorer.page import explore
 from ..readwrite.saveload import load, paths
 
+__all__ = ["add_arguments", "main"]
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(

@@ -45,6 +45,13 @@ class Graph:
         the nodes' creation order instead of from the NetworkX DAG (the same order, without the
         one-time cost of bringing ``g.nx`` up to date).
 
+    Attributes
+    ----------
+    ref : weakref.ref
+        The graph's weak reference to itself, shared by its nodes (``node.graph_ref``): a node
+        belongs to graph ``g`` when ``node.graph_ref is g.ref``, and holds no strong reference
+        that would keep the graph alive in a cycle.
+
     Examples
     --------
     Grosse's univariate logistic least squares, ``L = (sigmoid(w x + b) - t)^2 / 2``:
@@ -71,7 +78,7 @@ class Graph:
         self._scopes = threading.local()  # each thread's scope prefix
         self._open_scopes = 0  # in every thread: while 0, no prefix to look up
         self._schedules: dict[tuple[str, ...], Any] = {}
-        self._ref = weakref.ref(self)  # shared by every node: no reference cycle, one object
+        self.ref = weakref.ref(self)  # shared by every node: no reference cycle, one object
         self._nx = nx.MultiDiGraph()
         self._nx_count = 0  # how many nodes of _order _nx has, with their edges
         self._nx_lock = threading.Lock()
@@ -232,10 +239,10 @@ class Graph:
                 f"{at(op.name, name)}: takes {op.nargs} array argument"
                 f"{'s' if op.nargs != 1 else ''}, got {len(args)}"
             )
-        ref = self._ref
+        ref = self.ref
         parents, shapes, dtypes = [], [], []
         for a in args:
-            p = a if type(a) is Node and a._graph is ref else self._as_node(a)
+            p = a if type(a) is Node and a.graph_ref is ref else self._as_node(a)
             parents.append(p)
             shapes.append(p.shape)
             dtypes.append(p.dtype)
@@ -427,7 +434,7 @@ class Graph:
 
     def __getitem__(self, name: NodeLike) -> Node:
         if type(name) is Node:
-            if name._graph is not self._ref:
+            if name.graph_ref is not self.ref:
                 raise GraphError(f"mpgraph: node '{name.name}' belongs to another graph")
             return name
         try:
@@ -436,7 +443,7 @@ class Graph:
             raise GraphError(f"mpgraph: no node named {name!r} in this graph") from None
 
     def __contains__(self, name: NodeLike) -> bool:
-        return (name._graph is self._ref) if type(name) is Node else name in self._nodes
+        return (name.graph_ref is self.ref) if type(name) is Node else name in self._nodes
 
     def __len__(self) -> int:
         return len(self._nodes)

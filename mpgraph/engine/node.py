@@ -60,7 +60,7 @@ class Node:
         "dtype",
         "index",
         "fixed",
-        "_graph",
+        "graph_ref",
         "__weakref__",
     )
     __array_priority__ = 1000
@@ -88,11 +88,11 @@ class Node:
         self.dtype = dtype
         self.index = index  # creation order, which is a topological order
         self.fixed = value  # a parameter's or constant's value; None for inputs and ops
-        self._graph = graph._ref  # the graph's own weak reference to itself
+        self.graph_ref = graph.ref  # the graph's own weak reference to itself
 
     @property
     def graph(self) -> Graph:
-        g = self._graph()
+        g = self.graph_ref()
         if g is None:
             raise GraphError(f"mpgraph: node '{self.name}': its graph no longer exists")
         return g
@@ -354,7 +354,7 @@ class OpFunction:
         graph = None
         for a in arrays:
             if type(a) is Node:
-                graph = a._graph()
+                graph = a.graph_ref()
                 if graph is None:
                     graph = a.graph  # raises: the graph no longer exists
                 break
@@ -474,7 +474,7 @@ def _operator(name: str, node: Node, args: tuple):
         _direct[name] = op
     if op is None:
         return _function(name)(*args)
-    graph = node._graph()
+    graph = node.graph_ref()
     if graph is None:
         graph = node.graph  # raises: the graph no longer exists
     return graph.apply(op, args)
