@@ -9,6 +9,7 @@ import numpy as np
 
 from mpgraph.extend import (
     Op,
+    ShapeError,
     broadcast_shapes,
     cases,
     chain,
@@ -62,7 +63,8 @@ def reshape(x, shape):
     return np.reshape(x, shape)
 
 
-def _reshape_shape(s, shape):
+def _new_shape(shape) -> tuple[int, ...]:
+    """``shape`` as a tuple of ints, refusing anything else (a string, floats, bools, < -1)."""
     shape = (shape,) if isinstance(shape, (int, np.integer)) else shape
     if isinstance(shape, str) or not all(
         isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= -1
@@ -71,7 +73,21 @@ def _reshape_shape(s, shape):
         raise ValueError(
             f"the new shape must be an int or a sequence of ints (one may be -1), got {shape!r}"
         )
-    shape = tuple(int(d) for d in shape)
+    return tuple(int(d) for d in shape)
+
+
+def _reshape_public(apply, a, shape, name=None):
+    # checked here as well as in the shape rule, which runs only once a's shape is known:
+    # a node of unknown shape must not take a target that no run (and no load) accepts
+    try:
+        _new_shape(shape)
+    except ValueError as e:
+        raise ShapeError(f"mpgraph: op 'reshape': {e}") from None
+    return apply([a], shape=shape, name=name)
+
+
+def _reshape_shape(s, shape):
+    shape = _new_shape(shape)
     if None in s:
         return tuple(None if d == -1 else d for d in shape)
     size = int(np.prod(s, dtype=int))
@@ -539,6 +555,7 @@ OPS = [
         jvp=_linear(reshape),
         needs=("",),
         differentiable_vjp=True,
+        public=_reshape_public,
         samples=chain(
             cases(((2, 3),), shape=(3, 2)),
             cases(((2, 3, 2),), shape=(-1, 4)),

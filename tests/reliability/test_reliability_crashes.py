@@ -306,6 +306,18 @@ def test_a_reshape_to_non_ints_is_refused_when_built():
     assert mg.ops.reshape(h, (np.int64(3), -1)).shape == (3, 2)
 
 
+def test_a_reshape_of_a_node_of_unknown_shape_is_checked_when_built(tmp_path):
+    g = mg.Graph()
+    h = g.input("x") * 2.0  # no shape declared: the shape rule cannot run yet
+    for reshape in (mg.ops.reshape, np.reshape, lambda a, s: a.reshape(s)):
+        with pytest.raises(mg.ShapeError, match="sequence of ints"):
+            reshape(h, "abc")
+    y = mg.ops.reshape(h, (3, -1))
+    mg.save(g, tmp_path / "net")  # what was accepted saves and loads
+    g2, _ = mg.load(tmp_path / "net.json")
+    assert g2.forward(g2[y.name], {"x": np.ones(6)})[g2[y.name]].shape == (3, 2)
+
+
 @pytest.mark.parametrize(
     "call",
     [
