@@ -425,14 +425,12 @@ class Dropout(Layer):
 
 class Embedding(Layer):
     """Rows of a table ``W`` (num_embeddings, embedding_dim) picked by integer ids, as
-    PyTorch's ``nn.Embedding``, built as a one-hot product: ``equal(ids[..., None],
-    arange(num_embeddings)) @ W``.
+    PyTorch's ``nn.Embedding``: one ``embedding`` node, ``W[ids]``.
 
     The ids are a graph node (typically ``g.input("ids", dtype=np.int64)``) of any shape; the
     output has shape ``ids.shape + (embedding_dim,)``. ``W``'s gradient is the sum of the error
-    signals of the positions that picked each row. The one-hot matrix costs
-    ``ids.size * num_embeddings`` booleans; an id outside ``[0, num_embeddings)`` matches no
-    row and embeds as zeros (the graph has no op that can refuse a fed value).
+    signals of the positions that picked each row (repeated ids sum); the ids get none. An id
+    outside ``[0, num_embeddings)`` is refused when the graph runs.
 
     Parameters
     ----------
@@ -485,7 +483,6 @@ class Embedding(Layer):
         shape = (self.num_embeddings, self.embedding_dim)
         table = self.init(shape, self.rng) if self.init else self.rng.standard_normal(shape)
         self.W = self._param(g, "W", np.asarray(table, dtype=self.dtype))
-        self.rows = g.constant(np.arange(self.num_embeddings), name="rows")
 
     def _check(self, ids: Node) -> None:
         if ids.dtype is not None and ids.dtype.kind not in "iu":
@@ -496,7 +493,7 @@ class Embedding(Layer):
             )
 
     def _apply(self, g: Graph, ids: Node) -> Node:
-        return ops.equal(ops.expand_dims(ids, axis=-1), self.rows) @ self.W
+        return ops.embedding(ids, self.W)
 
 
 class Conv2d(Layer):

@@ -241,3 +241,12 @@ def test_layers_refuse_what_they_cannot_build():
         mg.layers.Dropout(1, rng=0)
     with pytest.raises(mg.GraphError, match="at least two sizes"):
         mg.layers.MLP([3], rng=rng)
+
+
+def test_embedding_refuses_an_id_outside_the_table_naming_the_node():
+    g = mg.Graph()
+    ids = g.input("ids", shape=(None,), dtype=np.int64)
+    e = mg.layers.Embedding(5, 2, rng=np.random.default_rng(0), name="emb")(ids)
+    with pytest.raises(mg.OpError, match=r"embedding.*emb/.*index 7 is out of bounds"):
+        g.forward(e, {"ids": np.array([1, 7])})
+    assert g.forward(e, {"ids": np.array([1, 4])})[e].shape == (2, 2)  # the graph still runs
