@@ -91,7 +91,7 @@ def conv2d(x, w, stride=1, padding=0):
 
     y[n, o, h, w'] = sum_{c, i, j} xpad[n, c, h*s + i, w'*s + j] * w[o, c, i, j]
 
-    Messages: to ``w``, the error signal correlated with the input windows; to ``x``, the
+    Derivative: to ``w``, the error signal correlated with the input windows; to ``x``, the
     kernel's transpose times the error signal, summed back over the windows.
     """
     cols, (ho, wo) = _im2col(x, w, stride, padding)
@@ -167,7 +167,7 @@ def _pool_geometry(x, kernel_size, stride, padding):
 def max_pool2d(x, kernel_size, stride=None, padding=0):
     """Maximum over each window, as ``torch.nn.functional.max_pool2d``; padding is -inf.
 
-    Message: the error signal of each window goes to the window's (first) maximum.
+    Derivative: the error signal of each window goes to the window's (first) maximum.
     """
     k, s, p, out = _pool_geometry(x, kernel_size, stride, padding)
     xp = _pad(x, p, -np.inf)
@@ -222,7 +222,7 @@ def _max_pool2d_jvp(t, ans, x, kernel_size, stride=None, padding=0):
 def avg_pool2d(x, kernel_size, stride=None, padding=0):
     """Mean over each window, as ``torch.nn.functional.avg_pool2d`` (padding counted).
 
-    Message: each window's error signal, divided by the window size, to every element of it.
+    Derivative: each window's error signal, divided by the window size, to every element of it.
     """
     k, s, p, out = _pool_geometry(x, kernel_size, stride, padding)
     xp = _pad(x, p)
