@@ -27,7 +27,7 @@ import numpy as np
 
 from ..errors import FeedError, LoadError
 from .data import batch_indices
-from .layers import mode
+from .layers import mode, statistics, update_statistics
 from .optim import Optimizer
 
 __all__ = ["History", "accuracy", "fit", "load_checkpoint", "save_checkpoint"]
@@ -126,7 +126,9 @@ def fit(
                 len(data[0]), batch_size=batch_size, rng=rng, drop_last=drop_last
             ):
                 if value_and_grad is None:
-                    losses.append(opt.minimize(loss, {k: a[rows] for k, a in zip(inputs, data)}))
+                    feed = {k: a[rows] for k, a in zip(inputs, data)}
+                    update_statistics(graph, feed)  # batch norm's, from this step's batch
+                    losses.append(opt.minimize(loss, feed))
                 else:
                     value, grads = value_and_grad(rows)
                     opt.step(grads)
@@ -154,16 +156,25 @@ def fit(
 
 def save_checkpoint(path: str, opt: Optimizer, **extra: Any) -> None:
     """Write parameters, optimizer state, the state of every ``numpy.random.Generator`` held
-    by a node of the optimizer's graph (dropout masks) and ``extra`` (e.g. the shuffling rng's
-    state) to ``path``.
+    by a node of the optimizer's graph (dropout masks), batch norm's running statistics and
+    ``extra`` (e.g. the shuffling rng's state) to ``path``.
 
     See also
     --------
     load_checkpoint
     """
     states = {key: gen.bit_generator.state for key, gen in _generators(opt.graph).items()}
+    stats = {name: np.array(node.value) for name, node in _statistics(opt.graph).items()}
     with open(path, "wb") as f:
-        pickle.dump({"optimizer": opt.state_dict(), "generators": states, "extra": extra}, f)
+        pickle.dump(
+            {
+                "optimizer": opt.state_dict(),
+                "generators": states,
+                "statistics": stats,
+                "extra": extra,
+            },
+            f,
+        )
 
 
 def load_checkpoint(path: str, opt: Optimizer) -> dict:
@@ -186,10 +197,24 @@ def load_checkpoint(path: str, opt: Optimizer) -> dict:
             f"{', '.join(missing)}, which this graph does not have "
             f"(its Generators: {', '.join(sorted(gens)) or 'none'})"
         )
+    stats = _statistics(opt.graph)
+    missing = sorted(set(saved.get("statistics", {})) - set(stats))
+    if missing:
+        raise LoadError(
+            f"mpgraph: checkpoint '{path}' holds the running statistics {', '.join(missing)}, "
+            "which this graph does not have"
+        )
     opt.load_state_dict(saved["optimizer"])
     for key, state in saved.get("generators", {}).items():
         gens[key].bit_generator.state = state
+    for name, value in saved.get("statistics", {}).items():
+        value.flags.writeable = False
+        stats[name].fixed = value  # as update_statistics sets them
     return saved["extra"]
+
+
+def _statistics(graph: Any) -> dict:
+    return {} if graph is None else statistics(graph)
 
 
 def _generators(graph: Any) -> dict[str, np.random.Generator]:

@@ -42,6 +42,7 @@ from ..hooks.manager import ops as registered_ops
 from . import init as nn_init
 
 __all__ = [
+    "BatchNorm",
     "Conv2d",
     "Dropout",
     "Embedding",
@@ -52,7 +53,9 @@ __all__ = [
     "eval",
     "is_training",
     "mode",
+    "statistics",
     "train",
+    "update_statistics",
 ]
 
 Init = Callable[[tuple, np.random.Generator], np.ndarray]
@@ -61,6 +64,10 @@ Init = Callable[[tuple, np.random.Generator], np.ndarray]
 # flags of mode-dependent layers. Keyed weakly, so a dropped graph takes its entries with it.
 _scopes: weakref.WeakKeyDictionary[Graph, set[str]] = weakref.WeakKeyDictionary()
 _flags: weakref.WeakKeyDictionary[Graph, list[Node]] = weakref.WeakKeyDictionary()
+# and the running statistics of batch-norm layers: (update node, running mean, running var)
+_statistics: weakref.WeakKeyDictionary[Graph, list[tuple[Node, Node, Node]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 class Layer:
@@ -414,13 +421,143 @@ class Dropout(Layer):
         self.rate, self.rng = float(rate), rng
 
     def _build(self, g: Graph) -> None:
-        flags = _flags.setdefault(g, [])
-        current = flags[0].value if flags else True
-        self.flag = g.constant(bool(current), name="training")
-        flags.append(self.flag)
+        self.flag = _training_flag(g)
 
     def _apply(self, g: Graph, x: Node) -> Node:
         return ops.where(self.flag, ops.dropout(x, rate=self.rate, rng=self.rng), x)
+
+
+def _training_flag(g: Graph) -> Node:
+    flags = _flags.setdefault(g, [])
+    current = flags[0].value if flags else True
+    flag = g.constant(bool(current), name="training")
+    flags.append(flag)
+    return flag
+
+
+class BatchNorm(Layer):
+    """PyTorch's ``nn.BatchNorm1d``/``2d`` on (N, C, ...) inputs, from the ``batch_norm`` op.
+
+    In training mode the output is normalized by the batch's mean and (biased) variance per
+    channel; in evaluation mode by the running statistics. The running statistics are constant
+    nodes ``running_mean`` and ``running_var`` of the layer's scope, updated (momentum as
+    PyTorch's, the batch's unbiased variance) by :func:`update_statistics`, which
+    :func:`mpgraph.fit` calls before each training step with that step's batch, so they are
+    the statistics of the forward pass the step differentiates, as PyTorch's are.
+
+    Parameters
+    ----------
+    num_features : int
+        The number of channels C (axis 1).
+    momentum : float
+    eps : float
+    affine : bool
+        Learn ``weight`` (ones) and ``bias`` (zeros) per channel.
+    dtype : numpy dtype of the parameters and statistics
+    name : str, optional
+        ``batch_norm_1``, ... by default.
+
+    Returns
+    -------
+    A callable layer.
+
+    Raises
+    ------
+    ShapeError
+        When called on a node whose axis 1 is not ``num_features``.
+
+    Examples
+    --------
+    >>> import numpy as np, mpgraph as mg
+    >>> g = mg.Graph()
+    >>> x = g.input("x", shape=(None, 2))
+    >>> bn = mg.layers.BatchNorm(2)
+    >>> y = bn(x)
+    >>> batch = {"x": np.array([[1.0, 10.0], [3.0, 30.0]])}
+    >>> np.round(g.forward(y, batch)[y], 4)  # training mode: the batch's statistics
+    array([[-1., -1.],
+           [ 1.,  1.]])
+    >>> mg.layers.update_statistics(g, batch)
+    >>> bn.running_mean.value, bn.running_var.value
+    (array([0.2, 2. ]), array([ 1.1, 20.9]))
+    """
+
+    kind = "batch_norm"
+
+    def __init__(
+        self,
+        num_features: int,
+        *,
+        momentum: float = 0.1,
+        eps: float = 1e-5,
+        affine: bool = True,
+        dtype: Any = np.float64,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(name)
+        if not 0 <= momentum <= 1:
+            raise GraphError(f"mpgraph: BatchNorm momentum must be in [0, 1], got {momentum!r}")
+        self.num_features, self.momentum, self.eps = int(num_features), float(momentum), eps
+        self.affine, self.dtype = affine, np.dtype(dtype)
+
+    def _check(self, x: Node) -> None:
+        if x.shape is not None and (
+            len(x.shape) < 2 or x.shape[1] not in (None, self.num_features)
+        ):
+            raise ShapeError(
+                f"mpgraph: {self._what()} normalizes {self.num_features} channels on axis 1; "
+                f"node '{x.name}' has shape {x.shape}"
+            )
+
+    def _build(self, g: Graph) -> None:
+        c = self.num_features
+        ones, zeros = np.ones(c, self.dtype), np.zeros(c, self.dtype)
+        if self.affine:
+            self.weight = self._param(g, "weight", ones)
+            self.bias = self._param(g, "bias", zeros)
+        else:
+            self.weight = g.constant(ones, name="weight")
+            self.bias = g.constant(zeros, name="bias")
+        self.running_mean = g.constant(zeros, name="running_mean")
+        self.running_var = g.constant(ones, name="running_var")
+        self.flag = _training_flag(g)
+
+    def _apply(self, g: Graph, x: Node) -> Node:
+        args = (x, self.running_mean, self.running_var, self.weight, self.bias)
+        batch = ops.batch_norm(*args, training=True, eps=self.eps)
+        running = ops.batch_norm(*args, training=False, eps=self.eps)
+        update = ops.batch_norm_update(
+            x, self.running_mean, self.running_var, momentum=self.momentum
+        )
+        _statistics.setdefault(g, []).append((update, self.running_mean, self.running_var))
+        return ops.where(self.flag, batch, running)
+
+
+def update_statistics(graph: Graph, feed: dict) -> None:
+    """Update the running statistics of ``graph``'s :class:`BatchNorm` layers from one training
+    batch ``feed`` (one forward pass up to their inputs), as a PyTorch forward in training mode
+    does. Nothing happens in evaluation mode or on a graph without such layers.
+
+    Raises
+    ------
+    FeedError
+        ``feed`` lacks an input the statistics depend on.
+    """
+    entries = _statistics.get(graph)
+    if not entries or not is_training(graph):
+        return
+    run = graph.forward([update for update, _, _ in entries], feed)
+    for update, mean, var in entries:
+        new = np.array(run[update])  # a copy the next run cannot change
+        new.flags.writeable = False
+        # constant nodes' values are read at every run: the statistics are such constants
+        mean.fixed, var.fixed = new[0], new[1]
+
+
+def statistics(graph: Graph) -> dict[str, Node]:
+    """The running-statistics nodes of ``graph``'s :class:`BatchNorm` layers, by name (what a
+    checkpoint saves besides the parameters)."""
+    return {node.name: node for _, mean, var in _statistics.get(graph, ()) for node in (mean, var)}
 
 
 class Embedding(Layer):
