@@ -1,6 +1,7 @@
-"""``mg.grad`` and ``mg.value_and_grad``: differentiate a Python function of arrays.
+"""The tracer under ``mg.grad``: differentiate a Python function of arrays.
 
-The function is traced into a fresh Graph (its differentiated arguments become inputs, so the
+:mod:`mpgraph.transforms.reverse` (``mg.grad``, ``mg.value_and_grad``) adds pytrees of
+arguments on top of :func:`value_and_grad` here. The function is traced into a fresh Graph (its differentiated arguments become inputs, so the
 function sees node handles), run forward, and backpropagated, as in HIPS autograd and JAX.
 """
 
@@ -19,7 +20,7 @@ from .graph import Graph, zero_gradient
 from .node import Node, first_node, holds_nodes
 from .symbolic import gradients
 
-__all__ = ["grad", "value_and_grad"]
+__all__ = ["current_trace", "tracing", "value_and_grad"]
 
 
 # The graph being traced by an enclosing mg.grad in this thread (or task), if any.
@@ -216,25 +217,3 @@ def _is_number(x: Any) -> bool:
 
 def _name(fn: Callable) -> str:
     return getattr(fn, "__name__", "the function")
-
-
-def grad(fn: Callable, argnums: int | tuple[int, ...] = 0, *, has_aux: bool = False) -> Callable:
-    """Return a function that computes the gradient of scalar ``fn`` (see value_and_grad).
-
-    Examples
-    --------
-    >>> import numpy as np, mpgraph as mg
-    >>> dtanh = mg.grad(mg.ops.tanh)
-    >>> round(float(dtanh(0.5)), 6)   # 1 - tanh(0.5)^2
-    0.786448
-    """
-    vg = value_and_grad(fn, argnums, has_aux=has_aux)
-
-    @functools.wraps(fn)
-    def wrapped(*args: Any, **kwargs: Any):
-        if has_aux:
-            (_, aux), grads = vg(*args, **kwargs)
-            return grads, aux
-        return vg(*args, **kwargs)[1]
-
-    return wrapped
