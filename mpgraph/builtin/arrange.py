@@ -1,5 +1,5 @@
 """Rearranging elements: stacking and splitting (``vstack``, ``hstack``, ``dstack``,
-``column_stack``, ``append``, ``array_split``, ``vsplit``/``hsplit``/``dsplit``), dims
+``column_stack``, ``append``, ``split``, ``array_split``, ``vsplit``/``hsplit``/``dsplit``), dims
 (``atleast_1d/2d/3d``, ``ravel``, ``swapaxes``, ``moveaxis``, ``rollaxis``), flips and rotations
 (``flipud``, ``fliplr``, ``rot90``, ``roll``) and triangles and diagonals (``tril``, ``triu``,
 ``diag``, ``diagonal``), with NumPy's names and arguments.
@@ -241,8 +241,11 @@ def _splitter(name, which=None, equal=True):
             for k in range(count)
         ]
 
+    def jvp(t, ans, x, indices_or_sections, axis=0, piece=0):  # linear: the same slice
+        return forward(t, indices_or_sections, axis, piece)
+
     forward.__name__ = name
-    return forward, shape, vjp, public
+    return forward, shape, vjp, jvp, public
 
 
 _SPLIT_DOC = """piece number ``piece`` of np.{name}(x, indices_or_sections{axis}): {what}
@@ -254,7 +257,7 @@ Called as NumPy's: ``mg.ops.{name}(x, 3)`` returns the list of pieces, one node 
 
 
 def _split_op(name, which, equal, what, samples):
-    forward, shape, vjp, public = _splitter(name, which, equal)
+    forward, shape, vjp, jvp, public = _splitter(name, which, equal)
     doc = _SPLIT_DOC.format(name=name, axis="" if which else ", axis", what=what)
     if which:  # no axis: NumPy's vsplit/hsplit/dsplit fix it
 
@@ -266,6 +269,9 @@ def _split_op(name, which, equal, what, samples):
 
         def fixed_vjp(g, ans, x, indices_or_sections, piece=0):
             return vjp(g, ans, x, indices_or_sections, 0, piece)
+
+        def fixed_jvp(t, ans, x, indices_or_sections, piece=0):
+            return jvp(t, ans, x, indices_or_sections, 0, piece)
 
         def fixed_public(apply, x, indices_or_sections, name=None):
             return public(
@@ -281,6 +287,7 @@ def _split_op(name, which, equal, what, samples):
             fixed,
             (fixed_vjp,),
             fixed_shape,
+            jvp=(fixed_jvp,),
             needs=("",),
             differentiable_vjp=True,
             public=fixed_public,
@@ -292,6 +299,7 @@ def _split_op(name, which, equal, what, samples):
         forward,
         (vjp,),
         shape,
+        jvp=(jvp,),
         needs=("",),
         differentiable_vjp=True,
         public=public,
@@ -690,6 +698,18 @@ OPS = [
         differentiable_vjp=True,
         samples=chain(
             cases(((2, 3), (4,))), cases(((2, 3), (1, 3)), axis=0), cases(((2, 3), (2, 2)), axis=-1)
+        ),
+    ),
+    _split_op(
+        "split",
+        None,
+        True,
+        "equal sections (an int) or cuts at the given indices",
+        chain(
+            cases(((6, 2),), indices_or_sections=3, piece=1),
+            cases(((2, 7),), indices_or_sections=[2, 5], axis=1, piece=2),
+            cases(((2, 7),), indices_or_sections=[2, 5], axis=-1, piece=0),
+            cases(((5,),), indices_or_sections=[3, 9], piece=1),
         ),
     ),
     _split_op(

@@ -339,15 +339,16 @@ def _ce_jvp_labels(t, ans, logits, labels, axis=-1, reduction="mean", res=None):
     return _reduce(-np.sum(t * log_softmax(logits, axis), axis=axis), reduction)
 
 
+def _fits(t, want):
+    """Whether shape ``t`` can be ``want`` (unknown dims, None, fit anything)."""
+    return len(t) == len(want) and all(a is None or b is None or a == b for a, b in zip(t, want))
+
+
 def _ce_shape(s, t, axis=-1, reduction="mean"):
     _check_reduction(reduction)
     ax = normalize_axis(axis, len(s))[0]
     per_example = s[:ax] + s[ax + 1 :]
-    fits = [
-        len(t) == len(want) and all(a is None or b is None or a == b for a, b in zip(t, want))
-        for want in (s, per_example)
-    ]
-    if not any(fits):
+    if not (_fits(t, s) or _fits(t, per_example)):
         raise ValueError(
             f"labels of shape {t} fit neither logits {s} (soft targets) nor "
             f"{per_example} (class indices)"
@@ -919,11 +920,7 @@ def _torch_loss_shape(s, t, reduction):
         raise ValueError("input must have a class axis (C,) or (N, C, *), got a scalar")
     axis = 1 if len(s) > 1 else 0
     per_example = s[:axis] + s[axis + 1 :]
-    fits = [
-        len(t) == len(want) and all(a is None or b is None or a == b for a, b in zip(t, want))
-        for want in (per_example, s)
-    ]
-    if not any(fits):
+    if not (_fits(t, per_example) or _fits(t, s)):
         raise ValueError(
             f"target of shape {t} fits neither input {s} (probabilities) nor "
             f"{per_example} (class indices)"

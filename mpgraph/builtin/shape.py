@@ -170,7 +170,7 @@ def _flip_shape(s, axis=None):
     return s
 
 
-# -- concatenate, stack, split -----------------------------------------------------------------
+# -- concatenate, stack ------------------------------------------------------------------------
 
 
 def concatenate(*arrays, axis=0):
@@ -245,66 +245,6 @@ def _stack_shape(*shapes, axis=0):
 def _stack_vjp(argnum, g, ans, *arrays, axis=0):
     ax = normalize_axis(axis, ans.ndim)[0]
     return g[(slice(None),) * ax + (argnum,)]
-
-
-def _bounds(n, indices_or_sections, piece):
-    """Start and stop of ``piece`` when a dim of size ``n`` is split as np.split does."""
-    if isinstance(indices_or_sections, (int, np.integer)):
-        k = int(indices_or_sections)
-        if k <= 0 or (n is not None and n % k):
-            raise ValueError(f"{n} elements do not split into {k} equal sections")
-        if not 0 <= piece < k:
-            raise ValueError(f"piece {piece} out of range for {k} sections")
-        return (None, None) if n is None else (piece * n // k, (piece + 1) * n // k)
-    cuts = [int(i) for i in indices_or_sections]
-    if not 0 <= piece <= len(cuts):
-        raise ValueError(f"piece {piece} out of range for {len(cuts) + 1} sections")
-    if n is None:
-        return None, None
-    edges = [0] + [min(c if c >= 0 else c + n, n) for c in cuts] + [n]
-    return edges[piece], max(edges[piece], edges[piece + 1])
-
-
-def split(x, indices_or_sections, axis=0, piece=0):
-    """piece number ``piece`` of np.split(x, indices_or_sections, axis): equal sections (an
-    int) or cuts at the given indices
-
-    Derivative: the identity on that slice: the message is g padded with zeros back to x's shape.
-
-    Called as NumPy's: ``mg.ops.split(x, 3, axis=0)`` returns the list of pieces, one node each.
-    """
-    ax = normalize_axis(axis, x.ndim)[0]
-    start, stop = _bounds(x.shape[ax], indices_or_sections, piece)
-    return x[(slice(None),) * ax + (slice(start, stop),)]
-
-
-def _split_shape(s, indices_or_sections, axis=0, piece=0):
-    ax = normalize_axis(axis, len(s))[0]
-    start, stop = _bounds(s[ax], indices_or_sections, piece)
-    return s[:ax] + (None if start is None else stop - start,) + s[ax + 1 :]
-
-
-def _split_vjp(g, ans, x, indices_or_sections, axis=0, piece=0):
-    ax = normalize_axis(axis, x.ndim)[0]
-    start, stop = _bounds(x.shape[ax], indices_or_sections, piece)
-    width = [(0, 0)] * x.ndim
-    width[ax] = (start, x.shape[ax] - stop)
-    return np.pad(g, width)
-
-
-def _split_public(apply, x, indices_or_sections, axis=0, name=None):
-    count = (
-        int(indices_or_sections)
-        if isinstance(indices_or_sections, (int, np.integer))
-        else len(indices_or_sections) + 1
-    )
-    return [
-        apply(x, indices_or_sections, axis, piece=k, name=None if name is None else f"{name}_{k}")
-        for k in range(count)
-    ]
-
-
-# -- tile, repeat, pad -------------------------------------------------------------------------
 
 
 def _tile_dims(s, reps):
@@ -632,22 +572,6 @@ OPS = [
             _variadic(rng, [(2, 3)] * 3, axis=-1),
             _variadic(rng, [(3,), (3,)], axis=1),
         ],
-    ),
-    Op(
-        "split",
-        split,
-        (_split_vjp,),
-        _split_shape,
-        jvp=_linear(split),
-        needs=("",),
-        differentiable_vjp=True,
-        public=_split_public,
-        samples=chain(
-            cases(((6, 2),), indices_or_sections=3, piece=1),
-            cases(((2, 7),), indices_or_sections=[2, 5], axis=1, piece=2),
-            cases(((2, 7),), indices_or_sections=[2, 5], axis=-1, piece=0),
-            cases(((5,),), indices_or_sections=[3, 9], piece=1),
-        ),
     ),
     Op(
         "tile",
