@@ -6,9 +6,14 @@ plugin is::
     from mpgraph.extend import Op, hookimpl, unbroadcast, cases
     from mpgraph.extend import elementwise_unary, broadcasting_binary   # common shapes of op
 
+Ops written in NumPy's names run on any array library that implements NumPy's dispatch
+protocols (CuPy, Dask): create arrays with ``np.zeros_like(x)`` or ``np.eye(n, like=like(x))``
+so that they are made where ``x`` lives (``docs/backends.md``).
+
 See ``docs/plugins.md`` for a worked example.
 """
 
+from .backend import add_at, like, to_numpy
 from .contract.op import Op, is_graph_node
 from .contract.rules import (
     apply_op,
@@ -53,6 +58,7 @@ __all__ = [
     "UNARY",
     "UNARY_POSITIVE",
     "UNARY_UNIT",
+    "add_at",
     "apply_op",
     "broadcast_shapes",
     "broadcasting_binary",
@@ -64,12 +70,14 @@ __all__ = [
     "float_dtype",
     "hookimpl",
     "is_graph_node",
+    "like",
     "normal",
     "normalize_axis",
     "positive",
     "reduce_shape",
     "reduction",
     "same_shape",
+    "to_numpy",
     "unbroadcast",
     "unit",
     "zero_gradient",

@@ -11,12 +11,14 @@ Public so that plugin authors check their ops the way mpgraph checks its own:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from .backend import NUMPY, library_named, library_of, to_numpy
 from .contract.op import Op
 from .engine.graph import Graph
 from .engine.tangents import transposed_vjp
@@ -24,7 +26,16 @@ from .engine.trace import value_and_grad
 from .errors import ArityError, MpgraphError
 from .hooks.manager import get_op, ops
 
-__all__ = ["CheckResult", "check_grads", "check_op", "check_ops", "numerical_grad", "samples"]
+__all__ = [
+    "CheckResult",
+    "check_grads",
+    "check_jvp",
+    "check_library",
+    "check_op",
+    "check_ops",
+    "numerical_grad",
+    "samples",
+]
 
 
 def numerical_grad(
@@ -356,3 +367,104 @@ def _first_line(e: BaseException) -> str:
 
 def _attrs(attrs: dict) -> str:
     return "(" + ", ".join(f"{k}={v!r}" for k, v in attrs.items()) + ")" if attrs else "()"
+
+
+def check_library(
+    op: str | Op,
+    args: Sequence[Any],
+    attrs: dict | None = None,
+    library: Any = "dask",
+    *,
+    seed: int = 0,
+    rtol: float = 1e-7,
+    atol: float = 1e-9,
+) -> None:
+    """Check that ``op`` runs on another array library as it runs on NumPy, through a Graph.
+
+    The same graph (the op, then ``sum(w * y)`` for a random ``w``) runs once on NumPy arrays
+    and once on ``library``'s: the value, the message to every differentiable argument and,
+    where the op has forward mode, the tangent must stay in ``library`` (no silent copy to
+    NumPy) and equal NumPy's. NumPy's messages are checked against finite differences by
+    :func:`check_op`, so equal messages are right messages. A function the library does not
+    implement, which Dask would compute through NumPy with a ``FutureWarning``, fails.
+
+    Parameters
+    ----------
+    op : str or Op
+    args : sequence
+        The array arguments, as NumPy arrays.
+    attrs : dict, optional
+    library : str or module
+        ``"dask"`` (the CPU stand-in the suite uses), ``"cupy"``, ...
+    seed : int
+    rtol, atol : float
+
+    Raises
+    ------
+    AssertionError
+        A value left the library, or differs from NumPy's.
+
+    See also
+    --------
+    check_op, mpgraph.Graph.to
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> check_library("tanh", [np.array([0.5, -1.0])], library="dask")
+    """
+    op = get_op(op)
+    lib = library_named(library)
+    attrs = dict(attrs or {})
+    args = [np.asarray(a) if not np.isscalar(a) else a for a in args]
+    diff = [
+        k
+        for k, a in enumerate(args)
+        if np.asarray(a).dtype.kind == "f" and (op.variadic or op.vjp[k] is not None)
+    ]
+    tangent = [k for k in diff if op.carries_tangent(k)]
+    rng = np.random.default_rng(seed)
+    out = np.asarray(op.forward(*args, **attrs))
+    w = rng.standard_normal(out.shape)
+    vs = {k: rng.standard_normal(np.shape(args[k])) for k in tangent}
+
+    def run_on(target):
+        g = Graph()
+        nodes = [
+            g.input(f"a{k}", np.shape(a), np.asarray(a).dtype) if k in diff else g.constant(a)
+            for k, a in enumerate(args)
+        ]
+        y = g.apply(op, nodes, {**op.attr_defaults, **attrs}, name="y")
+        loss = g.apply("sum", [g.apply("multiply", [y, w])])
+        feed = {nodes[k]: target.asarray(args[k]) for k in diff}
+        g.to(target)
+        run = g.forward([y, loss], feed)
+        found = {"value": run[y]}
+        if diff:
+            run.backward(loss, wrt=[nodes[k] for k in diff])
+            found.update({f"message to argument {k}": run.grad(nodes[k]) for k in diff})
+        if tangent:
+            run = g.forward(y, feed).jvp({nodes[k]: target.asarray(vs[k]) for k in tangent})
+            found["tangent"] = run.tangent(y)
+        return found
+
+    want = run_on(NUMPY)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # Dask's silent trip through NumPy
+        got = run_on(lib)
+    for what, value in got.items():
+        if value is None and want[what] is None:
+            continue
+        where = library_of(value)
+        if where != lib and np.ndim(want[what]) > 0:
+            raise AssertionError(
+                f"mpgraph: op '{op.name}' on {lib.name}: its {what} is a "
+                f"{type(value).__module__}.{type(value).__name__}, not a {lib.name} array"
+            )
+        np.testing.assert_allclose(
+            to_numpy(value),
+            want[what],
+            rtol=rtol,
+            atol=atol,
+            err_msg=f"mpgraph: op '{op.name}' on {lib.name}: its {what} differs from NumPy's",
+        )

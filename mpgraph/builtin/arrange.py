@@ -13,7 +13,16 @@ import string
 
 import numpy as np
 
-from mpgraph.extend import Op, broadcast_shapes, cases, chain, hookimpl, normalize_axis, unbroadcast
+from mpgraph.extend import (
+    Op,
+    broadcast_shapes,
+    cases,
+    chain,
+    hookimpl,
+    like,
+    normalize_axis,
+    unbroadcast,
+)
 
 
 def _known(*dims):
@@ -606,6 +615,7 @@ def _diagonal_vjp(g, ans, a, offset=0, axis1=0, axis2=1):
     i = np.arange(length)
     rows[i, i + max(-offset, 0)] = 1
     cols[i, i + max(offset, 0)] = 1
+    rows, cols = np.asarray(rows, like=like(g)), np.asarray(cols, like=like(g))
     rest = "".join(string.ascii_letters[: a.ndim - 2])
     placed = np.einsum(f"{rest}z,zy,zx->{rest}yx", g, rows, cols)  # rest..., n1, n2
     others = [d for d in range(a.ndim) if d not in (a1, a2)]

@@ -35,6 +35,7 @@ from mpgraph.extend import (
     elementwise_unary,
     float_dtype,
     hookimpl,
+    like,
     unbroadcast,
     zero_gradient,
 )
@@ -97,6 +98,8 @@ _TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)  # Python floats: float32 stays float
 
 
 def _special(scalar_fn, x):
+    if like(x) is not None:  # an array of another library: the ufunc dispatches to it
+        return np.asarray(scalar_fn(x), dtype=float_dtype(x.dtype), like=x)
     x = np.asarray(x)
     return np.asarray(scalar_fn(x), dtype=float_dtype(x.dtype))
 
@@ -226,7 +229,7 @@ def astype(x, dtype):
 
     Not declared differentiable twice: a second derivative through a float cast is refused.
     """
-    return np.asarray(x).astype(dtype)
+    return x.astype(dtype) if hasattr(x, "astype") else np.asarray(x).astype(dtype)
 
 
 def _astype_vjp(g, ans, x, dtype):

@@ -4,7 +4,7 @@ of indexing, which makes indexing differentiable to any order.
 
 import numpy as np
 
-from mpgraph.extend import Op, cases, hookimpl, is_graph_node, same_shape
+from mpgraph.extend import Op, add_at, cases, hookimpl, is_graph_node, like, same_shape
 
 
 def stop_gradient(x):
@@ -22,12 +22,15 @@ def getitem_transpose(g, index, shape):
 
     Derivative: the message to g is the signal indexed: getitem(signal, index).
     """
-    out = np.zeros(shape, dtype=np.result_type(g))
+    out = np.zeros(shape, dtype=np.result_type(g), like=like(g))
     parts = index if isinstance(index, tuple) else (index,)
-    if all(p is None or p is Ellipsis or isinstance(p, (slice, int, np.integer)) for p in parts):
+    basic = all(
+        p is None or p is Ellipsis or isinstance(p, (slice, int, np.integer)) for p in parts
+    )
+    if basic and type(out) is np.ndarray:
         out[index] = g  # a view: each element at most once, plain assignment suffices
     else:
-        np.add.at(out, index, g)
+        out = add_at(out, index, g)
     return out
 
 

@@ -13,7 +13,16 @@ Indices must be integers: float indices are refused when the node is built, nami
 
 import numpy as np
 
-from mpgraph.extend import Op, apply_op, broadcast_shapes, hookimpl, normalize_axis
+from mpgraph.extend import (
+    Op,
+    add_at,
+    apply_op,
+    broadcast_shapes,
+    hookimpl,
+    normalize_axis,
+    to_numpy,
+)
+from mpgraph.extend import like as array_like
 
 
 def _integer_dtype(name):
@@ -28,8 +37,16 @@ def _integer_dtype(name):
     return rule
 
 
+def _sum_array(a, values):
+    """A copy of ``a`` in the dtype of ``a + values``, to add the values into."""
+    dtype = np.result_type(a, values)
+    if array_like(a) is not None:
+        return a.astype(dtype)
+    return np.array(a, dtype=dtype, copy=True)
+
+
 def _zeros(like, g):
-    return np.zeros(like.shape, dtype=_float(g))
+    return np.zeros(like.shape, dtype=_float(g), like=array_like(g))
 
 
 def _float(v):
@@ -73,12 +90,11 @@ def index_add(a, indices, values, axis=None):
     Derivative: 1 to a (the message g); to values, g taken at the indices (take); none to
     the indices.
     """
-    out = np.array(a, dtype=np.result_type(a, values), copy=True)
+    out = _sum_array(a, values)
     if axis is None:
-        np.add.at(out.reshape(-1), indices, values)
-        return out
+        return add_at(out.reshape(-1), indices, values).reshape(out.shape)
     ax = normalize_axis(axis, out.ndim)[0]
-    np.add.at(out, (slice(None),) * ax + (indices,), values)
+    out = add_at(out, (slice(None),) * ax + (indices,), values)
     return out
 
 
@@ -143,11 +159,10 @@ def scatter_add(a, indices, values, axis):
     Derivative: 1 to a (the message g); to values, g picked at the indices
     (take_along_axis); none to the indices.
     """
-    out = np.array(a, dtype=np.result_type(a, values), copy=True)
+    out = _sum_array(a, values)
     if axis is None:
-        np.add.at(out.reshape(-1), indices, values)
-        return out
-    np.add.at(out, _grid(np.asarray(indices), axis, out.shape), values)
+        return add_at(out.reshape(-1), indices, values).reshape(out.shape)
+    out = add_at(out, _grid(np.asarray(to_numpy(indices)), axis, out.shape), values)
     return out
 
 

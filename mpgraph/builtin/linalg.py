@@ -19,6 +19,7 @@ from mpgraph.extend import (
     float_dtype,
     hookimpl,
     is_graph_node,
+    like,
     normalize_axis,
     unbroadcast,
 )
@@ -260,7 +261,7 @@ def _einsum_vjp(argnum, g, ans, *operands, subscripts):
     for c in unique:  # a label only x has was summed away: the message is constant along it
         if not any(c in s for s in labels):
             labels.append(c)
-            arrays.append(np.ones(x.shape[target.index(c)], dtype=_dtype(x)))
+            arrays.append(np.ones(x.shape[target.index(c)], dtype=_dtype(x), like=like(g)))
     msg = np.einsum(",".join(labels) + "->" + unique, *arrays)
     if len(unique) < len(target):  # a repeated label ('ii'): the message lies on the diagonal
         free = iter(c for c in string.ascii_letters if c not in "".join(subs) + out)
@@ -270,7 +271,7 @@ def _einsum_vjp(argnum, g, ans, *operands, subscripts):
                 fresh = next(free)
                 full += fresh
                 eyes.append(c + fresh)
-                extra.append(np.eye(x.shape[p], dtype=_dtype(x)))
+                extra.append(np.asarray(np.eye(x.shape[p], dtype=_dtype(x)), like=like(g)))
             else:
                 full += c
         msg = np.einsum(",".join([unique] + eyes) + "->" + full, msg, *extra)
@@ -357,7 +358,7 @@ def _trace_shape(s, offset=0, axis1=0, axis2=1):
 
 def _trace_vjp(g, ans, x, offset=0, axis1=0, axis2=1):
     a1, a2 = _trace_axes(x.ndim, axis1, axis2)
-    eye = np.eye(x.shape[a1], x.shape[a2], k=offset, dtype=_dtype(x))
+    eye = np.asarray(np.eye(x.shape[a1], x.shape[a2], k=offset, dtype=_dtype(x)), like=like(g))
     if a1 > a2:
         eye = eye.T
     eye = eye.reshape([x.shape[i] if i in (a1, a2) else 1 for i in range(x.ndim)])
@@ -592,7 +593,7 @@ def _sym(a):
 
 
 def _eye_like(n, v):
-    return np.eye(n, dtype=_dtype(v))
+    return np.asarray(np.eye(n, dtype=_dtype(v)), like=like(v))
 
 
 def _solve_t(t, x):

@@ -18,6 +18,7 @@ from mpgraph.extend import (
     float_dtype,
     hookimpl,
     is_graph_node,
+    like,
     normalize_axis,
     same_shape,
     unbroadcast,
@@ -169,7 +170,7 @@ def _softmax_samples(rng):
 
 def _reduce(per_element, reduction):
     if reduction == "mean":  # np.add.reduce: np.mean's sum, without its Python wrapper
-        return np.add.reduce(per_element, axis=None) / np.size(per_element)
+        return per_element.sum() / per_element.size
     if reduction == "sum":
         return np.sum(per_element)
     return per_element
@@ -251,7 +252,8 @@ def softmax_cross_entropy(logits, labels, axis=-1, reduction="mean"):
 
 def _ce_fwd(logits, labels, axis=-1, reduction="mean"):
     """The loss and, as the residual its vjp reads, the softmax."""
-    logits = np.asarray(logits)
+    if like(logits) is None:  # a NumPy array, not one of another library
+        logits = np.asarray(logits)
     shifted = logits - logits.max(axis=axis, keepdims=True)
     p = np.exp(shifted)
     total = p.sum(axis=axis, keepdims=True)
@@ -461,8 +463,12 @@ def _dropout_fwd(x, rate, rng):
     """The output and, as the residual its vjp reads, this run's mask times the scale."""
     scale = _dropout_scale(rate)
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    x = np.asarray(x)
+    on = like(x)
+    if on is None:
+        x = np.asarray(x)
+    # drawn by NumPy's generator on every library: one seed, one mask, wherever x lives
     mask = np.multiply(gen.random(x.shape) >= rate, scale, dtype=float_dtype(x.dtype))
+    mask = np.asarray(mask, like=on)
     return x * mask, mask
 
 
@@ -708,7 +714,7 @@ def _attention_scores(q, k, mask, is_causal, scale):
     s = (q @ _mT(k)) * scale
     if is_causal:
         L, S = q.shape[-2], k.shape[-2]
-        s = np.where(np.tril(np.ones((L, S), dtype=bool)), s, -np.inf)
+        s = np.where(np.tril(np.ones((L, S), dtype=bool, like=like(s))), s, -np.inf)
     if mask is not None:
         mdtype = getattr(mask, "dtype", None)
         s = np.where(mask, s, -np.inf) if mdtype is not None and mdtype.kind == "b" else s + mask

@@ -17,6 +17,7 @@ from mpgraph.extend import (
     float_dtype,
     hookimpl,
     is_graph_node,
+    like,
     normalize_axis,
     positive,
     reduce_shape,
@@ -134,7 +135,9 @@ def _prod_vjp(g, ans, x, axis=None, keepdims=False):
     ones = np.ones_like(flat[..., :1])
     before = np.cumprod(np.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1)
     after = np.cumprod(np.concatenate([ones, flat[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
-    others = np.transpose((before * after).reshape(moved.shape), np.argsort(kept + list(axes)))
+    others = np.transpose(
+        (before * after).reshape(moved.shape), tuple(np.argsort(kept + list(axes)))
+    )
     return _expand(g, x, axis, keepdims) * others
 
 
@@ -275,12 +278,12 @@ def _cumprod_vjp(g, ans, a, axis=None):
     x = np.reshape(a, (-1,)) if axis is None else np.moveaxis(a, axis, -1)
     gx = np.reshape(g, (-1,)) if axis is None else np.moveaxis(g, axis, -1)
     n = x.shape[-1]
-    eye = np.eye(n, dtype=bool)
+    eye = np.asarray(np.eye(n, dtype=bool), like=like(x))
     # rows[..., i, k] = a_k with a_i replaced by 1; its running product along k is the
     # product over k <= j of every a_k but a_i
     rows = np.where(eye, 1, np.expand_dims(x, -2))
     partial = np.cumprod(rows, axis=-1)
-    upper = np.triu(np.ones((n, n), dtype=bool))  # j >= i
+    upper = np.triu(np.ones((n, n), dtype=bool, like=like(x)))  # j >= i
     msg = np.sum(np.where(upper, partial * np.expand_dims(gx, -2), 0), axis=-1)
     return np.reshape(msg, a.shape) if axis is None else np.moveaxis(msg, -1, axis)
 

@@ -10,11 +10,13 @@ import numpy as np
 from mpgraph.extend import (
     Op,
     ShapeError,
+    add_at,
     broadcast_shapes,
     cases,
     chain,
     hookimpl,
     is_graph_node,
+    like,
     normalize_axis,
     unbroadcast,
 )
@@ -60,7 +62,7 @@ def reshape(x, shape):
 
     Derivative: the identity on elements: the message is g reshaped to x's shape.
     """
-    return np.reshape(x, shape)
+    return np.reshape(x, (shape,) if isinstance(shape, (int, np.integer)) else shape)
 
 
 def _new_shape(shape) -> tuple[int, ...]:
@@ -282,6 +284,8 @@ def repeat(x, repeats, axis=None):
 
     Derivative: each element is copied: the message sums g over its copies.
     """
+    if axis is None:  # NumPy's flattening, spelled out: some libraries need an axis
+        return np.repeat(np.reshape(x, (-1,)), repeats, 0)
     return np.repeat(x, repeats, axis)
 
 
@@ -316,8 +320,8 @@ def _repeat_vjp(g, ans, x, repeats, axis=None):
         last = tuple(d for d in range(x.ndim) if d != ax) + (ax,)  # the copies' axis last
         return np.transpose(np.transpose(g, last) @ copies.T, tuple(np.argsort(last)))
     moved = np.moveaxis(g, ax, 0)
-    out = np.zeros((size,) + moved.shape[1:], dtype=g.dtype)
-    np.add.at(out, owner, moved)
+    out = np.zeros((size,) + moved.shape[1:], dtype=g.dtype, like=like(g))
+    out = add_at(out, owner, moved)
     return np.reshape(out, x.shape) if flat else np.moveaxis(out, 0, ax)
 
 
@@ -372,11 +376,11 @@ def _is_basic(index):
 def _getitem_vjp(g, ans, x, index):
     if is_graph_node(g):  # as a node: getitem_transpose, whose own message is getitem again
         return g.graph.apply("getitem_transpose", [g], {"index": index, "shape": x.shape})
-    out = np.zeros(x.shape, dtype=np.result_type(g))
-    if _is_basic(index):  # a view: each element at most once, plain assignment suffices
+    out = np.zeros(x.shape, dtype=np.result_type(g), like=like(g))
+    if _is_basic(index) and type(out) is np.ndarray:  # each element at most once: assignment
         out[index] = g
     else:
-        np.add.at(out, index, g)
+        out = add_at(out, index, g)
     return out
 
 
@@ -446,7 +450,7 @@ def _pad_jvp(t, ans, x, pad_width, mode="constant", constant_values=0):
 
 def _variadic_jvp(forward):
     def jvp(argnum, t, ans, *arrays, **attrs):
-        parts = [np.zeros(np.shape(a), np.result_type(t)) for a in arrays]
+        parts = [np.zeros(np.shape(a), t.dtype, like=like(t)) for a in arrays]
         parts[argnum] = t
         return forward(*parts, **attrs)
 

@@ -333,7 +333,7 @@ def reduction(
 
 def _reduction_jvp(vjp: Callable) -> Callable:
     def jvp(t, ans, x, axis=None, keepdims=False, **attrs):
-        ones = np.ones(np.shape(ans), np.result_type(ans, t))
+        ones = np.ones_like(ans, dtype=np.result_type(ans, t))
         local = vjp(ones, ans, x, axis=axis, keepdims=keepdims, **attrs)
         return np.sum(
             t * local, axis=tuple(axis) if isinstance(axis, list) else axis, keepdims=keepdims

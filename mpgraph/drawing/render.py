@@ -235,6 +235,8 @@ def _title(g, snap, view, items, notes, title, shown, legend: bool) -> str:
         ):
             out = snap.outputs[0]
             title += f" · {short_name(out)} = {summary(snap.values[out])}"
+        if snap is not None and snap.where:  # values copied from a device to be drawn
+            title += f" · values {snap.where}"
     rows = [f'<TR><TD ALIGN="LEFT"><B>{html.escape(title)}</B></TD></TR>']
     if shown.caption:  # a fixed size, so that captions of any length keep the layout still
         rows.append(

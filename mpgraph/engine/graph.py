@@ -23,6 +23,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
+from ..backend import NUMPY, Library, library_named, library_of, to_numpy
 from ..contract.op import Op
 from ..errors import ArityError, GraphError, MpgraphError, ShapeError, UsageError, a_kind, at
 from ..hooks.manager import get_op
@@ -85,6 +86,7 @@ class Graph:
         # Building from several threads: a node's name, index and place in the order are
         # taken together (re-entrant: making a node may make its constant arguments).
         self._build_lock = threading.RLock()
+        self.library: Library = NUMPY  # where the parameters and array constants live
 
     @property
     def nx(self) -> nx.MultiDiGraph:
@@ -160,7 +162,11 @@ class Graph:
         with self._build_lock:
             full = self._fresh(name, "param")
             value = _param_array(value, full)
-            return self._add(full, "param", value=value, shape=value.shape, dtype=value.dtype)
+            if self.library is not NUMPY:
+                value = _moved(value, self.library)
+            return self._add(
+                full, "param", value=value, shape=tuple(value.shape), dtype=value.dtype
+            )
 
     def constant(self, value: Any, name: str | None = None) -> Node:
         """Add a constant; arrays are copied.
@@ -178,16 +184,24 @@ class Graph:
         GraphError
             A value that is not an array of real numbers (complex, strings, Python objects).
         """
-        if type(value) not in (float, int, bool):
+        library = self.library
+        if library is not NUMPY and library_of(value) == library:
+            value = _foreign_constant(value, name)  # stays on its device: no host copy
+        elif type(value) not in (float, int, bool):
             value = _constant_array(value, name)
             if value.ndim == 0 and value.dtype in _PYTHON_LIKE:  # weak (see above)
                 value = value.item()
+            elif library is not NUMPY:
+                value = library.asarray(value)
         with self._build_lock:
             full = self._fresh(name, "const")
-            if type(value) is not np.ndarray:
+            if not hasattr(value, "shape"):
                 return self._add(full, "const", value=value, shape=())
-            value.flags.writeable = False
-            return self._add(full, "const", value=value, shape=value.shape, dtype=value.dtype)
+            if type(value) is np.ndarray:
+                value.flags.writeable = False
+            return self._add(
+                full, "const", value=value, shape=tuple(value.shape), dtype=value.dtype
+            )
 
     def apply(
         self,
@@ -369,16 +383,67 @@ class Graph:
         node = self[node]
         if node.kind != "param":
             raise GraphError(f"mpgraph: node '{node.name}' is {a_kind(node.kind)}, not a parameter")
-        value = _param_array(value, node.name)
-        if value.shape != node.shape:
+        library = self.library
+        if library is not NUMPY and library_of(value) == library:
+            value = _foreign_param(value, node.name)  # stays on its device: no host copy
+        else:
+            value = _param_array(value, node.name)
+        if tuple(value.shape) != node.shape:
             raise ShapeError(
                 f"mpgraph: parameter '{node.name}' has shape {node.shape}; "
-                f"the new value has shape {value.shape}"
+                f"the new value has shape {tuple(value.shape)}"
             )
         if value.dtype != node.dtype:
             value = value.astype(node.dtype)
-            value.flags.writeable = False
-        node.fixed = value
+            if type(value) is np.ndarray:
+                value.flags.writeable = False
+        node.fixed = value if library is NUMPY else _moved(value, library)
+
+    def to(self, library: Any) -> Graph:
+        """Move the parameters and array constants to another array library, as a model moves
+        to a device; they stay there, and later runs feed arrays of that library.
+
+        A graph moves by itself when it first runs on arrays of another library than NumPy;
+        ``to`` moves it explicitly, back to NumPy too.
+
+        Parameters
+        ----------
+        library : str, module or array
+            ``"numpy"``, ``"cupy"``, ``"dask"`` (any library that implements NumPy's dispatch
+            protocols), the library's module, or one of its arrays.
+
+        Returns
+        -------
+        Graph
+            ``self``.
+
+        Raises
+        ------
+        GraphError
+            ``library`` is not installed, or does not implement NumPy's dispatch protocols.
+
+        See also
+        --------
+        mpgraph.engine.backend : how ops run on other libraries.
+
+        Examples
+        --------
+        >>> import numpy as np, mpgraph as mg
+        >>> g = mg.Graph()
+        >>> w = g.param("w", np.ones(3))
+        >>> g.to("numpy").library
+        <array library numpy>
+        """
+        try:
+            target = library_named(library)
+        except ValueError as e:
+            raise GraphError(f"mpgraph: cannot move the graph: {e}") from None
+        with self._build_lock:
+            for node in self._order:
+                if node.kind in ("param", "const") and hasattr(node.fixed, "shape"):
+                    node.fixed = _moved(node.fixed, target)
+            self.library = target
+        return self
 
     @classmethod
     def from_networkx(cls, G: nx.DiGraph | nx.MultiDiGraph) -> Graph:
@@ -523,7 +588,10 @@ class Graph:
         grads = run.grads_of(reached)
         if len(reached) < len(targets):
             found, names = iter(grads), {t.name for t in reached}
-            grads = [next(found) if t.name in names else zero_gradient(t) for t in targets]
+            grads = [
+                next(found) if t.name in names else self.library.asarray(zero_gradient(t))
+                for t in targets
+            ]
         return run, grads
 
     def schedule(self, outputs: NodeLike | Iterable[NodeLike]):
@@ -811,8 +879,36 @@ def _constant_array(value: Any, name: str | None) -> np.ndarray:
     return arr
 
 
+def _moved(value: Any, target: Library) -> Any:
+    """A parameter's or constant's value in ``target``; NumPy copies stay read-only."""
+    moved = target.asarray(value)
+    if type(moved) is np.ndarray and moved is not value:
+        moved.flags.writeable = False
+    return moved
+
+
+def _foreign_param(value: Any, name: str) -> Any:
+    """A parameter value of another library than NumPy: checked, and copied in its library."""
+    kind = value.dtype.kind
+    if kind not in "biuf":
+        raise GraphError(
+            f"mpgraph: parameter '{name}' needs a real numeric value; got "
+            f"{type(value).__name__} (dtype {value.dtype})"
+        )
+    return value.astype(np.float64 if kind in "biu" else value.dtype)  # a copy
+
+
+def _foreign_constant(value: Any, name: str | None) -> Any:
+    """A constant of the graph's library other than NumPy: checked, and copied in it."""
+    if value.dtype.kind not in "biuf":
+        where = f"constant '{name}'" if name is not None else "a constant"
+        raise GraphError(f"mpgraph: {where} is of dtype {value.dtype}, not real numbers")
+    return value.astype(value.dtype)  # a copy: the caller's array stays theirs
+
+
 def _param_array(value: Any, name: str) -> np.ndarray:
     given = value
+    value = to_numpy(value)  # an array of another library: copied to the host
     try:
         value = np.array(value)  # a copy: the caller's array stays theirs
     except (ValueError, TypeError) as e:  # a ragged list

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import NUMPY, Library, foreign_type_name, library_of, to_numpy
 from ..errors import FeedError, GraphError, MpgraphError, OpError, ShapeError, a_kind, at
 from ..hooks.manager import describe, observers
 from .node import Node
@@ -50,6 +51,7 @@ class Run:
         "tangents",
         "tangent_messages",
         "values_freed",
+        "library",
     )
 
     def __init__(self, schedule: Schedule, feed: Mapping[Any, Any] | None = None) -> None:
@@ -61,6 +63,7 @@ class Run:
         self.tangents: list | None = None
         self.tangent_messages: dict[tuple[str, str, int], Any] | None = None
         self.values_freed = False  # whether values were freed early (for_gradients)
+        self.library: Library = NUMPY  # the array library of the feeds (set by _forward)
         self._observers = observers()
         self.values = _forward(self, schedule, feed, schedule.steps)
 
@@ -95,6 +98,7 @@ class Run:
         run.tangents = run.tangent_messages = None
         run.residuals = {}
         run.values_freed = True
+        run.library = NUMPY
         run._observers = observers()
         li = run._slot(loss)
         sources = tuple(sorted({run._slot(w) for w in wrt}))
@@ -193,7 +197,9 @@ class Run:
             i = self._slot(node)
             s = self.signals[i] if self.signals is not None else None
             value = self.values[i]
-            if s is None:
+            if self.library is not NUMPY:  # always a copy: a feed handed back is the caller's
+                s = np.zeros_like(value) if s is None else s.copy()
+            elif s is None:
                 s = np.zeros(np.shape(value), dtype=np.result_type(value))
             elif id(s) in seen or not isinstance(s, np.ndarray) or not s.flags.writeable:
                 s = np.array(s)  # the caller may update it in place: give it its own array
@@ -269,11 +275,9 @@ class Run:
         for node in nodes:
             t = self.tangent(node)
             value = self.values[self._slot(node)]
-            out.append(
-                np.zeros(np.shape(value), np.result_type(value, np.float64))
-                if t is None
-                else np.array(t)
-            )
+            if t is None:
+                t = np.zeros_like(value, dtype=np.promote_types(_shape_dtype(value)[1], np.float64))
+            out.append(t.copy() if self.library is not NUMPY else np.array(t))
         return out
 
     @property
@@ -378,6 +382,8 @@ class Run:
             self._check_sources(plan)
         signals = [None] * len(self.schedule.nodes)
         signals[li] = _seed(self.schedule.nodes[li], self.values[li], seed)
+        if self.library is not NUMPY:
+            signals[li] = self.library.asarray(signals[li])
         messages = {} if keep_messages else None
         keep_mask = None if keep else set(plan.sources)
         _backward(self, plan, signals, messages, keep_mask, free_values)
@@ -426,7 +432,8 @@ def _seed(node: Node, value: Any, seed: Any) -> Any:
             )
         return np.ones((), dtype=dtype)
     try:
-        seed = np.array(seed, dtype=dtype)  # a copy: the caller's array is never aliased
+        # a copy: the caller's array is never aliased
+        seed = np.array(to_numpy(seed), dtype=dtype)
     except (TypeError, ValueError):
         raise FeedError(
             f"mpgraph: the seed for node '{node.name}' must be an array of numbers "
@@ -440,7 +447,9 @@ def _seed(node: Node, value: Any, seed: Any) -> Any:
     return seed
 
 
-def _feed_values(sched: Schedule, feed: Mapping[Any, Any] | None, vals: list) -> None:
+def _feed_values(
+    sched: Schedule, feed: Mapping[Any, Any] | None, vals: list
+) -> tuple[Library, str]:
     if feed is not None and not isinstance(feed, Mapping):
         raise FeedError(
             f"mpgraph: the feed must be a mapping from input (node or name) to "
@@ -474,6 +483,17 @@ def _feed_values(sched: Schedule, feed: Mapping[Any, Any] | None, vals: list) ->
             raise FeedError(
                 f"mpgraph: the feed names '{name}', which is {what}{hint} (inputs: {inputs})"
             )
+    library, where = _feed_library(sched, given, graph.library)
+    for i in sched.inputs:
+        node = sched.nodes[i]
+        vals[i] = _convert_feed(node, given[node.name], library)
+    return library, where
+
+
+def _feed_library(sched: Schedule, given: dict, graph_library: Library) -> tuple[Library, str]:
+    """The run's array library: the one library of the array feeds (Python numbers and lists
+    go with any), else the graph's; and the input that chose it (for errors)."""
+    library, where = None, ""
     for i in sched.inputs:
         node = sched.nodes[i]
         if node.name not in given:
@@ -481,14 +501,60 @@ def _feed_values(sched: Schedule, feed: Mapping[Any, Any] | None, vals: list) ->
                 f"mpgraph: input '{node.name}' is not fed; the outputs "
                 f"{', '.join(repr(sched.nodes[o].name) for o in sched.outputs)} need it"
             )
-        vals[i] = _convert_feed(node, given[node.name])
+        value = given[node.name]
+        if isinstance(value, np.ndarray):
+            lib = NUMPY
+        else:
+            lib = library_of(value)
+            if lib is NUMPY:
+                foreign = foreign_type_name(value)
+                if foreign is not None:
+                    raise FeedError(
+                        f"mpgraph: the feed for input '{node.name}' is a {foreign}, which does "
+                        "not implement NumPy's dispatch protocol (__array_function__), so "
+                        "mpgraph's ops cannot run on it; convert it to a NumPy array yourself "
+                        "(e.g. x.numpy()), or feed NumPy, CuPy or Dask arrays"
+                    )
+                continue  # a number or a list: it takes the run's library
+        if library is None:
+            library, where = lib, node.name
+        elif lib != library:
+            raise FeedError(
+                f"mpgraph: the feeds mix array libraries: input '{where}' is a "
+                f"{library.name} array and input '{node.name}' a {lib.name} array; "
+                "feed every input from one library"
+            )
+    return (graph_library, "") if library is None else (library, where)
 
 
-def _convert_feed(node: Node, value: Any) -> np.ndarray:
+def _convert_feed(node: Node, value: Any, library: Library) -> Any:
+    if library is not NUMPY:
+        return _convert_foreign_feed(node, value, library)
     try:
         arr = np.asarray(value)
     except ValueError as e:  # a ragged list
         raise FeedError(f"mpgraph: the feed for input '{node.name}' is not an array: {e}") from None
+    arr = _checked_feed(node, arr)
+    if arr.flags.writeable:
+        # A read-only view: a vjp that hands the feed back as a message makes a gradient
+        # that g.grad then copies, so no gradient the caller updates in place is their feed.
+        arr = arr.view()
+        arr.flags.writeable = False
+    return arr
+
+
+def _convert_foreign_feed(node: Node, value: Any, library: Library) -> Any:
+    if library_of(value) != library:  # a Python number or list: made in the run's library
+        try:
+            value = library.asarray(np.asarray(value))
+        except ValueError as e:
+            raise FeedError(
+                f"mpgraph: the feed for input '{node.name}' is not an array: {e}"
+            ) from None
+    return _checked_feed(node, value)
+
+
+def _checked_feed(node: Node, arr: Any) -> Any:
     if node.dtype is not None and arr.dtype != node.dtype:
         if not np.can_cast(arr.dtype, node.dtype, "same_kind"):
             raise FeedError(
@@ -510,13 +576,8 @@ def _convert_feed(node: Node, value: Any) -> np.ndarray:
         raise FeedError(
             f"mpgraph: input '{node.name}' has shape "
             f"{tuple('?' if d is None else d for d in node.shape)}; ".replace("'?'", "?")
-            + f"the feed has shape {arr.shape}"
+            + f"the feed has shape {tuple(arr.shape)}"
         )
-    if arr.flags.writeable:
-        # A read-only view: a vjp that hands the feed back as a message makes a gradient
-        # that g.grad then copies, so no gradient the caller updates in place is their feed.
-        arr = arr.view()
-        arr.flags.writeable = False
     return arr
 
 
@@ -524,17 +585,29 @@ def _forward(run: Run, sched: Schedule, feed, steps: tuple) -> list:
     vals: list = [None] * len(sched.nodes)
     run.values = vals  # observers may look at the values computed so far
     nodes = sched.nodes
+    library, where = _feed_values(sched, feed, vals)
+    run.library = library
+    graph = sched.graph()
+    if library is not graph.library and library != graph.library:
+        if graph.library is not NUMPY:
+            raise FeedError(
+                f"mpgraph: the graph's parameters and constants live in {graph.library.name} "
+                f"(moved there when it first ran on {graph.library.name} arrays), and input "
+                f"'{where}' is fed a {library.name} array: feed {graph.library.name} arrays, "
+                f"or move the graph first with g.to('{library.name}')"
+            )
+        graph.to(library)  # the first run on a library: the model moves to the device
     for i in sched.consts:
         vals[i] = nodes[i].fixed
     for i in sched.params:
         vals[i] = nodes[i].fixed
-    _feed_values(sched, feed, vals)
     on_value = run._observers[0]
     if on_value is not None:
         for i in range(len(vals)):
             if nodes[i].kind != "op":
                 on_value(run=run, node=nodes[i], value=vals[i])
     residuals = run.residuals
+    foreign = library is not NUMPY
     i = -1
     try:
         for i, fn, a, free, save in zip(*steps):
@@ -556,9 +629,12 @@ def _forward(run: Run, sched: Schedule, feed, steps: tuple) -> list:
                 # (freeing it saves nothing). Inline, not a function: this runs per node.
                 for j in free:
                     v = vals[j]
-                    if type(v) is np.ndarray and v.size > 1:
-                        freed = _stand_ins.get((v.shape, v.dtype))
-                        vals[j] = freed if freed is not None else _stand_in(v)
+                    if type(v) is np.ndarray:
+                        if v.size > 1:
+                            freed = _stand_ins.get((v.shape, v.dtype))
+                            vals[j] = freed if freed is not None else _stand_in(v)
+                    elif foreign:
+                        vals[j] = _foreign_stand_in(v)
     except MpgraphError:
         raise
     except Exception as e:
@@ -579,6 +655,7 @@ def _backward(
     _, on_message, on_signal = run._observers
     owned = [False] * len(signals)  # whether the signal is a sum this pass allocated
     residuals = run.residuals
+    foreign = run.library is not NUMPY
     i = k = -1
     try:
         for i, a, edges, free in zip(*plan.steps):
@@ -635,9 +712,12 @@ def _backward(
             if free_values and free:  # as in _forward
                 for j in free:
                     v = vals[j]
-                    if type(v) is np.ndarray and v.size > 1:
-                        freed = _stand_ins.get((v.shape, v.dtype))
-                        vals[j] = freed if freed is not None else _stand_in(v)
+                    if type(v) is np.ndarray:
+                        if v.size > 1:
+                            freed = _stand_ins.get((v.shape, v.dtype))
+                            vals[j] = freed if freed is not None else _stand_in(v)
+                    elif foreign:
+                        vals[j] = _foreign_stand_in(v)
     except MpgraphError:
         raise
     except Exception as e:
@@ -668,6 +748,9 @@ def _blame_non_array(nodes, vals: list, slots, user: Node, error: Exception) -> 
 def _shape_dtype(value: Any) -> tuple[tuple, np.dtype]:
     if type(value) is np.ndarray or isinstance(value, np.generic):
         return value.shape, value.dtype
+    dtype = getattr(value, "dtype", None)
+    if dtype is not None:  # an array of another library
+        return tuple(value.shape), dtype
     return np.shape(value), np.result_type(value)
 
 
@@ -689,6 +772,16 @@ def _stand_in(value: np.ndarray) -> np.ndarray:
     return stand_in
 
 
+def _foreign_stand_in(value: Any) -> Any:
+    """A freed value of another library: a zero-strided array of its shape and dtype in that
+    library (NaN for floats, as :func:`_stand_in`), so that device memory is given back."""
+    dtype = getattr(value, "dtype", None)
+    if dtype is None or isinstance(value, np.generic) or value.size <= 1:
+        return value
+    fill = np.nan if dtype.kind in "fc" else 0
+    return np.broadcast_to(np.full((), fill, dtype, like=value), value.shape)
+
+
 def _check_message(nodes, i: int, k: int, j: int, msg: Any, parent_value: Any) -> Any:
     node = nodes[i]
     if isinstance(msg, (tuple, list)):  # a vjp written as one function for every argument
@@ -697,7 +790,7 @@ def _check_message(nodes, i: int, k: int, j: int, msg: Any, parent_value: Any) -
             f"returned {len(msg)} messages in a {type(msg).__name__}; each vjp entry "
             f"returns the one message for its argument{_plugin_note(node)}"
         )
-    got, want = np.shape(msg), np.shape(parent_value)
+    got, want = _shape_dtype(msg)[0], _shape_dtype(parent_value)[0]
     if got != want:
         raise ShapeError(
             f"{at(node.op.name, node.name)}: vjp for argument {k} ('{nodes[j].name}') "
@@ -712,7 +805,7 @@ def _check_message(nodes, i: int, k: int, j: int, msg: Any, parent_value: Any) -
                 f"('{nodes[j].name}') returned a complex message; mpgraph "
                 f"differentiates real functions only{_plugin_note(node)}"
             )
-        msg = np.asarray(msg).astype(dtype)
+        msg = msg.astype(dtype) if hasattr(msg, "astype") else np.asarray(msg).astype(dtype)
     return msg
 
 
@@ -720,11 +813,12 @@ def _relay(hook, run: Run, parent: Node, child: Node, argnum: int, msg: Any) -> 
     """Pass ``msg`` through every ``mpgraph_message`` implementation in turn."""
 
     def check(impl, old, new) -> None:
-        if np.shape(new) != np.shape(old):
+        old_shape, new_shape = _shape_dtype(old)[0], _shape_dtype(new)[0]
+        if new_shape != old_shape:
             raise ShapeError(
                 f"mpgraph: plugin '{impl.plugin_name}' replaced the message from "
-                f"'{child.name}' to '{parent.name}' (shape {np.shape(old)}) by one "
-                f"of shape {np.shape(new)}"
+                f"'{child.name}' to '{parent.name}' (shape {old_shape}) by one "
+                f"of shape {new_shape}"
             )
 
     return hook.relay(

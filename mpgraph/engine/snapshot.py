@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..backend import NUMPY, library_of, to_numpy
 from ..errors import GraphError
 from .graph import Graph
 
@@ -36,6 +37,9 @@ class Snapshot:
     tangent_messages : dict or None
         ``(parent, child, argnum)`` to the tangent message on that edge
         (``run.jvp(..., keep_messages=True)``).
+    where : str
+        Where the run's arrays lived when it ran on another library than NumPy (``"on
+        cuda:0"``, ``"in dask"``); the snapshot holds NumPy copies of them. Empty for NumPy.
 
     Examples
     --------
@@ -56,11 +60,13 @@ class Snapshot:
     outputs: list[str] = field(default_factory=list)
     tangents: dict[str, Any] | None = None
     tangent_messages: dict[tuple[str, str, int], Any] | None = None
+    where: str = ""
 
     @classmethod
     def of(cls, run: Any) -> Snapshot:
-        """The snapshot of a :class:`~mpgraph.Run` (its arrays are shared, not copied), or
-        ``run`` itself when it is a Snapshot already."""
+        """The snapshot of a :class:`~mpgraph.Run` (its arrays are shared, not copied; those of
+        a run on another library than NumPy are copied to the host), or ``run`` itself when it
+        is a Snapshot already."""
         if isinstance(run, Snapshot):
             return run
         try:
@@ -69,20 +75,36 @@ class Snapshot:
             raise GraphError(
                 f"mpgraph: expected a Run or a Snapshot, got {type(run).__name__}"
             ) from None
+        library = getattr(run, "library", NUMPY)
+        host = _same if library is NUMPY else to_numpy
         signals = None
         if run.signals is not None:
-            signals = {n.name: s for n, s in zip(nodes, run.signals) if s is not None}
+            signals = {n.name: host(s) for n, s in zip(nodes, run.signals) if s is not None}
         tangents = None
         if run.tangents is not None:
-            tangents = {n.name: t for n, t in zip(nodes, run.tangents) if t is not None}
+            tangents = {n.name: host(t) for n, t in zip(nodes, run.tangents) if t is not None}
+        where = ""
+        if library is not NUMPY:
+            where = library.describe(next((v for v in values if library_of(v) == library), None))
         return cls(
-            values={n.name: v for n, v in zip(nodes, values)},
+            values={n.name: host(v) for n, v in zip(nodes, values)},
             signals=signals,
-            messages=dict(run.messages) if run.has_messages else None,
+            messages=_mapped(host, run.messages) if run.has_messages else None,
             outputs=[nodes[i].name for i in run.schedule.outputs],
             tangents=tangents,
-            tangent_messages=None if run.tangent_messages is None else dict(run.tangent_messages),
+            tangent_messages=None
+            if run.tangent_messages is None
+            else _mapped(host, run.tangent_messages),
+            where=where,
         )
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _mapped(fn, table: dict) -> dict:
+    return {key: fn(value) for key, value in table.items()}
 
 
 def graph_and_snapshot(graph: Any, run: Any = None) -> tuple[Any, Snapshot | None]:

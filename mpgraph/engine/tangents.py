@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import NUMPY, library_of, shape_of, to_numpy
 from ..errors import GraphError, MpgraphError, OpError, ShapeError, at
 from .node import Node
 
@@ -87,13 +88,16 @@ def transposed_vjp(node: Node, k: int, t: Any, ans: Any, args: list) -> Any:
             "declared differentiable, so forward mode cannot transpose it"
         )
     g = type(node.graph)()  # a scratch graph of the same class: no import of the graph module
-    shape, dtype = np.shape(ans), np.result_type(ans)
+    library = library_of(ans)
+    if library is not NUMPY:
+        g.to(library)  # the values below become its constants, where they live
+    shape, dtype = shape_of(ans), getattr(ans, "dtype", None) or np.result_type(ans)
     u = g.input("u", shape, dtype)
     msg = op.apply_vjp(k, u, ans, *args, **node.attrs)
     if type(msg) is not Node:  # the message does not depend on u: the vjp sends none
         return None
     loss = g.apply("sum", [g.apply("multiply", [msg, t])])
-    return g.grad(loss, wrt=u, feed={u: np.zeros(shape, dtype)})
+    return g.grad(loss, wrt=u, feed={u: np.zeros_like(ans, dtype=dtype)})
 
 
 def push_tangents(
@@ -130,11 +134,15 @@ def push_tangents(
             raise GraphError(
                 f"mpgraph: node '{name}' has dtype {dtype}: only float values carry tangents"
             )
-        t = np.array(t, dtype=dtype)  # a copy: the caller's array is never aliased
-        if t.shape != np.shape(value):
+        if run.library is NUMPY or library_of(t) != run.library:
+            t = np.array(to_numpy(t), dtype=dtype)  # a copy: the caller's array is never aliased
+            t = run.library.asarray(t)
+        else:
+            t = t.astype(dtype)  # a copy, in the run's library
+        if shape_of(t) != shape_of(value):
             raise ShapeError(
                 f"mpgraph: the tangent for node '{nodes[i].name}' has shape "
-                f"{t.shape}; expected {np.shape(value)}, the shape of its value"
+                f"{shape_of(t)}; expected {shape_of(value)}, the shape of its value"
             )
         tangents[i] = t
     seeded = {i for i, t in enumerate(tangents) if t is not None}
@@ -164,14 +172,14 @@ def push_tangents(
                 ) from e
             if msg is None:
                 continue
-            if np.shape(msg) != np.shape(ans):
+            if shape_of(msg) != shape_of(ans):
                 try:
-                    msg = np.broadcast_to(msg, np.shape(ans))
+                    msg = np.broadcast_to(msg, shape_of(ans))
                 except ValueError:
                     raise ShapeError(
                         f"{at(op.name, node.name)}: the tangent message from argument "
-                        f"{k} ('{nodes[j].name}') has shape {np.shape(msg)}; expected "
-                        f"{np.shape(ans)}, the shape of the node's value"
+                        f"{k} ('{nodes[j].name}') has shape {shape_of(msg)}; expected "
+                        f"{shape_of(ans)}, the shape of the node's value"
                     ) from None
             if messages is not None:
                 messages[(nodes[j].name, node.name, k)] = msg

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import like
 from ..errors import MpgraphError
 from .graph import Graph, zero_gradient
 from .node import Node, first_node, holds_nodes
@@ -127,7 +128,8 @@ def _numeric(fn: Callable, args: tuple, kwargs: dict, nums: tuple[int, ...], has
                 "argnums=(0, 1, ...), or flatten a pytree of them with mg.tree.tree_flatten"
             )
         try:
-            arr = np.asarray(args[k])
+            # an array of another library (CuPy, Dask) stays there: the run follows it
+            arr = args[k] if like(args[k]) is not None else np.asarray(args[k])
         except ValueError as e:
             raise MpgraphError(
                 f"mpgraph: argument {k} of {_name(fn)} is not an array: {e}"
@@ -141,7 +143,7 @@ def _numeric(fn: Callable, args: tuple, kwargs: dict, nums: tuple[int, ...], has
                 f"mpgraph: argument {k} has dtype {arr.dtype}: only float "
                 "arguments can be differentiated (pass e.g. 1.0, not 1)"
             )
-        traced[k] = g.input(f"arg{k % len(args)}", shape=arr.shape, dtype=arr.dtype)
+        traced[k] = g.input(f"arg{k % len(args)}", shape=tuple(arr.shape), dtype=arr.dtype)
         inputs.append((traced[k], arr))
     token = _tracing.set(g)  # an mg.grad inside fn builds on this graph, closures included
     try:

@@ -23,6 +23,7 @@ from typing import Any, NamedTuple, Union
 
 import numpy as np
 
+from ..backend import NUMPY, like
 from ..errors import UsageError
 from ..tree import tree_flatten, tree_leaves, tree_map, tree_unflatten
 
@@ -58,12 +59,17 @@ def _rate(lr: LR, count: int) -> float:
 
 
 def _f64(x):
-    return np.array(x, dtype=np.float64)
+    """A float64 copy of ``x``, in its own array library (a CuPy array stays on its device)."""
+    return x.astype(np.float64) if like(x) is not None else np.array(x, dtype=np.float64)
+
+
+def _array(x):
+    return x if like(x) is not None else np.asarray(x)
 
 
 def apply_updates(params: Any, updates: Any) -> Any:
     """New parameters ``params + updates``; never modifies ``params``."""
-    return tree_map(lambda p, u: np.asarray(p) + u, params, updates)
+    return tree_map(lambda p, u: _array(p) + u, params, updates)
 
 
 def chain(*transforms: GradientTransformation) -> GradientTransformation:
@@ -93,7 +99,7 @@ def clip_by_global_norm(max_norm: float) -> GradientTransformation:
     def update(grads, state, params=None):
         norm = np.sqrt(sum(float(np.sum(np.square(g))) for g in tree_leaves(grads)))
         coef = min(max_norm / (norm + 1e-6), 1.0)
-        return tree_map(lambda g: np.asarray(g) * coef, grads), state
+        return tree_map(lambda g: _array(g) * coef, grads), state
 
     return GradientTransformation(lambda params: (), update)
 
@@ -103,9 +109,7 @@ def add_weight_decay(weight_decay: float) -> GradientTransformation:
     ``weight_decay`` argument)."""
 
     def update(grads, state, params):
-        return tree_map(
-            lambda g, p: np.asarray(g) + weight_decay * np.asarray(p), grads, params
-        ), state
+        return tree_map(lambda g, p: _array(g) + weight_decay * _array(p), grads, params), state
 
     return GradientTransformation(lambda params: (), update)
 
@@ -289,6 +293,8 @@ class Optimizer:
                 stacklevel=2,
             )
         run = self.graph.forward(loss, feed).backward(loss)
+        if run.library is not NUMPY:
+            self._follow(run.library)
         names = list(self.params)
         grads = dict(zip(names, run.grads_of(names)))
         value = float(run.value(loss))
@@ -306,6 +312,16 @@ class Optimizer:
         self.params = apply_updates(self.params, updates)
         self._write_back()
         return self.params
+
+    def _follow(self, library: Any) -> None:
+        """Move the parameters and the state (moments, ...) to ``library``, where the graph
+        moved on its first run there, so that steps stay on the device."""
+
+        def moved(v):
+            return library.asarray(v) if isinstance(v, np.ndarray) else v
+
+        self.params = tree_map(moved, self.params)
+        self.state = tree_map(moved, self.state)
 
     def _write_back(self) -> None:
         if self.graph is not None:
