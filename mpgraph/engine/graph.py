@@ -895,7 +895,8 @@ def _foreign_param(value: Any, name: str) -> Any:
             f"mpgraph: parameter '{name}' needs a real numeric value; got "
             f"{type(value).__name__} (dtype {value.dtype})"
         )
-    return value.astype(np.float64 if kind in "biu" else value.dtype)  # a copy
+    copy = value.astype(np.float64 if kind in "biu" else value.dtype)
+    return value.copy() if copy is value else copy  # Dask's astype to its dtype is a no-op
 
 
 def _foreign_constant(value: Any, name: str | None) -> Any:
@@ -903,7 +904,7 @@ def _foreign_constant(value: Any, name: str | None) -> Any:
     if value.dtype.kind not in "biuf":
         where = f"constant '{name}'" if name is not None else "a constant"
         raise GraphError(f"mpgraph: {where} is of dtype {value.dtype}, not real numbers")
-    return value.astype(value.dtype)  # a copy: the caller's array stays theirs
+    return value.copy()  # the caller's array stays theirs
 
 
 def _param_array(value: Any, name: str) -> np.ndarray:
