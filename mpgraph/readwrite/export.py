@@ -29,6 +29,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
+from ..backend import to_numpy
 from ..drawing.notation import summary
 from ..engine.snapshot import graph_and_snapshot
 
@@ -64,7 +65,7 @@ def to_networkx(graph: Any, run: Any = None) -> nx.MultiDiGraph:
         if snap is not None and node.name in snap.values:
             data["value"] = snap.values[node.name]
         elif node.kind in ("param", "const"):
-            data["value"] = node.fixed
+            data["value"] = to_numpy(node.fixed)  # a device array is copied to the host
         if snap is not None and snap.signals and node.name in snap.signals:
             data["signal"] = snap.signals[node.name]
         G.add_node(node.name, **data)

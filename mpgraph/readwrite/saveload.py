@@ -34,6 +34,7 @@ from typing import Any, NamedTuple
 import networkx as nx
 import numpy as np
 
+from ..backend import to_numpy
 from ..engine.graph import Graph
 from ..engine.snapshot import Snapshot, graph_and_snapshot
 from ..errors import LoadError, MpgraphError, SaveError
@@ -107,7 +108,7 @@ def save(graph: Any, path: str | os.PathLike, run: Any = None) -> tuple[Path, Pa
         if node.dtype is not None:
             entry["dtype"] = str(node.dtype)
         if node.kind in ("param", "const"):
-            entry["value"] = _encode(node.fixed, arrays, f"{where}: value")
+            entry["value"] = _encode(to_numpy(node.fixed), arrays, f"{where}: value")
         nodes.append(entry)
     doc: dict[str, Any] = {"format": FORMAT, "version": VERSION, "nodes": nodes}
     if run is not None:

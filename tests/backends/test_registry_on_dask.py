@@ -45,7 +45,7 @@ DASK_GAPS = {
     "softmax_cross_entropy": "nd fancy indexing",
     "take": "only permitted when the indexer has zero or one dimensions",
     "index_add": "Axis value must be an integer",
-    "getitem": "'>=' not supported between instances of 'list' and 'int'",  # a list of lists
+    "getitem": "'>=' not supported between instances of 'list' and 'int'",  # a 2-d int index
     "repeat": "Only integer valued repeats supported",  # one count per element
     "getitem_transpose": r"shape \(nan,\)",  # a boolean mask gives Dask an unknown length
     # Dask's signatures: fewer keywords, or 2-d only, than NumPy's
@@ -53,11 +53,11 @@ DASK_GAPS = {
     "linalg.inv": "Dimension must be 2",  # no stacks of matrices
     "linalg.solve": "Dimension must be 2",
     "linalg.solve_triangular": "Dimension must be 2",
-    "dot": "list index out of range",  # np.dot of an n-d array and a 1-d one
+    "dot": "list index out of range",  # np.dot of a 0-d and a 2-d array
     "linalg.qr": "Have only one row of blocks",
     "linspace": "unexpected keyword argument 'axis'",
     "nan_to_num": "does not take the following keyword arguments",
-    "gradient": "ZeroDivisionError",  # np.pad of a length-0 axis
+    "gradient": "ZeroDivisionError",  # np.pad inside the vjp, along a length-2 axis
     "hstack": "zero-dimensional arrays cannot be concatenated",
     "select": "Chunks do not add up to shape",
     "tril": "Chunks and shape must be of the same length",
