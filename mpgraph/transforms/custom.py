@@ -44,27 +44,31 @@ __all__ = ["Inside", "custom_jvp", "custom_vjp", "inside"]
 
 
 class Inside(NamedTuple):
-    """A custom function traced into a graph of its own: what its node holds inside.
+    """A custom function's node: which kind it is, and its function traced into a graph of
+    its own.
 
     Attributes
     ----------
-    graph : Graph
-        The traced function.
+    kind : str
+        ``"custom_vjp"``, ``"custom_jvp"`` or ``"checkpoint"``.
+    graph : Graph or None
+        The traced function; ``None`` when it could not be traced on graph nodes (it
+        computes with NumPy directly).
     inputs : list of Node
         One input per argument leaf, in the order of the custom node's arguments.
     outputs : list
         The output's leaves: nodes of ``graph``, or values that depend on no argument.
     """
 
-    graph: Graph
+    kind: str
+    graph: Graph | None
     inputs: list
     outputs: list
 
 
 def inside(node: Node) -> Inside | None:
-    """What a ``custom_vjp``, ``custom_jvp`` or ``checkpoint`` node holds inside: its function
-    traced on inputs like the node's arguments; ``None`` for any other node, or when the
-    function could not be traced on graph nodes (it computes with NumPy directly).
+    """What a ``custom_vjp``, ``custom_jvp`` or ``checkpoint`` node holds inside: its kind and
+    its function traced on inputs like the node's arguments; ``None`` for any other node.
 
     Parameters
     ----------
@@ -85,8 +89,8 @@ def inside(node: Node) -> Inside | None:
     >>> block = mg.checkpoint(lambda x, w: mg.ops.tanh(x @ w))
     >>> g = mg.Graph()
     >>> y = block(g.input("x", shape=(3, 2)), g.param("w", np.eye(2)))
-    >>> [n.op.name for n in inside(y).graph if n.kind == "op"]
-    ['matmul', 'tanh']
+    >>> inside(y).kind, [n.op.name for n in inside(y).graph if n.kind == "op"]
+    ('checkpoint', ['matmul', 'tanh'])
     """
     forward = node.op.forward if node.op is not None else None
     return forward.inside if isinstance(forward, _Forward) else None
@@ -96,7 +100,7 @@ class _Forward:
     """A custom node's forward: the function on the leaves of its arguments, its output packed
     as the node's value; it carries the function's traced inside for pictures."""
 
-    def __init__(self, fun: Callable, in_def: TreeDef, layout: _Layout, inner: Inside | None):
+    def __init__(self, fun: Callable, in_def: TreeDef, layout: _Layout, inner: Inside):
         self.fun, self.in_def, self.layout, self.inside = fun, in_def, layout, inner
 
     def __call__(self, *arrays: Any) -> Any:
@@ -220,7 +224,7 @@ class _Custom:
     def _check_rule(self) -> None:
         raise NotImplementedError
 
-    def _op(self, in_def: TreeDef, leaves: list, layout: _Layout, inner: Inside | None) -> Op:
+    def _op(self, in_def: TreeDef, leaves: list, layout: _Layout, inner: Inside) -> Op:
         raise NotImplementedError
 
     def _check_leaf(self, k: int, path: str, leaf: Any) -> None:
@@ -244,13 +248,15 @@ class _Custom:
         dtypes (and its inside); when it cannot be traced (it computes with NumPy directly),
         run it on zero stand-ins instead."""
         names = _input_names(self.fun, args)
-        inner: Inside | None = None
+        inner = Inside(self.kind, None, [], [])
         try:
             g = Graph()
             ins = [g.input(n, _shape_of(a), _dtype_of(a)) for n, a in zip(names, leaves)]
             with tracing(g):
                 out = self.fun(*tree_unflatten(in_def, ins))
-            inner = Inside(g, ins, tree_flatten(out)[0])
+            if any(isinstance(o, np.ndarray) and o.dtype == object for o in tree_flatten(out)[0]):
+                raise TypeError("NumPy turned the graph nodes into an array of objects")
+            inner = Inside(self.kind, g, ins, tree_flatten(out)[0])
         except Exception as e:  # NumPy code that meets a node: fall back to stand-ins
             if any(_shape_of(a) is None or None in _shape_of(a) for a in leaves):
                 raise MpgraphError(
@@ -266,7 +272,7 @@ class _Custom:
         shapes, dtypes = [], []
         for path, leaf in pairs:
             if type(leaf) is Node:
-                if inner is None or leaf.graph is not inner.graph:
+                if leaf.graph is not inner.graph:
                     raise MpgraphError(
                         f"mpgraph: {self.__name__} (a {self.kind} function) returns graph "
                         f"node '{leaf.name}' that is not computed from its arguments: pass "
@@ -418,7 +424,7 @@ class custom_vjp(_Custom):
                 f"{self.__name__}.defvjp(fwd, bwd) first"
             )
 
-    def _op(self, in_def: TreeDef, leaves: list, layout: _Layout, inner: Inside | None) -> Op:
+    def _op(self, in_def: TreeDef, leaves: list, layout: _Layout, inner: Inside) -> Op:
         fwd, bwd = self.fwd, self.bwd
 
         def save(*arrays):
@@ -513,7 +519,7 @@ class custom_jvp(_Custom):
                 f"{self.__name__}.defjvp(rule) first"
             )
 
-    def _op(self, in_def: TreeDef, leaves: list, layout: _Layout, inner: Inside | None) -> Op:
+    def _op(self, in_def: TreeDef, leaves: list, layout: _Layout, inner: Inside) -> Op:
         rule = self.rule
 
         def tangent(k: int) -> Callable:
