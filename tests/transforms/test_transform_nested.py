@@ -108,3 +108,27 @@ def test_nested_forward_mode_through_an_op_without_a_differentiable_vjp_says_why
         r"declared differentiable",
     ):
         mg.grad(lambda x: mg.jvp(h, (x,), (np.ones(2),))[1])(x)
+
+
+def test_nested_jacobians_of_pytrees_and_hessian_with_aux():
+    def f(p):
+        return {"a": mg.ops.sin(p["x"]) * p["y"], "b": mg.ops.sum(p["x"] ** 2)}
+
+    def loss(jac):
+        def inner(p):
+            J = jac(f)(p)
+            return mg.ops.sum(J["a"]["x"]) + mg.ops.sum(J["a"]["y"]) + mg.ops.sum(J["b"]["x"])
+
+        return inner
+
+    p = {"x": np.array([0.5, 1.0]), "y": np.array(2.0)}
+    x, y = p["x"], p["y"]
+    # the Jacobian's entries sum to y sum(cos x) + sum(sin x) + 2 sum(x)
+    want = {"x": -y * np.sin(x) + np.cos(x) + 2, "y": np.sum(np.cos(x))}
+    for jac in (mg.jacfwd, mg.jacrev):
+        got = mg.grad(loss(jac))(p)
+        np.testing.assert_allclose(got["x"], want["x"], rtol=1e-12)
+        np.testing.assert_allclose(got["y"], want["y"], rtol=1e-12)
+    quartic = lambda x: (mg.ops.sum(x**4), x * 2.0)  # noqa: E731
+    d = mg.grad(lambda x: mg.ops.sum(mg.hessian(quartic, has_aux=True)(x)[0]))(np.array([1.0, 2.0]))
+    np.testing.assert_allclose(d, [24.0, 48.0])  # d/dx sum(diag(12 x^2)) = 24 x
