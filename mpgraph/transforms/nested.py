@@ -172,19 +172,7 @@ class NestedTrace:
     def input_tangents(self, tangents: Sequence[Any]) -> list:
         """Tangents in the structure of the differentiated arguments (one pytree per argnum),
         as one per input leaf, checked as :meth:`Traced.input_tangents` checks them."""
-        nums = self.flat.nums
-        if len(tangents) != len(nums):
-            raise MpgraphError(f"mpgraph: got {len(tangents)} tangents for {len(nums)} primals")
-        leaves: list = []
-        for k, t in zip(nums, tangents):
-            _, _, treedef = self.flat.spans[k]
-            lv, tdef = tree_flatten(t)
-            if tdef != treedef:
-                raise MpgraphError(
-                    f"mpgraph: the tangent for argument {k} has structure {tdef}; "
-                    f"its primal has {treedef}"
-                )
-            leaves.extend(lv)
+        leaves = self.flat.tangent_leaves(tangents)
         for node, t in zip(self.inputs, leaves):
             if np.shape(t) != node.shape and not (type(t) is Node and t.shape is None):
                 raise MpgraphError(

@@ -134,19 +134,7 @@ class Traced:
         MpgraphError
             A tangent's structure or a leaf's shape differs from its primal's.
         """
-        nums = self.flat.nums
-        if len(tangents) != len(nums):
-            raise MpgraphError(f"mpgraph: got {len(tangents)} tangents for {len(nums)} primals")
-        leaves: list = []
-        for k, t in zip(nums, tangents):
-            start, stop, treedef = self.flat.spans[k]
-            lv, tdef = tree_flatten(t)
-            if tdef != treedef:
-                raise MpgraphError(
-                    f"mpgraph: the tangent for argument {k} has structure {tdef}; "
-                    f"its primal has {treedef}"
-                )
-            leaves.extend(lv)
+        leaves = self.flat.tangent_leaves(tangents)
         out = {}
         for node, t in zip(self.inputs, leaves):
             if np.shape(t) != node.shape:
