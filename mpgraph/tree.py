@@ -13,7 +13,7 @@ Dicts flatten in sorted-key order (as JAX does); ``None`` is an empty subtree.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from .errors import TreeError
@@ -23,6 +23,7 @@ __all__ = [
     "tree_flatten",
     "tree_flatten_with_path",
     "tree_leaves",
+    "tree_leaves_like",
     "tree_map",
     "tree_unflatten",
 ]
@@ -149,6 +150,45 @@ def tree_leaves(tree: Any) -> list:
     [2, 1]
     """
     return tree_flatten(tree)[0]
+
+
+def tree_leaves_like(treedef: TreeDef, tree: Any) -> list:
+    """The leaves of ``tree`` read in the structure ``treedef``, where ``None`` in place of a
+    leaf or of a whole subtree stands for as many ``None`` leaves: how a cotangent or tangent
+    given as ``None`` (zero, as JAX reads it) lines up with its primal's leaves.
+
+    Raises
+    ------
+    TreeError
+        If ``tree`` has another structure than ``treedef`` (beyond the ``None`` subtrees).
+
+    >>> _, d = tree_flatten({"w": 1, "b": (2, 3)})
+    >>> tree_leaves_like(d, {"w": 10, "b": None})
+    [None, None, 10]
+    """
+    if treedef.kind == "leaf":
+        return [tree]
+    if tree is None:
+        return [None] * treedef.num_leaves
+    kind, meta, kids = _children(tree)
+    if kind != treedef.kind or meta != treedef.meta or len(kids) != len(treedef.children):
+        raise TreeError(
+            f"mpgraph: expected {_describe(treedef.kind, treedef.meta, treedef.children)}, "
+            f"got {_describe(kind, meta, kids)}"
+        )
+    return [leaf for d, kid in zip(treedef.children, kids) for leaf in tree_leaves_like(d, kid)]
+
+
+def _describe(kind: str, meta: Any, kids: Sequence) -> str:
+    if kind == "leaf":
+        return "a leaf"
+    if kind == "dict":
+        return f"a dict with keys {list(meta)}"
+    if kind == "namedtuple":
+        return f"a {meta.__name__}"
+    if kind == "none":
+        return "None"
+    return f"a {kind} of {len(kids)}"
 
 
 def tree_map(f: Callable, tree: Any, *rest: Any) -> Any:

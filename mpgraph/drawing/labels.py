@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..engine.snapshot import Snapshot
+from ..transforms.custom import inside
 from .notation import (
     NONFINITE,
     bar,
@@ -24,7 +25,17 @@ from .notation import (
 )
 from .select import Item
 
-__all__ = ["CURRENT", "GREY", "KINDS", "MAX_TERMS_COMPACT", "Labels", "Shown", "ink", "plain"]
+__all__ = [
+    "CURRENT",
+    "GREY",
+    "KINDS",
+    "MAX_TERMS_COMPACT",
+    "RULES",
+    "Labels",
+    "Shown",
+    "ink",
+    "plain",
+]
 
 KINDS = {  # header fill, table border, corner style
     "input": ("#cfe2f3", "#3d6b99", ""),
@@ -35,6 +46,11 @@ INFIX = {"add": "+", "subtract": "-", "multiply": "×", "divide": "/", "power": 
 CURRENT = "#ffd92f"  # the node whose step of the backward pass is shown
 GREY = "#666666"
 TANGENT = "#2166ac"  # forward-mode tangents, apart from the error signals' reds
+RULES = {  # what a custom-derivative node's box says of its derivative
+    "custom_vjp": "vjp by hand",
+    "custom_jvp": "jvp by hand, transposed for the vjp",
+    "checkpoint": "recomputed for the vjp",
+}
 MAX_TERMS, MAX_TERMS_COMPACT = 6, 3  # messages written out in a fan-out's sum; beyond, a count
 
 
@@ -72,6 +88,7 @@ class Labels:
         full: bool,
         focus: str | None,
         one_row: bool = False,
+        expanded: frozenset = frozenset(),
     ) -> None:
         self.g, self.snap, self.view, self.shown, self.full, self.focus = (
             g,
@@ -81,6 +98,7 @@ class Labels:
             full,
             focus,
         )
+        self.expanded = expanded  # custom nodes drawn with their inside
         self.one_row = one_row  # compact boxes laid out left to right: one row of cells each
         # In a large picture, edge labels as layout objects push the nodes apart; xlabels are
         # placed after the layout, beside their edges.
@@ -182,6 +200,10 @@ class Labels:
             what = node.op.name if node.kind == "op" else node.kind
             meta = " · ".join([what, *self._shape_dtype(node)])
             cells.append(f'<TD><FONT POINT-SIZE="9" COLOR="{GREY}">{html.escape(meta)}</FONT></TD>')
+        if node.kind == "op":
+            custom = self._custom_cell(node)
+            if custom is not None:
+                cells.append(custom)
         value = self.value(node.name)
         if value is not None:
             bad = nonfinite(value)
@@ -209,6 +231,20 @@ class Labels:
         return (
             f'<<TABLE BORDER="{pen}" CELLBORDER="0" CELLSPACING="0" CELLPADDING="3" '
             f'COLOR="{colour}" BGCOLOR="white"{style}>{rows}</TABLE>>'
+        )
+
+    def _custom_cell(self, node) -> str | None:
+        """A custom-derivative node's kind, whose derivative it runs, and how many nodes are
+        inside it (``render(..., expand=[name])`` draws them); ``None`` for any other node."""
+        ins = inside(node)
+        if ins is None:
+            return None
+        text = f"{ins.kind} · {RULES[ins.kind]}"
+        if ins.graph is not None and node.name not in self.expanded:
+            text += f" · {sum(1 for n in ins.graph if n.kind == 'op')} nodes inside"
+        return (
+            f'<TD BGCOLOR="#efe6f7"><FONT POINT-SIZE="9" COLOR="#5b3a7a">'
+            f"{html.escape(text)}</FONT></TD>"
         )
 
     def _signal_cells(self, name: str) -> list[str]:

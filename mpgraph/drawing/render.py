@@ -21,7 +21,7 @@ largest entry, on fixed decades (see ``MAGNITUDES``), so vanishing and exploding
 out; NaN and Inf values, signals and messages are magenta.
 
 Large graphs: scopes (``g.scope("layer1")``) are drawn as clusters, ``collapse=["layer1"]``
-draws a scope as one box, ``focus=node, radius=k`` draws a neighbourhood, and ``depth`` and
+draws a scope as one box, ``expand=["softplus_1"]`` draws what a custom-derivative node holds, ``focus=node, radius=k`` draws a neighbourhood, and ``depth`` and
 ``max_nodes`` bound what is drawn; the title says what was left out.
 
 Examples
@@ -49,6 +49,7 @@ import numpy as np
 from ..engine.snapshot import graph_and_snapshot
 from ..errors import GraphError
 from .edges import Edges
+from .inside import draw_expanded, expanded_nodes
 from .labels import GREY, KINDS, Labels, Shown
 from .notation import MAGNITUDES, NONFINITE, ZERO, short_name, summary
 from .select import Item, items_of, limit, named_node, scope_tree, select
@@ -77,6 +78,7 @@ def render(
     depth: int | None = None,
     max_nodes: int | None = 400,
     collapse: Iterable[str] | bool = (),
+    expand: Iterable[str] | bool = (),
     detail: str = "auto",
     legend: bool = True,
     title: str | None = None,
@@ -105,6 +107,10 @@ def render(
         Draw at most this many boxes, keeping those nearest the outputs.
     collapse : iterable of str, or True
         Scopes to draw as one box each; True collapses every top-level scope.
+    expand : iterable of str, or True
+        ``custom_vjp``, ``custom_jvp`` and ``checkpoint`` nodes (by name) to draw with the
+        function traced inside them, beside their box; True expands every one. Collapsed (by
+        default), such a node is one box that says whose derivative it runs.
     detail : {"auto", "full", "compact"}
         ``compact`` leaves out the op, shape and dtype line; ``auto`` does so above 40 boxes.
     legend : bool
@@ -124,7 +130,7 @@ def render(
     ------
     GraphError
         An unknown view, detail or rankdir; a focus node not in the graph; a collapse scope
-        with no nodes.
+        with no nodes; an expand name that is not a custom node.
 
     Examples
     --------
@@ -155,6 +161,7 @@ def render(
             notes.append(
                 "no messages on the edges: run.backward(loss, keep_messages=True) keeps them"
             )
+    expanded = frozenset(expanded_nodes(g, expand))
     keep = select(g, snap, focus, radius, depth, notes)
     items = items_of(g, keep, collapse)
     items = limit(g, items, max_nodes, snap, notes)
@@ -167,6 +174,7 @@ def render(
         full,
         focus=None if focus is None else g[focus].name,
         one_row=not full and rankdir in ("LR", "RL"),
+        expanded=expanded,
     )
 
     dot = graphviz.Digraph(
@@ -188,8 +196,9 @@ def render(
     by_scope: dict[str, list[Item]] = defaultdict(list)
     for item in items.values():
         by_scope[item.scope].append(item)
-    _emit_scope(dot, "", by_scope, scope_tree(by_scope), pic)
     owner = {n: it for it in items.values() for n in it.names}
+    for tail, head, attrs in _emit_scope(dot, "", by_scope, scope_tree(by_scope), pic, owner):
+        dot.edge(tail, head, **attrs)
     edges = Edges(pic)
     edges.draw(dot, owner)
     for item in items.values():
@@ -201,10 +210,21 @@ def render(
 
 
 def _emit_scope(
-    dot, scope: str, by_scope: dict[str, list[Item]], tree: dict[str, list[str]], pic: Labels
-) -> None:
+    dot,
+    scope: str,
+    by_scope: dict[str, list[Item]],
+    tree: dict[str, list[str]],
+    pic: Labels,
+    owner: dict[str, Item],
+) -> list:
+    """Draw the scope's boxes and sub-scopes; return the edges between an expanded node's
+    inside and the boxes outside it (see :func:`~mpgraph.drawing.inside.draw_expanded`)."""
+    across = []
     for item in by_scope.get(scope, []):
-        pic.item(dot, item)
+        if item.box is None and item.names[0] in pic.expanded:
+            across += draw_expanded(dot, item, pic, owner)
+        else:
+            pic.item(dot, item)
     for child in tree.get(scope, []):
         with dot.subgraph(name=f"cluster_{child}") as sub:
             sub.attr(
@@ -217,7 +237,8 @@ def _emit_scope(
                 fontsize="12",
                 labeljust="l",
             )
-            _emit_scope(sub, child, by_scope, tree, pic)
+            across += _emit_scope(sub, child, by_scope, tree, pic, owner)
+    return across
 
 
 def _title(g, snap, view, items, notes, title, shown, legend: bool) -> str:

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..engine.node import Node
 from ..errors import MpgraphError
-from ..tree import TreeDef, tree_flatten_with_path, tree_unflatten
+from ..tree import TreeDef, tree_flatten, tree_flatten_with_path, tree_unflatten
 
 __all__ = ["FlatArgs", "check_leaf", "fn_name"]
 
@@ -147,3 +147,28 @@ class FlatArgs:
             start, stop, treedef = self.spans[k]
             trees.append(tree_unflatten(treedef, [at[i] for i in range(start, stop)]))
         return trees[0] if self.single else tuple(trees)
+
+    def tangent_leaves(self, tangents: Sequence[Any]) -> list:
+        """Tangents given in the structure of the differentiated arguments (one pytree per
+        argnum), as one per differentiated leaf.
+
+        Raises
+        ------
+        MpgraphError
+            Not one tangent per argnum, or a tangent's structure differs from its primal's.
+        """
+        if len(tangents) != len(self.nums):
+            raise MpgraphError(
+                f"mpgraph: got {len(tangents)} tangents for {len(self.nums)} primals"
+            )
+        leaves: list = []
+        for k, t in zip(self.nums, tangents):
+            treedef = self.spans[k][2]
+            lv, tdef = tree_flatten(t)
+            if tdef != treedef:
+                raise MpgraphError(
+                    f"mpgraph: the tangent for argument {k} has structure {tdef}; "
+                    f"its primal has {treedef}"
+                )
+            leaves.extend(lv)
+        return leaves

@@ -19,6 +19,7 @@ import numpy as np
 from ..engine import functions as ops
 from ..engine import trace
 from ..engine.node import Node
+from ..tree import tree_flatten, tree_unflatten
 from .custom import custom_vjp
 
 __all__ = ["checkpoint"]
@@ -30,18 +31,21 @@ def checkpoint(fun: Callable) -> Callable:
     Parameters
     ----------
     fun : callable
-        ``fun(*arrays) -> array``, written with operators and ``mg.ops``.
+        ``fun(*args) -> output``, written with operators and ``mg.ops``; the arguments and
+        the output are arrays or pytrees of them (nested dicts, lists, tuples, namedtuples).
 
     Returns
     -------
     callable
         The same function: on arrays it runs; on graph nodes (inside ``mg.grad`` or on a
-        built Graph) it adds one node named after ``fun``.
+        built Graph) it adds one node named after ``fun``, whose inside
+        (:func:`mpgraph.transforms.custom.inside`) pictures draw when it is expanded.
 
     Raises
     ------
     MpgraphError
-        As ``fun``'s own errors when it is traced again (see :func:`mpgraph.grad`).
+        An argument or output leaf that is not a real array; as ``fun``'s own errors when it
+        is traced again (see :func:`mpgraph.grad`).
 
     See also
     --------
@@ -56,22 +60,32 @@ def checkpoint(fun: Callable) -> Callable:
     >>> np.allclose(mg.grad(loss)(w, x), mg.grad(lambda w, x: mg.ops.sum(
     ...     mg.ops.tanh(mg.ops.tanh(x @ w) @ w)))(w, x))
     True
+
+    A layer's parameters as a dict:
+
+    >>> layer = mg.checkpoint(lambda p, x: mg.ops.tanh(x @ p["w"] + p["b"]))
+    >>> p = {"w": np.eye(2), "b": np.zeros(2)}
+    >>> sorted(mg.grad(lambda p: mg.ops.sum(layer(p, x)))(p))
+    ['b', 'w']
     """
     remat = custom_vjp(fun)
+    remat.kind = "checkpoint"  # named so in messages and pictures
 
     def fwd(*args: Any) -> tuple:
         return remat(*args), args  # the residuals: the segment's inputs, nothing inside it
 
     def bwd(args: tuple, g: Any) -> tuple:
-        nums = tuple(k for k, a in enumerate(args) if _differentiable(a))
-        if not nums:
-            return (None,) * len(args)
-        # traced afresh and run for its gradients only: each value is freed after its last use
-        _, grads = trace.value_and_grad(lambda *a: _weighted_sum(fun(*a), g), nums)(*args)
-        out: list = [None] * len(args)
-        for k, d in zip(nums, grads):
-            out[k] = d
-        return tuple(out)
+        leaves, in_def = tree_flatten(args)
+        nums = tuple(i for i, a in enumerate(leaves) if _differentiable(a))
+        per_leaf: list = [None] * len(leaves)
+        if nums:
+            # traced afresh and run for its gradients only: each value is freed after its
+            # last use
+            segment = lambda *flat: _weighted_sum(fun(*tree_unflatten(in_def, flat)), g)  # noqa: E731
+            _, grads = trace.value_and_grad(segment, nums)(*leaves)
+            for i, d in zip(nums, grads):
+                per_leaf[i] = d
+        return tree_unflatten(in_def, per_leaf)
 
     remat.defvjp(fwd, bwd)
     return remat
@@ -84,5 +98,10 @@ def _differentiable(a: Any) -> bool:
 
 
 def _weighted_sum(out: Any, g: Any) -> Any:
-    """<out, g>: the scalar whose gradient is the segment's vjp of ``g``."""
-    return ops.sum(ops.multiply(out, g))
+    """<out, g> over the output's leaves: the scalar whose gradient is the segment's vjp of
+    ``g``."""
+    total: Any = 0.0
+    for o, gi in zip(tree_flatten(out)[0], tree_flatten(g)[0]):
+        if type(o) is Node:
+            total = total + ops.sum(ops.multiply(o, gi))
+    return total

@@ -10,24 +10,101 @@ PyTorch's ``autograd.Function``. Called on arrays it simply runs.
 - ``custom_jvp``: ``f.defjvp(rule)`` with ``rule(primals, tangents) -> (out, tangent_out)``;
   reverse mode transposes the rule, as JAX does.
 
+Arguments and outputs may be pytrees (:mod:`mpgraph.tree`), as in JAX: the node takes one
+argument per leaf; an output of several leaves is the node's value as one vector (the leaves
+raveled and concatenated), cut back into the output's leaves by ``getitem`` and ``reshape``
+nodes, and the cotangents and tangents travel the same way. The function is also traced once
+per signature into a graph of its own, :func:`inside`, which pictures draw when the node is
+expanded.
+
 A rule written with operators and ``mg.ops`` can itself be differentiated (higher orders).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from typing import Any
+import inspect
+import math
+import re
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from ..contract.op import Op
+from ..engine import functions as ops
 from ..engine.graph import Graph
 from ..engine.node import Node
 from ..engine.symbolic import gradients
-from ..errors import MpgraphError
+from ..engine.trace import tracing
+from ..errors import MpgraphError, TreeError
+from ..tree import TreeDef, tree_flatten, tree_flatten_with_path, tree_leaves_like, tree_unflatten
 
-__all__ = ["custom_jvp", "custom_vjp"]
+__all__ = ["Inside", "custom_jvp", "custom_vjp", "inside"]
+
+
+class Inside(NamedTuple):
+    """A custom function's node: which kind it is, and its function traced into a graph of
+    its own.
+
+    Attributes
+    ----------
+    kind : str
+        ``"custom_vjp"``, ``"custom_jvp"`` or ``"checkpoint"``.
+    graph : Graph or None
+        The traced function; ``None`` when it could not be traced on graph nodes (it
+        computes with NumPy directly).
+    inputs : list of Node
+        One input per argument leaf, in the order of the custom node's arguments.
+    outputs : list
+        The output's leaves: nodes of ``graph``, or values that depend on no argument.
+    """
+
+    kind: str
+    graph: Graph | None
+    inputs: list
+    outputs: list
+
+
+def inside(node: Node) -> Inside | None:
+    """What a ``custom_vjp``, ``custom_jvp`` or ``checkpoint`` node holds inside: its kind and
+    its function traced on inputs like the node's arguments; ``None`` for any other node.
+
+    Parameters
+    ----------
+    node : Node
+        A node of a graph.
+
+    Returns
+    -------
+    Inside or None
+
+    See also
+    --------
+    custom_vjp, mpgraph.render : ``expand=`` draws the inside of such nodes.
+
+    Examples
+    --------
+    >>> import numpy as np, mpgraph as mg
+    >>> block = mg.checkpoint(lambda x, w: mg.ops.tanh(x @ w))
+    >>> g = mg.Graph()
+    >>> y = block(g.input("x", shape=(3, 2)), g.param("w", np.eye(2)))
+    >>> inside(y).kind, [n.op.name for n in inside(y).graph if n.kind == "op"]
+    ('checkpoint', ['matmul', 'tanh'])
+    """
+    forward = node.op.forward if node.op is not None else None
+    return forward.inside if isinstance(forward, _Forward) else None
+
+
+class _Forward:
+    """A custom node's forward: the function on the leaves of its arguments, its output packed
+    as the node's value; it carries the function's traced inside for pictures."""
+
+    def __init__(self, fun: Callable, in_def: TreeDef, layout: _Layout, inner: Inside):
+        self.fun, self.in_def, self.layout, self.inside = fun, in_def, layout, inner
+
+    def __call__(self, *arrays: Any) -> Any:
+        return self.layout.pack(self.fun(*tree_unflatten(self.in_def, arrays)), "output")
 
 
 class _Saved:
@@ -41,33 +118,205 @@ class _Saved:
         self.g = self.cotangents = None
 
 
+class _Layout:
+    """How a custom function's output pytree is one node's value: a single leaf as it is;
+    several leaves raveled and concatenated into one vector of their common dtype, cut apart
+    again after the node."""
+
+    def __init__(self, name: str, out_def: TreeDef, shapes: list, dtypes: list) -> None:
+        self.name, self.out_def, self.shapes, self.dtypes = name, out_def, shapes, dtypes
+        self.single = out_def.kind == "leaf"
+        if self.single:
+            self.shape, self.dtype, self.bounds = shapes[0], dtypes[0], None
+            return
+        if any(s is None or None in s for s in shapes):
+            raise MpgraphError(
+                f"mpgraph: {name} returns {len(shapes)} arrays, some of unknown shape "
+                f"({shapes}): declare the shapes of its arguments' inputs, e.g. "
+                "g.input('x', shape=(2, 3))"
+            )
+        ends = np.cumsum([math.prod(s) for s in shapes]).tolist()
+        self.bounds = list(zip([0, *ends[:-1]], ends))
+        self.shape = (ends[-1] if ends else 0,)
+        self.dtype = np.result_type(*[d or np.float64 for d in dtypes])
+
+    def leaves(self, tree: Any, what: str) -> list:
+        """``tree``'s leaves, checked against the output's structure (``None`` for zeros)."""
+        if self.single and tree is not None and tree_flatten(tree)[1].kind != "leaf":
+            raise MpgraphError(
+                f"mpgraph: the {what} of {self.name} does not have the structure of its "
+                f"output: expected an array, got {type(tree).__name__}"
+            )
+        try:
+            return tree_leaves_like(self.out_def, tree)
+        except TreeError as e:
+            raise MpgraphError(
+                f"mpgraph: the {what} of {self.name} does not have the structure of its "
+                f"output: {str(e).removeprefix('mpgraph: ')}"
+            ) from None
+
+    def pack(self, tree: Any, what: str) -> Any:
+        """The node's value (or a tangent of it) from the output's (or a tangent's) pytree."""
+        leaves = self.leaves(tree, what)
+        if self.single:
+            return leaves[0]
+        return np.concatenate(
+            [
+                np.zeros(math.prod(s), self.dtype)
+                if leaf is None
+                else np.ravel(np.broadcast_to(np.asarray(leaf, self.dtype), s))
+                for leaf, s in zip(leaves, self.shapes)
+            ]
+        )
+
+    def unpack(self, packed: Any) -> list:
+        """The output's leaves from the node's value (or an error signal for it), as arrays
+        or as graph nodes."""
+        if self.single:
+            return [packed]
+        out = []
+        for (a, b), shape, dtype in zip(self.bounds, self.shapes, self.dtypes):
+            if type(packed) is Node:
+                piece = ops.reshape(ops.getitem(packed, slice(a, b)), shape)
+                if dtype is not None and dtype != self.dtype:
+                    piece = ops.astype(piece, dtype)
+            else:
+                piece = np.asarray(packed)[a:b].reshape(shape)
+                if dtype is not None and dtype != self.dtype:
+                    piece = piece.astype(dtype)
+            out.append(piece)
+        return out
+
+
 class _Custom:
-    """What custom_vjp and custom_jvp share: the wrapped function, and one Op per arity."""
+    """What custom_vjp and custom_jvp share: the wrapped function, and one Op per signature
+    (the arguments' structure, and each leaf's shape and dtype)."""
+
+    kind = "custom"
 
     def __init__(self, fun: Callable) -> None:
         functools.update_wrapper(self, fun)
         self.fun = fun
-        self._ops: dict[int, Op] = {}
+        self._ops: dict[tuple, tuple[Op, _Layout]] = {}
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if kwargs:
             raise MpgraphError(
-                f"mpgraph: {self.__name__} (a {type(self).__name__} function) "
+                f"mpgraph: {self.__name__} (a {self.kind} function) "
                 "takes its arguments by position only; bind keywords with "
                 "functools.partial first"
             )
-        graph = next((a.graph for a in args if type(a) is Node), None)
+        self._check_rule()
+        leaves, in_def = tree_flatten(args)
+        graph = next((a.graph for a in leaves if type(a) is Node), None)
+        for k, arg in enumerate(args):
+            for path, leaf in tree_flatten_with_path(arg)[0]:
+                self._check_leaf(k, path, leaf)
         if graph is None:
             return self.fun(*args)
-        op = self._ops.get(len(args))
-        if op is None:
-            op = self._ops[len(args)] = self._op(len(args))
-        return graph.apply(op, args)
+        key = (in_def, tuple(_signature(a) for a in leaves))
+        entry = self._ops.get(key)
+        if entry is None:
+            entry = self._ops[key] = self._build(args, in_def, leaves)
+        op, layout = entry
+        return tree_unflatten(layout.out_def, layout.unpack(graph.apply(op, leaves)))
 
-    def _op(self, nargs: int) -> Op:
+    def _check_rule(self) -> None:
         raise NotImplementedError
 
-    def _check(self, what: str, out: Any, nargs: int) -> tuple:
+    def _op(self, in_def: TreeDef, leaves: list, layout: _Layout, inner: Inside) -> Op:
+        raise NotImplementedError
+
+    def _check_leaf(self, k: int, path: str, leaf: Any) -> None:
+        if type(leaf) is Node:
+            return
+        try:
+            kind = np.asarray(leaf).dtype.kind
+        except ValueError:  # a ragged list of numbers
+            kind = "O"
+        if kind not in "biuf":
+            where = f"argument {k}{' leaf ' + path if path else ''}"
+            raise MpgraphError(
+                f"mpgraph: {where} of {self.__name__} (a {self.kind} function) is "
+                f"{type(leaf).__name__} ({leaf!r:.40}), not an array: its arguments must be "
+                "real arrays or numbers, or nested dicts, lists, tuples and namedtuples of "
+                "them; bind anything else with functools.partial first"
+            )
+
+    def _build(self, args: tuple, in_def: TreeDef, leaves: list) -> tuple[Op, _Layout]:
+        """Trace the function on inputs like ``leaves`` for its output's structure, shapes and
+        dtypes (and its inside); when it cannot be traced (it computes with NumPy directly),
+        run it on zero stand-ins instead."""
+        names = _input_names(self.fun, args)
+        inner = Inside(self.kind, None, [], [])
+        try:
+            g = Graph()
+            ins = [g.input(n, _shape_of(a), _dtype_of(a)) for n, a in zip(names, leaves)]
+            with tracing(g):
+                out = self.fun(*tree_unflatten(in_def, ins))
+            if any(isinstance(o, np.ndarray) and o.dtype == object for o in tree_flatten(out)[0]):
+                raise TypeError("NumPy turned the graph nodes into an array of objects")
+            inner = Inside(self.kind, g, ins, tree_flatten(out)[0])
+        except Exception as e:  # NumPy code that meets a node: fall back to stand-ins
+            if any(_shape_of(a) is None or None in _shape_of(a) for a in leaves):
+                raise MpgraphError(
+                    f"mpgraph: {self.__name__} (a {self.kind} function) could not be traced "
+                    f"on graph nodes ({type(e).__name__}: {e}), and its arguments' shapes "
+                    "are not all known to run it on stand-ins: declare them, e.g. "
+                    "g.input('x', shape=(2, 3))"
+                ) from e
+            stand_ins = [np.zeros(_shape_of(a), _dtype_of(a) or np.float64) for a in leaves]
+            with np.errstate(all="ignore"):
+                out = self.fun(*tree_unflatten(in_def, stand_ins))
+        pairs, out_def = tree_flatten_with_path(out)
+        shapes, dtypes = [], []
+        for path, leaf in pairs:
+            if type(leaf) is Node:
+                if leaf.graph is not inner.graph:
+                    raise MpgraphError(
+                        f"mpgraph: {self.__name__} (a {self.kind} function) returns graph "
+                        f"node '{leaf.name}' that is not computed from its arguments: pass "
+                        "every node it uses as an argument, as in JAX"
+                    )
+                shapes.append(leaf.shape)
+                dtypes.append(leaf.dtype)
+                continue
+            try:
+                arr = np.asarray(leaf)
+                ok = arr.dtype.kind in "biuf"
+            except ValueError:
+                ok = False
+            if not ok:
+                raise MpgraphError(
+                    f"mpgraph: output{' leaf ' + path if path else ''} of {self.__name__} "
+                    f"(a {self.kind} function) is {type(leaf).__name__} ({leaf!r:.40}), not "
+                    "an array: it must return real arrays, or nested dicts, lists, tuples "
+                    "and namedtuples of them"
+                )
+            shapes.append(arr.shape)
+            dtypes.append(arr.dtype)
+        if not pairs:
+            raise MpgraphError(
+                f"mpgraph: {self.__name__} (a {self.kind} function) returns no array"
+            )
+        layout = _Layout(f"{self.__name__} (a {self.kind} function)", out_def, shapes, dtypes)
+        return self._op(in_def, leaves, layout, inner), layout
+
+    def _arrays(self, in_def: TreeDef, leaves: Sequence[Any]) -> tuple:
+        """The function's positional arguments from the node's argument leaves."""
+        return tree_unflatten(in_def, list(leaves))
+
+    def _rules(self, layout: _Layout) -> dict:
+        """The Op's shape and dtype rules: what the trace found, fixed for this signature."""
+        rules: dict = {"dtype": lambda *dtypes: layout.dtype}
+        if layout.shape is not None and None not in layout.shape:
+            rules["shape"] = lambda *shapes: layout.shape
+        return rules
+
+    def _per_argument(self, what: str, out: Any, in_def: TreeDef) -> list:
+        """A rule's result with one entry per argument (a pytree like it, or ``None``), as
+        one entry per argument leaf (``None`` for zero)."""
+        nargs = len(in_def.children)
         if not isinstance(out, (tuple, list)) or len(out) != nargs:
             got = (
                 f"a {type(out).__name__} of {len(out)}"
@@ -78,7 +327,16 @@ class _Custom:
                 f"mpgraph: {what} of {self.__name__} must return a tuple with one "
                 f"entry per argument ({nargs}); it returned {got}"
             )
-        return tuple(out)
+        leaves = []
+        for k, (d, entry) in enumerate(zip(in_def.children, out)):
+            try:
+                leaves.extend(tree_leaves_like(d, entry))
+            except TreeError as e:
+                raise MpgraphError(
+                    f"mpgraph: {what} of {self.__name__}: entry {k} must have the structure "
+                    f"of argument {k} (or be None): {str(e).removeprefix('mpgraph: ')}"
+                ) from None
+        return leaves
 
 
 class custom_vjp(_Custom):
@@ -87,7 +345,15 @@ class custom_vjp(_Custom):
     Parameters
     ----------
     fun : callable
-        ``fun(*arrays) -> array``, the primal function.
+        ``fun(*args) -> output``; the arguments and the output are arrays or pytrees of
+        arrays (nested dicts, lists, tuples and namedtuples).
+
+    Raises
+    ------
+    MpgraphError
+        When called: no rule set, keyword arguments, an argument or output leaf that is not a
+        real array; when differentiated: ``fwd``'s output or ``bwd``'s cotangents without
+        the structure of the output or of the arguments.
 
     Examples
     --------
@@ -107,10 +373,25 @@ class custom_vjp(_Custom):
     >>> round(float(mg.grad(mg.grad(softplus))(0.0)), 6)   # bwd is differentiable: sigmoid'(0)
     0.25
 
+    Pytrees in and out: ``bwd`` gets the output's cotangent in the output's structure and
+    gives one cotangent per argument in that argument's structure (``None`` for zero).
+
+    >>> @mg.custom_vjp
+    ... def affine(p, x):
+    ...     return {"y": p["w"] * x + p["b"], "x": x}
+    >>> affine.defvjp(lambda p, x: (affine(p, x), (p, x)),
+    ...               lambda r, g: ({"w": mg.ops.sum(g["y"] * r[1]), "b": mg.ops.sum(g["y"])},
+    ...                             g["y"] * r[0]["w"] + g["x"]))
+    >>> loss = lambda p, x: mg.ops.sum(affine(p, x)["y"] ** 2)
+    >>> mg.grad(loss)({"w": 2.0, "b": 1.0}, np.array([1.0, 2.0]))   # 2 y x, 2 y with y = 3, 5
+    {'b': array(16.), 'w': array(26.)}
+
     See also
     --------
-    custom_jvp, mpgraph.ops.stop_gradient
+    custom_jvp, mpgraph.checkpoint, mpgraph.ops.stop_gradient, inside
     """
+
+    kind = "custom_vjp"
 
     def __init__(self, fun: Callable) -> None:
         super().__init__(fun)
@@ -119,14 +400,15 @@ class custom_vjp(_Custom):
 
     def defvjp(self, fwd: Callable, bwd: Callable) -> None:
         """Set the rule: ``fwd(*args) -> (out, res)``, ``bwd(res, g) -> tuple`` of one
-        cotangent per argument (``None`` for none).
+        cotangent per argument (a pytree like the argument, or ``None`` for none).
 
         Parameters
         ----------
         fwd : callable
             The primal output and the residuals ``bwd`` reads.
         bwd : callable
-            The cotangents, given the residuals and the output's error signal ``g``.
+            The cotangents, given the residuals and the output's error signal ``g`` (in the
+            output's structure).
 
         Returns
         -------
@@ -135,41 +417,42 @@ class custom_vjp(_Custom):
         self.fwd, self.bwd = fwd, bwd
         self._ops.clear()
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def _check_rule(self) -> None:
         if self.bwd is None:
             raise MpgraphError(
                 f"mpgraph: custom_vjp function {self.__name__} has no rule: call "
                 f"{self.__name__}.defvjp(fwd, bwd) first"
             )
-        return super().__call__(*args, **kwargs)
 
-    def _op(self, nargs: int) -> Op:
-        fun, fwd, bwd = self.fun, self.fwd, self.bwd
-
-        def forward(*arrays):
-            return fun(*arrays)
+    def _op(self, in_def: TreeDef, leaves: list, layout: _Layout, inner: Inside) -> Op:
+        fwd, bwd = self.fwd, self.bwd
 
         def save(*arrays):
-            out, res = fwd(*arrays)
-            return out, _Saved(res)
+            out, res = fwd(*self._arrays(in_def, arrays))
+            return layout.pack(out, "output of fwd"), _Saved(res)
+
+        def cotangents(res: Any, g: Any) -> list:
+            ct = bwd(res, tree_unflatten(layout.out_def, layout.unpack(g)))
+            return self._per_argument("bwd", ct, in_def)
 
         def cotangent(k: int) -> Callable:
             def vjp(g, ans, *arrays, res=None):
                 if res is None:  # built as graph nodes: run fwd on them for the residuals
-                    return self._check("bwd", bwd(fwd(*arrays)[1], g), nargs)[k]
+                    return cotangents(fwd(*self._arrays(in_def, arrays))[1], g)[k]
                 if res.g is not g:
-                    res.cotangents, res.g = self._check("bwd", bwd(res.res, g), nargs), g
+                    res.cotangents, res.g = cotangents(res.res, g), g
                 return res.cotangents[k]
 
             return vjp
 
         return Op(
             self.__name__,
-            forward,
-            tuple(cotangent(k) for k in range(nargs)),
+            _Forward(self.fun, in_def, layout, inner),
+            tuple(cotangent(k) if _differentiable(a) else None for k, a in enumerate(leaves)),
             fwd=save,
             differentiable_vjp=True,
-            doc=fun.__doc__ or f"custom_vjp {self.__name__}",
+            doc=self.fun.__doc__ or f"custom_vjp {self.__name__}",
+            **self._rules(layout),
         )
 
 
@@ -182,7 +465,12 @@ class custom_jvp(_Custom):
     Parameters
     ----------
     fun : callable
-        ``fun(*arrays) -> array``.
+        ``fun(*args) -> output``, arrays or pytrees of them.
+
+    Raises
+    ------
+    MpgraphError
+        As :class:`custom_vjp`'s, for the rule's output and tangent.
 
     Examples
     --------
@@ -198,8 +486,10 @@ class custom_jvp(_Custom):
 
     See also
     --------
-    custom_vjp, mpgraph.jvp
+    custom_vjp, mpgraph.jvp, inside
     """
+
+    kind = "custom_jvp"
 
     def __init__(self, fun: Callable) -> None:
         super().__init__(fun)
@@ -207,7 +497,8 @@ class custom_jvp(_Custom):
 
     def defjvp(self, rule: Callable) -> None:
         """Set the rule ``rule(primals, tangents) -> (out, tangent_out)``, ``primals`` and
-        ``tangents`` tuples with one entry per argument.
+        ``tangents`` tuples with one entry per argument (pytrees like the arguments), the
+        output's tangent in the output's structure.
 
         Parameters
         ----------
@@ -221,69 +512,120 @@ class custom_jvp(_Custom):
         self.rule = rule
         self._ops.clear()
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def _check_rule(self) -> None:
         if self.rule is None:
             raise MpgraphError(
                 f"mpgraph: custom_jvp function {self.__name__} has no rule: call "
                 f"{self.__name__}.defjvp(rule) first"
             )
-        return super().__call__(*args, **kwargs)
 
-    def _op(self, nargs: int) -> Op:
-        fun, rule = self.fun, self.rule
-
-        def forward(*arrays):
-            return fun(*arrays)
+    def _op(self, in_def: TreeDef, leaves: list, layout: _Layout, inner: Inside) -> Op:
+        rule = self.rule
 
         def tangent(k: int) -> Callable:
             def jvp(t, ans, *arrays):
-                tangents = [np.zeros_like(a, dtype=np.result_type(a, float)) for a in arrays]
+                tangents: list = [np.zeros(np.shape(a), _float(a)) for a in arrays]
                 tangents[k] = t
-                return rule(tuple(arrays), tuple(tangents))[1]
+                out = rule(self._arrays(in_def, arrays), self._arrays(in_def, tangents))
+                return layout.pack(self._rule_tangent(out), "tangent from the rule")
 
             return jvp
 
         def cotangent(k: int) -> Callable:
             def vjp(g, ans, *arrays):
-                return _transpose_rule(rule, k, g, arrays, self.__name__)
+                return self._transpose(k, g, arrays, in_def, layout)
 
             return vjp
 
+        diff = [_differentiable(a) for a in leaves]
         return Op(
             self.__name__,
-            forward,
-            tuple(cotangent(k) for k in range(nargs)),
-            jvp=tuple(tangent(k) for k in range(nargs)),
+            _Forward(self.fun, in_def, layout, inner),
+            tuple(cotangent(k) if d else None for k, d in enumerate(diff)),
+            jvp=tuple(tangent(k) if d else None for k, d in enumerate(diff)),
             differentiable_vjp=True,
-            doc=fun.__doc__ or f"custom_jvp {self.__name__}",
+            doc=self.fun.__doc__ or f"custom_jvp {self.__name__}",
+            **self._rules(layout),
         )
 
-
-def _transpose_rule(rule: Callable, k: int, g: Any, arrays: tuple, name: str) -> Any:
-    """The message to argument ``k``: the transpose of the rule's linear map from tangent
-    ``k`` to the output tangent, applied to ``g``: d<g, rule(.., t_k, ..)>/dt_k.
-
-    On arrays the rule is built in a scratch graph and differentiated there; as graph nodes
-    (a higher-order derivative) it is built into the enclosing graph, and so is its gradient."""
-    graph = next((v.graph for v in (g, *arrays) if type(v) is Node), None)
-    on_nodes = graph is not None
-    graph = graph or Graph()
-    with graph.scope(f"{name}_transpose"):
-        primals = [a if type(a) is Node else graph.constant(a) for a in arrays]
-        # The rule is linear in the tangents, so their values do not matter: zeros, the one
-        # for argument k a node of its own to differentiate with respect to.
-        tangents = [
-            graph.constant(
-                np.zeros(
-                    p.shape, p.dtype if p.dtype is not None and p.dtype.kind in "fc" else np.float64
-                )
+    def _rule_tangent(self, out: Any) -> Any:
+        if not (isinstance(out, (tuple, list)) and len(out) == 2):
+            raise MpgraphError(
+                f"mpgraph: the jvp rule of {self.__name__} must return (output, "
+                f"tangent_output); it returned {type(out).__name__}"
             )
-            for p in primals
+        return out[1]
+
+    def _transpose(self, k: int, g: Any, arrays: tuple, in_def: TreeDef, layout: _Layout) -> Any:
+        """The message to argument leaf ``k``: the transpose of the rule's linear map from
+        tangent ``k`` to the output's tangent, applied to ``g``: d<g, rule(.., t_k, ..)>/dt_k.
+
+        On arrays the rule is built in a scratch graph and differentiated there; as graph
+        nodes (a higher-order derivative) it is built into the enclosing graph, and so is its
+        gradient."""
+        graph = next((v.graph for v in (g, *arrays) if type(v) is Node), None)
+        on_nodes = graph is not None
+        graph = graph or Graph()
+        with graph.scope(f"{self.__name__}_transpose"):
+            primals = [a if type(a) is Node else graph.constant(a) for a in arrays]
+            # The rule is linear in the tangents, so their values do not matter: zeros, the
+            # one for leaf k a node of its own to differentiate with respect to.
+            tangents = [graph.constant(np.zeros(p.shape, _float(p))) for p in primals]
+            t = tangents[k] = graph.apply("add", [tangents[k], 0.0])
+            out_t = self._rule_tangent(
+                self.rule(self._arrays(in_def, primals), self._arrays(in_def, tangents))
+            )
+            terms = [
+                graph.apply("sum", [graph.apply("multiply", [o, gi])])
+                for o, gi in zip(layout.leaves(out_t, "tangent from the rule"), layout.unpack(g))
+                if type(o) is Node
+            ]
+            if not terms:  # the output's tangent does not depend on leaf k
+                zero = np.zeros(t.shape, t.dtype or np.float64)
+                return graph.constant(zero) if on_nodes else zero
+            loss = functools.reduce(lambda a, b: graph.apply("add", [a, b]), terms)
+            return gradients(loss, [t])[0] if on_nodes else graph.grad(loss, wrt=t)
+
+
+def _signature(a: Any) -> tuple:
+    return (_shape_of(a), _dtype_of(a))
+
+
+def _shape_of(a: Any) -> tuple | None:
+    return a.shape if type(a) is Node else np.shape(a)
+
+
+def _dtype_of(a: Any) -> np.dtype | None:
+    if type(a) is Node:
+        return a.dtype
+    return None if type(a) in (float, int, bool) else np.asarray(a).dtype
+
+
+def _float(a: Any) -> np.dtype:
+    """The dtype of ``a``'s tangent: its own if float, float64 otherwise."""
+    dtype = _dtype_of(a)
+    return dtype if dtype is not None and dtype.kind == "f" else np.dtype(np.float64)
+
+
+def _differentiable(a: Any) -> bool:
+    dtype = _dtype_of(a)
+    return dtype is None or dtype.kind == "f"
+
+
+def _input_names(fun: Callable, args: tuple) -> list[str]:
+    """Names for the inputs of the traced inside: the function's parameter names, with a
+    leaf's path in its argument (``params.w``)."""
+    try:
+        params = [
+            p.name
+            for p in inspect.signature(fun).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
         ]
-        t = tangents[k] = graph.apply("add", [tangents[k], 0.0])
-        out_t = rule(tuple(primals), tuple(tangents))[1]
-        if type(out_t) is not Node:  # the output's tangent does not depend on argument k
-            zero = np.zeros(t.shape, t.dtype or np.float64)
-            return graph.constant(zero) if on_nodes else zero
-        loss = graph.apply("sum", [graph.apply("multiply", [out_t, g])])
-        return gradients(loss, [t])[0] if on_nodes else graph.grad(loss, wrt=t)
+    except (TypeError, ValueError):
+        params = []
+    names = []
+    for k, arg in enumerate(args):
+        base = params[k] if k < len(params) else f"arg{k}"
+        for path, _ in tree_flatten_with_path(arg)[0]:
+            names.append(base + re.sub(r"\[\'?([^\]']*)\'?\]", r".\1", path))
+    return names

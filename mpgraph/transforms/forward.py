@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import MpgraphError
+from .nested import NestedTrace, enclosing_graph
 from .reverse import grad
 from .traced import Traced
 
@@ -71,6 +72,11 @@ def jvp(
                 f"mpgraph: jvp takes {what} as a tuple (one entry per argument), "
                 f"got {type(seq).__name__}"
             )
+    graph = enclosing_graph((*primals, *tangents))
+    if graph is not None:  # inside a trace: the tangent built as nodes, to differentiate
+        nt = NestedTrace(graph, fun, tuple(primals), {}, _all(len(primals)), has_aux, "jvp")
+        out, t = nt.outputs(), nt.tangents(nt.input_tangents(tuple(tangents)))
+        return (out, t, nt.aux) if has_aux else (out, t)
     tr = Traced(fun, tuple(primals), {}, _all(len(primals)), has_aux, "jvp")
     out, t = tr.outputs(), tr.output_tangents(tr.input_tangents(tuple(tangents)))
     return (out, t, tr.aux) if has_aux else (out, t)
@@ -110,6 +116,15 @@ def linearize(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple:
     >>> float(y), float(f_jvp(1.0)), float(f_jvp(0.5))     # 3 x^2 v
     (8.0, 12.0, 6.0)
     """
+    graph = enclosing_graph(primals)
+    if graph is not None:  # inside a trace: each call builds the tangent as nodes
+        nt = NestedTrace(graph, fun, primals, {}, _all(len(primals)), has_aux, "linearize")
+
+        def f_jvp(*tangents: Any) -> Any:
+            return nt.tangents(nt.input_tangents(tangents))
+
+        out = nt.outputs()
+        return (out, f_jvp, nt.aux) if has_aux else (out, f_jvp)
     tr = Traced(fun, primals, {}, _all(len(primals)), has_aux, "linearize")
 
     def f_jvp(*tangents: Any) -> Any:
@@ -122,7 +137,12 @@ def linearize(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple:
 def _jacobian(fun: Callable, argnums, has_aux: bool, mode: str, name: str) -> Callable:
     @functools.wraps(fun)
     def jac(*args: Any, **kwargs: Any) -> Any:
-        tr = Traced(fun, args, kwargs, argnums, has_aux, name)
+        graph = enclosing_graph(args)
+        tr = (
+            Traced(fun, args, kwargs, argnums, has_aux, name)
+            if graph is None
+            else NestedTrace(graph, fun, args, kwargs, argnums, has_aux, name)
+        )
         out = tr.jacobian(mode)
         return (out, tr.aux) if has_aux else out
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..engine.graph import Graph
 from ..engine.node import Node
-from ..engine.trace import current_trace, tracing
+from ..engine.trace import tracing
 from ..errors import MpgraphError
 from ..tree import tree_flatten, tree_map, tree_unflatten
 from .arguments import FlatArgs, fn_name
@@ -58,8 +58,8 @@ class Traced:
     Raises
     ------
     MpgraphError
-        Called on graph nodes (inside another transformation's trace): forward mode and
-        Jacobians compute on arrays; or, with ``has_aux``, ``fn`` does not return a pair.
+        With ``has_aux``, ``fn`` does not return a pair. (Inside another transformation's
+        trace, :class:`~mpgraph.transforms.nested.NestedTrace` builds on its graph instead.)
     """
 
     def __init__(
@@ -71,13 +71,6 @@ class Traced:
         has_aux: bool,
         what: str,
     ) -> None:
-        if current_trace() is not None or any(type(a) is Node for a in tree_flatten(list(args))[0]):
-            raise MpgraphError(
-                f"mpgraph: {what} of {fn_name(fn)} was called inside a traced "
-                f"function (on graph nodes); {what} computes on arrays: apply it "
-                "outermost, e.g. mg.jacfwd(mg.grad(f)) rather than "
-                "mg.grad(mg.jacfwd(f))"
-            )
         self.flat = FlatArgs(fn, args, argnums)
         g = self.graph = Graph()
         flat = list(self.flat.flat)
@@ -141,19 +134,7 @@ class Traced:
         MpgraphError
             A tangent's structure or a leaf's shape differs from its primal's.
         """
-        nums = self.flat.nums
-        if len(tangents) != len(nums):
-            raise MpgraphError(f"mpgraph: got {len(tangents)} tangents for {len(nums)} primals")
-        leaves: list = []
-        for k, t in zip(nums, tangents):
-            start, stop, treedef = self.flat.spans[k]
-            lv, tdef = tree_flatten(t)
-            if tdef != treedef:
-                raise MpgraphError(
-                    f"mpgraph: the tangent for argument {k} has structure {tdef}; "
-                    f"its primal has {treedef}"
-                )
-            leaves.extend(lv)
+        leaves = self.flat.tangent_leaves(tangents)
         out = {}
         for node, t in zip(self.inputs, leaves):
             if np.shape(t) != node.shape:
