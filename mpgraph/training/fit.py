@@ -130,6 +130,8 @@ def fit(
                     update_statistics(graph, feed)  # batch norm's, from this step's batch
                     losses.append(opt.minimize(loss, feed))
                 else:
+                    if statistics(graph):  # from the whole batch, as in one process
+                        update_statistics(graph, {k: a[rows] for k, a in zip(inputs, data)})
                     value, grads = value_and_grad(rows)
                     opt.step(grads)
                     losses.append(value)

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import like
 from ..engine import functions as ops
 from ..engine.graph import Graph
 from ..engine.node import Node
@@ -548,8 +549,12 @@ def update_statistics(graph: Graph, feed: dict) -> None:
         return
     run = graph.forward([update for update, _, _ in entries], feed)
     for update, mean, var in entries:
-        new = np.array(run[update])  # a copy the next run cannot change
-        new.flags.writeable = False
+        new = run[update]
+        if like(new) is None:  # a NumPy copy the next run cannot change
+            new = np.array(new)
+            new.flags.writeable = False
+        else:  # stays where the graph lives
+            new = new.copy()
         # constant nodes' values are read at every run: the statistics are such constants
         mean.fixed, var.fixed = new[0], new[1]
 
