@@ -127,6 +127,7 @@ def test_op_functions_show_their_real_parameters():
     assert list(inspect.signature(mg.ops.linalg.solve_triangular).parameters) == [
         "a",
         "b",
+        "trans",
         "lower",
         "unit_diagonal",
         "name",
