@@ -103,7 +103,8 @@ sends back to an argument.
   and `mg.ops` (column "2nd"), they can be applied to graph nodes to build the backward pass as
   a graph, so the op can be differentiated twice (`mg.gradients`, nested `mg.grad`); the
   registry-wide test checks that they give the same messages on nodes, and checks the second
-  derivative against finite differences of the first.
+  and third derivatives on every sample, each against finite differences of the one before
+  (`mpgraph.testing.check_op(..., order=3)`, `mpgraph check-ops --order 3`).
 """
 
 

@@ -108,6 +108,15 @@ def test_check_ops_prints_a_table_and_fails_for_a_wrong_vjp(capsys, wrong):
     assert lines[-1] == "3 ops checked, 1 failed"
 
 
+def test_check_ops_order_checks_higher_derivatives_where_the_vjp_is_differentiable(capsys):
+    assert main(["check-ops", "tanh", "sign", "softmax", "--order", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[-1] for line in lines[2:5]] == ["ok", "ok", "ok"]
+    assert lines[-1] == "3 ops checked, 0 failed"
+    results = mg.testing.check_ops(["tanh", "sign"], order=2)
+    assert [r.error for r in results] == [None, None]  # sign: first order only
+
+
 def test_check_ops_reports_samples_that_raise(capsys):
     def samples(rng):
         raise RuntimeError("no sample today")
