@@ -10,6 +10,7 @@ import string
 import numpy as np
 
 from mpgraph.extend import (
+    GraphError,
     Op,
     apply_op,
     broadcast_shapes,
@@ -634,7 +635,8 @@ def _check_part(part, count):
 def qr(a, part=0):
     """part ``part`` of the reduced QR decomposition A = Q R of A (..., m, n), k = min(m, n):
     Q (part 0, (m, k), orthonormal columns) or R (part 1, (k, n), upper triangular), as
-    np.linalg.qr(a, mode='reduced'); ``mg.ops.linalg.qr(a)`` returns (Q, R)
+    np.linalg.qr(a, mode='reduced'); ``mg.ops.linalg.qr(a)`` returns (Q, R),
+    ``mg.ops.linalg.qr(a, mode='r')`` R alone
 
     Derivative: for m >= n, with M = R gR^T - gQ^T Q and copyltu(M) = tril(M) +
     tril(M, -1)^T, the message is (gQ + Q copyltu(M)) R^-T. For m < n, A = [X | Y] and
@@ -642,6 +644,18 @@ def qr(a, part=0):
     | Q gV]. It needs R's leading k x k block invertible (A of full rank k).
     """
     return np.linalg.qr(a)[part]
+
+
+def _qr_public(apply, a, mode="reduced", name=None):
+    if mode == "r":
+        return apply(a, part=1, name=name)
+    if mode != "reduced":
+        raise GraphError(
+            f"mpgraph: op 'linalg.qr': mode must be 'reduced' or 'r', got {mode!r} (the "
+            "columns 'complete' adds to Q are any basis of what A does not reach, with no "
+            "derivative)"
+        )
+    return tuple(apply(a, part=k, name=None if name is None else f"{name}_{k}") for k in range(2))
 
 
 def _qr_square_vjp(gq, gr, q, r):
@@ -1107,7 +1121,7 @@ QR = Op(
     _qr_shape,
     float_dtype,
     differentiable_vjp=True,
-    public=_parts_public(2),
+    public=_qr_public,
     samples=_qr_samples,
 )
 EIGH = Op(

@@ -357,7 +357,7 @@ def _ce_shape(s, t, axis=-1, reduction="mean"):
 
 
 def _ce_dtype(z, t, *, shapes=(None, None), **_):
-    _index_or_probabilities("softmax_cross_entropy", z, t, shapes)
+    _index_or_probabilities("softmax_cross_entropy", t, shapes)
     return float_dtype(z)
 
 
@@ -989,7 +989,7 @@ def _cross_entropy_shape(
     return out
 
 
-def _index_or_probabilities(name, z, t, shapes):
+def _index_or_probabilities(name, t, shapes):
     """Float targets are probabilities, of the input's shape: float targets with one dim
     fewer (the class indices' shape) are refused when the node is built."""
     s, ts = shapes
@@ -1005,7 +1005,7 @@ def _cross_entropy_dtype(z, t, *, shapes=(None, None), **_):
         raise ValueError(
             f"cross_entropy targets must be integer class indices or float probabilities, got {t}"
         )
-    _index_or_probabilities("cross_entropy", z, t, shapes)
+    _index_or_probabilities("cross_entropy", t, shapes)
     return float_dtype(z) if z is not None else None
 
 

@@ -134,6 +134,9 @@ def test_qr_of_a_wide_matrix_is_numpys_reduced_qr_and_differentiable_twice():
     np.testing.assert_allclose(r, want_r, rtol=1e-12)
     g = mg.Graph()
     assert [n.shape for n in mg.ops.linalg.qr(g.input("a", (3, 5)))] == [(3, 3), (3, 5)]
+    np.testing.assert_allclose(mg.ops.linalg.qr(a, mode="r"), np.linalg.qr(a, mode="r"))
+    with pytest.raises(mg.GraphError, match="mode must be 'reduced' or 'r', got 'complete'"):
+        mg.ops.linalg.qr(a, mode="complete")
     wq, wr = rng.standard_normal((3, 3)), rng.standard_normal((3, 5))
 
     def loss(x):
