@@ -617,14 +617,9 @@ def _cholesky_vjp(g, ans, a):
     return _sym(s)
 
 
-def _parts_public(count):
-    def public(apply, a, *rest, name=None, **attrs):
-        return tuple(
-            apply(a, *rest, part=k, name=None if name is None else f"{name}_{k}", **attrs)
-            for k in range(count)
-        )
-
-    return public
+def _two_parts(apply, a, name=None):
+    """Both parts of a two-part decomposition, as NumPy returns them."""
+    return tuple(apply(a, part=k, name=None if name is None else f"{name}_{k}") for k in range(2))
 
 
 def _check_part(part, count):
@@ -655,7 +650,7 @@ def _qr_public(apply, a, mode="reduced", name=None):
             "columns 'complete' adds to Q are any basis of what A does not reach, with no "
             "derivative)"
         )
-    return tuple(apply(a, part=k, name=None if name is None else f"{name}_{k}") for k in range(2))
+    return _two_parts(apply, a, name=name)
 
 
 def _qr_square_vjp(gq, gr, q, r):
@@ -1131,7 +1126,7 @@ EIGH = Op(
     _eigh_shape,
     float_dtype,
     differentiable_vjp=True,
-    public=_parts_public(2),
+    public=_two_parts,
     samples=_eigh_samples,
 )
 SVD = Op(
@@ -1325,7 +1320,7 @@ OPS = [
         _slogdet_shape,
         float_dtype,
         differentiable_vjp=True,
-        public=_parts_public(2),
+        public=_two_parts,
         samples=_slogdet_samples,
     ),
     Op(
