@@ -253,3 +253,12 @@ def test_the_fixture_checks_an_op_in_one_line(tmp_path):
     assert (
         "case 0 (attrs {}): mpgraph: op 'half_square': shape rule gives (3,), forward gives (2, 3)"
     ) in out, out
+
+
+def test_the_fixture_checks_derivatives_to_the_order_asked():
+    from pytest_mpgraph import check_registered_op
+
+    n = len(samples(mg.ops.softmax.op, np.random.default_rng(0)))
+    assert check_registered_op("softmax", order=3) == n
+    with pytest.raises(mg.GraphError, match="no derivatives beyond the first; got order=2"):
+        check_registered_op("sign", order=2)
