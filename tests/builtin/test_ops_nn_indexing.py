@@ -242,6 +242,21 @@ def test_cross_entropy_weights_probability_targets_and_keeps_the_example_count()
     check_grads(lambda a, b: mg.ops.cross_entropy(a, b, weight=w, label_smoothing=0.2), z, q)
 
 
+def test_weighted_smoothed_cross_entropy_stays_finite_for_logits_of_size_1000():
+    z = np.array([[1000.0, -1000.0, 0.0], [-1000.0, -1000.0, -1000.0]])
+    t, w = np.array([1, 2]), np.array([2.0, 1.0, 0.5])
+    kw = {"weight": w, "label_smoothing": 0.1}
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        loss = mg.ops.cross_entropy(z, t, **kw)
+        d = mg.grad(lambda v: mg.ops.cross_entropy(v, t, **kw))(z)
+    # example 0: -log p_1 = 2000, -log p_2 = 1000, -log p_0 = 0; example 1: log 3 each
+    smooth0 = (2.0 * 0 + 1.0 * 2000 + 0.5 * 1000) / 3
+    smooth1 = (2.0 + 1.0 + 0.5) * np.log(3) / 3
+    want = (0.9 * 1.0 * 2000 + 0.1 * smooth0 + 0.9 * 0.5 * np.log(3) + 0.1 * smooth1) / 1.5
+    np.testing.assert_allclose(loss, want, rtol=1e-12)
+    assert np.isfinite(d).all()
+
+
 def test_class_weights_of_the_wrong_shape_are_refused_when_the_node_is_built():
     g = mg.Graph()
     z = g.input("z", (4, 3))
