@@ -316,7 +316,7 @@ def _diff_shape(s, n=1, axis=-1):
 
 
 def _diff_public(apply, a, n=1, axis=-1, prepend=None, append=None, name=None):
-    if prepend is None and append is None:
+    if (prepend is None and append is None) or n == 0:  # NumPy: n = 0 returns a as it is
         return apply(a, n, axis, name=name)
     shape = tuple(a.shape) if hasattr(a, "shape") else np.shape(a)
     ax = normalize_axis(axis, len(shape))[0]

@@ -206,6 +206,7 @@ def test_diff_with_prepend_and_append_matches_numpy_and_sends_them_their_message
             mg.ops.diff(x, 2, axis=0, **kw), np.diff(x, 2, axis=0, **kw), rtol=1e-12
         )
     np.testing.assert_allclose(mg.ops.diff(x, prepend=0.5), np.diff(x, prepend=0.5))  # axis -1
+    np.testing.assert_array_equal(mg.ops.diff(x, 0, prepend=0.5), np.diff(x, 0, prepend=0.5))
     g = mg.Graph()
     node = g.input("x", (4, 3))
     y = np.diff(node, axis=0, prepend=0.5, append=row)  # NumPy's call on a node
