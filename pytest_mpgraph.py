@@ -29,6 +29,7 @@ def check_registered_op(
     attrs: dict | None = None,
     *,
     plugin: str | None = None,
+    order: int = 1,
     seed: int = 0,
     rtol: float = 1e-5,
     atol: float = 1e-7,
@@ -44,6 +45,9 @@ def check_registered_op(
     plugin : str, optional
         Also assert that the op comes from this plugin (the entry-point name), which catches
         a package that is not installed or is shadowed by another.
+    order : int
+        The highest order of derivative checked (``mpgraph.testing.check_op``'s ``order``;
+        above 1 the op must declare ``differentiable_vjp``).
 
     Returns
     -------
@@ -73,7 +77,7 @@ def check_registered_op(
     assert cases, f"mpgraph: op '{name}' declares no samples to check"
     for k, (a, kw) in enumerate(cases):
         try:
-            check_op(op, a, kw, seed=seed, rtol=rtol, atol=atol)
+            check_op(op, a, kw, order=order, seed=seed, rtol=rtol, atol=atol)
             _check_unknown_batch(op, a, kw)
         except AssertionError as e:
             raise AssertionError(f"case {k} (attrs {kw}): {e}") from None
@@ -97,6 +101,6 @@ def _check_unknown_batch(op, args, attrs) -> None:
 
 @pytest.fixture
 def mpgraph_check_op():
-    """``mpgraph_check_op(name, args=None, attrs=None, *, plugin=None, ...)``: see
+    """``mpgraph_check_op(name, args=None, attrs=None, *, plugin=None, order=1, ...)``: see
     :func:`check_registered_op`."""
     return check_registered_op

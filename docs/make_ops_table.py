@@ -63,7 +63,10 @@ sends back to an argument.
   (`add`, `negative`, `abs`, `max`, shape ops) keep them. Integer or boolean targets of
   `binary_cross_entropy_with_logits` and `mean_squared_error` are converted to the float dtype
   of the prediction. `mg.grad` refuses to differentiate an integer argument.
-- **Non-differentiable arguments**: class indices of `softmax_cross_entropy`, the condition of
+- **Non-differentiable arguments**: class indices of `softmax_cross_entropy`, `cross_entropy`
+  and `nll_loss` (float targets of the class indices' shape are refused when the node is
+  built: labels must be integers; float targets of the logits' shape are probabilities),
+  their class `weight`s, the condition of
   `where`, and attributes (`axis`, indices, `clip` bounds, `pad` widths, ...).
 - **Indices**: `x[idx]` with slices, integers, integer arrays and boolean masks given as arrays
   (`getitem`) fixes them when the node is built. Integer indices that are graph nodes (an
@@ -100,7 +103,8 @@ sends back to an argument.
   and `mg.ops` (column "2nd"), they can be applied to graph nodes to build the backward pass as
   a graph, so the op can be differentiated twice (`mg.gradients`, nested `mg.grad`); the
   registry-wide test checks that they give the same messages on nodes, and checks the second
-  derivative against finite differences of the first.
+  and third derivatives on every sample, each against finite differences of the one before
+  (`mpgraph.testing.check_op(..., order=3)`, `mpgraph check-ops --order 3`).
 """
 
 

@@ -21,9 +21,10 @@ import numpy as np
 from .backend import NUMPY, library_named, library_of, to_numpy
 from .contract.op import Op
 from .engine.graph import Graph
+from .engine.node import Node
 from .engine.tangents import transposed_vjp
 from .engine.trace import value_and_grad
-from .errors import ArityError, MpgraphError
+from .errors import ArityError, GraphError, MpgraphError
 from .hooks.manager import get_op, ops
 
 __all__ = [
@@ -100,6 +101,7 @@ def check_op(
     args: Sequence[Any],
     attrs: dict | None = None,
     *,
+    order: int = 1,
     seed: int = 0,
     eps: float = 1e-6,
     rtol: float = 1e-5,
@@ -109,15 +111,49 @@ def check_op(
 
     Checks that the shape rule agrees with ``forward``, and that the messages its vjp sends to
     every float argument it declares differentiable match central differences of
-    ``sum(w * op(*args))`` for a random ``w``.
+    ``sum(w * op(*args))`` for a random ``w``. With ``order`` k > 1, the derivatives of
+    orders 2 to k too: the gradient of ``f_j = sum_i <v_i, d f_(j-1) / d arg_i>`` (nested
+    ``grad``, random ``v``) against central differences of ``f_j``, with ten times ``rtol``
+    and ``atol`` (the differences of a derivative are noisier).
+
+    Parameters
+    ----------
+    op : str or Op
+    args : sequence
+        The array arguments.
+    attrs : dict, optional
+    order : int
+        The highest order of derivative checked; above 1 the op must declare
+        ``differentiable_vjp``.
+    seed : int
+        For the random error signal ``w`` and the directions ``v``.
+    eps, rtol, atol : float
+        The step of the central differences, and the tolerances.
 
     Raises
     ------
     AssertionError
-        The shape rule or a gradient is wrong; the message names the op and the argument.
+        The shape rule or a gradient is wrong; the message names the op, the argument and
+        the order.
+    GraphError
+        ``order`` > 1 for an op whose vjp is not differentiable.
+
+    See also
+    --------
+    check_ops, check_jvp
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> check_op("tanh", [np.array([0.5, -1.0])], order=3)
     """
     op = get_op(op)
     attrs = dict(attrs or {})
+    if order > 1 and not op.differentiable_vjp:
+        raise GraphError(
+            f"mpgraph: check_op: op '{op.name}' does not declare differentiable_vjp, so it has "
+            f"no derivatives beyond the first; got order={order}"
+        )
     if not op.variadic and len(args) != op.nargs:
         raise ArityError(
             f"mpgraph: check_op: op '{op.name}' takes {op.nargs} array argument"
@@ -187,6 +223,45 @@ def check_op(
             "the vjp sends for a random error signal w; DESIRED: "
             "central differences of sum(w * forward))",
         )
+    if order > 1:
+        _check_higher(op, args, attrs, tuple(diff), w, order, seed, eps, 10 * rtol, 10 * atol)
+
+
+def _check_higher(op, args, attrs, diff, w, order, seed, eps, rtol, atol):
+    """Derivatives of orders 2..order by nesting grad, each against central differences of
+    the one before (contracted with random directions)."""
+
+    def call(*a):
+        node = next((x for x in a if type(x) is Node), None)
+        return op.forward(*a, **attrs) if node is None else node.graph.apply(op, a, attrs)
+
+    rng = np.random.default_rng(seed + 1)
+    f = _contracted(call, w)
+    for j in range(2, order + 1):
+        f = _directional(f, diff, [rng.standard_normal(np.shape(args[k])) for k in diff])
+        _, grads = value_and_grad(f, diff)(*args)
+        for k, got in zip(diff, grads):
+            np.testing.assert_allclose(
+                got,
+                numerical_grad(f, args, k, eps),
+                rtol=rtol,
+                atol=atol,
+                err_msg=f"mpgraph: op '{op.name}': derivative of order {j} with respect to "
+                f"argument {k} differs from central differences of the order {j - 1} one "
+                "(contracted with random directions)",
+            )
+
+
+def _contracted(call, w):
+    return lambda *a: np.sum(w * call(*a))
+
+
+def _directional(f, diff, vs):
+    def g(*a):
+        _, grads = value_and_grad(f, diff)(*a)
+        return sum(np.sum(v * d) for v, d in zip(vs, grads))
+
+    return g
 
 
 def check_jvp(
@@ -327,14 +402,39 @@ class CheckResult:
 
 
 def check_ops(
-    names: list[str] | None = None, *, seed: int = 0, rtol: float = 1e-5, atol: float = 1e-7
+    names: list[str] | None = None,
+    *,
+    order: int = 1,
+    seed: int = 0,
+    rtol: float = 1e-5,
+    atol: float = 1e-7,
 ) -> list[CheckResult]:
     """Check every op (or those named) on each of its samples against finite differences.
+
+    Parameters
+    ----------
+    names : list of str, optional
+        The ops to check; by default every registered op.
+    order : int
+        The highest order of derivative checked (see :func:`check_op`); an op without a
+        differentiable vjp is checked to the first order.
+    seed, rtol, atol
+        As for :func:`check_op`.
+
+    Returns
+    -------
+    list of CheckResult
+        One per op, sorted by name unless ``names`` are given.
 
     Raises
     ------
     GraphError
         A name is not a registered op.
+
+    Examples
+    --------
+    >>> [r.error for r in check_ops(["tanh", "sign"], order=2)]
+    [None, None]
     """
     table = ops()
     chosen = sorted(table) if not names else [get_op(n).name for n in names]
@@ -352,7 +452,8 @@ def check_ops(
         error = None
         for k, (args, attrs) in enumerate(cases):
             try:
-                check_op(op, args, attrs, seed=seed, rtol=rtol, atol=atol)
+                highest = order if op.differentiable_vjp else 1
+                check_op(op, args, attrs, order=highest, seed=seed, rtol=rtol, atol=atol)
             except Exception as e:  # noqa: BLE001 - every failure becomes a row
                 error = f"sample {k} {_attrs(attrs)}: {type(e).__name__}: {_first_line(e)}"
                 break

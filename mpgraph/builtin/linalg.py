@@ -10,8 +10,8 @@ import string
 import numpy as np
 
 from mpgraph.extend import (
+    GraphError,
     Op,
-    ShapeError,
     apply_op,
     broadcast_shapes,
     chain,
@@ -618,14 +618,9 @@ def _cholesky_vjp(g, ans, a):
     return _sym(s)
 
 
-def _parts_public(count):
-    def public(apply, a, *rest, name=None, **attrs):
-        return tuple(
-            apply(a, *rest, part=k, name=None if name is None else f"{name}_{k}", **attrs)
-            for k in range(count)
-        )
-
-    return public
+def _two_parts(apply, a, name=None):
+    """Both parts of a two-part decomposition, as NumPy returns them."""
+    return tuple(apply(a, part=k, name=None if name is None else f"{name}_{k}") for k in range(2))
 
 
 def _check_part(part, count):
@@ -634,14 +629,36 @@ def _check_part(part, count):
 
 
 def qr(a, part=0):
-    """part ``part`` of the reduced QR decomposition A = Q R (A (..., m, n) with m >= n): Q
-    (part 0, orthonormal columns) or R (part 1, upper triangular); ``mg.ops.linalg.qr(a)``
-    returns (Q, R) as np.linalg.qr
+    """part ``part`` of the reduced QR decomposition A = Q R of A (..., m, n), k = min(m, n):
+    Q (part 0, (m, k), orthonormal columns) or R (part 1, (k, n), upper triangular), as
+    np.linalg.qr(a, mode='reduced'); ``mg.ops.linalg.qr(a)`` returns (Q, R),
+    ``mg.ops.linalg.qr(a, mode='r')`` R alone
 
-    Derivative: with M = R gR^T - gQ^T Q and copyltu(M) = tril(M) + tril(M, -1)^T, the message
-    is (gQ + Q copyltu(M)) R^-T.
+    Derivative: for m >= n, with M = R gR^T - gQ^T Q and copyltu(M) = tril(M) +
+    tril(M, -1)^T, the message is (gQ + Q copyltu(M)) R^-T. For m < n, A = [X | Y] and
+    R = [U | V] with X = Q U square: the message is [that of X's QR with gQ + Y gV^T and gU
+    | Q gV]. It needs R's leading k x k block invertible (A of full rank k).
     """
     return np.linalg.qr(a)[part]
+
+
+def _qr_public(apply, a, mode="reduced", name=None):
+    if mode == "r":
+        return apply(a, part=1, name=name)
+    if mode != "reduced":
+        raise GraphError(
+            f"mpgraph: op 'linalg.qr': mode must be 'reduced' or 'r', got {mode!r} (the "
+            "columns 'complete' adds to Q are any basis of what A does not reach, with no "
+            "derivative)"
+        )
+    return _two_parts(apply, a, name=name)
+
+
+def _qr_square_vjp(gq, gr, q, r):
+    """The message of a QR with R square (m >= n)."""
+    m = r @ _mT(gr) - _mT(gq) @ q
+    copyltu = np.tril(m) + _mT(np.tril(m, -1))
+    return _mT(np.linalg.solve(r, _mT(gq + q @ copyltu)))
 
 
 def _qr_vjp(g, ans, a, part=0):
@@ -651,9 +668,12 @@ def _qr_vjp(g, ans, a, part=0):
         else (apply_op(QR, a, part=0), apply_op(QR, a, part=1))
     )
     gq, gr = (g, 0 * r) if part == 0 else (0 * q, g)
-    m = r @ _mT(gr) - _mT(gq) @ q
-    copyltu = np.tril(m) + _mT(np.tril(m, -1))
-    return _mT(np.linalg.solve(r, _mT(gq + q @ copyltu)))
+    m, n = a.shape[-2:]
+    if m >= n:
+        return _qr_square_vjp(gq, gr, q, r)
+    y, gv = a[..., :, m:], gr[..., :, m:]
+    gx = _qr_square_vjp(gq + y @ _mT(gv), gr[..., :, :m], q, r[..., :, :m])
+    return np.concatenate([gx, q @ gv], axis=-1)
 
 
 def _qr_shape(s, part=0):
@@ -661,9 +681,8 @@ def _qr_shape(s, part=0):
     if len(s) < 2:
         raise ValueError(f"qr needs matrices (..., m, n), got shape {s}")
     m, n = s[-2:]
-    if None not in (m, n) and m < n:
-        raise ValueError(f"qr is differentiable here for m >= n only, got shape {s}")
-    return s[:-2] + ((m, n) if part == 0 else (n, n))
+    k = None if None in (m, n) else min(m, n)
+    return s[:-2] + ((m, k) if part == 0 else (k, n))
 
 
 def eigh(a, part=0):
@@ -703,20 +722,48 @@ def _eigh_shape(s, part=0):
     return s[:-1] if part == 0 else s
 
 
-def svd(a, part=0):
-    """part ``part`` of the reduced SVD A = U diag(S) Vh (k = min(m, n)): U (part 0, m x k),
-    S (part 1, descending) or Vh (part 2, k x n); ``mg.ops.linalg.svd(a)`` returns (U, S, Vh)
-    as np.linalg.svd(a, full_matrices=False)
+def svd(a, part=0, full_matrices=False):
+    """part ``part`` of the SVD A = U diag(S) Vh (k = min(m, n)): U (part 0), S (part 1,
+    descending) or Vh (part 2), as np.linalg.svd(a, full_matrices): reduced, U (m, k) and
+    Vh (k, n), or full, U (m, m) and Vh (n, n); ``mg.ops.linalg.svd(a)`` returns (U, S, Vh)
+    (full by default, as NumPy)
 
     Derivative: with F_ij = 1/(s_j^2 - s_i^2) off the diagonal, V = Vh^T, gV = gVh^T:
     U (F*(U^T gU - gU^T U) S + diag(gS) + S F*(V^T gV - gV^T V)) V^T
-    + (I - U U^T) gU S^-1 V^T + U S^-1 gV^T (I - V V^T); it needs distinct, non-zero
-    singular values.
+    + (I - U U^T) gU S^-1 V^T + U S^-1 gV^T (I - V V^T) (U, V reduced); it needs distinct,
+    non-zero singular values.
+
+    With full_matrices, the columns of U beyond k (m > n) or the rows of Vh beyond k (m < n)
+    are any orthonormal basis of what A does not reach, so no derivative is defined for them:
+    a message that reaches them is refused (use U[..., :k] or Vh[..., :k, :]); in a derivative
+    built as graph nodes (a higher order, forward mode) their signal is dropped, as PyTorch
+    drops it.
     """
-    return np.linalg.svd(a, full_matrices=False)[part]
+    return np.linalg.svd(a, full_matrices=full_matrices)[part]
 
 
-def _svd_vjp(g, ans, a, part=0):
+def _svd_extra(g, a, part):
+    """The signal of the reduced U (part 0) or Vh (part 2) from that of the full one,
+    refusing a signal that reaches the columns (rows) beyond k."""
+    m, n = a.shape[-2:]
+    k = min(m, n)
+    if (m if part == 0 else n) == k:
+        return g
+    extra, kept = (g[..., :, k:], g[..., :, :k]) if part == 0 else (g[..., k:, :], g[..., :k, :])
+    if not is_graph_node(extra) and np.any(extra != 0):
+        which = f"columns {k}: of U" if part == 0 else f"rows {k}: of Vh"
+        raise ValueError(
+            f"no derivative is defined for the {which} of the full SVD of a matrix of shape "
+            f"{(m, n)} (full_matrices=True): they are any orthonormal basis of what A does "
+            f"not reach; use only the first {k} (U[..., :{k}], Vh[..., :{k}, :]) or "
+            "full_matrices=False"
+        )
+    return kept
+
+
+def _svd_vjp(g, ans, a, part=0, full_matrices=False):
+    if full_matrices and part != 1:
+        g = _svd_extra(g, a, part)
     if is_graph_node(a):
         u, s, vh = (apply_op(SVD, a, part=k) for k in range(3))
     else:
@@ -740,12 +787,14 @@ def _svd_vjp(g, ans, a, part=0):
     return u @ t @ vh + u @ s_inv @ _mT(gv) @ (_eye_like(n_, g) - v @ vh)
 
 
-def _svd_shape(s, part=0):
+def _svd_shape(s, part=0, full_matrices=False):
     _check_part(part, 3)
     if len(s) < 2:
         raise ValueError(f"svd needs matrices (..., m, n), got shape {s}")
     m, n = s[-2:]
     k = None if None in (m, n) else min(m, n)
+    if full_matrices:
+        return s[:-2] + ((m, m), (k,), (n, n))[part]
     return s[:-2] + ((m, k), (k,), (k, n))[part]
 
 
@@ -799,11 +848,13 @@ def lstsq(a, b, rcond=None, part=0):
     """part ``part`` of np.linalg.lstsq(a, b, rcond): the solution x minimizing |b - A x|
     (part 0), the residuals |b - A x|^2 per column (part 1; empty unless m > n), the rank
     (part 2) or A's singular values (part 3); ``mg.ops.linalg.lstsq(a, b)`` returns the four
-    as NumPy does. A (m, n) must have full column rank (m >= n) for the messages
+    as NumPy does. A (m, n) must have full rank min(m, n) for the messages: for m < n, x is
+    the solution of least norm
 
     Derivative: with P = A^+ and r = b - A x: to b, P^T gx; to A, -P^T gx x^T + r (P P^T
-    gx)^T; from the residuals, 2 r g to b and -2 r x^T g to A; from the singular values,
-    U diag(gS) V^T; none from the rank.
+    gx)^T + P^T x ((I - P A) gx)^T (the last term is 0 for m >= n, r is 0 for m < n); from
+    the residuals, 2 r g to b and -2 r x^T g to A; from the singular values, U diag(gS) V^T;
+    none from the rank.
     """
     return np.linalg.lstsq(a, b, rcond=rcond)[part]
 
@@ -835,7 +886,11 @@ def _lstsq_vjp(argnum):
         ptg = _mT(p) @ gx
         if argnum == 1:
             return ptg[..., 0] if vector else ptg
-        return -(ptg @ _mT(x2)) + r @ _mT(p @ ptg)
+        msg = -(ptg @ _mT(x2)) + r @ _mT(p @ ptg)
+        m, n = a.shape[-2:]
+        if m < n:  # the minimum-norm solution also moves with A's null space, I - P A
+            msg = msg + _mT(p) @ x2 @ _mT(gx - p @ (a @ gx))
+        return msg
 
     return vjp
 
@@ -906,15 +961,26 @@ def _matrix_power_shape(s, n):
     return _square_shape(s)
 
 
-def solve_triangular(a, b, lower=False, unit_diagonal=False):
-    """x solving T x = b, T the lower (lower=True) or upper triangle of a, with 1s on its
-    diagonal when unit_diagonal (the rest of a is not read), as scipy.linalg.solve_triangular;
+def solve_triangular(a, b, trans=0, lower=False, unit_diagonal=False):
+    """x solving op(T) x = b, T the lower (lower=True) or upper triangle of a, with 1s on its
+    diagonal when unit_diagonal (the rest of a is not read), and op(T) = T (trans 0 or 'N'),
+    T^T (1 or 'T') or T^H (2 or 'C', T^T for real a), as scipy.linalg.solve_triangular;
     b (m,) or (..., m, k)
 
-    Derivative: to b, gb = T^-T g; to a, -gb x^T on the triangle that was read (0 elsewhere;
-    0 on the diagonal too when unit_diagonal).
+    Derivative: to b, gb = op(T)^-T g; to a, -gb x^T (trans 0) or -x gb^T (trans 1, 2) on
+    the triangle that was read (0 elsewhere; 0 on the diagonal too when unit_diagonal).
     """
-    return np.linalg.solve(_triangle(a, lower, unit_diagonal), b)
+    return np.linalg.solve(_op_triangle(a, trans, lower, unit_diagonal), b)
+
+
+_TRANS = {0: False, "N": False, 1: True, "T": True, 2: True, "C": True}
+
+
+def _transposed(trans):
+    try:
+        return _TRANS[trans]
+    except (KeyError, TypeError):
+        raise ValueError(f"trans must be 0, 1, 2, 'N', 'T' or 'C', got {trans!r}") from None
 
 
 def _triangle(a, lower, unit_diagonal):
@@ -924,17 +990,28 @@ def _triangle(a, lower, unit_diagonal):
     return (np.tril(a, -1) if lower else np.triu(a, 1)) + eye
 
 
-def _solve_triangular_a(g, ans, a, b, lower=False, unit_diagonal=False):
+def _op_triangle(a, trans, lower, unit_diagonal):
     t = _triangle(a, lower, unit_diagonal)
-    gb = _solve_gb(g, t, b)
+    return _mT(t) if _transposed(trans) else t
+
+
+def _solve_triangular_a(g, ans, a, b, trans=0, lower=False, unit_diagonal=False):
+    gb = _solve_gb(g, _op_triangle(a, trans, lower, unit_diagonal), b)
     full = -(gb[..., :, None] * ans[..., None, :]) if b.ndim == 1 else -(gb @ _mT(ans))
+    if _transposed(trans):  # the message to op(T) = T^T, transposed onto T
+        full = _mT(full)
     full = unbroadcast(full, a)
     if unit_diagonal:
         return np.tril(full, -1) if lower else np.triu(full, 1)
     return np.tril(full) if lower else np.triu(full)
 
 
-def _solve_triangular_shape(a, b, lower=False, unit_diagonal=False):
+def _solve_triangular_b(g, ans, a, b, trans=0, lower=False, unit_diagonal=False):
+    return unbroadcast(_solve_gb(g, _op_triangle(a, trans, lower, unit_diagonal), b), b)
+
+
+def _solve_triangular_shape(a, b, trans=0, lower=False, unit_diagonal=False):
+    _transposed(trans)
     return _solve_shape(a, b)
 
 
@@ -960,6 +1037,8 @@ def _qr_samples(rng):
     for part in (0, 1):
         yield [rng.standard_normal((4, 3))], {"part": part}
         yield [rng.standard_normal((2, 3, 3))], {"part": part}
+        yield [rng.standard_normal((2, 4)) + np.eye(2, 4)], {"part": part}
+    yield [rng.standard_normal((2, 2, 3))], {"part": 1}
 
 
 def _eigh_samples(rng):
@@ -972,7 +1051,9 @@ def _svd_samples(rng):
     for part in (0, 1, 2):
         yield [rng.standard_normal((4, 3))], {"part": part}
         yield [rng.standard_normal((2, 4))], {"part": part}
+        yield [rng.standard_normal((3, 3))], {"part": part, "full_matrices": True}
     yield [rng.standard_normal((2, 3, 2))], {"part": 0}
+    yield [rng.standard_normal((4, 2))], {"part": 1, "full_matrices": True}
 
 
 def _slogdet_samples(rng):
@@ -994,6 +1075,8 @@ def _lstsq_samples(rng):
     yield [rng.standard_normal((5, 3)), rng.standard_normal(5)], {"part": 1}
     yield [rng.standard_normal((4, 3)), rng.standard_normal(4)], {"part": 3}
     yield [rng.standard_normal((4, 3)), rng.standard_normal(4)], {"part": 2}
+    yield [rng.standard_normal((2, 4)), rng.standard_normal(2)], {}
+    yield [rng.standard_normal((2, 3)), rng.standard_normal((2, 2))], {"part": 0}
 
 
 def _matrix_power_samples(rng):
@@ -1010,6 +1093,13 @@ def _triangular_samples(rng):
         [_invertible(rng, (2, 3, 3)), rng.standard_normal((3, 2))],
         {"lower": True, "unit_diagonal": True},
     )
+    yield [_invertible(rng, (3, 3)), rng.standard_normal(3)], {"trans": 1}
+    yield [_invertible(rng, (3, 3)), rng.standard_normal((3, 2))], {"trans": "T", "lower": True}
+    yield (
+        [_invertible(rng, (2, 3, 3)), rng.standard_normal((3, 2))],
+        {"trans": "C", "unit_diagonal": True},
+    )
+    yield [_invertible(rng, (3, 3)), rng.standard_normal(3)], {"trans": 2, "lower": True}
 
 
 def _product_samples(*shape_pairs, **attrs):
@@ -1027,7 +1117,7 @@ QR = Op(
     _qr_shape,
     float_dtype,
     differentiable_vjp=True,
-    public=_parts_public(2),
+    public=_qr_public,
     samples=_qr_samples,
 )
 EIGH = Op(
@@ -1037,7 +1127,7 @@ EIGH = Op(
     _eigh_shape,
     float_dtype,
     differentiable_vjp=True,
-    public=_parts_public(2),
+    public=_two_parts,
     samples=_eigh_samples,
 )
 SVD = Op(
@@ -1065,16 +1155,12 @@ LSTSQ = Op(
 
 
 def _svd_public(apply, a, full_matrices, compute_uv, hermitian, name):
-    if full_matrices and compute_uv:
-        shape = getattr(a, "shape", None) or np.shape(a)
-        if shape[-1] != shape[-2]:
-            raise ShapeError(
-                "mpgraph: op 'linalg.svd': only the reduced SVD is differentiable "
-                f"here (shape {shape}): pass full_matrices=False"
-            )
     if not compute_uv:
         return apply(a, part=1, name=name)
-    return tuple(apply(a, part=k, name=None if name is None else f"{name}_{k}") for k in range(3))
+    return tuple(
+        apply(a, part=k, full_matrices=full_matrices, name=None if name is None else f"{name}_{k}")
+        for k in range(3)
+    )
 
 
 OPS = [
@@ -1235,7 +1321,7 @@ OPS = [
         _slogdet_shape,
         float_dtype,
         differentiable_vjp=True,
-        public=_parts_public(2),
+        public=_two_parts,
         samples=_slogdet_samples,
     ),
     Op(
@@ -1262,9 +1348,7 @@ OPS = [
         solve_triangular,
         (
             _solve_triangular_a,
-            lambda g, ans, a, b, lower=False, unit_diagonal=False: unbroadcast(
-                _solve_gb(g, _triangle(a, lower, unit_diagonal), b), b
-            ),
+            _solve_triangular_b,
         ),
         _solve_triangular_shape,
         needs=("ans a", "a"),

@@ -358,7 +358,8 @@ def _ce_shape(s, t, axis=-1, reduction="mean"):
     return per_example if reduction == "none" else ()
 
 
-def _ce_dtype(z, t, **_):
+def _ce_dtype(z, t, *, shapes=(None, None), **_):
+    _index_or_probabilities("softmax_cross_entropy", t, shapes)
     return float_dtype(z)
 
 
@@ -808,17 +809,38 @@ def _class_axis(x):
     return 1 if x.ndim > 1 else 0
 
 
-def _target_distribution(target, logits, label_smoothing):
-    """((1 - eps) one_hot(target) + eps / C, or the same of soft targets), class axis 1."""
+def _target_distribution(target, logits, label_smoothing, weight=None):
+    """((1 - eps) one_hot(target) + eps / C, or the same of soft targets), class axis 1,
+    each class's column times its weight."""
     axis = _class_axis(logits)
     c = logits.shape[axis]
     if _is_index(target):
-        classes = np.reshape(np.arange(c), (c,) + (1,) * (logits.ndim - axis - 1))
-        hit = np.equal(np.expand_dims(target, axis), classes)
-        return _like(
-            np.where(hit, 1 - label_smoothing + label_smoothing / c, label_smoothing / c), logits
+        q = _like(
+            np.where(
+                _hit(target, logits), 1 - label_smoothing + label_smoothing / c, label_smoothing / c
+            ),
+            logits,
         )
-    return target * (1 - label_smoothing) + label_smoothing / c
+    else:
+        q = target * (1 - label_smoothing) + label_smoothing / c
+    return q if weight is None else q * _class_weights(weight, logits)
+
+
+def _hit(target, logits):
+    """Where each example's class index names the class: booleans of the logits' shape."""
+    axis = _class_axis(logits)
+    c = logits.shape[axis]
+    classes = np.reshape(np.arange(c), (c,) + (1,) * (logits.ndim - axis - 1))
+    return np.equal(np.expand_dims(target, axis), classes)
+
+
+def _class_weights(weight, logits):
+    """The (C,) class weights along the logits' class axis, in their float dtype."""
+    c = logits.shape[_class_axis(logits)]
+    return _like(
+        np.reshape(np.asarray(weight), (c,) + (1,) * (logits.ndim - _class_axis(logits) - 1)),
+        logits,
+    )
 
 
 def _like(a, x):
@@ -842,14 +864,26 @@ def _valid(target, ignore_index):
     return np.not_equal(target, ignore_index)
 
 
-def _per_example_weight(g, target, logits, ignore_index, reduction):
-    """The error signal of each example's loss: g, or g / count for 'mean', 0 where ignored."""
+def _total(valid, target, logits, weight):
+    """What 'mean' divides by: the number of examples that count, or with class weights the
+    sum of the weights of their classes (PyTorch's)."""
+    if weight is None:
+        return _count(valid)
+    of_target = np.sum(
+        np.where(_hit(target, logits), _class_weights(weight, logits), 0), axis=_class_axis(logits)
+    )
+    return np.sum(np.where(valid, of_target, 0))
+
+
+def _per_example_weight(g, target, logits, ignore_index, reduction, weight=None):
+    """The error signal of each example's loss: g, or g / the total for 'mean', 0 where
+    ignored."""
     if _is_index(target):
         valid = _valid(target, ignore_index)
-        weight = np.where(valid, g, 0)
+        signal = np.where(valid, g, 0)
         if reduction == "mean":
-            weight = weight / _count(valid)
-        return weight
+            signal = signal / _total(valid, target, logits, weight)
+        return signal
     if reduction == "mean":
         return g * (1 / (np.size(logits) // logits.shape[_class_axis(logits)]))
     return g
@@ -858,33 +892,37 @@ def _per_example_weight(g, target, logits, ignore_index, reduction):
 def cross_entropy(
     input,
     target,
+    weight=None,
     ignore_index=-100,
     reduction="mean",  # noqa: A002
     label_smoothing=0.0,
 ):
-    """-sum_c q_c log softmax(z)_c per example, classes on axis 1 (PyTorch's F.cross_entropy):
-    ``target`` holds integer class indices (input's shape without axis 1) or class
-    probabilities (input's shape); q is the target, smoothed to (1 - eps) q + eps / C by
-    label_smoothing. Examples whose index is ignore_index count for nothing, and 'mean'
-    divides by the number of the others
+    """-sum_c w_c q_c log softmax(z)_c per example, classes on axis 1 (PyTorch's
+    F.cross_entropy): ``target`` holds integer class indices (input's shape without axis 1)
+    or class probabilities (input's shape); q is the target, smoothed to (1 - eps) q + eps / C
+    by label_smoothing, and w the (C,) class weights (all 1 by default). Examples whose index
+    is ignore_index count for nothing, and 'mean' divides by the number of the others, or
+    with weights and class indices by the sum of their classes' weights (w_c, c = target[n])
 
-    Derivative: to the logits, (softmax(z) sum_c q_c - q) times the example's signal (g, / the
-    count for 'mean', 0 where ignored); to probability targets, -(1 - eps) log softmax(z) g;
-    none to class indices.
+    Derivative: to the logits, (softmax(z) sum_c w_c q_c - w q) times the example's signal
+    (g, / the count or the weight sum for 'mean', 0 where ignored); to probability targets,
+    -(1 - eps) w log softmax(z) g; none to class indices nor to the weights.
 
     Float targets of input's shape are probabilities; class indices must be integers, which
-    the node checks when it is built.
+    the node checks when it is built. With probabilities, 'mean' divides by the number of
+    examples, weights or not (PyTorch's).
     """
     axis = _class_axis(input)
     if not _is_index(target):
         _check_probabilities(target, input)
     logp = log_softmax(input, axis)
-    per_example = -np.sum(_target_distribution(target, input, label_smoothing) * logp, axis=axis)
+    q = _target_distribution(target, input, label_smoothing, weight)
+    per_example = -np.sum(q * logp, axis=axis)
     if _is_index(target):
         valid = _valid(target, ignore_index)
         per_example = np.where(valid, per_example, 0)
         if reduction == "mean":
-            return np.sum(per_example) / _count(valid)
+            return np.sum(per_example) / _total(valid, target, input, weight)
     return _reduce(per_example, reduction)
 
 
@@ -893,14 +931,15 @@ def _cross_entropy_input(
     ans,
     input,
     target,
+    weight=None,
     ignore_index=-100,
     reduction="mean",  # noqa: A002
     label_smoothing=0.0,
 ):
     axis = _class_axis(input)
-    q = _target_distribution(target, input, label_smoothing)
+    q = _target_distribution(target, input, label_smoothing, weight)
     p = apply_op(SOFTMAX, input, axis=axis)
-    w = _expand_signal(_per_example_weight(g, target, input, ignore_index, reduction), axis)
+    w = _expand_signal(_per_example_weight(g, target, input, ignore_index, reduction, weight), axis)
     return w * (p * np.sum(q, axis=axis, keepdims=True) - q)
 
 
@@ -909,6 +948,7 @@ def _cross_entropy_target(
     ans,
     input,
     target,
+    weight=None,
     ignore_index=-100,  # noqa: A002
     reduction="mean",
     label_smoothing=0.0,
@@ -917,7 +957,8 @@ def _cross_entropy_target(
         return None
     axis = _class_axis(input)
     w = _expand_signal(_per_example_weight(g, target, input, ignore_index, reduction), axis)
-    return -(1 - label_smoothing) * (w * apply_op(LOG_SOFTMAX, input, axis=axis))
+    msg = -(1 - label_smoothing) * (w * apply_op(LOG_SOFTMAX, input, axis=axis))
+    return msg if weight is None else msg * _class_weights(weight, input)
 
 
 def _torch_loss_shape(s, t, reduction):
@@ -934,53 +975,83 @@ def _torch_loss_shape(s, t, reduction):
     return per_example if reduction == "none" else ()
 
 
-def _cross_entropy_shape(s, t, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+def _check_weight(weight, s):
+    if weight is None:
+        return
+    c = s[1 if len(s) > 1 else 0]
+    if np.ndim(weight) != 1 or (c is not None and np.shape(weight)[0] != c):
+        raise ValueError(
+            f"weight must hold one weight per class, shape ({c},), got shape {np.shape(weight)}"
+        )
+
+
+def _cross_entropy_shape(
+    s, t, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0
+):
     if not 0 <= label_smoothing <= 1:
         raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
-    return _torch_loss_shape(s, t, reduction)
+    out = _torch_loss_shape(s, t, reduction)
+    _check_weight(weight, s)
+    return out
 
 
-def _cross_entropy_dtype(z, t, **_):
+def _index_or_probabilities(name, t, shapes):
+    """Float targets are probabilities, of the input's shape: float targets with one dim
+    fewer (the class indices' shape) are refused when the node is built."""
+    s, ts = shapes
+    if t is not None and t.kind == "f" and s is not None and ts is not None and len(ts) < len(s):
+        raise ValueError(
+            f"{name} expects integer class labels as targets of shape {ts}, got {t} (float "
+            f"targets are class probabilities, of the input's shape {s})"
+        )
+
+
+def _cross_entropy_dtype(z, t, *, shapes=(None, None), **_):
     if t is not None and t.kind not in "iuf":
         raise ValueError(
             f"cross_entropy targets must be integer class indices or float probabilities, got {t}"
         )
+    _index_or_probabilities("cross_entropy", t, shapes)
     return float_dtype(z) if z is not None else None
 
 
 def _index_targets_dtype(z, t, **_):
     if t is not None and t.kind not in "iu":
         raise ValueError(
-            f"nll_loss expects integer class indices as targets, got {t} (for "
+            f"nll_loss expects integer class labels as targets, got {t} (for "
             "probabilities use cross_entropy)"
         )
     return z
 
 
-def nll_loss(input, target, ignore_index=-100, reduction="mean"):  # noqa: A002
-    """-input[n, target[n]] per example: input holds log-probabilities, classes on axis 1, and
-    target integer class indices (PyTorch's F.nll_loss); ignore_index examples count for
-    nothing and 'mean' divides by the number of the others
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):  # noqa: A002
+    """-w_c input[n, c] per example, c = target[n]: input holds log-probabilities, classes on
+    axis 1, target integer class indices and w the (C,) class weights, all 1 by default
+    (PyTorch's F.nll_loss); ignore_index examples count for nothing and 'mean' divides by the
+    number of the others, or with weights by the sum of their classes' weights
 
-    Derivative: to the input, -g at each example's target class (/ the count for 'mean', 0
-    where ignored), 0 elsewhere; none to the targets.
+    Derivative: to the input, -w_c g at each example's target class c (/ the count or the
+    weight sum for 'mean', 0 where ignored), 0 elsewhere; none to the targets nor the weights.
     """
-    per_example = -np.sum(_target_distribution(target, input, 0.0) * input, axis=_class_axis(input))
+    q = _target_distribution(target, input, 0.0, weight)
+    per_example = -np.sum(q * input, axis=_class_axis(input))
     valid = _valid(target, ignore_index)
     per_example = np.where(valid, per_example, 0)
     if reduction == "mean":
-        return np.sum(per_example) / _count(valid)
+        return np.sum(per_example) / _total(valid, target, input, weight)
     return _reduce(per_example, reduction)
 
 
-def _nll_input(g, ans, input, target, ignore_index=-100, reduction="mean"):  # noqa: A002
+def _nll_input(g, ans, input, target, weight=None, ignore_index=-100, reduction="mean"):  # noqa: A002
     axis = _class_axis(input)
-    w = _expand_signal(_per_example_weight(g, target, input, ignore_index, reduction), axis)
-    return -(w * _target_distribution(target, input, 0.0))
+    w = _expand_signal(_per_example_weight(g, target, input, ignore_index, reduction, weight), axis)
+    return -(w * _target_distribution(target, input, 0.0, weight))
 
 
-def _nll_shape(s, t, ignore_index=-100, reduction="mean"):
-    return _torch_loss_shape(s, t, reduction)
+def _nll_shape(s, t, weight=None, ignore_index=-100, reduction="mean"):
+    out = _torch_loss_shape(s, t, reduction)
+    _check_weight(weight, s)
+    return out
 
 
 def huber_loss(input, target, reduction="mean", delta=1.0):  # noqa: A002
@@ -1165,6 +1236,17 @@ def _cross_entropy_samples(rng):
         {"label_smoothing": 0.2, "reduction": "none"},
     )
     yield [rng.standard_normal(5), np.array(3)], {"reduction": "none"}
+    weight = rng.random(3) + 0.5
+    yield (
+        [rng.standard_normal((5, 3)), np.array([0, 2, -100, 1, 2])],
+        {"weight": weight, "label_smoothing": 0.1},
+    )
+    yield (
+        [rng.standard_normal((2, 3, 2)), np.array([[2, 0], [1, 7]])],
+        {"weight": weight, "ignore_index": 7, "reduction": "none"},
+    )
+    soft = rng.random((4, 3))
+    yield [rng.standard_normal((4, 3)), soft / soft.sum(1, keepdims=True)], {"weight": weight}
 
 
 def _nll_samples(rng):
@@ -1173,6 +1255,10 @@ def _nll_samples(rng):
     yield (
         [np.moveaxis(_log_probs(rng, (2, 2, 3)), -1, 1), np.array([[2, 0], [1, 1]])],
         {"reduction": "none"},
+    )
+    yield (
+        [_log_probs(rng, (4, 3)), np.array([0, -100, 2, 2])],
+        {"weight": rng.random(3) + 0.5},
     )
 
 

@@ -289,7 +289,10 @@ def _cumprod_vjp(g, ans, a, axis=None):
 
 
 def diff(a, n=1, axis=-1):
-    """the n-th discrete difference along axis, a[1:] - a[:-1] applied n times, np.diff
+    """the n-th discrete difference along axis, a[1:] - a[:-1] applied n times, np.diff;
+    ``mg.ops.diff(a, n, axis, prepend, append)`` takes NumPy's prepend and append, values
+    put before and after a along axis first (a scalar repeated across the other axes; nodes
+    receive their messages through that concatenation)
 
     Derivative: the adjoint of one difference sends g_i to a_{i+1} and -g_i to a_i: the
     message is pad(g, (1, 0)) - pad(g, (0, 1)) along axis, applied n times.
@@ -315,61 +318,86 @@ def _diff_shape(s, n=1, axis=-1):
     return s[:ax] + (None if s[ax] is None else builtins.max(s[ax] - n, 0),) + s[ax + 1 :]
 
 
-def gradient(f, spacing=1.0, axis=0):
-    """np.gradient(f, spacing, axis=axis) along one axis: central differences
-    (f[i+1] - f[i-1]) / 2h inside, one-sided differences at the two ends (edge_order=1),
-    h a uniform spacing; ``mg.ops.gradient(f)`` on an n-d f returns one node per axis
+def _diff_public(apply, a, n=1, axis=-1, prepend=None, append=None, name=None):
+    if (prepend is None and append is None) or n == 0:  # NumPy: n = 0 returns a as it is
+        return apply(a, n, axis, name=name)
+    shape = tuple(a.shape) if hasattr(a, "shape") else np.shape(a)
+    ax = normalize_axis(axis, len(shape))[0]
+
+    def edge(v):
+        if np.ndim(v) or (hasattr(v, "ndim") and v.ndim):
+            return v
+        if None in shape:
+            raise ShapeError(
+                f"mpgraph: op 'diff': a scalar prepend or append needs the known shape of a, "
+                f"got {shape}"
+            )
+        return np.broadcast_to(v, shape[:ax] + (1,) + shape[ax + 1 :])
+
+    parts = [edge(v) for v in (prepend,) if v is not None] + [a]
+    parts += [edge(v) for v in (append,) if v is not None]
+    return apply(np.concatenate(parts, axis=ax), n, axis, name=name)
+
+
+def gradient(f, spacing=1.0, axis=0, edge_order=1):
+    """np.gradient(f, spacing, axis=axis, edge_order=edge_order) along one axis: central
+    differences (f[i+1] - f[i-1]) / 2h inside; at the two ends one-sided differences of first
+    order (f[1] - f[0]) / h (edge_order=1) or second order (-3 f[0] + 4 f[1] - f[2]) / 2h
+    (edge_order=2, mirrored at the end), h a uniform spacing; ``mg.ops.gradient(f)`` on an
+    n-d f returns one node per axis
 
     Derivative: the adjoint of that linear map: g_i / 2h to f[i+1] and -g_i / 2h to f[i-1]
-    inside, g_0 / h to f[1] and -g_0 / h to f[0] (likewise at the end).
+    inside, and each end's signal to the points its difference reads, times their weights.
     """
-    return np.gradient(f, spacing, axis=axis)
+    return np.gradient(f, spacing, axis=axis, edge_order=edge_order)
 
 
-def _gradient_vjp(g, ans, f, spacing=1.0, axis=0):
+def _gradient_terms(n, h, edge_order):
+    """np.gradient as a sum of shifted slices: (first output, count, first input, weight)."""
+    inner = [(1, n - 2, 2, 0.5 / h), (1, n - 2, 0, -0.5 / h)]
+    if edge_order == 1:
+        ends = [(0, 1, 1, 1 / h), (0, 1, 0, -1 / h), (n - 1, 1, n - 1, 1 / h)]
+        ends.append((n - 1, 1, n - 2, -1 / h))
+    else:
+        ends = [(0, 1, 0, -1.5 / h), (0, 1, 1, 2 / h), (0, 1, 2, -0.5 / h)]
+        ends += [(n - 1, 1, n - 1, 1.5 / h), (n - 1, 1, n - 2, -2 / h), (n - 1, 1, n - 3, 0.5 / h)]
+    return inner + ends
+
+
+def _gradient_vjp(g, ans, f, spacing=1.0, axis=0, edge_order=1):
     ax = normalize_axis(axis, f.ndim)[0]
     n = f.shape[ax]
-
-    def part(start, stop):
-        return g[(slice(None),) * ax + (slice(start, stop),)]
-
-    def pad(x, before, after):
+    msg = None
+    for out, count, start, weight in _gradient_terms(n, spacing, edge_order):
         width = [(0, 0)] * f.ndim
-        width[ax] = (before, after)
-        return np.pad(x, width)
-
-    inner = part(1, n - 1) * (0.5 / spacing)
-    first, last = part(0, 1) * (1 / spacing), part(n - 1, n) * (1 / spacing)
-    return (
-        pad(inner, 2, 0)
-        - pad(inner, 0, 2)
-        + pad(first, 1, n - 2)
-        - pad(first, 0, n - 1)
-        + pad(last, n - 1, 0)
-        - pad(last, n - 2, 1)
-    )
+        width[ax] = (start, n - start - count)
+        term = np.pad(g[(slice(None),) * ax + (slice(out, out + count),)] * weight, width)
+        msg = term if msg is None else msg + term
+    return msg
 
 
-def _gradient_shape(s, spacing=1.0, axis=0):
+def _gradient_shape(s, spacing=1.0, axis=0, edge_order=1):
     if not isinstance(spacing, (int, float, np.integer, np.floating)) or spacing == 0:
         raise ValueError(f"spacing must be a non-zero number (a uniform step), got {spacing!r}")
+    if edge_order not in (1, 2):
+        raise ValueError(f"edge_order must be 1 or 2, got {edge_order!r}")
     ax = normalize_axis(axis, len(s))[0]
-    if s[ax] is not None and s[ax] < 2:
-        raise ValueError(f"gradient needs at least 2 elements along axis {axis}, got {s[ax]}")
+    if s[ax] is not None and s[ax] < edge_order + 1:
+        raise ValueError(
+            f"gradient with edge_order={edge_order} needs at least {edge_order + 1} elements "
+            f"along axis {axis}, got {s[ax]}"
+        )
     return s
 
 
 def _gradient_public(apply, f, spacing=1.0, axis=None, edge_order=1, name=None):
-    if edge_order != 1:
-        raise ShapeError(
-            f"mpgraph: op 'gradient': only edge_order=1 is supported, got {edge_order!r}"
-        )
     ndim = len(f.shape) if hasattr(f, "shape") else np.ndim(f)
     if axis is None and ndim > 1:
         return [
-            apply(f, spacing, k, name=None if name is None else f"{name}_{k}") for k in range(ndim)
+            apply(f, spacing, k, edge_order, name=None if name is None else f"{name}_{k}")
+            for k in range(ndim)
         ]
-    return apply(f, spacing, 0 if axis is None else axis, name=name)
+    return apply(f, spacing, 0 if axis is None else axis, edge_order, name=name)
 
 
 _attrs = (
@@ -503,6 +531,8 @@ OPS = [
             cases(((5,),)),
             cases(((3, 4),), axis=1, spacing=0.5),
             cases(((2, 3),), axis=0, spacing=2.0),
+            cases(((5,),), edge_order=2),
+            cases(((3, 4),), axis=0, spacing=0.5, edge_order=2),
         ),
     ),
     Op(
@@ -512,6 +542,7 @@ OPS = [
         _diff_shape,
         needs=("",),
         differentiable_vjp=True,
+        public=_diff_public,
         samples=chain(cases(((2, 5),)), cases(((4, 3),), axis=0), cases(((6,),), n=3)),
     ),
 ]

@@ -81,6 +81,12 @@ def add_check_ops_arguments(parser: argparse.ArgumentParser) -> None:
         "names", nargs="*", metavar="NAME", help="ops to check (default: every registered op)"
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed of the samples")
+    parser.add_argument(
+        "--order",
+        type=int,
+        default=1,
+        help="highest order of derivative checked (ops with a differentiable vjp)",
+    )
     parser.add_argument("--rtol", type=float, default=1e-5)
     parser.add_argument("--atol", type=float, default=1e-7)
 
@@ -89,7 +95,9 @@ def check_ops_main(args: argparse.Namespace) -> int:
     """Print the table of :func:`check_ops`; 1 when an op fails, 2 for an unknown name (or a
     plugin problem in strict mode)."""
     try:
-        results = check_ops(args.names, seed=args.seed, rtol=args.rtol, atol=args.atol)
+        results = check_ops(
+            args.names, order=args.order, seed=args.seed, rtol=args.rtol, atol=args.atol
+        )
     except (GraphError, PluginError) as e:
         print(e)
         return 2

@@ -68,6 +68,9 @@ class Op:
     dtype : callable, optional
         ``dtype(*input_dtypes, **attrs) -> numpy dtype``; input dtypes may be ``None`` (a Python
         number or an input of unknown dtype). By default NumPy's promotion of the known ones.
+        A rule with the keyword ``shapes`` also gets the input shapes (``None`` where unknown),
+        to refuse a dtype that only some shapes allow (float targets of a cross-entropy are
+        probabilities, of the logits' shape; with a dim fewer they would be class indices).
     variadic : bool
         The op takes a sequence of arrays as its first argument (``concatenate``, ``stack``).
     samples : callable, optional
@@ -105,6 +108,8 @@ class Op:
     reads : tuple or None
         From ``needs``: per vjp entry, ``(reads_ans, positions of the arrays it reads)``;
         ``None`` when every vjp reads everything.
+    dtype_reads_shapes : bool
+        The dtype rule takes the keyword ``shapes``.
     """
 
     __slots__ = (
@@ -126,6 +131,7 @@ class Op:
         "reads",
         "fwd",
         "jvp",
+        "dtype_reads_shapes",
     )
 
     def __init__(
@@ -150,6 +156,7 @@ class Op:
         self.vjp = vjp if variadic or not isinstance(vjp, list) else tuple(vjp)
         self.shape = shape
         self.dtype = dtype
+        self.dtype_reads_shapes = dtype is not None and _takes_keyword(dtype, "shapes")
         self.variadic = variadic
         self.samples = samples
         self.differentiable_vjp = differentiable_vjp
@@ -267,6 +274,13 @@ def raise_arity(op: Op, got: int, node: str | None = None) -> None:
         f"mpgraph: op '{op.name}'{where} takes {op.nargs} array argument"
         f"{'s' if op.nargs != 1 else ''}, got {got}"
     )
+
+
+def _takes_keyword(f: Callable, name: str) -> bool:
+    try:
+        return name in inspect.signature(f).parameters
+    except (TypeError, ValueError):  # a builtin without a signature
+        return False
 
 
 def _signature(op: Op) -> tuple[int, tuple[str, ...], dict[str, Any]]:

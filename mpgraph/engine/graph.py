@@ -282,7 +282,10 @@ class Graph:
                 _refuse_node_attrs(op, attrs, full)
             if op.dtype:
                 try:
-                    dtype = op.dtype(*dtypes, **attrs)
+                    if op.dtype_reads_shapes:
+                        dtype = op.dtype(*dtypes, shapes=tuple(shapes), **attrs)
+                    else:
+                        dtype = op.dtype(*dtypes, **attrs)
                 except ValueError as e:  # a dtype rule refusing an argument (float class labels)
                     raise GraphError(f"{at(op.name, full)}: {e}") from None
             elif len(dtypes) == 2 and (dtypes[1] is None or dtypes[1] is dtypes[0]):

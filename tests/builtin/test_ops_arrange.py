@@ -162,3 +162,61 @@ def test_r_and_c_take_nodes_with_numpys_rules():
     np.testing.assert_array_equal(mg.r_[1:3, [5]], np.r_[1:3, [5]])  # no node: NumPy's own
     with pytest.raises(mg.ShapeError, match="directive"):
         mg.r_["r", x]
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+@pytest.mark.parametrize("spacing", [1.0, 0.25])
+def test_gradient_with_second_order_edges_matches_numpy_and_finite_differences(axis, spacing):
+    from mpgraph.testing import check_grads
+
+    rng = np.random.default_rng(13)
+    x, w = rng.standard_normal((3, 5)), rng.standard_normal((3, 5))
+    got = mg.ops.gradient(x, spacing, axis=axis, edge_order=2)
+    np.testing.assert_allclose(got, np.gradient(x, spacing, axis=axis, edge_order=2), rtol=1e-12)
+    g = mg.Graph()
+    node = g.input("x", (3, 5))
+    both = np.gradient(node, spacing, edge_order=2)  # NumPy's call on a node: one per axis
+    run = g.forward(both, {node: x})
+    for k, want in enumerate(np.gradient(x, spacing, edge_order=2)):
+        np.testing.assert_allclose(run[both[k]], want, rtol=1e-12)
+
+    def f(v):
+        return mg.ops.sum(w * mg.ops.gradient(v, spacing, axis=axis, edge_order=2) ** 2)
+
+    check_grads(f, x)
+    v1 = rng.standard_normal(x.shape)
+    check_grads(lambda v: mg.ops.sum(v1 * mg.grad(f)(v)), x, rtol=1e-4, atol=1e-6)
+    with pytest.raises(mg.ShapeError, match="edge_order=2 needs at least 3 elements"):
+        mg.ops.gradient(x[:2], axis=0, edge_order=2)
+    with pytest.raises(mg.ShapeError, match="edge_order must be 1 or 2, got 3"):
+        mg.ops.gradient(x, edge_order=3)
+
+
+def test_diff_with_prepend_and_append_matches_numpy_and_sends_them_their_messages():
+    from mpgraph.testing import check_grads
+
+    rng = np.random.default_rng(14)
+    x, row, w = (
+        rng.standard_normal((4, 3)),
+        rng.standard_normal((2, 3)),
+        rng.standard_normal((5, 3)),
+    )
+    for kw in ({"prepend": 0.5}, {"append": row}, {"prepend": row[:1], "append": -1.0}):
+        np.testing.assert_allclose(
+            mg.ops.diff(x, 2, axis=0, **kw), np.diff(x, 2, axis=0, **kw), rtol=1e-12
+        )
+    np.testing.assert_allclose(mg.ops.diff(x, prepend=0.5), np.diff(x, prepend=0.5))  # axis -1
+    np.testing.assert_array_equal(mg.ops.diff(x, 0, prepend=0.5), np.diff(x, 0, prepend=0.5))
+    g = mg.Graph()
+    node = g.input("x", (4, 3))
+    y = np.diff(node, axis=0, prepend=0.5, append=row)  # NumPy's call on a node
+    np.testing.assert_allclose(
+        g.forward(y, {node: x})[y], np.diff(x, axis=0, prepend=0.5, append=row), rtol=1e-12
+    )
+
+    def f(a, p, q):
+        return mg.ops.sum(w * mg.ops.diff(a, 2, axis=0, prepend=p, append=q) ** 2)
+
+    check_grads(f, x, rng.standard_normal((1, 3)), row)  # the message reaches prepend and append
+    v = rng.standard_normal(x.shape)
+    check_grads(lambda a: mg.ops.sum(v * mg.grad(lambda b: f(b, 0.5, row))(a)), x, rtol=1e-4)

@@ -127,10 +127,22 @@ def test_op_functions_show_their_real_parameters():
     assert list(inspect.signature(mg.ops.linalg.solve_triangular).parameters) == [
         "a",
         "b",
+        "trans",
         "lower",
         "unit_diagonal",
         "name",
     ]
+    assert str(inspect.signature(mg.ops.linalg.qr)) == "(a, mode='reduced', name=None)"
+    assert str(inspect.signature(mg.ops.linalg.eigh)) == "(a, name=None)"
+    assert str(inspect.signature(mg.ops.linalg.slogdet)) == "(a, name=None)"
+    from mpgraph.hooks.manager import ops
+
+    for name in ops():  # no catch-all **kwargs: every parameter is named
+        f = mg.ops
+        for part in name.split("."):
+            f = getattr(f, part)
+        kinds = [p.kind for p in inspect.signature(f).parameters.values()]
+        assert inspect.Parameter.VAR_KEYWORD not in kinds, f"{name}: {inspect.signature(f)}"
     # the signature is the truth: binding by it works for every op
     for name in ("exp", "add", "clip", "reshape", "take", "cross_entropy"):
         assert "name" in inspect.signature(getattr(mg.ops, name)).parameters

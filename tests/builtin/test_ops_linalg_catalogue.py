@@ -2,6 +2,7 @@
 gradients against finite differences are checked registry-wide."""
 
 import numpy as np
+import pytest
 
 import mpgraph as mg
 
@@ -106,3 +107,115 @@ def test_einsum_takes_numpys_list_of_indices_form():
     np.testing.assert_allclose(
         g.grad(mg.ops.sum(y * np.arange(3.0)), wrt=A, feed={A: a}), np.tile(np.arange(3.0), (2, 1))
     )
+
+
+def _second_order(f, *args):
+    """f's gradient, then the gradient of <v, that>, both against central differences."""
+    from mpgraph.testing import check_grads
+
+    check_grads(f, *args)
+    rng = np.random.default_rng(20)
+    vs = [rng.standard_normal(np.shape(a)) for a in args]
+    argnums = tuple(range(len(args)))
+
+    def h(*a):
+        return sum(mg.ops.sum(v * d) for v, d in zip(vs, mg.grad(f, argnums=argnums)(*a)))
+
+    check_grads(h, *args, rtol=1e-4, atol=1e-6)
+
+
+def test_qr_of_a_wide_matrix_is_numpys_reduced_qr_and_differentiable_twice():
+    rng = np.random.default_rng(6)
+    a = rng.standard_normal((3, 5)) + np.eye(3, 5)
+    q, r = mg.ops.linalg.qr(a)
+    want_q, want_r = np.linalg.qr(a, mode="reduced")
+    assert q.shape == (3, 3) and r.shape == (3, 5)
+    np.testing.assert_allclose(q, want_q, rtol=1e-12)
+    np.testing.assert_allclose(r, want_r, rtol=1e-12)
+    g = mg.Graph()
+    assert [n.shape for n in mg.ops.linalg.qr(g.input("a", (3, 5)))] == [(3, 3), (3, 5)]
+    np.testing.assert_allclose(mg.ops.linalg.qr(a, mode="r"), np.linalg.qr(a, mode="r"))
+    with pytest.raises(mg.GraphError, match="mode must be 'reduced' or 'r', got 'complete'"):
+        mg.ops.linalg.qr(a, mode="complete")
+    wq, wr = rng.standard_normal((3, 3)), rng.standard_normal((3, 5))
+
+    def loss(x):
+        q, r = mg.ops.linalg.qr(x)
+        return mg.ops.sum(wq * q) + mg.ops.sum(wr * r**2)
+
+    _second_order(loss, a)
+
+
+def test_full_svd_has_numpys_shapes_and_the_derivative_of_its_leading_vectors():
+    rng = np.random.default_rng(7)
+    for a in (rng.standard_normal((4, 2)), rng.standard_normal((2, 4))):
+        u, s, vh = mg.ops.linalg.svd(a)  # full_matrices=True, NumPy's default
+        want = np.linalg.svd(a)
+        assert (u.shape, s.shape, vh.shape) == tuple(w.shape for w in want)
+        np.testing.assert_allclose(np.abs(u), np.abs(want[0]), atol=1e-12)
+        np.testing.assert_allclose(np.abs(vh), np.abs(want[2]), atol=1e-12)
+        k = min(a.shape)
+        wu, wv = rng.standard_normal((a.shape[0], k)), rng.standard_normal((k, a.shape[1]))
+
+        def loss(x, full=True, wu=wu, wv=wv, k=k):
+            u, s, vh = mg.ops.linalg.svd(x, full_matrices=full)
+            return mg.ops.sum(wu * u[:, :k] ** 2) + mg.ops.sum(wv * vh[:k] ** 2) + s[0]
+
+        np.testing.assert_allclose(
+            mg.grad(loss)(a), mg.grad(lambda x: loss(x, full=False))(a), rtol=1e-12
+        )
+        _second_order(loss, a)
+
+
+def test_a_signal_on_the_extra_columns_of_a_full_svd_is_refused():
+    a = np.random.default_rng(8).standard_normal((4, 2))
+    with pytest.raises(mg.OpError, match=r"no derivative is defined for the columns 2: of U"):
+        mg.grad(lambda x: mg.ops.sum(mg.ops.linalg.svd(x)[0] ** 2))(a)
+    with pytest.raises(mg.OpError, match=r"no derivative is defined for the rows 2: of Vh"):
+        mg.grad(lambda x: mg.ops.sum(mg.ops.linalg.svd(x)[2] ** 2))(a.T)
+
+
+def test_lstsq_of_a_wide_matrix_is_the_least_norm_solution_differentiable_twice():
+    rng = np.random.default_rng(9)
+    a, b, bb = rng.standard_normal((2, 4)), rng.standard_normal(2), rng.standard_normal((2, 3))
+    x = mg.ops.linalg.lstsq(a, b)[0]
+    np.testing.assert_allclose(x, np.linalg.lstsq(a, b)[0], rtol=1e-12)
+    np.testing.assert_allclose(x, np.linalg.pinv(a) @ b, rtol=1e-12)
+    w = rng.standard_normal((4, 3))
+    _second_order(lambda m, v: mg.ops.sum(mg.ops.linalg.lstsq(m, v)[0] ** 3), a, b)
+    _second_order(lambda m, v: mg.ops.sum(w * mg.ops.linalg.lstsq(m, v)[0] ** 2), a, bb)
+    tall, bt = rng.standard_normal((5, 3)), rng.standard_normal((5, 2))
+
+    def both(m, v):
+        x, res, _, s = mg.ops.linalg.lstsq(m, v)
+        return mg.ops.sum(x**3) + mg.ops.sum(res) + mg.ops.sum(s**2)
+
+    _second_order(both, tall, bt)
+
+
+@pytest.mark.parametrize("trans", [0, 1, 2, "N", "T", "C"])
+@pytest.mark.parametrize("lower", [False, True])
+def test_solve_triangular_trans_follows_scipy_and_is_differentiable_twice(trans, lower):
+    import scipy.linalg
+
+    rng = np.random.default_rng(10)
+    a = rng.standard_normal((3, 3)) + 3 * np.eye(3)
+    b = rng.standard_normal((3, 2))
+    got = mg.ops.linalg.solve_triangular(a, b, trans, lower)
+    np.testing.assert_allclose(
+        got, scipy.linalg.solve_triangular(a, b, trans=trans, lower=lower), rtol=1e-12
+    )
+    _second_order(
+        lambda m, v: mg.ops.sum(
+            mg.ops.linalg.solve_triangular(m, v, trans=trans, lower=lower) ** 2
+        ),
+        a,
+        b,
+    )
+    d = mg.grad(lambda m: mg.ops.sum(mg.ops.linalg.solve_triangular(m, b, trans, lower)))(a)
+    assert np.all((np.triu(d, 1) if lower else np.tril(d, -1)) == 0)  # the unread triangle
+
+
+def test_solve_triangular_refuses_an_unknown_trans():
+    with pytest.raises(mg.ShapeError, match="trans must be 0, 1, 2, 'N', 'T' or 'C', got 'X'"):
+        mg.ops.linalg.solve_triangular(np.eye(2), np.ones(2), trans="X")

@@ -39,7 +39,7 @@ def test_float_indices_are_refused_when_the_node_is_built():
     x = g.input("x", (4, 3))
     with pytest.raises(mg.GraphError, match="op 'take' at node 'take_1': indices must be integers"):
         mg.ops.take(x, g.input("i", (2,), np.float64), axis=0)
-    with pytest.raises(mg.GraphError, match="nll_loss expects integer class indices"):
+    with pytest.raises(mg.GraphError, match="nll_loss expects integer class labels"):
         mg.ops.nll_loss(x, g.input("labels", (4,), np.float64))
     with pytest.raises(mg.GraphError, match="ids must be integers"):
         mg.ops.embedding(g.input("ids", (2,), np.float32), x)
@@ -174,6 +174,100 @@ def test_cross_entropy_with_label_smoothing_and_ignore_index_follows_pytorch():
     np.testing.assert_allclose(mg.ops.cross_entropy(z, probs), -(probs * logp).sum(1).mean())
 
 
+def _weighted_cross_entropy_by_loops(z, t, w, eps, ignore_index, reduction):
+    """PyTorch's F.cross_entropy with class weights, one example at a time: (1 - eps) times
+    the weighted negative log-likelihood plus eps / C times the weighted sum over classes,
+    'mean' dividing by the sum of the weights of the targets that count."""
+    per, total = [], 0.0
+    for zn, tn in zip(z, t):
+        logp = zn - zn.max() - np.log(np.exp(zn - zn.max()).sum())
+        if tn == ignore_index:
+            per.append(0.0)
+            continue
+        smooth = sum(-w[c] * logp[c] for c in range(len(zn))) / len(zn)
+        per.append((1 - eps) * -w[tn] * logp[tn] + eps * smooth)
+        total += w[tn]
+    if reduction == "none":
+        return np.array(per)
+    return sum(per) / total if reduction == "mean" else sum(per)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("eps", [0.0, 0.3])
+def test_cross_entropy_class_weights_follow_pytorch_by_hand_and_by_finite_differences(
+    eps, reduction
+):
+    from mpgraph.testing import check_grads
+
+    rng = np.random.default_rng(11)
+    z, w = rng.standard_normal((6, 4)), np.array([0.5, 2.0, 1.0, 3.0])
+    t = np.array([3, 0, -1, 1, 3, 2])
+    want = _weighted_cross_entropy_by_loops(z, t, w, eps, -1, reduction)
+    kw = {"weight": w, "ignore_index": -1, "label_smoothing": eps, "reduction": reduction}
+    np.testing.assert_allclose(mg.ops.cross_entropy(z, t, **kw), want, rtol=1e-12)
+    assert np.all(w == [0.5, 2.0, 1.0, 3.0])  # the weights are not mutated
+    u = rng.standard_normal(6)
+
+    def loss(v):
+        out = mg.ops.cross_entropy(v, t, **kw)
+        return mg.ops.sum(out * u) if reduction == "none" else out
+
+    check_grads(loss, z)
+    v1 = rng.standard_normal(z.shape)
+    check_grads(lambda x: mg.ops.sum(mg.grad(loss)(x) * v1), z, rtol=1e-4, atol=1e-6)
+    # nll_loss on log-probabilities with the same weights is the unsmoothed loss
+    logp = z - np.log(np.exp(z).sum(1, keepdims=True))
+    kw.pop("label_smoothing")
+    np.testing.assert_allclose(
+        mg.ops.nll_loss(logp, t, **kw),
+        _weighted_cross_entropy_by_loops(z, t, w, 0.0, -1, reduction),
+        rtol=1e-12,
+    )
+
+
+def test_cross_entropy_weights_probability_targets_and_keeps_the_example_count():
+    """With probabilities PyTorch weights each class's term and 'mean' still divides by the
+    number of examples."""
+    rng = np.random.default_rng(12)
+    z, w = rng.standard_normal((3, 4)), rng.random(4) + 0.5
+    q = rng.random((3, 4))
+    q /= q.sum(1, keepdims=True)
+    logp = _log_softmax(z, 1)
+    smoothed = 0.8 * q + 0.2 / 4
+    want = sum(-sum(w[c] * smoothed[n, c] * logp[n, c] for c in range(4)) for n in range(3)) / 3
+    got = mg.ops.cross_entropy(z, q, weight=w, label_smoothing=0.2)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    from mpgraph.testing import check_grads
+
+    check_grads(lambda a, b: mg.ops.cross_entropy(a, b, weight=w, label_smoothing=0.2), z, q)
+
+
+def test_weighted_smoothed_cross_entropy_stays_finite_for_logits_of_size_1000():
+    z = np.array([[1000.0, -1000.0, 0.0], [-1000.0, -1000.0, -1000.0]])
+    t, w = np.array([1, 2]), np.array([2.0, 1.0, 0.5])
+    kw = {"weight": w, "label_smoothing": 0.1}
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        loss = mg.ops.cross_entropy(z, t, **kw)
+        d = mg.grad(lambda v: mg.ops.cross_entropy(v, t, **kw))(z)
+    # example 0: -log p_1 = 2000, -log p_2 = 1000, -log p_0 = 0; example 1: log 3 each
+    smooth0 = (2.0 * 0 + 1.0 * 2000 + 0.5 * 1000) / 3
+    smooth1 = (2.0 + 1.0 + 0.5) * np.log(3) / 3
+    want = (0.9 * 1.0 * 2000 + 0.1 * smooth0 + 0.9 * 0.5 * np.log(3) + 0.1 * smooth1) / 1.5
+    np.testing.assert_allclose(loss, want, rtol=1e-12)
+    assert np.isfinite(d).all()
+
+
+def test_class_weights_of_the_wrong_shape_are_refused_when_the_node_is_built():
+    g = mg.Graph()
+    z = g.input("z", (4, 3))
+    with pytest.raises(
+        mg.ShapeError, match=r"one weight per class, shape \(3,\), got shape \(4,\)"
+    ):
+        mg.ops.cross_entropy(z, np.array([0, 1, 2, 0]), weight=np.ones(4))
+    with pytest.raises(mg.ShapeError, match="one weight per class"):
+        mg.ops.nll_loss(z, np.array([0, 1, 2, 0]), weight=np.ones((3, 1)))
+
+
 def test_huber_and_kl_div_match_their_formulas():
     a, b = np.array([0.0, 0.5, 3.0, -4.0]), np.zeros(4)
     np.testing.assert_allclose(
@@ -193,13 +287,21 @@ def test_huber_and_kl_div_match_their_formulas():
 
 
 def test_float_class_labels_are_refused_with_a_message_about_integers():
-    z = np.zeros((3, 3))
-    for f in (mg.ops.cross_entropy, mg.ops.softmax_cross_entropy):
+    for f in (mg.ops.cross_entropy, mg.ops.softmax_cross_entropy, mg.ops.nll_loss):
         g = mg.Graph()
         logits = g.input("z", (3, 3))
-        loss = f(logits, np.array([0.0, 2.0, 1.0]))  # 3 examples, 3 classes: would broadcast
-        with pytest.raises(mg.OpError, match="class indices must be integers"):
-            g.forward(loss, {logits: z})
+        name = f.op.name
+        # 3 examples, 3 classes: the float labels would broadcast against the logits
+        with pytest.raises(
+            mg.GraphError,
+            match=f"op '{name}' at node '{name}_1': {name} expects integer class labels",
+        ):
+            f(logits, np.array([0.0, 2.0, 1.0]))
+        with pytest.raises(mg.GraphError, match="expects integer class labels"):
+            f(logits, g.input("labels", (None,), np.float32))  # a fed input of unknown length
+    g = mg.Graph()
+    logits = g.input("z", (3, 3))
+    assert mg.ops.cross_entropy(logits, g.input("p", (3, 3), np.float64)).shape == ()
     g = mg.Graph()
     with pytest.raises(mg.ShapeError, match="the new shape must be an int or a sequence of ints"):
         mg.ops.reshape(g.input("x", (2, 3)), (3, 2.0))

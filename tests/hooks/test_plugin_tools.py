@@ -108,6 +108,15 @@ def test_check_ops_prints_a_table_and_fails_for_a_wrong_vjp(capsys, wrong):
     assert lines[-1] == "3 ops checked, 1 failed"
 
 
+def test_check_ops_order_checks_higher_derivatives_where_the_vjp_is_differentiable(capsys):
+    assert main(["check-ops", "tanh", "sign", "softmax", "--order", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[-1] for line in lines[2:5]] == ["ok", "ok", "ok"]
+    assert lines[-1] == "3 ops checked, 0 failed"
+    results = mg.testing.check_ops(["tanh", "sign"], order=2)
+    assert [r.error for r in results] == [None, None]  # sign: first order only
+
+
 def test_check_ops_reports_samples_that_raise(capsys):
     def samples(rng):
         raise RuntimeError("no sample today")
@@ -244,3 +253,12 @@ def test_the_fixture_checks_an_op_in_one_line(tmp_path):
     assert (
         "case 0 (attrs {}): mpgraph: op 'half_square': shape rule gives (3,), forward gives (2, 3)"
     ) in out, out
+
+
+def test_the_fixture_checks_derivatives_to_the_order_asked():
+    from pytest_mpgraph import check_registered_op
+
+    n = len(samples(mg.ops.softmax.op, np.random.default_rng(0)))
+    assert check_registered_op("softmax", order=3) == n
+    with pytest.raises(mg.GraphError, match="no derivatives beyond the first; got order=2"):
+        check_registered_op("sign", order=2)
