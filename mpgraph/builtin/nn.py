@@ -885,7 +885,7 @@ def _per_example_weight(g, target, logits, ignore_index, reduction, weight=None)
             signal = signal / _total(valid, target, logits, weight)
         return signal
     if reduction == "mean":
-        return g * (1 / (np.size(logits) // logits.shape[_class_axis(logits)]))
+        return g * (1 / (math.prod(logits.shape) // logits.shape[_class_axis(logits)]))
     return g
 
 

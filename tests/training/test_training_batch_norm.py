@@ -128,3 +128,19 @@ def test_fit_updates_the_statistics_before_each_step_and_a_checkpoint_resumes_th
     rng3 = np.random.default_rng()
     rng3.bit_generator.state = extra["rng"]
     assert _fit(opt3, loss3, data, rng3, 2) == straight
+
+
+def test_distributed_fit_updates_the_statistics_from_each_whole_batch():
+    X_, y_ = load_digits(return_X_y=True)
+    data = (X_[:120] / 16.0, y_[:120])
+    # one step on the whole data: the statistics come from the initial parameters, so the
+    # distributed run's must be the single-process one's
+    g, loss, opt = _digits_bn(0)
+    mg.distributed.fit(
+        opt, loss, data, inputs=("x", "y"), workers=2, epochs=1, batch_size=120, progress=False
+    )
+    g2, loss2, opt2 = _digits_bn(0)
+    mg.layers.update_statistics(g2, {"x": data[0], "y": data[1]})
+    for name in ("bn/running_mean", "bn/running_var"):
+        assert not np.allclose(g[name].value, [0.0, 1.0][name.endswith("var")])  # they moved
+        np.testing.assert_allclose(g[name].value, g2[name].value, rtol=1e-12)
