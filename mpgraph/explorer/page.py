@@ -159,7 +159,7 @@ def explore(
     See also
     --------
     mpgraph.render : a static picture of a graph.
-    mpgraph.drawing.stepper.write_steps : the backward pass as one picture per step.
+    mpgraph.drawing.stepper.write_steps : this page opened at the first step, or one SVG per step.
 
     Examples
     --------
