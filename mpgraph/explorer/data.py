@@ -166,7 +166,8 @@ def explorer_data(
     -------
     dict
         ``nodes``, ``edges`` (``[parent, child, argnum, message index or -1]``), ``messages``,
-        ``scopes`` (each with its ``layout``), ``steps`` and ``seeds`` of the backward pass,
+        ``scopes`` (each with its ``layout``), ``forward`` (the op nodes in the order the forward
+        pass computed them), ``steps`` and ``seeds`` of the backward pass,
         ``metrics`` (names), ``magnitudes`` (the colour scale), ``title``, ``rankdir``.
 
     Raises
@@ -254,6 +255,12 @@ def explorer_data(
 
     _lay_out_scopes(scopes, nodes, edges, rankdir, engine)
     steps, seeds = _steps(snap, index, edge_of)
+    # a graph lists its nodes after their arguments: a topological order, also for a loaded run
+    forward = [
+        i
+        for i, node in enumerate(order)
+        if node.op is not None and snap is not None and node.name in snap.values
+    ]
     return {
         "title": title or f"{len(nodes)} nodes, {len(scopes) - 1} scopes",
         "rankdir": rankdir,
@@ -261,6 +268,7 @@ def explorer_data(
         "edges": edges,
         "messages": messages,
         "scopes": scopes,
+        "forward": forward,
         "steps": steps,
         "seeds": seeds,
         "has_run": snap is not None,

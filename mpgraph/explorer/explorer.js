@@ -1,6 +1,6 @@
 // mpgraph explorer: draws the layouts computed in Python (one per scope) and adds interaction:
 // pan and zoom, scopes that expand and collapse, search, a panel with a node's numbers, views,
-// colours, and stepping through the backward pass. Reads the JSON in <script id="mpgraph-data">.
+// colours, and stepping through the forward pass and the backward pass. Reads the JSON in <script id="mpgraph-data">.
 "use strict";
 (function () {
   const D = JSON.parse(document.getElementById("mpgraph-data").textContent);
@@ -18,7 +18,12 @@
   const messageEdges = N.map((_, i) => arriving[i].filter(k => E[k][3] >= 0).length);
 
   const state = { expanded: new Set(), view: D.view || (D.has_signals ? "both" : "forward"), colour: D.has_signals ? "signal" : "kind",
-                  step: D.start === "steps" && D.steps.length ? 0 : null, selected: null, found: null, k: 1, x: 20, y: 20 };
+                  pass: D.start === "forward" || !D.steps.length ? "forward" : "backward",
+                  step: (D.start === "steps" && D.steps.length) || (D.start === "forward" && D.forward.length) ? 0 : null,
+                  selected: null, found: null, k: 1, x: 20, y: 20 };
+  const computedAtStart = new Set(N.map((_, i) => i));  // what no forward step computes: inputs, parameters, constants
+  D.forward.forEach(i => computedAtStart.delete(i));
+  function passSteps() { return state.pass === "forward" ? D.forward : D.steps; }
 
   // -- numbers --------------------------------------------------------------------------------
   function fmt(v) {
@@ -86,9 +91,17 @@
     return magnitudeColour(bestSummary) || ["#f7f7f7", "black"];
   }
 
-  // -- the backward pass, step by step ------------------------------------------------------
+  // -- the forward and the backward pass, step by step --------------------------------------
+  function forwardInfo() {  // which nodes have their value: the leaves, then one op a step in topological order
+    const computed = new Set(computedAtStart), upto = Math.min(state.step, D.forward.length);
+    for (let s = 0; s < upto; s++) computed.add(D.forward[s]);
+    const current = state.step >= 1 && state.step <= D.forward.length ? D.forward[state.step - 1] : null;
+    return { forward: true, computed, current, hot: new Set(current === null ? [] : sentBy[current]),
+             arrived: new Set(), sent: new Set(), known: new Set(), count: N.map(() => 0) };
+  }
   function stepInfo() {  // which edges have carried their message, and which nodes know their signal
     if (state.step === null) return null;
+    if (state.pass === "forward") return forwardInfo();
     const sent = new Set(), count = N.map(() => 0);
     const upto = Math.min(state.step, D.steps.length);
     for (let s = 0; s < upto; s++) for (const k of D.steps[s].edges) { sent.add(k); count[E[k][0]]++; }
@@ -99,9 +112,18 @@
     const arrived = new Set(current ? arriving[current.node].filter(k => sent.has(k) && !hot.has(k)) : []);
     return { sent, known, count, current: current ? current.node : null, hot, arrived };
   }
+  function forwardCaption() {
+    const n = D.forward.length;
+    if (state.step === 0) return "start: the inputs and parameters are known";
+    if (state.step > n) return "done: every value is known; the backward pass can start";
+    const i = D.forward[state.step - 1], node = N[i];
+    return `step ${state.step} of ${n}: ${node.name} = ${node.op}(${node.args.map(a => N[a].short).join(", ")})` +
+      (node.value ? ` = ${node.value.text}` : "");
+  }
   function stepCaption() {
     const n = D.steps.length;
     if (state.step === null) return "";
+    if (state.pass === "forward") return forwardCaption();
     if (state.step === 0) return "start: the forward values are known; seed " + D.seeds.map(i => N[i].short).join(", ") + " = 1";
     if (state.step > n) return "done: every error signal is the sum of the messages its node received";
     const st = D.steps[state.step - 1], node = N[st.node];
@@ -149,6 +171,7 @@
   function signalLine(n, info, i) {
     if (!D.has_signals) return "";
     const bar = n.short.length === 1 ? n.short + "\u0304" : "\u2207";
+    if (info && info.forward) return `${bar} ?`;
     if (info && !info.known.has(i)) return `${bar} (${info.count[i]} of ${messageEdges[i]} messages)`;
     return n.signal ? `${bar} ${n.signal.text}` : `${bar} none`;
   }
@@ -162,7 +185,8 @@
     if (state.selected === i) cls.push("selected");
     if (state.found === i) cls.push("found");
     if (info && info.current === i) cls.push("current");
-    if (info && !info.known.has(i)) cls.push("pending");
+    if (info && !info.forward && !info.known.has(i)) cls.push("pending");
+    if (info && info.forward && !info.computed.has(i)) cls.push("uncomputed");
     if (merged && cls.length === 2) {  // a plain box among thousands: one subpath of its colour's path
       if (!merged.has(fill)) merged.set(fill, []);
       merged.get(fill).push(`M${x},${y}h${w}v${h}h${-w}z`);
@@ -170,7 +194,7 @@
     }
     const box = `<rect x="${x}" y="${y}" width="${w}" height="${h}" rx="${n.kind === "op" ? 6 : 0}" fill="${info && info.current === i ? "#ffd92f" : fill}"/>`;
     if (!detail) { out.push(`<g class="${cls.join(" ")}" data-key="n${i}" data-name="${esc(n.name)}">${box}</g>`); return; }
-    const val = n.value ? "= " + n.value.text : (n.kind === "input" ? "(fed)" : "");
+    const val = info && info.forward && !info.computed.has(i) ? "= ?" : n.value ? "= " + n.value.text : (n.kind === "input" ? "(fed)" : "");
     const lines = [`<text class="name" x="${x + 6}" y="${y + 15}" fill="${font}">${esc(trunc(n.short, w))}</text>`];
     if (state.view !== "backward" || !D.has_signals) lines.push(`<text class="value" x="${x + 6}" y="${y + 15 + LINE}" fill="${font}">${esc(trunc(val, w))}</text>`);
     if (state.view !== "forward" && n.kind !== "const") lines.push(`<text class="signal" x="${x + 6}" y="${y + 15 + (state.view === "both" || !D.has_signals ? 2 : 1) * LINE}" fill="${font}">${esc(trunc(signalLine(n, info, i), w))}</text>`);
@@ -265,7 +289,7 @@
       `<marker id="tip-back" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#b2182b"/></marker></defs>` +
       `<g id="edges">${edgeOut.join("")}</g><g id="boxes">${out.join("")}</g>`;
     document.getElementById("step-caption").textContent = stepCaption();
-    document.getElementById("step-count").textContent = state.step === null ? "" : `${state.step} / ${D.steps.length + 1}`;
+    document.getElementById("step-count").textContent = state.step === null ? "" : `${state.step} / ${passSteps().length + 1}`;
     legend();
     transform();
   }
@@ -369,8 +393,11 @@
     const n = N[i], info = stepInfo();
     let html = `<h2 data-field="name">${esc(n.name)}</h2><p>${esc(n.kind)}${n.op ? " <b>" + esc(n.op) + "</b>" : ""} \u00b7 ${shapeText(n.shape || (n.value && n.value.shape))} \u00b7 ${esc(n.dtype || (n.value && n.value.dtype) || "?")}</p>`;
     if (n.args.length) html += `<p>arguments: ${n.args.map(link).join(", ")}</p>`;
-    html += `<h3>value</h3>` + summaryBlock(n.value, "value");
-    if (D.has_signals) {
+    if (info && info.forward && !info.computed.has(i))
+      html += `<h3>value</h3><p class="muted" data-field="value-pending">not computed yet at this step: ${n.args.filter(a => info.computed.has(a)).length} of ${n.args.length} arguments known</p>`;
+    else html += `<h3>value</h3>` + summaryBlock(n.value, "value");
+    if (D.has_signals && info && info.forward) html += `<h3>error signal \u2202L/\u2202${esc(n.short)}</h3><p class="muted" data-field="signal-pending">known once the backward pass runs</p>`;
+    else if (D.has_signals) {
       html += `<h3>error signal \u2202L/\u2202${esc(n.short)}</h3>`;
       if (info && !info.known.has(i)) html += `<p class="muted" data-field="signal-pending">not known yet at this step: ${info.count[i]} of ${messageEdges[i]} messages arrived</p>`;
       html += summaryBlock(n.signal, "signal");
@@ -454,12 +481,22 @@
     el.innerHTML = html;
   }
   const stepButtons = ["step-start", "step-prev", "step-next", "step-end"].map(id => document.getElementById(id));
-  if (!D.steps.length) stepButtons.forEach(b => { b.disabled = true; b.title = "the run kept no messages: run.backward(loss, keep_messages=True)"; });
+  const passChoice = document.getElementById("step-pass");
+  passChoice.querySelector("option[value='forward']").disabled = !D.forward.length;
+  passChoice.querySelector("option[value='backward']").disabled = !D.steps.length;
+  if (!D.steps.length) passChoice.querySelector("option[value='backward']").textContent += " (no messages kept)";
+  passChoice.value = state.pass;
+  if (!D.steps.length && !D.forward.length) {
+    passChoice.disabled = true;
+    stepButtons.forEach(b => { b.disabled = true; b.title = "no run: mg.explore(graph, run)"; });
+  }
+  passChoice.addEventListener("change", () => { state.pass = passChoice.value; setStep(0); });
   function setStep(s) {
-    state.step = s === null ? null : Math.max(0, Math.min(D.steps.length + 1, s));
-    if (state.step !== null && state.step >= 1 && state.step <= D.steps.length) {
-      const i = D.steps[state.step - 1].node;
-      reveal(i);
+    const steps = passSteps();
+    state.step = s === null ? null : Math.max(0, Math.min(steps.length + 1, s));
+    if (state.step !== null && state.step >= 1 && state.step <= steps.length) {
+      const st = steps[state.step - 1];
+      reveal(state.pass === "forward" ? st : st.node);
     }
     if (state.selected !== null) select(state.selected); else draw();
   }
@@ -469,8 +506,8 @@
   document.getElementById("step-end").onclick = () => setStep(null);
   document.addEventListener("keydown", ev => {
     if (ev.target === search) return;
-    if (ev.key === "ArrowRight" && D.steps.length) setStep(state.step === null ? 1 : state.step + 1);
-    if (ev.key === "ArrowLeft" && D.steps.length) setStep(state.step === null ? 0 : state.step - 1);
+    if (ev.key === "ArrowRight" && passSteps().length) setStep(state.step === null ? 1 : state.step + 1);
+    if (ev.key === "ArrowLeft" && passSteps().length) setStep(state.step === null ? 0 : state.step - 1);
   });
   document.getElementById("expand-all").onclick = () => { S.forEach((_, s) => { if (s) state.expanded.add(s); }); fit(); draw(); };
   document.getElementById("collapse-all").onclick = () => { state.expanded.clear(); fit(); draw(); };

@@ -85,7 +85,7 @@ def page_html(data: dict[str, Any]) -> str:
 <span id="search-box"><input id="search" type="search" placeholder="search a node by name" autocomplete="off"><ul id="results"></ul></span>
 <label>view <select id="view"><option value="forward">forward</option><option value="backward">backward</option><option value="both">both</option></select></label>
 <label>colour by <select id="colour"></select></label>
-<span id="steps">backprop: <button id="step-start" title="the start of the backward pass">start</button><button id="step-prev" title="previous step (&larr;)">&larr; step</button><button id="step-next" title="next step (&rarr;)">step &rarr;</button><button id="step-end" title="stop stepping: show every signal">all</button>
+<span id="steps"><select id="step-pass" title="the pass to step through"><option value="forward">forward pass</option><option value="backward">backprop</option></select> <button id="step-start" title="the start of the pass">start</button><button id="step-prev" title="previous step (&larr;)">&larr; step</button><button id="step-next" title="next step (&rarr;)">step &rarr;</button><button id="step-end" title="stop stepping: show every value and signal">all</button>
 <span id="step-count"></span> <span id="step-caption"></span></span>
 <span><button id="expand-all">expand all</button><button id="collapse-all">collapse all</button><button id="zoom-in">+</button><button id="zoom-out">&minus;</button><button id="fit">fit</button></span>
 </header>
@@ -117,8 +117,9 @@ def explore(
     it, a node to see its value and error signal (statistics, a histogram, the entries of a
     small array), the messages it received and how its signal is their sum, and the messages it
     sent. Search by name, switch the forward, backward and both views, colour by ``|signal|``,
-    ``|value|``, a metric or the difference from another run, and step through the backward
-    pass one reverse-topological step at a time.
+    ``|value|``, a metric or the difference from another run, step through the forward pass
+    one op at a time in topological order, and through the backward pass one
+    reverse-topological step at a time.
 
     Parameters
     ----------
@@ -139,9 +140,10 @@ def explore(
         Graphviz's dot where it is on the PATH (``"auto"``), or the layered layout built in.
     view : {"forward", "backward", "both"}, optional
         The view the page opens in; default ``"both"`` when the run has error signals.
-    start : {"overview", "steps"}
+    start : {"overview", "steps", "forward"}
         ``"steps"`` opens the page at the start of the backward pass, ready to step through it
-        (what ``mpgraph render --format html`` writes).
+        (what ``mpgraph render --format html`` and ``write_steps`` write); ``"forward"`` at the
+        start of the forward pass, whose steps compute the ops' values in topological order.
 
     Returns
     -------
@@ -152,7 +154,8 @@ def explore(
     ------
     GraphError
         A run of another graph, a bad metric, a ``compare`` run without error signals, an
-        unknown ``view`` or ``start``, ``start="steps"`` without kept messages.
+        unknown ``view`` or ``start``, ``start="steps"`` without kept messages,
+        ``start="forward"`` without a run.
     mpgraph.LayoutError
         ``engine="dot"`` without Graphviz.
 
@@ -178,8 +181,10 @@ def explore(
         raise GraphError(
             f"mpgraph: explore: view {view!r}; expected 'forward', 'backward' or 'both'"
         )
-    if start not in ("overview", "steps"):
-        raise GraphError(f"mpgraph: explore: start {start!r}; expected 'overview' or 'steps'")
+    if start not in ("overview", "steps", "forward"):
+        raise GraphError(
+            f"mpgraph: explore: start {start!r}; expected 'overview', 'steps' or 'forward'"
+        )
     data = explorer_data(
         graph, run, compare=compare, metrics=metrics, title=title, rankdir=rankdir, engine=engine
     )
@@ -187,6 +192,11 @@ def explore(
         raise GraphError(
             "mpgraph: explore: stepping through the backward pass needs its "
             "messages: call run.backward(loss, keep_messages=True) first"
+        )
+    if start == "forward" and not data["forward"]:
+        raise GraphError(
+            "mpgraph: explore: stepping through the forward pass needs a run: "
+            "mg.explore(graph, graph.forward(...), start='forward')"
         )
     data["view"], data["start"] = view, start
     text = page_html(data)

@@ -127,6 +127,25 @@ def test_steps_are_the_backward_pass_in_reverse_topological_order(logistic):
     assert [index[n] for n in order] == sorted((index[n] for n in order), reverse=True)
 
 
+def test_forward_steps_are_the_ops_in_topological_order(logistic):
+    g, run = logistic
+    data = explorer_data(g, run)
+    nodes = data["nodes"]
+    known = {i for i, n in enumerate(nodes) if n["kind"] != "op"}  # fed, parameters, constants
+    for i in data["forward"]:
+        assert nodes[i]["kind"] == "op" and set(nodes[i]["args"]) <= known
+        known.add(i)
+    assert known == set(range(len(nodes)))  # every op of the run, once
+    assert len(data["forward"]) == sum(n.kind == "op" for n in g)
+    assert explorer_data(g)["forward"] == []  # no run, nothing to step through
+    page = mg.explore(g, run, start="forward")
+    assert page.data["start"] == "forward"
+    with pytest.raises(mg.GraphError, match="forward pass needs a run"):
+        mg.explore(g, start="forward")
+    with pytest.raises(mg.GraphError, match="expected 'overview', 'steps' or 'forward'"):
+        mg.explore(g, run, start="backward")
+
+
 def overlaps(boxes):
     for i, (a, ax, ay, aw, ah) in enumerate(boxes):
         for b, bx, by, bw, bh in boxes[i + 1 :]:

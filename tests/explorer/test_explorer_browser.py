@@ -126,6 +126,53 @@ def test_stepping_highlights_the_edges_of_each_step(open_page, shots):
     assert "0 of 2 messages" in panel(page, "signal-pending")[0]
 
 
+def test_stepping_the_forward_pass_computes_the_ops_in_topological_order(open_page):
+    g, run = lectures.logistic()
+    page = open_page(g, run, "forward")
+    edges = [(p.name, n.name, k) for n in g for k, p in enumerate(n.args)]
+    ops = [n for n in g if n.kind == "op"]
+    page.select_option("#step-pass", "forward")
+    assert page.inner_text("#step-caption") == "start: the inputs and parameters are known"
+    assert page.inner_text("#step-count") == f"0 / {len(ops) + 1}"
+    assert page.locator(".edge.hot").count() == 0
+
+    def value_text(name):
+        return page.locator(f".box[data-name='{name}'] text.value").text_content()
+
+    assert all(value_text(n.name) == "= ?" for n in ops)
+    assert value_text("w") == f"= {fmt(g['w'].value)}"  # parameters are known at the start
+    page.click("[data-name='z']")  # z = multiply_1 + b: b is known, multiply_1 is not yet
+    assert panel(page, "value-pending") == ["not computed yet at this step: 1 of 2 arguments known"]
+    done = set()
+    for step, node in enumerate(ops, 1):
+        page.click("#step-next")
+        assert all(a.name in done or a.kind != "op" for a in node.args)  # its arguments are known
+        done.add(node.name)
+        assert page.locator(".box.current").get_attribute("data-name") == node.name
+        hot = {
+            int(k)
+            for e in page.locator(".edge.hot").all()
+            for k in e.get_attribute("data-edges").split(",")
+        }
+        assert hot == {edges.index((a.name, node.name, k)) for k, a in enumerate(node.args)}
+        assert page.inner_text("#step-caption") == (
+            f"step {step} of {len(ops)}: {node.name} = {node.op.name}("
+            + ", ".join(a.name for a in node.args)
+            + f") = {fmt(run[node])}"
+        )
+        assert value_text(node.name) == f"= {fmt(run[node])}"
+        later = [n.name for n in ops if n.name not in done]
+        assert all(value_text(name) == "= ?" for name in later)
+    assert panel(page, "value-full") == [fmt(run["z"])]  # z, still selected, is computed now
+    page.click("#step-next")
+    assert page.inner_text("#step-caption").startswith("done: every value is known")
+    page.select_option("#step-pass", "backward")  # and on to the backward pass
+    assert "seed L_reg" in page.inner_text("#step-caption")
+    opened = open_page(g, run, "forward-start", start="forward")
+    assert opened.locator("#step-pass").input_value() == "forward"
+    assert opened.inner_text("#step-count") == f"0 / {len(ops) + 1}"
+
+
 def test_expanding_a_scope_shows_its_nodes_and_search_finds_a_node(open_page, shots):
     g, run = lectures.mlp_units(np.random.default_rng(6))
     page = open_page(g, run, "units")
