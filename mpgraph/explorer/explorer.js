@@ -20,6 +20,7 @@
   const state = { expanded: new Set(), view: D.view || (D.has_signals ? "both" : "forward"), colour: D.has_signals ? "signal" : "kind",
                   pass: D.start === "forward" || !D.steps.length ? "forward" : "backward",
                   step: (D.start === "steps" && D.steps.length) || (D.start === "forward" && D.forward.length) ? 0 : null,
+                  compare: D.has_signal_diff ? "signal" : "value",
                   selected: null, found: null, k: 1, x: 20, y: 20 };
   const computedAtStart = new Set(N.map((_, i) => i));  // what no forward step computes: inputs, parameters, constants
   D.forward.forEach(i => computedAtStart.delete(i));
@@ -65,7 +66,17 @@
     const i = Math.min(RAMP.length - 1, Math.floor(t * RAMP.length));
     return [RAMP[i], i >= 5 ? "white" : "black"];
   }
-  function summaryFor(i, key) { return key === "signal" ? N[i].signal : key === "value" ? N[i].value : N[i].diff; }
+  const MD = D.message_diffs || [];
+  function messageDiff(k) { return E[k][3] >= 0 ? MD[E[k][3]] || null : null; }
+  function largestMessageDiff(i) {  // of the messages a node received: the one furthest from the other run's
+    let best = null;
+    for (const k of arriving[i]) { const d = messageDiff(k); if (d && (!best || (d.absmax || 0) > (best.absmax || 0))) best = d; }
+    return best;
+  }
+  function diffFor(i) {  // the difference the compare switch chose
+    return state.compare === "value" ? N[i].value_diff : state.compare === "message" ? largestMessageDiff(i) : N[i].diff;
+  }
+  function summaryFor(i, key) { return key === "signal" ? N[i].signal : key === "value" ? N[i].value : diffFor(i); }
   function nodeColour(i) {
     const c = state.colour;
     if (c === "kind") return [KIND_FILL[N[i].kind] || "#fff", "black"];
@@ -278,10 +289,12 @@
       const names = ks.length === 1 ? `${N[E[ks[0]][0]].name} \u2192 ${N[E[ks[0]][1]].name}` : `${ks.length} edges`;
       const msg = ks.length === 1 && E[ks[0]][3] >= 0 ? M[E[ks[0]][3]] : null;
       const shown = msg && (!info || info.sent.has(ks[0]));
-      const title = detail ? `<title>${esc(names)}${shown ? "\nmessage: " + esc(msg.text) : ""}</title>` : "";
+      const delta = shown && state.compare === "message" ? messageDiff(ks[0]) : null;
+      const title = detail ? `<title>${esc(names)}${shown ? "\nmessage: " + esc(msg.text) : ""}${delta ? "\n\u0394 from the compared run: " + esc(delta.text) : ""}</title>` : "";
       edgeOut.push(`<path class="${cls.join(" ")}" data-edges="${ks.join(",")}" d="${d}"${marker}>${title}</path>`);
       if (labels && shown) {
-        edgeOut.push(`<text class="elabel" x="${(x1 + x2) / 2}" y="${(y1 + y2) / 2 - 3}" text-anchor="middle">${esc(trunc(msg.text, 120))}</text>`);
+        const text = state.compare === "message" && D.has_message_diff ? "\u0394 " + (delta ? delta.text : "none") : msg.text;
+        edgeOut.push(`<text class="elabel${delta ? " delta" : ""}" x="${(x1 + x2) / 2}" y="${(y1 + y2) / 2 - 3}" text-anchor="middle">${esc(trunc(text, 120))}</text>`);
       }
     }
     if (mergedEdges) for (const [style, ds] of mergedEdges) edgeOut.push(`<path class="${style}" d="${ds.join("")}"/>`);
@@ -387,6 +400,11 @@
     else if (s.full !== undefined) html += `<pre data-field="${field}-full">${esc(fmt(s.full))}</pre>`;
     return html;
   }
+  function deltaCell(k, field) {  // a message's difference from the compared run's, when comparing messages
+    if (!D.has_message_diff) return "";
+    const d = messageDiff(k);
+    return `<td class="delta" data-field="${field}">\u0394 ${d ? esc(d.text) : "none"}</td>`;
+  }
   function link(i) { return `<a data-goto="${i}">${esc(N[i].name)}</a>`; }
   function select(i) {
     state.selected = i;
@@ -404,7 +422,7 @@
       const inc = arriving[i].filter(k => E[k][3] >= 0);
       if (inc.length) {
         html += `<h3>messages received (${inc.length}), summed into the signal</h3><table>`;
-        for (const k of inc) html += `<tr><td>from ${link(E[k][1])} (argument ${E[k][2]})</td><td data-field="message-in">${esc(M[E[k][3]].text)}</td></tr>`;
+        for (const k of inc) html += `<tr><td>from ${link(E[k][1])} (argument ${E[k][2]})</td><td data-field="message-in">${esc(M[E[k][3]].text)}</td>${deltaCell(k, "message-in-diff")}</tr>`;
         html += "</table>";
         const allScalar = inc.every(k => M[E[k][3]].shape.length === 0) && n.signal && n.signal.full !== undefined;
         if (allScalar && inc.length > 1) html += `<p class="sum" data-field="sum">${inc.map(k => fmt(M[E[k][3]].full)).join(" + ")} = ${fmt(n.signal.full)}</p>`;
@@ -418,11 +436,12 @@
           let local = "";
           if (m.shape.length === 0 && n.signal && n.signal.shape.length === 0 && typeof n.signal.full === "number" && n.signal.full !== 0 && typeof m.full === "number")
             local = ` = ${fmt(n.signal.full)} \u00d7 ${fmt(m.full / n.signal.full)} (local derivative \u2202${esc(n.short)}/\u2202${esc(N[E[k][0]].short)})`;
-          html += `<tr><td>to ${link(E[k][0])}</td><td data-field="message-out">${esc(m.text)}${local}</td></tr>`;
+          html += `<tr><td>to ${link(E[k][0])}</td><td data-field="message-out">${esc(m.text)}${local}</td>${deltaCell(k, "message-out-diff")}</tr>`;
         }
         html += "</table>";
       }
     }
+    if (n.value_diff) html += `<h3>difference of values (this run \u2212 compared run)</h3>` + summaryBlock(n.value_diff, "value_diff");
     if (n.diff) html += `<h3>difference of error signals (this run \u2212 compared run)</h3>` + summaryBlock(n.diff, "diff");
     if (n.metrics) html += `<h3>metrics</h3><table>` + Object.entries(n.metrics).map(([k, v]) => `<tr><td>${esc(k)}</td><td data-field="metric-${esc(k)}">${fmt(v)}</td></tr>`).join("") + "</table>";
     const consumers = E.filter(e => e[0] === i).map(e => e[1]);
@@ -462,7 +481,18 @@
   const options = [["kind", "kind"]];
   if (D.has_signals) options.push(["signal", "|error signal|"]);
   if (D.has_run || N.some(n => n.value)) options.push(["value", "|value|"]);
-  if (D.has_diff) options.push(["diff", "|\u0394 error signal|"]);
+  if (D.has_diff) options.push(["diff", "|\u0394| from the compared run"]);
+  const compare = document.getElementById("compare");
+  if (D.has_diff) {
+    document.getElementById("compare-box").hidden = false;
+    compare.querySelector("option[value='signal']").disabled = !D.has_signal_diff;
+    compare.querySelector("option[value='message']").disabled = !D.has_message_diff;
+    compare.value = state.compare;
+    compare.addEventListener("change", () => {  // choosing what to compare colours by it
+      state.compare = compare.value; state.colour = colour.value = "diff";
+      if (state.selected !== null) select(state.selected); else draw();
+    });
+  }
   D.metrics.forEach(m => options.push(["metric:" + m, m]));
   colour.innerHTML = options.map(([v, t]) => `<option value="${esc(v)}">${esc(t)}</option>`).join("");
   if (!D.has_signals) { view.value = "forward"; view.disabled = true; }

@@ -85,6 +85,7 @@ def page_html(data: dict[str, Any]) -> str:
 <span id="search-box"><input id="search" type="search" placeholder="search a node by name" autocomplete="off"><ul id="results"></ul></span>
 <label>view <select id="view"><option value="forward">forward</option><option value="backward">backward</option><option value="both">both</option></select></label>
 <label>colour by <select id="colour"></select></label>
+<label id="compare-box" hidden>compare <select id="compare"><option value="value">&Delta; values</option><option value="signal">&Delta; error signals</option><option value="message">&Delta; messages</option></select></label>
 <span id="steps"><select id="step-pass" title="the pass to step through"><option value="forward">forward pass</option><option value="backward">backprop</option></select> <button id="step-start" title="the start of the pass">start</button><button id="step-prev" title="previous step (&larr;)">&larr; step</button><button id="step-next" title="next step (&rarr;)">step &rarr;</button><button id="step-end" title="stop stepping: show every value and signal">all</button>
 <span id="step-count"></span> <span id="step-caption"></span></span>
 <span><button id="expand-all">expand all</button><button id="collapse-all">collapse all</button><button id="zoom-in">+</button><button id="zoom-out">&minus;</button><button id="fit">fit</button></span>
@@ -130,8 +131,9 @@ def explore(
     path : str or path, optional
         Write the page there (one ``.html`` file that needs no network to open).
     compare : Run or Snapshot, optional
-        Another backpropagated run of the same graph: the page shows, per node, the
-        difference of the error signals and can colour by it.
+        Another run of the same graph: the page shows, per node, the difference of the values
+        and (both runs backpropagated) of the error signals, and per edge of the messages
+        (both kept); a switch chooses which one the colours and the edge labels show.
     metrics : dict, optional
         ``{name: {node or node name: number}}``, more numbers to colour nodes by.
     title : str, optional

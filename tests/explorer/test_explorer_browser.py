@@ -17,6 +17,7 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 import mpgraph as mg
+from mpgraph.drawing import notation
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -214,7 +215,7 @@ def test_views_and_colours(open_page):
     assert page.locator(".box text.signal").count() == 0
     assert page.locator(".elabel").count() == 0  # messages: not forward
     options = page.locator("#colour option").all_inner_texts()
-    assert options == ["kind", "|error signal|", "|value|", "|Δ error signal|", "depth"]
+    assert options == ["kind", "|error signal|", "|value|", "|Δ| from the compared run", "depth"]
     page.select_option("#colour", "metric:depth")
     fill = page.locator("[data-name='L_reg'] rect").get_attribute("fill")
     assert (
@@ -224,6 +225,48 @@ def test_views_and_colours(open_page):
     page.select_option("#colour", "diff")
     page.click("[data-name='b']")
     assert panel(page, "diff-full") == [fmt(run.grad("b") - other.grad("b"))]
+
+
+def test_comparing_two_runs_switches_between_values_signals_and_messages(open_page):
+    g, run = lectures.logistic()
+    other = g.forward("L_reg", {"x": -0.5, "t": 0.0}).backward(keep_messages=True)
+    page = open_page(g, run, "compare", compare=other)
+    zero, magnitudes = page.evaluate("[mpgraphExplorer.data.zero, mpgraphExplorer.data.magnitudes]")
+
+    def fill_for(x):  # the colour scale of the static pictures, by the largest |entry|
+        m = float(np.max(np.abs(x)))
+        if m == 0:
+            return zero[1]
+        return next(fill for bound, _, fill, _ in magnitudes if bound is None or m < bound)
+
+    def fill(name):
+        return page.locator(f"[data-name='{name}'] rect").get_attribute("fill")
+
+    assert page.locator("#compare-box").is_visible()
+    assert page.locator("#compare").input_value() == "signal"
+    page.select_option("#compare", "value")  # choosing what to compare colours by it
+    assert page.locator("#colour").input_value() == "diff"
+    for name in ("x", "w", "y", "L_reg"):  # w is the same parameter in both runs: Δ = 0
+        assert fill(name) == fill_for(run[name] - other[name]), name
+    page.click("[data-name='y']")
+    assert panel(page, "value_diff-full") == [fmt(run["y"] - other["y"])]
+    assert panel(page, "diff-full") == [fmt(run.grad("y") - other.grad("y"))]
+    page.select_option("#compare", "signal")
+    for name in ("x", "w", "y", "subtract_1"):
+        assert fill(name) == fill_for(run.grad(name) - other.grad(name)), name
+    page.select_option("#compare", "message")
+    uses = [(p.name, n.name, k) for n in g for k, p in enumerate(n.args) if p.name == "w"]
+    page.click("[data-name='w']")
+    assert panel(page, "message-in-diff") == [
+        "Δ " + notation.fmt(run.messages[k] - other.messages[k]) for k in uses
+    ]
+    assert fill("w") == fill_for(max((run.messages[k] - other.messages[k] for k in uses), key=abs))
+    labels = page.locator(".elabel").all_text_contents()  # each edge: its message's difference
+    assert sorted(labels) == sorted(
+        "Δ " + notation.fmt(run.messages[k] - other.messages[k]) for k in run.messages
+    )
+    page.select_option("#compare", "value")
+    assert not any(t.startswith("Δ") for t in page.locator(".elabel").all_text_contents())
 
 
 def test_a_two_thousand_node_graph_opens_collapsed(open_page, shots):
