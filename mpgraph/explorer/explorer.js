@@ -149,26 +149,100 @@
     return [o.width, o.height];
   }
   function placeScope(s) {  // positions (top-left, relative) and size of an expanded scope's content
-    const items = S[s].layout.items, boxes = [];
-    const grow = [];
-    for (const [key, cx, cy] of items) {
+    const boxes = [];
+    for (const [key, cx, cy] of S[s].layout.items) {
       const [w, h] = naturalSize(key);
       let inner = null, aw = w, ah = h;
       if (key[0] === "s" && state.expanded.has(+key.slice(1))) {
         inner = placeScope(+key.slice(1));
         aw = Math.max(inner.w + 2 * PAD, w); ah = inner.h + HEADER + 2 * PAD;
-        grow.push([cx, cy, aw - w, ah - h]);
       }
       boxes.push({ key, cx, cy, w, h, aw, ah, inner });
     }
+    arrange(boxes, s === 0);
     let W = 0, H = 0;
-    for (const b of boxes) {
-      let dx = 0, dy = 0;
-      for (const [gx, gy, gw, gh] of grow) { if (gx < b.cx - 0.5) dx += gw; if (gy < b.cy - 0.5) dy += gh; }
-      b.x = b.cx - b.w / 2 + dx; b.y = b.cy - b.h / 2 + dy;
-      W = Math.max(W, b.x + b.aw); H = Math.max(H, b.y + b.ah);
-    }
+    for (const b of boxes) { W = Math.max(W, b.x + b.aw); H = Math.max(H, b.y + b.ah); }
     return { boxes, w: W, h: H };
+  }
+  // Where the boxes of one scope go once some of them are expanded. Graphviz puts the boxes of a
+  // rank (one step of the flow) in one column (one row for TB). An expanded box keeps its place
+  // in its rank and pushes the boxes after it in that rank along; the ranks after it move over
+  // by the widest growth in its rank (not the sum). Expanded side by side, a rank would make a
+  // column many screens tall (36 hidden units): then the rank is wrapped into several columns, in
+  // Graphviz's order, when that lets the drawing fit the canvas (the top level) or a square (a
+  // scope inside it) at a zoom at least WRAP_GAIN times larger.
+  const RANK_GAP = 40, BOX_GAP = 14, WRAP_GAIN = 1.25, MAX_WRAP = 40;
+  function arrange(boxes, top) {
+    const along = b => LR ? b.cx : b.cy, across = b => LR ? b.cy : b.cx;
+    const thick = b => LR ? b.w : b.h, extent = b => LR ? b.h : b.w;  // the layout's box
+    const drawnThick = b => LR ? b.aw : b.ah, drawnExtent = b => LR ? b.ah : b.aw;  // as drawn
+    const ranks = [];
+    for (const b of boxes.slice().sort((a, c) => along(a) - along(c))) {
+      const r = ranks[ranks.length - 1];
+      if (r && along(b) - r.at < 1) r.members.push(b); else ranks.push({ at: along(b), members: [b] });
+    }
+    for (const r of ranks) {
+      r.members.sort((a, c) => across(a) - across(c));
+      r.start = Math.min(...r.members.map(b => along(b) - thick(b) / 2));
+      r.thick = Math.max(...r.members.map(thick));
+    }
+    function column(r) {  // every box where the layout put it, or after the one before it
+      let end = -Infinity;
+      const at = r.members.map(b => { const p = Math.max(across(b) - extent(b) / 2, end + BOX_GAP); end = p + drawnExtent(b); return p; });
+      return { cols: null, at, extent: end, thick: Math.max(...r.members.map(b => (r.thick - thick(b)) / 2 + drawnThick(b))) };
+    }
+    function wrap(r, limit) {  // columns of at most `limit` across, each box after the one before
+      const cols = [];
+      let col = null;
+      for (const b of r.members) {
+        if (!col || (col.members.length && col.end + BOX_GAP + drawnExtent(b) > limit)) cols.push(col = { members: [], at: [], end: -BOX_GAP, thick: 0 });
+        col.members.push(b); col.at.push(col.end + BOX_GAP); col.end += BOX_GAP + drawnExtent(b);
+        col.thick = Math.max(col.thick, drawnThick(b));
+      }
+      return { cols, extent: Math.max(...cols.map(c => c.end)), thick: cols.reduce((t, c) => t + c.thick, 0) + RANK_GAP * (cols.length - 1) };
+    }
+    function size(plans) {  // the drawing's extent along and across the flow
+      let shift = 0, alongEnd = 0, acrossEnd = 0;
+      ranks.forEach((r, i) => {
+        alongEnd = Math.max(alongEnd, r.start + shift + plans[i].thick);
+        acrossEnd = Math.max(acrossEnd, plans[i].extent);
+        shift += Math.max(0, plans[i].thick - r.thick);
+      });
+      return [alongEnd, acrossEnd];
+    }
+    // the top level fits the canvas; a scope inside it aims at a square, so that the levels
+    // around it are not made to hold one long strip
+    const r0 = svg.getBoundingClientRect(), screen = top ? [Math.max(200, r0.width), Math.max(200, r0.height)] : [1, 1];
+    const canvas = LR ? screen : [screen[1], screen[0]];
+    const zoom = ([a, c]) => Math.min(canvas[0] / Math.max(1, a), canvas[1] / Math.max(1, c));
+    let plans = ranks.map(column);
+    const [a0, c0] = size(plans);
+    if (c0 / canvas[1] > a0 / canvas[0]) {  // too tall (LR) to fit: wrapping can help
+      const tallest = Math.max(...plans.map(p => p.extent)), widest = Math.max(...boxes.map(drawnExtent));
+      let best = null, bestZoom = zoom([a0, c0]) * WRAP_GAIN;
+      for (let k = 2; k <= MAX_WRAP; k++) {
+        const limit = Math.max(widest, tallest / k);
+        const trial = ranks.map((r, i) => plans[i].extent > limit ? wrap(r, limit) : plans[i]);
+        const z = zoom(size(trial));
+        if (z > bestZoom) { best = trial; bestZoom = z; }
+        if (limit === widest) break;
+      }
+      if (best) plans = best;
+    }
+    let shift = 0;
+    ranks.forEach((r, i) => {
+      const plan = plans[i], base = r.start + shift;
+      const put = (b, a, c) => { if (LR) { b.x = a; b.y = c; } else { b.x = c; b.y = a; } };
+      if (!plan.cols) r.members.forEach((b, j) => put(b, base + (r.thick - thick(b)) / 2, plan.at[j]));
+      else {
+        let offset = base;
+        for (const col of plan.cols) {
+          col.members.forEach((b, j) => put(b, offset + (col.thick - drawnThick(b)) / 2, col.at[j]));
+          offset += col.thick + RANK_GAP;
+        }
+      }
+      shift += Math.max(0, plan.thick - r.thick);
+    });
   }
 
   // -- drawing --------------------------------------------------------------------------------
@@ -554,6 +628,10 @@
     const b = where["n" + N.findIndex(n => n.name === name)], r = svg.getBoundingClientRect();
     return b ? [r.left + state.x + (b[0] + b[2] / 2) * state.k, r.top + state.y + (b[1] + b[3] / 2) * state.k] : null;
   };
-  window.mpgraphExplorer = { data: D, state, expand, collapse, select, goto, setStep, draw, shown, locate };
+  const geometry = () => {  // the drawing's size and every box shown, in page coordinates
+    const placed = placeScope(0);
+    return { width: placed.w, height: placed.h, boxes: where };
+  };
+  window.mpgraphExplorer = { data: D, state, expand, collapse, select, goto, setStep, draw, shown, locate, geometry };
   document.body.dataset.ready = "1";
 })();

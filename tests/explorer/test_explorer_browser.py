@@ -269,6 +269,54 @@ def test_comparing_two_runs_switches_between_values_signals_and_messages(open_pa
     assert not any(t.startswith("Δ") for t in page.locator(".elabel").all_text_contents())
 
 
+def overlapping(rects):
+    """A pair of rectangles ``(key, x, y, w, h)`` that overlap, or None."""
+    for i, (a, ax, ay, aw, ah) in enumerate(rects):
+        for b, bx, by, bw, bh in rects[i + 1 :]:
+            if (
+                ax < bx + bw - 0.5
+                and bx < ax + aw - 0.5
+                and ay < by + bh - 0.5
+                and by < ay + ah - 0.5
+            ):
+                return a, b
+    return None
+
+
+@pytest.mark.parametrize("rankdir", ["LR", "TB"])
+def test_expanded_scopes_side_by_side_are_wrapped_to_fit_the_screen(open_page, rankdir):
+    g, run = lectures.mlp_units(np.random.default_rng(6))
+    page = open_page(g, run, f"wrap-{rankdir}", rankdir=rankdir)
+    canvas = page.locator("#canvas").bounding_box()
+    page.click("#expand-all")
+    geo = page.evaluate("mpgraphExplorer.geometry()")
+    boxes = geo["boxes"]
+    scopes = {s["name"]: k for k, s in enumerate(page.evaluate("mpgraphExplorer.data.scopes"))}
+    units = [boxes[f"f{scopes[f'hidden/unit{i}']}"] for i in range(1, 11)]
+    # the ten hidden units, stacked in their rank, would take ten units' length across the flow:
+    # the whole drawing fits the screen at a zoom half as large again as that column alone would
+    across = 3 if rankdir == "LR" else 2  # height, or width
+    stacked = sum(u[across] for u in units)
+    fit = min(canvas["width"] / geo["width"], canvas["height"] / geo["height"])
+    assert fit > 1.5 * canvas["height" if rankdir == "LR" else "width"] / stacked
+    assert 0.5 < (geo["width"] / geo["height"]) / (canvas["width"] / canvas["height"]) < 2
+    # nothing drawn on top of anything else: node boxes, and the frames of one level
+    nodes = [(k, *r) for k, r in boxes.items() if k[0] == "n"]
+    assert len(nodes) == len(g) and overlapping(nodes) is None
+    for level in ("hidden/unit", "output/unit"):
+        frames = [(n, *boxes[f"f{k}"]) for n, k in scopes.items() if n.startswith(level)]
+        assert overlapping(frames) is None
+    # every node sits inside the frame of its scope, and the flow still runs hidden, output, loss
+    for node in g:
+        if "/" in node.name:
+            x, y, w, h = boxes[f"n{[n.name for n in g].index(node.name)}"]
+            fx, fy, fw, fh = boxes[f"f{scopes[node.name.rsplit('/', 1)[0]]}"]
+            assert fx <= x and x + w <= fx + fw and fy <= y and y + h <= fy + fh, node.name
+    along = 0 if rankdir == "LR" else 1
+    starts = [boxes[f"f{scopes[n]}"][along] for n in ("hidden", "output", "loss")]
+    assert starts == sorted(starts)
+
+
 def test_a_two_thousand_node_graph_opens_collapsed(open_page, shots):
     g, run = lectures.mlp_units(np.random.default_rng(1), sizes=(16, 36, 10))
     assert len(g) > 2000
@@ -279,8 +327,9 @@ def test_a_two_thousand_node_graph_opens_collapsed(open_page, shots):
     assert page.locator(".box").count() == 0  # zoomed out: boxes drawn as one path per colour
     x, y = page.evaluate("mpgraphExplorer.locate('hidden/unit5/z')")
     page.mouse.move(x, y)
-    for _ in range(7):  # zoom in on it, staying below the text's zoom
-        page.mouse.wheel(0, -300)
+    k = page.evaluate("mpgraphExplorer.state.k")
+    for _ in range(int(np.log(0.39 / k) / 0.45)):  # zoom in on it (x1.57 a turn), staying
+        page.mouse.wheel(0, -300)  # below the text's zoom, 0.4
     assert page.locator(".box").count() == 0 and page.evaluate("mpgraphExplorer.state.k") < 0.4
     x, y = page.evaluate("mpgraphExplorer.locate('hidden/unit5/z')")
     page.mouse.click(x, y)  # a click still finds the node under the pointer
