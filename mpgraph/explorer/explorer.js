@@ -265,7 +265,7 @@
     return s.length > max ? s.slice(0, max - 1) + "\u2026" : s;
   }
   function drawNode(i, x, y, w, h, info, out, detail) {
-    const n = N[i], [fill, font] = nodeColour(i);
+    const n = N[i], [fill, font] = info && info.forward && !info.computed.has(i) ? ["#fff", "#999"] : nodeColour(i);
     const cls = ["box", n.kind];
     if (state.selected === i) cls.push("selected");
     if (state.found === i) cls.push("found");
@@ -594,7 +594,12 @@
     passChoice.disabled = true;
     stepButtons.forEach(b => { b.disabled = true; b.title = "no run: mg.explore(graph, run)"; });
   }
-  passChoice.addEventListener("change", () => { state.pass = passChoice.value; setStep(0); });
+  passChoice.addEventListener("change", () => {
+    state.pass = passChoice.value;
+    // stepping forward, no signal is known yet: colour by what the steps compute
+    if (state.pass === "forward" && state.colour === "signal" && D.has_run) state.colour = colour.value = "value";
+    setStep(0);
+  });
   function setStep(s) {
     const steps = passSteps();
     state.step = s === null ? null : Math.max(0, Math.min(steps.length + 1, s));

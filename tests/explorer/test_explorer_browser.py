@@ -127,7 +127,7 @@ def test_stepping_highlights_the_edges_of_each_step(open_page, shots):
     assert "0 of 2 messages" in panel(page, "signal-pending")[0]
 
 
-def test_stepping_the_forward_pass_computes_the_ops_in_topological_order(open_page):
+def test_stepping_the_forward_pass_computes_the_ops_in_topological_order(open_page, shots):
     g, run = lectures.logistic()
     page = open_page(g, run, "forward")
     edges = [(p.name, n.name, k) for n in g for k, p in enumerate(n.args)]
@@ -141,6 +141,10 @@ def test_stepping_the_forward_pass_computes_the_ops_in_topological_order(open_pa
         return page.locator(f".box[data-name='{name}'] text.value").text_content()
 
     assert all(value_text(n.name) == "= ?" for n in ops)
+    assert page.locator("#colour").input_value() == "value"  # no signal is known yet
+    assert {page.locator(f"[data-name='{n.name}'] rect").get_attribute("fill") for n in ops} == {
+        "#fff"
+    }
     assert value_text("w") == f"= {fmt(g['w'].value)}"  # parameters are known at the start
     page.click("[data-name='z']")  # z = multiply_1 + b: b is known, multiply_1 is not yet
     assert panel(page, "value-pending") == ["not computed yet at this step: 1 of 2 arguments known"]
@@ -162,6 +166,8 @@ def test_stepping_the_forward_pass_computes_the_ops_in_topological_order(open_pa
             + f") = {fmt(run[node])}"
         )
         assert value_text(node.name) == f"= {fmt(run[node])}"
+        if step == 3:
+            page.screenshot(path=str(shots / "explorer_forward.png"))
         later = [n.name for n in ops if n.name not in done]
         assert all(value_text(name) == "= ?" for name in later)
     assert panel(page, "value-full") == [fmt(run["z"])]  # z, still selected, is computed now
