@@ -159,7 +159,7 @@ def write_steps(
     Raises
     ------
     GraphError
-        The run did not keep its messages; a page asked for with an option only the frames take.
+        The run did not keep its messages; a page asked for with an option it does not take.
     mpgraph.drawing.dot.LayoutError
         SVG frames without a layout program on the PATH (see :mod:`mpgraph.drawing.dot`).
 
@@ -187,8 +187,9 @@ def write_steps(
         unknown = sorted(set(options) - set(_PAGE_OPTIONS))
         if unknown:
             raise GraphError(
-                f"mpgraph: write_steps: option {', '.join(map(repr, unknown))} draws the SVG "
-                f"frames only; the page ({path.name}) takes {', '.join(_PAGE_OPTIONS)}"
+                f"mpgraph: write_steps: the page ({path.name}) takes "
+                f"{', '.join(_PAGE_OPTIONS)}; got {', '.join(map(repr, unknown))} (the "
+                "options of mpgraph.render apply to SVG frames, written to a directory)"
             )
         explore(graph, run, path, view=view, start="steps", **options)
         return path

@@ -78,7 +78,7 @@ def test_html_page_is_one_layout_with_the_steps_as_numbers(tmp_path):
         [("a", "L"), ("w", "L")],
         [("w", "a"), ("x", "a")],
     ]
-    with pytest.raises(mg.GraphError, match="'focus' draws the SVG frames only"):
+    with pytest.raises(mg.GraphError, match=r"takes rankdir, .*; got 'focus' \(the options"):
         write_steps(run, path=tmp_path / "focused.html", focus="a")
 
 
