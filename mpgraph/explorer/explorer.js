@@ -611,11 +611,16 @@
   }
   document.getElementById("step-start").onclick = () => setStep(0);
   document.getElementById("step-prev").onclick = () => setStep(state.step === null ? 0 : state.step - 1);
-  document.getElementById("step-next").onclick = () => setStep(state.step === null ? 1 : state.step + 1);
+  function next() {  // past the end of the forward pass, on to the start of the backward pass
+    if (state.pass === "forward" && state.step !== null && state.step > D.forward.length && D.steps.length) {
+      state.pass = passChoice.value = "backward"; setStep(0);
+    } else setStep(state.step === null ? 1 : state.step + 1);
+  }
+  document.getElementById("step-next").onclick = next;
   document.getElementById("step-end").onclick = () => setStep(null);
   document.addEventListener("keydown", ev => {
     if (ev.target === search) return;
-    if (ev.key === "ArrowRight" && passSteps().length) setStep(state.step === null ? 1 : state.step + 1);
+    if (ev.key === "ArrowRight" && passSteps().length) next();
     if (ev.key === "ArrowLeft" && passSteps().length) setStep(state.step === null ? 0 : state.step - 1);
   });
   document.getElementById("expand-all").onclick = () => { S.forEach((_, s) => { if (s) state.expanded.add(s); }); fit(); draw(); };

@@ -173,7 +173,8 @@ def test_stepping_the_forward_pass_computes_the_ops_in_topological_order(open_pa
     assert panel(page, "value-full") == [fmt(run["z"])]  # z, still selected, is computed now
     page.click("#step-next")
     assert page.inner_text("#step-caption").startswith("done: every value is known")
-    page.select_option("#step-pass", "backward")  # and on to the backward pass
+    page.keyboard.press("ArrowRight")  # and on to the start of the backward pass
+    assert page.locator("#step-pass").input_value() == "backward"
     assert "seed L_reg" in page.inner_text("#step-caption")
     opened = open_page(g, run, "forward-start", start="forward")
     assert opened.locator("#step-pass").input_value() == "forward"
