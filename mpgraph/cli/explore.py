@@ -26,8 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--compare",
         metavar="FILE",
-        help="another saved run of the same graph: show the difference of the "
-        "error signals per node",
+        help="another saved run of the same graph: show the differences of the "
+        "values, error signals and messages",
     )
     parser.add_argument(
         "--rankdir",

@@ -6,8 +6,9 @@ signal into one message per parent. :func:`backward_steps` draws one frame per s
 node of the step in yellow, the messages that arrived at it and the ones it sends drawn bold, the
 partial sums of the nodes still waiting for messages showing the terms that have arrived so far.
 Every frame has the same layout (what is not known yet is inked in the colour of its background), so the
-frames can be flipped through like a film: :func:`write_steps` writes them as SVG files or as one
-self-contained HTML page with previous and next buttons.
+frames can be flipped through like a film: :func:`write_steps` writes them as SVG files. Its HTML
+page is the explorer's (:func:`mpgraph.explorer.explore`), which steps through the same pass with
+one layout and the steps as numbers.
 
 Examples
 --------
@@ -23,7 +24,6 @@ Examples
 
 from __future__ import annotations
 
-import html
 import os
 from collections import defaultdict
 from collections.abc import Iterator
@@ -118,6 +118,10 @@ def caption(frame: graphviz.Digraph) -> str:
     return getattr(frame, "caption", "")
 
 
+# what write_steps passes on to the explorer's page; the other drawing options shape the SVG frames
+_PAGE_OPTIONS = ("rankdir", "title", "engine", "metrics", "compare")
+
+
 def write_steps(
     graph: Any,
     run: Any = None,
@@ -125,13 +129,27 @@ def write_steps(
     view: str = "backward",
     **options: Any,
 ) -> Path | list[Path]:
-    """Write the frames of :func:`backward_steps` as one HTML page or as SVG files.
+    """Step through the backward pass: one interactive page, or one SVG file per step.
+
+    A ``.html`` path gets the explorer's page (:func:`mpgraph.explorer.explore`) opened at the
+    start of the backward pass: one layout, and per step the node that sends and the edges of
+    its messages, as numbers; ``step →`` and the arrow keys walk through it. Its size grows with
+    the graph, not with the graph times the number of steps. Any other path is a directory,
+    filled with the frames of :func:`backward_steps` as SVG files (for slides and documents).
 
     Parameters
     ----------
+    graph : Graph or Run
+    run : Run or Snapshot, optional
+        Must have kept its messages: ``run.backward(loss, keep_messages=True)``.
     path : str or path
-        A ``.html`` file: one self-contained page (the SVGs inline, previous and next buttons,
-        the arrow keys). Anything else: a directory, filled with ``step_000.svg``, ...
+        A ``.html`` file, or a directory for ``step_000.svg``, ``step_001.svg``, ...
+    view : {"backward", "forward", "both"}
+        The view the page opens in, or the frames' view.
+    **options
+        For the page: ``rankdir``, ``title``, ``engine``, ``metrics``, ``compare`` (see
+        :func:`mpgraph.explorer.explore`). For the frames: those of
+        :func:`mpgraph.drawing.render`.
 
     Returns
     -------
@@ -140,57 +158,45 @@ def write_steps(
 
     Raises
     ------
+    GraphError
+        The run did not keep its messages; a page asked for with an option it does not take.
     mpgraph.drawing.dot.LayoutError
-        No layout program on the PATH (see :mod:`mpgraph.drawing.dot`).
+        SVG frames without a layout program on the PATH (see :mod:`mpgraph.drawing.dot`).
+
+    See also
+    --------
+    mpgraph.explorer.explore : the page, with every other option.
+
+    Examples
+    --------
+    >>> import os, tempfile, mpgraph as mg
+    >>> g = mg.Graph()
+    >>> x, w = g.input("x"), g.param("w", 2.0)
+    >>> L = mg.ops.multiply(w * x, w, name="L")
+    >>> run = g.forward(L, {"x": 3.0}).backward(keep_messages=True)
+    >>> page = write_steps(run, path=os.path.join(tempfile.mkdtemp(), "steps.html"))
+    >>> page.read_text().split("<script")[0].count("<svg")    # the canvas: no picture per step
+    1
     """
-    frames = [
-        (caption(f), pipe(f, "svg").decode()) for f in backward_steps(graph, run, view, **options)
-    ]
     path = Path(path)
     if path.suffix.lower() in (".html", ".htm"):
-        path.write_text(_page(frames), encoding="utf-8")
+        # The one import from the layer above (declared in pyproject.toml): the page that
+        # steps through backprop is the explorer's, so that it holds one layout, not a frame a step.
+        from ..explorer.page import explore
+
+        unknown = sorted(set(options) - set(_PAGE_OPTIONS))
+        if unknown:
+            raise GraphError(
+                f"mpgraph: write_steps: the page ({path.name}) takes "
+                f"{', '.join(_PAGE_OPTIONS)}; got {', '.join(map(repr, unknown))} (the "
+                "options of mpgraph.render apply to SVG frames, written to a directory)"
+            )
+        explore(graph, run, path, view=view, start="steps", **options)
         return path
+    frames = [pipe(f, "svg").decode() for f in backward_steps(graph, run, view, **options)]
     path.mkdir(parents=True, exist_ok=True)
     out = []
-    for i, (_, svg) in enumerate(frames):
+    for i, svg in enumerate(frames):
         out.append(path / f"step_{i:03d}.svg")
         out[-1].write_text(svg, encoding="utf-8")
     return out
-
-
-def _page(frames: list[tuple[str, str]]) -> str:
-    slides = "\n".join(
-        f'<figure class="frame" data-caption="{html.escape(text)}"{"" if i == 0 else " hidden"}>'
-        f"{svg[svg.index('<svg') :]}</figure>"
-        for i, (text, svg) in enumerate(frames)
-    )
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Backpropagation, step by step</title>
-<style>
-body {{ font-family: Helvetica, Arial, sans-serif; margin: 1em; }}
-nav {{ position: sticky; top: 0; background: white; padding: .4em 0; }}
-button {{ font-size: 1em; padding: .2em .8em; }}
-#caption {{ margin-left: 1em; }}
-figure {{ margin: 0; }} figure svg {{ max-width: 100%; height: auto; }}
-</style></head><body>
-<nav><button id="prev">&larr; previous</button> <button id="next">next &rarr;</button>
-<span id="count"></span><span id="caption"></span></nav>
-{slides}
-<script>
-const frames = Array.from(document.querySelectorAll(".frame"));
-let at = 0;
-function show(i) {{
-  at = Math.max(0, Math.min(frames.length - 1, i));
-  frames.forEach((f, j) => f.hidden = j !== at);
-  document.getElementById("count").textContent = `${{at + 1}} / ${{frames.length}}`;
-  document.getElementById("caption").textContent = frames[at].dataset.caption;
-}}
-document.getElementById("prev").onclick = () => show(at - 1);
-document.getElementById("next").onclick = () => show(at + 1);
-document.addEventListener("keydown", e => {{
-  if (e.key === "ArrowLeft") show(at - 1);
-  if (e.key === "ArrowRight") show(at + 1);
-}});
-show(0);
-</script></body></html>
-"""

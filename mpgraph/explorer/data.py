@@ -153,8 +153,11 @@ def explorer_data(
     graph : Graph or Run
     run : Run or Snapshot, optional
     compare : Run or Snapshot, optional
-        A second run of the same graph: each node gets the difference of its error signals
-        (``run`` minus ``compare``) as ``diff``.
+        A second run of the same graph: each node gets the difference of its values
+        (``run`` minus ``compare``) as ``value_diff`` and, when both runs were backpropagated, of
+        its error signals as ``diff``; ``message_diffs`` (beside ``messages``) holds the
+        difference of each kept message. Where the two arrays' shapes differ (another batch
+        size) the difference says so instead of numbers.
     metrics : mapping, optional
         ``{metric name: {node or node name: number}}``: numbers to colour nodes by.
     title : str, optional
@@ -166,14 +169,16 @@ def explorer_data(
     -------
     dict
         ``nodes``, ``edges`` (``[parent, child, argnum, message index or -1]``), ``messages``,
-        ``scopes`` (each with its ``layout``), ``steps`` and ``seeds`` of the backward pass,
+        ``scopes`` (each with its ``layout``), ``forward`` (the op nodes in the order the forward
+        pass computed them), ``steps`` and ``seeds`` of the backward pass,
         ``metrics`` (names), ``magnitudes`` (the colour scale), ``title``, ``rankdir``.
 
     Raises
     ------
     GraphError
-        A run of another graph; a ``compare`` run without error signals where ``run`` has
-        them; a metric naming a node that is not in the graph, or a value that is not a number.
+        A run of another graph; a ``compare`` without ``run``, or without error signals where
+        ``run`` has them; a metric naming a node that is not in the graph, or a value that is
+        not a number.
     """
     if rankdir not in ("LR", "TB"):
         raise GraphError(f"mpgraph: explore: rankdir {rankdir!r}; expected 'LR' or 'TB'")
@@ -181,7 +186,9 @@ def explorer_data(
     other = None
     if compare is not None:
         _, other = graph_and_snapshot(g, compare)
-        if other.signals is None or snap is None or snap.signals is None:
+        if snap is None:
+            raise GraphError("mpgraph: explore: compare needs a run to compare it with")
+        if snap.signals is not None and other.signals is None:
             raise GraphError(
                 "mpgraph: explore: compare needs two runs with error signals "
                 "(call run.backward(loss) on both)"
@@ -230,18 +237,20 @@ def explorer_data(
         if snap is not None and snap.signals is not None:
             entry["signal"] = summarise(snap.signals.get(node.name))
         if other is not None:
-            a, b = snap.signals.get(node.name), other.signals.get(node.name)
-            if a is not None or b is not None:
-                entry["diff"] = summarise(
-                    np.subtract(0.0 if a is None else a, 0.0 if b is None else b)
-                )
+            if node.name in snap.values and node.name in other.values:
+                entry["value_diff"] = _difference(snap.values[node.name], other.values[node.name])
+            if snap.signals is not None:
+                a, b = snap.signals.get(node.name), other.signals.get(node.name)
+                if a is not None or b is not None:  # no signal is a zero signal
+                    entry["diff"] = _difference(a, b)
         for name, values in metric_values.items():
             if i in values:
                 entry.setdefault("metrics", {})[name] = values[i]
         nodes.append(entry)
 
-    edges, messages, message_of = [], [], {}
+    edges, messages, message_of, message_diffs = [], [], {}, []
     kept = snap.messages if snap is not None and snap.messages is not None else {}
+    kept_other = other.messages if other is not None and other.messages is not None else {}
     for j, node in enumerate(order):
         for argnum, parent in enumerate(node.args):
             key = (parent.name, node.name, argnum)
@@ -249,23 +258,36 @@ def explorer_data(
             if key in kept:
                 m = message_of[key] = len(messages)
                 messages.append(summarise(kept[key]))
+                if other is not None:
+                    theirs = kept_other.get(key)
+                    message_diffs.append(None if theirs is None else _difference(kept[key], theirs))
             edges.append([index[parent.name], j, argnum, m])
     edge_of = {(order[e[0]].name, order[e[1]].name, e[2]): k for k, e in enumerate(edges)}
 
     _lay_out_scopes(scopes, nodes, edges, rankdir, engine)
     steps, seeds = _steps(snap, index, edge_of)
+    # a graph lists its nodes after their arguments: a topological order, also for a loaded run
+    forward = [
+        i
+        for i, node in enumerate(order)
+        if node.op is not None and snap is not None and node.name in snap.values
+    ]
     return {
         "title": title or f"{len(nodes)} nodes, {len(scopes) - 1} scopes",
         "rankdir": rankdir,
         "nodes": nodes,
         "edges": edges,
         "messages": messages,
+        "message_diffs": message_diffs,
         "scopes": scopes,
+        "forward": forward,
         "steps": steps,
         "seeds": seeds,
         "has_run": snap is not None,
         "has_signals": snap is not None and snap.signals is not None,
         "has_diff": other is not None,
+        "has_signal_diff": other is not None and snap.signals is not None,
+        "has_message_diff": any(d is not None for d in message_diffs),
         "metrics": list(metric_values),
         "magnitudes": [
             [None if math.isinf(b) else b, text, fill, font] for b, text, fill, font in MAGNITUDES
@@ -273,6 +295,21 @@ def explorer_data(
         "zero": list(ZERO),
         "nonfinite": list(NONFINITE),
     }
+
+
+def _difference(a: Any, b: Any) -> dict[str, Any]:
+    """The summary of ``a - b`` (a missing side counts as zero), or of why there is none."""
+    a, b = np.asarray(0.0 if a is None else a), np.asarray(0.0 if b is None else b)
+    if a.shape != b.shape and a.size != 1 and b.size != 1:
+        return {
+            "text": f"shapes differ: {a.shape} and {b.shape}",
+            "shape": None,
+            "dtype": "",
+            "absmax": 0.0,
+        }
+    if a.dtype.kind == "b" and b.dtype.kind == "b":  # NumPy has no boolean minus
+        return summarise(a.astype(np.int64) - b.astype(np.int64))
+    return summarise(np.subtract(a, b))
 
 
 def _metrics(metrics, g, index: dict[str, int]) -> dict[str, dict[int, float]]:

@@ -1,6 +1,6 @@
 // mpgraph explorer: draws the layouts computed in Python (one per scope) and adds interaction:
 // pan and zoom, scopes that expand and collapse, search, a panel with a node's numbers, views,
-// colours, and stepping through the backward pass. Reads the JSON in <script id="mpgraph-data">.
+// colours, and stepping through the forward pass and the backward pass. Reads the JSON in <script id="mpgraph-data">.
 "use strict";
 (function () {
   const D = JSON.parse(document.getElementById("mpgraph-data").textContent);
@@ -18,7 +18,13 @@
   const messageEdges = N.map((_, i) => arriving[i].filter(k => E[k][3] >= 0).length);
 
   const state = { expanded: new Set(), view: D.view || (D.has_signals ? "both" : "forward"), colour: D.has_signals ? "signal" : "kind",
-                  step: D.start === "steps" && D.steps.length ? 0 : null, selected: null, found: null, k: 1, x: 20, y: 20 };
+                  pass: D.start === "forward" || !D.steps.length ? "forward" : "backward",
+                  step: (D.start === "steps" && D.steps.length) || (D.start === "forward" && D.forward.length) ? 0 : null,
+                  compare: D.has_signal_diff ? "signal" : "value",
+                  selected: null, found: null, k: 1, x: 20, y: 20 };
+  const computedAtStart = new Set(N.map((_, i) => i));  // what no forward step computes: inputs, parameters, constants
+  D.forward.forEach(i => computedAtStart.delete(i));
+  function passSteps() { return state.pass === "forward" ? D.forward : D.steps; }
 
   // -- numbers --------------------------------------------------------------------------------
   function fmt(v) {
@@ -60,7 +66,17 @@
     const i = Math.min(RAMP.length - 1, Math.floor(t * RAMP.length));
     return [RAMP[i], i >= 5 ? "white" : "black"];
   }
-  function summaryFor(i, key) { return key === "signal" ? N[i].signal : key === "value" ? N[i].value : N[i].diff; }
+  const MD = D.message_diffs || [];
+  function messageDiff(k) { return E[k][3] >= 0 ? MD[E[k][3]] || null : null; }
+  function largestMessageDiff(i) {  // of the messages a node received: the one furthest from the other run's
+    let best = null;
+    for (const k of arriving[i]) { const d = messageDiff(k); if (d && (!best || (d.absmax || 0) > (best.absmax || 0))) best = d; }
+    return best;
+  }
+  function diffFor(i) {  // the difference the compare switch chose
+    return state.compare === "value" ? N[i].value_diff : state.compare === "message" ? largestMessageDiff(i) : N[i].diff;
+  }
+  function summaryFor(i, key) { return key === "signal" ? N[i].signal : key === "value" ? N[i].value : diffFor(i); }
   function nodeColour(i) {
     const c = state.colour;
     if (c === "kind") return [KIND_FILL[N[i].kind] || "#fff", "black"];
@@ -86,9 +102,17 @@
     return magnitudeColour(bestSummary) || ["#f7f7f7", "black"];
   }
 
-  // -- the backward pass, step by step ------------------------------------------------------
+  // -- the forward and the backward pass, step by step --------------------------------------
+  function forwardInfo() {  // which nodes have their value: the leaves, then one op a step in topological order
+    const computed = new Set(computedAtStart), upto = Math.min(state.step, D.forward.length);
+    for (let s = 0; s < upto; s++) computed.add(D.forward[s]);
+    const current = state.step >= 1 && state.step <= D.forward.length ? D.forward[state.step - 1] : null;
+    return { forward: true, computed, current, hot: new Set(current === null ? [] : sentBy[current]),
+             arrived: new Set(), sent: new Set(), known: new Set(), count: N.map(() => 0) };
+  }
   function stepInfo() {  // which edges have carried their message, and which nodes know their signal
     if (state.step === null) return null;
+    if (state.pass === "forward") return forwardInfo();
     const sent = new Set(), count = N.map(() => 0);
     const upto = Math.min(state.step, D.steps.length);
     for (let s = 0; s < upto; s++) for (const k of D.steps[s].edges) { sent.add(k); count[E[k][0]]++; }
@@ -99,9 +123,18 @@
     const arrived = new Set(current ? arriving[current.node].filter(k => sent.has(k) && !hot.has(k)) : []);
     return { sent, known, count, current: current ? current.node : null, hot, arrived };
   }
+  function forwardCaption() {
+    const n = D.forward.length;
+    if (state.step === 0) return "start: the inputs and parameters are known";
+    if (state.step > n) return "done: every value is known; the backward pass can start";
+    const i = D.forward[state.step - 1], node = N[i];
+    return `step ${state.step} of ${n}: ${node.name} = ${node.op}(${node.args.map(a => N[a].short).join(", ")})` +
+      (node.value ? ` = ${node.value.text}` : "");
+  }
   function stepCaption() {
     const n = D.steps.length;
     if (state.step === null) return "";
+    if (state.pass === "forward") return forwardCaption();
     if (state.step === 0) return "start: the forward values are known; seed " + D.seeds.map(i => N[i].short).join(", ") + " = 1";
     if (state.step > n) return "done: every error signal is the sum of the messages its node received";
     const st = D.steps[state.step - 1], node = N[st.node];
@@ -116,26 +149,100 @@
     return [o.width, o.height];
   }
   function placeScope(s) {  // positions (top-left, relative) and size of an expanded scope's content
-    const items = S[s].layout.items, boxes = [];
-    const grow = [];
-    for (const [key, cx, cy] of items) {
+    const boxes = [];
+    for (const [key, cx, cy] of S[s].layout.items) {
       const [w, h] = naturalSize(key);
       let inner = null, aw = w, ah = h;
       if (key[0] === "s" && state.expanded.has(+key.slice(1))) {
         inner = placeScope(+key.slice(1));
         aw = Math.max(inner.w + 2 * PAD, w); ah = inner.h + HEADER + 2 * PAD;
-        grow.push([cx, cy, aw - w, ah - h]);
       }
       boxes.push({ key, cx, cy, w, h, aw, ah, inner });
     }
+    arrange(boxes, s === 0);
     let W = 0, H = 0;
-    for (const b of boxes) {
-      let dx = 0, dy = 0;
-      for (const [gx, gy, gw, gh] of grow) { if (gx < b.cx - 0.5) dx += gw; if (gy < b.cy - 0.5) dy += gh; }
-      b.x = b.cx - b.w / 2 + dx; b.y = b.cy - b.h / 2 + dy;
-      W = Math.max(W, b.x + b.aw); H = Math.max(H, b.y + b.ah);
-    }
+    for (const b of boxes) { W = Math.max(W, b.x + b.aw); H = Math.max(H, b.y + b.ah); }
     return { boxes, w: W, h: H };
+  }
+  // Where the boxes of one scope go once some of them are expanded. Graphviz puts the boxes of a
+  // rank (one step of the flow) in one column (one row for TB). An expanded box keeps its place
+  // in its rank and pushes the boxes after it in that rank along; the ranks after it move over
+  // by the widest growth in its rank (not the sum). Expanded side by side, a rank would make a
+  // column many screens tall (36 hidden units): then the rank is wrapped into several columns, in
+  // Graphviz's order, when that lets the drawing fit the canvas (the top level) or a square (a
+  // scope inside it) at a zoom at least WRAP_GAIN times larger.
+  const RANK_GAP = 40, BOX_GAP = 14, WRAP_GAIN = 1.25, MAX_WRAP = 40;
+  function arrange(boxes, top) {
+    const along = b => LR ? b.cx : b.cy, across = b => LR ? b.cy : b.cx;
+    const thick = b => LR ? b.w : b.h, extent = b => LR ? b.h : b.w;  // the layout's box
+    const drawnThick = b => LR ? b.aw : b.ah, drawnExtent = b => LR ? b.ah : b.aw;  // as drawn
+    const ranks = [];
+    for (const b of boxes.slice().sort((a, c) => along(a) - along(c))) {
+      const r = ranks[ranks.length - 1];
+      if (r && along(b) - r.at < 1) r.members.push(b); else ranks.push({ at: along(b), members: [b] });
+    }
+    for (const r of ranks) {
+      r.members.sort((a, c) => across(a) - across(c));
+      r.start = Math.min(...r.members.map(b => along(b) - thick(b) / 2));
+      r.thick = Math.max(...r.members.map(thick));
+    }
+    function column(r) {  // every box where the layout put it, or after the one before it
+      let end = -Infinity;
+      const at = r.members.map(b => { const p = Math.max(across(b) - extent(b) / 2, end + BOX_GAP); end = p + drawnExtent(b); return p; });
+      return { cols: null, at, extent: end, thick: Math.max(...r.members.map(b => (r.thick - thick(b)) / 2 + drawnThick(b))) };
+    }
+    function wrap(r, limit) {  // columns of at most `limit` across, each box after the one before
+      const cols = [];
+      let col = null;
+      for (const b of r.members) {
+        if (!col || (col.members.length && col.end + BOX_GAP + drawnExtent(b) > limit)) cols.push(col = { members: [], at: [], end: -BOX_GAP, thick: 0 });
+        col.members.push(b); col.at.push(col.end + BOX_GAP); col.end += BOX_GAP + drawnExtent(b);
+        col.thick = Math.max(col.thick, drawnThick(b));
+      }
+      return { cols, extent: Math.max(...cols.map(c => c.end)), thick: cols.reduce((t, c) => t + c.thick, 0) + RANK_GAP * (cols.length - 1) };
+    }
+    function size(plans) {  // the drawing's extent along and across the flow
+      let shift = 0, alongEnd = 0, acrossEnd = 0;
+      ranks.forEach((r, i) => {
+        alongEnd = Math.max(alongEnd, r.start + shift + plans[i].thick);
+        acrossEnd = Math.max(acrossEnd, plans[i].extent);
+        shift += Math.max(0, plans[i].thick - r.thick);
+      });
+      return [alongEnd, acrossEnd];
+    }
+    // the top level fits the canvas; a scope inside it aims at a square, so that the levels
+    // around it are not made to hold one long strip
+    const r0 = svg.getBoundingClientRect(), screen = top ? [Math.max(200, r0.width), Math.max(200, r0.height)] : [1, 1];
+    const canvas = LR ? screen : [screen[1], screen[0]];
+    const zoom = ([a, c]) => Math.min(canvas[0] / Math.max(1, a), canvas[1] / Math.max(1, c));
+    let plans = ranks.map(column);
+    const [a0, c0] = size(plans);
+    if (c0 / canvas[1] > a0 / canvas[0]) {  // too tall (LR) to fit: wrapping can help
+      const tallest = Math.max(...plans.map(p => p.extent)), widest = Math.max(...boxes.map(drawnExtent));
+      let best = null, bestZoom = zoom([a0, c0]) * WRAP_GAIN;
+      for (let k = 2; k <= MAX_WRAP; k++) {
+        const limit = Math.max(widest, tallest / k);
+        const trial = ranks.map((r, i) => plans[i].extent > limit ? wrap(r, limit) : plans[i]);
+        const z = zoom(size(trial));
+        if (z > bestZoom) { best = trial; bestZoom = z; }
+        if (limit === widest) break;
+      }
+      if (best) plans = best;
+    }
+    let shift = 0;
+    ranks.forEach((r, i) => {
+      const plan = plans[i], base = r.start + shift;
+      const put = (b, a, c) => { if (LR) { b.x = a; b.y = c; } else { b.x = c; b.y = a; } };
+      if (!plan.cols) r.members.forEach((b, j) => put(b, base + (r.thick - thick(b)) / 2, plan.at[j]));
+      else {
+        let offset = base;
+        for (const col of plan.cols) {
+          col.members.forEach((b, j) => put(b, offset + (col.thick - drawnThick(b)) / 2, col.at[j]));
+          offset += col.thick + RANK_GAP;
+        }
+      }
+      shift += Math.max(0, plan.thick - r.thick);
+    });
   }
 
   // -- drawing --------------------------------------------------------------------------------
@@ -149,6 +256,7 @@
   function signalLine(n, info, i) {
     if (!D.has_signals) return "";
     const bar = n.short.length === 1 ? n.short + "\u0304" : "\u2207";
+    if (info && info.forward) return `${bar} ?`;
     if (info && !info.known.has(i)) return `${bar} (${info.count[i]} of ${messageEdges[i]} messages)`;
     return n.signal ? `${bar} ${n.signal.text}` : `${bar} none`;
   }
@@ -157,12 +265,13 @@
     return s.length > max ? s.slice(0, max - 1) + "\u2026" : s;
   }
   function drawNode(i, x, y, w, h, info, out, detail) {
-    const n = N[i], [fill, font] = nodeColour(i);
+    const n = N[i], [fill, font] = info && info.forward && !info.computed.has(i) ? ["#fff", "#999"] : nodeColour(i);
     const cls = ["box", n.kind];
     if (state.selected === i) cls.push("selected");
     if (state.found === i) cls.push("found");
     if (info && info.current === i) cls.push("current");
-    if (info && !info.known.has(i)) cls.push("pending");
+    if (info && !info.forward && !info.known.has(i)) cls.push("pending");
+    if (info && info.forward && !info.computed.has(i)) cls.push("uncomputed");
     if (merged && cls.length === 2) {  // a plain box among thousands: one subpath of its colour's path
       if (!merged.has(fill)) merged.set(fill, []);
       merged.get(fill).push(`M${x},${y}h${w}v${h}h${-w}z`);
@@ -170,7 +279,7 @@
     }
     const box = `<rect x="${x}" y="${y}" width="${w}" height="${h}" rx="${n.kind === "op" ? 6 : 0}" fill="${info && info.current === i ? "#ffd92f" : fill}"/>`;
     if (!detail) { out.push(`<g class="${cls.join(" ")}" data-key="n${i}" data-name="${esc(n.name)}">${box}</g>`); return; }
-    const val = n.value ? "= " + n.value.text : (n.kind === "input" ? "(fed)" : "");
+    const val = info && info.forward && !info.computed.has(i) ? "= ?" : n.value ? "= " + n.value.text : (n.kind === "input" ? "(fed)" : "");
     const lines = [`<text class="name" x="${x + 6}" y="${y + 15}" fill="${font}">${esc(trunc(n.short, w))}</text>`];
     if (state.view !== "backward" || !D.has_signals) lines.push(`<text class="value" x="${x + 6}" y="${y + 15 + LINE}" fill="${font}">${esc(trunc(val, w))}</text>`);
     if (state.view !== "forward" && n.kind !== "const") lines.push(`<text class="signal" x="${x + 6}" y="${y + 15 + (state.view === "both" || !D.has_signals ? 2 : 1) * LINE}" fill="${font}">${esc(trunc(signalLine(n, info, i), w))}</text>`);
@@ -254,10 +363,12 @@
       const names = ks.length === 1 ? `${N[E[ks[0]][0]].name} \u2192 ${N[E[ks[0]][1]].name}` : `${ks.length} edges`;
       const msg = ks.length === 1 && E[ks[0]][3] >= 0 ? M[E[ks[0]][3]] : null;
       const shown = msg && (!info || info.sent.has(ks[0]));
-      const title = detail ? `<title>${esc(names)}${shown ? "\nmessage: " + esc(msg.text) : ""}</title>` : "";
+      const delta = shown && state.compare === "message" ? messageDiff(ks[0]) : null;
+      const title = detail ? `<title>${esc(names)}${shown ? "\nmessage: " + esc(msg.text) : ""}${delta ? "\n\u0394 from the compared run: " + esc(delta.text) : ""}</title>` : "";
       edgeOut.push(`<path class="${cls.join(" ")}" data-edges="${ks.join(",")}" d="${d}"${marker}>${title}</path>`);
       if (labels && shown) {
-        edgeOut.push(`<text class="elabel" x="${(x1 + x2) / 2}" y="${(y1 + y2) / 2 - 3}" text-anchor="middle">${esc(trunc(msg.text, 120))}</text>`);
+        const text = state.compare === "message" && D.has_message_diff ? "\u0394 " + (delta ? delta.text : "none") : msg.text;
+        edgeOut.push(`<text class="elabel${delta ? " delta" : ""}" x="${(x1 + x2) / 2}" y="${(y1 + y2) / 2 - 3}" text-anchor="middle">${esc(trunc(text, 120))}</text>`);
       }
     }
     if (mergedEdges) for (const [style, ds] of mergedEdges) edgeOut.push(`<path class="${style}" d="${ds.join("")}"/>`);
@@ -265,7 +376,7 @@
       `<marker id="tip-back" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#b2182b"/></marker></defs>` +
       `<g id="edges">${edgeOut.join("")}</g><g id="boxes">${out.join("")}</g>`;
     document.getElementById("step-caption").textContent = stepCaption();
-    document.getElementById("step-count").textContent = state.step === null ? "" : `${state.step} / ${D.steps.length + 1}`;
+    document.getElementById("step-count").textContent = state.step === null ? "" : `${state.step} / ${passSteps().length + 1}`;
     legend();
     transform();
   }
@@ -363,21 +474,29 @@
     else if (s.full !== undefined) html += `<pre data-field="${field}-full">${esc(fmt(s.full))}</pre>`;
     return html;
   }
+  function deltaCell(k, field) {  // a message's difference from the compared run's, when comparing messages
+    if (!D.has_message_diff) return "";
+    const d = messageDiff(k);
+    return `<td class="delta" data-field="${field}">\u0394 ${d ? esc(d.text) : "none"}</td>`;
+  }
   function link(i) { return `<a data-goto="${i}">${esc(N[i].name)}</a>`; }
   function select(i) {
     state.selected = i;
     const n = N[i], info = stepInfo();
     let html = `<h2 data-field="name">${esc(n.name)}</h2><p>${esc(n.kind)}${n.op ? " <b>" + esc(n.op) + "</b>" : ""} \u00b7 ${shapeText(n.shape || (n.value && n.value.shape))} \u00b7 ${esc(n.dtype || (n.value && n.value.dtype) || "?")}</p>`;
     if (n.args.length) html += `<p>arguments: ${n.args.map(link).join(", ")}</p>`;
-    html += `<h3>value</h3>` + summaryBlock(n.value, "value");
-    if (D.has_signals) {
+    if (info && info.forward && !info.computed.has(i))
+      html += `<h3>value</h3><p class="muted" data-field="value-pending">not computed yet at this step: ${n.args.filter(a => info.computed.has(a)).length} of ${n.args.length} arguments known</p>`;
+    else html += `<h3>value</h3>` + summaryBlock(n.value, "value");
+    if (D.has_signals && info && info.forward) html += `<h3>error signal \u2202L/\u2202${esc(n.short)}</h3><p class="muted" data-field="signal-pending">known once the backward pass runs</p>`;
+    else if (D.has_signals) {
       html += `<h3>error signal \u2202L/\u2202${esc(n.short)}</h3>`;
       if (info && !info.known.has(i)) html += `<p class="muted" data-field="signal-pending">not known yet at this step: ${info.count[i]} of ${messageEdges[i]} messages arrived</p>`;
       html += summaryBlock(n.signal, "signal");
       const inc = arriving[i].filter(k => E[k][3] >= 0);
       if (inc.length) {
         html += `<h3>messages received (${inc.length}), summed into the signal</h3><table>`;
-        for (const k of inc) html += `<tr><td>from ${link(E[k][1])} (argument ${E[k][2]})</td><td data-field="message-in">${esc(M[E[k][3]].text)}</td></tr>`;
+        for (const k of inc) html += `<tr><td>from ${link(E[k][1])} (argument ${E[k][2]})</td><td data-field="message-in">${esc(M[E[k][3]].text)}</td>${deltaCell(k, "message-in-diff")}</tr>`;
         html += "</table>";
         const allScalar = inc.every(k => M[E[k][3]].shape.length === 0) && n.signal && n.signal.full !== undefined;
         if (allScalar && inc.length > 1) html += `<p class="sum" data-field="sum">${inc.map(k => fmt(M[E[k][3]].full)).join(" + ")} = ${fmt(n.signal.full)}</p>`;
@@ -391,11 +510,12 @@
           let local = "";
           if (m.shape.length === 0 && n.signal && n.signal.shape.length === 0 && typeof n.signal.full === "number" && n.signal.full !== 0 && typeof m.full === "number")
             local = ` = ${fmt(n.signal.full)} \u00d7 ${fmt(m.full / n.signal.full)} (local derivative \u2202${esc(n.short)}/\u2202${esc(N[E[k][0]].short)})`;
-          html += `<tr><td>to ${link(E[k][0])}</td><td data-field="message-out">${esc(m.text)}${local}</td></tr>`;
+          html += `<tr><td>to ${link(E[k][0])}</td><td data-field="message-out">${esc(m.text)}${local}</td>${deltaCell(k, "message-out-diff")}</tr>`;
         }
         html += "</table>";
       }
     }
+    if (n.value_diff) html += `<h3>difference of values (this run \u2212 compared run)</h3>` + summaryBlock(n.value_diff, "value_diff");
     if (n.diff) html += `<h3>difference of error signals (this run \u2212 compared run)</h3>` + summaryBlock(n.diff, "diff");
     if (n.metrics) html += `<h3>metrics</h3><table>` + Object.entries(n.metrics).map(([k, v]) => `<tr><td>${esc(k)}</td><td data-field="metric-${esc(k)}">${fmt(v)}</td></tr>`).join("") + "</table>";
     const consumers = E.filter(e => e[0] === i).map(e => e[1]);
@@ -435,7 +555,18 @@
   const options = [["kind", "kind"]];
   if (D.has_signals) options.push(["signal", "|error signal|"]);
   if (D.has_run || N.some(n => n.value)) options.push(["value", "|value|"]);
-  if (D.has_diff) options.push(["diff", "|\u0394 error signal|"]);
+  if (D.has_diff) options.push(["diff", "|\u0394| from the compared run"]);
+  const compare = document.getElementById("compare");
+  if (D.has_diff) {
+    document.getElementById("compare-box").hidden = false;
+    compare.querySelector("option[value='signal']").disabled = !D.has_signal_diff;
+    compare.querySelector("option[value='message']").disabled = !D.has_message_diff;
+    compare.value = state.compare;
+    compare.addEventListener("change", () => {  // choosing what to compare colours by it
+      state.compare = compare.value; state.colour = colour.value = "diff";
+      if (state.selected !== null) select(state.selected); else draw();
+    });
+  }
   D.metrics.forEach(m => options.push(["metric:" + m, m]));
   colour.innerHTML = options.map(([v, t]) => `<option value="${esc(v)}">${esc(t)}</option>`).join("");
   if (!D.has_signals) { view.value = "forward"; view.disabled = true; }
@@ -454,23 +585,43 @@
     el.innerHTML = html;
   }
   const stepButtons = ["step-start", "step-prev", "step-next", "step-end"].map(id => document.getElementById(id));
-  if (!D.steps.length) stepButtons.forEach(b => { b.disabled = true; b.title = "the run kept no messages: run.backward(loss, keep_messages=True)"; });
+  const passChoice = document.getElementById("step-pass");
+  passChoice.querySelector("option[value='forward']").disabled = !D.forward.length;
+  passChoice.querySelector("option[value='backward']").disabled = !D.steps.length;
+  if (!D.steps.length) passChoice.querySelector("option[value='backward']").textContent += " (no messages kept)";
+  passChoice.value = state.pass;
+  if (!D.steps.length && !D.forward.length) {
+    passChoice.disabled = true;
+    stepButtons.forEach(b => { b.disabled = true; b.title = "no run: mg.explore(graph, run)"; });
+  }
+  passChoice.addEventListener("change", () => {
+    state.pass = passChoice.value;
+    // stepping forward, no signal is known yet: colour by what the steps compute
+    if (state.pass === "forward" && state.colour === "signal" && D.has_run) state.colour = colour.value = "value";
+    setStep(0);
+  });
   function setStep(s) {
-    state.step = s === null ? null : Math.max(0, Math.min(D.steps.length + 1, s));
-    if (state.step !== null && state.step >= 1 && state.step <= D.steps.length) {
-      const i = D.steps[state.step - 1].node;
-      reveal(i);
+    const steps = passSteps();
+    state.step = s === null ? null : Math.max(0, Math.min(steps.length + 1, s));
+    if (state.step !== null && state.step >= 1 && state.step <= steps.length) {
+      const st = steps[state.step - 1];
+      reveal(state.pass === "forward" ? st : st.node);
     }
     if (state.selected !== null) select(state.selected); else draw();
   }
   document.getElementById("step-start").onclick = () => setStep(0);
   document.getElementById("step-prev").onclick = () => setStep(state.step === null ? 0 : state.step - 1);
-  document.getElementById("step-next").onclick = () => setStep(state.step === null ? 1 : state.step + 1);
+  function next() {  // past the end of the forward pass, on to the start of the backward pass
+    if (state.pass === "forward" && state.step !== null && state.step > D.forward.length && D.steps.length) {
+      state.pass = passChoice.value = "backward"; setStep(0);
+    } else setStep(state.step === null ? 1 : state.step + 1);
+  }
+  document.getElementById("step-next").onclick = next;
   document.getElementById("step-end").onclick = () => setStep(null);
   document.addEventListener("keydown", ev => {
     if (ev.target === search) return;
-    if (ev.key === "ArrowRight" && D.steps.length) setStep(state.step === null ? 1 : state.step + 1);
-    if (ev.key === "ArrowLeft" && D.steps.length) setStep(state.step === null ? 0 : state.step - 1);
+    if (ev.key === "ArrowRight" && passSteps().length) next();
+    if (ev.key === "ArrowLeft" && passSteps().length) setStep(state.step === null ? 0 : state.step - 1);
   });
   document.getElementById("expand-all").onclick = () => { S.forEach((_, s) => { if (s) state.expanded.add(s); }); fit(); draw(); };
   document.getElementById("collapse-all").onclick = () => { state.expanded.clear(); fit(); draw(); };
@@ -487,6 +638,10 @@
     const b = where["n" + N.findIndex(n => n.name === name)], r = svg.getBoundingClientRect();
     return b ? [r.left + state.x + (b[0] + b[2] / 2) * state.k, r.top + state.y + (b[1] + b[3] / 2) * state.k] : null;
   };
-  window.mpgraphExplorer = { data: D, state, expand, collapse, select, goto, setStep, draw, shown, locate };
+  const geometry = () => {  // the drawing's size and every box shown, in page coordinates
+    const placed = placeScope(0);
+    return { width: placed.w, height: placed.h, boxes: where };
+  };
+  window.mpgraphExplorer = { data: D, state, expand, collapse, select, goto, setStep, draw, shown, locate, geometry };
   document.body.dataset.ready = "1";
 })();

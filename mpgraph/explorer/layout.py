@@ -4,8 +4,9 @@ A graph's scopes (``layer1/`` in ``layer1/W``) form a tree. Each scope is laid o
 its direct nodes and its child scopes as one box each, and the edges lifted to that level: an edge
 from ``layer1/h`` to ``layer2/matmul_1`` is, in the top level's layout, an edge from the box
 ``layer1`` to the box ``layer2``. The page starts with every scope collapsed and, when one is
-expanded, puts its own layout inside its box and moves the boxes to its right and below it out of
-the way, so that expanding a scope never lays out the rest again.
+expanded, puts its own layout inside its box and moves the other boxes out of its way (and wraps a
+rank of scopes expanded side by side into several columns), so that expanding a scope never lays
+out the rest again.
 
 All the layouts go to one ``dot -Tplain`` process (a file of many graphs). Without ``dot`` on the
 PATH, or for a scope with more than :data:`DOT_LIMIT` boxes (dot's crossing minimisation grows

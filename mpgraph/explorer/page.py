@@ -85,7 +85,8 @@ def page_html(data: dict[str, Any]) -> str:
 <span id="search-box"><input id="search" type="search" placeholder="search a node by name" autocomplete="off"><ul id="results"></ul></span>
 <label>view <select id="view"><option value="forward">forward</option><option value="backward">backward</option><option value="both">both</option></select></label>
 <label>colour by <select id="colour"></select></label>
-<span id="steps">backprop: <button id="step-start" title="the start of the backward pass">start</button><button id="step-prev" title="previous step (&larr;)">&larr; step</button><button id="step-next" title="next step (&rarr;)">step &rarr;</button><button id="step-end" title="stop stepping: show every signal">all</button>
+<label id="compare-box" hidden>compare <select id="compare"><option value="value">&Delta; values</option><option value="signal">&Delta; error signals</option><option value="message">&Delta; messages</option></select></label>
+<span id="steps"><select id="step-pass" title="the pass to step through"><option value="forward">forward pass</option><option value="backward">backprop</option></select> <button id="step-start" title="the start of the pass">start</button><button id="step-prev" title="previous step (&larr;)">&larr; step</button><button id="step-next" title="next step (&rarr;)">step &rarr;</button><button id="step-end" title="stop stepping: show every value and signal">all</button>
 <span id="step-count"></span> <span id="step-caption"></span></span>
 <span><button id="expand-all">expand all</button><button id="collapse-all">collapse all</button><button id="zoom-in">+</button><button id="zoom-out">&minus;</button><button id="fit">fit</button></span>
 </header>
@@ -117,8 +118,9 @@ def explore(
     it, a node to see its value and error signal (statistics, a histogram, the entries of a
     small array), the messages it received and how its signal is their sum, and the messages it
     sent. Search by name, switch the forward, backward and both views, colour by ``|signal|``,
-    ``|value|``, a metric or the difference from another run, and step through the backward
-    pass one reverse-topological step at a time.
+    ``|value|``, a metric or the difference from another run, step through the forward pass
+    one op at a time in topological order, and through the backward pass one
+    reverse-topological step at a time.
 
     Parameters
     ----------
@@ -129,8 +131,9 @@ def explore(
     path : str or path, optional
         Write the page there (one ``.html`` file that needs no network to open).
     compare : Run or Snapshot, optional
-        Another backpropagated run of the same graph: the page shows, per node, the
-        difference of the error signals and can colour by it.
+        Another run of the same graph: the page shows, per node, the difference of the values
+        and (both runs backpropagated) of the error signals, and per edge of the messages
+        (both kept); a switch chooses which one the colours and the edge labels show.
     metrics : dict, optional
         ``{name: {node or node name: number}}``, more numbers to colour nodes by.
     title : str, optional
@@ -139,9 +142,10 @@ def explore(
         Graphviz's dot where it is on the PATH (``"auto"``), or the layered layout built in.
     view : {"forward", "backward", "both"}, optional
         The view the page opens in; default ``"both"`` when the run has error signals.
-    start : {"overview", "steps"}
+    start : {"overview", "steps", "forward"}
         ``"steps"`` opens the page at the start of the backward pass, ready to step through it
-        (what ``mpgraph render --format html`` writes).
+        (what ``mpgraph render --format html`` and ``write_steps`` write); ``"forward"`` at the
+        start of the forward pass, whose steps compute the ops' values in topological order.
 
     Returns
     -------
@@ -152,14 +156,15 @@ def explore(
     ------
     GraphError
         A run of another graph, a bad metric, a ``compare`` run without error signals, an
-        unknown ``view`` or ``start``, ``start="steps"`` without kept messages.
+        unknown ``view`` or ``start``, ``start="steps"`` without kept messages,
+        ``start="forward"`` without a run.
     mpgraph.LayoutError
         ``engine="dot"`` without Graphviz.
 
     See also
     --------
     mpgraph.render : a static picture of a graph.
-    mpgraph.drawing.stepper.write_steps : the backward pass as one picture per step.
+    mpgraph.drawing.stepper.write_steps : this page opened at the first step, or one SVG per step.
 
     Examples
     --------
@@ -178,8 +183,10 @@ def explore(
         raise GraphError(
             f"mpgraph: explore: view {view!r}; expected 'forward', 'backward' or 'both'"
         )
-    if start not in ("overview", "steps"):
-        raise GraphError(f"mpgraph: explore: start {start!r}; expected 'overview' or 'steps'")
+    if start not in ("overview", "steps", "forward"):
+        raise GraphError(
+            f"mpgraph: explore: start {start!r}; expected 'overview', 'steps' or 'forward'"
+        )
     data = explorer_data(
         graph, run, compare=compare, metrics=metrics, title=title, rankdir=rankdir, engine=engine
     )
@@ -187,6 +194,11 @@ def explore(
         raise GraphError(
             "mpgraph: explore: stepping through the backward pass needs its "
             "messages: call run.backward(loss, keep_messages=True) first"
+        )
+    if start == "forward" and not data["forward"]:
+        raise GraphError(
+            "mpgraph: explore: stepping through the forward pass needs a run: "
+            "mg.explore(graph, graph.forward(...), start='forward')"
         )
     data["view"], data["start"] = view, start
     text = page_html(data)

@@ -1,5 +1,6 @@
 """Stepping through the backward pass: frames in reverse topological order, same layout."""
 
+import json
 import re
 
 import pytest
@@ -61,12 +62,28 @@ def test_frames_have_one_layout(tmp_path):
     assert all(p == positions[0] for p in positions)
 
 
-def test_html_page_and_svg_frames(tmp_path):
+def test_html_page_is_one_layout_with_the_steps_as_numbers(tmp_path):
     g, run = fan_out()
     page = write_steps(run, path=tmp_path / "steps.html")
     text = page.read_text()
-    assert text.count("<svg") == 4 and 'id="next"' in text and "ArrowRight" in text
-    assert "<script src" not in text and "http" not in text.split("<svg")[0]  # self-contained
+    assert text.split("<script")[0].count("<svg") == 1  # the explorer's canvas: no frames
+    assert "<script src" not in text and "https://" not in text  # self-contained
+    data = json.loads(re.search(r'id="mpgraph-data">(.*?)</script>', text).group(1))
+    assert data["start"] == "steps" and data["view"] == "backward"
+    names = [n["name"] for n in data["nodes"]]
+    # L = a w sends to a and w, then a = w x sends to w and x: the order the pass ran
+    assert [names[s["node"]] for s in data["steps"]] == ["L", "a"]
+    edges = [(names[u], names[v], k) for u, v, k, _ in data["edges"]]
+    assert [sorted(edges[e][:2] for e in s["edges"]) for s in data["steps"]] == [
+        [("a", "L"), ("w", "L")],
+        [("w", "a"), ("x", "a")],
+    ]
+    with pytest.raises(mg.GraphError, match=r"takes rankdir, .*; got 'focus' \(the options"):
+        write_steps(run, path=tmp_path / "focused.html", focus="a")
+
+
+def test_svg_frames(tmp_path):
+    g, run = fan_out()
     files = write_steps(g, run, path=tmp_path / "frames", view="both")
     assert [p.name for p in files] == [
         "step_000.svg",

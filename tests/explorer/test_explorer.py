@@ -127,6 +127,25 @@ def test_steps_are_the_backward_pass_in_reverse_topological_order(logistic):
     assert [index[n] for n in order] == sorted((index[n] for n in order), reverse=True)
 
 
+def test_forward_steps_are_the_ops_in_topological_order(logistic):
+    g, run = logistic
+    data = explorer_data(g, run)
+    nodes = data["nodes"]
+    known = {i for i, n in enumerate(nodes) if n["kind"] != "op"}  # fed, parameters, constants
+    for i in data["forward"]:
+        assert nodes[i]["kind"] == "op" and set(nodes[i]["args"]) <= known
+        known.add(i)
+    assert known == set(range(len(nodes)))  # every op of the run, once
+    assert len(data["forward"]) == sum(n.kind == "op" for n in g)
+    assert explorer_data(g)["forward"] == []  # no run, nothing to step through
+    page = mg.explore(g, run, start="forward")
+    assert page.data["start"] == "forward"
+    with pytest.raises(mg.GraphError, match="forward pass needs a run"):
+        mg.explore(g, start="forward")
+    with pytest.raises(mg.GraphError, match="expected 'overview', 'steps' or 'forward'"):
+        mg.explore(g, run, start="backward")
+
+
 def overlaps(boxes):
     for i, (a, ax, ay, aw, ah) in enumerate(boxes):
         for b, bx, by, bw, bh in boxes[i + 1 :]:
@@ -193,6 +212,49 @@ def test_metrics_and_a_compared_run(logistic):
         explorer_data(g, run, metrics={"m": {"w": "big"}})
     with pytest.raises(mg.GraphError, match="compare needs two runs with error signals"):
         explorer_data(g, run, compare=g.forward("L_reg", {"x": 1.0, "t": 0.0}))
+
+
+def test_a_compared_run_gives_differences_of_values_and_messages(logistic):
+    g, run = logistic
+    other = g.forward("L_reg", {"x": -0.5, "t": 0.0}).backward(keep_messages=True)
+    data = explorer_data(g, run, compare=other)
+    names = by_name(data)
+    assert data["has_signal_diff"] and data["has_message_diff"]
+    for n in ("x", "z", "y", "L_reg"):
+        assert names[n][1]["value_diff"]["full"] == r4(float(run[n] - other[n]))
+    assert names["w"][1]["value_diff"]["full"] == 0.0  # the same parameter in both runs
+    order = [n["name"] for n in data["nodes"]]
+    checked = 0
+    for parent, child, argnum, m in data["edges"]:
+        if m < 0:
+            continue
+        key = (order[parent], order[child], argnum)
+        diff = data["message_diffs"][m]["full"]
+        assert diff == r4(float(run.messages[key] - other.messages[key])), key
+        checked += 1
+    assert checked == len(run.messages) == len(data["message_diffs"])
+    # a run that did not keep its messages: values and signals only
+    no_messages = explorer_data(g, run, compare=g.forward("L_reg", {"x": 0.0, "t": 0.0}).backward())
+    assert not no_messages["has_message_diff"] and set(no_messages["message_diffs"]) == {None}
+    # two forward runs: their values compare, no signals needed
+    forward = g.forward("L_reg", {"x": 1.5, "t": 1.0})
+    values = explorer_data(g, forward, compare=g.forward("L_reg", {"x": 0.5, "t": 1.0}))
+    assert by_name(values)["x"][1]["value_diff"]["full"] == 1.0
+    assert not values["has_signal_diff"] and "diff" not in by_name(values)["x"][1]
+    with pytest.raises(mg.GraphError, match="compare needs a run"):
+        explorer_data(g, compare=forward)
+
+
+def test_compared_runs_of_other_batch_sizes_say_the_shapes_differ():
+    g = mg.Graph()
+    x = g.input("x", shape=(None,))
+    L = mg.ops.sum(mg.ops.tanh(x * g.param("w", 2.0)), name="L")
+    three = g.forward(L, {"x": np.ones(3)}).backward()
+    four = g.forward(L, {"x": np.zeros(4)}).backward()
+    names = by_name(explorer_data(g, three, compare=four))
+    assert names["x"][1]["value_diff"]["text"] == "shapes differ: (3,) and (4,)"
+    assert names["L"][1]["value_diff"]["full"] == r4(float(3 * np.tanh(2.0)))
+    assert names["w"][1]["diff"]["full"] == r4(float(3 * (1 - np.tanh(2.0) ** 2)))
 
 
 def test_the_page_is_one_file_holding_the_data(logistic, tmp_path):

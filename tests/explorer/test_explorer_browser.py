@@ -17,6 +17,7 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 import mpgraph as mg
+from mpgraph.drawing import notation
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -126,6 +127,60 @@ def test_stepping_highlights_the_edges_of_each_step(open_page, shots):
     assert "0 of 2 messages" in panel(page, "signal-pending")[0]
 
 
+def test_stepping_the_forward_pass_computes_the_ops_in_topological_order(open_page, shots):
+    g, run = lectures.logistic()
+    page = open_page(g, run, "forward")
+    edges = [(p.name, n.name, k) for n in g for k, p in enumerate(n.args)]
+    ops = [n for n in g if n.kind == "op"]
+    page.select_option("#step-pass", "forward")
+    assert page.inner_text("#step-caption") == "start: the inputs and parameters are known"
+    assert page.inner_text("#step-count") == f"0 / {len(ops) + 1}"
+    assert page.locator(".edge.hot").count() == 0
+
+    def value_text(name):
+        return page.locator(f".box[data-name='{name}'] text.value").text_content()
+
+    assert all(value_text(n.name) == "= ?" for n in ops)
+    assert page.locator("#colour").input_value() == "value"  # no signal is known yet
+    assert {page.locator(f"[data-name='{n.name}'] rect").get_attribute("fill") for n in ops} == {
+        "#fff"
+    }
+    assert value_text("w") == f"= {fmt(g['w'].value)}"  # parameters are known at the start
+    page.click("[data-name='z']")  # z = multiply_1 + b: b is known, multiply_1 is not yet
+    assert panel(page, "value-pending") == ["not computed yet at this step: 1 of 2 arguments known"]
+    done = set()
+    for step, node in enumerate(ops, 1):
+        page.click("#step-next")
+        assert all(a.name in done or a.kind != "op" for a in node.args)  # its arguments are known
+        done.add(node.name)
+        assert page.locator(".box.current").get_attribute("data-name") == node.name
+        hot = {
+            int(k)
+            for e in page.locator(".edge.hot").all()
+            for k in e.get_attribute("data-edges").split(",")
+        }
+        assert hot == {edges.index((a.name, node.name, k)) for k, a in enumerate(node.args)}
+        assert page.inner_text("#step-caption") == (
+            f"step {step} of {len(ops)}: {node.name} = {node.op.name}("
+            + ", ".join(a.name for a in node.args)
+            + f") = {fmt(run[node])}"
+        )
+        assert value_text(node.name) == f"= {fmt(run[node])}"
+        if step == 3:
+            page.screenshot(path=str(shots / "explorer_forward.png"))
+        later = [n.name for n in ops if n.name not in done]
+        assert all(value_text(name) == "= ?" for name in later)
+    assert panel(page, "value-full") == [fmt(run["z"])]  # z, still selected, is computed now
+    page.click("#step-next")
+    assert page.inner_text("#step-caption").startswith("done: every value is known")
+    page.keyboard.press("ArrowRight")  # and on to the start of the backward pass
+    assert page.locator("#step-pass").input_value() == "backward"
+    assert "seed L_reg" in page.inner_text("#step-caption")
+    opened = open_page(g, run, "forward-start", start="forward")
+    assert opened.locator("#step-pass").input_value() == "forward"
+    assert opened.inner_text("#step-count") == f"0 / {len(ops) + 1}"
+
+
 def test_expanding_a_scope_shows_its_nodes_and_search_finds_a_node(open_page, shots):
     g, run = lectures.mlp_units(np.random.default_rng(6))
     page = open_page(g, run, "units")
@@ -167,7 +222,7 @@ def test_views_and_colours(open_page):
     assert page.locator(".box text.signal").count() == 0
     assert page.locator(".elabel").count() == 0  # messages: not forward
     options = page.locator("#colour option").all_inner_texts()
-    assert options == ["kind", "|error signal|", "|value|", "|Δ error signal|", "depth"]
+    assert options == ["kind", "|error signal|", "|value|", "|Δ| from the compared run", "depth"]
     page.select_option("#colour", "metric:depth")
     fill = page.locator("[data-name='L_reg'] rect").get_attribute("fill")
     assert (
@@ -177,6 +232,96 @@ def test_views_and_colours(open_page):
     page.select_option("#colour", "diff")
     page.click("[data-name='b']")
     assert panel(page, "diff-full") == [fmt(run.grad("b") - other.grad("b"))]
+
+
+def test_comparing_two_runs_switches_between_values_signals_and_messages(open_page):
+    g, run = lectures.logistic()
+    other = g.forward("L_reg", {"x": -0.5, "t": 0.0}).backward(keep_messages=True)
+    page = open_page(g, run, "compare", compare=other)
+    zero, magnitudes = page.evaluate("[mpgraphExplorer.data.zero, mpgraphExplorer.data.magnitudes]")
+
+    def fill_for(x):  # the colour scale of the static pictures, by the largest |entry|
+        m = float(np.max(np.abs(x)))
+        if m == 0:
+            return zero[1]
+        return next(fill for bound, _, fill, _ in magnitudes if bound is None or m < bound)
+
+    def fill(name):
+        return page.locator(f"[data-name='{name}'] rect").get_attribute("fill")
+
+    assert page.locator("#compare-box").is_visible()
+    assert page.locator("#compare").input_value() == "signal"
+    page.select_option("#compare", "value")  # choosing what to compare colours by it
+    assert page.locator("#colour").input_value() == "diff"
+    for name in ("x", "w", "y", "L_reg"):  # w is the same parameter in both runs: Δ = 0
+        assert fill(name) == fill_for(run[name] - other[name]), name
+    page.click("[data-name='y']")
+    assert panel(page, "value_diff-full") == [fmt(run["y"] - other["y"])]
+    assert panel(page, "diff-full") == [fmt(run.grad("y") - other.grad("y"))]
+    page.select_option("#compare", "signal")
+    for name in ("x", "w", "y", "subtract_1"):
+        assert fill(name) == fill_for(run.grad(name) - other.grad(name)), name
+    page.select_option("#compare", "message")
+    uses = [(p.name, n.name, k) for n in g for k, p in enumerate(n.args) if p.name == "w"]
+    page.click("[data-name='w']")
+    assert panel(page, "message-in-diff") == [
+        "Δ " + notation.fmt(run.messages[k] - other.messages[k]) for k in uses
+    ]
+    assert fill("w") == fill_for(max((run.messages[k] - other.messages[k] for k in uses), key=abs))
+    labels = page.locator(".elabel").all_text_contents()  # each edge: its message's difference
+    assert sorted(labels) == sorted(
+        "Δ " + notation.fmt(run.messages[k] - other.messages[k]) for k in run.messages
+    )
+    page.select_option("#compare", "value")
+    assert not any(t.startswith("Δ") for t in page.locator(".elabel").all_text_contents())
+
+
+def overlapping(rects):
+    """A pair of rectangles ``(key, x, y, w, h)`` that overlap, or None."""
+    for i, (a, ax, ay, aw, ah) in enumerate(rects):
+        for b, bx, by, bw, bh in rects[i + 1 :]:
+            if (
+                ax < bx + bw - 0.5
+                and bx < ax + aw - 0.5
+                and ay < by + bh - 0.5
+                and by < ay + ah - 0.5
+            ):
+                return a, b
+    return None
+
+
+@pytest.mark.parametrize("rankdir", ["LR", "TB"])
+def test_expanded_scopes_side_by_side_are_wrapped_to_fit_the_screen(open_page, rankdir):
+    g, run = lectures.mlp_units(np.random.default_rng(6))
+    page = open_page(g, run, f"wrap-{rankdir}", rankdir=rankdir)
+    canvas = page.locator("#canvas").bounding_box()
+    page.click("#expand-all")
+    geo = page.evaluate("mpgraphExplorer.geometry()")
+    boxes = geo["boxes"]
+    scopes = {s["name"]: k for k, s in enumerate(page.evaluate("mpgraphExplorer.data.scopes"))}
+    units = [boxes[f"f{scopes[f'hidden/unit{i}']}"] for i in range(1, 11)]
+    # the ten hidden units, stacked in their rank, would take ten units' length across the flow:
+    # the whole drawing fits the screen at a zoom half as large again as that column alone would
+    across = 3 if rankdir == "LR" else 2  # height, or width
+    stacked = sum(u[across] for u in units)
+    fit = min(canvas["width"] / geo["width"], canvas["height"] / geo["height"])
+    assert fit > 1.5 * canvas["height" if rankdir == "LR" else "width"] / stacked
+    assert 0.5 < (geo["width"] / geo["height"]) / (canvas["width"] / canvas["height"]) < 2
+    # nothing drawn on top of anything else: node boxes, and the frames of one level
+    nodes = [(k, *r) for k, r in boxes.items() if k[0] == "n"]
+    assert len(nodes) == len(g) and overlapping(nodes) is None
+    for level in ("hidden/unit", "output/unit"):
+        frames = [(n, *boxes[f"f{k}"]) for n, k in scopes.items() if n.startswith(level)]
+        assert overlapping(frames) is None
+    # every node sits inside the frame of its scope, and the flow still runs hidden, output, loss
+    for node in g:
+        if "/" in node.name:
+            x, y, w, h = boxes[f"n{[n.name for n in g].index(node.name)}"]
+            fx, fy, fw, fh = boxes[f"f{scopes[node.name.rsplit('/', 1)[0]]}"]
+            assert fx <= x and x + w <= fx + fw and fy <= y and y + h <= fy + fh, node.name
+    along = 0 if rankdir == "LR" else 1
+    starts = [boxes[f"f{scopes[n]}"][along] for n in ("hidden", "output", "loss")]
+    assert starts == sorted(starts)
 
 
 def test_a_two_thousand_node_graph_opens_collapsed(open_page, shots):
@@ -189,8 +334,9 @@ def test_a_two_thousand_node_graph_opens_collapsed(open_page, shots):
     assert page.locator(".box").count() == 0  # zoomed out: boxes drawn as one path per colour
     x, y = page.evaluate("mpgraphExplorer.locate('hidden/unit5/z')")
     page.mouse.move(x, y)
-    for _ in range(7):  # zoom in on it, staying below the text's zoom
-        page.mouse.wheel(0, -300)
+    k = page.evaluate("mpgraphExplorer.state.k")
+    for _ in range(int(np.log(0.39 / k) / 0.45)):  # zoom in on it (x1.57 a turn), staying
+        page.mouse.wheel(0, -300)  # below the text's zoom, 0.4
     assert page.locator(".box").count() == 0 and page.evaluate("mpgraphExplorer.state.k") < 0.4
     x, y = page.evaluate("mpgraphExplorer.locate('hidden/unit5/z')")
     page.mouse.click(x, y)  # a click still finds the node under the pointer
