@@ -179,3 +179,118 @@ def test_bad_shapes_name_the_op_the_node_and_what_differs():
 
 def test_the_documentation_examples_run():
     assert doctest.testmod(mpgraph_conv).failed == 0
+
+
+# -- dilation and groups ------------------------------------------------------------------------
+
+
+def loop_conv2d(x, w, stride, padding, dilation, groups):
+    """conv2d by its definition with dilation and groups: each output pixel of each output
+    channel summed over its group's input channels and the kernel, one term at a time."""
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    n, c, h, wd = xp.shape
+    o, cg, kh, kw = w.shape
+    ho, wo = (h - dh * (kh - 1) - 1) // sh + 1, (wd - dw * (kw - 1) - 1) // sw + 1
+    y = np.zeros((n, o, ho, wo))
+    for b, oc, i, j in np.ndindex(y.shape):
+        group = oc // (o // groups)
+        for ci in range(cg):
+            for a in range(kh):
+                for e in range(kw):
+                    y[b, oc, i, j] += (
+                        xp[b, group * cg + ci, i * sh + a * dh, j * sw + e * dw] * w[oc, ci, a, e]
+                    )
+    return y
+
+
+def loop_conv2d_messages(g, x, w, stride, padding, dilation, groups):
+    """The messages of conv2d by the definition: each term's signal to the input pixel and to
+    the kernel entry it multiplied."""
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    gxp, gw = np.zeros_like(xp), np.zeros_like(w)
+    o, cg, kh, kw = w.shape
+    for b, oc, i, j in np.ndindex(g.shape):
+        group = oc // (o // groups)
+        for ci, a, e in np.ndindex(cg, kh, kw):
+            r, c = i * sh + a * dh, j * sw + e * dw
+            gw[oc, ci, a, e] += g[b, oc, i, j] * xp[b, group * cg + ci, r, c]
+            gxp[b, group * cg + ci, r, c] += g[b, oc, i, j] * w[oc, ci, a, e]
+    return gxp[:, :, ph : ph + x.shape[2], pw : pw + x.shape[3]], gw
+
+
+DILATED_GROUPED = [
+    # x shape, w shape, stride, padding, dilation, groups
+    ((2, 4, 7, 6), (6, 2, 3, 2), (1, 1), (0, 0), (2, 2), 2),
+    ((1, 6, 9, 8), (3, 2, 2, 3), (2, 1), (1, 2), (3, 1), 3),
+    ((2, 3, 6, 7), (6, 1, 3, 3), (2, 3), (2, 1), (1, 2), 3),  # depthwise, two outputs each
+    ((2, 4, 5, 5), (4, 4, 2, 2), (1, 2), (1, 1), (2, 3), 1),
+]
+
+
+@pytest.mark.parametrize("xs, ws, stride, padding, dilation, groups", DILATED_GROUPED)
+def test_conv2d_with_dilation_and_groups_matches_its_definition(
+    xs, ws, stride, padding, dilation, groups
+):
+    rng = np.random.default_rng(sum(xs))
+    x, w = rng.standard_normal(xs), rng.standard_normal(ws)
+    attrs = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
+    want = loop_conv2d(x, w, stride, padding, dilation, groups)
+    np.testing.assert_allclose(mg.ops.conv2d(x, w, **attrs), want, atol=1e-12)
+    g = mg.Graph()
+    xn, wn = g.input("x", shape=xs), g.param("w", w)
+    signal = rng.standard_normal(want.shape)
+    gx, gw = g.grad(mg.ops.sum(mg.ops.conv2d(xn, wn, **attrs) * signal), wrt=[xn, wn], feed={xn: x})
+    want_x, want_w = loop_conv2d_messages(signal, x, w, stride, padding, dilation, groups)
+    np.testing.assert_allclose(gx, want_x, atol=1e-12)
+    np.testing.assert_allclose(gw, want_w, atol=1e-12)
+
+
+@pytest.mark.parametrize("xs, ws, stride, padding, dilation, groups", DILATED_GROUPED)
+def test_conv2d_with_dilation_and_groups_has_the_gradients_of_finite_differences(
+    mpgraph_check_op, xs, ws, stride, padding, dilation, groups
+):
+    rng = np.random.default_rng(len(xs) + ws[0])
+    attrs = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
+    mpgraph_check_op("conv2d", [rng.standard_normal(xs), rng.standard_normal(ws)], attrs)
+
+
+def test_conv2d_with_dilation_and_groups_keeps_float32():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 4, 7, 6)).astype(np.float32)
+    w = rng.standard_normal((6, 2, 3, 2)).astype(np.float32)
+    attrs = {"stride": 2, "padding": 1, "dilation": 2, "groups": 2}
+    y = mg.ops.conv2d(x, w, **attrs)
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(
+        y, loop_conv2d(x.astype(float), w.astype(float), (2, 2), (1, 1), (2, 2), 2), atol=1e-5
+    )
+    gx, gw = mg.grad(lambda x, w: mg.ops.sum(mg.ops.conv2d(x, w, **attrs) ** 2), argnums=(0, 1))(
+        x, w
+    )
+    assert gx.dtype == np.float32 and gw.dtype == np.float32
+
+
+def test_groups_that_do_not_divide_the_channels_name_the_node():
+    g = mg.Graph()
+    x = g.input("x", shape=(2, 6, 5, 5))
+    with pytest.raises(
+        mg.ShapeError, match=r"op 'conv2d' at node 'c3': x has 6 channels, which groups=4"
+    ):
+        mg.ops.conv2d(x, np.ones((4, 2, 3, 3)), groups=4, name="c3")
+    with pytest.raises(
+        mg.ShapeError,
+        match=r"op 'conv2d' at node 'c4': w has 5 output channels, which groups=3 does not",
+    ):
+        mg.ops.conv2d(x, np.ones((5, 2, 3, 3)), groups=3, name="c4")
+    with pytest.raises(
+        mg.ShapeError,
+        match=r"op 'conv2d' at node 'c5': x has 6 channels but w expects 9 \(3 per group, groups=3",
+    ):
+        mg.ops.conv2d(x, np.ones((3, 3, 3, 3)), groups=3, name="c5")
+    with pytest.raises(
+        mg.ShapeError,
+        match=r"op 'conv2d' at node 'c6': kernel \(3, 3\) with dilation \(3, 3\) does not fit",
+    ):
+        mg.ops.conv2d(x, np.ones((2, 6, 3, 3)), dilation=3, name="c6")
