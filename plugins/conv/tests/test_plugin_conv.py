@@ -294,3 +294,198 @@ def test_groups_that_do_not_divide_the_channels_name_the_node():
         match=r"op 'conv2d' at node 'c6': kernel \(3, 3\) with dilation \(3, 3\) does not fit",
     ):
         mg.ops.conv2d(x, np.ones((2, 6, 3, 3)), dilation=3, name="c6")
+
+
+# -- conv1d and conv_transpose2d ----------------------------------------------------------------
+
+
+def loop_conv1d(x, w, stride, padding, dilation, groups):
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding)))
+    n, _, length = xp.shape
+    o, cg, k = w.shape
+    y = np.zeros((n, o, (length - dilation * (k - 1) - 1) // stride + 1))
+    for b, oc, i in np.ndindex(y.shape):
+        group = oc // (o // groups)
+        for ci, a in np.ndindex(cg, k):
+            y[b, oc, i] += xp[b, group * cg + ci, i * stride + a * dilation] * w[oc, ci, a]
+    return y
+
+
+@pytest.mark.parametrize(
+    "xs, ws, stride, padding, dilation, groups",
+    [
+        ((2, 3, 9), (4, 3, 3), 1, 0, 1, 1),
+        ((2, 4, 11), (6, 2, 3), 2, 2, 2, 2),
+        ((1, 3, 8), (3, 1, 2), 3, 1, 3, 3),
+    ],
+)
+def test_conv1d_matches_its_definition_and_finite_differences(
+    mpgraph_check_op, xs, ws, stride, padding, dilation, groups
+):
+    rng = np.random.default_rng(xs[2])
+    x, w = rng.standard_normal(xs), rng.standard_normal(ws)
+    attrs = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
+    np.testing.assert_allclose(
+        mg.ops.conv1d(x, w, **attrs),
+        loop_conv1d(x, w, stride, padding, dilation, groups),
+        atol=1e-12,
+    )
+    mpgraph_check_op("conv1d", [x, w], attrs)
+
+
+def loop_conv_transpose2d(x, w, stride, padding, output_padding, groups, dilation):
+    """The transposed convolution by its definition: every input pixel scatters itself times
+    the kernel of its group into the (uncropped) output, which then loses the padding."""
+    (sh, sw), (ph, pw), (oph, opw), (dh, dw) = stride, padding, output_padding, dilation
+    n, c, h, wd = x.shape
+    _, og, kh, kw = w.shape
+    full = np.zeros(
+        (
+            n,
+            og * groups,
+            (h - 1) * sh + dh * (kh - 1) + 1 + oph,
+            (wd - 1) * sw + dw * (kw - 1) + 1 + opw,
+        )
+    )
+    for b, ci, i, j in np.ndindex(x.shape):
+        group = ci // (c // groups)
+        for oc, a, e in np.ndindex(og, kh, kw):
+            full[b, group * og + oc, i * sh + a * dh, j * sw + e * dw] += (
+                x[b, ci, i, j] * w[ci, oc, a, e]
+            )
+    return full[:, :, ph : full.shape[2] - ph, pw : full.shape[3] - pw]
+
+
+TRANSPOSED = [
+    # x shape, w shape, stride, padding, output_padding, groups, dilation
+    ((2, 3, 4, 3), (3, 2, 3, 3), (1, 1), (0, 0), (0, 0), 1, (1, 1)),
+    ((1, 4, 3, 4), (4, 3, 2, 3), (2, 3), (1, 1), (1, 2), 2, (1, 1)),
+    ((2, 2, 3, 3), (2, 1, 3, 2), (1, 2), (2, 0), (1, 1), 2, (2, 1)),  # output_padding >= stride
+    ((1, 3, 2, 3), (3, 2, 2, 2), (3, 2), (0, 1), (2, 0), 3, (2, 2)),
+]
+
+
+@pytest.mark.parametrize("xs, ws, stride, padding, output_padding, groups, dilation", TRANSPOSED)
+def test_conv_transpose2d_matches_its_definition_and_finite_differences(
+    mpgraph_check_op, xs, ws, stride, padding, output_padding, groups, dilation
+):
+    rng = np.random.default_rng(sum(ws))
+    x, w = rng.standard_normal(xs), rng.standard_normal(ws)
+    attrs = {
+        "stride": stride,
+        "padding": padding,
+        "output_padding": output_padding,
+        "groups": groups,
+        "dilation": dilation,
+    }
+    want = loop_conv_transpose2d(x, w, stride, padding, output_padding, groups, dilation)
+    np.testing.assert_allclose(mg.ops.conv_transpose2d(x, w, **attrs), want, atol=1e-12)
+    mpgraph_check_op("conv_transpose2d", [x, w], attrs)
+
+
+@pytest.mark.parametrize("xs, ws, stride, padding, dilation, groups", DILATED_GROUPED)
+def test_conv_transpose2d_is_the_adjoint_of_conv2d(xs, ws, stride, padding, dilation, groups):
+    """<conv2d(x, w), u> = <x, conv_transpose2d(u, w)> with the same kernel and attributes,
+    output_padding filling the rows no window of conv2d reached."""
+    rng = np.random.default_rng(ws[0])
+    x, w = rng.standard_normal(xs), rng.standard_normal(ws)
+    y = mg.ops.conv2d(x, w, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    u = rng.standard_normal(y.shape)
+    missed = tuple(
+        (xs[2 + a] + 2 * padding[a] - dilation[a] * (ws[2 + a] - 1) - 1) % stride[a] for a in (0, 1)
+    )
+    back = mg.ops.conv_transpose2d(
+        u,
+        w,
+        stride=stride,
+        padding=padding,
+        output_padding=missed,
+        groups=groups,
+        dilation=dilation,
+    )
+    assert back.shape == x.shape
+    np.testing.assert_allclose(np.sum(y * u), np.sum(x * back), rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "op, xs, ws, groups",
+    [
+        ("conv1d", (2, 4, 5), (4, 2, 2), 2),
+        ("conv2d", (2, 4, 5, 5), (4, 2, 2, 2), 2),
+        ("conv_transpose2d", (2, 4, 5, 5), (4, 3, 2, 2), 1),
+    ],
+)
+def test_the_new_convolutions_keep_float32(op, xs, ws, groups):
+    rng = np.random.default_rng(2)
+    x, w = rng.standard_normal(xs).astype(np.float32), rng.standard_normal(ws).astype(np.float32)
+    f = getattr(mg.ops, op)
+    assert f(x, w, stride=2, groups=groups).dtype == np.float32
+    gx, gw = mg.grad(
+        lambda x, w: mg.ops.sum(f(x, w, stride=2, groups=groups) ** 2), argnums=(0, 1)
+    )(x, w)
+    assert gx.dtype == np.float32 and gw.dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    "op, xs, ws, attrs",
+    [
+        ("conv1d", (2, 4, 11), (6, 2, 3), {"stride": 2, "padding": 2, "dilation": 2, "groups": 2}),
+        ("conv2d", (2, 4, 7, 6), (6, 2, 2, 2), {"stride": 2, "dilation": (2, 3), "groups": 2}),
+        (
+            "conv_transpose2d",
+            (2, 4, 3, 3),
+            (4, 1, 2, 3),
+            {"stride": (1, 2), "padding": 1, "output_padding": (0, 1), "groups": 2, "dilation": 2},
+        ),
+    ],
+)
+@pytest.mark.parametrize("unknown", ["batch", "all"])
+def test_shape_rules_with_unknown_dims_agree_with_forward(op, xs, ws, attrs, unknown):
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal(xs), rng.standard_normal(ws)
+    want = getattr(mg.ops, op)(x, w, **attrs).shape
+    g = mg.Graph()
+    xin = g.input("x", shape=(None,) + xs[1:] if unknown == "batch" else (None,) * len(xs))
+    y = getattr(mg.ops, op)(xin, g.param("w", w), **attrs)
+    assert len(y.shape) == len(want)
+    known = [d for d in y.shape if d is not None]
+    assert known == [n for d, n in zip(y.shape, want) if d is not None]
+    assert known == (list(want[1:]) if unknown == "batch" else [want[1]])
+    assert g.forward(y, {xin: x})[y].shape == want
+
+
+def test_bad_shapes_of_the_new_ops_name_the_node_and_the_op():
+    g = mg.Graph()
+    x1, x2 = g.input("x1", shape=(2, 6, 9)), g.input("x2", shape=(2, 6, 4, 4))
+    with pytest.raises(
+        mg.ShapeError, match=r"op 'conv1d' at node 'a': x has 6 channels, which groups=4 does not"
+    ):
+        mg.ops.conv1d(x1, np.ones((4, 2, 3)), groups=4, name="a")
+    with pytest.raises(
+        mg.ShapeError,
+        match=r"op 'conv1d' at node 'b': x must be \(N, C, L\) and w \(O, C/groups, k\)",
+    ):
+        mg.ops.conv1d(x1, np.ones((4, 6, 3, 3)), name="b")
+    with pytest.raises(
+        mg.ShapeError, match=r"op 'conv1d' at node 'c': stride must be an int or one int"
+    ):
+        mg.ops.conv1d(x1, np.ones((4, 6, 3)), stride=(1, 2), name="c")
+    with pytest.raises(
+        mg.ShapeError,
+        match=r"op 'conv_transpose2d' at node 'd': x has 6 channels, which groups=4 does not",
+    ):
+        mg.ops.conv_transpose2d(x2, np.ones((6, 1, 3, 3)), groups=4, name="d")
+    with pytest.raises(
+        mg.ShapeError, match=r"op 'conv_transpose2d' at node 'e': x has 6 channels but w expects 5"
+    ):
+        mg.ops.conv_transpose2d(x2, np.ones((5, 1, 3, 3)), name="e")
+    with pytest.raises(
+        mg.ShapeError,
+        match=r"op 'conv_transpose2d' at node 'f': output_padding 2 must be smaller than the "
+        r"stride 2 or the dilation 1",
+    ):
+        mg.ops.conv_transpose2d(x2, np.ones((6, 1, 3, 3)), stride=2, output_padding=2, name="f")
+    with pytest.raises(
+        mg.ShapeError, match=r"op 'conv_transpose2d' at node 'h': padding 3 leaves no output"
+    ):
+        mg.ops.conv_transpose2d(x2, np.ones((6, 1, 1, 1)), padding=3, name="h")
