@@ -489,3 +489,116 @@ def test_bad_shapes_of_the_new_ops_name_the_node_and_the_op():
         mg.ShapeError, match=r"op 'conv_transpose2d' at node 'h': padding 3 leaves no output"
     ):
         mg.ops.conv_transpose2d(x2, np.ones((6, 1, 1, 1)), padding=3, name="h")
+
+
+# -- higher orders ------------------------------------------------------------------------------
+
+
+def _second(f, argnums, vs):
+    """x -> <v, grad f(x)>: its gradient, checked against central differences, is the second
+    derivative of f along v."""
+    first = mg.grad(f, argnums=argnums)
+
+    def h(*a):
+        grads = first(*a)
+        grads = grads if isinstance(grads, tuple) else (grads,)
+        return sum(mg.ops.sum(v * d) for v, d in zip(vs, grads))
+
+    return h
+
+
+SECOND_ORDER = [
+    (
+        "conv2d",
+        (2, 4, 6, 5),
+        (6, 2, 2, 3),
+        {"stride": (2, 1), "padding": 1, "dilation": 2, "groups": 2},
+    ),
+    ("conv2d", (1, 3, 5, 5), (3, 1, 3, 3), {"padding": (1, 2), "dilation": (1, 2), "groups": 3}),
+    ("conv1d", (2, 4, 9), (6, 2, 3), {"stride": 2, "padding": 2, "dilation": 2, "groups": 2}),
+    (
+        "conv_transpose2d",
+        (1, 4, 3, 3),
+        (4, 1, 2, 3),
+        {"stride": (2, 1), "padding": 1, "output_padding": (1, 0), "groups": 2, "dilation": (1, 2)},
+    ),
+]
+
+
+@pytest.mark.parametrize("op, xs, ws, attrs", SECOND_ORDER)
+def test_the_convolutions_have_second_derivatives_of_finite_differences(op, xs, ws, attrs):
+    """A convolution is bilinear, so tanh after it makes every second derivative (x with x, x
+    with w, w with w) nonzero."""
+    rng = np.random.default_rng(len(attrs))
+    x, w = rng.standard_normal(xs), 0.5 * rng.standard_normal(ws)
+    f = getattr(mg.ops, op)
+    y = f(x, w, **attrs)
+    u = rng.standard_normal(y.shape)
+    vs = (rng.standard_normal(xs), rng.standard_normal(ws))
+
+    def loss(x, w):
+        return mg.ops.sum(u * mg.ops.tanh(f(x, w, **attrs)))
+
+    h = _second(loss, (0, 1), vs)
+    grads = check_grads(h, x, w, rtol=1e-5, atol=1e-8)
+    assert all(np.abs(gr).max() > 1e-3 for gr in grads)
+
+
+@pytest.mark.parametrize(
+    "op, attrs",
+    [
+        ("max_pool2d", {"kernel_size": 2}),
+        ("max_pool2d", {"kernel_size": 3, "stride": 2, "padding": 1}),
+        ("avg_pool2d", {"kernel_size": (2, 3), "stride": 1, "padding": (1, 1)}),
+        ("avg_pool2d", {"kernel_size": 3, "stride": 2, "padding": 1}),
+    ],
+)
+def test_pooling_has_second_derivatives_of_finite_differences(op, attrs):
+    """sum(u * pool(x)^2): the second derivative routes 2 u pool(x) back through the pooling
+    message, and the pooling message is built again as nodes to differentiate it."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 3, 6, 5))
+    f = getattr(mg.ops, op)
+    u = rng.standard_normal(f(x, **attrs).shape)
+    v = rng.standard_normal(x.shape)
+    h = _second(lambda x: mg.ops.sum(u * f(x, **attrs) ** 2), 0, (v,))
+    (grad,) = check_grads(h, x, rtol=1e-5, atol=1e-8)
+    assert np.abs(grad).max() > 1e-3
+
+
+def test_max_pool_second_derivative_follows_the_first_maximum_of_tied_windows():
+    """With tied maxima, the second derivative goes where the first did: to each window's
+    first maximum (row-major)."""
+    x = np.array([[[[1.0, 3.0, 3.0, 0.0], [3.0, 2.0, 1.0, 3.0]]]])  # both windows tie at 3
+
+    def first(x):
+        return mg.grad(lambda x: mg.ops.sum(mg.ops.max_pool2d(x, 2) ** 2))(x)
+
+    # d/dx sum(first(x)) = d/dx sum(2 * max) routed: 2 to each window's first maximum
+    got = mg.grad(lambda x: mg.ops.sum(first(x)))(x)
+    np.testing.assert_array_equal(got[0, 0], [[0, 2, 2, 0], [0, 0, 0, 0]])
+
+
+def test_a_small_cnn_has_third_derivatives_of_finite_differences():
+    """Three nested mg.grad through conv2d (dilated, grouped), max_pool2d, conv_transpose2d,
+    avg_pool2d and conv1d, against central differences of the second."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((1, 2, 7, 7))
+    w1 = 0.6 * rng.standard_normal((4, 1, 2, 2))
+    w2 = 0.6 * rng.standard_normal((4, 2, 2, 2))
+    w3 = 0.6 * rng.standard_normal((2, 2, 3))
+
+    def loss(w1, w2, w3):
+        h = mg.ops.tanh(mg.ops.conv2d(x, w1, padding=1, dilation=2, groups=2))  # (1, 4, 6, 6)
+        h = mg.ops.max_pool2d(h, 2)  # (1, 4, 3, 3)
+        h = mg.ops.tanh(mg.ops.conv_transpose2d(h, w2, stride=2, groups=2))  # (1, 4, 6, 6)
+        h = mg.ops.avg_pool2d(h, 3, stride=1, padding=1)  # (1, 4, 6, 6)
+        h = mg.ops.reshape(h, (1, 4, 36))
+        return mg.ops.sum(mg.ops.tanh(mg.ops.conv1d(h, w3, stride=3, groups=2)) ** 2)
+
+    params = (w1, w2, w3)
+    v1 = [rng.standard_normal(p.shape) for p in params]
+    v2 = [rng.standard_normal(p.shape) for p in params]
+    second = _second(_second(loss, (0, 1, 2), v1), (0, 1, 2), v2)
+    grads = check_grads(second, *params, rtol=1e-4, atol=1e-6)
+    assert all(np.abs(gr).max() > 1e-3 for gr in grads)
