@@ -125,7 +125,7 @@ def _channel_major(a, groups):
 
 
 def _conv(x, w, stride, padding, dilation, groups):
-    """conv2d on arrays: (the (N, O, Ho, Wo) result, the im2col matrices)."""
+    """conv2d on arrays."""
     out = tuple(
         _out_size(x.shape[2 + a], w.shape[2 + a], stride[a], padding[a], dilation[a])
         for a in (0, 1)
@@ -135,7 +135,7 @@ def _conv(x, w, stride, padding, dilation, groups):
     y = w.reshape(groups, o // groups, -1) @ cols  # (groups, O/groups, N * Ho * Wo)
     # a (N, O, Ho, Wo) view of the channel-major result: elementwise ops downstream keep its
     # layout, and the vjps read the error signal back without a copy
-    return y.reshape((o, x.shape[0]) + out).transpose(1, 0, 2, 3), cols
+    return y.reshape((o, x.shape[0]) + out).transpose(1, 0, 2, 3)
 
 
 def _conv_t(x, w, stride, padding, dilation, groups, size):
@@ -153,13 +153,10 @@ def _conv_t(x, w, stride, padding, dilation, groups, size):
     return canvas[:, :, ph : ph + size[0], pw : pw + size[1]].transpose(1, 0, 2, 3)
 
 
-def _kernel_message(x, g, kernel, stride, padding, dilation, groups, cols=None):
+def _kernel_message(x, g, kernel, stride, padding, dilation, groups):
     """The message of a convolution of ``x`` to its (O, C/groups, kh, kw) kernel, for the
     error signal ``g``: the signal times the im2col matrices of ``x``."""
-    if cols is None:
-        cols = _im2col(
-            x, kernel, stride, padding, dilation, groups, g.shape[2:], np.result_type(x, g)
-        )
+    cols = _im2col(x, kernel, stride, padding, dilation, groups, g.shape[2:], np.result_type(x, g))
     gw = _channel_major(g, groups) @ cols.transpose(0, 2, 1)  # (groups, O/groups, C/g kh kw)
     return gw.reshape((g.shape[1], x.shape[1] // groups) + tuple(kernel))
 
@@ -214,7 +211,7 @@ def conv2d(x, w, stride=1, padding=0, dilation=1, groups=1):
     x with the signal); to ``x``, the error signal through ``conv_transpose2d`` with ``w``.
     """
     s, p, d = _conv_attrs(stride, padding, dilation)
-    return _conv(x, w, s, p, d, _groups(groups))[0]
+    return _conv(x, w, s, p, d, _groups(groups))
 
 
 def _conv2d_vjp_x(g, ans, x, w, stride=1, padding=0, dilation=1, groups=1):
@@ -235,6 +232,8 @@ def _conv2d_vjp_w(g, ans, x, w, stride=1, padding=0, dilation=1, groups=1):
     s, p, d = _conv_attrs(stride, padding, dilation)
     if _on_nodes(g, x):
         return _kernel_message_nodes(x, g, w.shape[2:], s, p, d, groups)
+    # the im2col matrices built again: keeping the forward's as a residual made the
+    # benchmark's CNN step slower (see docs/performance.md)
     return _kernel_message(x, g, w.shape[2:], s, p, d, _groups(groups))
 
 
@@ -324,7 +323,7 @@ def _conv_t_vjp_x(g, ans, x, w, stride=1, padding=0, output_padding=0, groups=1,
     if _on_nodes(g, w):
         y = apply_op(CONV2D, g, w, stride=s, padding=p, dilation=d, groups=groups)
     else:
-        y = _conv(g, w, s, p, d, _groups(groups))[0]
+        y = _conv(g, w, s, p, d, _groups(groups))
     # an output_padding of at least the stride (dilation > stride) adds rows no window of x
     # wrote to: conv2d of the signal reaches past x there
     return _crop(y, x.shape[2:])
@@ -488,7 +487,33 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
     return y
 
 
-def _max_pool2d_vjp(g, ans, x, kernel_size, stride=None, padding=0):
+def _max_pool2d_fwd(x, kernel_size, stride=None, padding=0):
+    """max_pool2d and, as the residual its message reads, the kernel offset (row-major) of
+    each window's first maximum."""
+    k, s, p, out = _pool_geometry(x, kernel_size, stride, padding)
+    xp = _pad(x, p, -np.inf)
+    offsets = _offsets(k, s, (1, 1), out)
+    _, _, rows, cols = offsets[0]
+    y = xp[:, :, rows, cols].copy(order="K")  # in the input's layout
+    first = np.zeros_like(y, dtype=np.uint8 if k[0] * k[1] <= 256 else np.intp)
+    later, step = np.empty_like(y, dtype=bool), np.empty_like(first)
+    for n, (_, _, rows, cols) in enumerate(offsets[1:], 1):
+        v = xp[:, :, rows, cols]
+        np.greater(v, y, out=later)  # strictly: a tie keeps the first maximum
+        # where offset n beats every earlier one it is the first maximum so far, and the
+        # largest such n is the window's. Arithmetic rather than copyto(where=), which
+        # branches on the data and was several times slower
+        np.multiply(later, first.dtype.type(n), out=step)
+        np.maximum(first, step, out=first)
+        np.maximum(y, v, out=y)
+    nan = np.isnan(y)
+    if nan.any():  # NaN is the maximum of a window that holds one: its first NaN
+        for n, (_, _, rows, cols) in reversed(list(enumerate(offsets))):
+            np.copyto(first, n, where=nan & np.isnan(xp[:, :, rows, cols]))
+    return y, first
+
+
+def _max_pool2d_vjp(g, ans, x, kernel_size, stride=None, padding=0, res=None):
     k, s, p, out = _pool_geometry(x, kernel_size, stride, padding)
     if _on_nodes(g, ans, x):
         # the windows' offsets stacked, the first maximum of each (argmax: NaN counts as the
@@ -498,41 +523,44 @@ def _max_pool2d_vjp(g, ans, x, kernel_size, stride=None, padding=0):
         first = mg.ops.argmax(windows, axis=2, keepdims=True)
         hit = mg.ops.equal(first, np.arange(k[0] * k[1]).reshape(-1, 1, 1))
         return _spread_nodes(mg.ops.where(hit, mg.ops.expand_dims(g, 2), 0.0), x, k, s, p)
+    first = _first_maximum(ans, x, k, s, p, out) if res is None else res
+    n, c, h, w = x.shape  # with res, x may be a freed stand-in: only its shape is read
+    # in the memory layout of the output, which is the input's (zeros_like keeps it): ufuncs
+    # over mixed layouts are several times slower
+    gxp = np.zeros_like(first, dtype=g.dtype, shape=(n, c, h + 2 * p[0], w + 2 * p[1]))
+    disjoint = s[0] >= k[0] and s[1] >= k[1]  # each element in one window at most
+    for m, (_, _, rows, cols) in enumerate(_offsets(k, s, (1, 1), out)):
+        hit = first == m
+        if disjoint:
+            np.multiply(hit, g, out=gxp[:, :, rows, cols])
+        else:
+            gxp[:, :, rows, cols] += hit * g
+    return gxp[:, :, p[0] : p[0] + h, p[1] : p[1] + w]
+
+
+def _first_maximum(ans, x, k, s, p, out):
+    """The residual of ``_max_pool2d_fwd`` found again from the output and the input."""
     xp = _pad(x, p, -np.inf)
     nan = np.isnan(ans)
-    nan = nan if nan.any() else None  # NaN is the maximum of a window that holds one
-    # every array in the input's memory layout (zeros_like keeps it): ufuncs over mixed
-    # layouts are several times slower
-    gxp = np.zeros_like(xp, dtype=g.dtype)
-    left = np.ones_like(ans, dtype=bool)  # windows whose signal is not yet sent
-    zero = g.dtype.type(0)
-    for _, _, rows, cols in _offsets(k, s, (1, 1), out):
+    first = np.zeros(ans.shape, dtype=np.intp)
+    left = np.ones(ans.shape, dtype=bool)  # windows whose maximum is not yet found
+    for m, (_, _, rows, cols) in enumerate(_offsets(k, s, (1, 1), out)):
         v = xp[:, :, rows, cols]
-        hit = v == ans
-        if nan is not None:
-            hit |= nan & np.isnan(v)
+        hit = (v == ans) | (nan & np.isnan(v))
         hit &= left
         left ^= hit
-        gxp[:, :, rows, cols] += np.where(hit, g, zero)
-    return gxp[:, :, p[0] : p[0] + x.shape[2], p[1] : p[1] + x.shape[3]]
+        first[hit] = m
+    return first
 
 
-def _max_pool2d_jvp(t, ans, x, kernel_size, stride=None, padding=0):
+def _max_pool2d_jvp(t, ans, x, kernel_size, stride=None, padding=0, res=None):
     # the tangent of each window's first maximum, the element its message goes back to
     k, s, p, out = _pool_geometry(x, kernel_size, stride, padding)
-    xp, tp = _pad(x, p, -np.inf), _pad(t, p)
-    nan = np.isnan(ans)
-    nan = nan if nan.any() else None
+    first = _first_maximum(ans, x, k, s, p, out) if res is None else res
+    tp = _pad(t, p)
     y = np.zeros(ans.shape, dtype=np.result_type(t))
-    left = np.ones_like(ans, dtype=bool)  # windows whose maximum is not yet found
-    for _, _, rows, cols in _offsets(k, s, (1, 1), out):
-        v = xp[:, :, rows, cols]
-        hit = v == ans
-        if nan is not None:
-            hit |= nan & np.isnan(v)
-        hit &= left
-        left ^= hit
-        np.copyto(y, tp[:, :, rows, cols], where=hit)
+    for m, (_, _, rows, cols) in enumerate(_offsets(k, s, (1, 1), out)):
+        np.copyto(y, tp[:, :, rows, cols], where=first == m)
     return y
 
 
@@ -582,7 +610,8 @@ def _pool_samples(rng):
     yield [rng.standard_normal((2, 1, 5, 5))], {"kernel_size": (2, 3), "stride": 1}
 
 
-# needs: what each vjp reads beyond shapes, so that g.grad frees the rest early. The
+# needs: what each vjp reads beyond shapes and residuals, so that g.grad frees the rest early
+# (residuals always come with a graph run's values; a vjp called without them reads all). The
 # convolutions are linear in each argument and avg_pool2d in its one: the tangent goes through
 # the op itself (forward mode).
 CONV2D = mg.Op(
@@ -645,8 +674,9 @@ OPS = [
         (_max_pool2d_vjp,),
         _pool_shape,
         samples=_pool_samples,
-        needs=("ans x",),
+        needs=("",),
         differentiable_vjp=True,
+        fwd=_max_pool2d_fwd,
         jvp=(_max_pool2d_jvp,),
     ),
     mg.Op(

@@ -602,3 +602,28 @@ def test_a_small_cnn_has_third_derivatives_of_finite_differences():
     second = _second(_second(loss, (0, 1, 2), v1), (0, 1, 2), v2)
     grads = check_grads(second, *params, rtol=1e-4, atol=1e-6)
     assert all(np.abs(gr).max() > 1e-3 for gr in grads)
+
+
+@pytest.mark.parametrize(
+    "k, stride, padding", [(2, None, 0), (3, 2, 1), (2, 1, 0), ((3, 2), (2, 3), (1, 0))]
+)
+def test_max_pool_message_from_the_forward_residual_is_the_one_found_again(k, stride, padding):
+    """A graph run sends the message by the first maxima its forward pass kept; called on
+    arrays without them, the vjp finds them again from x and the output. Many ties (values
+    on a coarse grid, zeros of a relu) and a NaN, in the layout of a convolution's output."""
+    rng = np.random.default_rng(5)
+    x = np.maximum(np.round(rng.standard_normal((6, 3, 7, 8)) * 2), 0)
+    x = np.ascontiguousarray(x.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)  # channel-major
+    x[1, 2, 3, 4] = np.nan
+    op = mg.ops.max_pool2d.op
+    g = mg.Graph()
+    xin = g.input("x", shape=x.shape)
+    y = mg.ops.max_pool2d(xin, k, stride, padding)
+    signal = rng.standard_normal(y.shape)
+    got = g.grad(mg.ops.sum(y * signal), wrt=xin, feed={xin: x})
+    ans = mg.ops.max_pool2d(x, k, stride, padding)
+    again = op.apply_vjp(0, signal, ans, x, kernel_size=k, stride=stride, padding=padding)
+    np.testing.assert_array_equal(got, again)
+    # each window's signal arrives once, at one element of the window
+    np.testing.assert_allclose(got.sum(), signal.sum())
+    assert np.isnan(ans).any() and np.count_nonzero(got) <= signal.size
