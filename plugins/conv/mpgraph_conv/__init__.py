@@ -51,7 +51,7 @@ def _ints(v, n, what, least) -> tuple:
         if len(out) != n or any(a != b for a, b in zip(out, t)):
             raise ValueError
     except (TypeError, ValueError):
-        kind = "a pair of ints" if n == 2 else "one int"
+        kind = "a pair of ints" if n == 2 else "a tuple of one int"
         raise ValueError(f"{what} must be an int or {kind}, got {v!r}") from None
     if min(out) < least:
         raise ValueError(f"{what} must be at least {least}, got {v!r}")

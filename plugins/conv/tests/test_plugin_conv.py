@@ -467,7 +467,7 @@ def test_bad_shapes_of_the_new_ops_name_the_node_and_the_op():
     ):
         mg.ops.conv1d(x1, np.ones((4, 6, 3, 3)), name="b")
     with pytest.raises(
-        mg.ShapeError, match=r"op 'conv1d' at node 'c': stride must be an int or one int"
+        mg.ShapeError, match=r"op 'conv1d' at node 'c': stride must be an int or a tuple of one int"
     ):
         mg.ops.conv1d(x1, np.ones((4, 6, 3)), stride=(1, 2), name="c")
     with pytest.raises(
