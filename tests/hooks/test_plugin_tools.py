@@ -36,7 +36,10 @@ def wrong():
 def test_plugins_lists_plugins_distributions_versions_and_ops(capsys, wrong):
     assert main(["plugins"]) == 0
     out = capsys.readouterr().out
-    assert "conv  [mpgraph-conv 0.1.0]\n  ops (3): avg_pool2d, conv2d, max_pool2d" in out
+    assert (
+        "conv  [mpgraph-conv 0.1.0]\n"
+        "  ops (5): avg_pool2d, conv1d, conv2d, conv_transpose2d, max_pool2d"
+    ) in out
     assert "anomaly  [mpgraph-anomaly 0.1.0]\n  ops (0): none" in out
     linalg = next(p for p in mg.plugins.list_plugins() if p.name == "mpgraph.builtin.linalg")
     assert f"mpgraph.builtin.linalg  [built-in]\n  ops ({len(linalg.ops)}): {linalg.ops[0]}," in out
@@ -96,7 +99,7 @@ def test_check_ops_prints_a_table_and_fails_for_a_wrong_vjp(capsys, wrong):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["op", "plugin", "samples", "result"]
     rows = {line.split()[0]: line.split() for line in lines[2:5]}
-    assert rows["conv2d"][1:] == ["conv", "3", "ok"]
+    assert rows["conv2d"][1:] == ["conv", "5", "ok"]
     n_tanh = len(samples(mg.ops.tanh.op, np.random.default_rng(0)))
     assert rows["tanh"][1:] == ["mpgraph.builtin.elementwise", str(n_tanh), "ok"]
     assert rows["wrong_square"][1:4] == ["wrong-square", "1", "FAIL"]
@@ -185,7 +188,8 @@ def test_check_ops_on_every_op_passes(capsys):
 def test_check_ops_names_an_unknown_op(capsys):
     assert main(["check-ops", "conv3d"]) == 2
     assert (
-        capsys.readouterr().out.strip() == "mpgraph: unknown op 'conv3d' (did you mean 'conv2d'?)"
+        capsys.readouterr().out.strip()
+        == "mpgraph: unknown op 'conv3d' (did you mean 'conv2d', 'conv1d'?)"
     )
 
 
@@ -224,7 +228,9 @@ def test_the_fixture_checks_an_op_in_one_line(tmp_path):
     """)
     )
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    # this tree's conv package, ahead of an installed copy
+    path = os.pathsep.join([str(ROOT), str(ROOT / "plugins" / "conv")])
+    env = {**os.environ, "PYTHONPATH": path, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     proc = subprocess.run(
         [
             sys.executable,
@@ -249,7 +255,7 @@ def test_the_fixture_checks_an_op_in_one_line(tmp_path):
         timeout=120,
     )
     out = proc.stdout
-    assert "1 failed, 5 passed" in out, out
+    assert "1 failed, 7 passed" in out, out
     assert (
         "case 0 (attrs {}): mpgraph: op 'half_square': shape rule gives (3,), forward gives (2, 3)"
     ) in out, out

@@ -10,9 +10,12 @@ import pytest
 import mpgraph as mg
 
 
-@pytest.mark.parametrize("name", ["conv2d", "max_pool2d", "avg_pool2d"])
-def test_op_on_its_samples(mpgraph_check_op, name):
-    assert mpgraph_check_op(name, plugin="conv") == 3
+@pytest.mark.parametrize(
+    "name, n",
+    [("conv2d", 5), ("conv1d", 3), ("conv_transpose2d", 3), ("max_pool2d", 3), ("avg_pool2d", 3)],
+)
+def test_op_on_its_samples(mpgraph_check_op, name, n):
+    assert mpgraph_check_op(name, plugin="conv") == n
 
 
 def test_conv2d_with_stride_and_padding(mpgraph_check_op):
