@@ -112,10 +112,15 @@ def _im2col(x, kernel, stride, padding, dilation, groups, out, dtype):
     n, c = x.shape[:2]
     kh, kw = kernel
     xp = _pad(x, padding)
-    cols = np.empty((c, kh, kw, n) + tuple(out), dtype=dtype)
+    cols = np.empty_like(x, shape=(c, kh, kw, n) + tuple(out), dtype=dtype)
     for i, j, rows, cols_ in _offsets(kernel, stride, dilation, out):
         cols[:, i, j] = xp[:, :, rows, cols_].transpose(1, 0, 2, 3)
     return cols.reshape(groups, (c // groups) * kh * kw, -1)
+
+
+def _copy(a):
+    """A copy of ``a`` in its memory layout (``order="K"``, which NumPy and CuPy take)."""
+    return a.copy(order="K") if hasattr(a, "flags") else a.copy()
 
 
 def _channel_major(a, groups):
@@ -146,7 +151,7 @@ def _conv_t(x, w, stride, padding, dilation, groups, size):
     (ph, pw), cout = padding, cog * groups
     wm = w.reshape(groups, cin // groups, cog * kh * kw)
     gcols = (wm.transpose(0, 2, 1) @ _channel_major(x, groups)).reshape(cout, kh, kw, n, h, wd)
-    canvas = np.zeros((cout, n, size[0] + 2 * ph, size[1] + 2 * pw), dtype=gcols.dtype)
+    canvas = np.zeros_like(gcols, shape=(cout, n, size[0] + 2 * ph, size[1] + 2 * pw))
     for i, j, rows, cols in _offsets((kh, kw), stride, dilation, (h, wd)):
         canvas[:, :, rows, cols] += gcols[:, i, j]  # windows overlap, so add
     # rows and columns no window reached keep their zeros; crop the padding
@@ -481,7 +486,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
     xp = _pad(x, p, -np.inf)
     offsets = _offsets(k, s, (1, 1), out)
     _, _, rows, cols = offsets[0]
-    y = xp[:, :, rows, cols].copy(order="K")  # in the input's layout
+    y = _copy(xp[:, :, rows, cols])  # in the input's layout
     for _, _, rows, cols in offsets[1:]:
         np.maximum(y, xp[:, :, rows, cols], out=y)
     return y
@@ -494,7 +499,7 @@ def _max_pool2d_fwd(x, kernel_size, stride=None, padding=0):
     xp = _pad(x, p, -np.inf)
     offsets = _offsets(k, s, (1, 1), out)
     _, _, rows, cols = offsets[0]
-    y = xp[:, :, rows, cols].copy(order="K")  # in the input's layout
+    y = _copy(xp[:, :, rows, cols])  # in the input's layout
     first = np.zeros_like(y, dtype=np.uint8 if k[0] * k[1] <= 256 else np.intp)
     later, step = np.empty_like(y, dtype=bool), np.empty_like(first)
     for n, (_, _, rows, cols) in enumerate(offsets[1:], 1):
@@ -531,8 +536,10 @@ def _max_pool2d_vjp(g, ans, x, kernel_size, stride=None, padding=0, res=None):
     disjoint = s[0] >= k[0] and s[1] >= k[1]  # each element in one window at most
     for m, (_, _, rows, cols) in enumerate(_offsets(k, s, (1, 1), out)):
         hit = first == m
-        if disjoint:
+        if disjoint and type(gxp) is np.ndarray:  # into a view (Dask has no views)
             np.multiply(hit, g, out=gxp[:, :, rows, cols])
+        elif disjoint:
+            gxp[:, :, rows, cols] = hit * g
         else:
             gxp[:, :, rows, cols] += hit * g
     return gxp[:, :, p[0] : p[0] + h, p[1] : p[1] + w]
@@ -542,8 +549,8 @@ def _first_maximum(ans, x, k, s, p, out):
     """The residual of ``_max_pool2d_fwd`` found again from the output and the input."""
     xp = _pad(x, p, -np.inf)
     nan = np.isnan(ans)
-    first = np.zeros(ans.shape, dtype=np.intp)
-    left = np.ones(ans.shape, dtype=bool)  # windows whose maximum is not yet found
+    first = np.zeros_like(ans, dtype=np.intp)
+    left = np.ones_like(ans, dtype=bool)  # windows whose maximum is not yet found
     for m, (_, _, rows, cols) in enumerate(_offsets(k, s, (1, 1), out)):
         v = xp[:, :, rows, cols]
         hit = (v == ans) | (nan & np.isnan(v))
@@ -558,9 +565,12 @@ def _max_pool2d_jvp(t, ans, x, kernel_size, stride=None, padding=0, res=None):
     k, s, p, out = _pool_geometry(x, kernel_size, stride, padding)
     first = _first_maximum(ans, x, k, s, p, out) if res is None else res
     tp = _pad(t, p)
-    y = np.zeros(ans.shape, dtype=np.result_type(t))
+    y = np.zeros_like(ans, dtype=np.result_type(t))
     for m, (_, _, rows, cols) in enumerate(_offsets(k, s, (1, 1), out)):
-        np.copyto(y, tp[:, :, rows, cols], where=first == m)
+        if type(y) is np.ndarray:
+            np.copyto(y, tp[:, :, rows, cols], where=first == m)
+        else:  # a library without copyto (Dask)
+            y = np.where(first == m, tp[:, :, rows, cols], y)
     return y
 
 
@@ -573,7 +583,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0):
     xp = _pad(x, p)
     offsets = _offsets(k, s, (1, 1), out)
     _, _, rows, cols = offsets[0]
-    y = xp[:, :, rows, cols].copy(order="K")  # in the input's layout
+    y = _copy(xp[:, :, rows, cols])  # in the input's layout
     for _, _, rows, cols in offsets[1:]:
         y += xp[:, :, rows, cols]
     y /= k[0] * k[1]
@@ -586,7 +596,7 @@ def _avg_pool2d_vjp(g, ans, x, kernel_size, stride=None, padding=0):
     if _on_nodes(g):  # every offset of a window gets its share
         return _spread_nodes(mg.ops.stack([share] * (k[0] * k[1]), 2), x, k, s, p)
     n, c, h, w = x.shape  # x may be a freed stand-in (needs ""): only its shape is read
-    gxp = np.zeros((n, c, h + 2 * p[0], w + 2 * p[1]), dtype=share.dtype)
+    gxp = np.zeros_like(share, shape=(n, c, h + 2 * p[0], w + 2 * p[1]))
     for _, _, rows, cols in _offsets(k, s, (1, 1), out):
         gxp[:, :, rows, cols] += share
     return gxp[:, :, p[0] : p[0] + x.shape[2], p[1] : p[1] + x.shape[3]]
