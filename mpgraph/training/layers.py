@@ -640,15 +640,18 @@ class Embedding(Layer):
 
 class Conv2d(Layer):
     """PyTorch's ``nn.Conv2d`` on (N, C, H, W) inputs, from the conv plugin's ``conv2d`` op:
-    ``conv2d(x, W, stride, padding) + b`` with ``W`` of shape (out, in, kh, kw) and ``b`` of
-    shape (out, 1, 1).
+    ``conv2d(x, W, stride, padding, dilation, groups) + b`` with ``W`` of shape
+    (out, in / groups, kh, kw) and ``b`` of shape (out, 1, 1).
 
     Parameters
     ----------
     in_channels, out_channels : int
     kernel_size : int or (int, int)
-    stride, padding : int
+    stride, padding, dilation : int
         Passed to ``mg.ops.conv2d``.
+    groups : int
+        Channels in ``groups`` independent groups (``in_channels`` for a depthwise
+        convolution); divides both channel counts.
     rng : numpy.random.Generator
     bias : bool
     init : callable ``(shape, rng) -> array``
@@ -666,6 +669,8 @@ class Conv2d(Layer):
     PluginError
         The op ``conv2d`` is not registered (the conv plugin, ``plugins/conv``, is not
         installed or is blocked).
+    GraphError
+        ``groups`` does not divide ``in_channels`` and ``out_channels``.
     ShapeError
         When called on a node whose channel dimension is not ``in_channels``.
 
@@ -690,6 +695,8 @@ class Conv2d(Layer):
         rng: np.random.Generator,
         stride: int = 1,
         padding: int = 0,
+        dilation: int = 1,
+        groups: int = 1,
         bias: bool = True,
         init: Init = nn_init.he_normal,
         dtype: Any = np.float64,
@@ -708,11 +715,17 @@ class Conv2d(Layer):
             else kernel_size
         )
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        if groups < 1 or self.in_channels % groups or self.out_channels % groups:
+            raise GraphError(
+                f"mpgraph: Conv2d({in_channels}, {out_channels}): groups={groups} must divide "
+                "both the input and the output channels"
+            )
         self.kernel_size, self.stride, self.padding = (int(kh), int(kw)), stride, padding
+        self.dilation, self.groups = dilation, int(groups)
         self.rng, self.bias, self.init, self.dtype = rng, bias, init, np.dtype(dtype)
 
     def _build(self, g: Graph) -> None:
-        shape = (self.out_channels, self.in_channels) + self.kernel_size
+        shape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
         self.W = self._param(g, "W", np.asarray(self.init(shape, self.rng), dtype=self.dtype))
         self.b = (
             self._param(g, "b", np.zeros((self.out_channels, 1, 1), self.dtype))
@@ -730,7 +743,14 @@ class Conv2d(Layer):
             )
 
     def _apply(self, g: Graph, x: Node) -> Node:
-        y = ops.conv2d(x, self.W, stride=self.stride, padding=self.padding)
+        y = ops.conv2d(
+            x,
+            self.W,
+            stride=self.stride,
+            padding=self.padding,
+            dilation=self.dilation,
+            groups=self.groups,
+        )
         return y + self.b if self.b is not None else y
 
 

@@ -173,6 +173,28 @@ def test_conv2d_from_the_plugin_is_cross_correlation_plus_bias():
     assert [p.name for p in _fd_check(g, y)] == ["x", "conv2d_1/W", "conv2d_1/b"]
 
 
+def test_grouped_dilated_conv2d_is_per_group_cross_correlation():
+    rng = np.random.default_rng(6)
+    g = mg.Graph()
+    X = rng.normal(size=(2, 4, 7, 7))
+    x = g.param("x", X)
+    conv = mg.layers.Conv2d(4, 6, 3, padding=2, dilation=2, groups=2, rng=rng)
+    y = conv(x)
+    assert conv.W.shape == (6, 2, 3, 3) and y.shape == (2, 6, 7, 7)
+    W, b = conv.W.value, conv.b.value
+    # by hand: group k's 3 outputs see only its 2 inputs; dilation 2 spreads the taps
+    Xp = np.pad(X, ((0, 0), (0, 0), (2, 2), (2, 2)))
+    want = np.zeros((2, 6, 7, 7))
+    for o in range(6):
+        k = o // 3
+        for i, j in np.ndindex(7, 7):
+            patch = Xp[:, 2 * k : 2 * k + 2, i : i + 5 : 2, j : j + 5 : 2]
+            want[:, o, i, j] = np.sum(patch * W[o], axis=(1, 2, 3))
+    np.testing.assert_allclose(g.forward(y)[y], want + b, rtol=1e-12)
+    with pytest.raises(mg.GraphError, match=r"groups=4 must divide both"):
+        mg.layers.Conv2d(4, 6, 3, groups=4, rng=rng)
+
+
 def test_conv2d_says_which_plugin_to_install_when_conv2d_is_missing():
     mg.plugins.reload()
     try:
