@@ -46,6 +46,14 @@ def relu(x):
     return np.maximum(x, 0)
 
 
+def _relu_vjp(g, ans, x):
+    if type(g) is np.ndarray and np.isfinite(g).all():
+        # a product: branch-free, about ten times faster than np.where on a mask of mixed signs
+        # (the conv net's step); with an inf or NaN in g it would put NaN where x <= 0
+        return g * (x > 0)
+    return np.where(x > 0, g, 0)
+
+
 def leaky_relu(x, negative_slope=0.01):
     """x where x > 0, else negative_slope * x
 
@@ -1331,7 +1339,7 @@ OPS = [
     Op(
         "relu",
         relu,
-        (lambda g, ans, x: np.where(x > 0, g, 0),),
+        (_relu_vjp,),
         same_shape,
         needs=("x",),
         samples=_unary,

@@ -27,6 +27,20 @@ def test_relu_abs_and_leaky_relu_at_zero_follow_pytorch():
     np.testing.assert_array_equal(grad_at(lambda v: ops.sum(ops.elu(v, alpha=0.5)), [0.0]), [0.5])
 
 
+def test_relu_sends_no_message_where_x_is_not_positive_even_for_an_infinite_signal():
+    # the error signal inf or NaN from downstream must not leak through an off unit as NaN
+    g = mg.Graph()
+    x = g.input("x", shape=(4,))
+    y = ops.relu(x)
+    run = g.forward(y, {"x": np.array([-1.0, 0.0, 2.0, -3.0], np.float32)})
+    signal = np.array([np.inf, np.nan, 5.0, 1.0], np.float32)
+    got = run.backward(y, seed=signal).grad(x)
+    np.testing.assert_array_equal(got, np.array([0.0, 0.0, 5.0, 0.0], np.float32))
+    assert got.dtype == np.float32
+    finite = run.backward(y, seed=np.array([1.0, 2.0, 3.0, 4.0])).grad(x)
+    np.testing.assert_array_equal(finite, [0.0, 0.0, 3.0, 0.0])
+
+
 def test_ties_share_the_signal_evenly():
     x = np.array([[1.0, 3.0, 3.0], [2.0, 0.0, 2.0]])
     np.testing.assert_array_equal(
