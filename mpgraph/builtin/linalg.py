@@ -6,8 +6,14 @@ same ops (``@``, ``np.einsum``, ``np.linalg.solve``), so they can be differentia
 
 import functools
 import string
+import warnings
 
 import numpy as np
+
+try:  # the LU factors solve, det and slogdet keep for their vjps (see _lu)
+    from scipy.linalg import lu_factor, lu_solve
+except ImportError:  # without SciPy the vjps factorise again
+    lu_factor = lu_solve = None
 
 from mpgraph.extend import (
     GraphError,
@@ -398,14 +404,41 @@ def _solve_shape(a, b):
     return broadcast_shapes(a[:-2], b[:-2]) + (a[-1], b[-1])
 
 
-def _solve_gb(g, a, b):
+def _lu(a):
+    """SciPy's LU factors of ``a``, the residual that solve, det and slogdet keep from forward
+    to vjp so that the backward pass does not factorise ``a`` again; ``None`` where they are
+    not kept (no SciPy, a stack of matrices, an array of another library than NumPy).
+
+    Raises ``np.linalg.LinAlgError`` for a singular ``a``, as NumPy's solve does.
+    """
+    if lu_factor is None or type(a) is not np.ndarray or a.ndim != 2 or a.dtype.kind != "f":
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SciPy warns of an exact zero pivot: raised below
+        lu, piv = lu_factor(a, check_finite=False)
+    if not np.all(np.diagonal(lu)):
+        raise np.linalg.LinAlgError("Singular matrix")
+    return lu, piv
+
+
+def _solve_fwd(a, b):
+    """solve, and, as the residual its vjps read, the LU factors of ``a``."""
+    factors = _lu(a) if np.ndim(b) <= 2 else None
+    if factors is None:
+        return np.linalg.solve(a, b), None
+    return lu_solve(factors, b, check_finite=False), factors
+
+
+def _solve_gb(g, a, b, res=None):
+    if res is not None and type(g) is np.ndarray:  # A^-T g from the forward pass's factors
+        return lu_solve(res, g, trans=1, check_finite=False)
     if b.ndim == 1:
         return np.linalg.solve(_mT(a), g[..., None])[..., 0]
     return np.linalg.solve(_mT(a), g)
 
 
-def _solve_a(g, ans, a, b):
-    gb = _solve_gb(g, a, b)
+def _solve_a(g, ans, a, b, res=None):
+    gb = _solve_gb(g, a, b, res)
     if b.ndim == 1:
         return unbroadcast(-(gb[..., :, None] * ans[..., None, :]), a)
     return unbroadcast(-(gb @ _mT(ans)), a)
@@ -417,6 +450,33 @@ def det(a):
     Derivative: det(A) A^-T (A must be invertible for the message).
     """
     return np.linalg.det(a)
+
+
+def _det_fwd(a):
+    """det and, as the residual its vjp reads, the LU factors of ``a`` (det is the product
+    of U's diagonal, its sign flipped once per row exchange)."""
+    try:
+        factors = _lu(a)
+    except np.linalg.LinAlgError:  # det 0: NumPy's det, and a vjp that will say singular
+        factors = None
+    if factors is None:
+        return np.linalg.det(a), None
+    lu, piv = factors
+    flips = int(np.count_nonzero(piv != np.arange(len(piv))))  # a weak Python number
+    return np.prod(np.diagonal(lu)) * (-1.0) ** flips, factors
+
+
+def _inv_t(a, res):
+    """A^-T, from the forward pass's LU factors when there are some."""
+    if res is None:
+        return _mT(np.linalg.inv(a))
+    return lu_solve(res, np.eye(len(a), dtype=a.dtype), trans=1, check_finite=False)
+
+
+def _det_vjp(g, ans, a, res=None):
+    if is_graph_node(g) or is_graph_node(a):
+        res = None
+    return (g * ans)[..., None, None] * _inv_t(a, res)
 
 
 def _invertible(rng, shape):
@@ -807,10 +867,28 @@ def slogdet(a, part=1):
     return np.linalg.slogdet(a)[part]
 
 
-def _slogdet_vjp(g, ans, a, part=1):
+def _slogdet_fwd(a, part=1):
+    """slogdet's part and, as the residual its vjp reads, the LU factors of ``a``."""
+    try:
+        factors = _lu(a)
+    except np.linalg.LinAlgError:  # det 0: sign 0, log |det| -inf, as NumPy's
+        factors = None
+    if factors is None:
+        return np.linalg.slogdet(a)[part], None
+    lu, piv = factors
+    diag = np.diagonal(lu)
+    if part == 1:
+        return np.sum(np.log(np.abs(diag))), factors
+    flips = int(np.count_nonzero(piv != np.arange(len(piv))))  # a weak Python number
+    return np.prod(np.sign(diag)) * (-1.0) ** flips, factors
+
+
+def _slogdet_vjp(g, ans, a, part=1, res=None):
     if part == 0:
         return 0 * a  # the sign is piecewise constant
-    return np.expand_dims(np.expand_dims(g, -1), -1) * _mT(np.linalg.inv(a))
+    if is_graph_node(g) or is_graph_node(a):
+        res = None
+    return np.expand_dims(np.expand_dims(g, -1), -1) * _inv_t(a, res)
 
 
 def _slogdet_shape(s, part=1):
@@ -1238,19 +1316,21 @@ OPS = [
     Op(
         "linalg.solve",
         solve,
-        (_solve_a, lambda g, ans, a, b: unbroadcast(_solve_gb(g, a, b), b)),
+        (_solve_a, lambda g, ans, a, b, res=None: unbroadcast(_solve_gb(g, a, b, res), b)),
         _solve_shape,
         needs=("ans a", "a"),
+        fwd=_solve_fwd,
         differentiable_vjp=True,
         samples=_cases(((3, 3), (3,)), ((3, 3), (3, 2)), ((2, 3, 3), (3, 2)), ((2, 3, 3), (3,))),
     ),
     Op(
         "linalg.det",
         det,
-        (lambda g, ans, a: (g * ans)[..., None, None] * _mT(np.linalg.inv(a)),),
+        (_det_vjp,),
         lambda s: _square_shape(s)[:-2],
         float_dtype,
         needs=("ans a",),
+        fwd=_det_fwd,
         differentiable_vjp=True,
         samples=_cases(((3, 3),), ((2, 2, 2),)),
     ),
@@ -1320,6 +1400,7 @@ OPS = [
         (_slogdet_vjp,),
         _slogdet_shape,
         float_dtype,
+        fwd=_slogdet_fwd,
         differentiable_vjp=True,
         public=_two_parts,
         samples=_slogdet_samples,

@@ -227,3 +227,34 @@ def test_checkpoint_gives_the_same_gradient_with_a_lower_peak_memory():
     # a second derivative through a checkpointed segment (bwd traced as nodes)
     small = rng.standard_normal((3, 4))
     check_grads(lambda w: mg.ops.sum(mg.grad(remat)(w, small) ** 2), w[:4] * 1.0)
+
+
+def test_solve_det_and_slogdet_keep_their_lu_factors_for_the_backward_pass():
+    from scipy.linalg import lu_factor
+
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((4, 4))
+    B = rng.standard_normal((4, 2))
+    g = mg.Graph()
+    a, b = g.input("a", shape=(4, 4)), g.input("b", shape=(4, 2))
+    x = mg.ops.linalg.solve(a, b)
+    d = mg.ops.linalg.det(a)
+    logabs = mg.ops.linalg.slogdet(a)[1]
+    L = mg.ops.sum(x * x) + d + logabs
+    run = g.forward(L, {"a": A, "b": B})
+    lu, piv = lu_factor(A)
+    for node in (x, d, logabs):  # each node holds the factors of A, from its forward pass
+        kept = run.residuals[run.schedule.slot[node.name]]
+        np.testing.assert_allclose(kept[0], lu, rtol=1e-14)
+        np.testing.assert_array_equal(kept[1], piv)
+    run.backward(L, wrt=[a, b])
+    # closed forms: d/dB sum(X^2) = 2 A^-T X; d/dA = -(A^-T 2X) X^T + det(A) A^-T + A^-T
+    X = np.linalg.solve(A, B)
+    inv_t = np.linalg.inv(A).T
+    np.testing.assert_allclose(run.grad(b), inv_t @ (2 * X), rtol=1e-10)
+    want_a = -(inv_t @ (2 * X)) @ X.T + np.linalg.det(A) * inv_t + inv_t
+    np.testing.assert_allclose(run.grad(a), want_a, rtol=1e-10)
+    # a singular matrix is refused as NumPy refuses it
+    with pytest.raises(mg.OpError, match="Singular matrix"):
+        g.forward(x, {"a": np.ones((4, 4)), "b": B})
+    assert float(g.forward(d, {"a": np.ones((4, 4))})[d]) == 0.0
