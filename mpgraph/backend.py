@@ -19,7 +19,7 @@ mpgraph.Graph.to : move a graph's parameters and constants explicitly.
 
 from __future__ import annotations
 
-import sys
+import importlib
 from typing import Any
 
 import numpy as np
@@ -160,11 +160,10 @@ def library_named(name: Any) -> Library:
             return library_of(name)
     if name == "numpy":
         return NUMPY
-    try:
-        module = __import__("dask.array" if name == "dask" else name)
+    try:  # Dask's arrays are a submodule of it
+        module = importlib.import_module("dask.array" if name == "dask" else name)
     except ImportError:
         raise ValueError(f"array library {name!r} is not installed") from None
-    module = sys.modules["dask.array" if name == "dask" else name]
     make = getattr(module, "zeros", None)
     if make is None:
         raise ValueError(f"{name!r} is not an array library (it has no zeros)")
