@@ -190,3 +190,39 @@ def test_saving_a_graph_that_lives_on_dask_writes_numpy_arrays(tmp_path):
     assert back.library is NUMPY
     for p in g.params():
         np.testing.assert_array_equal(back[p.name].value, p.value.compute())
+
+
+def test_fit_with_batch_norm_on_dask_data_follows_numpy():
+    data, labels = load_digits(return_X_y=True)
+    data, labels = data[:200] / 16, labels[:200]
+    hists, graphs = {}, {}
+    for lib in ("numpy", "dask"):
+        g = mg.Graph()
+        x = g.input("x", shape=(None, 64))
+        t = g.input("y", shape=(None,), dtype=np.int64)
+        rng = np.random.default_rng(0)
+        h = mg.ops.relu(mg.layers.BatchNorm(16, name="bn")(mg.layers.Linear(64, 16, rng=rng)(x)))
+        loss = mg.ops.cross_entropy(mg.layers.Linear(16, 10, rng=rng)(h), t)
+        opt = optim.Optimizer.for_graph(optim.adam(1e-2), g)
+        both = (data, labels)
+        if lib == "dask":
+            both = (da.from_array(data), da.from_array(labels))
+        hists[lib] = mg.fit(
+            opt,
+            loss,
+            both,
+            inputs=("x", "y"),
+            epochs=2,
+            batch_size=50,
+            rng=np.random.default_rng(1),
+            val=both,
+            progress=False,
+        )
+        graphs[lib] = g
+    for key in ("loss", "val_loss"):
+        np.testing.assert_allclose(hists["dask"][key], hists["numpy"][key], rtol=1e-10)
+    stats = graphs["dask"]["bn/running_mean"].value
+    assert isinstance(stats, da.Array)  # the running statistics stayed on Dask
+    np.testing.assert_allclose(
+        stats.compute(), graphs["numpy"]["bn/running_mean"].value, rtol=1e-10
+    )
