@@ -97,6 +97,12 @@ _erfc_scalar = np.frompyfunc(math.erfc, 1, 1)
 _TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)  # Python floats: float32 stays float32
 
 
+def _nonzero(d):
+    """``d`` with its zeros replaced by ones: a denominator whose numerator is 0 there too, so
+    that the message is 0 where the derivative is undefined (differentiable, also on nodes)."""
+    return np.where(d == 0, 1.0, d)
+
+
 def _special(scalar_fn, x):
     if like(x) is not None:  # an array of another library: the ufunc dispatches to it
         return np.asarray(scalar_fn(x), dtype=float_dtype(x.dtype), like=x)
@@ -794,6 +800,28 @@ OPS = [
         lambda g, ans, x, y: g * np.exp2(y - ans),
         formula="log2(2^x + 2^y), finite for large |x|, |y|",
         derivative="2^(x - out) to x, 2^(y - out) to y.",
+        dtype=_float_pair,
+        needs=("ans x", "ans y"),
+    ),
+    broadcasting_binary(
+        "arctan2",
+        np.arctan2,
+        lambda g, ans, y, x: g * x / _nonzero(x * x + y * y),
+        lambda g, ans, y, x: -g * y / _nonzero(x * x + y * y),
+        formula="the angle of the point (x, y) from the x axis, in (-pi, pi] (arguments y, x)",
+        derivative="x / (x^2 + y^2) to y, -y / (x^2 + y^2) to x.",
+        notes="At the origin, where it has none, both derivatives are taken as 0.",
+        dtype=_float_pair,
+        needs=("x y", "x y"),
+    ),
+    broadcasting_binary(
+        "hypot",
+        np.hypot,
+        lambda g, ans, x, y: g * x / _nonzero(ans),
+        lambda g, ans, x, y: g * y / _nonzero(ans),
+        formula="sqrt(x^2 + y^2) without overflow or underflow in the squares",
+        derivative="x / out to x, y / out to y.",
+        notes="At the origin, where it has none, both derivatives are taken as 0 (as abs at 0).",
         dtype=_float_pair,
         needs=("ans x", "ans y"),
     ),

@@ -346,3 +346,18 @@ def test_attention_and_gaussian_log_likelihood_match_finite_differences():
         return 0.5 * maha + 2.5 * ops.log(ops.linalg.det(cov))
 
     check_grads(neg_log_likelihood, L, mu)
+
+
+def test_arctan2_and_hypot_match_closed_forms_and_take_zero_at_the_origin():
+    y, x = np.array([1.0, -2.0, 0.0]), np.array([2.0, 0.5, 0.0])
+    r2 = np.where(x * x + y * y == 0, 1.0, x * x + y * y)
+    dy, dx = mg.grad(lambda a, b: ops.sum(ops.arctan2(a, b)), argnums=(0, 1))(y, x)
+    np.testing.assert_allclose(dy, x / r2, rtol=1e-14)
+    np.testing.assert_allclose(dx, -y / r2, rtol=1e-14)
+    h = np.where(np.hypot(y, x) == 0, 1.0, np.hypot(y, x))
+    da, db = mg.grad(lambda a, b: ops.sum(ops.hypot(a, b)), argnums=(0, 1))(y, x)
+    np.testing.assert_allclose(da, y / h, rtol=1e-14)
+    np.testing.assert_allclose(db, x / h, rtol=1e-14)
+    assert da[2] == db[2] == dy[2] == dx[2] == 0.0  # the origin
+    big = np.array([1e200])  # hypot does not overflow where the squares would
+    np.testing.assert_allclose(ops.hypot(big, big), np.sqrt(2) * 1e200, rtol=1e-14)
