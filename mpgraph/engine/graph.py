@@ -579,11 +579,14 @@ class Graph:
         arguments (a comparison's step has a zero derivative almost everywhere). The values
         of the ``keep`` nodes stay in the run."""
         sched = self.schedule([loss, *keep] if keep else loss)
-        reached = [t for t in targets if t.name in sched.slot]
+        slots = [sched.slot_of(t) for t in targets]
+        reached = [t for t, i in zip(targets, slots) if i is not None]
         if not strict and reached:
-            li = sched.slot[self[loss].name]
-            plan = sched.backward_plan(li, tuple(sorted(sched.slot[t.name] for t in reached)))
-            reached = [t for t in reached if plan.unreachable(sched.slot[t.name]) is None]
+            li = sched.slot_of(self[loss])
+            plan = sched.backward_plan(li, tuple(sorted({i for i in slots if i is not None})))
+            reached = [
+                t for t, i in zip(targets, slots) if i is not None and plan.unreachable(i) is None
+            ]
         run = Run.for_gradients(sched, loss, reached, feed)
         grads = run.grads_of(reached)
         if len(reached) < len(targets):
@@ -636,11 +639,13 @@ class Graph:
         needed = [False] * len(order)
         for node in outs:
             needed[node.index] = True
-        for node in reversed(order):  # consumers come after their arguments
-            if needed[node.index]:
-                for parent in node.args:
+        for i in range(last, -1, -1):  # consumers come after their arguments
+            if needed[i]:
+                for parent in order[i].args:
                     needed[parent.index] = True
-        return [n for n in order if needed[n.index]]
+        if all(needed):  # the common case: every node made so far leads to the outputs
+            return order
+        return [node for node, keep in zip(order, needed) if keep]
 
     # -- display ------------------------------------------------------------------------------
 

@@ -111,10 +111,10 @@ class Run:
 
     def _slot(self, node: Node | str) -> int:
         if type(node) is Node:
-            name = node.name
-            i = self.schedule.slot.get(name)
-            if i is not None and self.schedule.nodes[i] is node:
+            i = self.schedule.slot_of(node)
+            if i is not None:
                 return i
+            name = node.name
             if not _of_graph(node, self.schedule.graph()):  # the same name in another graph
                 raise GraphError(f"mpgraph: node '{name}' belongs to another graph than this run's")
         else:
