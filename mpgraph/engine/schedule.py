@@ -295,9 +295,7 @@ def _edges(op, mask: int, nargs: int) -> tuple[tuple, bool, tuple[int, ...]]:
     """The edges of a node of ``op`` whose arguments in ``mask`` get messages, whether their
     vjps read the node's value, and the positions of the arguments whose values they read
     (``Op.needs``; everything if unsaid)."""
-    edges = tuple(
-        (k, None if op.variadic else op.vjp[k]) for k in range(nargs) if mask >> k & 1
-    )
+    edges = tuple((k, None if op.variadic else op.vjp[k]) for k in range(nargs) if mask >> k & 1)
     reads = op.reads
     if reads is None:
         return edges, True, tuple(range(nargs))
