@@ -254,24 +254,50 @@ class Graph:
                 f"{'s' if op.nargs != 1 else ''}, got {len(args)}"
             )
         ref = self.ref
+        nodes, order = self._nodes, self._order
         parents, shapes, dtypes = [], [], []
-        for a in args:
-            p = a if type(a) is Node and a.graph_ref is ref else self._as_node(a)
-            parents.append(p)
-            shapes.append(p.shape)
-            dtypes.append(p.dtype)
-        parents = tuple(parents)
-        with self._build_lock:
-            full = (
-                self._fresh(name, op.name)
-                if name is not None or self._open_scopes
-                else self._auto_name(_stem(op.name))
-            )
+        with self._build_lock:  # one acquisition for the node and its constant arguments
+            for a in args:
+                if type(a) is Node and a.graph_ref is ref:
+                    p = a
+                elif type(a) in (float, int) and not self._open_scopes:
+                    # the common constant (``y * 0.5``), made here without _as_node's call
+                    p = Node(
+                        self,
+                        self._auto_name("const"),
+                        "const",
+                        len(order),
+                        None,
+                        None,
+                        (),
+                        (),
+                        None,
+                        a,
+                    )
+                    nodes[p.name] = p
+                    order.append(p)
+                else:
+                    p = self._as_node(a)
+                parents.append(p)
+                shapes.append(p.shape)
+                dtypes.append(p.dtype)
+            parents = tuple(parents)
+            if name is not None or self._open_scopes:
+                full = self._fresh(name, op.name)
+            else:  # _auto_name's common case inline: the next count is a free name
+                stem = _stem(op.name)
+                counts = self._counts
+                k = counts.get(stem, 0) + 1
+                full = f"{stem}_{k}"
+                if full in nodes:
+                    full = self._auto_name(stem)
+                else:
+                    counts[stem] = k
             if None in shapes:
                 shape = None
             elif op.shape is not None:
                 try:  # the shape rule directly; on any failure again, to say what went wrong
-                    shape = op.shape(*shapes, **attrs)
+                    shape = op.shape(*shapes, **attrs) if attrs else op.shape(*shapes)
                     if type(shape) is not tuple:
                         shape = tuple(shape)
                 except Exception:
@@ -289,9 +315,9 @@ class Graph:
                 dtype = dtypes[0]  # as _promote would find: the common case, without its loops
             else:
                 dtype = _promote(dtypes)
-            node = Node(self, full, "op", len(self._order), op, attrs, parents, shape, dtype)
-            self._nodes[full] = node  # as _add does, inline: this runs for every traced op
-            self._order.append(node)
+            node = Node(self, full, "op", len(order), op, attrs, parents, shape, dtype)
+            nodes[full] = node  # as _add does, inline: this runs for every traced op
+            order.append(node)
         return node
 
     def array(self, value: Any) -> Node:
