@@ -385,7 +385,7 @@ class Run:
         if self.library is not NUMPY:
             signals[li] = self.library.asarray(signals[li])
         messages = {} if keep_messages else None
-        keep_mask = None if keep else set(plan.sources)
+        keep_mask = None if keep else plan.kept
         _backward(self, plan, signals, messages, keep_mask, free_values)
         self.signals = signals
         self._messages = messages
@@ -396,7 +396,8 @@ class Run:
         """Refuse a source that cannot have a gradient: integer-valued, or reaching the loss
         only through arguments that their ops declare non-differentiable."""
         nodes = self.schedule.nodes
-        for s in plan.wrt:
+        # a parameter's dtype and every source's reachability are the plan's: checked once
+        for s in plan.wrt if plan.sources_checked is None else plan.sources_checked:
             dtype = _shape_dtype(self.values[s])[1]
             if dtype.kind not in "fc":
                 raise GraphError(
@@ -406,6 +407,8 @@ class Run:
             why = plan.unreachable(s)
             if why is not None:
                 raise GraphError(why)
+        if plan.sources_checked is None:
+            plan.sources_checked = tuple(s for s in plan.wrt if nodes[s].kind != "param")
 
 
 def _of_graph(node: Node, graph) -> bool:
@@ -448,17 +451,18 @@ def _seed(node: Node, value: Any, seed: Any) -> Any:
 
 
 def _feed_values(
-    sched: Schedule, feed: Mapping[Any, Any] | None, vals: list
+    sched: Schedule, feed: Mapping[Any, Any] | None, vals: list, graph
 ) -> tuple[Library, str]:
-    if feed is not None and not isinstance(feed, Mapping):
+    if type(feed) is not dict and feed is not None and not isinstance(feed, Mapping):
         raise FeedError(
             f"mpgraph: the feed must be a mapping from input (node or name) to "
             f"value, e.g. {{'x': array}}; got {type(feed).__name__}"
         )
-    graph = sched.graph()
     given = {}
     for key, value in (feed or {}).items():
-        if type(key) is Node:
+        if type(key) is str:
+            name = key
+        elif type(key) is Node:
             if not _of_graph(key, graph):
                 raise FeedError(f"mpgraph: the feed is keyed by node '{key.name}' of another graph")
             name = key.name
@@ -469,9 +473,10 @@ def _feed_values(
                 f"mpgraph: the feed's keys are inputs (nodes or names); got "
                 f"{type(key).__name__} {key!r:.60}"
             )
-        given[name] = value
-    for name in given:
-        node = graph[name] if name in graph else None
+        try:
+            node = graph[name]
+        except GraphError:
+            node = None
         if node is None or node.kind != "input":
             what = "no node" if node is None else f"{a_kind(node.kind)}, not an input"
             hint = (
@@ -483,9 +488,11 @@ def _feed_values(
             raise FeedError(
                 f"mpgraph: the feed names '{name}', which is {what}{hint} (inputs: {inputs})"
             )
+        given[name] = value
     library, where = _feed_library(sched, given, graph.library)
+    nodes = sched.nodes
     for i in sched.inputs:
-        node = sched.nodes[i]
+        node = nodes[i]
         vals[i] = _convert_feed(node, given[node.name], library)
     return library, where
 
@@ -569,9 +576,14 @@ def _checked_feed(node: Node, arr: Any) -> Any:
             "numbers (booleans, integers or floats)"
             + (": mpgraph differentiates real functions only" if arr.dtype.kind == "c" else "")
         )
-    if node.shape is not None and (
-        arr.ndim != len(node.shape)
-        or any(d is not None and d != n for d, n in zip(node.shape, arr.shape))
+    shape = node.shape
+    if (
+        shape is not None
+        and shape != arr.shape
+        and (
+            arr.ndim != len(shape)
+            or any(d is not None and d != n for d, n in zip(shape, arr.shape))
+        )
     ):
         raise FeedError(
             f"mpgraph: input '{node.name}' has shape "
@@ -585,9 +597,9 @@ def _forward(run: Run, sched: Schedule, feed, steps: tuple) -> list:
     vals: list = [None] * len(sched.nodes)
     run.values = vals  # observers may look at the values computed so far
     nodes = sched.nodes
-    library, where = _feed_values(sched, feed, vals)
-    run.library = library
     graph = sched.graph()
+    library, where = _feed_values(sched, feed, vals, graph)
+    run.library = library
     if library is not graph.library and library != graph.library:
         if graph.library is not NUMPY:
             raise FeedError(

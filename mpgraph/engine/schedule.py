@@ -160,7 +160,9 @@ class BackwardPlan:
         self._active: list[bool] | None = None
         self.loss = loss
         self.sources = sorted(src)
+        self.kept = frozenset(src)  # the error signals a run that frees the others keeps
         self.wrt = sources  # None: every input and parameter, not checked
+        self.sources_checked: tuple[int, ...] | None = None  # what runs still check (Run)
         self._nodes, self._args = nodes, sched.args  # not the schedule: that would be a cycle
         self._unreachable: dict[int, str | None] = {}
         forward_frees, backward_frees = _free_lists(sched, loss, src, last_read, len(self.steps[0]))
