@@ -25,6 +25,8 @@ import numpy as np
 
 from ..backend import NUMPY, Library, library_named, library_of, to_numpy
 from ..contract.op import Op
+from ..contract.samples import float_dtype
+from ..contract.shapes import broadcast_shapes, same_shape
 from ..errors import ArityError, GraphError, MpgraphError, ShapeError, UsageError, a_kind, at
 from ..hooks.manager import get_op
 from .node import Node, holds_nodes
@@ -293,9 +295,14 @@ class Graph:
                     full = self._auto_name(stem)
                 else:
                     counts[stem] = k
+            rule = op.shape
             if None in shapes:
                 shape = None
-            elif op.shape is not None:
+            elif rule is same_shape or (
+                rule is broadcast_shapes and len(shapes) == 2 and shapes[0] == shapes[1]
+            ):  # what the rule returns, without its call: most traced ops are elementwise
+                shape = shapes[0]
+            elif rule is not None:
                 try:  # the shape rule directly; on any failure again, to say what went wrong
                     shape = op.shape(*shapes, **attrs) if attrs else op.shape(*shapes)
                     if type(shape) is not tuple:
@@ -306,7 +313,11 @@ class Graph:
                 shape = self._infer_shape(op, parents, shapes, attrs, full)
             if attrs:
                 _refuse_node_attrs(op, attrs, full)
-            if op.dtype:
+            if op.dtype is float_dtype:  # inline, as the shape rule above
+                dtype = dtypes[0]
+                if dtype is not None and dtype.kind not in "fc":
+                    dtype = _FLOAT64
+            elif op.dtype:
                 try:
                     dtype = op.dtype(*dtypes, **attrs)
                 except ValueError as e:  # a dtype rule refusing an argument (float class labels)
@@ -864,6 +875,8 @@ def _promote(dtypes: list) -> np.dtype | None:
             return np.result_type(*known)
     return first
 
+
+_FLOAT64 = np.dtype(np.float64)
 
 # The dtypes NumPy gives Python numbers: a 0-d constant of one of these is taken as weak.
 _PYTHON_LIKE = (np.dtype(float), np.dtype(int), np.dtype(bool))
