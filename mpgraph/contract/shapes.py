@@ -50,8 +50,8 @@ def unbroadcast(g, x):
     axes = tuple(range(lead)) + tuple(
         lead + i for i, n in enumerate(shape) if n == 1 and gshape[lead + i] != 1
     )
-    if axes:  # the method skips np.sum's dispatch; np.sum also takes graph nodes
-        g = g.sum(axis=axes) if type(g) is np.ndarray else np.sum(g, axis=axes, keepdims=False)
+    if axes:  # np.add.reduce is ndarray.sum without its Python wrapper; np.sum takes nodes
+        g = np.add.reduce(g, axis=axes) if type(g) is np.ndarray else np.sum(g, axis=axes)
     return np.reshape(g, shape) if g.shape != shape else g
 
 

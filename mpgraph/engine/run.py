@@ -111,6 +111,10 @@ class Run:
 
     def _slot(self, node: Node | str) -> int:
         if type(node) is Node:
+            i = node.index
+            nodes = self.schedule.nodes
+            if i < len(nodes) and nodes[i] is node:  # the slot is the creation index (inline)
+                return i
             i = self.schedule.slot_of(node)
             if i is not None:
                 return i
@@ -433,7 +437,7 @@ def _seed(node: Node, value: Any, seed: Any) -> Any:
                 f"shape {shape}, not a scalar (reduce it, e.g. with mg.ops.sum, "
                 "or pass seed= to run.backward)"
             )
-        return np.ones((), dtype=dtype)
+        return np.array(1, dtype=dtype)  # np.ones would add a Python call
     try:
         # a copy: the caller's array is never aliased
         seed = np.array(to_numpy(seed), dtype=dtype)
@@ -577,14 +581,13 @@ def _checked_feed(node: Node, arr: Any) -> Any:
             + (": mpgraph differentiates real functions only" if arr.dtype.kind == "c" else "")
         )
     shape = node.shape
-    if (
-        shape is not None
-        and shape != arr.shape
-        and (
-            arr.ndim != len(shape)
-            or any(d is not None and d != n for d, n in zip(shape, arr.shape))
-        )
-    ):
+    fits = shape is None or shape == arr.shape
+    if not fits and arr.ndim == len(shape):  # a dim left open (None): the others must match
+        fits = True
+        for d, n in zip(shape, arr.shape):
+            if d is not None and d != n:
+                fits = False
+    if not fits:
         raise FeedError(
             f"mpgraph: input '{node.name}' has shape "
             f"{tuple('?' if d is None else d for d in node.shape)}; ".replace("'?'", "?")
