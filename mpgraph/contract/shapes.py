@@ -47,6 +47,8 @@ def unbroadcast(g, x):
             "inputs their shapes, e.g. g.input(name, shape=...)"
         )
     lead = len(gshape) - len(shape)
+    if lead > 0 and type(g) is np.ndarray and gshape[lead:] == shape:  # a bias: leading dims
+        return np.add.reduce(g, axis=0 if lead == 1 else tuple(range(lead)))
     axes = tuple(range(lead)) + tuple(
         lead + i for i, n in enumerate(shape) if n == 1 and gshape[lead + i] != 1
     )
