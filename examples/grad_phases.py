@@ -36,8 +36,10 @@ def chain(y, steps: int):
     return y
 
 
-def phases(steps: int, repeats: int) -> dict[str, list[float]]:
-    """Microseconds per op node of each phase, one entry per repeat."""
+def phases(steps: int, repeats: int) -> tuple[dict[str, list[float]], float, float]:
+    """Microseconds per op node of each phase, one entry per repeat; and the derivative at
+    0.3 from the phases run one by one and from ``mg.grad`` (the last repeat's), which must
+    agree: the phases time what ``mg.grad`` does."""
     nodes = 3 * steps
     f = mg.grad(lambda y: chain(y, steps))
     clock = time.thread_time
@@ -56,16 +58,17 @@ def phases(steps: int, repeats: int) -> dict[str, list[float]]:
         t2 = clock()
         sched.backward_plan(sched.slot[out.name], (sched.slot[y0.name],))
         t3 = clock()
-        mg.Run.for_gradients(sched, out, [y0], {y0: np.float64(0.3)})
+        run = mg.Run.for_gradients(sched, out, [y0], {y0: np.float64(0.3)})
         t4 = clock()
-        del g, y0, out, sched
+        by_phases = float(run.grad(y0))
+        del g, y0, out, sched, run
         gc.collect()
         t5 = clock()
-        f(np.float64(0.3))
+        by_grad = float(f(np.float64(0.3)))
         t6 = clock()
         for key, t in zip(times, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t6 - t5)):
             times[key].append(t * 1e6 / nodes)
-    return times
+    return times, by_phases, by_grad
 
 
 def main(argv=None) -> None:
@@ -73,7 +76,7 @@ def main(argv=None) -> None:
     parser.add_argument("--steps", type=int, default=2000, help="chain steps (3 op nodes each)")
     parser.add_argument("--repeats", type=int, default=15)
     args = parser.parse_args(argv)
-    times = phases(args.steps, args.repeats)
+    times, _, _ = phases(args.steps, args.repeats)
     print(f"mg.grad on a chain of {3 * args.steps} op nodes, us per op node (thread CPU time)")
     for key, ts in times.items():
         print(f"  {key:14s} min {min(ts):6.2f}   median {statistics.median(ts):6.2f}")

@@ -156,7 +156,7 @@ class BackwardPlan:
         )
         reach = _reached_from(sched, src)
         below, last_read, self.steps = _steps_to(sched, loss, reach)
-        self._reach_below: tuple | None = (reach, below)  # until active is first read
+        self._reach_below = (reach, below)  # what active is made of, when first read
         self._active: list[bool] | None = None
         self.loss = loss
         self.sources = sorted(src)
@@ -177,20 +177,17 @@ class BackwardPlan:
     def active(self) -> list[bool]:
         """Per slot, whether the node lies on a differentiable path from a source to the
         loss (made when first read: ``mg.grad`` rarely reads it)."""
-        if self._active is None:
+        active = self._active
+        if active is None:  # two threads may both make it: the same list
             reach, below = self._reach_below
-            self._active = [r and b for r, b in zip(reach, below)]
-            self._reach_below = None
-        return self._active
+            active = self._active = [r and b for r, b in zip(reach, below)]
+        return active
 
     def unreachable(self, source: int) -> str | None:
         """Why ``source`` cannot get a gradient from the loss, or ``None`` if it can: it
         reaches the loss only through arguments that their ops declare non-differentiable."""
-        if self._active is None:  # without making the whole list
-            reach, below = self._reach_below
-            if reach[source] and below[source]:
-                return None
-        elif self._active[source]:
+        reach, below = self._reach_below  # active[source], without making the whole list
+        if reach[source] and below[source]:
             return None
         if source not in self._unreachable:
             self._unreachable[source] = self._why_unreachable(source)
