@@ -110,6 +110,11 @@ class Op:
         ``None`` when every vjp reads everything.
     dtype_reads_shapes : bool
         The dtype rule takes the keyword ``shapes``.
+    gradient_args : tuple of int or None
+        The positions of the arguments that receive messages (their vjp entry is not
+        ``None``); ``None`` for a variadic op, whose every argument does. The engine's
+        planning reads it for every node, where a call of :meth:`carries_gradient` per
+        argument would cost more.
     """
 
     __slots__ = (
@@ -132,6 +137,7 @@ class Op:
         "fwd",
         "jvp",
         "dtype_reads_shapes",
+        "gradient_args",
     )
 
     def __init__(
@@ -168,6 +174,9 @@ class Op:
         self.nargs, self.attr_names, self.attr_defaults = _signature(self)
         self.needs = needs
         self.reads = None if needs is None else _reads(self, needs)
+        self.gradient_args = (
+            None if variadic else tuple(k for k, f in enumerate(self.vjp) if f is not None)
+        )
         _check_jvp(self)
 
     def __repr__(self) -> str:

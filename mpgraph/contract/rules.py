@@ -183,9 +183,37 @@ def zero_gradient(
     )
 
 
-def _unbroadcasting(vjp: Callable, argnum: int) -> Callable:
-    def message(g, ans, x, y, **attrs):
-        return unbroadcast(vjp(g, ans, x, y, **attrs), (x, y)[argnum])
+def _unbroadcasting(vjp: Callable, argnum: int, attrs: bool) -> Callable:
+    """``vjp``'s message summed back to argument ``argnum``'s shape. The backward pass calls
+    it for every edge of the op, so the message of the argument's own shape (the common
+    case) is returned at once, and a wrapper for an op without attributes (a ufunc)
+    passes none."""
+    if attrs:
+
+        def message(g, ans, x, y, **attrs):
+            return unbroadcast(vjp(g, ans, x, y, **attrs), (x, y)[argnum])
+
+    elif argnum == 0:
+
+        def message(g, ans, x, y):
+            m = vjp(g, ans, x, y)
+            try:
+                if m.shape == x.shape:
+                    return m
+            except AttributeError:  # a Python number
+                pass
+            return unbroadcast(m, x)
+
+    else:
+
+        def message(g, ans, x, y):
+            m = vjp(g, ans, x, y)
+            try:
+                if m.shape == y.shape:
+                    return m
+            except AttributeError:  # a Python number
+                pass
+            return unbroadcast(m, y)
 
     message.__name__ = getattr(vjp, "__name__", "vjp")
     return message
@@ -231,7 +259,10 @@ def broadcasting_binary(
     -------
     Op
     """
-    vjps = tuple(None if f is None else _unbroadcasting(f, k) for k, f in enumerate((vjp_x, vjp_y)))
+    attrs = not isinstance(forward, np.ufunc)  # a ufunc takes arrays only
+    vjps = tuple(
+        None if f is None else _unbroadcasting(f, k, attrs) for k, f in enumerate((vjp_x, vjp_y))
+    )
     return Op(
         name,
         forward,

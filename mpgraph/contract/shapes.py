@@ -47,11 +47,13 @@ def unbroadcast(g, x):
             "inputs their shapes, e.g. g.input(name, shape=...)"
         )
     lead = len(gshape) - len(shape)
+    if lead > 0 and type(g) is np.ndarray and gshape[lead:] == shape:  # a bias: leading dims
+        return np.add.reduce(g, axis=0 if lead == 1 else tuple(range(lead)))
     axes = tuple(range(lead)) + tuple(
         lead + i for i, n in enumerate(shape) if n == 1 and gshape[lead + i] != 1
     )
-    if axes:  # the method skips np.sum's dispatch; np.sum also takes graph nodes
-        g = g.sum(axis=axes) if type(g) is np.ndarray else np.sum(g, axis=axes, keepdims=False)
+    if axes:  # np.add.reduce is ndarray.sum without its Python wrapper; np.sum takes nodes
+        g = np.add.reduce(g, axis=axes) if type(g) is np.ndarray else np.sum(g, axis=axes)
     return np.reshape(g, shape) if g.shape != shape else g
 
 

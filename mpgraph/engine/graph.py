@@ -25,6 +25,8 @@ import numpy as np
 
 from ..backend import NUMPY, Library, library_named, library_of, to_numpy
 from ..contract.op import Op
+from ..contract.samples import float_dtype
+from ..contract.shapes import broadcast_shapes, same_shape
 from ..errors import ArityError, GraphError, MpgraphError, ShapeError, UsageError, a_kind, at
 from ..hooks.manager import get_op
 from .node import Node, holds_nodes
@@ -254,24 +256,55 @@ class Graph:
                 f"{'s' if op.nargs != 1 else ''}, got {len(args)}"
             )
         ref = self.ref
+        nodes, order = self._nodes, self._order
         parents, shapes, dtypes = [], [], []
-        for a in args:
-            p = a if type(a) is Node and a.graph_ref is ref else self._as_node(a)
-            parents.append(p)
-            shapes.append(p.shape)
-            dtypes.append(p.dtype)
-        parents = tuple(parents)
-        with self._build_lock:
-            full = (
-                self._fresh(name, op.name)
-                if name is not None or self._open_scopes
-                else self._auto_name(_stem(op.name))
-            )
+        with self._build_lock:  # one acquisition for the node and its constant arguments
+            for a in args:
+                if type(a) is Node and a.graph_ref is ref:
+                    p = a
+                elif type(a) in (float, int) and not self._open_scopes:
+                    # the common constant (``y * 0.5``), made here without _as_node's call
+                    p = Node(
+                        self,
+                        self._auto_name("const"),
+                        "const",
+                        len(order),
+                        None,
+                        None,
+                        (),
+                        (),
+                        None,
+                        a,
+                    )
+                    nodes[p.name] = p
+                    order.append(p)
+                else:
+                    p = self._as_node(a)
+                parents.append(p)
+                shapes.append(p.shape)
+                dtypes.append(p.dtype)
+            parents = tuple(parents)
+            if name is not None or self._open_scopes:
+                full = self._fresh(name, op.name)
+            else:  # _auto_name's common case inline: the next count is a free name
+                stem = _stem(op.name)
+                counts = self._counts
+                k = counts.get(stem, 0) + 1
+                full = f"{stem}_{k}"
+                if full in nodes:
+                    full = self._auto_name(stem)
+                else:
+                    counts[stem] = k
+            rule = op.shape
             if None in shapes:
                 shape = None
-            elif op.shape is not None:
+            elif rule is same_shape or (
+                rule is broadcast_shapes and len(shapes) == 2 and shapes[0] == shapes[1]
+            ):  # what the rule returns, without its call: most traced ops are elementwise
+                shape = shapes[0]
+            elif rule is not None:
                 try:  # the shape rule directly; on any failure again, to say what went wrong
-                    shape = op.shape(*shapes, **attrs)
+                    shape = op.shape(*shapes, **attrs) if attrs else op.shape(*shapes)
                     if type(shape) is not tuple:
                         shape = tuple(shape)
                 except Exception:
@@ -280,7 +313,11 @@ class Graph:
                 shape = self._infer_shape(op, parents, shapes, attrs, full)
             if attrs:
                 _refuse_node_attrs(op, attrs, full)
-            if op.dtype:
+            if op.dtype is float_dtype:  # inline, as the shape rule above
+                dtype = dtypes[0]
+                if dtype is not None and dtype.kind not in "fc":
+                    dtype = _FLOAT64
+            elif op.dtype:
                 try:
                     if op.dtype_reads_shapes:
                         dtype = op.dtype(*dtypes, shapes=tuple(shapes), **attrs)
@@ -292,9 +329,9 @@ class Graph:
                 dtype = dtypes[0]  # as _promote would find: the common case, without its loops
             else:
                 dtype = _promote(dtypes)
-            node = Node(self, full, "op", len(self._order), op, attrs, parents, shape, dtype)
-            self._nodes[full] = node  # as _add does, inline: this runs for every traced op
-            self._order.append(node)
+            node = Node(self, full, "op", len(order), op, attrs, parents, shape, dtype)
+            nodes[full] = node  # as _add does, inline: this runs for every traced op
+            order.append(node)
         return node
 
     def array(self, value: Any) -> Node:
@@ -582,11 +619,14 @@ class Graph:
         arguments (a comparison's step has a zero derivative almost everywhere). The values
         of the ``keep`` nodes stay in the run."""
         sched = self.schedule([loss, *keep] if keep else loss)
-        reached = [t for t in targets if t.name in sched.slot]
+        slots = [sched.slot_of(t) for t in targets]
+        reached = [t for t, i in zip(targets, slots) if i is not None]
         if not strict and reached:
-            li = sched.slot[self[loss].name]
-            plan = sched.backward_plan(li, tuple(sorted(sched.slot[t.name] for t in reached)))
-            reached = [t for t in reached if plan.unreachable(sched.slot[t.name]) is None]
+            li = sched.slot_of(self[loss])
+            plan = sched.backward_plan(li, tuple(sorted({i for i in slots if i is not None})))
+            reached = [
+                t for t, i in zip(targets, slots) if i is not None and plan.unreachable(i) is None
+            ]
         run = Run.for_gradients(sched, loss, reached, feed)
         grads = run.grads_of(reached)
         if len(reached) < len(targets):
@@ -639,11 +679,13 @@ class Graph:
         needed = [False] * len(order)
         for node in outs:
             needed[node.index] = True
-        for node in reversed(order):  # consumers come after their arguments
-            if needed[node.index]:
-                for parent in node.args:
+        for i in range(last, -1, -1):  # consumers come after their arguments
+            if needed[i]:
+                for parent in order[i].args:
                     needed[parent.index] = True
-        return [n for n in order if needed[n.index]]
+        if all(needed):  # the common case: every node made so far leads to the outputs
+            return order
+        return [node for node, keep in zip(order, needed) if keep]
 
     # -- display ------------------------------------------------------------------------------
 
@@ -836,6 +878,8 @@ def _promote(dtypes: list) -> np.dtype | None:
             return np.result_type(*known)
     return first
 
+
+_FLOAT64 = np.dtype(np.float64)
 
 # The dtypes NumPy gives Python numbers: a 0-d constant of one of these is taken as weak.
 _PYTHON_LIKE = (np.dtype(float), np.dtype(int), np.dtype(bool))

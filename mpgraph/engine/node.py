@@ -377,7 +377,9 @@ class OpFunction:
                 except ValueError as e:
                     raise ShapeError(f"mpgraph: op '{op.name}': {e}") from None
             return op.forward(*arrays, **attrs)
-        return graph.apply(op, arrays, op.bind_attrs(extra, kwargs), name=name)
+        # an op without attributes (tanh) has none to bind
+        attrs = op.bind_attrs(extra, kwargs) if extra or kwargs or op.attr_names else None
+        return graph.apply(op, arrays, attrs, name=name)
 
 
 def public_signature(op: Op) -> inspect.Signature:

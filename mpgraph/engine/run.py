@@ -111,10 +111,14 @@ class Run:
 
     def _slot(self, node: Node | str) -> int:
         if type(node) is Node:
-            name = node.name
-            i = self.schedule.slot.get(name)
-            if i is not None and self.schedule.nodes[i] is node:
+            i = node.index
+            nodes = self.schedule.nodes
+            if i < len(nodes) and nodes[i] is node:  # the slot is the creation index (inline)
                 return i
+            i = self.schedule.slot_of(node)
+            if i is not None:
+                return i
+            name = node.name
             if not _of_graph(node, self.schedule.graph()):  # the same name in another graph
                 raise GraphError(f"mpgraph: node '{name}' belongs to another graph than this run's")
         else:
@@ -385,7 +389,7 @@ class Run:
         if self.library is not NUMPY:
             signals[li] = self.library.asarray(signals[li])
         messages = {} if keep_messages else None
-        keep_mask = None if keep else set(plan.sources)
+        keep_mask = None if keep else plan.kept
         _backward(self, plan, signals, messages, keep_mask, free_values)
         self.signals = signals
         self._messages = messages
@@ -396,7 +400,8 @@ class Run:
         """Refuse a source that cannot have a gradient: integer-valued, or reaching the loss
         only through arguments that their ops declare non-differentiable."""
         nodes = self.schedule.nodes
-        for s in plan.wrt:
+        # a parameter's dtype and every source's reachability are the plan's: checked once
+        for s in plan.wrt if plan.sources_checked is None else plan.sources_checked:
             dtype = _shape_dtype(self.values[s])[1]
             if dtype.kind not in "fc":
                 raise GraphError(
@@ -406,6 +411,8 @@ class Run:
             why = plan.unreachable(s)
             if why is not None:
                 raise GraphError(why)
+        if plan.sources_checked is None:
+            plan.sources_checked = tuple(s for s in plan.wrt if nodes[s].kind != "param")
 
 
 def _of_graph(node: Node, graph) -> bool:
@@ -430,7 +437,7 @@ def _seed(node: Node, value: Any, seed: Any) -> Any:
                 f"shape {shape}, not a scalar (reduce it, e.g. with mg.ops.sum, "
                 "or pass seed= to run.backward)"
             )
-        return np.ones((), dtype=dtype)
+        return np.array(1, dtype=dtype)  # np.ones would add a Python call
     try:
         # a copy: the caller's array is never aliased
         seed = np.array(to_numpy(seed), dtype=dtype)
@@ -448,17 +455,18 @@ def _seed(node: Node, value: Any, seed: Any) -> Any:
 
 
 def _feed_values(
-    sched: Schedule, feed: Mapping[Any, Any] | None, vals: list
+    sched: Schedule, feed: Mapping[Any, Any] | None, vals: list, graph
 ) -> tuple[Library, str]:
-    if feed is not None and not isinstance(feed, Mapping):
+    if type(feed) is not dict and feed is not None and not isinstance(feed, Mapping):
         raise FeedError(
             f"mpgraph: the feed must be a mapping from input (node or name) to "
             f"value, e.g. {{'x': array}}; got {type(feed).__name__}"
         )
-    graph = sched.graph()
     given = {}
     for key, value in (feed or {}).items():
-        if type(key) is Node:
+        if type(key) is str:
+            name = key
+        elif type(key) is Node:
             if not _of_graph(key, graph):
                 raise FeedError(f"mpgraph: the feed is keyed by node '{key.name}' of another graph")
             name = key.name
@@ -469,9 +477,10 @@ def _feed_values(
                 f"mpgraph: the feed's keys are inputs (nodes or names); got "
                 f"{type(key).__name__} {key!r:.60}"
             )
-        given[name] = value
-    for name in given:
-        node = graph[name] if name in graph else None
+        try:
+            node = graph[name]
+        except GraphError:
+            node = None
         if node is None or node.kind != "input":
             what = "no node" if node is None else f"{a_kind(node.kind)}, not an input"
             hint = (
@@ -483,9 +492,11 @@ def _feed_values(
             raise FeedError(
                 f"mpgraph: the feed names '{name}', which is {what}{hint} (inputs: {inputs})"
             )
+        given[name] = value
     library, where = _feed_library(sched, given, graph.library)
+    nodes = sched.nodes
     for i in sched.inputs:
-        node = sched.nodes[i]
+        node = nodes[i]
         vals[i] = _convert_feed(node, given[node.name], library)
     return library, where
 
@@ -569,10 +580,14 @@ def _checked_feed(node: Node, arr: Any) -> Any:
             "numbers (booleans, integers or floats)"
             + (": mpgraph differentiates real functions only" if arr.dtype.kind == "c" else "")
         )
-    if node.shape is not None and (
-        arr.ndim != len(node.shape)
-        or any(d is not None and d != n for d, n in zip(node.shape, arr.shape))
-    ):
+    shape = node.shape
+    fits = shape is None or shape == arr.shape
+    if not fits and arr.ndim == len(shape):  # a dim left open (None): the others must match
+        fits = True
+        for d, n in zip(shape, arr.shape):
+            if d is not None and d != n:
+                fits = False
+    if not fits:
         raise FeedError(
             f"mpgraph: input '{node.name}' has shape "
             f"{tuple('?' if d is None else d for d in node.shape)}; ".replace("'?'", "?")
@@ -585,9 +600,9 @@ def _forward(run: Run, sched: Schedule, feed, steps: tuple) -> list:
     vals: list = [None] * len(sched.nodes)
     run.values = vals  # observers may look at the values computed so far
     nodes = sched.nodes
-    library, where = _feed_values(sched, feed, vals)
-    run.library = library
     graph = sched.graph()
+    library, where = _feed_values(sched, feed, vals, graph)
+    run.library = library
     if library is not graph.library and library != graph.library:
         if graph.library is not NUMPY:
             raise FeedError(

@@ -26,51 +26,61 @@ class Schedule:
 
     def __init__(self, order: list[Node], outputs: list[Node]) -> None:
         self.nodes = order
-        slot = self.slot = {n.name: i for i, n in enumerate(order)}
-        self.outputs = [slot[o.name] for o in outputs]
-        self.args: list[tuple[int, ...]] = []  # the argument slots of each node
-        self.ops: list = []
-        self.op_slots: list[int] = []  # in topological order
-        self.consts, self.params, self.inputs = [], [], []  # slots of the other kinds
-        self.last_use = last_use = [-1] * len(order)  # the last forward step that reads a slot
-        args, ops, op_slots = self.args, self.ops, self.op_slots
+        n = len(order)
+        self._slot: dict[str, int] | None = None  # made when first read (see slot)
         # When the order is the graph's first nodes (mg.grad's graph, most schedules of a
         # loss), a node's slot is its creation index: no lookup by name per argument.
-        by_index = order[-1].index == len(order) - 1
-        for i, n in enumerate(order):
-            op = n.op
-            ops.append(op)
-            if op is not None:
-                parents = n.args
-                if by_index:
-                    if len(parents) == 2:  # unrolled: this loop runs for every node of mg.grad
-                        a = (parents[0].index, parents[1].index)
-                    elif len(parents) == 1:
-                        a = (parents[0].index,)
-                    else:
-                        a = tuple([p.index for p in parents])
+        by_index = order[-1].index == n - 1
+        self.outputs = [self.slot_of(o) for o in outputs]
+        ops = self.ops = [nd.op for nd in order]
+        self.op_slots = op_slots = [i for i, op in enumerate(ops) if op is not None]
+        args = self.args = [()] * n  # the argument slots of each node
+        last_use = self.last_use = [-1] * n  # the last forward step that reads a slot
+        slot = None if by_index else self.slot
+        for k, i in enumerate(op_slots):
+            parents = order[i].args
+            if by_index:
+                if len(parents) == 2:  # unrolled: this loop runs for every node of mg.grad
+                    a = (parents[0].index, parents[1].index)
                 elif len(parents) == 1:
-                    a = (slot[parents[0].name],)
-                elif len(parents) == 2:
-                    a = (slot[parents[0].name], slot[parents[1].name])
+                    a = (parents[0].index,)
                 else:
-                    a = tuple([slot[p.name] for p in parents])
-                k = len(op_slots)
-                for j in a:
-                    last_use[j] = k
-                op_slots.append(i)
-                args.append(a)
-                continue
-            args.append(())
-            kind = n.kind
-            if kind == "const":
-                self.consts.append(i)
-            elif kind == "param":
-                self.params.append(i)
+                    a = tuple([p.index for p in parents])
+            elif len(parents) == 1:
+                a = (slot[parents[0].name],)
+            elif len(parents) == 2:
+                a = (slot[parents[0].name], slot[parents[1].name])
             else:
-                self.inputs.append(i)
+                a = tuple([slot[p.name] for p in parents])
+            for j in a:
+                last_use[j] = k
+            args[i] = a
+        self.consts, self.params, self.inputs = [], [], []  # slots of the other kinds
+        kinds = {"const": self.consts, "param": self.params, "input": self.inputs}
+        if len(op_slots) < n:
+            for i, op in enumerate(ops):
+                if op is None:
+                    kinds[order[i].kind].append(i)
         self._steps: tuple | None = None
+        self.saving = False  # whether some op returns residuals (Op.fwd); set with steps
         self._plans: dict[tuple, BackwardPlan] = {}
+
+    @property
+    def slot(self) -> dict[str, int]:
+        """Each node's slot, by node name."""
+        slot = self._slot
+        if slot is None:
+            slot = self._slot = {nd.name: i for i, nd in enumerate(self.nodes)}
+        return slot
+
+    def slot_of(self, node: Node) -> int | None:
+        """The slot of ``node``, or ``None`` when the schedule does not compute it."""
+        i = node.index
+        nodes = self.nodes
+        if i < len(nodes) and nodes[i] is node:  # the slot is the creation index
+            return i
+        i = self.slot.get(node.name)
+        return i if i is not None and nodes[i] is node else None
 
     @property
     def steps(self) -> tuple[list, list, list, list, list]:
@@ -81,10 +91,20 @@ class Schedule:
         if self._steps is None:
             nodes = self.nodes
             fns, saves = [], []
+            saving = False
             for i in self.op_slots:
-                op = nodes[i].op
-                fns.append(_bind(op.fwd or op.forward, nodes[i].attrs))
-                saves.append(0 if op.fwd is None else 1)
+                node = nodes[i]
+                op = node.op
+                attrs = node.attrs
+                fwd = op.fwd
+                if fwd is None:
+                    fns.append(partial(op.forward, **attrs) if attrs else op.forward)
+                    saves.append(0)
+                else:
+                    fns.append(partial(fwd, **attrs) if attrs else fwd)
+                    saves.append(1)
+                    saving = True
+            self.saving = saving
             self._steps = (
                 self.op_slots,
                 fns,
@@ -136,23 +156,38 @@ class BackwardPlan:
         )
         reach = _reached_from(sched, src)
         below, last_read, self.steps = _steps_to(sched, loss, reach)
-        self.active = [r and b for r, b in zip(reach, below)]
+        self._reach_below = (reach, below)  # what active is made of, when first read
+        self._active: list[bool] | None = None
         self.loss = loss
         self.sources = sorted(src)
+        self.kept = frozenset(src)  # the error signals a run that frees the others keeps
         self.wrt = sources  # None: every input and parameter, not checked
+        self.sources_checked: tuple[int, ...] | None = None  # what runs still check (Run)
         self._nodes, self._args = nodes, sched.args  # not the schedule: that would be a cycle
         self._unreachable: dict[int, str | None] = {}
         forward_frees, backward_frees = _free_lists(sched, loss, src, last_read, len(self.steps[0]))
         self.steps += (backward_frees,)
         _, fns, fargs, _, saves = sched.steps
-        sends = set(self.steps[0])  # residuals only for the nodes whose vjps run
-        saves = [s and (1 if i in sends else 2) for i, s in zip(sched.op_slots, saves)]
+        if sched.saving:  # residuals only for the nodes whose vjps run
+            sends = set(self.steps[0])
+            saves = [s and (1 if i in sends else 2) for i, s in zip(sched.op_slots, saves)]
         self.forward_steps = (sched.op_slots, fns, fargs, forward_frees, saves)
+
+    @property
+    def active(self) -> list[bool]:
+        """Per slot, whether the node lies on a differentiable path from a source to the
+        loss (made when first read: ``mg.grad`` rarely reads it)."""
+        active = self._active
+        if active is None:  # two threads may both make it: the same list
+            reach, below = self._reach_below
+            active = self._active = [r and b for r, b in zip(reach, below)]
+        return active
 
     def unreachable(self, source: int) -> str | None:
         """Why ``source`` cannot get a gradient from the loss, or ``None`` if it can: it
         reaches the loss only through arguments that their ops declare non-differentiable."""
-        if self.active[source]:
+        reach, below = self._reach_below  # active[source], without making the whole list
+        if reach[source] and below[source]:
             return None
         if source not in self._unreachable:
             self._unreachable[source] = self._why_unreachable(source)
@@ -190,9 +225,10 @@ def _reached_from(sched: Schedule, src: set[int]) -> list[bool]:
         reach[i] = True
     for i in sched.op_slots:
         if not reach[i]:
-            op = ops[i]
-            for k, j in enumerate(args[i]):
-                if reach[j] and op.carries_gradient(k):
+            a = args[i]
+            ks = ops[i].gradient_args
+            for k in range(len(a)) if ks is None else ks:
+                if reach[a[k]]:
                     reach[i] = True
                     break
     return reach
@@ -211,29 +247,40 @@ def _steps_to(sched: Schedule, loss: int, reach: list[bool]) -> tuple[list, list
     below = [False] * n
     below[loss] = True
     last_read = [-1] * n
+    # per (op, mask): the edges and what their vjps read, (reads ans, argument positions),
+    # made once for every node of that op whose arguments get the same messages
     shared: dict = {}
     slots, argss, edgess = [], [], []
     for i in reversed(sched.op_slots):
-        if i > loss or not below[i]:
+        if not below[i] or i > loss:
             continue
         op = ops[i]
         a = args[i]
+        ks = op.gradient_args
+        if ks is None:
+            ks = range(len(a))
         mask = 0  # bit k: argument k gets a message
-        ri = reach[i]
-        for k, j in enumerate(a):
-            if op.carries_gradient(k):
+        if reach[i]:
+            for k in ks:
+                j = a[k]
                 below[j] = True
-                if ri and reach[j]:
+                if reach[j]:
                     mask |= 1 << k
+        else:
+            for k in ks:
+                below[a[k]] = True
         if not mask:
             continue
-        key = (op, mask)
-        edges = shared.get(key)
-        if edges is None:  # the same edges for every node of this op and mask
-            edges = shared[key] = tuple(
-                (k, None if op.variadic else op.vjp[k]) for k in range(len(a)) if mask >> k & 1
-            )
-        _note_reads(op, i, a, edges, len(slots), last_read)
+        key = (op, mask, len(a))
+        made = shared.get(key)
+        if made is None:
+            made = shared[key] = _edges(op, mask, len(a))
+        edges, reads_ans, positions = made
+        pos = len(slots)
+        if reads_ans:
+            last_read[i] = pos
+        for p in positions:
+            last_read[a[p]] = pos
         if op.variadic or nodes[i].attrs:  # vjps bound to this node's attributes
             attrs = nodes[i].attrs
             edges = tuple([(k, _bind_vjp(op, k, attrs)) for k, _ in edges])
@@ -243,20 +290,20 @@ def _steps_to(sched: Schedule, loss: int, reach: list[bool]) -> tuple[list, list
     return below, last_read, (slots, argss, edgess)
 
 
-def _note_reads(op, i: int, a: tuple[int, ...], edges: tuple, pos: int, last_read: list) -> None:
-    """Record that step ``pos`` reads the values its vjps need (``Op.needs``; all if unsaid)."""
+def _edges(op, mask: int, nargs: int) -> tuple[tuple, bool, tuple[int, ...]]:
+    """The edges of a node of ``op`` whose arguments in ``mask`` get messages, whether their
+    vjps read the node's value, and the positions of the arguments whose values they read
+    (``Op.needs``; everything if unsaid)."""
+    edges = tuple((k, None if op.variadic else op.vjp[k]) for k in range(nargs) if mask >> k & 1)
     reads = op.reads
     if reads is None:
-        last_read[i] = pos
-        for j in a:
-            last_read[j] = pos
-        return
+        return edges, True, tuple(range(nargs))
+    reads_ans, positions = False, set()
     for k, _ in edges:
-        ans, positions = reads[k]
-        if ans:
-            last_read[i] = pos
-        for p in positions:
-            last_read[a[p]] = pos
+        ans, ps = reads[k]
+        reads_ans = reads_ans or ans
+        positions.update(ps)
+    return edges, reads_ans, tuple(sorted(positions))
 
 
 def _free_lists(
