@@ -20,6 +20,7 @@ mpgraph.Graph.to : move a graph's parameters and constants explicitly.
 from __future__ import annotations
 
 import importlib
+import types
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,7 @@ __all__ = [
     "Library",
     "add_at",
     "foreign_type_name",
+    "not_dispatching",
     "like",
     "library_named",
     "library_of",
@@ -87,6 +89,7 @@ class Library:
 NUMPY = Library("numpy")
 
 _NDARRAY_PROTOCOL = np.ndarray.__array_function__
+_DEVICES = ("cpu", "cuda", "gpu", "mps")
 # Python numbers, lists and NumPy's own types belong to no library but NumPy.
 _NUMPY_TYPES = (np.ndarray, np.generic, int, float, bool, list, tuple)
 
@@ -142,6 +145,28 @@ def foreign_type_name(value: Any) -> str | None:
     return None
 
 
+def not_dispatching(value: Any, what: str) -> str | None:
+    """The message that refuses ``value`` when it is an array of a library that does not
+    implement NumPy's dispatch protocols (``what`` names it: ``"the feed for input 'x'"``);
+    ``None`` for anything else.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> not_dispatching(np.ones(2), "x") is None
+    True
+    """
+    name = foreign_type_name(value)
+    if name is None:
+        return None
+    return (
+        f"mpgraph: {what} is of type {name}, which does not implement NumPy's dispatch "
+        "protocol (__array_function__): mpgraph's ops cannot run on it, and it is not copied "
+        "silently; convert it to a NumPy array yourself (np.asarray(x), or x.detach().numpy() "
+        "for a torch tensor), or use NumPy, CuPy or Dask arrays"
+    )
+
+
 def library_named(name: Any) -> Library:
     """The library named ``name`` (``"numpy"``, ``"cupy"``, ``"dask"``), or of a module or an
     array given instead of a name.
@@ -153,11 +178,16 @@ def library_named(name: Any) -> Library:
     """
     if isinstance(name, Library):
         return name
-    if not isinstance(name, str):
-        if hasattr(name, "__name__") and not hasattr(name, "shape"):  # a module
-            name = name.__name__.split(".")[0]
-        else:
-            return library_of(name)
+    if isinstance(name, types.ModuleType):  # numpy, cupy, dask.array
+        name = name.__name__.split(".")[0]
+    elif not isinstance(name, str):
+        return library_of(name)
+    name = name.split(".")[0]  # "dask.array" names Dask
+    if name in _DEVICES:
+        raise ValueError(
+            f"{name!r} is a device, not an array library: a graph runs on the library of its "
+            "arrays; g.to('cupy') moves it to the GPU, g.to('numpy') to the CPU"
+        )
     if name == "numpy":
         return NUMPY
     try:  # Dask's arrays are a submodule of it

@@ -23,7 +23,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from ..backend import NUMPY, Library, library_named, library_of, to_numpy
+from ..backend import NUMPY, Library, library_named, library_of, not_dispatching, to_numpy
 from ..contract.op import Op
 from ..contract.samples import float_dtype
 from ..contract.shapes import broadcast_shapes, same_shape
@@ -912,6 +912,9 @@ def _input_shape(name: str, shape: Any) -> tuple | None:
 
 def _constant_array(value: Any, name: str | None) -> np.ndarray:
     where = f"constant '{name}'" if name is not None else "a constant"
+    refused = not_dispatching(value, where)
+    if refused is not None:
+        raise GraphError(refused)
     try:
         arr = np.array(value)  # a copy: the caller's array stays theirs
     except (ValueError, TypeError) as e:  # a ragged list
@@ -956,6 +959,9 @@ def _foreign_constant(value: Any, name: str | None) -> Any:
 
 def _param_array(value: Any, name: str) -> np.ndarray:
     given = value
+    refused = not_dispatching(value, f"parameter '{name}'")
+    if refused is not None:
+        raise GraphError(refused)
     value = to_numpy(value)  # an array of another library: copied to the host
     try:
         value = np.array(value)  # a copy: the caller's array stays theirs

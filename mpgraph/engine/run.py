@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import NUMPY, Library, foreign_type_name, library_of, to_numpy
+from ..backend import NUMPY, Library, library_of, not_dispatching, to_numpy
 from ..errors import FeedError, GraphError, MpgraphError, OpError, ShapeError, a_kind, at
 from ..hooks.manager import describe, observers
 from .node import Node
@@ -518,14 +518,9 @@ def _feed_library(sched: Schedule, given: dict, graph_library: Library) -> tuple
         else:
             lib = library_of(value)
             if lib is NUMPY:
-                foreign = foreign_type_name(value)
-                if foreign is not None:
-                    raise FeedError(
-                        f"mpgraph: the feed for input '{node.name}' is a {foreign}, which does "
-                        "not implement NumPy's dispatch protocol (__array_function__), so "
-                        "mpgraph's ops cannot run on it; convert it to a NumPy array yourself "
-                        "(e.g. x.numpy()), or feed NumPy, CuPy or Dask arrays"
-                    )
+                refused = not_dispatching(value, f"the feed for input '{node.name}'")
+                if refused is not None:
+                    raise FeedError(refused)
                 continue  # a number or a list: it takes the run's library
         if library is None:
             library, where = lib, node.name

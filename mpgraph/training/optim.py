@@ -23,7 +23,7 @@ from typing import Any, NamedTuple, Union
 
 import numpy as np
 
-from ..backend import NUMPY, like
+from ..backend import NUMPY, like, library_of
 from ..errors import UsageError
 from ..tree import tree_flatten, tree_leaves, tree_map, tree_unflatten
 
@@ -58,9 +58,14 @@ def _rate(lr: LR, count: int) -> float:
     return float(lr(count) if callable(lr) else lr)
 
 
-def _f64(x):
-    """A float64 copy of ``x``, in its own array library (a CuPy array stays on its device)."""
-    return x.astype(np.float64) if like(x) is not None else np.array(x, dtype=np.float64)
+def _float_copy(x):
+    """A copy of ``x`` in its own float dtype (integers and booleans become float64) and its
+    own array library (a CuPy array stays on its device): float32 parameters keep float32
+    updates and moments, as in torch.optim and optax."""
+    dtype = getattr(x, "dtype", None)
+    if dtype is None or dtype.kind not in "f":
+        dtype = np.float64
+    return x.astype(dtype) if like(x) is not None else np.array(x, dtype=dtype)
 
 
 def _array(x):
@@ -127,14 +132,14 @@ def _stateful(lr: LR, init_slots: Callable, step: Callable) -> GradientTransform
         )
 
     def init(params):
-        return {"count": 0, "slots": [init_slots(_f64(p)) for p in tree_leaves(params)]}
+        return {"count": 0, "slots": [init_slots(_float_copy(p)) for p in tree_leaves(params)]}
 
     def update(grads, state, params):
         t = state["count"] + 1
         rate = _rate(lr, state["count"])
         g_leaves, treedef = tree_flatten(grads)
         done = [
-            step(_f64(g), _f64(p), s, t, rate)
+            step(_float_copy(g), _float_copy(p), s, t, rate)
             for g, p, s in zip(g_leaves, tree_leaves(params), state["slots"])
         ]
         return (
@@ -247,8 +252,10 @@ class Optimizer:
 
     def __init__(self, transform: GradientTransformation, params: Any):
         self.transform = transform
-        self.params = tree_map(_f64, params)
+        self.params = tree_map(_float_copy, params)
         self.state = transform.init(self.params)
+        leaves = tree_leaves(self.params)
+        self._library = library_of(leaves[0]) if leaves else NUMPY  # where params and state live
         self.graph = None
         self._graph_size: int | None = None
         self._growths = 0
@@ -293,7 +300,8 @@ class Optimizer:
                 stacklevel=2,
             )
         run = self.graph.forward(loss, feed).backward(loss)
-        if run.library is not NUMPY:
+        if run.library is not self._library and run.library != self._library:
+            # the graph moved (its first run on another library, or g.to)
             self._follow(run.library)
         names = list(self.params)
         grads = dict(zip(names, run.grads_of(names)))
@@ -315,13 +323,15 @@ class Optimizer:
 
     def _follow(self, library: Any) -> None:
         """Move the parameters and the state (moments, ...) to ``library``, where the graph
-        moved on its first run there, so that steps stay on the device."""
+        runs now (it moved on its first run there, or by ``g.to``), so that steps stay
+        there."""
 
         def moved(v):
-            return library.asarray(v) if isinstance(v, np.ndarray) else v
+            return library.asarray(v) if hasattr(v, "shape") and library_of(v) != library else v
 
         self.params = tree_map(moved, self.params)
         self.state = tree_map(moved, self.state)
+        self._library = library
 
     def _write_back(self) -> None:
         if self.graph is not None:

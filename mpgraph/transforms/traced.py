@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import like, to_numpy
 from ..engine.graph import Graph
 from ..engine.node import Node
 from ..engine.trace import tracing
@@ -77,8 +78,8 @@ class Traced:
         self.inputs: list[Node] = []
         feed = {}
         for i in self.flat.leaf_argnums:
-            arr = np.asarray(flat[i])
-            node = g.input(f"arg{i}", shape=arr.shape, dtype=arr.dtype)
+            arr = flat[i] if like(flat[i]) is not None else np.asarray(flat[i])
+            node = g.input(f"arg{i}", shape=tuple(arr.shape), dtype=arr.dtype)
             flat[i] = node
             self.inputs.append(node)
             feed[node] = arr
@@ -106,7 +107,7 @@ class Traced:
         """The function's output, with values for nodes."""
         return tree_unflatten(
             self.out_def,
-            [np.asarray(self.value(o)) if type(o) is Node else o for o in self.out_leaves],
+            [_array(self.value(o)) if type(o) is Node else o for o in self.out_leaves],
         )
 
     def output_tangents(self, tangents: dict) -> Any:
@@ -117,12 +118,10 @@ class Traced:
         out = []
         for o in self.out_leaves:
             t = run.tangent(o) if type(o) is Node else None
-            value = np.asarray(self.value(o))
-            out.append(
-                np.zeros(value.shape, np.result_type(value, np.float64))
-                if t is None
-                else np.array(t)
-            )
+            value = _array(self.value(o))
+            if t is None:
+                t = np.zeros_like(value, dtype=np.promote_types(value.dtype, np.float64))
+            out.append(t.copy() if like(t) is not None else np.array(t))
         return tree_unflatten(self.out_def, out)
 
     def input_tangents(self, tangents: Sequence[Any]) -> dict:
@@ -150,7 +149,9 @@ class Traced:
         by column with tangent passes (``"fwd"``) or row by row with backward passes
         (``"rev"``); in the output's structure, each entry in the arguments' structure, each
         block of shape ``out_leaf.shape + in_leaf.shape``."""
-        outs = [np.asarray(self.value(o)) for o in self.out_leaves]
+        # assembled in NumPy, block by block: a Jacobian of another library's arrays is
+        # copied to the host
+        outs = [np.asarray(to_numpy(self.value(o))) for o in self.out_leaves]
         blocks = [
             [np.zeros(o.shape + tuple(x.shape), np.result_type(o, np.float64)) for x in self.inputs]
             for o in outs
@@ -165,7 +166,7 @@ class Traced:
                     for a, o in enumerate(self.out_leaves):
                         t = run.tangent(o) if type(o) is Node else None
                         if t is not None:
-                            blocks[a][b][(Ellipsis,) + e] = t
+                            blocks[a][b][(Ellipsis,) + e] = to_numpy(t)
         elif run is not None:
             for a, o in enumerate(self.out_leaves):
                 if type(o) is not Node:
@@ -175,5 +176,10 @@ class Traced:
                     seed[e] = 1
                     run.backward(o, seed=seed, keep=False)
                     for b, row in enumerate(run.grads_of(self.inputs)):
-                        blocks[a][b][e] = row
+                        blocks[a][b][e] = to_numpy(row)
         return tree_unflatten(self.out_def, [self.flat.regroup(row) for row in blocks])
+
+
+def _array(value: Any) -> Any:
+    """A value as an array, in its own library (a CuPy or Dask array stays one)."""
+    return value if like(value) is not None else np.asarray(value)

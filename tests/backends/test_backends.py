@@ -91,7 +91,7 @@ def test_an_array_without_the_dispatch_protocol_is_refused_not_copied():
     x = g.input("x", shape=(2,))
     y = mg.ops.sum(x * x)
     strict = array_api_strict.asarray([1.0, 2.0])
-    with pytest.raises(FeedError, match=r"input 'x' is a array_api_strict\..*dispatch protocol"):
+    with pytest.raises(FeedError, match=r"input 'x' is of type array_api_strict\..*dispatch protocol"):
         g.forward(y, {"x": strict})
 
 
@@ -226,3 +226,60 @@ def test_fit_with_batch_norm_on_dask_data_follows_numpy():
     np.testing.assert_allclose(
         stats.compute(), graphs["numpy"]["bn/running_mean"].value, rtol=1e-10
     )
+
+
+def test_graphs_move_by_library_name_or_module_not_by_device():
+    g = mg.Graph()
+    g.param("w", np.ones(3))
+    assert g.to(da).library.name == "dask"  # the module, as in docs/backends.md
+    assert g.to(np).library is NUMPY
+    assert g.to("dask.array").library.name == "dask"
+    with pytest.raises(GraphError, match=r"'cuda' is a device, not an array library.*'cupy'"):
+        g.to("cuda")
+
+
+def test_mg_grad_on_dask_computes_nothing_until_asked_and_jvp_stays_on_dask():
+    computed = []
+
+    def block(b):
+        computed.append(b.size)
+        return b
+
+    x = da.ones((4, 10), chunks=(1, 10)).map_blocks(block, dtype=float)
+    before = len(computed)  # Dask calls the function once on an empty block to learn its type
+    grad = mg.grad(lambda a: mg.ops.sum(a**2))(x)
+    assert computed[before:] == [] and isinstance(grad, da.Array)
+    np.testing.assert_allclose(grad.compute(), 2 * np.ones((4, 10)))
+    out, tangent = mg.jvp(lambda a: mg.ops.sum(a**2), (x,), (da.ones((4, 10)),))
+    assert isinstance(out, da.Array) and isinstance(tangent, da.Array)
+    assert float(tangent.compute()) == 80.0  # 2 x . v with x = v = ones(4, 10)
+    hessian = mg.hessian(lambda a: mg.ops.sum(a**3))(da.from_array(np.array([1.0, 2.0])))
+    np.testing.assert_allclose(hessian, np.diag([6.0, 12.0]))  # assembled on the host
+
+
+def test_non_dispatching_arrays_are_refused_wherever_they_enter():
+    strict = array_api_strict.asarray([1.0, 2.0])
+    with pytest.raises(mg.MpgraphError, match=r"argument 0 of <lambda> is of type array_api"):
+        mg.grad(lambda a: mg.ops.sum(a * a))(strict)
+    g = mg.Graph()
+    with pytest.raises(GraphError, match=r"parameter 'w' is of type array_api_strict"):
+        g.param("w", strict)
+    w = g.param("w", np.ones(2))
+    with pytest.raises(GraphError, match=r"parameter 'w' is of type array_api_strict"):
+        g.set_param(w, strict)
+    with pytest.raises(GraphError, match=r"a constant is of type array_api_strict"):
+        g.constant(strict)
+
+
+def test_the_optimizer_follows_the_graph_back_to_numpy():
+    g = mg.Graph()
+    x = g.input("x", shape=(None, 3))
+    g.param("w", np.ones((3, 1)))
+    loss = mg.ops.mean((x @ g["w"]) ** 2)
+    opt = optim.Optimizer.for_graph(optim.adam(0.01), g)
+    opt.minimize(loss, {"x": da.ones((8, 3))})
+    assert isinstance(opt.params["w"], da.Array)
+    g.to("numpy")
+    opt.minimize(loss, {"x": np.ones((8, 3))})
+    assert type(opt.params["w"]) is np.ndarray
+    assert all(type(v) is np.ndarray for v in optim.tree_leaves(opt.state["slots"]))

@@ -191,3 +191,17 @@ def test_graph_optimizer_built_once_does_not_warn_and_converges():
         for _ in range(100):
             opt.minimize(loss)
     np.testing.assert_allclose(g["w"].value, [0.5, 0.5], atol=1e-8)
+
+
+def test_float32_parameters_keep_float32_updates_and_moments_as_in_torch_optim():
+    p = {"w": np.array([1.0, -2.0, 3.0], np.float32)}
+    g = {"w": np.array([0.5, 0.5, -1.0], np.float32)}
+    opt = mg.optim.Optimizer(mg.optim.adam(1e-1), p)
+    new = opt.step(g)["w"]
+    assert new.dtype == np.float32
+    assert all(v.dtype == np.float32 for v in mg.tree.tree_leaves(opt.state["slots"]))
+    # Adam's first step moves each weight by lr against the sign of its gradient
+    np.testing.assert_allclose(new, p["w"] - 0.1 * np.sign(g["w"]), rtol=1e-6)
+    assert p["w"].tolist() == [1.0, -2.0, 3.0]  # the caller's array untouched
+    ints = mg.optim.Optimizer(mg.optim.sgd(0.5), {"n": np.array([1, 2])})
+    assert ints.step({"n": np.array([1.0, 1.0])})["n"].dtype == np.float64
