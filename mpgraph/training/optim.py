@@ -23,7 +23,7 @@ from typing import Any, NamedTuple, Union
 
 import numpy as np
 
-from ..backend import NUMPY, like, library_of
+from ..backend import NUMPY, library_of, like
 from ..errors import UsageError
 from ..tree import tree_flatten, tree_leaves, tree_map, tree_unflatten
 

@@ -91,7 +91,9 @@ def test_an_array_without_the_dispatch_protocol_is_refused_not_copied():
     x = g.input("x", shape=(2,))
     y = mg.ops.sum(x * x)
     strict = array_api_strict.asarray([1.0, 2.0])
-    with pytest.raises(FeedError, match=r"input 'x' is of type array_api_strict\..*dispatch protocol"):
+    with pytest.raises(
+        FeedError, match=r"input 'x' is of type array_api_strict\..*dispatch protocol"
+    ):
         g.forward(y, {"x": strict})
 
 
