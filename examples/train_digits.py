@@ -9,6 +9,7 @@ and a picture of the trained network's graph with the error signals of one batch
 
 import argparse
 import time
+from pathlib import Path
 
 import matplotlib
 
@@ -40,7 +41,7 @@ def draw(g, loss, feed, path):
     write(mg.render(g, run, view="backward"), path)
 
 
-def main(epochs=30, plot="digits_learning_curve.png", progress=True, picture=None):
+def main(epochs=30, plot="out/digits_learning_curve.png", progress=True, picture=None):
     X, y = load_digits(return_X_y=True)
     X = X / 16.0
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
@@ -64,6 +65,7 @@ def main(epochs=30, plot="digits_learning_curve.png", progress=True, picture=Non
     acc = hist["val_acc"][-1]
     print(f"held-out accuracy {acc:.4f} after {len(hist['loss'])} epochs in {seconds:.2f} s")
     if plot:
+        Path(plot).parent.mkdir(parents=True, exist_ok=True)
         hist.plot(plot)
     if picture:
         draw(g, loss, {"x": Xte[:8], "y": yte[:8]}, picture)
@@ -73,7 +75,11 @@ def main(epochs=30, plot="digits_learning_curve.png", progress=True, picture=Non
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--fast", action="store_true")
-    ap.add_argument("--plot", default="digits_learning_curve.png")
-    ap.add_argument("--picture", default="digits_graph.svg")
+    # out/ (ignored by git) unless told otherwise: a run leaves nothing in the working tree
+    ap.add_argument("--plot", default="out/digits_learning_curve.png")
+    ap.add_argument("--picture", default="out/digits_graph.svg")
     a = ap.parse_args()
+    for path in (a.plot, a.picture):
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
     main(epochs=2 if a.fast else 30, plot=a.plot, picture=a.picture)
