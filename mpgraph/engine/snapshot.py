@@ -16,7 +16,7 @@ from .graph import Graph
 __all__ = ["Snapshot", "graph_and_snapshot"]
 
 
-@dataclass
+@dataclass(repr=False)
 class Snapshot:
     """The values, error signals and edge messages of one run, keyed by node name.
 
@@ -97,6 +97,19 @@ class Snapshot:
             else _mapped(host, run.tangent_messages),
             where=where,
         )
+
+    def __repr__(self) -> str:
+        """What the snapshot holds, in counts (its arrays would fill a screen)."""
+        parts = [f"{len(self.values)} values"]
+        for what, table in (
+            ("error signals", self.signals),
+            ("messages", self.messages),
+            ("tangents", self.tangents),
+        ):
+            if table is not None:
+                parts.append(f"{len(table)} {what}")
+        where = f"; {self.where}" if self.where else ""
+        return f"<Snapshot of {', '.join(self.outputs) or 'no outputs'}: {', '.join(parts)}{where}>"
 
 
 def _same(value: Any) -> Any:

@@ -212,3 +212,18 @@ def test_export_of_arrays_and_nan_stays_valid_json(tmp_path):
     node = next(n for n in data["nodes"] if n["id"] == "log_1")
     assert json.loads(node["value"])[0][1] == "nan" and json.loads(node["value"])[1][0] == "-inf"
     assert node["value_summary"].startswith("1 NaN 1 Inf")
+
+
+def test_a_loaded_run_prints_as_counts_not_arrays(tmp_path):
+    import numpy as np
+
+    import mpgraph as mg
+
+    g = mg.Graph()
+    x = g.input("x", shape=(1000,))
+    y = mg.ops.sum(mg.ops.tanh(x), name="y")
+    run = g.forward(y, {"x": np.ones(1000)}).backward(y, keep_messages=True)
+    mg.save(g, tmp_path / "net.json", run)
+    text = repr(mg.load(tmp_path / "net.json"))
+    assert "<Snapshot of y: 3 values, 3 error signals, 2 messages>" in text
+    assert len(text) < 2000  # not the thousand-element arrays
