@@ -620,6 +620,42 @@ def _pool_samples(rng):
     yield [rng.standard_normal((2, 1, 5, 5))], {"kernel_size": (2, 3), "stride": 1}
 
 
+def _resolved_padding(op, padding, w, stride, dilation, n):
+    """PyTorch's ``padding="valid"`` (none) and ``"same"`` (the output as large as the input,
+    stride 1) as the ints the op takes; ints and tuples pass through."""
+    if not isinstance(padding, str):
+        return padding
+    if padding == "valid":
+        return 0
+    if padding != "same":
+        raise mg.ShapeError(
+            f"mpgraph: op '{op}': padding must be an int, a tuple of ints, 'valid' or 'same'; "
+            f"got {padding!r}"
+        )
+    if any(s != 1 for s in _ints(stride, n, "stride", 1)):
+        raise mg.ShapeError(f"mpgraph: op '{op}': padding='same' needs stride 1 (as in PyTorch)")
+    kernel = tuple(np.shape(w)[2:])
+    total = [d * (k - 1) for d, k in zip(_ints(dilation, n, "dilation", 1), kernel)]
+    if any(t % 2 for t in total):
+        raise mg.ShapeError(
+            f"mpgraph: op '{op}': padding='same' with kernel {kernel} pads {total} rows or "
+            "columns in all, an odd number, which the conv plugin cannot split evenly between "
+            "the two sides (PyTorch puts the extra one at the end): pad the input with "
+            "mg.ops.pad and use padding=0"
+        )
+    return tuple(t // 2 for t in total) if n == 2 else total[0] // 2
+
+
+def _conv2d_public(apply, x, w, stride=1, padding=0, dilation=1, groups=1, name=None):
+    padding = _resolved_padding("conv2d", padding, w, stride, dilation, 2)
+    return apply(x, w, stride=stride, padding=padding, dilation=dilation, groups=groups, name=name)
+
+
+def _conv1d_public(apply, x, w, stride=1, padding=0, dilation=1, groups=1, name=None):
+    padding = _resolved_padding("conv1d", padding, w, stride, dilation, 1)
+    return apply(x, w, stride=stride, padding=padding, dilation=dilation, groups=groups, name=name)
+
+
 # needs: what each vjp reads beyond shapes and residuals, so that g.grad frees the rest early
 # (residuals always come with a graph run's values; a vjp called without them reads all). The
 # convolutions are linear in each argument and avg_pool2d in its one: the tangent goes through
@@ -632,6 +668,7 @@ CONV2D = mg.Op(
     samples=_conv2d_samples,
     needs=("w", "x"),
     differentiable_vjp=True,
+    public=_conv2d_public,
     jvp=(
         lambda t, ans, x, w, stride=1, padding=0, dilation=1, groups=1: conv2d(
             t, w, stride, padding, dilation, groups
@@ -669,6 +706,7 @@ OPS = [
         samples=_conv1d_samples,
         needs=("w", "x"),
         differentiable_vjp=True,
+        public=_conv1d_public,
         jvp=(
             lambda t, ans, x, w, stride=1, padding=0, dilation=1, groups=1: conv1d(
                 t, w, stride, padding, dilation, groups

@@ -627,3 +627,29 @@ def test_max_pool_message_from_the_forward_residual_is_the_one_found_again(k, st
     # each window's signal arrives once, at one element of the window
     np.testing.assert_allclose(got.sum(), signal.sum())
     assert np.isnan(ans).any() and np.count_nonzero(got) <= signal.size
+
+
+def test_padding_same_and_valid_as_in_pytorch():
+    import mpgraph as mg
+
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((2, 3, 9, 8))
+    w = rng.standard_normal((4, 3, 3, 5))
+    same = mg.ops.conv2d(x, w, padding="same", dilation=(2, 1))
+    assert same.shape == (2, 4, 9, 8)  # the output as large as the input
+    # dilation 2 spreads 3 rows over 5: 4 padded rows, 2 a side; 5 columns: 2 a side
+    np.testing.assert_allclose(same, mg.ops.conv2d(x, w, padding=(2, 2), dilation=(2, 1)))
+    np.testing.assert_allclose(mg.ops.conv2d(x, w, padding="valid"), mg.ops.conv2d(x, w))
+    x1, w1 = rng.standard_normal((2, 3, 9)), rng.standard_normal((4, 3, 3))
+    np.testing.assert_allclose(
+        mg.ops.conv1d(x1, w1, padding="same"), mg.ops.conv1d(x1, w1, padding=1)
+    )
+    g = mg.Graph()
+    node = mg.ops.conv2d(g.input("x", shape=(None, 3, 9, 8)), g.param("w", w), padding="same")
+    assert node.shape == (None, 4, 9, 8) and node.attrs["padding"] == (1, 2)
+    with pytest.raises(mg.ShapeError, match=r"padding='same' needs stride 1"):
+        mg.ops.conv2d(x, w, padding="same", stride=2)
+    with pytest.raises(mg.ShapeError, match=r"kernel \(2, 3\) pads \[1, 2\].*mg.ops.pad"):
+        mg.ops.conv2d(x, np.ones((4, 3, 2, 3)), padding="same")
+    with pytest.raises(mg.ShapeError, match=r"'valid' or 'same'; got 'full'"):
+        mg.ops.conv2d(x, w, padding="full")
