@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -46,7 +46,11 @@ def current_trace() -> Graph | None:
 
 
 def value_and_grad(
-    fn: Callable, argnums: int | tuple[int, ...] = 0, *, has_aux: bool = False
+    fn: Callable,
+    argnums: int | tuple[int, ...] = 0,
+    *,
+    has_aux: bool = False,
+    names: Sequence[str] | None = None,
 ) -> Callable:
     """Return a function that computes ``(fn(*args), gradient)``.
 
@@ -59,6 +63,9 @@ def value_and_grad(
     has_aux : bool
         ``fn`` returns ``(loss, aux)``; ``aux`` (anything) is passed through, as in JAX:
         the result is then ``((value, aux), gradient)``.
+    names : sequence of str, optional
+        The input nodes' names, one per argnum (``arg0``, ``arg1``, ... by default); errors and
+        pictures name the arguments by them (``mg.grad`` passes a pytree leaf's path).
 
     Returns
     -------
@@ -108,19 +115,26 @@ def value_and_grad(
                 else [nodes[0].graph.constant(zero_gradient(n)) for n in nodes],
             )
         else:
-            value, grads, aux = _numeric(fn, args, kwargs, nums, has_aux)
+            value, grads, aux = _numeric(fn, args, kwargs, nums, has_aux, names)
         grads = grads[0] if isinstance(argnums, int) else tuple(grads)
         return ((value, aux), grads) if has_aux else (value, grads)
 
     return wrapped
 
 
-def _numeric(fn: Callable, args: tuple, kwargs: dict, nums: tuple[int, ...], has_aux: bool):
+def _numeric(
+    fn: Callable,
+    args: tuple,
+    kwargs: dict,
+    nums: tuple[int, ...],
+    has_aux: bool,
+    names: Sequence[str] | None,
+):
     """Trace ``fn`` into a new graph, run it and backpropagate: values and NumPy gradients."""
     g = Graph(throwaway=True)
     traced = list(args)
     inputs = []
-    for k in nums:
+    for j, k in enumerate(nums):
         if isinstance(args[k], (dict, list, tuple)):
             raise MpgraphError(
                 f"mpgraph: argument {k} of {_name(fn)} is a {type(args[k]).__name__}; mg.grad "
@@ -143,7 +157,8 @@ def _numeric(fn: Callable, args: tuple, kwargs: dict, nums: tuple[int, ...], has
                 f"mpgraph: argument {k} has dtype {arr.dtype}: only float "
                 "arguments can be differentiated (pass e.g. 1.0, not 1)"
             )
-        traced[k] = g.input(f"arg{k % len(args)}", shape=tuple(arr.shape), dtype=arr.dtype)
+        name = names[j] if names is not None else f"arg{k % len(args)}"
+        traced[k] = g.input(name, shape=tuple(arr.shape), dtype=arr.dtype)
         inputs.append((traced[k], arr))
     token = _tracing.set(g)  # an mg.grad inside fn builds on this graph, closures included
     try:

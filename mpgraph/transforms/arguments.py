@@ -77,6 +77,9 @@ class FlatArgs:
         The arguments with each differentiated one replaced by its leaves, in place.
     leaf_argnums : tuple of int
         The positions in ``flat`` of the differentiated leaves.
+    leaf_names : tuple of str
+        A name for each differentiated leaf, in the order of ``leaf_argnums``: ``arg0`` for an
+        array argument, ``arg0['w']`` for a leaf of a pytree (errors and pictures use it).
 
     Raises
     ------
@@ -106,12 +109,14 @@ class FlatArgs:
         self.fn = fn
         self.flat: list = []
         self.spans: dict[int, tuple[int, int, TreeDef | None]] = {}  # arg -> (start, stop, def)
+        names: dict[int, str] = {}
         for k, a in enumerate(args):
             start = len(self.flat)
             if k in self.nums:
                 pairs, treedef = tree_flatten_with_path(a)
-                for path, leaf in pairs:
+                for i, (path, leaf) in enumerate(pairs):
                     check_leaf(fn, k, path, leaf)
+                    names[start + i] = f"arg{k}{path}"
                 self.flat.extend(leaf for _, leaf in pairs)
                 self.spans[k] = (start, len(self.flat), treedef)
             else:
@@ -120,6 +125,7 @@ class FlatArgs:
         self.leaf_argnums = tuple(
             i for k in dict.fromkeys(self.nums) for i in range(*self.spans[k][:2])
         )
+        self.leaf_names = tuple(names[i] for i in self.leaf_argnums)
 
     def rebuild(self, flat: Sequence[Any]) -> list:
         """The positional arguments from a flat list like :attr:`flat`."""

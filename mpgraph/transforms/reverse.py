@@ -68,7 +68,9 @@ def value_and_grad(
     @functools.wraps(fn)
     def wrapped(*args: Any, **kwargs: Any):
         flat = FlatArgs(fn, args, argnums)
-        inner = trace.value_and_grad(flat.function(kwargs), flat.leaf_argnums, has_aux=has_aux)
+        inner = trace.value_and_grad(
+            flat.function(kwargs), flat.leaf_argnums, has_aux=has_aux, names=flat.leaf_names
+        )
         value, grads = inner(*flat.flat)
         return value, flat.regroup(grads)
 

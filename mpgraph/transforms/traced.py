@@ -77,9 +77,9 @@ class Traced:
         flat = list(self.flat.flat)
         self.inputs: list[Node] = []
         feed = {}
-        for i in self.flat.leaf_argnums:
+        for i, name in zip(self.flat.leaf_argnums, self.flat.leaf_names):
             arr = flat[i] if like(flat[i]) is not None else np.asarray(flat[i])
-            node = g.input(f"arg{i}", shape=tuple(arr.shape), dtype=arr.dtype)
+            node = g.input(name, shape=tuple(arr.shape), dtype=arr.dtype)
             flat[i] = node
             self.inputs.append(node)
             feed[node] = arr

@@ -285,3 +285,11 @@ def test_the_optimizer_follows_the_graph_back_to_numpy():
     opt.minimize(loss, {"x": np.ones((8, 3))})
     assert type(opt.params["w"]) is np.ndarray
     assert all(type(v) is np.ndarray for v in optim.tree_leaves(opt.state["slots"]))
+
+
+def test_mg_grad_names_pytree_leaves_by_their_path():
+    params = {"w": np.ones(3), "b": da.ones(3)}
+    with pytest.raises(
+        FeedError, match=r"input 'arg0\['b'\]' is a dask array and input 'arg0\['w'\]'"
+    ):
+        mg.grad(lambda p: mg.ops.sum(p["w"] * p["b"]))(params)
