@@ -266,6 +266,11 @@ def _ce_fwd(logits, labels, axis=-1, reduction="mean"):
     p = np.exp(shifted)
     total = p.sum(axis=axis, keepdims=True)
     p /= total
+    if _is_index(labels) and like(logits) is not None:
+        # another library (Dask's indexing takes one integer array at a time): one-hot targets
+        _check_labels(labels, logits.shape[normalize_axis(axis, logits.ndim)[0]])
+        t = _one_hot(labels, logits, axis).astype(logits.dtype)
+        return _reduce(-np.sum(t * (shifted - np.log(total)), axis=axis), reduction), p
     if _is_index(labels):
         index = _class_index(labels, logits, axis)
         if logits.ndim == 2 and axis in (-1, 1):  # a batch: -log p = log(total) - shifted
@@ -301,6 +306,8 @@ def _one_hot(labels, logits, axis):
     ax = normalize_axis(axis, logits.ndim)[0]
     n = logits.shape[ax]
     classes = np.arange(n).reshape((n,) + (1,) * (logits.ndim - 1 - ax))
+    if like(logits) is not None:
+        classes = np.asarray(classes, like=logits)
     return np.where(np.equal(np.expand_dims(labels, ax), classes), 1.0, 0.0)
 
 
@@ -321,7 +328,9 @@ def _ce_vjp_logits(g, ans, logits, labels, axis=-1, reduction="mean", res=None):
             g, logits, axis, reduction
         )
     p = softmax(logits, axis) if res is None else res.copy()  # updated in place below
-    if _is_index(labels):
+    if _is_index(labels) and like(p) is not None:  # another library: one-hot targets
+        p = p - _one_hot(labels, logits, axis).astype(p.dtype)
+    elif _is_index(labels):
         p[_class_index(labels, logits, axis, check=res is None)] -= 1
     else:
         p *= np.sum(labels, axis=axis, keepdims=True)
@@ -338,7 +347,10 @@ def _ce_vjp_labels(g, ans, logits, labels, axis=-1, reduction="mean", res=None):
 
 def _ce_jvp_logits(t, ans, logits, labels, axis=-1, reduction="mean", res=None):
     p = softmax(logits, axis) if res is None else res
-    if _is_index(labels):
+    if _is_index(labels) and like(t) is not None:  # another library: one-hot targets
+        hot = _one_hot(labels, logits, axis).astype(t.dtype)
+        per_example = np.sum(t * (p - hot), axis=axis)
+    elif _is_index(labels):
         per_example = np.sum(t * p, axis=axis) - t[_class_index(labels, logits, axis)]
     else:
         per_example = np.sum(t * (p * np.sum(labels, axis=axis, keepdims=True) - labels), axis=axis)

@@ -42,7 +42,6 @@ DASK_GAPS = {
     "topk": "numpy.argsort` function " + _LACKS,
     # Dask's indexing: one integer-array axis at a time, no n-d integer indexers
     "embedding": "AssertionError",  # np.take with a 2-D index asserts inside Dask
-    "softmax_cross_entropy": "nd fancy indexing",
     "take": "only permitted when the indexer has zero or one dimensions",
     "index_add": "Axis value must be an integer",
     "getitem": "'>=' not supported between instances of 'list' and 'int'",  # a 2-d int index
