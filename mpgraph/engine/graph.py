@@ -593,16 +593,29 @@ class Graph:
     def grad(
         self,
         loss: NodeLike,
-        wrt: NodeLike | Sequence[NodeLike] | None = None,
+        wrt: NodeLike | Sequence[NodeLike] | Mapping[Any, NodeLike] | None = None,
         feed: Mapping[NodeLike, Any] | None = None,
     ):
         """The gradient of scalar ``loss`` with respect to ``wrt`` (all parameters by default).
 
         Returns
         -------
-        numpy.ndarray, or a list of them in the order of ``wrt`` when it is a sequence. A node
-        that does not affect the loss gets zeros.
+        numpy.ndarray, or a list of them in the order of ``wrt`` when it is a sequence, or a
+        dict with ``wrt``'s keys when it is a mapping (``{"w": w, "b": b}``, as a PyTorch
+        user keeps ``named_parameters()``). A node that does not affect the loss gets zeros.
+
+        Examples
+        --------
+        >>> import mpgraph as mg
+        >>> g = mg.Graph()
+        >>> w, b = g.param("w", 3.0), g.param("b", 1.0)
+        >>> grads = g.grad(w * w + b, wrt={"weight": w, "bias": b})
+        >>> {k: float(v) for k, v in grads.items()}
+        {'weight': 6.0, 'bias': 1.0}
         """
+        if isinstance(wrt, Mapping):
+            keys = list(wrt)
+            return dict(zip(keys, self.grad(loss, [wrt[k] for k in keys], feed)))
         single = wrt is not None and (type(wrt) is Node or isinstance(wrt, str))
         targets = [
             self[w]

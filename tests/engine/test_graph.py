@@ -273,3 +273,17 @@ def test_from_networkx_rebuilds_a_long_chain():
     h = mg.Graph.from_networkx(to_networkx(g))
     feed = {"x": np.array([0.2, -0.4])}
     np.testing.assert_allclose(h.forward(y.name, feed)[y.name], g.forward(y, feed)[y])
+
+
+def test_grad_with_respect_to_a_mapping_returns_the_same_keys():
+    g = mg.Graph()
+    x = g.input("x", shape=(3,))
+    w = g.param("w", np.array([1.0, 2.0, 3.0]))
+    b = g.param("b", 0.5)
+    loss = mg.ops.sum((w * x + b) ** 2)
+    X = np.array([1.0, -1.0, 2.0])
+    grads = g.grad(loss, wrt={"layer/w": w, "layer/b": "b"}, feed={"x": X})
+    r = w.value * X + 0.5
+    assert list(grads) == ["layer/w", "layer/b"]
+    np.testing.assert_allclose(grads["layer/w"], 2 * r * X)
+    np.testing.assert_allclose(grads["layer/b"], 2 * r.sum())
