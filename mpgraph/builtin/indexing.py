@@ -69,7 +69,20 @@ def take(a, indices, axis=None):
     Derivative: the message to a is g added back into zeros at the indices (index_add):
     rows picked several times receive the sum of their messages; none to the indices.
     """
-    return np.take(a, indices, axis=axis)
+    return _take(a, indices, axis)
+
+
+def _take(a, indices, axis):
+    """np.take; on another library than NumPy with an n-d index, through the flattened index
+    (Dask indexes with one 1-d integer array at a time)."""
+    if array_like(a) is None or (np.ndim(indices) <= 1 and axis is not None):
+        return np.take(a, indices, axis=axis)
+    flat = np.reshape(indices, (-1,))
+    if axis is None:
+        return np.reshape(np.take(np.reshape(a, (-1,)), flat, axis=0), np.shape(indices))
+    ax = normalize_axis(axis, a.ndim)[0]
+    picked = np.take(a, flat, axis=ax)
+    return np.reshape(picked, a.shape[:ax] + tuple(np.shape(indices)) + a.shape[ax + 1 :])
 
 
 def _take_shape(a, indices, axis=None):
@@ -193,7 +206,7 @@ def embedding(ids, weight, padding_idx=None):
     PyTorch returns the padding row itself and never updates it (it starts at zero); here the
     output is zero there, so that the message is the true derivative whatever the row holds.
     """
-    out = np.take(weight, ids, axis=0)
+    out = _take(weight, ids, 0)
     if padding_idx is not None:
         out = np.where(np.expand_dims(np.not_equal(ids, padding_idx), -1), out, 0)
     return out
@@ -462,7 +475,7 @@ INDEX_ADD = Op(
     (
         lambda g, ans, a, indices, values, axis=None: g,
         None,
-        lambda g, ans, a, indices, values, axis=None: np.take(g, indices, axis=axis),
+        lambda g, ans, a, indices, values, axis=None: _take(g, indices, axis),
     ),
     _index_add_shape,
     _index_add_dtype,

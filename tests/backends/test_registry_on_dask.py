@@ -41,9 +41,6 @@ DASK_GAPS = {
     "take_along_axis": "numpy.take_along_axis` function " + _LACKS,
     "topk": "numpy.argsort` function " + _LACKS,
     # Dask's indexing: one integer-array axis at a time, no n-d integer indexers
-    "embedding": "AssertionError",  # np.take with a 2-D index asserts inside Dask
-    "take": "only permitted when the indexer has zero or one dimensions",
-    "index_add": "Axis value must be an integer",
     "getitem": "'>=' not supported between instances of 'list' and 'int'",  # a 2-d int index
     "repeat": "Only integer valued repeats supported",  # one count per element
     "getitem_transpose": r"shape \(nan,\)",  # a boolean mask gives Dask an unknown length
