@@ -116,3 +116,18 @@ def test_row_sparse_gradient_of_the_embedding_equals_the_dense_one():
     stepped = sparse.added_to(values["E"], -0.1)
     np.testing.assert_allclose(stepped, values["E"] - 0.1 * dense, rtol=1e-14)
     assert not np.shares_memory(stepped, values["E"])
+
+
+def test_transformer_block_on_dask_gives_numpy_gradients():
+    # the whole block on the CPU stand-in for a GPU library: every op dispatches to Dask
+    import dask.array as da
+
+    values = _params(np.random.default_rng(0))
+    batch = {"ids": np.array([3, 1, 3, 6, 2]), "targets": np.array([1, 3, PAD, 2, 3])}
+    g, p, ids, targets, loss = _graph(values)
+    want = g.grad(loss, wrt=list(p.values()), feed=batch)
+    g, p, ids, targets, loss = _graph(values)
+    got = g.grad(loss, wrt=list(p.values()), feed={k: da.from_array(v) for k, v in batch.items()})
+    for name, w, d in zip(p, want, got):
+        assert isinstance(d, da.Array), name
+        np.testing.assert_allclose(d.compute(), w, rtol=1e-12, atol=1e-14, err_msg=name)
