@@ -524,7 +524,7 @@ def _feed_library(sched: Schedule, given: dict, graph_library: Library) -> tuple
                 continue  # a number or a list: it takes the run's library
         if library is None:
             library, where = lib, node.name
-        elif lib != library:
+        elif lib is not library and lib != library:
             raise FeedError(
                 f"mpgraph: the feeds mix array libraries: input '{where}' is a "
                 f"{library.name} array and input '{node.name}' a {lib.name} array; "
