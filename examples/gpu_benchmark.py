@@ -18,16 +18,20 @@ GPU run executes, minus the device.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import sys
 import time
 from collections.abc import Callable
 
 import numpy as np
 
-import mpgraph as mg
-from mpgraph.backend import library_named, to_numpy
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the benchmark beside it
+from benchmark import LAYERS, mlp_data  # noqa: E402 - the same MLP, weights and batch
 
-LAYERS = (784, 256, 256, 10)
+import mpgraph as mg  # noqa: E402
+from mpgraph.backend import library_named, to_numpy  # noqa: E402
+
 
 
 def gpu_status() -> tuple[object | None, str]:
@@ -44,18 +48,6 @@ def gpu_status() -> tuple[object | None, str]:
         return None, "CuPy finds no CUDA device"
     name = cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
     return cupy, f"cuda:0 {name}"
-
-
-def mlp_data(layers=LAYERS, batch: int = 128, dtype=np.float32, seed: int = 0):
-    """NumPy weights, biases, inputs and integer labels (moved to a device by the caller)."""
-    rng = np.random.default_rng(seed)
-    params = []
-    for n_in, n_out in zip(layers[:-1], layers[1:]):
-        params.append((rng.standard_normal((n_in, n_out)) / np.sqrt(n_in)).astype(dtype))
-        params.append(np.zeros(n_out, dtype=dtype))
-    x = rng.standard_normal((batch, layers[0])).astype(dtype)
-    labels = rng.integers(0, layers[-1], size=batch)
-    return params, x, labels
 
 
 def hand_step(params, x, onehot):
@@ -166,7 +158,7 @@ def _timed(contenders: dict[str, Callable], sync: Callable, repeats: int) -> dic
 
 
 def run_gpu(cupy, repeats: int) -> list[str]:
-    params, x, labels = mlp_data()
+    params, x, labels = mlp_data(dtype=np.float32)
     dev = [cupy.asarray(p) for p in params]
     xd, td = cupy.asarray(x), cupy.asarray(labels)
     onehot = cupy.asarray(np.eye(LAYERS[-1], dtype=np.float32)[labels])

@@ -29,6 +29,7 @@ __all__ = [
     "NUMPY",
     "Library",
     "add_at",
+    "as_array",
     "foreign_type_name",
     "not_dispatching",
     "like",
@@ -131,6 +132,19 @@ def like(value: Any) -> Any:
     if type(value) is np.ndarray or library_of(value) is NUMPY:
         return None
     return value
+
+
+def as_array(value: Any) -> Any:
+    """``value`` as an array of its own library: an array of another library than NumPy as it
+    is (``np.asarray`` would copy it to NumPy, compute it, or refuse), anything else through
+    ``np.asarray``.
+
+    Examples
+    --------
+    >>> as_array([1.0, 2.0])
+    array([1., 2.])
+    """
+    return value if like(value) is not None else np.asarray(value)
 
 
 def foreign_type_name(value: Any) -> str | None:

@@ -13,7 +13,7 @@ so that they are made where ``x`` lives (``docs/backends.md``).
 See ``docs/plugins.md`` for a worked example.
 """
 
-from .backend import add_at, like, to_numpy
+from .backend import add_at, as_array, like, to_numpy
 from .contract.op import Op, is_graph_node
 from .contract.rules import (
     apply_op,
@@ -60,6 +60,7 @@ __all__ = [
     "UNARY_UNIT",
     "add_at",
     "apply_op",
+    "as_array",
     "broadcast_shapes",
     "broadcasting_binary",
     "cases",

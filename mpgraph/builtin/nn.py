@@ -11,6 +11,7 @@ import numpy as np
 from mpgraph.extend import (
     Op,
     apply_op,
+    as_array,
     broadcast_shapes,
     cases,
     chain,
@@ -260,8 +261,7 @@ def softmax_cross_entropy(logits, labels, axis=-1, reduction="mean"):
 
 def _ce_fwd(logits, labels, axis=-1, reduction="mean"):
     """The loss and, as the residual its vjp reads, the softmax."""
-    if like(logits) is None:  # a NumPy array, not one of another library
-        logits = np.asarray(logits)
+    logits = as_array(logits)
     shifted = logits - logits.max(axis=axis, keepdims=True)
     p = np.exp(shifted)
     total = p.sum(axis=axis, keepdims=True)
@@ -484,12 +484,10 @@ def _dropout_fwd(x, rate, rng):
     """The output and, as the residual its vjp reads, this run's mask times the scale."""
     scale = _dropout_scale(rate)
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    on = like(x)
-    if on is None:
-        x = np.asarray(x)
+    x = as_array(x)
     # drawn by NumPy's generator on every library: one seed, one mask, wherever x lives
     mask = np.multiply(gen.random(x.shape) >= rate, scale, dtype=float_dtype(x.dtype))
-    mask = np.asarray(mask, like=on)
+    mask = np.asarray(mask, like=like(x))
     return x * mask, mask
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import like
+from ..backend import as_array
 from ..errors import MpgraphError
 from .graph import Graph, zero_gradient
 from .node import Node, first_node, holds_nodes
@@ -143,7 +143,7 @@ def _numeric(
             )
         try:
             # an array of another library (CuPy, Dask) stays there: the run follows it
-            arr = args[k] if like(args[k]) is not None else np.asarray(args[k])
+            arr = as_array(args[k])
         except ValueError as e:
             raise MpgraphError(
                 f"mpgraph: argument {k} of {_name(fn)} is not an array: {e}"

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple, Union
 
 import numpy as np
 
-from ..backend import NUMPY, library_of, like
+from ..backend import NUMPY, as_array, library_of, like
 from ..errors import UsageError
 from ..tree import tree_flatten, tree_leaves, tree_map, tree_unflatten
 
@@ -68,13 +68,9 @@ def _float_copy(x):
     return x.astype(dtype) if like(x) is not None else np.array(x, dtype=dtype)
 
 
-def _array(x):
-    return x if like(x) is not None else np.asarray(x)
-
-
 def apply_updates(params: Any, updates: Any) -> Any:
     """New parameters ``params + updates``; never modifies ``params``."""
-    return tree_map(lambda p, u: _array(p) + u, params, updates)
+    return tree_map(lambda p, u: as_array(p) + u, params, updates)
 
 
 def chain(*transforms: GradientTransformation) -> GradientTransformation:
@@ -104,7 +100,7 @@ def clip_by_global_norm(max_norm: float) -> GradientTransformation:
     def update(grads, state, params=None):
         norm = np.sqrt(sum(float(np.sum(np.square(g))) for g in tree_leaves(grads)))
         coef = min(max_norm / (norm + 1e-6), 1.0)
-        return tree_map(lambda g: _array(g) * coef, grads), state
+        return tree_map(lambda g: as_array(g) * coef, grads), state
 
     return GradientTransformation(lambda params: (), update)
 
@@ -114,7 +110,7 @@ def add_weight_decay(weight_decay: float) -> GradientTransformation:
     ``weight_decay`` argument)."""
 
     def update(grads, state, params):
-        return tree_map(lambda g, p: _array(g) + weight_decay * _array(p), grads, params), state
+        return tree_map(lambda g, p: as_array(g) + weight_decay * as_array(p), grads, params), state
 
     return GradientTransformation(lambda params: (), update)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import like, not_dispatching
+from ..backend import as_array, not_dispatching
 from ..engine.node import Node
 from ..errors import MpgraphError
 from ..tree import TreeDef, tree_flatten, tree_flatten_with_path, tree_unflatten
@@ -42,7 +42,7 @@ def check_leaf(fn: Callable, k: int, path: str, leaf: Any) -> None:
     if refused is not None:
         raise MpgraphError(refused)
     try:  # an array of another library (CuPy, Dask) is read, not converted
-        dtype = leaf.dtype if like(leaf) is not None else np.asarray(leaf).dtype
+        dtype = as_array(leaf).dtype
     except ValueError as e:  # a ragged list of numbers
         raise MpgraphError(f"mpgraph: {where} of {fn_name(fn)} is not an array: {e}") from None
     if dtype.kind in "fc":

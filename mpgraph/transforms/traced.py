@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import like, to_numpy
+from ..backend import as_array, to_numpy
 from ..engine.graph import Graph
 from ..engine.node import Node
 from ..engine.trace import tracing
@@ -78,7 +78,7 @@ class Traced:
         self.inputs: list[Node] = []
         feed = {}
         for i, name in zip(self.flat.leaf_argnums, self.flat.leaf_names):
-            arr = flat[i] if like(flat[i]) is not None else np.asarray(flat[i])
+            arr = as_array(flat[i])
             node = g.input(name, shape=tuple(arr.shape), dtype=arr.dtype)
             flat[i] = node
             self.inputs.append(node)
@@ -107,7 +107,7 @@ class Traced:
         """The function's output, with values for nodes."""
         return tree_unflatten(
             self.out_def,
-            [_array(self.value(o)) if type(o) is Node else o for o in self.out_leaves],
+            [as_array(self.value(o)) if type(o) is Node else o for o in self.out_leaves],
         )
 
     def output_tangents(self, tangents: dict) -> Any:
@@ -117,11 +117,11 @@ class Traced:
             run.jvp(tangents)
         out = []
         for o in self.out_leaves:
-            t = run.tangent(o) if type(o) is Node else None
-            value = _array(self.value(o))
-            if t is None:
-                t = np.zeros_like(value, dtype=np.promote_types(value.dtype, np.float64))
-            out.append(t.copy() if like(t) is not None else np.array(t))
+            if type(o) is Node:  # the run's tangent, a fresh array, zeros where none arrived
+                out.append(run.tangents_of([o])[0])
+            else:  # an output that does not depend on the arguments
+                value = as_array(o)
+                out.append(np.zeros_like(value, dtype=np.promote_types(value.dtype, np.float64)))
         return tree_unflatten(self.out_def, out)
 
     def input_tangents(self, tangents: Sequence[Any]) -> dict:
@@ -178,8 +178,3 @@ class Traced:
                     for b, row in enumerate(run.grads_of(self.inputs)):
                         blocks[a][b][e] = to_numpy(row)
         return tree_unflatten(self.out_def, [self.flat.regroup(row) for row in blocks])
-
-
-def _array(value: Any) -> Any:
-    """A value as an array, in its own library (a CuPy or Dask array stays one)."""
-    return value if like(value) is not None else np.asarray(value)
