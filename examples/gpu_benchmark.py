@@ -33,7 +33,6 @@ import mpgraph as mg  # noqa: E402
 from mpgraph.backend import library_named, to_numpy  # noqa: E402
 
 
-
 def gpu_status() -> tuple[object | None, str]:
     """``(cupy, "cuda:0 <name>")`` when CuPy sees a GPU, else ``(None, why not)``."""
     try:
