@@ -75,6 +75,10 @@ class Graph:
 
     def __init__(self, *, throwaway: bool = False) -> None:
         self.throwaway = throwaway  # compiled from creation order, not from NetworkX
+        # A trace makes one constant node per Python number it uses (as a jaxpr's literals):
+        # a chain's ``y * 0.5 + 1.0`` would otherwise add two nodes to every step. No one
+        # draws a trace, and a constant gets no gradient, so sharing it changes no result.
+        self._numbers: dict[tuple, Node] | None = {} if throwaway else None
         self._nodes: dict[str, Node] = {}
         self._order: list[Node] = []  # by creation index
         self._counts: dict[str, int] = {}
@@ -223,47 +227,32 @@ class Graph:
         """
         if type(op) is not Op:
             op = get_op(op)
-        if type(args) is Node or not isinstance(args, (list, tuple)):
-            raise ArityError(
-                f"{at(op.name, name)}: args must be a list of the op's array "
-                f"arguments, got {type(args).__name__}"
-            )
-        defaults = op.attr_defaults
-        if attrs:
-            if not isinstance(attrs, Mapping):
-                raise ArityError(
-                    f"{at(op.name, name)}: attrs must be a mapping from attribute "
-                    f"name to value, got {type(attrs).__name__}"
-                )
-            unknown = [k for k in attrs if k not in op.attr_names]
-            if unknown:
-                raise ArityError(
-                    f"{at(op.name, name)}: no attribute '{unknown[0]}' (it takes "
-                    f"{', '.join(op.attr_names) or 'no attributes'})"
-                )
-            attrs = {**defaults, **attrs}
-        else:
-            attrs = dict(defaults) if defaults else {}
-        if len(defaults) != len(op.attr_names):  # some attribute has no default
-            missing = [a for a in op.attr_names if a not in attrs]
-            if missing:
-                raise GraphError(
-                    f"{at(op.name, name)}: needs the attribute(s) {', '.join(missing)}"
-                )
-        if not op.variadic and len(args) != op.nargs:
-            raise GraphError(
-                f"{at(op.name, name)}: takes {op.nargs} array argument"
-                f"{'s' if op.nargs != 1 else ''}, got {len(args)}"
-            )
+        if (attrs or op.attr_names or op.variadic or type(args) is not tuple) or len(
+            args
+        ) != op.nargs:
+            attrs = _checked_attrs(op, args, attrs, name)
+        else:  # an op of arrays alone, given a tuple of them (operators, op functions)
+            attrs = {}
         ref = self.ref
         nodes, order = self._nodes, self._order
         parents, shapes, dtypes = [], [], []
-        with self._build_lock:  # one acquisition for the node and its constant arguments
+        lock = self._build_lock  # one acquisition for the node and its constant arguments
+        lock.acquire()  # rather than ``with``: this runs for every traced op, and costs half
+        try:
             for a in args:
                 if type(a) is Node and a.graph_ref is ref:
                     p = a
                 elif type(a) in (float, int) and not self._open_scopes:
                     # the common constant (``y * 0.5``), made here without _as_node's call
+                    numbers = self._numbers
+                    if numbers is not None and a:  # 0.0 and -0.0 are equal keys: not shared
+                        key = (a, type(a))
+                        p = numbers.get(key)
+                        if p is not None:
+                            parents.append(p)
+                            shapes.append(())
+                            dtypes.append(None)
+                            continue
                     p = Node(
                         self,
                         self._auto_name("const"),
@@ -278,6 +267,8 @@ class Graph:
                     )
                     nodes[p.name] = p
                     order.append(p)
+                    if numbers is not None and a:
+                        numbers[key] = p
                 else:
                     p = self._as_node(a)
                 parents.append(p)
@@ -287,7 +278,7 @@ class Graph:
             if name is not None or self._open_scopes:
                 full = self._fresh(name, op.name)
             else:  # _auto_name's common case inline: the next count is a free name
-                stem = _stem(op.name)
+                stem = _stems.get(op.name) or _stem(op.name)
                 counts = self._counts
                 k = counts.get(stem, 0) + 1
                 full = f"{stem}_{k}"
@@ -332,6 +323,8 @@ class Graph:
             node = Node(self, full, "op", len(order), op, attrs, parents, shape, dtype)
             nodes[full] = node  # as _add does, inline: this runs for every traced op
             order.append(node)
+        finally:
+            lock.release()
         return node
 
     def array(self, value: Any) -> Node:
@@ -842,6 +835,42 @@ def _shape_text(shape) -> str:
 
 
 _stems: dict[str, str] = {}
+
+
+def _checked_attrs(op: Op, args: Any, attrs: Mapping[str, Any] | None, name: str | None) -> dict:
+    """The node's attributes, defaults filled in, after checking ``args`` and ``attrs``
+    against ``op`` (what :meth:`Graph.apply` checks for an op that takes attributes)."""
+    if type(args) is Node or not isinstance(args, (list, tuple)):
+        raise ArityError(
+            f"{at(op.name, name)}: args must be a list of the op's array "
+            f"arguments, got {type(args).__name__}"
+        )
+    defaults = op.attr_defaults
+    if attrs:
+        if not isinstance(attrs, Mapping):
+            raise ArityError(
+                f"{at(op.name, name)}: attrs must be a mapping from attribute "
+                f"name to value, got {type(attrs).__name__}"
+            )
+        unknown = [k for k in attrs if k not in op.attr_names]
+        if unknown:
+            raise ArityError(
+                f"{at(op.name, name)}: no attribute '{unknown[0]}' (it takes "
+                f"{', '.join(op.attr_names) or 'no attributes'})"
+            )
+        attrs = {**defaults, **attrs}
+    else:
+        attrs = dict(defaults) if defaults else {}
+    if len(defaults) != len(op.attr_names):  # some attribute has no default
+        missing = [a for a in op.attr_names if a not in attrs]
+        if missing:
+            raise GraphError(f"{at(op.name, name)}: needs the attribute(s) {', '.join(missing)}")
+    if not op.variadic and len(args) != op.nargs:
+        raise GraphError(
+            f"{at(op.name, name)}: takes {op.nargs} array argument"
+            f"{'s' if op.nargs != 1 else ''}, got {len(args)}"
+        )
+    return attrs
 
 
 def _stem(base: str) -> str:

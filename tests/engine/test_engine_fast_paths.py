@@ -157,3 +157,42 @@ def test_a_full_reductions_message_is_read_only_and_the_gradient_is_the_callers(
     dx += 1  # the caller's own array
     np.testing.assert_array_equal(dx, np.full((3, 2), 2.0, np.float32))
     np.testing.assert_array_equal(mg.grad(lambda x: mg.ops.mean(x))(np.ones(4)), np.full(4, 0.25))
+
+
+def _traced_graph(fn, *args):
+    """The graph ``mg.grad`` traces ``fn`` into, and the gradient it returns."""
+    seen = {}
+
+    def spy(*xs):
+        seen["g"] = xs[0].graph
+        return fn(*xs)
+
+    return seen, mg.grad(spy)(*args)
+
+
+def test_a_trace_makes_one_constant_node_per_python_number():
+    seen, dx = _traced_graph(lambda x: mg.ops.tanh(x * 0.5 + 1.0) * 0.5 + 1.0 + x * 0.5, 0.3)
+    consts = [n for n in seen["g"] if n.kind == "const"]
+    assert sorted(n.fixed for n in consts) == [0.5, 1.0]
+    t = np.tanh(0.3 * 0.5 + 1.0)
+    assert np.isclose(dx, 0.5 * (1 - t * t) * 0.5 + 0.5)
+
+
+def test_a_trace_keeps_the_numbers_it_cannot_tell_apart_by_equality():
+    # 1 and 1.0 are equal dict keys and so are 0.0 and -0.0; each keeps its own node, since
+    # an int and a float give NumPy different result types and -0.0 flips the sign of 1 / x
+    with np.errstate(divide="ignore", invalid="ignore"):
+        seen, dx = _traced_graph(
+            lambda x: 1.0 / (x * 0.0 + -0.0) + x * 1 + x * 1.0, np.float32(2.0)
+        )
+    consts = [n.fixed for n in seen["g"] if n.kind == "const"]
+    assert len(consts) == 4 and {repr(c) for c in consts} == {"0.0", "-0.0", "1", "1.0"}
+    assert np.isnan(dx)  # d/dx 1 / (0 x - 0) at x = 2: -0 / 0
+
+
+def test_a_built_graph_keeps_one_constant_node_per_use():
+    g = mg.Graph()
+    x = g.input("x", shape=())
+    y = x * 0.5 + x * 0.5
+    assert [n.kind for n in g].count("const") == 2
+    assert float(g.grad(y, wrt=x, feed={"x": 3.0})) == 1.0
