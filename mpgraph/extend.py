@@ -21,6 +21,7 @@ from .contract.rules import (
     comparison,
     elementwise_unary,
     reduction,
+    signal_as_is,
     zero_gradient,
 )
 from .contract.samples import (
@@ -78,6 +79,7 @@ __all__ = [
     "reduce_shape",
     "reduction",
     "same_shape",
+    "signal_as_is",
     "to_numpy",
     "unbroadcast",
     "unit",

@@ -36,6 +36,7 @@ from mpgraph.extend import (
     float_dtype,
     hookimpl,
     like,
+    signal_as_is,
     unbroadcast,
     zero_gradient,
 )
@@ -371,8 +372,8 @@ OPS = [
     broadcasting_binary(
         "add",
         np.add,
-        lambda g, ans, x, y: g,
-        lambda g, ans, x, y: g,
+        signal_as_is,
+        signal_as_is,
         formula="x + y",
         derivative="1 to x, 1 to y: messages g, g (summed over broadcast dims).",
         needs=("", ""),
@@ -380,7 +381,7 @@ OPS = [
     broadcasting_binary(
         "subtract",
         np.subtract,
-        lambda g, ans, x, y: g,
+        signal_as_is,
         lambda g, ans, x, y: -g,
         formula="x - y",
         derivative="1 to x, -1 to y: messages g, -g.",

@@ -43,8 +43,16 @@ __all__ = [
     "comparison",
     "elementwise_unary",
     "reduction",
+    "signal_as_is",
     "zero_gradient",
 ]
+
+
+def signal_as_is(g, ans, x, y):
+    """The vjp of an argument whose message is the error signal itself (``add``'s, the
+    first of ``subtract``'s). :func:`broadcasting_binary` recognises it and sends the signal,
+    summed over broadcast dims, without calling a vjp."""
+    return g
 
 
 def apply_op(op: Op, *arrays, **attrs):
@@ -192,6 +200,17 @@ def _unbroadcasting(vjp: Callable, argnum: int, attrs: bool) -> Callable:
 
         def message(g, ans, x, y, **attrs):
             return unbroadcast(vjp(g, ans, x, y, **attrs), (x, y)[argnum])
+
+    elif vjp is signal_as_is:  # one call per message rather than two
+
+        def message(g, ans, x, y):
+            arg = y if argnum else x
+            try:
+                if g.shape == arg.shape:
+                    return g
+            except AttributeError:  # a Python number
+                pass
+            return unbroadcast(g, arg)
 
     elif argnum == 0:
 

@@ -610,8 +610,9 @@ class Graph:
             keys = list(wrt)
             return dict(zip(keys, self.grad(loss, [wrt[k] for k in keys], feed)))
         single = wrt is not None and (type(wrt) is Node or isinstance(wrt, str))
+        ref = self.ref
         targets = [
-            self[w]
+            w if type(w) is Node and w.graph_ref is ref else self[w]
             for w in ([wrt] if single else (self.params() if wrt is None else _listed(wrt, "wrt")))
         ]
         grads = self.gradient_run(loss, targets, feed, strict=wrt is not None)[1]
@@ -625,16 +626,18 @@ class Graph:
         arguments (a comparison's step has a zero derivative almost everywhere). The values
         of the ``keep`` nodes stay in the run."""
         sched = self.schedule([loss, *keep] if keep else loss)
-        slots = [sched.slot_of(t) for t in targets]
+        slot_of = sched.slot_of
+        slots = [slot_of(t) for t in targets]
         reached = [t for t, i in zip(targets, slots) if i is not None]
+        li = slot_of(self[loss])
         if not strict and reached:
-            li = sched.slot_of(self[loss])
             plan = sched.backward_plan(li, tuple(sorted({i for i in slots if i is not None})))
             reached = [
                 t for t, i in zip(targets, slots) if i is not None and plan.unreachable(i) is None
             ]
-        run = Run.for_gradients(sched, loss, reached, feed)
-        grads = run.grads_of(reached)
+        found = [slot_of(t) for t in reached] if len(reached) < len(targets) else slots
+        run = Run.for_gradient_slots(sched, li, tuple(sorted(set(found))), feed)
+        grads = run.grads_at(found)
         if len(reached) < len(targets):
             found, names = iter(grads), {t.name for t in reached}
             grads = [

@@ -17,6 +17,7 @@ import numpy as np
 from ..backend import NUMPY, Library, library_of, not_dispatching, to_numpy
 from ..errors import FeedError, GraphError, MpgraphError, OpError, ShapeError, a_kind, at
 from ..hooks.manager import describe, observers
+from .compiled import compile_plan
 from .node import Node
 from .schedule import Schedule
 from .tangents import push_tangents
@@ -92,19 +93,51 @@ class Run:
         >>> run[u].strides     # freed once exp had run: a stand-in of its shape and dtype
         (0,)
         """
-        run = cls.__new__(cls)
-        run.schedule = schedule
-        run.signals = run._messages = run._freed = None
-        run.tangents = run.tangent_messages = None
-        run.residuals = {}
-        run.values_freed = True
-        run.library = NUMPY
-        run._observers = observers()
-        li = run._slot(loss)
-        sources = tuple(sorted({run._slot(w) for w in wrt}))
-        plan = schedule.backward_plan(li, sources)
+        slot = _empty(cls, schedule)._slot
+        return cls.for_gradient_slots(
+            schedule, slot(loss), tuple(sorted({slot(w) for w in wrt})), feed
+        )
+
+    @classmethod
+    def for_gradient_slots(
+        cls,
+        schedule: Schedule,
+        loss: int,
+        sources: tuple[int, ...],
+        feed: Mapping[Any, Any] | None = None,
+    ) -> Run:
+        """:meth:`for_gradients` with the loss and the sources given by their slots in
+        ``schedule`` (``sources`` sorted, without repeats): what ``g.grad`` calls, having
+        found the slots already."""
+        run = _empty(cls, schedule)
+        plan = schedule.backward_plan(loss, sources)
+        compiled = plan.compiled
+        if compiled is None:
+            plan.runs += 1
+            if (
+                plan.runs > COMPILE_AFTER
+                and len(plan.forward_steps[0]) <= COMPILE_STEPS
+                and run._observers == _NO_OBSERVERS
+            ):
+                compiled = plan.compiled = compile_plan(plan, loss, _helpers(schedule, loss))
+        if compiled is not None and run._observers == _NO_OBSERVERS:
+            vals = _start(run, schedule, feed)
+            if run.library is NUMPY:
+                if plan.wrt is not None:
+                    run._check_sources(plan)
+                signals = [None] * len(vals)
+                try:
+                    compiled(vals, signals)
+                except Exception:  # again with the loops, whose errors name the node
+                    run = _empty(cls, schedule)
+                else:
+                    run.signals = signals
+                    run._freed = (plan, plan.kept)
+                    return run
+            else:
+                run = _empty(cls, schedule)
         run.values = _forward(run, schedule, feed, plan.forward_steps)
-        run._backpropagate(plan, li, None, keep=False, keep_messages=False, free_values=True)
+        run._backpropagate(plan, loss, None, keep=False, keep_messages=False, free_values=True)
         return run
 
     # -- reading --------------------------------------------------------------------------------
@@ -196,16 +229,20 @@ class Run:
 
     def grads_of(self, nodes: Iterable[Node | str]) -> list[np.ndarray]:
         """Error signals as fresh arrays of each node's shape, zeros where none arrived."""
+        return self.grads_at([self._slot(node) for node in nodes])
+
+    def grads_at(self, slots: Iterable[int]) -> list[np.ndarray]:
+        """:meth:`grads_of` for the nodes at ``slots`` of the run's schedule."""
+        signals = self.signals if self.signals is not None else [None] * len(self.values)
+        values, foreign = self.values, self.library is not NUMPY
         out, seen = [], set()
-        for node in nodes:
-            i = self._slot(node)
-            s = self.signals[i] if self.signals is not None else None
-            value = self.values[i]
-            if self.library is not NUMPY:  # always a copy: a feed handed back is the caller's
-                s = np.zeros_like(value) if s is None else s.copy()
+        for i in slots:
+            s = signals[i]
+            if foreign:  # always a copy: a feed handed back is the caller's
+                s = np.zeros_like(values[i]) if s is None else s.copy()
             elif s is None:
-                s = np.zeros(np.shape(value), dtype=np.result_type(value))
-            elif id(s) in seen or not isinstance(s, np.ndarray) or not s.flags.writeable:
+                s = np.zeros(np.shape(values[i]), dtype=np.result_type(values[i]))
+            elif type(s) is not np.ndarray or not s.flags.writeable or id(s) in seen:
                 s = np.array(s)  # the caller may update it in place: give it its own array
             seen.add(id(s))
             out.append(s)
@@ -415,6 +452,54 @@ class Run:
             plan.sources_checked = tuple(s for s in plan.wrt if nodes[s].kind != "param")
 
 
+# A plan of at most COMPILE_STEPS forward steps is compiled (mpgraph.engine.compiled) once it
+# has run COMPILE_AFTER times with the loops, as a training loop's does early on. Measured in
+# docs/performance.md: compiled runs take 0.75-0.8x the loops' time up to about 300 op nodes,
+# the same at 3,000; compiling costs 2 ms for 9 nodes, 50 ms for 300 and 1.3 s for 6,000.
+COMPILE_AFTER = 100
+COMPILE_STEPS = 200
+_NO_OBSERVERS = (None, None, None)
+
+
+def _helpers(schedule: Schedule, loss: int) -> dict:
+    """What a compiled plan calls: as the loops free values, check messages and seed."""
+    nodes = schedule.nodes
+
+    def free(v):
+        if type(v) is np.ndarray and v.size > 1:
+            freed = _stand_ins.get((v.shape, v.dtype))
+            return freed if freed is not None else _stand_in(v)
+        return v
+
+    def check(i, k, j, msg, parent_value):
+        if msg is None:
+            return None
+        try:
+            if msg.shape == parent_value.shape and msg.dtype is parent_value.dtype:
+                return msg
+        except AttributeError:  # a Python number, or a tuple by mistake
+            pass
+        return _check_message(nodes, i, k, j, msg, parent_value)
+
+    def seed(value):
+        return _seed(nodes[loss], value, None)
+
+    return {"free": free, "check": check, "seed": seed}
+
+
+def _empty(cls: type[Run], schedule: Schedule) -> Run:
+    """A run of ``schedule`` that frees values as it goes, before its passes have run."""
+    run = cls.__new__(cls)
+    run.schedule = schedule
+    run.signals = run._messages = run._freed = None
+    run.tangents = run.tangent_messages = None
+    run.residuals = {}
+    run.values_freed = True
+    run.library = NUMPY
+    run._observers = observers()
+    return run
+
+
 def _of_graph(node: Node, graph) -> bool:
     try:
         return node.graph is graph
@@ -423,6 +508,8 @@ def _of_graph(node: Node, graph) -> bool:
 
 
 def _seed(node: Node, value: Any, seed: Any) -> Any:
+    if seed is None and (type(value) is np.float64 or type(value) is np.float32):
+        return np.array(1, dtype=value.dtype)  # a NumPy scalar loss (the common case), at once
     shape, dtype = _shape_dtype(value)
     if dtype.kind not in "biuf":
         what = "complex" if dtype.kind == "c" else f"of dtype {dtype}"
@@ -591,7 +678,9 @@ def _checked_feed(node: Node, arr: Any) -> Any:
     return arr
 
 
-def _forward(run: Run, sched: Schedule, feed, steps: tuple) -> list:
+def _start(run: Run, sched: Schedule, feed) -> list:
+    """The run's list of values, with the feeds, parameters and constants in their slots
+    (and the graph moved to the feeds' library on its first run there)."""
     vals: list = [None] * len(sched.nodes)
     run.values = vals  # observers may look at the values computed so far
     nodes = sched.nodes
@@ -616,8 +705,15 @@ def _forward(run: Run, sched: Schedule, feed, steps: tuple) -> list:
         for i in range(len(vals)):
             if nodes[i].kind != "op":
                 on_value(run=run, node=nodes[i], value=vals[i])
+    return vals
+
+
+def _forward(run: Run, sched: Schedule, feed, steps: tuple) -> list:
+    vals = _start(run, sched, feed)
+    nodes = sched.nodes
+    on_value = run._observers[0]
     residuals = run.residuals
-    foreign = library is not NUMPY
+    foreign = run.library is not NUMPY
     i = -1
     try:
         for i, fn, a, free, save in zip(*steps):

@@ -172,6 +172,8 @@ class BackwardPlan:
             sends = set(self.steps[0])
             saves = [s and (1 if i in sends else 2) for i, s in zip(sched.op_slots, saves)]
         self.forward_steps = (sched.op_slots, fns, fargs, forward_frees, saves)
+        self.runs = 0  # gradient runs with the loops, until compiled (Run.for_gradient_slots)
+        self.compiled = None  # the plan as one function (mpgraph.engine.compiled)
 
     @property
     def active(self) -> list[bool]:
