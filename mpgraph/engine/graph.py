@@ -227,54 +227,41 @@ class Graph:
         """
         if type(op) is not Op:
             op = get_op(op)
-        if (attrs or op.attr_names or op.variadic or type(args) is not tuple) or len(
-            args
-        ) != op.nargs:
-            attrs = _checked_attrs(op, args, attrs, name)
-        else:  # an op of arrays alone, given a tuple of them (operators, op functions)
+        plain = not (attrs or op.attr_names or op.variadic) and type(args) is tuple
+        if plain and len(args) == op.nargs:  # arrays alone, as operators and op functions give
             attrs = {}
+        else:
+            attrs = _checked_attrs(op, args, attrs, name)
         ref = self.ref
         nodes, order = self._nodes, self._order
-        parents, shapes, dtypes = [], [], []
         lock = self._build_lock  # one acquisition for the node and its constant arguments
         lock.acquire()  # rather than ``with``: this runs for every traced op, and costs half
         try:
-            for a in args:
-                if type(a) is Node and a.graph_ref is ref:
-                    p = a
-                elif type(a) in (float, int) and not self._open_scopes:
-                    # the common constant (``y * 0.5``), made here without _as_node's call
-                    numbers = self._numbers
-                    if numbers is not None and a:  # 0.0 and -0.0 are equal keys: not shared
-                        key = (a, type(a))
-                        p = numbers.get(key)
-                        if p is not None:
-                            parents.append(p)
-                            shapes.append(())
-                            dtypes.append(None)
-                            continue
-                    p = Node(
-                        self,
-                        self._auto_name("const"),
-                        "const",
-                        len(order),
-                        None,
-                        None,
-                        (),
-                        (),
-                        None,
-                        a,
-                    )
-                    nodes[p.name] = p
-                    order.append(p)
-                    if numbers is not None and a:
-                        numbers[key] = p
-                else:
-                    p = self._as_node(a)
-                parents.append(p)
-                shapes.append(p.shape)
-                dtypes.append(p.dtype)
-            parents = tuple(parents)
+            if len(args) == 2:  # most ops: unrolled, tuples rather than lists to append to
+                p0, p1 = args
+                if type(p0) is not Node or p0.graph_ref is not ref:
+                    p0 = self._argument(p0)
+                if type(p1) is not Node or p1.graph_ref is not ref:
+                    p1 = self._argument(p1)
+                parents = (p0, p1)
+                shapes = (p0.shape, p1.shape)
+                dtypes = (p0.dtype, p1.dtype)
+            elif len(args) == 1:
+                p0 = args[0]
+                if type(p0) is not Node or p0.graph_ref is not ref:
+                    p0 = self._argument(p0)
+                parents = (p0,)
+                shapes = (p0.shape,)
+                dtypes = (p0.dtype,)
+            else:
+                parents = tuple(
+                    [
+                        a if type(a) is Node and a.graph_ref is ref else self._argument(a)
+                        for a in args
+                    ]
+                )
+                shapes = tuple([p.shape for p in parents])
+                dtypes = tuple([p.dtype for p in parents])
             if name is not None or self._open_scopes:
                 full = self._fresh(name, op.name)
             else:  # _auto_name's common case inline: the next count is a free name
@@ -326,6 +313,28 @@ class Graph:
         finally:
             lock.release()
         return node
+
+    def _argument(self, a: Any) -> Node:
+        """The node for op argument ``a`` that is not a node of this graph: a constant (one
+        per Python number in a trace), or an error for a node of another graph."""
+        if type(a) in (float, int) and not self._open_scopes:
+            # the common constant (``y * 0.5``), made here without _as_node's checks
+            numbers = self._numbers
+            if numbers is not None and a:  # 0.0 and -0.0 are equal keys: not shared
+                key = (a, type(a))
+                p = numbers.get(key)
+                if p is not None:
+                    return p
+            order = self._order
+            p = Node(
+                self, self._auto_name("const"), "const", len(order), None, None, (), (), None, a
+            )
+            self._nodes[p.name] = p
+            order.append(p)
+            if numbers is not None and a:
+                numbers[key] = p
+            return p
+        return self._as_node(a)
 
     def array(self, value: Any) -> Node:
         """An array node from a (nested) list, tuple or object array whose items are nodes
