@@ -30,6 +30,28 @@ if TYPE_CHECKING:
 KINDS = ("input", "param", "const", "op")
 
 
+def _operator_method(name: str, method: str, *, reflected: bool = False):
+    """``node <op> other`` (or reflected) as a method of Node: straight to ``graph.apply``
+    when the op takes the arrays alone, skipping the public function's parsing of
+    attributes. A method of its own per operator: building a traced op node starts here."""
+
+    def operator(self, other):
+        try:
+            op = _direct[name]
+        except KeyError:
+            op = _direct_op(name)
+        args = (other, self) if reflected else (self, other)
+        if op is None:
+            return _function(name)(*args)
+        graph = self.graph_ref()
+        if graph is None:
+            graph = self.graph  # raises: the graph no longer exists
+        return graph.apply(op, args)
+
+    operator.__name__ = operator.__qualname__ = method
+    return operator
+
+
 class Node:
     """One node of a :class:`~mpgraph.Graph`.
 
@@ -162,47 +184,20 @@ class Node:
         return (self[i] for i in range(len(self)))
 
     # Operators follow NumPy; each builds one op node, as the public op function would.
-    def __add__(self, other):
-        return _operator("add", self, (self, other))
-
-    def __radd__(self, other):
-        return _operator("add", self, (other, self))
-
-    def __sub__(self, other):
-        return _operator("subtract", self, (self, other))
-
-    def __rsub__(self, other):
-        return _operator("subtract", self, (other, self))
-
-    def __mul__(self, other):
-        return _operator("multiply", self, (self, other))
-
-    def __rmul__(self, other):
-        return _operator("multiply", self, (other, self))
-
-    def __truediv__(self, other):
-        return _operator("divide", self, (self, other))
-
-    def __rtruediv__(self, other):
-        return _operator("divide", self, (other, self))
-
-    def __pow__(self, other):
-        return _operator("power", self, (self, other))
-
-    def __rpow__(self, other):
-        return _operator("power", self, (other, self))
-
-    def __mod__(self, other):
-        return _operator("remainder", self, (self, other))
-
-    def __rmod__(self, other):
-        return _operator("remainder", self, (other, self))
-
-    def __matmul__(self, other):
-        return _operator("matmul", self, (self, other))
-
-    def __rmatmul__(self, other):
-        return _operator("matmul", self, (other, self))
+    __add__ = _operator_method("add", "__add__")
+    __radd__ = _operator_method("add", "__radd__", reflected=True)
+    __sub__ = _operator_method("subtract", "__sub__")
+    __rsub__ = _operator_method("subtract", "__rsub__", reflected=True)
+    __mul__ = _operator_method("multiply", "__mul__")
+    __rmul__ = _operator_method("multiply", "__rmul__", reflected=True)
+    __truediv__ = _operator_method("divide", "__truediv__")
+    __rtruediv__ = _operator_method("divide", "__rtruediv__", reflected=True)
+    __pow__ = _operator_method("power", "__pow__")
+    __rpow__ = _operator_method("power", "__rpow__", reflected=True)
+    __mod__ = _operator_method("remainder", "__mod__")
+    __rmod__ = _operator_method("remainder", "__rmod__", reflected=True)
+    __matmul__ = _operator_method("matmul", "__matmul__")
+    __rmatmul__ = _operator_method("matmul", "__rmatmul__", reflected=True)
 
     def __neg__(self):
         return _call("negative", self)
@@ -464,22 +459,14 @@ def _call(name: str, *args, **kwargs):
     return _function(name)(*args, **kwargs)
 
 
-def _operator(name: str, node: Node, args: tuple):
-    """``node <op> other`` (or reflected): straight to ``graph.apply`` when the op takes the
-    arrays alone, skipping the public function's parsing of attributes."""
-    try:
-        op = _direct[name]
-    except KeyError:
-        op = _function(name).op
-        if op.public is not None or len(op.attr_defaults) != len(op.attr_names):
-            op = None
-        _direct[name] = op
-    if op is None:
-        return _function(name)(*args)
-    graph = node.graph_ref()
-    if graph is None:
-        graph = node.graph  # raises: the graph no longer exists
-    return graph.apply(op, args)
+def _direct_op(name: str) -> Op | None:
+    """The op an operator can hand straight to ``graph.apply`` (one that takes the arrays
+    alone), else ``None``; cached until the op table is rebuilt."""
+    op = _function(name).op
+    if op.public is not None or len(op.attr_defaults) != len(op.attr_names):
+        op = None
+    _direct[name] = op
+    return op
 
 
 # NumPy names whose op is registered under another name (np.abs is np.absolute).
