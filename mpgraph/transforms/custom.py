@@ -461,9 +461,26 @@ class custom_vjp(_Custom):
     fun : callable
         ``fun(*args) -> output``; the arguments and the output are arrays or pytrees of
         arrays (nested dicts, lists, tuples and namedtuples).
+    nondiff_argnums : sequence of int
+        Positions of arguments that are not differentiated, as in JAX: each may be any
+        Python value (a number, a string, a callable, an array taken as a constant) but not a
+        graph node. ``fwd`` gets every argument in its place; ``bwd`` gets the nondiff ones
+        first, in the order of ``nondiff_argnums``, then the residuals and ``g``, and returns
+        cotangents for the other arguments only. A negative position counts from the end of
+        the call's arguments.
+
+    Returns
+    -------
+    custom_vjp
+        A function like ``fun``; called on arrays it runs ``fun``, called on graph nodes (or
+        under ``mg.grad``) it builds one node whose vjp is ``bwd``'s.
 
     Raises
     ------
+    UsageError
+        ``nondiff_argnums`` not ints or naming an argument twice; when called: a nondiff
+        position out of range for the call's arguments, or a nondiff argument that is (or
+        holds) a graph node: it would depend on what is differentiated.
     MpgraphError
         When called: no rule set, keyword arguments, an argument or output leaf that is not a
         real array; when differentiated: ``fwd``'s output or ``bwd``'s cotangents without
@@ -500,6 +517,22 @@ class custom_vjp(_Custom):
     >>> mg.grad(loss)({"w": 2.0, "b": 1.0}, np.array([1.0, 2.0]))   # 2 y x, 2 y with y = 3, 5
     {'b': array(16.), 'w': array(26.)}
 
+    A bound that is not differentiated: ``bwd`` gets it first, and returns one cotangent,
+    for ``x``.
+
+    >>> from functools import partial
+    >>> @partial(mg.custom_vjp, nondiff_argnums=(1,))
+    ... def clip_gradient(x, bound):
+    ...     return x * 1.0
+    >>> clip_gradient.defvjp(lambda x, bound: (clip_gradient(x, bound), None),
+    ...                      lambda bound, res, g: (mg.ops.clip(g, -bound, bound),))
+    >>> mg.grad(lambda x: mg.ops.sum(clip_gradient(x, 0.5) * 3.0))(np.array([1.0, 2.0]))
+    array([0.5, 0.5])
+    >>> mg.grad(lambda x: mg.ops.sum(clip_gradient(x, x)))(np.array([1.0, 2.0]))
+    Traceback (most recent call last):
+    ...
+    mpgraph.errors.UsageError: mpgraph: argument 1 of clip_gradient ... is graph node 'arg0', ...
+
     See also
     --------
     custom_jvp, mpgraph.checkpoint, mpgraph.ops.stop_gradient, inside
@@ -514,15 +547,17 @@ class custom_vjp(_Custom):
 
     def defvjp(self, fwd: Callable, bwd: Callable) -> None:
         """Set the rule: ``fwd(*args) -> (out, res)``, ``bwd(res, g) -> tuple`` of one
-        cotangent per argument (a pytree like the argument, or ``None`` for none).
+        cotangent per argument (a pytree like the argument, or ``None`` for none); with
+        ``nondiff_argnums``, ``bwd(*nondiff_args, res, g)`` and one cotangent per other
+        argument.
 
         Parameters
         ----------
         fwd : callable
-            The primal output and the residuals ``bwd`` reads.
+            The primal output and the residuals ``bwd`` reads, given every argument.
         bwd : callable
-            The cotangents, given the residuals and the output's error signal ``g`` (in the
-            output's structure).
+            The cotangents, given the nondiff arguments (if any), the residuals and the
+            output's error signal ``g`` (in the output's structure).
 
         Returns
         -------
@@ -582,9 +617,21 @@ class custom_jvp(_Custom):
     ----------
     fun : callable
         ``fun(*args) -> output``, arrays or pytrees of them.
+    nondiff_argnums : sequence of int
+        Positions of arguments that are not differentiated (any Python value but a graph
+        node), as in JAX: the rule gets them first, in the order of ``nondiff_argnums``, and
+        ``primals`` and ``tangents`` hold the other arguments only; ``fun`` gets every
+        argument in its place.
+
+    Returns
+    -------
+    custom_jvp
+        A function like ``fun``; on graph nodes (or under a transformation) one node.
 
     Raises
     ------
+    UsageError
+        As :class:`custom_vjp`'s, for ``nondiff_argnums``.
     MpgraphError
         As :class:`custom_vjp`'s, for the rule's output and tangent.
 
@@ -600,6 +647,20 @@ class custom_jvp(_Custom):
     >>> float(mg.grad(f)(0.0))                       # the rule, transposed
     1.0
 
+    An activation chosen by name, which is not differentiated:
+
+    >>> from functools import partial
+    >>> @partial(mg.custom_jvp, nondiff_argnums=(0,))
+    ... def act(name, x):
+    ...     return mg.ops.tanh(x) if name == "tanh" else mg.ops.sigmoid(x)
+    >>> def act_jvp(name, primals, tangents):
+    ...     (x,), (t,) = primals, tangents
+    ...     y = act(name, x)
+    ...     return y, (1 - y * y if name == "tanh" else y * (1 - y)) * t
+    >>> act.defjvp(act_jvp)
+    >>> float(mg.grad(lambda x: act("sigmoid", x))(0.0)), float(mg.grad(partial(act, "tanh"))(0.0))
+    (0.25, 1.0)
+
     See also
     --------
     custom_vjp, mpgraph.jvp, inside
@@ -614,7 +675,8 @@ class custom_jvp(_Custom):
     def defjvp(self, rule: Callable) -> None:
         """Set the rule ``rule(primals, tangents) -> (out, tangent_out)``, ``primals`` and
         ``tangents`` tuples with one entry per argument (pytrees like the arguments), the
-        output's tangent in the output's structure.
+        output's tangent in the output's structure; with ``nondiff_argnums``,
+        ``rule(*nondiff_args, primals, tangents)`` and one entry per other argument.
 
         Parameters
         ----------
