@@ -125,7 +125,9 @@ class _Saved:
 
 class _Split:
     """One call's arguments split by ``nondiff_argnums``: the differentiable ones, which become
-    the node's arguments, and the nondiff ones, which the node's functions close over.
+    the node's arguments, and the nondiff ones, which the node's functions close over. It
+    keeps no differentiable argument: the Op it goes into must not keep alive the graph of the
+    call that built it.
 
     Attributes
     ----------
@@ -135,15 +137,12 @@ class _Split:
         The nondiff arguments in that order: what ``bwd`` and the jvp rule get first.
     positions : list of int
         The positions of the differentiable arguments.
-    diff : tuple
-        The differentiable arguments.
     """
 
     def __init__(self, nondiff: tuple[int, ...], args: tuple) -> None:
         self.nondiff, self.n = nondiff, len(args)
         self.static = tuple(args[k] for k in nondiff)
         self.positions = [k for k in range(len(args)) if k not in nondiff]
-        self.diff = tuple(args[k] for k in self.positions)
 
     def full(self, diff: Sequence[Any]) -> tuple:
         """Every argument in its place, given the differentiable ones."""
@@ -263,10 +262,10 @@ class _Custom:
             )
         self._check_rule()
         split = _Split(self._nondiff_positions(args), args)
-        leaves, in_def = tree_flatten(split.diff)
+        leaves, in_def = tree_flatten(tuple(args[k] for k in split.positions))
         graph = next((a.graph for a in leaves if type(a) is Node), None)
-        for k, arg in zip(split.positions, split.diff):
-            for path, leaf in tree_flatten_with_path(arg)[0]:
+        for k in split.positions:
+            for path, leaf in tree_flatten_with_path(args[k])[0]:
                 self._check_leaf(k, path, leaf)
         if graph is None:
             return self.fun(*args)
@@ -274,10 +273,11 @@ class _Custom:
         key = (in_def, tuple(_signature(a) for a in leaves), static)
         entry = self._ops.get(key)
         if entry is None:
-            entry = self._build(split, in_def, leaves)
+            entry = self._build(args, split, in_def, leaves)
             if static is not None:
-                if len(self._ops) >= _KEPT_OPS:  # a fresh callable as a nondiff argument on
-                    # every call must not keep every trace alive
+                # a fresh callable as a nondiff argument on every call must not keep every
+                # trace alive
+                if len(self._ops) >= _KEPT_OPS:
                     del self._ops[next(iter(self._ops))]
                 self._ops[key] = entry
         op, layout = entry
@@ -355,12 +355,14 @@ class _Custom:
                 "in nondiff_argnums"
             )
 
-    def _build(self, split: _Split, in_def: TreeDef, leaves: list) -> tuple[Op, _Layout]:
+    def _build(
+        self, args: tuple, split: _Split, in_def: TreeDef, leaves: list
+    ) -> tuple[Op, _Layout]:
         """Trace the function on inputs like ``leaves`` (the nondiff arguments as they are) for
         its output's structure, shapes and dtypes (and its inside); when it cannot be traced
         (it computes with NumPy directly), run it on zero stand-ins instead."""
         fun = split.bind(self.fun)
-        names = _input_names(self.fun, split)
+        names = _input_names(self.fun, args, split.positions)
         inner = Inside(self.kind, None, [], [])
         try:
             g = Graph()
@@ -797,7 +799,7 @@ def _differentiable(a: Any) -> bool:
     return dtype is None or dtype.kind == "f"
 
 
-def _input_names(fun: Callable, split: _Split) -> list[str]:
+def _input_names(fun: Callable, args: tuple, positions: Sequence[int]) -> list[str]:
     """Names for the inputs of the traced inside, one per leaf of a differentiable argument:
     the function's parameter names, with a leaf's path in its argument (``params.w``)."""
     try:
@@ -809,8 +811,8 @@ def _input_names(fun: Callable, split: _Split) -> list[str]:
     except (TypeError, ValueError):
         params = []
     names = []
-    for k, arg in zip(split.positions, split.diff):
+    for k in positions:
         base = params[k] if k < len(params) else f"arg{k}"
-        for path, _ in tree_flatten_with_path(arg)[0]:
+        for path, _ in tree_flatten_with_path(args[k])[0]:
             names.append(base + re.sub(r"\[\'?([^\]']*)\'?\]", r".\1", path))
     return names

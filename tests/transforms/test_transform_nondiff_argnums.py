@@ -3,6 +3,8 @@ and constant arrays that are not differentiated, passed first to bwd and to the 
 closed forms and finite differences, eagerly, under mg.grad and on graph nodes."""
 
 import functools
+import gc
+import weakref
 
 import numpy as np
 import pytest
@@ -54,6 +56,19 @@ def test_on_graph_nodes_the_bound_is_no_argument_of_the_node():
     L = mg.ops.sum(3.0 * y)
     np.testing.assert_allclose(g.grad(L, wrt=x, feed={"x": X}), np.ones(4))  # 3, clipped
     np.testing.assert_allclose(g.forward(y, {"x": X})[y], X)
+
+
+def test_the_kept_rule_does_not_keep_the_graph_of_the_call_that_built_it():
+    g = mg.Graph()
+    y = clip_gradient(g.input("x", shape=(4,)), 0.25)
+    alive = weakref.ref(g)
+    del g, y
+    gc.collect()
+    assert alive() is None
+    g = mg.Graph()  # the kept rule, on another graph
+    x = g.input("x", shape=(4,))
+    L = mg.ops.sum(clip_gradient(x, 0.25))
+    np.testing.assert_allclose(g.grad(L, wrt=x, feed={"x": X}), np.full(4, 0.25))
 
 
 def test_a_negative_position_counts_from_the_end_as_a_python_index():
