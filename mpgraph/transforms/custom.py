@@ -10,6 +10,10 @@ PyTorch's ``autograd.Function``. Called on arrays it simply runs.
 - ``custom_jvp``: ``f.defjvp(rule)`` with ``rule(primals, tangents) -> (out, tangent_out)``;
   reverse mode transposes the rule, as JAX does.
 
+``nondiff_argnums`` names arguments that are not differentiated and may be any Python value (a
+number, a string, a callable): they are not arguments of the node but constants its functions
+close over, passed first to ``bwd`` and to the jvp rule, as in JAX.
+
 Arguments and outputs may be pytrees (:mod:`mpgraph.tree`), as in JAX: the node takes one
 argument per leaf; an output of several leaves is the node's value as one vector (the leaves
 raveled and concatenated), cut back into the output's leaves by ``getitem`` and ``reshape``
@@ -25,6 +29,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import operator
 import re
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -37,7 +42,7 @@ from ..engine.graph import Graph
 from ..engine.node import Node
 from ..engine.symbolic import gradients
 from ..engine.trace import tracing
-from ..errors import MpgraphError, TreeError
+from ..errors import MpgraphError, TreeError, UsageError
 from ..tree import TreeDef, tree_flatten, tree_flatten_with_path, tree_leaves_like, tree_unflatten
 
 __all__ = ["Inside", "custom_jvp", "custom_vjp", "inside"]
@@ -118,6 +123,53 @@ class _Saved:
         self.g = self.cotangents = None
 
 
+class _Split:
+    """One call's arguments split by ``nondiff_argnums``: the differentiable ones, which become
+    the node's arguments, and the nondiff ones, which the node's functions close over. It
+    keeps no differentiable argument: the Op it goes into must not keep alive the graph of the
+    call that built it.
+
+    Attributes
+    ----------
+    nondiff : tuple of int
+        The nondiff positions, counted from the start, in the order of ``nondiff_argnums``.
+    static : tuple
+        The nondiff arguments in that order: what ``bwd`` and the jvp rule get first.
+    positions : list of int
+        The positions of the differentiable arguments.
+    """
+
+    def __init__(self, nondiff: tuple[int, ...], args: tuple) -> None:
+        self.nondiff, self.n = nondiff, len(args)
+        self.static = tuple(args[k] for k in nondiff)
+        self.positions = [k for k in range(len(args)) if k not in nondiff]
+
+    def full(self, diff: Sequence[Any]) -> tuple:
+        """Every argument in its place, given the differentiable ones."""
+        args: list = [None] * self.n
+        for k, a in zip(self.nondiff, self.static):
+            args[k] = a
+        for k, a in zip(self.positions, diff):
+            args[k] = a
+        return tuple(args)
+
+    def bind(self, fn: Callable) -> Callable:
+        """``fn``, which takes every argument (the function, ``fwd``), as a function of the
+        differentiable ones."""
+        return lambda *diff: fn(*self.full(diff))
+
+    def key(self) -> tuple | None:
+        """What the node's Op depends on besides the signature of its arguments: the nondiff
+        arguments, with their types (``1`` and ``1.0`` may trace differently); ``None`` when
+        one is unhashable, and then no Op is kept for the next call."""
+        key = tuple((type(a), a) for a in self.static)
+        try:
+            hash(key)
+        except TypeError:
+            return None
+        return key
+
+
 class _Layout:
     """How a custom function's output pytree is one node's value: a single leaf as it is;
     several leaves raveled and concatenated into one vector of their common dtype, cut apart
@@ -189,14 +241,16 @@ class _Layout:
 
 
 class _Custom:
-    """What custom_vjp and custom_jvp share: the wrapped function, and one Op per signature
-    (the arguments' structure, and each leaf's shape and dtype)."""
+    """What custom_vjp and custom_jvp share: the wrapped function, its nondiff positions, and
+    one Op per signature (the differentiable arguments' structure, each leaf's shape and
+    dtype, and the nondiff arguments)."""
 
     kind = "custom"
 
-    def __init__(self, fun: Callable) -> None:
+    def __init__(self, fun: Callable, nondiff_argnums: Sequence[int] = ()) -> None:
         functools.update_wrapper(self, fun)
         self.fun = fun
+        self.nondiff_argnums = self._check_nondiff_argnums(nondiff_argnums)
         self._ops: dict[tuple, tuple[Op, _Layout]] = {}
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -207,25 +261,82 @@ class _Custom:
                 "functools.partial first"
             )
         self._check_rule()
-        leaves, in_def = tree_flatten(args)
+        split = _Split(self._nondiff_positions(args), args)
+        leaves, in_def = tree_flatten(tuple(args[k] for k in split.positions))
         graph = next((a.graph for a in leaves if type(a) is Node), None)
-        for k, arg in enumerate(args):
-            for path, leaf in tree_flatten_with_path(arg)[0]:
+        for k in split.positions:
+            for path, leaf in tree_flatten_with_path(args[k])[0]:
                 self._check_leaf(k, path, leaf)
         if graph is None:
             return self.fun(*args)
-        key = (in_def, tuple(_signature(a) for a in leaves))
+        static = split.key()
+        key = (in_def, tuple(_signature(a) for a in leaves), static)
         entry = self._ops.get(key)
         if entry is None:
-            entry = self._ops[key] = self._build(args, in_def, leaves)
+            entry = self._build(args, split, in_def, leaves)
+            if static is not None:
+                # a fresh callable as a nondiff argument on every call must not keep every
+                # trace alive
+                if len(self._ops) >= _KEPT_OPS:
+                    del self._ops[next(iter(self._ops))]
+                self._ops[key] = entry
         op, layout = entry
         return tree_unflatten(layout.out_def, layout.unpack(graph.apply(op, leaves)))
 
     def _check_rule(self) -> None:
         raise NotImplementedError
 
-    def _op(self, in_def: TreeDef, leaves: list, layout: _Layout, inner: Inside) -> Op:
+    def _op(
+        self, in_def: TreeDef, leaves: list, layout: _Layout, inner: Inside, split: _Split
+    ) -> Op:
         raise NotImplementedError
+
+    def _check_nondiff_argnums(self, nums: Sequence[int]) -> tuple[int, ...]:
+        """``nondiff_argnums`` as a tuple of ints, each named once."""
+        try:
+            out = tuple(operator.index(k) for k in nums)
+        except TypeError:
+            raise UsageError(
+                f"mpgraph: nondiff_argnums of {self.__name__} (a {self.kind} function) must "
+                f"be a tuple of ints, e.g. (1,); got {nums!r}"
+            ) from None
+        twice = next((k for i, k in enumerate(out) if k in out[:i]), None)
+        if twice is not None:
+            raise UsageError(
+                f"mpgraph: nondiff_argnums {out} of {self.__name__} (a {self.kind} function) "
+                f"name argument {twice} twice"
+            )
+        return out
+
+    def _nondiff_positions(self, args: tuple) -> tuple[int, ...]:
+        """The nondiff positions of this call, counted from the start (a negative one counts
+        from the end, as a Python index), each in range, once, and holding no graph node."""
+        n = len(args)
+        where = f"{self.__name__} (a {self.kind} function)"
+        positions = []
+        for k in self.nondiff_argnums:
+            if not -n <= k < n:
+                raise UsageError(
+                    f"mpgraph: nondiff_argnums {self.nondiff_argnums} of {where} ask for "
+                    f"argument {k}, but {self.__name__} got {n} argument{'s' * (n != 1)}"
+                )
+            if k % n in positions:
+                raise UsageError(
+                    f"mpgraph: nondiff_argnums {self.nondiff_argnums} of {where} name argument "
+                    f"{k % n} twice: with {n} arguments, {k} is argument {k % n}"
+                )
+            positions.append(k % n)
+        for k in positions:
+            for path, leaf in tree_flatten_with_path(args[k])[0]:
+                if type(leaf) is Node:
+                    raise UsageError(
+                        f"mpgraph: argument {k}{' leaf ' + path if path else ''} of {where} is "
+                        f"graph node '{leaf.name}', but position {k} is in nondiff_argnums: a "
+                        "nondiff argument is a constant of the node and cannot depend on what "
+                        "is traced or differentiated, as in JAX; pass it as an ordinary "
+                        "argument (bwd may return None for it)"
+                    )
+        return tuple(positions)
 
     def _check_leaf(self, k: int, path: str, leaf: Any) -> None:
         if type(leaf) is Node:
@@ -240,20 +351,24 @@ class _Custom:
                 f"mpgraph: {where} of {self.__name__} (a {self.kind} function) is "
                 f"{type(leaf).__name__} ({leaf!r:.40}), not an array: its arguments must be "
                 "real arrays or numbers, or nested dicts, lists, tuples and namedtuples of "
-                "them; bind anything else with functools.partial first"
+                "them; bind anything else with functools.partial first, or name its position "
+                "in nondiff_argnums"
             )
 
-    def _build(self, args: tuple, in_def: TreeDef, leaves: list) -> tuple[Op, _Layout]:
-        """Trace the function on inputs like ``leaves`` for its output's structure, shapes and
-        dtypes (and its inside); when it cannot be traced (it computes with NumPy directly),
-        run it on zero stand-ins instead."""
-        names = _input_names(self.fun, args)
+    def _build(
+        self, args: tuple, split: _Split, in_def: TreeDef, leaves: list
+    ) -> tuple[Op, _Layout]:
+        """Trace the function on inputs like ``leaves`` (the nondiff arguments as they are) for
+        its output's structure, shapes and dtypes (and its inside); when it cannot be traced
+        (it computes with NumPy directly), run it on zero stand-ins instead."""
+        fun = split.bind(self.fun)
+        names = _input_names(self.fun, args, split.positions)
         inner = Inside(self.kind, None, [], [])
         try:
             g = Graph()
             ins = [g.input(n, _shape_of(a), _dtype_of(a)) for n, a in zip(names, leaves)]
             with tracing(g):
-                out = self.fun(*tree_unflatten(in_def, ins))
+                out = fun(*tree_unflatten(in_def, ins))
             if any(isinstance(o, np.ndarray) and o.dtype == object for o in tree_flatten(out)[0]):
                 raise TypeError("NumPy turned the graph nodes into an array of objects")
             inner = Inside(self.kind, g, ins, tree_flatten(out)[0])
@@ -267,7 +382,7 @@ class _Custom:
                 ) from e
             stand_ins = [np.zeros(_shape_of(a), _dtype_of(a) or np.float64) for a in leaves]
             with np.errstate(all="ignore"):
-                out = self.fun(*tree_unflatten(in_def, stand_ins))
+                out = fun(*tree_unflatten(in_def, stand_ins))
         pairs, out_def = tree_flatten_with_path(out)
         shapes, dtypes = [], []
         for path, leaf in pairs:
@@ -300,7 +415,7 @@ class _Custom:
                 f"mpgraph: {self.__name__} (a {self.kind} function) returns no array"
             )
         layout = _Layout(f"{self.__name__} (a {self.kind} function)", out_def, shapes, dtypes)
-        return self._op(in_def, leaves, layout, inner), layout
+        return self._op(in_def, leaves, layout, inner, split), layout
 
     def _arrays(self, in_def: TreeDef, leaves: Sequence[Any]) -> tuple:
         """The function's positional arguments from the node's argument leaves."""
@@ -313,9 +428,9 @@ class _Custom:
             rules["shape"] = lambda *shapes: layout.shape
         return rules
 
-    def _per_argument(self, what: str, out: Any, in_def: TreeDef) -> list:
-        """A rule's result with one entry per argument (a pytree like it, or ``None``), as
-        one entry per argument leaf (``None`` for zero)."""
+    def _per_argument(self, what: str, out: Any, in_def: TreeDef, split: _Split) -> list:
+        """A rule's result with one entry per differentiable argument (a pytree like it, or
+        ``None``), as one entry per argument leaf (``None`` for zero)."""
         nargs = len(in_def.children)
         if not isinstance(out, (tuple, list)) or len(out) != nargs:
             got = (
@@ -324,17 +439,18 @@ class _Custom:
                 else type(out).__name__
             )
             raise MpgraphError(
-                f"mpgraph: {what} of {self.__name__} must return a tuple with one "
-                f"entry per argument ({nargs}); it returned {got}"
+                f"mpgraph: {what} of {self.__name__} must return a tuple with one entry per "
+                f"argument{' not in nondiff_argnums' if split.nondiff else ''} ({nargs}); it "
+                f"returned {got}"
             )
         leaves = []
-        for k, (d, entry) in enumerate(zip(in_def.children, out)):
+        for k, (d, entry, position) in enumerate(zip(in_def.children, out, split.positions)):
             try:
                 leaves.extend(tree_leaves_like(d, entry))
             except TreeError as e:
                 raise MpgraphError(
                     f"mpgraph: {what} of {self.__name__}: entry {k} must have the structure "
-                    f"of argument {k} (or be None): {str(e).removeprefix('mpgraph: ')}"
+                    f"of argument {position} (or be None): {str(e).removeprefix('mpgraph: ')}"
                 ) from None
         return leaves
 
@@ -347,9 +463,26 @@ class custom_vjp(_Custom):
     fun : callable
         ``fun(*args) -> output``; the arguments and the output are arrays or pytrees of
         arrays (nested dicts, lists, tuples and namedtuples).
+    nondiff_argnums : sequence of int
+        Positions of arguments that are not differentiated, as in JAX: each may be any
+        Python value (a number, a string, a callable, an array taken as a constant) but not a
+        graph node. ``fwd`` gets every argument in its place; ``bwd`` gets the nondiff ones
+        first, in the order of ``nondiff_argnums``, then the residuals and ``g``, and returns
+        cotangents for the other arguments only. A negative position counts from the end of
+        the call's arguments.
+
+    Returns
+    -------
+    custom_vjp
+        A function like ``fun``; called on arrays it runs ``fun``, called on graph nodes (or
+        under ``mg.grad``) it builds one node whose vjp is ``bwd``'s.
 
     Raises
     ------
+    UsageError
+        ``nondiff_argnums`` not ints or naming an argument twice; when called: a nondiff
+        position out of range for the call's arguments, or a nondiff argument that is (or
+        holds) a graph node: it would depend on what is differentiated.
     MpgraphError
         When called: no rule set, keyword arguments, an argument or output leaf that is not a
         real array; when differentiated: ``fwd``'s output or ``bwd``'s cotangents without
@@ -386,6 +519,22 @@ class custom_vjp(_Custom):
     >>> mg.grad(loss)({"w": 2.0, "b": 1.0}, np.array([1.0, 2.0]))   # 2 y x, 2 y with y = 3, 5
     {'b': array(16.), 'w': array(26.)}
 
+    A bound that is not differentiated: ``bwd`` gets it first, and returns one cotangent,
+    for ``x``.
+
+    >>> from functools import partial
+    >>> @partial(mg.custom_vjp, nondiff_argnums=(1,))
+    ... def clip_gradient(x, bound):
+    ...     return x * 1.0
+    >>> clip_gradient.defvjp(lambda x, bound: (clip_gradient(x, bound), None),
+    ...                      lambda bound, res, g: (mg.ops.clip(g, -bound, bound),))
+    >>> mg.grad(lambda x: mg.ops.sum(clip_gradient(x, 0.5) * 3.0))(np.array([1.0, 2.0]))
+    array([0.5, 0.5])
+    >>> mg.grad(lambda x: mg.ops.sum(clip_gradient(x, x)))(np.array([1.0, 2.0]))
+    Traceback (most recent call last):
+    ...
+    mpgraph.errors.UsageError: mpgraph: argument 1 of clip_gradient ... is graph node 'arg0', ...
+
     See also
     --------
     custom_jvp, mpgraph.checkpoint, mpgraph.ops.stop_gradient, inside
@@ -393,22 +542,24 @@ class custom_vjp(_Custom):
 
     kind = "custom_vjp"
 
-    def __init__(self, fun: Callable) -> None:
-        super().__init__(fun)
+    def __init__(self, fun: Callable, nondiff_argnums: Sequence[int] = ()) -> None:
+        super().__init__(fun, nondiff_argnums)
         self.fwd: Callable | None = None
         self.bwd: Callable | None = None
 
     def defvjp(self, fwd: Callable, bwd: Callable) -> None:
         """Set the rule: ``fwd(*args) -> (out, res)``, ``bwd(res, g) -> tuple`` of one
-        cotangent per argument (a pytree like the argument, or ``None`` for none).
+        cotangent per argument (a pytree like the argument, or ``None`` for none); with
+        ``nondiff_argnums``, ``bwd(*nondiff_args, res, g)`` and one cotangent per other
+        argument.
 
         Parameters
         ----------
         fwd : callable
-            The primal output and the residuals ``bwd`` reads.
+            The primal output and the residuals ``bwd`` reads, given every argument.
         bwd : callable
-            The cotangents, given the residuals and the output's error signal ``g`` (in the
-            output's structure).
+            The cotangents, given the nondiff arguments (if any), the residuals and the
+            output's error signal ``g`` (in the output's structure).
 
         Returns
         -------
@@ -424,8 +575,10 @@ class custom_vjp(_Custom):
                 f"{self.__name__}.defvjp(fwd, bwd) first"
             )
 
-    def _op(self, in_def: TreeDef, leaves: list, layout: _Layout, inner: Inside) -> Op:
-        fwd, bwd = self.fwd, self.bwd
+    def _op(
+        self, in_def: TreeDef, leaves: list, layout: _Layout, inner: Inside, split: _Split
+    ) -> Op:
+        fwd, bwd = split.bind(self.fwd), functools.partial(self.bwd, *split.static)
 
         def save(*arrays):
             out, res = fwd(*self._arrays(in_def, arrays))
@@ -433,7 +586,7 @@ class custom_vjp(_Custom):
 
         def cotangents(res: Any, g: Any) -> list:
             ct = bwd(res, tree_unflatten(layout.out_def, layout.unpack(g)))
-            return self._per_argument("bwd", ct, in_def)
+            return self._per_argument("bwd", ct, in_def, split)
 
         def cotangent(k: int) -> Callable:
             def vjp(g, ans, *arrays, res=None):
@@ -447,7 +600,7 @@ class custom_vjp(_Custom):
 
         return Op(
             self.__name__,
-            _Forward(self.fun, in_def, layout, inner),
+            _Forward(split.bind(self.fun), in_def, layout, inner),
             tuple(cotangent(k) if _differentiable(a) else None for k, a in enumerate(leaves)),
             fwd=save,
             differentiable_vjp=True,
@@ -466,9 +619,21 @@ class custom_jvp(_Custom):
     ----------
     fun : callable
         ``fun(*args) -> output``, arrays or pytrees of them.
+    nondiff_argnums : sequence of int
+        Positions of arguments that are not differentiated (any Python value but a graph
+        node), as in JAX: the rule gets them first, in the order of ``nondiff_argnums``, and
+        ``primals`` and ``tangents`` hold the other arguments only; ``fun`` gets every
+        argument in its place.
+
+    Returns
+    -------
+    custom_jvp
+        A function like ``fun``; on graph nodes (or under a transformation) one node.
 
     Raises
     ------
+    UsageError
+        As :class:`custom_vjp`'s, for ``nondiff_argnums``.
     MpgraphError
         As :class:`custom_vjp`'s, for the rule's output and tangent.
 
@@ -484,6 +649,20 @@ class custom_jvp(_Custom):
     >>> float(mg.grad(f)(0.0))                       # the rule, transposed
     1.0
 
+    An activation chosen by name, which is not differentiated:
+
+    >>> from functools import partial
+    >>> @partial(mg.custom_jvp, nondiff_argnums=(0,))
+    ... def act(name, x):
+    ...     return mg.ops.tanh(x) if name == "tanh" else mg.ops.sigmoid(x)
+    >>> def act_jvp(name, primals, tangents):
+    ...     (x,), (t,) = primals, tangents
+    ...     y = act(name, x)
+    ...     return y, (1 - y * y if name == "tanh" else y * (1 - y)) * t
+    >>> act.defjvp(act_jvp)
+    >>> float(mg.grad(lambda x: act("sigmoid", x))(0.0)), float(mg.grad(partial(act, "tanh"))(0.0))
+    (0.25, 1.0)
+
     See also
     --------
     custom_vjp, mpgraph.jvp, inside
@@ -491,14 +670,15 @@ class custom_jvp(_Custom):
 
     kind = "custom_jvp"
 
-    def __init__(self, fun: Callable) -> None:
-        super().__init__(fun)
+    def __init__(self, fun: Callable, nondiff_argnums: Sequence[int] = ()) -> None:
+        super().__init__(fun, nondiff_argnums)
         self.rule: Callable | None = None
 
     def defjvp(self, rule: Callable) -> None:
         """Set the rule ``rule(primals, tangents) -> (out, tangent_out)``, ``primals`` and
         ``tangents`` tuples with one entry per argument (pytrees like the arguments), the
-        output's tangent in the output's structure.
+        output's tangent in the output's structure; with ``nondiff_argnums``,
+        ``rule(*nondiff_args, primals, tangents)`` and one entry per other argument.
 
         Parameters
         ----------
@@ -519,8 +699,10 @@ class custom_jvp(_Custom):
                 f"{self.__name__}.defjvp(rule) first"
             )
 
-    def _op(self, in_def: TreeDef, leaves: list, layout: _Layout, inner: Inside) -> Op:
-        rule = self.rule
+    def _op(
+        self, in_def: TreeDef, leaves: list, layout: _Layout, inner: Inside, split: _Split
+    ) -> Op:
+        rule = functools.partial(self.rule, *split.static)
 
         def tangent(k: int) -> Callable:
             def jvp(t, ans, *arrays):
@@ -533,14 +715,14 @@ class custom_jvp(_Custom):
 
         def cotangent(k: int) -> Callable:
             def vjp(g, ans, *arrays):
-                return self._transpose(k, g, arrays, in_def, layout)
+                return self._transpose(rule, k, g, arrays, in_def, layout)
 
             return vjp
 
         diff = [_differentiable(a) for a in leaves]
         return Op(
             self.__name__,
-            _Forward(self.fun, in_def, layout, inner),
+            _Forward(split.bind(self.fun), in_def, layout, inner),
             tuple(cotangent(k) if d else None for k, d in enumerate(diff)),
             jvp=tuple(tangent(k) if d else None for k, d in enumerate(diff)),
             differentiable_vjp=True,
@@ -556,8 +738,10 @@ class custom_jvp(_Custom):
             )
         return out[1]
 
-    def _transpose(self, k: int, g: Any, arrays: tuple, in_def: TreeDef, layout: _Layout) -> Any:
-        """The message to argument leaf ``k``: the transpose of the rule's linear map from
+    def _transpose(
+        self, rule: Callable, k: int, g: Any, arrays: tuple, in_def: TreeDef, layout: _Layout
+    ) -> Any:
+        """The message to argument leaf ``k``: the transpose of ``rule``'s linear map from
         tangent ``k`` to the output's tangent, applied to ``g``: d<g, rule(.., t_k, ..)>/dt_k.
 
         On arrays the rule is built in a scratch graph and differentiated there; as graph
@@ -573,7 +757,7 @@ class custom_jvp(_Custom):
             tangents = [graph.constant(np.zeros(p.shape, _float(p))) for p in primals]
             t = tangents[k] = graph.apply("add", [tangents[k], 0.0])
             out_t = self._rule_tangent(
-                self.rule(self._arrays(in_def, primals), self._arrays(in_def, tangents))
+                rule(self._arrays(in_def, primals), self._arrays(in_def, tangents))
             )
             terms = [
                 graph.apply("sum", [graph.apply("multiply", [o, gi])])
@@ -585,6 +769,9 @@ class custom_jvp(_Custom):
                 return graph.constant(zero) if on_nodes else zero
             loss = functools.reduce(lambda a, b: graph.apply("add", [a, b]), terms)
             return gradients(loss, [t])[0] if on_nodes else graph.grad(loss, wrt=t)
+
+
+_KEPT_OPS = 256  # Ops kept per custom function, the oldest dropped first
 
 
 def _signature(a: Any) -> tuple:
@@ -612,9 +799,9 @@ def _differentiable(a: Any) -> bool:
     return dtype is None or dtype.kind == "f"
 
 
-def _input_names(fun: Callable, args: tuple) -> list[str]:
-    """Names for the inputs of the traced inside: the function's parameter names, with a
-    leaf's path in its argument (``params.w``)."""
+def _input_names(fun: Callable, args: tuple, positions: Sequence[int]) -> list[str]:
+    """Names for the inputs of the traced inside, one per leaf of a differentiable argument:
+    the function's parameter names, with a leaf's path in its argument (``params.w``)."""
     try:
         params = [
             p.name
@@ -624,8 +811,8 @@ def _input_names(fun: Callable, args: tuple) -> list[str]:
     except (TypeError, ValueError):
         params = []
     names = []
-    for k, arg in enumerate(args):
+    for k in positions:
         base = params[k] if k < len(params) else f"arg{k}"
-        for path, _ in tree_flatten_with_path(arg)[0]:
+        for path, _ in tree_flatten_with_path(args[k])[0]:
             names.append(base + re.sub(r"\[\'?([^\]']*)\'?\]", r".\1", path))
     return names
