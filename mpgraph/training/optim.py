@@ -295,12 +295,16 @@ class Optimizer:
                 RuntimeWarning,
                 stacklevel=2,
             )
-        run = self.graph.forward(loss, feed).backward(loss)
+        names = list(self.params)
+        # the gradient run of g.grad: no messages to inputs, values freed as it goes, and
+        # compiled once the step has run often (see mpgraph.engine.compiled)
+        run, found = self.graph.gradient_run(
+            loss, [self.graph[n] for n in names], feed, strict=False
+        )
         if run.library is not self._library and run.library != self._library:
             # the graph moved (its first run on another library, or g.to)
             self._follow(run.library)
-        names = list(self.params)
-        grads = dict(zip(names, run.grads_of(names)))
+        grads = dict(zip(names, found))
         value = float(run.value(loss))
         self.step(grads)
         return value

@@ -205,3 +205,35 @@ def test_float32_parameters_keep_float32_updates_and_moments_as_in_torch_optim()
     assert p["w"].tolist() == [1.0, -2.0, 3.0]  # the caller's array untouched
     ints = mg.optim.Optimizer(mg.optim.sgd(0.5), {"n": np.array([1, 2])})
     assert ints.step({"n": np.array([1.0, 1.0])})["n"].dtype == np.float64
+
+
+def test_minimize_steps_as_g_grad_and_step_do_and_its_plan_is_compiled():
+    """A graph optimizer's step is g.grad's gradient run (no message to the inputs, values
+    freed as it goes), compiled after COMPILE_AFTER steps: its losses and parameters stay
+    those of steps written out with a full forward and backward run and Optimizer.step, to
+    the bit."""
+    import mpgraph.engine.run as run_module
+
+    rng = np.random.default_rng(3)
+    feed = {"x": rng.normal(size=(8, 3)), "t": rng.integers(0, 2, 8)}
+
+    def model():
+        g = mg.Graph()
+        x, t = g.input("x", shape=(None, 3)), g.input("t", shape=(None,))
+        W = g.param("W", np.linspace(-1, 1, 6).reshape(3, 2))
+        b = g.param("b", np.zeros(2))
+        return g, mg.ops.softmax_cross_entropy(mg.ops.tanh(x @ W) + b, t), [W, b]
+
+    g1, loss1, _ = model()
+    opt1 = optim.Optimizer.for_graph(optim.adam(0.05), g1)
+    g2, loss2, ws2 = model()
+    opt2 = optim.Optimizer.for_graph(optim.adam(0.05), g2)
+    for _ in range(run_module.COMPILE_AFTER + 5):
+        run = g2.forward(loss2, feed).backward(loss2)  # a run of the loops, never compiled
+        value = float(run[loss2])
+        params = opt2.step({n.name: run.grad(n) for n in ws2})
+        assert opt1.minimize(loss1, feed) == value  # the loss before the step
+    (plan,) = g1.schedule(loss1)._plans.values()
+    assert plan.compiled is not None
+    for name, value in params.items():
+        np.testing.assert_array_equal(g1[name].value, value)
