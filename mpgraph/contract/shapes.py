@@ -30,8 +30,15 @@ def unbroadcast(g, x):
     >>> unbroadcast(np.ones((4, 3)), np.zeros(3))
     array([4., 4., 4.])
     """
+    if type(g) is np.ndarray and type(x) is np.ndarray:  # arrays: the common cases first
+        gshape, shape = g.shape, x.shape
+        if gshape == shape:
+            return g
+        lead = len(gshape) - len(shape)
+        if lead > 0 and gshape[lead:] == shape:  # a bias: leading dims
+            return np.add.reduce(g, axis=0 if lead == 1 else tuple(range(lead)))
     try:
-        if g.shape == x.shape:  # the common case, without np.shape's overhead
+        if g.shape == x.shape:  # without np.shape's overhead
             return g
     except AttributeError:
         pass

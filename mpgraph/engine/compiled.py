@@ -37,7 +37,8 @@ def compile_plan(plan, loss: int, helpers: dict[str, Callable]) -> Callable[[lis
     loss : int
         The loss's slot.
     helpers : dict
-        ``free(value)`` (the value to keep once ``value`` is freed), ``check(i, k, j, msg,
+        ``stand_ins`` and ``stand_in(value)`` (the shared stand-ins of freed values, by shape
+        and dtype, and the function that makes one), ``check(i, k, j, msg,
         value)`` (the message ``msg`` from slot ``i``'s argument ``k`` to slot ``j``, checked
         against its parent's ``value``), ``seed(value)`` (the loss's error signal).
 
@@ -61,7 +62,8 @@ def compile_plan(plan, loss: int, helpers: dict[str, Callable]) -> Callable[[lis
         call = f"f{k}({', '.join(f'v{j}' for j in a)})"
         target = f"v{i}" if not save else f"v{i}, r{i}" if save == 1 else f"v{i}, _"
         out.append(f"    {target} = {call}")
-        out.extend(f"    v{j} = free(v{j})" for j in free)
+        for j in free:
+            out += _freeing(j, "    ")
     # how many messages each slot receives: one (most nodes) is stored without a sum
     count: dict[int, int] = {}
     for a, edges in zip(bargs, bedges):
@@ -112,13 +114,24 @@ def compile_plan(plan, loss: int, helpers: dict[str, Callable]) -> Callable[[lis
             out.append(f"        r{i} = None")
         if i not in kept:
             out.append(f"        s{i} = None")
-        out.extend(f"        v{j} = free(v{j})" for j in free)
+        for j in free:
+            out += _freeing(j, "        ")
     slots = sorted(read | computed)
     out.append(f"    vals[{slots[0]}:{slots[-1] + 1}] = [{', '.join(_or_none(slots))}]")
     for j in sorted(set(receivers) | {loss}):
         out.append(f"    signals[{j}] = s{j}")
     exec(compile("\n".join(out), "<mpgraph compiled plan>", "exec"), names)  # noqa: S102
     return names["run"]
+
+
+def _freeing(j: int, indent: str) -> list[str]:
+    """The lines that free ``v{j}`` as the loops do, inline: an array of more than one element
+    becomes the stand-in of its shape and dtype (``stand_ins``, else ``stand_in(v)``)."""
+    return [
+        f"{indent}if v{j}.__class__ is _nd and v{j}.size > 1:",
+        f"{indent}    f = stand_ins.get((v{j}.shape, v{j}.dtype))",
+        f"{indent}    v{j} = f if f is not None else stand_in(v{j})",
+    ]
 
 
 def _or_none(slots: list[int]) -> list[str]:

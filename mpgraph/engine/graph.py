@@ -635,17 +635,13 @@ class Graph:
         arguments (a comparison's step has a zero derivative almost everywhere). The values
         of the ``keep`` nodes stay in the run."""
         sched = self.schedule([loss, *keep] if keep else loss)
-        slot_of = sched.slot_of
-        slots = [slot_of(t) for t in targets]
-        reached = [t for t, i in zip(targets, slots) if i is not None]
-        li = slot_of(self[loss])
-        if not strict and reached:
-            plan = sched.backward_plan(li, tuple(sorted({i for i in slots if i is not None})))
-            reached = [
-                t for t, i in zip(targets, slots) if i is not None and plan.unreachable(i) is None
-            ]
-        found = [slot_of(t) for t in reached] if len(reached) < len(targets) else slots
-        run = Run.for_gradient_slots(sched, li, tuple(sorted(set(found))), feed)
+        loss = self[loss]
+        key = (loss, strict, *targets)  # a training loop asks the same at every step
+        known = sched.gradient_slots.get(key)
+        if known is None:
+            known = sched.gradient_slots[key] = _gradient_slots(sched, loss, targets, strict)
+        li, reached, found, sources = known
+        run = Run.for_gradient_slots(sched, li, sources, feed)
         grads = run.grads_at(found)
         if len(reached) < len(targets):
             found, names = iter(grads), {t.name for t in reached}
@@ -657,6 +653,10 @@ class Graph:
 
     def schedule(self, outputs: NodeLike | Iterable[NodeLike]):
         """The cached :class:`~mpgraph.engine.schedule.Schedule` that computes ``outputs``."""
+        if type(outputs) is Node and outputs.graph_ref is self.ref:  # a loss: at every step
+            sched = self._schedules.get((outputs.name,))
+            if sched is not None:
+                return sched
         outs = (
             [outputs]
             if (type(outputs) is Node or isinstance(outputs, str))
@@ -847,6 +847,23 @@ def _shape_text(shape) -> str:
 
 
 _stems: dict[str, str] = {}
+
+
+def _gradient_slots(sched, loss: Node, targets: list[Node], strict: bool) -> tuple:
+    """For :meth:`Graph.gradient_run`: the loss's slot, the targets that get a gradient (the
+    loss reaches them, and unless ``strict`` through differentiable arguments), their slots,
+    and the sorted sources of the backward plan."""
+    slot_of = sched.slot_of
+    slots = [slot_of(t) for t in targets]
+    reached = [t for t, i in zip(targets, slots) if i is not None]
+    li = slot_of(loss)
+    if not strict and reached:
+        plan = sched.backward_plan(li, tuple(sorted({i for i in slots if i is not None})))
+        reached = [
+            t for t, i in zip(targets, slots) if i is not None and plan.unreachable(i) is None
+        ]
+    found = [slot_of(t) for t in reached] if len(reached) < len(targets) else slots
+    return li, reached, found, tuple(sorted(set(found)))
 
 
 def _checked_attrs(op: Op, args: Any, attrs: Mapping[str, Any] | None, name: str | None) -> dict:

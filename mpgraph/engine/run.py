@@ -465,12 +465,6 @@ def _helpers(schedule: Schedule, loss: int) -> dict:
     """What a compiled plan calls: as the loops free values, check messages and seed."""
     nodes = schedule.nodes
 
-    def free(v):
-        if type(v) is np.ndarray and v.size > 1:
-            freed = _stand_ins.get((v.shape, v.dtype))
-            return freed if freed is not None else _stand_in(v)
-        return v
-
     def check(i, k, j, msg, parent_value):
         if msg is None:
             return None
@@ -484,7 +478,7 @@ def _helpers(schedule: Schedule, loss: int) -> dict:
     def seed(value):
         return _seed(nodes[loss], value, None)
 
-    return {"free": free, "check": check, "seed": seed}
+    return {"stand_ins": _stand_ins, "stand_in": _stand_in, "check": check, "seed": seed}
 
 
 def _empty(cls: type[Run], schedule: Schedule) -> Run:

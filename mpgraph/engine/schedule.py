@@ -64,6 +64,8 @@ class Schedule:
         self._steps: tuple | None = None
         self.saving = False  # whether some op returns residuals (Op.fwd); set with steps
         self._plans: dict[tuple, BackwardPlan] = {}
+        # Graph.gradient_run's slots, by (loss, strict, *targets): what g.grad finds once
+        self.gradient_slots: dict[tuple, tuple] = {}
 
     @property
     def slot(self) -> dict[str, int]:
