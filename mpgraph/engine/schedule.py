@@ -35,9 +35,9 @@ class Schedule:
         ops = self.ops = [nd.op for nd in order]
         self.op_slots = op_slots = [i for i, op in enumerate(ops) if op is not None]
         args = self.args = [()] * n  # the argument slots of each node
-        last_use = self.last_use = [-1] * n  # the last forward step that reads a slot
+        self._last_use: list[int] | None = None  # made when first read (see last_use)
         slot = None if by_index else self.slot
-        for k, i in enumerate(op_slots):
+        for i in op_slots:
             parents = order[i].args
             if by_index:
                 if len(parents) == 2:  # unrolled: this loop runs for every node of mg.grad
@@ -52,8 +52,6 @@ class Schedule:
                 a = (slot[parents[0].name], slot[parents[1].name])
             else:
                 a = tuple([slot[p.name] for p in parents])
-            for j in a:
-                last_use[j] = k
             args[i] = a
         self.consts, self.params, self.inputs = [], [], []  # slots of the other kinds
         kinds = {"const": self.consts, "param": self.params, "input": self.inputs}
@@ -74,6 +72,20 @@ class Schedule:
         if slot is None:
             slot = self._slot = {nd.name: i for i, nd in enumerate(self.nodes)}
         return slot
+
+    @property
+    def last_use(self) -> list[int]:
+        """Per slot, the last forward step that reads it (-1 for none); made when first read:
+        only a run that frees arrays needs it, and a trace of scalars frees none."""
+        last_use = self._last_use
+        if last_use is None:
+            last_use = [-1] * len(self.nodes)
+            args = self.args
+            for k, i in enumerate(self.op_slots):
+                for j in args[i]:
+                    last_use[j] = k
+            self._last_use = last_use
+        return last_use
 
     def slot_of(self, node: Node) -> int | None:
         """The slot of ``node``, or ``None`` when the schedule does not compute it."""
@@ -279,13 +291,13 @@ def _steps_to(sched: Schedule, loss: int, reach: list[bool]) -> tuple[list, list
         made = shared.get(key)
         if made is None:
             made = shared[key] = _edges(op, mask, len(a))
-        edges, reads_ans, positions = made
+        edges, reads_ans, positions, binds = made
         pos = len(slots)
         if reads_ans:
             last_read[i] = pos
         for p in positions:
             last_read[a[p]] = pos
-        if op.variadic or nodes[i].attrs:  # vjps bound to this node's attributes
+        if binds and (op.variadic or nodes[i].attrs):  # vjps bound to this node's attributes
             attrs = nodes[i].attrs
             edges = tuple([(k, _bind_vjp(op, k, attrs)) for k, _ in edges])
         slots.append(i)
@@ -294,20 +306,22 @@ def _steps_to(sched: Schedule, loss: int, reach: list[bool]) -> tuple[list, list
     return below, last_read, (slots, argss, edgess)
 
 
-def _edges(op, mask: int, nargs: int) -> tuple[tuple, bool, tuple[int, ...]]:
+def _edges(op, mask: int, nargs: int) -> tuple[tuple, bool, tuple[int, ...], bool]:
     """The edges of a node of ``op`` whose arguments in ``mask`` get messages, whether their
-    vjps read the node's value, and the positions of the arguments whose values they read
-    (``Op.needs``; everything if unsaid)."""
+    vjps read the node's value, the positions of the arguments whose values they read
+    (``Op.needs``; everything if unsaid), and whether a node's vjps may need binding to its
+    attributes (an op without attributes has none to bind)."""
     edges = tuple((k, None if op.variadic else op.vjp[k]) for k in range(nargs) if mask >> k & 1)
+    binds = bool(op.variadic or op.attr_names)
     reads = op.reads
     if reads is None:
-        return edges, True, tuple(range(nargs))
+        return edges, True, tuple(range(nargs)), binds
     reads_ans, positions = False, set()
     for k, _ in edges:
         ans, ps = reads[k]
         reads_ans = reads_ans or ans
         positions.update(ps)
-    return edges, reads_ans, tuple(sorted(positions))
+    return edges, reads_ans, tuple(sorted(positions)), binds
 
 
 def _free_lists(
@@ -322,7 +336,7 @@ def _free_lists(
     kept = set(src)
     kept.update(sched.outputs)
     kept.add(loss)
-    nodes, last_use = sched.nodes, sched.last_use
+    nodes, last_use = sched.nodes, None
     forward_frees = [()] * len(sched.op_slots)
     backward_frees = [()] * n_steps
     for j in sched.op_slots:
@@ -330,8 +344,11 @@ def _free_lists(
             continue
         if last_read[j] >= 0:
             backward_frees[last_read[j]] += (j,)
-        elif last_use[j] >= 0:
-            forward_frees[last_use[j]] += (j,)
+        else:
+            if last_use is None:
+                last_use = sched.last_use
+            if last_use[j] >= 0:
+                forward_frees[last_use[j]] += (j,)
     return forward_frees, backward_frees
 
 
