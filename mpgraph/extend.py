@@ -22,6 +22,8 @@ from .contract.rules import (
     elementwise_unary,
     reduction,
     signal_as_is,
+    signal_times_x,
+    signal_times_y,
     zero_gradient,
 )
 from .contract.samples import (
@@ -80,6 +82,8 @@ __all__ = [
     "reduction",
     "same_shape",
     "signal_as_is",
+    "signal_times_x",
+    "signal_times_y",
     "to_numpy",
     "unbroadcast",
     "unit",

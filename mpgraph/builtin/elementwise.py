@@ -37,6 +37,8 @@ from mpgraph.extend import (
     hookimpl,
     like,
     signal_as_is,
+    signal_times_x,
+    signal_times_y,
     unbroadcast,
     zero_gradient,
 )
@@ -390,8 +392,8 @@ OPS = [
     broadcasting_binary(
         "multiply",
         np.multiply,
-        lambda g, ans, x, y: g * y,
-        lambda g, ans, x, y: g * x,
+        signal_times_y,
+        signal_times_x,
         formula="x * y",
         derivative="y to x, x to y: messages g y, g x.",
         needs=("y", "x"),

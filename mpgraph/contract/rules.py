@@ -44,6 +44,8 @@ __all__ = [
     "elementwise_unary",
     "reduction",
     "signal_as_is",
+    "signal_times_x",
+    "signal_times_y",
     "zero_gradient",
 ]
 
@@ -53,6 +55,17 @@ def signal_as_is(g, ans, x, y):
     first of ``subtract``'s). :func:`broadcasting_binary` recognises it and sends the signal,
     summed over broadcast dims, without calling a vjp."""
     return g
+
+
+def signal_times_y(g, ans, x, y):
+    """The vjp ``g y`` (``multiply``'s to x), which :func:`broadcasting_binary` computes in
+    its message without calling a vjp, as it does :func:`signal_times_x`."""
+    return g * y
+
+
+def signal_times_x(g, ans, x, y):
+    """The vjp ``g x`` (``multiply``'s to y); see :func:`signal_times_y`."""
+    return g * x
 
 
 def apply_op(op: Op, *arrays, **attrs):
@@ -200,6 +213,19 @@ def _unbroadcasting(vjp: Callable, argnum: int, attrs: bool) -> Callable:
 
         def message(g, ans, x, y, **attrs):
             return unbroadcast(vjp(g, ans, x, y, **attrs), (x, y)[argnum])
+
+    elif vjp is signal_times_y or vjp is signal_times_x:  # one call per message, not two
+        by_y = vjp is signal_times_y
+
+        def message(g, ans, x, y):
+            m = g * y if by_y else g * x
+            arg = y if argnum else x
+            try:
+                if m.shape == arg.shape:
+                    return m
+            except AttributeError:  # a Python number
+                pass
+            return unbroadcast(m, arg)
 
     elif vjp is signal_as_is:  # one call per message rather than two
 
